@@ -1,0 +1,137 @@
+// The whole fence IPC protocol in one place: every message, its numeric type, who may send it,
+// when, and how often. Bump kProtocolVersion on ANY change to this file's wire formats.
+//
+// Channels (one socketpair each, AF_UNIX SOCK_SEQPACKET, one datagram = one message):
+//   supervisor <-> launcher      (launcher end at fd 3 of fence-launcher)
+//   supervisor <-> proxy worker  (worker end at fd 3 of fence-proxy-worker)
+// The identity of a peer is the channel a message arrived on, never anything in the message.
+//
+// Every message struct below says: sender, when, and how the receiver validates it. The
+// receiver calls `validate(msg)` (declared next to the struct) after decoding; any failure is a
+// protocol violation that ends the channel.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace fence::ipc {
+
+inline constexpr std::uint32_t kMagic = 0x46454e43;  // "FENC"
+inline constexpr std::uint16_t kProtocolVersion = 1;  // bump on any change
+inline constexpr std::size_t kMaxPayload = 64 * 1024;
+inline constexpr std::size_t kMaxFdsPerMessage = 4;
+
+// Bounds used by message schemas. Checked before any allocation while decoding.
+inline constexpr std::size_t kMaxPathLen = 4096;
+inline constexpr std::size_t kMaxPathCount = 512;
+inline constexpr std::size_t kMaxArgCount = 1024;
+inline constexpr std::size_t kMaxArgLen = 16 * 1024;
+inline constexpr std::size_t kMaxEnvCount = 1024;
+inline constexpr std::size_t kMaxEnvLen = 16 * 1024;
+inline constexpr std::size_t kMaxTextLen = 1024;
+inline constexpr std::size_t kMaxPlanLines = 512;
+
+enum class Role : std::uint8_t { Supervisor = 1, Launcher = 2, ProxyWorker = 3 };
+
+enum class MessageType : std::uint16_t {
+  Hello = 1,
+  LaunchSpec = 2,
+  SandboxReady = 3,
+  SetupFailed = 4,
+  ExecFailed = 5,
+  CommandExited = 6,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Hello — first message on every channel, in both directions, exactly once.
+// Receiver checks: version == kProtocolVersion, role == the role expected on this channel.
+struct Hello {
+  std::uint16_t version = kProtocolVersion;
+  Role role = Role::Supervisor;
+};
+
+// LaunchSpec — supervisor -> launcher, once, after Hello. Everything the launcher needs to
+// build the sandbox. All paths are absolute, normalized, symlink-free as resolved by the
+// supervisor; the launcher re-opens each with RESOLVE_NO_SYMLINKS and fails closed if one has
+// changed into a symlink since. Receiver checks: absolute paths without "..", NUL-free strings,
+// argv non-empty, env entries of the form KEY=VALUE with a valid KEY.
+struct LaunchSpec {
+  std::vector<std::string> argv;        // exact argv; argv[0] is searched in PATH inside
+  std::vector<std::string> env;         // KEY=VALUE, already sanitized by the supervisor
+  std::string cwd;                      // working directory inside the sandbox
+  std::vector<std::string> readable;    // tier allowRead: read, list, execute
+  std::vector<std::string> executable;  // tier allowExecute: read files, execute; no listing
+  std::vector<std::string> writable;    // tier allowWrite: bound read-write, all rights
+  std::vector<std::string> read_only;   // denyWrite + always-protected: read-only bind on top
+  std::vector<std::string> hidden;      // denyRead: masked (empty, read-only)
+  bool host_tmp = false;                // allowWrite contains /tmp: host /tmp instead of tmpfs
+  bool allow_unix_sockets = false;      // socket(AF_UNIX) permitted inside
+  bool allow_git_config = false;        // .git/config writable
+  bool debug = false;                   // launcher reports its plan in SandboxReady
+};
+
+// SandboxReady — launcher -> supervisor, once, after the sandbox is complete and just before
+// exec of the command. Receiver checks: bounded line count/length, landlock_abi in [0, 64].
+struct SandboxReady {
+  std::uint32_t command_pid = 0;        // pid of the command as seen from the host pid namespace
+  std::uint32_t landlock_abi = 0;       // ABI actually enforced
+  bool seccomp = false;                 // seccomp filter installed
+  std::vector<std::string> plan;        // human-readable sandbox plan (only when debug)
+};
+
+// SetupFailed — launcher -> supervisor, at most once, instead of SandboxReady. The command was
+// NOT run. Receiver checks: bounded strings, errno in [0, 4096].
+struct SetupFailed {
+  std::string step;    // plan step that failed, e.g. "landlock: restrict_self"
+  std::int32_t error = 0;  // errno
+  std::string detail;  // path or extra context
+};
+
+// ExecFailed — launcher -> supervisor, at most once, after SandboxReady when execve of the
+// command failed (not found / not executable). Receiver checks: errno in [1, 4096].
+struct ExecFailed {
+  std::int32_t error = 0;
+};
+
+// CommandExited — launcher -> supervisor, once, when the command (the sandbox's main process)
+// has ended. Receiver checks: signaled => 1 <= status <= 64, else 0 <= status <= 255.
+struct CommandExited {
+  bool signaled = false;
+  std::int32_t status = 0;  // exit code, or signal number when signaled
+};
+
+// ---------------------------------------------------------------------------------------------
+// Dispatch table: who may send what, when, how often, with how many fds.
+enum class Phase : std::uint8_t {
+  Handshake,  // before the peer's Hello
+  Running,    // after Hello
+};
+
+struct MessageRule {
+  MessageType type;
+  Role sender;
+  Role receiver;
+  Phase phase;        // phase the receiving side must be in
+  bool once;          // may be received at most once per channel
+  std::uint8_t fds;   // exact number of fds carried
+  std::string_view name;
+};
+
+inline constexpr MessageRule kMessageRules[] = {
+    {MessageType::Hello, Role::Supervisor, Role::Launcher, Phase::Handshake, true, 0, "Hello"},
+    {MessageType::Hello, Role::Launcher, Role::Supervisor, Phase::Handshake, true, 0, "Hello"},
+    {MessageType::LaunchSpec, Role::Supervisor, Role::Launcher, Phase::Running, true, 0,
+     "LaunchSpec"},
+    {MessageType::SandboxReady, Role::Launcher, Role::Supervisor, Phase::Running, true, 0,
+     "SandboxReady"},
+    {MessageType::SetupFailed, Role::Launcher, Role::Supervisor, Phase::Running, true, 0,
+     "SetupFailed"},
+    {MessageType::ExecFailed, Role::Launcher, Role::Supervisor, Phase::Running, true, 0,
+     "ExecFailed"},
+    {MessageType::CommandExited, Role::Launcher, Role::Supervisor, Phase::Running, true, 0,
+     "CommandExited"},
+};
+
+}  // namespace fence::ipc
