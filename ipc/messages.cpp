@@ -1,0 +1,169 @@
+#include "ipc/messages.hpp"
+
+#include <set>
+
+namespace fence::ipc {
+
+namespace {
+
+using Error = std::optional<std::string>;
+
+bool is_text(std::string_view s, std::size_t max_len) {
+  return s.size() <= max_len && s.find('\0') == std::string_view::npos;
+}
+
+Error check_text(std::string_view field, std::string_view s, std::size_t max_len) {
+  if (!is_text(s, max_len)) {
+    return std::string(field) + ": longer than " + std::to_string(max_len) +
+           " bytes or contains NUL";
+  }
+  return std::nullopt;
+}
+
+Error check_paths(std::string_view field, const std::vector<std::string>& paths) {
+  if (paths.size() > kMaxPathCount) return std::string(field) + ": too many paths";
+  for (const std::string& p : paths) {
+    if (!is_normalized_absolute_path(p)) {
+      return std::string(field) + ": not a normalized absolute path: \"" + p + "\"";
+    }
+  }
+  return std::nullopt;
+}
+
+Error check_argv(const std::vector<std::string>& argv) {
+  if (argv.empty()) return "argv: empty";
+  if (argv.size() > kMaxArgCount) return "argv: too many arguments";
+  if (argv.front().empty()) return "argv: argv[0] is empty";
+  for (const std::string& a : argv) {
+    if (auto e = check_text("argv", a, kMaxArgLen)) return e;
+  }
+  return std::nullopt;
+}
+
+Error check_env(const std::vector<std::string>& env) {
+  if (env.size() > kMaxEnvCount) return "env: too many entries";
+  std::set<std::string_view> keys;
+  for (const std::string& entry : env) {
+    if (auto e = check_text("env", entry, kMaxEnvLen)) return e;
+    const auto eq = entry.find('=');
+    if (eq == std::string::npos) return "env: entry without '='";
+    const std::string_view key(entry.data(), eq);
+    if (!is_valid_env_key(key)) return "env: invalid key \"" + std::string(key) + "\"";
+    // SECURITY: with two entries for one key, getenv() and a shell may disagree on which one
+    // the command sees; the supervisor sanitized exactly one.
+    if (!keys.insert(key).second) return "env: duplicate key \"" + std::string(key) + "\"";
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::string_view message_name(MessageType type) {
+  for (const MessageRule& rule : kMessageRules) {
+    if (rule.type == type) return rule.name;
+  }
+  return "unknown";
+}
+
+bool is_normalized_absolute_path(std::string_view path) {
+  if (!is_text(path, kMaxPathLen) || path.empty() || path.front() != '/') return false;
+  if (path == "/") return true;
+  // Walk the components after the leading '/'.
+  std::size_t pos = 1;
+  while (true) {
+    const std::size_t next = path.find('/', pos);
+    const std::string_view comp =
+        path.substr(pos, next == std::string_view::npos ? std::string_view::npos : next - pos);
+    // SECURITY: ".." would let a path escape the directory the supervisor resolved and
+    // checked; "." and empty components would make two spellings of one path.
+    if (comp.empty() || comp == "." || comp == "..") return false;
+    if (next == std::string_view::npos) return true;
+    pos = next + 1;
+  }
+}
+
+bool is_valid_env_key(std::string_view key) {
+  if (key.empty()) return false;
+  auto alpha = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'; };
+  auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  if (!alpha(key.front())) return false;
+  for (char c : key) {
+    if (!alpha(c) && !digit(c)) return false;
+  }
+  return true;
+}
+
+std::optional<std::string> validate(const Hello& m) {
+  if (m.version != kProtocolVersion) {
+    return "Hello: protocol version " + std::to_string(m.version) + ", expected " +
+           std::to_string(kProtocolVersion);
+  }
+  switch (m.role) {
+    case Role::Supervisor:
+    case Role::Launcher:
+    case Role::ProxyWorker:
+      return std::nullopt;
+  }
+  return "Hello: unknown role";
+}
+
+std::optional<std::string> validate(const LaunchSpec& m) {
+  if (auto e = check_argv(m.argv)) return "LaunchSpec: " + *e;
+  if (auto e = check_env(m.env)) return "LaunchSpec: " + *e;
+  if (!is_normalized_absolute_path(m.cwd)) {
+    return "LaunchSpec: cwd: not a normalized absolute path: \"" + m.cwd + "\"";
+  }
+  const std::pair<std::string_view, const std::vector<std::string>*> lists[] = {
+      {"readable", &m.readable},
+      {"executable", &m.executable},
+      {"writable", &m.writable},
+      {"read_only", &m.read_only},
+      {"hidden", &m.hidden}};
+  for (const auto& [name, list] : lists) {
+    if (auto e = check_paths(name, *list)) return "LaunchSpec: " + *e;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> validate(const SandboxReady& m) {
+  if (m.command_pid == 0 || m.command_pid > kMaxPid) {
+    return "SandboxReady: command_pid " + std::to_string(m.command_pid) + " out of range";
+  }
+  if (m.landlock_abi > kMaxLandlockAbi) {
+    return "SandboxReady: landlock_abi " + std::to_string(m.landlock_abi) + " out of range";
+  }
+  if (m.plan.size() > kMaxPlanLines) return "SandboxReady: plan has too many lines";
+  for (const std::string& line : m.plan) {
+    if (auto e = check_text("plan", line, kMaxTextLen)) return "SandboxReady: " + *e;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> validate(const SetupFailed& m) {
+  if (m.step.empty()) return "SetupFailed: empty step";
+  if (auto e = check_text("step", m.step, kMaxTextLen)) return "SetupFailed: " + *e;
+  if (auto e = check_text("detail", m.detail, kMaxDetailLen)) return "SetupFailed: " + *e;
+  if (m.error < 0 || m.error > kMaxErrno) {
+    return "SetupFailed: errno " + std::to_string(m.error) + " out of range";
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> validate(const ExecFailed& m) {
+  if (m.error < 1 || m.error > kMaxErrno) {
+    return "ExecFailed: errno " + std::to_string(m.error) + " out of range";
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> validate(const CommandExited& m) {
+  const bool ok = m.signaled ? (m.status >= 1 && m.status <= kMaxSignal)
+                             : (m.status >= 0 && m.status <= kMaxExitCode);
+  if (!ok) {
+    return std::string("CommandExited: ") + (m.signaled ? "signal " : "exit status ") +
+           std::to_string(m.status) + " out of range";
+  }
+  return std::nullopt;
+}
+
+}  // namespace fence::ipc

@@ -1,0 +1,127 @@
+// Wire schemas and receiver-side validation for every message of protocol.hpp.
+//
+// Wire schema: each message is a cereal binary archive of its fields in declaration order,
+// every string/list/bool/enum through the bounded helpers of bounded.hpp. Integers are host
+// byte order. The whole payload must be consumed (see decode_payload in frame.hpp).
+//
+// validate(msg) returns an error text when a field is outside what the protocol permits, or
+// nullopt. It is the second line of defence after decoding, and it is also applied by the
+// encoder's callers in tests; Incoming::decode (channel.hpp) always runs it.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "ipc/bounded.hpp"
+#include "ipc/protocol.hpp"
+
+namespace fence::ipc {
+
+// --- message type of each struct -----------------------------------------------------------
+
+template <typename Msg>
+struct MessageTraits;  // undefined for anything that is not a message
+
+template <>
+struct MessageTraits<Hello> {
+  static constexpr MessageType type = MessageType::Hello;
+};
+template <>
+struct MessageTraits<LaunchSpec> {
+  static constexpr MessageType type = MessageType::LaunchSpec;
+};
+template <>
+struct MessageTraits<SandboxReady> {
+  static constexpr MessageType type = MessageType::SandboxReady;
+};
+template <>
+struct MessageTraits<SetupFailed> {
+  static constexpr MessageType type = MessageType::SetupFailed;
+};
+template <>
+struct MessageTraits<ExecFailed> {
+  static constexpr MessageType type = MessageType::ExecFailed;
+};
+template <>
+struct MessageTraits<CommandExited> {
+  static constexpr MessageType type = MessageType::CommandExited;
+};
+
+// Name of a message type for logs; "unknown" for a value outside the enum.
+std::string_view message_name(MessageType type);
+
+// --- bounds not named in protocol.hpp --------------------------------------------------------
+
+inline constexpr std::int32_t kMaxErrno = 4096;
+inline constexpr std::uint32_t kMaxLandlockAbi = 64;
+inline constexpr std::int32_t kMaxSignal = 64;
+inline constexpr std::int32_t kMaxExitCode = 255;
+// Linux PID_MAX_LIMIT. SECURITY: command_pid is later passed to kill(); 0 or a value that
+// turns negative as pid_t would address a whole process group.
+inline constexpr std::uint32_t kMaxPid = 4 * 1024 * 1024;
+inline constexpr std::size_t kMaxDetailLen = kMaxPathLen;  // SetupFailed::detail may be a path
+
+// --- serialization ---------------------------------------------------------------------------
+
+template <typename Archive>
+void serialize(Archive& ar, Hello& m) {
+  ar(m.version, checked(m.role, Role::Supervisor, Role::ProxyWorker));
+}
+
+template <typename Archive>
+void serialize(Archive& ar, LaunchSpec& m) {
+  ar(bounded(m.argv, kMaxArgCount, kMaxArgLen), bounded(m.env, kMaxEnvCount, kMaxEnvLen),
+     bounded(m.cwd, kMaxPathLen), bounded(m.readable, kMaxPathCount, kMaxPathLen),
+     bounded(m.executable, kMaxPathCount, kMaxPathLen),
+     bounded(m.writable, kMaxPathCount, kMaxPathLen),
+     bounded(m.read_only, kMaxPathCount, kMaxPathLen),
+     bounded(m.hidden, kMaxPathCount, kMaxPathLen), checked(m.host_tmp),
+     checked(m.allow_unix_sockets), checked(m.allow_git_config), checked(m.debug));
+}
+
+template <typename Archive>
+void serialize(Archive& ar, SandboxReady& m) {
+  ar(m.command_pid, m.landlock_abi, checked(m.seccomp),
+     bounded(m.plan, kMaxPlanLines, kMaxTextLen));
+}
+
+template <typename Archive>
+void serialize(Archive& ar, SetupFailed& m) {
+  ar(bounded(m.step, kMaxTextLen), m.error, bounded(m.detail, kMaxDetailLen));
+}
+
+template <typename Archive>
+void serialize(Archive& ar, ExecFailed& m) {
+  ar(m.error);
+}
+
+template <typename Archive>
+void serialize(Archive& ar, CommandExited& m) {
+  ar(checked(m.signaled), m.status);
+}
+
+// --- validation --------------------------------------------------------------------------------
+
+// Absolute and normalized: starts with '/', no empty, "." or ".." component (so no "//" and
+// no trailing '/', except the root "/" itself), no NUL, at most kMaxPathLen bytes.
+bool is_normalized_absolute_path(std::string_view path);
+// [A-Za-z_][A-Za-z0-9_]*
+bool is_valid_env_key(std::string_view key);
+
+// Version == kProtocolVersion and a known role. Whether the role is the one expected on the
+// channel is checked by Channel::receive, which knows the peer.
+std::optional<std::string> validate(const Hello& m);
+// argv non-empty with a non-empty argv[0]; env entries KEY=VALUE with a valid, unique KEY;
+// cwd and every path list entry normalized absolute; all bounds of the wire schema.
+std::optional<std::string> validate(const LaunchSpec& m);
+// 1 <= command_pid <= kMaxPid, landlock_abi <= kMaxLandlockAbi, plan bounds.
+std::optional<std::string> validate(const SandboxReady& m);
+// Non-empty step, 0 <= error <= kMaxErrno, string bounds.
+std::optional<std::string> validate(const SetupFailed& m);
+// 1 <= error <= kMaxErrno.
+std::optional<std::string> validate(const ExecFailed& m);
+// signaled: 1 <= status <= kMaxSignal; else 0 <= status <= kMaxExitCode.
+std::optional<std::string> validate(const CommandExited& m);
+
+}  // namespace fence::ipc

@@ -1,0 +1,38 @@
+// The sandboxed command's last steps before execve: run in the child of init, after the root
+// filesystem is complete. Never returns; failures are written to `error_fd` as an ExecReport.
+#pragma once
+
+#include <cstdint>
+
+#include "ipc/protocol.hpp"
+#include "platform/landlock.hpp"
+#include "platform/seccomp_profile.hpp"
+
+namespace fence::launcher {
+
+// What the child tells init through its CLOEXEC pipe when it cannot exec. EOF on the pipe means
+// execve succeeded.
+struct ExecReport {
+  std::uint32_t step = 0;  // index into kCommandSteps, or kExecStep for execve itself
+  std::int32_t error = 0;  // errno
+};
+
+inline constexpr const char* kCommandSteps[] = {
+    "command: reset signals", "command: chdir",         "command: close stray fds",
+    "command: drop capabilities", "command: no_new_privs", "command: landlock",
+    "command: seccomp",         "command: execve",
+};
+inline constexpr std::uint32_t kExecStep = 7;
+
+struct CommandSetup {
+  const ipc::LaunchSpec* spec = nullptr;
+  platform::LandlockPolicy landlock;
+  platform::SeccompOptions seccomp;
+};
+
+[[noreturn]] void exec_command(const CommandSetup& setup, int error_fd);
+
+// Builds the Landlock policy of the sandbox from the spec (paths in the new root).
+platform::LandlockPolicy landlock_policy_for(const ipc::LaunchSpec& spec);
+
+}  // namespace fence::launcher

@@ -1,0 +1,305 @@
+#include "launcher/root_filesystem.hpp"
+
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <set>
+
+#include "launcher/step_error.hpp"
+#include "platform/mounts.hpp"
+#include "platform/namespaces.hpp"
+#include "platform/sys_error.hpp"
+
+namespace fence::launcher {
+namespace {
+
+using platform::UniqueFd;
+
+// The staging area lives on a tmpfs mounted over /tmp in OUR mount namespace only; the host
+// never sees it and nothing is created on the host.
+constexpr const char* kStaging = "/tmp";
+constexpr const char* kNewRoot = "/newroot";
+constexpr const char* kOldRoot = "/oldroot";
+constexpr const char* kMaskFile = "/mask-file";
+
+constexpr std::uint64_t kReadOnly = platform::kMountAttrRdonly | platform::kMountAttrNosuid |
+                                    platform::kMountAttrNodev;
+
+void make_dir(const std::string& path, mode_t mode) {
+  if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST) throw platform::SysError("mkdir " + path);
+}
+
+void make_file(const std::string& path, mode_t mode) {
+  UniqueFd fd(::open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, mode));
+  if (!fd) throw platform::SysError("create " + path);
+}
+
+void make_symlink(const std::string& target, const std::string& link) {
+  if (::symlink(target.c_str(), link.c_str()) != 0) throw platform::SysError("symlink " + link);
+}
+
+bool exists_beneath(int root_fd, const std::string& path) {
+  try {
+    platform::open_beneath(root_fd, path, O_PATH | O_CLOEXEC);
+    return true;
+  } catch (const platform::SysError& e) {
+    if (e.error_code() == ENOENT || e.error_code() == ENOTDIR) return false;
+    throw;
+  }
+}
+
+// Sorted parents-first so a later bind never hides an earlier, deeper one.
+std::vector<std::string> parents_first(std::vector<std::string> paths) {
+  std::sort(paths.begin(), paths.end());
+  paths.erase(std::unique(paths.begin(), paths.end()), paths.end());
+  return paths;
+}
+
+class RootBuilder {
+ public:
+  explicit RootBuilder(const ipc::LaunchSpec& spec) : spec_(spec) {}
+
+  std::vector<std::string> build() {
+    // Why first: nothing we mount may propagate back to the host's mount namespace.
+    run_step("mount: make / private", [] { platform::make_mounts_private(); });
+    // Why a staging tmpfs: the new root and masks need directories and files that must not be
+    // created on the host.
+    run_step("mount: staging tmpfs", [] {
+      platform::mount_fs("tmpfs", kStaging, MS_NOSUID | MS_NODEV, "mode=0755,size=1m");
+      make_dir(std::string(kStaging) + kNewRoot, 0755);
+      make_dir(std::string(kStaging) + kOldRoot, 0755);
+      make_file(std::string(kStaging) + kMaskFile, 0000);
+      if (::chdir(kStaging) != 0) throw platform::SysError("chdir staging");
+      if (::syscall(SYS_pivot_root, ".", (std::string(".") + kOldRoot).c_str()) != 0)
+        throw platform::SysError("pivot_root to staging");
+      if (::chdir("/") != 0) throw platform::SysError("chdir /");
+    });
+    old_root_ = open_dir(kOldRoot);
+    new_root_dir_ = open_dir(kNewRoot);
+    copy_host_tree();
+    mount_proc();
+    mount_dev();
+    mount_tmp_and_run();
+    bind_writable();
+    pin_protected_parents();
+    bind_read_only();
+    mask_hidden();
+    // Why last: pivot_root detaches the host tree; from here on only the new root exists.
+    run_step("mount: pivot_root into sandbox root", [] { platform::pivot_into(kNewRoot); });
+    plan_.push_back("[fence:fs] pivot_root: host tree detached");
+    return plan_;
+  }
+
+ private:
+  static UniqueFd open_dir(const std::string& path) {
+    UniqueFd fd(::open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) throw StepError("mount: open " + path, errno, path);
+    return fd;
+  }
+
+  std::string in_new_root(const std::string& path) const { return std::string(kNewRoot) + path; }
+
+  // Why read-only everywhere first: Landlock does not cover metadata (chmod, utimes, xattrs),
+  // so everything not explicitly writable is also a read-only mount (SECURITY-RULES 6).
+  void copy_host_tree() {
+    run_step("mount: read-only copy of host /", [&] {
+      UniqueFd tree = platform::clone_mount(old_root_.get(), true);
+      platform::set_mount_attributes(tree.get(), true, kReadOnly, 0);
+      UniqueFd target = platform::open_beneath(new_root_dir_.get(), "/", O_PATH | O_CLOEXEC);
+      platform::attach_mount(tree.get(), target.get());
+    });
+    new_root_ = open_dir(kNewRoot);
+    plan_.push_back("[fence:fs] ro-bind / (recursive, nosuid, nodev)");
+  }
+
+  // Why a fresh /proc: the host's would show host processes; this one shows only the sandbox's
+  // pid namespace. /proc/sys is then made read-only after limiting nested user namespaces.
+  void mount_proc() {
+    run_step("mount: /proc", [&] {
+      platform::mount_fs("proc", in_new_root("/proc"), MS_NOSUID | MS_NODEV | MS_NOEXEC, "");
+      // SECURITY: no nested user namespaces inside, even if seccomp were bypassed.
+      platform::write_sysctl(in_new_root("/proc/sys/user/max_user_namespaces"), "0");
+      UniqueFd sys = platform::open_beneath(new_root_.get(), "/proc/sys", O_PATH | O_CLOEXEC);
+      UniqueFd tree = platform::clone_mount(sys.get(), true);
+      platform::set_mount_attributes(tree.get(), true, kReadOnly, 0);
+      platform::attach_mount(tree.get(), sys.get());
+    });
+    plan_.push_back("[fence:fs] proc on /proc (own pid namespace); /proc/sys read-only; "
+                    "user.max_user_namespaces=0");
+  }
+
+  // Why a minimal /dev: only harmless devices, a private devpts (no host terminals), shm.
+  void mount_dev() {
+    run_step("mount: /dev", [&] {
+      const std::string dev = in_new_root("/dev");
+      platform::mount_fs("tmpfs", dev, MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k");
+      for (const char* node : {"null", "zero", "full", "random", "urandom", "tty"}) {
+        const std::string host = std::string("/dev/") + node;
+        if (!exists_beneath(old_root_.get(), host)) continue;
+        make_file(dev + "/" + node, 0666);
+        UniqueFd source = platform::open_beneath(old_root_.get(), host, O_PATH | O_CLOEXEC);
+        UniqueFd tree = platform::clone_mount(source.get(), false);
+        UniqueFd target = platform::open_beneath(new_root_.get(), "/dev/" + std::string(node),
+                                                 O_PATH | O_CLOEXEC);
+        platform::attach_mount(tree.get(), target.get());
+      }
+      make_dir(dev + "/pts", 0755);
+      platform::mount_fs("devpts", dev + "/pts", MS_NOSUID | MS_NOEXEC,
+                         "newinstance,ptmxmode=0666,mode=0620");
+      make_symlink("pts/ptmx", dev + "/ptmx");
+      make_dir(dev + "/shm", 01777);
+      platform::mount_fs("tmpfs", dev + "/shm", MS_NOSUID | MS_NODEV, "mode=1777");
+      make_symlink("/proc/self/fd", dev + "/fd");
+      make_symlink("/proc/self/fd/0", dev + "/stdin");
+      make_symlink("/proc/self/fd/1", dev + "/stdout");
+      make_symlink("/proc/self/fd/2", dev + "/stderr");
+    });
+    plan_.push_back("[fence:fs] tmpfs /dev: null zero full random urandom tty, devpts "
+                    "(newinstance), shm");
+  }
+
+  // Why private /tmp and /run: host unix sockets (D-Bus, ssh-agent, X11, tmux, docker) live
+  // there and must be unreachable (SECURITY-RULES 4).
+  void mount_tmp_and_run() {
+    run_step("mount: /tmp", [&] {
+      if (spec_.host_tmp) {
+        bind_from_host("/tmp");
+      } else {
+        platform::mount_fs("tmpfs", in_new_root("/tmp"), MS_NOSUID | MS_NODEV, "mode=1777");
+      }
+    });
+    plan_.push_back(spec_.host_tmp ? "[fence:fs] bind host /tmp read-write (allowWrite)"
+                                   : "[fence:fs] tmpfs /tmp (private)");
+    run_step("mount: /run", [&] {
+      if (exists_beneath(new_root_.get(), "/run"))
+        platform::mount_fs("tmpfs", in_new_root("/run"), MS_NOSUID | MS_NODEV, "mode=0755");
+    });
+    plan_.push_back("[fence:fs] tmpfs /run (private)");
+  }
+
+  // Binds the host's `path` (with its submounts) read-write at the same place in the new root.
+  void bind_from_host(const std::string& path) {
+    UniqueFd source = platform::open_beneath(old_root_.get(), path, O_PATH | O_CLOEXEC);
+    UniqueFd target = platform::open_beneath(new_root_.get(), path, O_PATH | O_CLOEXEC);
+    UniqueFd tree = platform::clone_mount(source.get(), true);
+    platform::set_mount_attributes(tree.get(), true,
+                                   platform::kMountAttrNosuid | platform::kMountAttrNodev, 0);
+    platform::attach_mount(tree.get(), target.get());
+  }
+
+  void bind_writable() {
+    for (const auto& path : parents_first(spec_.writable)) {
+      if (!exists_beneath(old_root_.get(), path)) {
+        plan_.push_back("[fence:fs] allowWrite " + path + ": does not exist, skipped");
+        continue;
+      }
+      run_step("mount: allowWrite bind " + path, [&] { bind_from_host(path); });
+      writable_roots_.push_back(path);
+      plan_.push_back("[fence:fs] bind " + path + " read-write");
+    }
+    if (spec_.host_tmp) writable_roots_.push_back("/tmp");
+  }
+
+  bool inside_writable(const std::string& path) const {
+    return std::any_of(writable_roots_.begin(), writable_roots_.end(),
+                       [&](const std::string& root) { return path_within(path, root); });
+  }
+
+  // SECURITY: a protected path must not be defeated by renaming or removing one of its
+  // parents (`mv .git .git_old`). Every directory between a writable root and a protected
+  // path becomes a mount point (a bind onto itself), and the kernel refuses to rename or
+  // remove a mount point (EBUSY). Done before the read-only binds and masks so that the
+  // recursive self-binds carry no stale copy of them.
+  void pin_protected_parents() {
+    std::set<std::string> pins;
+    std::vector<std::string> protected_paths = spec_.read_only;
+    protected_paths.insert(protected_paths.end(), spec_.hidden.begin(), spec_.hidden.end());
+    for (const auto& path : protected_paths) {
+      for (const auto& root : writable_roots_) {
+        if (path == root || !path_within(path, root)) continue;
+        std::string dir = path.substr(0, path.rfind('/'));
+        while (dir.size() > root.size() && path_within(dir, root)) {
+          pins.insert(dir);
+          dir = dir.substr(0, dir.rfind('/'));
+        }
+      }
+    }
+    for (const auto& dir : parents_first({pins.begin(), pins.end()})) {
+      if (!exists_beneath(new_root_.get(), dir)) continue;
+      run_step("mount: pin " + dir, [&] {
+        UniqueFd target = platform::open_beneath(new_root_.get(), dir, O_PATH | O_CLOEXEC);
+        UniqueFd tree = platform::clone_mount(target.get(), true);
+        platform::attach_mount(tree.get(), target.get());
+      });
+      plan_.push_back("[fence:fs] pin " + dir + " (cannot be renamed or removed)");
+    }
+  }
+
+  void bind_read_only() {
+    for (const auto& path : parents_first(spec_.read_only)) {
+      // Outside every writable root the path is already on a read-only mount.
+      if (!inside_writable(path)) continue;
+      if (!exists_beneath(new_root_.get(), path)) {
+        plan_.push_back("[fence:fs] protect " + path + ": does not exist (not mountable)");
+        continue;
+      }
+      run_step("mount: read-only bind " + path, [&] {
+        UniqueFd target = platform::open_beneath(new_root_.get(), path, O_PATH | O_CLOEXEC);
+        UniqueFd tree = platform::clone_mount(target.get(), true);
+        platform::set_mount_attributes(tree.get(), true, kReadOnly, 0);
+        platform::attach_mount(tree.get(), target.get());
+      });
+      plan_.push_back("[fence:fs] ro-bind " + path);
+    }
+  }
+
+  // SECURITY: masks go last so no later bind can re-expose a denied path (SECURITY-RULES 9).
+  // Directories get an empty read-only tmpfs with mode 000, files a read-only empty file with
+  // mode 000: reads fail with EACCES instead of returning data.
+  void mask_hidden() {
+    for (const auto& path : parents_first(spec_.hidden)) {
+      if (!exists_beneath(new_root_.get(), path)) continue;
+      run_step("mount: denyRead mask " + path, [&] {
+        UniqueFd target = platform::open_beneath(new_root_.get(), path, O_PATH | O_CLOEXEC);
+        struct stat st {};
+        if (::fstat(target.get(), &st) != 0) throw platform::SysError("fstat " + path);
+        if (S_ISDIR(st.st_mode)) {
+          platform::mount_fs("tmpfs", in_new_root("/proc/self/fd/" + std::to_string(target.get())),
+                             MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0000,size=4k");
+        } else {
+          UniqueFd mask(::open(kMaskFile, O_PATH | O_CLOEXEC));
+          if (!mask) throw platform::SysError("open mask file");
+          UniqueFd tree = platform::clone_mount(mask.get(), false);
+          platform::set_mount_attributes(tree.get(), false, kReadOnly, 0);
+          platform::attach_mount(tree.get(), target.get());
+        }
+      });
+      plan_.push_back("[fence:fs] mask " + path + " (denyRead)");
+    }
+  }
+
+  const ipc::LaunchSpec& spec_;
+  UniqueFd old_root_;
+  UniqueFd new_root_dir_;
+  UniqueFd new_root_;
+  std::vector<std::string> writable_roots_;
+  std::vector<std::string> plan_;
+};
+
+}  // namespace
+
+bool path_within(const std::string& path, const std::string& root) {
+  if (root == "/") return true;
+  return path == root || (path.size() > root.size() && path.compare(0, root.size(), root) == 0 &&
+                          path[root.size()] == '/');
+}
+
+std::vector<std::string> build_root_filesystem(const ipc::LaunchSpec& spec) {
+  return RootBuilder(spec).build();
+}
+
+}  // namespace fence::launcher

@@ -1,0 +1,247 @@
+#include "launcher/sandbox.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "launcher/command.hpp"
+#include "launcher/root_filesystem.hpp"
+#include "launcher/step_error.hpp"
+#include "platform/capabilities.hpp"
+#include "platform/process.hpp"
+#include "platform/landlock.hpp"
+#include "platform/namespaces.hpp"
+#include "platform/seccomp_profile.hpp"
+#include "platform/sys_error.hpp"
+
+// The sandbox plan, in order. Each step says why it sits where it does.
+//
+//  outer launcher (host pid namespace, child of the supervisor)
+//   1. user namespace, uid/gid mapped 1:1   — first: it grants the capabilities that every
+//                                             later namespace and mount step needs, unprivileged.
+//   2. mount/pid/net/ipc/uts/cgroup ns      — owned by the new user namespace.
+//   3. fork init                            — the pid namespace applies to the next child.
+//   4. wait for init, forward signals       — the supervisor's only handle on the sandbox.
+//  init (pid 1 of the sandbox)
+//   5. root filesystem, pivot_root          — needs the new pid ns for /proc (root_filesystem.cpp).
+//   6. loopback up                          — the only interface; the proxies live on it.
+//   7. fork the command                     — init stays outside the command's restrictions so
+//                                             it can reap and signal; the command then runs
+//                                             command.cpp: chdir, close fds, drop caps,
+//                                             no_new_privs, Landlock, seccomp (last), execve.
+//   8. report SandboxReady / SetupFailed / ExecFailed, then CommandExited.
+
+namespace fence::launcher {
+namespace {
+
+constexpr int kForwardedSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+
+// Signals sent by a process (kill, sigqueue, tgkill) carry si_code <= 0. Terminal-generated
+// ones (Ctrl-C) carry SI_KERNEL and already reach the command through its process group, so
+// forwarding them would deliver them twice.
+bool sent_by_process(int si_code) { return si_code <= 0; }
+
+void send_setup_failed(ipc::Channel& channel, const StepError& e) {
+  ipc::SetupFailed msg;
+  msg.step = e.step().substr(0, ipc::kMaxTextLen);
+  msg.error = e.error();
+  msg.detail = e.detail().substr(0, ipc::kMaxTextLen);
+  channel.send(msg);
+}
+
+void noop_handler(int) {}
+
+// Blocks the signals init waits for and returns a signalfd for them. A handler is installed
+// first because the kernel drops default-action signals sent to a pid namespace's init.
+platform::UniqueFd make_signal_fd(std::initializer_list<int> extra) {
+  sigset_t set;
+  sigemptyset(&set);
+  struct sigaction sa {};
+  sa.sa_handler = noop_handler;
+  for (int sig : kForwardedSignals) {
+    ::sigaction(sig, &sa, nullptr);
+    sigaddset(&set, sig);
+  }
+  for (int sig : extra) {
+    ::sigaction(sig, &sa, nullptr);
+    sigaddset(&set, sig);
+  }
+  if (::sigprocmask(SIG_BLOCK, &set, nullptr) != 0) throw platform::SysError("sigprocmask");
+  platform::UniqueFd fd(::signalfd(-1, &set, SFD_CLOEXEC));
+  if (!fd) throw platform::SysError("signalfd");
+  return fd;
+}
+
+ipc::CommandExited exit_message(int wait_status) {
+  ipc::CommandExited msg;
+  if (WIFSIGNALED(wait_status)) {
+    msg.signaled = true;
+    msg.status = WTERMSIG(wait_status);
+  } else {
+    msg.status = WEXITSTATUS(wait_status);
+  }
+  return msg;
+}
+
+std::vector<std::string> clipped(std::vector<std::string> lines) {
+  if (lines.size() > ipc::kMaxPlanLines) lines.resize(ipc::kMaxPlanLines);
+  for (auto& line : lines)
+    if (line.size() > ipc::kMaxTextLen) line.resize(ipc::kMaxTextLen);
+  return lines;
+}
+
+// Waits for the command's exec outcome on the report pipe: EOF means execve succeeded.
+void report_exec_outcome(ipc::Channel& channel, int read_fd, pid_t command_pid, int abi,
+                         std::vector<std::string> plan) {
+  ExecReport report{};
+  ssize_t n = platform::retry_eintr([&] { return ::read(read_fd, &report, sizeof report); });
+  if (n == 0) {
+    ipc::SandboxReady ready;
+    ready.command_pid = static_cast<std::uint32_t>(command_pid);
+    ready.landlock_abi = static_cast<std::uint32_t>(abi);
+    ready.seccomp = true;
+    ready.plan = clipped(std::move(plan));
+    channel.send(ready);
+    return;
+  }
+  if (n != static_cast<ssize_t>(sizeof report) || report.step > kExecStep)
+    throw StepError("command: report pipe", EPROTO);
+  if (report.step == kExecStep) {
+    channel.send(ipc::ExecFailed{report.error == 0 ? ENOENT : report.error});
+    return;
+  }
+  throw StepError(kCommandSteps[report.step], report.error);
+}
+
+// PID 1 of the sandbox: forwards signals to the command, reaps every orphan, and ends the
+// sandbox when the command ends (the kernel then kills whatever is left in the namespace).
+int init_loop(ipc::Channel& channel, int signal_fd, pid_t command_pid) {
+  struct pollfd fds[2] = {{signal_fd, POLLIN, 0}, {channel.fd(), POLLIN, 0}};
+  for (;;) {
+    if (::poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return 1;
+    }
+    if (fds[1].revents & (POLLHUP | POLLERR | POLLIN)) {
+      // SECURITY: the supervisor is gone (or spoke out of turn): nothing in the sandbox may
+      // outlive it. Exiting as init kills every process of the pid namespace.
+      return 1;
+    }
+    if (!(fds[0].revents & POLLIN)) continue;
+    struct signalfd_siginfo info {};
+    if (::read(signal_fd, &info, sizeof info) != sizeof info) continue;
+    if (info.ssi_signo != SIGCHLD) {
+      if (sent_by_process(info.ssi_code)) ::kill(command_pid, static_cast<int>(info.ssi_signo));
+      continue;
+    }
+    for (;;) {
+      int status = 0;
+      pid_t pid = ::waitpid(-1, &status, WNOHANG);
+      if (pid <= 0) break;
+      if (pid == command_pid) {
+        channel.send(exit_message(status));
+        return 0;
+      }
+    }
+  }
+}
+
+[[noreturn]] void run_init(ipc::Channel& channel, const ipc::LaunchSpec& spec) {
+  try {
+    platform::set_parent_death_signal(SIGKILL, 0);
+    std::vector<std::string> plan = build_root_filesystem(spec);
+    run_step("net: loopback up", [] { platform::bring_up_loopback(); });
+    plan.push_back("[fence:net] network namespace: lo only (up)");
+
+    CommandSetup setup;
+    setup.spec = &spec;
+    setup.landlock = landlock_policy_for(spec);
+    setup.seccomp.allow_unix_sockets = spec.allow_unix_sockets;
+    const int abi = platform::landlock_abi();
+    if (abi <= 0) throw StepError("landlock: not available in this kernel", ENOSYS);
+    if (spec.debug) {
+      for (auto& line : platform::describe_landlock(setup.landlock, abi))
+        plan.push_back("[fence:landlock] " + line);
+      for (auto& line : platform::describe_seccomp(setup.seccomp))
+        plan.push_back("[fence:seccomp] " + line);
+    }
+    platform::UniqueFd signal_fd = make_signal_fd({SIGCHLD});
+    int pipe_fds[2];
+    if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw StepError("command: pipe", errno);
+    platform::UniqueFd read_end(pipe_fds[0]), write_end(pipe_fds[1]);
+    pid_t pid = ::fork();
+    if (pid < 0) throw StepError("command: fork", errno);
+    if (pid == 0) {
+      read_end.reset();
+      exec_command(setup, write_end.get());
+    }
+    write_end.reset();
+    report_exec_outcome(channel, read_end.get(), pid, abi, spec.debug ? plan : std::vector<std::string>{});
+    ::_exit(init_loop(channel, signal_fd.get(), pid));
+  } catch (const StepError& e) {
+    try {
+      send_setup_failed(channel, e);
+    } catch (...) {
+    }
+    ::_exit(1);
+  } catch (const std::exception& e) {
+    try {
+      send_setup_failed(channel, StepError("launcher: init", 0, e.what()));
+    } catch (...) {
+    }
+    ::_exit(1);
+  }
+}
+
+// The outer launcher stays in the host pid namespace as the supervisor's child, so that the
+// supervisor can signal it and learn when the sandbox is gone.
+int wait_for_init(pid_t init_pid) {
+  platform::UniqueFd signal_fd = make_signal_fd({SIGCHLD});
+  for (;;) {
+    struct signalfd_siginfo info {};
+    if (::read(signal_fd.get(), &info, sizeof info) != sizeof info) {
+      if (errno == EINTR) continue;
+      return 1;
+    }
+    if (info.ssi_signo == SIGCHLD) {
+      int status = 0;
+      pid_t pid = ::waitpid(init_pid, &status, WNOHANG);
+      if (pid == init_pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+      continue;
+    }
+    if (sent_by_process(info.ssi_code)) ::kill(init_pid, static_cast<int>(info.ssi_signo));
+  }
+}
+
+}  // namespace
+
+int run_launcher(ipc::Channel& channel) {
+  auto incoming = channel.receive();
+  if (!incoming) return 1;
+  const ipc::LaunchSpec spec = incoming->decode<ipc::LaunchSpec>();
+  try {
+    run_step("namespaces: user namespace", [] {
+      platform::enter_user_namespace(::getuid(), ::getgid());
+    });
+    run_step("namespaces: mount, pid, net, ipc, uts, cgroup",
+             [] { platform::enter_sandbox_namespaces(); });
+  } catch (const StepError& e) {
+    send_setup_failed(channel, e);
+    return 1;
+  }
+  pid_t init_pid = ::fork();
+  if (init_pid < 0) {
+    send_setup_failed(channel, StepError("namespaces: fork init", errno));
+    return 1;
+  }
+  if (init_pid == 0) run_init(channel, spec);
+  return wait_for_init(init_pid);
+}
+
+}  // namespace fence::launcher

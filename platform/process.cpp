@@ -1,0 +1,78 @@
+#include "platform/process.hpp"
+
+#include <dirent.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <vector>
+
+#include "platform/sys_error.hpp"
+
+namespace fence::platform {
+
+namespace {
+
+constexpr long kSysCloseRange = 436;  // Linux 5.9, same number on every architecture
+
+// Fallback for kernels without close_range: list /proc/self/fd first, then close, so the
+// directory's own fd is not closed under the iteration.
+void close_range_by_walk(unsigned first, unsigned last) {
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (dir == nullptr) throw SysError("close fds: opendir /proc/self/fd");
+  std::vector<int> fds;
+  const int dir_fd = ::dirfd(dir);
+  while (const dirent* entry = ::readdir(dir)) {
+    char* end = nullptr;
+    const long fd = std::strtol(entry->d_name, &end, 10);
+    if (*end != '\0' || end == entry->d_name || fd == dir_fd) continue;
+    if (fd >= first && fd <= last) fds.push_back(static_cast<int>(fd));
+  }
+  ::closedir(dir);
+  for (int fd : fds) ::close(fd);
+}
+
+void close_range_compat(unsigned first, unsigned last) {
+  if (first > last) return;
+  if (::syscall(kSysCloseRange, first, last, 0U) == 0) return;
+  if (errno != ENOSYS) throw SysError("close_range");
+  close_range_by_walk(first, last);
+}
+
+}  // namespace
+
+void set_non_dumpable() {
+  if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) throw SysError("prctl(PR_SET_DUMPABLE)");
+}
+
+void set_parent_death_signal(int sig, pid_t expected_parent) {
+  if (::prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0) != 0) throw SysError("prctl(PR_SET_PDEATHSIG)");
+  // SECURITY: if the parent exited before the prctl, no signal will ever come and we
+  // would outlive the supervisor; we are re-parented by now, so getppid() tells.
+  if (::getppid() != expected_parent) throw SysError("parent exited before PDEATHSIG", ESRCH);
+}
+
+void close_fds_from(int lowest) {
+  close_range_compat(static_cast<unsigned>(std::max(lowest, 0)), UINT_MAX);
+}
+
+void close_fds_except(std::initializer_list<int> keep) {
+  std::vector<int> sorted;
+  for (int fd : keep) {
+    if (fd >= 0) sorted.push_back(fd);
+  }
+  std::sort(sorted.begin(), sorted.end());
+  sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+  unsigned next = 0;
+  for (int fd : sorted) {
+    if (static_cast<unsigned>(fd) > next) close_range_compat(next, static_cast<unsigned>(fd) - 1);
+    next = static_cast<unsigned>(fd) + 1;
+  }
+  close_range_compat(next, UINT_MAX);
+}
+
+}  // namespace fence::platform

@@ -1,0 +1,25 @@
+// Process hygiene for fence's own processes and the sandbox init: dumpability, parent-death
+// signal, and file descriptor cleanup.
+#pragma once
+
+#include <sys/types.h>
+
+#include <initializer_list>
+
+namespace fence::platform {
+
+// PR_SET_DUMPABLE 0: no core dumps and no ptrace/proc access by same-uid processes.
+void set_non_dumpable();
+
+// Delivers `sig` to the caller when its parent dies. Then checks getppid() against
+// `expected_parent` to close the race where the parent died before the prctl; throws
+// SysError(ESRCH) in that case. (PID 1 of a new pid namespace sees its parent as 0.)
+void set_parent_death_signal(int sig, pid_t expected_parent);
+
+// Closes every fd >= lowest (close_range, or a /proc/self/fd walk on kernels before 5.9).
+void close_fds_from(int lowest);
+
+// Closes every fd not listed in `keep` (negative entries are ignored).
+void close_fds_except(std::initializer_list<int> keep);
+
+}  // namespace fence::platform

@@ -1,0 +1,31 @@
+// Command-line parsing. Options end at `--` or at the first word that is not an option, so the
+// command's own arguments are never interpreted by fence.
+#pragma once
+
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace fence::supervisor {
+
+struct CliOptions {
+  std::vector<std::string> command;      // exact argv of the command
+  std::optional<std::string> shell_command;  // -c STRING
+  std::optional<std::string> settings;   // -s FILE
+  bool debug = false;
+  bool monitor = false;
+  bool version = false;
+  bool help = false;
+  bool linux_features = false;
+};
+
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+CliOptions parse_cli(int argc, const char* const* argv);
+std::string usage_text();
+
+}  // namespace fence::supervisor

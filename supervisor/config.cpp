@@ -1,0 +1,292 @@
+#include "supervisor/config.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <functional>
+#include <stdexcept>
+#include <utility>
+
+#include "supervisor/default_config.hpp"
+#include "supervisor/domain.hpp"
+#include "supervisor/paths.hpp"
+
+namespace fence::supervisor {
+namespace {
+
+using Kind = JsonValue::Kind;
+
+// Normalizes one string entry or throws std::invalid_argument explaining what is wrong.
+using EntryValidator = std::function<std::string(std::string_view)>;
+
+struct Field {
+  std::string_view key;
+  std::function<void(const JsonValue&, const std::string&)> read;
+};
+
+std::string child_path(const std::string& parent, std::string_view key) {
+  return parent.empty() ? std::string(key) : parent + "." + std::string(key);
+}
+
+// Edit distance, for "did you mean" hints on unknown keys.
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      const bool same = std::tolower(static_cast<unsigned char>(a[i - 1])) ==
+                        std::tolower(static_cast<unsigned char>(b[j - 1]));
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (same ? 0 : 1)});
+      diagonal = up;
+    }
+  }
+  return row[b.size()];
+}
+
+class SchemaReader {
+ public:
+  SchemaReader(std::string_view text, std::string_view source) : text_(text), source_(source) {}
+
+  [[noreturn]] void fail(const JsonValue& at, const std::string& path,
+                         const std::string& what) const {
+    throw_config_error(source_, text_, at.offset, path, what);
+  }
+
+  void expect_kind(const JsonValue& v, Kind kind, const std::string& path,
+                   std::string_view expected) const {
+    if (v.kind != kind) {
+      fail(v, path, "expected " + std::string(expected) + ", found " +
+                        std::string(kind_name(v.kind)));
+    }
+  }
+
+  // Reads an object whose keys must all be listed in `fields` (each at most once: duplicates
+  // were already rejected by the JSON reader).
+  void read_object(const JsonValue& v, const std::string& path,
+                   const std::vector<Field>& fields) const {
+    expect_kind(v, Kind::Object, path, "an object");
+    for (const JsonMember& member : v.members) {
+      const auto field = std::find_if(fields.begin(), fields.end(),
+                                      [&](const Field& f) { return f.key == member.key; });
+      if (field == fields.end()) unknown_key(member, path, fields);
+      field->read(member.value, child_path(path, member.key));
+    }
+  }
+
+  bool read_bool(const JsonValue& v, const std::string& path) const {
+    expect_kind(v, Kind::Boolean, path, "true or false");
+    return v.boolean;
+  }
+
+  std::uint16_t read_port(const JsonValue& v, const std::string& path) const {
+    if (v.kind == Kind::Unsigned && v.unsigned_integer >= 1 && v.unsigned_integer <= 65535) {
+      return static_cast<std::uint16_t>(v.unsigned_integer);
+    }
+    if (v.kind == Kind::Unsigned || v.kind == Kind::Integer) {
+      fail(v, path, "port must be between 1 and 65535, found " + v.text);
+    }
+    if (v.kind == Kind::Float) fail(v, path, "port must be an integer, found " + v.text);
+    fail(v, path, "expected a port number (1..65535), found " + std::string(kind_name(v.kind)));
+  }
+
+  std::vector<std::string> read_strings(const JsonValue& v, const std::string& path,
+                                        const EntryValidator& validate) const {
+    expect_kind(v, Kind::Array, path, "an array of strings");
+    std::vector<std::string> out;
+    out.reserve(v.items.size());
+    for (std::size_t i = 0; i < v.items.size(); ++i) {
+      const JsonValue& item = v.items[i];
+      const std::string item_path = path + "[" + std::to_string(i) + "]";
+      expect_kind(item, Kind::String, item_path, "a string");
+      if (item.text.empty()) fail(item, item_path, "must not be empty");
+      try {
+        out.push_back(validate(item.text));
+      } catch (const std::invalid_argument& e) {
+        fail(item, item_path, e.what());
+      }
+    }
+    return out;
+  }
+
+ private:
+  [[noreturn]] void unknown_key(const JsonMember& member, const std::string& path,
+                                const std::vector<Field>& fields) const {
+    std::string what = "unknown key";
+    std::string_view best;
+    std::size_t best_distance = 4;  // suggest only near misses
+    for (const Field& f : fields) {
+      const std::size_t d = edit_distance(member.key, f.key);
+      if (d < best_distance) {
+        best_distance = d;
+        best = f.key;
+      }
+    }
+    if (!best.empty()) what += " (did you mean \"" + std::string(best) + "\"?)";
+    throw_config_error(source_, text_, member.key_offset, child_path(path, printable(member.key)),
+                       what);
+  }
+
+  std::string_view text_;
+  std::string_view source_;
+};
+
+std::string validate_domain(std::string_view raw) { return normalize_domain_pattern(raw); }
+
+std::string validate_path(std::string_view raw) {
+  validate_path_syntax(raw);
+  return std::string(raw);
+}
+
+std::string validate_command(std::string_view raw) {
+  if (raw.find_first_not_of(" \t\r\n") == std::string_view::npos) {
+    throw std::invalid_argument("must not be blank");
+  }
+  return std::string(raw);
+}
+
+void read_network(const SchemaReader& r, const JsonValue& v, const std::string& path,
+                  NetworkConfig& out) {
+  r.read_object(v, path, {
+      {"allowedDomains", [&](const JsonValue& x, const std::string& p) {
+         out.allowed_domains = r.read_strings(x, p, validate_domain); }},
+      {"deniedDomains", [&](const JsonValue& x, const std::string& p) {
+         out.denied_domains = r.read_strings(x, p, validate_domain); }},
+      {"allowUnixSockets", [&](const JsonValue& x, const std::string& p) {
+         out.allow_unix_sockets = r.read_strings(x, p, validate_path); }},
+      {"allowAllUnixSockets", [&](const JsonValue& x, const std::string& p) {
+         out.allow_all_unix_sockets = r.read_bool(x, p); }},
+      {"allowLocalBinding", [&](const JsonValue& x, const std::string& p) {
+         out.allow_local_binding = r.read_bool(x, p); }},
+      {"allowLocalOutbound", [&](const JsonValue& x, const std::string& p) {
+         out.allow_local_outbound = r.read_bool(x, p); }},
+      {"httpProxyPort", [&](const JsonValue& x, const std::string& p) {
+         out.http_proxy_port = r.read_port(x, p); }},
+      {"socksProxyPort", [&](const JsonValue& x, const std::string& p) {
+         out.socks_proxy_port = r.read_port(x, p); }},
+  });
+}
+
+void read_filesystem(const SchemaReader& r, const JsonValue& v, const std::string& path,
+                     FilesystemConfig& out) {
+  r.read_object(v, path, {
+      {"denyRead", [&](const JsonValue& x, const std::string& p) {
+         out.deny_read = r.read_strings(x, p, validate_path); }},
+      {"allowRead", [&](const JsonValue& x, const std::string& p) {
+         out.allow_read = r.read_strings(x, p, validate_path); }},
+      {"allowExecute", [&](const JsonValue& x, const std::string& p) {
+         out.allow_execute = r.read_strings(x, p, validate_path); }},
+      {"allowWrite", [&](const JsonValue& x, const std::string& p) {
+         out.allow_write = r.read_strings(x, p, validate_path); }},
+      {"denyWrite", [&](const JsonValue& x, const std::string& p) {
+         out.deny_write = r.read_strings(x, p, validate_path); }},
+      {"allowGitConfig", [&](const JsonValue& x, const std::string& p) {
+         out.allow_git_config = r.read_bool(x, p); }},
+  });
+}
+
+void read_command(const SchemaReader& r, const JsonValue& v, const std::string& path,
+                  CommandConfig& out) {
+  r.read_object(v, path, {
+      {"deny", [&](const JsonValue& x, const std::string& p) {
+         out.deny = r.read_strings(x, p, validate_command); }},
+      {"allow", [&](const JsonValue& x, const std::string& p) {
+         out.allow = r.read_strings(x, p, validate_command); }},
+      {"useDefaults", [&](const JsonValue& x, const std::string& p) {
+         out.use_defaults = r.read_bool(x, p); }},
+  });
+}
+
+[[noreturn]] void throw_io_error(const std::string& what, const std::string& path, int error) {
+  throw ConfigError(what + " " + path + ": " + std::strerror(error));
+}
+
+// Reads a whole settings file with a size cap. Returns nullopt if it does not exist and
+// missing_ok; every other failure is a ConfigError.
+std::optional<std::string> read_settings_file(const std::string& path, bool missing_ok) {
+  // O_NONBLOCK: opening a FIFO planted at the settings path must not hang fence.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) {
+    const int error = errno;
+    if (error == ENOENT || error == ENOTDIR) {
+      if (missing_ok) return std::nullopt;
+      throw ConfigError("settings file not found: " + path);
+    }
+    throw_io_error("cannot open settings file", path, error);
+  }
+  struct FdCloser {
+    int fd;
+    ~FdCloser() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) throw_io_error("cannot stat settings file", path, errno);
+  if (!S_ISREG(st.st_mode)) throw ConfigError("settings file is not a regular file: " + path);
+  if (static_cast<std::uint64_t>(st.st_size) > kMaxConfigFileSize) {
+    throw ConfigError("settings file is larger than 1 MiB: " + path);
+  }
+  std::string text;
+  char buf[16384];
+  while (true) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw_io_error("cannot read settings file", path, errno);
+    if (n == 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+    // The file may grow after fstat; the cap holds for what we actually read.
+    if (text.size() > kMaxConfigFileSize) {
+      throw ConfigError("settings file is larger than 1 MiB: " + path);
+    }
+  }
+  return text;
+}
+
+}  // namespace
+
+Config parse_config(std::string_view text, std::string_view source_name) {
+  const JsonValue root = parse_json_document(text, source_name);
+  const SchemaReader r(text, source_name);
+  if (root.kind != Kind::Object) {
+    r.fail(root, "", "the configuration must be a JSON object, found " +
+                         std::string(kind_name(root.kind)));
+  }
+  Config config;
+  r.read_object(root, "", {
+      {"network", [&](const JsonValue& x, const std::string& p) {
+         read_network(r, x, p, config.network); }},
+      {"filesystem", [&](const JsonValue& x, const std::string& p) {
+         read_filesystem(r, x, p, config.filesystem); }},
+      {"command", [&](const JsonValue& x, const std::string& p) {
+         read_command(r, x, p, config.command); }},
+      {"allowPty", [&](const JsonValue& x, const std::string& p) {
+         config.allow_pty = r.read_bool(x, p); }},
+  });
+  return config;
+}
+
+Config load_config(const std::optional<std::string>& settings_path, const std::string& home) {
+  if (settings_path) {
+    if (settings_path->empty()) throw ConfigError("settings file path is empty");
+    const std::optional<std::string> text = read_settings_file(*settings_path, false);
+    Config config = parse_config(*text, *settings_path);
+    config.source_path = *settings_path;
+    return config;
+  }
+  if (!home.empty()) {
+    const std::string path = home + "/" + std::string(kUserConfigFileName);
+    if (const std::optional<std::string> text = read_settings_file(path, true)) {
+      Config config = parse_config(*text, path);
+      config.source_path = path;
+      return config;
+    }
+  }
+  return parse_config(kDefaultConfigJson, kDefaultConfigSourceName);
+}
+
+}  // namespace fence::supervisor

@@ -1,0 +1,50 @@
+#include "supervisor/environment.hpp"
+
+#include <algorithm>
+#include <array>
+#include <string_view>
+
+namespace fence::supervisor {
+namespace {
+
+// glibc's UNSECURE_ENVVARS (the list it clears for setuid programs) minus the LD_ ones, which
+// the prefix rule covers.
+constexpr std::array<std::string_view, 13> kUnsecure = {
+    "GCONV_PATH",   "GETCONF_DIR", "GLIBC_TUNABLES",   "HOSTALIASES", "LOCALDOMAIN",
+    "LOCPATH",      "MALLOC_TRACE", "NIS_PATH",        "NLSPATH",     "RESOLV_HOST_CONF",
+    "RES_OPTIONS",  "TMPDIR",      "TZDIR",
+};
+
+bool valid_name(std::string_view name) {
+  if (name.empty()) return false;
+  if (!(std::isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_')) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+  });
+}
+
+}  // namespace
+
+bool is_unsafe_variable(const std::string& name) {
+  if (name.rfind("LD_", 0) == 0 || name.rfind("DYLD_", 0) == 0) return true;
+  return std::find(kUnsecure.begin(), kUnsecure.end(), name) != kUnsecure.end();
+}
+
+std::vector<std::string> sandbox_environment(const std::vector<std::string>& input,
+                                             std::vector<std::string>* removed) {
+  std::vector<std::string> out;
+  for (const auto& entry : input) {
+    const auto eq = entry.find('=');
+    if (eq == std::string::npos) continue;
+    const std::string name = entry.substr(0, eq);
+    if (!valid_name(name) || name == "FENCE_SANDBOX" || is_unsafe_variable(name)) {
+      if (removed && name != "FENCE_SANDBOX") removed->push_back(name);
+      continue;
+    }
+    out.push_back(entry);
+  }
+  out.emplace_back("FENCE_SANDBOX=1");
+  return out;
+}
+
+}  // namespace fence::supervisor

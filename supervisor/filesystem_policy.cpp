@@ -1,0 +1,392 @@
+#include "supervisor/filesystem_policy.hpp"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <fstream>
+#include <optional>
+#include <stdexcept>
+#include <utility>
+
+#include "ipc/protocol.hpp"
+#include "supervisor/paths.hpp"
+
+namespace fence::supervisor {
+namespace {
+
+constexpr std::size_t kMaxGitFileSize = 1024 * 1024;
+
+bool exists_nofollow(const std::string& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+bool is_symlink(const std::string& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode);
+}
+
+bool is_regular_file(const std::string& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+std::optional<std::string> read_small_file(const std::string& path) {
+  if (!is_regular_file(path)) return std::nullopt;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::string text(kMaxGitFileSize + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  if (text.size() > kMaxGitFileSize) return std::nullopt;
+  return text;
+}
+
+std::string trim(std::string_view s) {
+  const std::size_t begin = s.find_first_not_of(" \t\r\n");
+  if (begin == std::string_view::npos) return {};
+  const std::size_t end = s.find_last_not_of(" \t\r\n");
+  return std::string(s.substr(begin, end - begin + 1));
+}
+
+std::string ascii_lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+// A git config value: quotes removed, escapes decoded, stops at an unquoted comment, unquoted
+// leading and trailing whitespace dropped.
+std::string parse_git_value(std::string_view raw) {
+  const std::size_t start = raw.find_first_not_of(" \t");
+  if (start == std::string_view::npos) return {};
+  raw.remove_prefix(start);
+  std::string out;
+  std::size_t keep = 0;  // length without trailing unquoted whitespace
+  bool quoted = false;
+  for (std::size_t i = 0; i < raw.size(); ++i) {
+    const char c = raw[i];
+    if (c == '"') {
+      quoted = !quoted;
+      keep = out.size();
+    } else if (!quoted && (c == '#' || c == ';')) {
+      break;
+    } else if (c == '\\' && i + 1 < raw.size()) {
+      const char e = raw[++i];
+      out += e == 'n' ? '\n' : e == 't' ? '\t' : e == 'b' ? '\b' : e;
+      keep = out.size();
+    } else {
+      out += c;
+      if (quoted || (c != ' ' && c != '\t')) keep = out.size();
+    }
+  }
+  out.resize(keep);
+  return out;
+}
+
+// The git directories of a worktree: ".git" itself, or for a ".git" file ("gitdir: X", used by
+// worktrees and submodules) X and X's commondir. The .git file is protected too: rewriting it
+// would point git at a directory with attacker-chosen hooks.
+struct GitLayout {
+  std::vector<std::string> git_dirs;
+  std::optional<std::string> git_file;
+};
+
+GitLayout git_layout(const std::string& worktree, const std::string& home) {
+  GitLayout layout;
+  const std::string dot_git = worktree + "/.git";
+  if (!is_regular_file(dot_git)) {
+    layout.git_dirs.push_back(dot_git);  // directory, symlink, or not created yet
+    return layout;
+  }
+  layout.git_file = dot_git;
+  const std::optional<std::string> text = read_small_file(dot_git);
+  if (!text || !text->starts_with("gitdir:")) return layout;
+  const std::string gitdir = trim(std::string_view(*text).substr(7));
+  if (gitdir.empty()) return layout;
+  try {
+    const std::string resolved = normalize_path(gitdir, worktree, home);
+    layout.git_dirs.push_back(resolved);
+    if (const std::optional<std::string> common = read_small_file(resolved + "/commondir")) {
+      const std::string common_dir = trim(*common);
+      if (!common_dir.empty()) layout.git_dirs.push_back(normalize_path(common_dir, resolved, home));
+    }
+  } catch (const std::invalid_argument&) {
+    // Not a location git could use either (NUL byte, "~user", symlink loop): nothing to add.
+  }
+  return layout;
+}
+
+class PlanBuilder {
+ public:
+  PlanBuilder(const Config& config, const std::string& cwd, const std::string& home)
+      : config_(config), cwd_(cwd), home_(home) {
+    plan_.allow_git_config = config.filesystem.allow_git_config;
+  }
+
+  FilesystemPlan build(const std::vector<std::string>& own_config_files) {
+    add_system_paths();
+    add_existing("filesystem.allowRead", config_.filesystem.allow_read, plan_.readable);
+    add_existing("filesystem.allowExecute", config_.filesystem.allow_execute, plan_.executable);
+    add_writable();
+    add_hidden();
+    for (const std::string& raw : config_.filesystem.deny_write) {
+      for (Entry& e : expand("filesystem.denyWrite", raw, false)) plan_.read_only.push_back(e.path);
+    }
+    add_protected(cwd_);
+    if (home_ != cwd_) add_protected(home_);
+    for (std::string_view name : kAlwaysProtectedHomeNames) protect(home_ + "/" + std::string(name));
+    for (const std::string& file : own_config_files) protect(file);
+    finish();
+    return std::move(plan_);
+  }
+
+ private:
+  struct Entry {
+    std::string path;
+    std::vector<std::string> symlinks;  // followed while resolving (literal entries only)
+  };
+
+  [[noreturn]] static void fail(std::string_view field, const std::string& what) {
+    throw ConfigError(std::string(field) + ": " + what);
+  }
+
+  // One configured entry -> resolved paths. Literal entries resolve to one path (existing or
+  // not); globs expand to existing matches. `grant` is true for the allow* tiers.
+  std::vector<Entry> expand(std::string_view field, const std::string& raw, bool grant) {
+    try {
+      if (!has_glob(raw)) {
+        ResolvedPath resolved = resolve_path(raw, cwd_, home_);
+        return {Entry{std::move(resolved.path), std::move(resolved.symlinks)}};
+      }
+      const std::string pattern = absolute_path(raw, cwd_, home_);
+      const std::string prefix = glob_literal_prefix(pattern);
+      const std::string rest = pattern.substr(prefix == "/" ? 1 : prefix.size() + 1);
+      std::string base = normalize_path(prefix, cwd_, home_);
+      if (base != "/") base += '/';
+      std::vector<Entry> out;
+      for (const std::string& match : expand_glob(base + rest, kMaxGlobMatchesPerEntry)) {
+        // SECURITY: a glob must not grant access through a symlink it happens to match (one
+        // planted by an earlier sandboxed run could point anywhere). Deny tiers follow it: the
+        // target is what must stay hidden / read-only.
+        if (grant && is_symlink(match)) {
+          plan_.warnings.push_back(std::string(field) + ": skipping symlink " + match +
+                                   " matched by \"" + raw + "\"");
+          continue;
+        }
+        out.push_back(Entry{normalize_path(match, cwd_, home_), {}});
+      }
+      return out;
+    } catch (const std::invalid_argument& e) {
+      fail(field, e.what());
+    } catch (const std::runtime_error& e) {
+      fail(field, e.what());
+    }
+  }
+
+  void add_system_paths() {
+    for (std::string_view path : kSystemReadablePaths) {
+      struct stat st {};
+      const std::string p(path);
+      if (::stat(p.c_str(), &st) == 0) plan_.readable.push_back(normalize_path(p, cwd_, home_));
+    }
+    plan_.readable.push_back(normalize_path(cwd_, cwd_, home_));
+    plan_.readable.push_back(normalize_path(home_, cwd_, home_));
+  }
+
+  void add_existing(std::string_view field, const std::vector<std::string>& raws,
+                    std::vector<std::string>& into) {
+    for (const std::string& raw : raws) {
+      for (Entry& e : expand(field, raw, true)) {
+        if (exists_nofollow(e.path)) {
+          into.push_back(std::move(e.path));
+        } else {
+          plan_.warnings.push_back(std::string(field) + ": " + e.path + " does not exist; ignored");
+        }
+      }
+    }
+  }
+
+  void add_writable() {
+    std::vector<Entry> entries;
+    std::vector<std::string> trees;  // everything the sandbox will be able to write
+    for (const std::string& raw : config_.filesystem.allow_write) {
+      for (Entry& e : expand("filesystem.allowWrite", raw, true)) {
+        if (e.path == "/tmp") {
+          plan_.host_tmp = true;  // the launcher binds the host /tmp instead of a private tmpfs
+          continue;
+        }
+        if (!has_glob(raw)) trees.push_back(absolute_path(raw, cwd_, home_));
+        trees.push_back(e.path);
+        entries.push_back(std::move(e));
+      }
+    }
+    if (plan_.host_tmp) trees.push_back("/tmp");
+    for (Entry& e : entries) {
+      if (!exists_nofollow(e.path)) {
+        plan_.warnings.push_back("filesystem.allowWrite: " + e.path + " does not exist; ignored");
+        continue;
+      }
+      // SECURITY: a symlink inside a writable tree may have been planted by an earlier sandboxed
+      // run ("build -> ~"); following it would widen this run's writes. Rule 8.
+      const auto planted = std::find_if(e.symlinks.begin(), e.symlinks.end(), [&](auto& link) {
+        return std::any_of(trees.begin(), trees.end(), [&](const std::string& tree) {
+          return link != tree && is_same_or_beneath(link, tree);
+        });
+      });
+      if (planted != e.symlinks.end()) {
+        plan_.warnings.push_back("filesystem.allowWrite: " + e.path + " ignored: reached through " +
+                                 "symlink " + *planted + " inside a writable directory");
+        continue;
+      }
+      plan_.writable.push_back(std::move(e.path));
+    }
+  }
+
+  void add_hidden() {
+    for (const std::string& raw : config_.filesystem.deny_read) {
+      for (Entry& e : expand("filesystem.denyRead", raw, false)) {
+        if (exists_nofollow(e.path)) {
+          plan_.hidden.push_back(std::move(e.path));
+        } else {
+          plan_.warnings.push_back("filesystem.denyRead: " + e.path +
+                                   " does not exist; nothing to hide");
+        }
+      }
+    }
+  }
+
+  void protect(const std::string& raw) {
+    plan_.read_only.push_back(normalize_path(raw, cwd_, home_));
+  }
+
+  void protect_hooks_paths(const std::string& git_config, const std::string& worktree) {
+    const std::optional<std::string> text = read_small_file(git_config);
+    if (!text) return;
+    for (const std::string& hooks : parse_git_hooks_paths(*text)) {
+      if (hooks.find('\0') != std::string::npos || (hooks[0] == '~' && hooks.size() > 1 &&
+                                                    hooks[1] != '/')) {
+        continue;  // not a path git could use either
+      }
+      plan_.read_only.push_back(normalize_path(hooks, worktree, home_));
+    }
+  }
+
+  // SECURITY-RULES 7: the always-protected set of one directory (cwd or home).
+  void add_protected(const std::string& dir) {
+    for (std::string_view name : kAlwaysProtectedNames) protect(dir + "/" + std::string(name));
+    const GitLayout layout = git_layout(dir, home_);
+    if (layout.git_file) protect(*layout.git_file);
+    for (const std::string& git_dir : layout.git_dirs) {
+      protect(git_dir + "/hooks");
+      protect(git_dir + "/commondir");
+      if (!config_.filesystem.allow_git_config) protect(git_dir + "/config");
+      protect_hooks_paths(git_dir + "/config", dir);
+    }
+    // Global git config may set core.hooksPath for every repository; relative values are
+    // relative to the repository git runs in, i.e. the working directory.
+    protect_hooks_paths(home_ + "/.gitconfig", cwd_);
+    protect_hooks_paths(home_ + "/.config/git/config", cwd_);
+  }
+
+  static void sort_unique(std::vector<std::string>& list) {
+    std::sort(list.begin(), list.end());
+    list.erase(std::unique(list.begin(), list.end()), list.end());
+  }
+
+  void finish() {
+    sort_unique(plan_.hidden);
+    // Sorted order puts a directory right before its descendants: keep only outermost entries.
+    std::vector<std::string> outermost;
+    for (std::string& h : plan_.hidden) {
+      if (outermost.empty() || !is_same_or_beneath(h, outermost.back())) {
+        outermost.push_back(std::move(h));
+      }
+    }
+    plan_.hidden = std::move(outermost);
+    // SECURITY-RULES 9: nothing may be bound at or beneath a hidden path, or it would re-expose
+    // what denyRead masks.
+    auto under_hidden = [this](const std::string& p) {
+      return std::any_of(plan_.hidden.begin(), plan_.hidden.end(),
+                         [&](const std::string& h) { return is_same_or_beneath(p, h); });
+    };
+    for (std::vector<std::string>* list :
+         {&plan_.readable, &plan_.executable, &plan_.writable, &plan_.read_only}) {
+      sort_unique(*list);
+      list->erase(std::remove_if(list->begin(), list->end(), under_hidden), list->end());
+    }
+    if (plan_.host_tmp && under_hidden("/tmp")) plan_.host_tmp = false;
+    check_ipc_limits();
+  }
+
+  // Fail here with a readable message rather than later in the IPC encoder.
+  void check_ipc_limits() const {
+    const std::pair<std::string_view, const std::vector<std::string>*> lists[] = {
+        {"readable", &plan_.readable}, {"executable", &plan_.executable},
+        {"writable", &plan_.writable}, {"read-only", &plan_.read_only},
+        {"hidden", &plan_.hidden}};
+    for (const auto& [name, list] : lists) {
+      if (list->size() > ipc::kMaxPathCount) {
+        throw ConfigError("filesystem: too many " + std::string(name) + " paths (" +
+                          std::to_string(list->size()) + ", at most " +
+                          std::to_string(ipc::kMaxPathCount) + ")");
+      }
+      for (const std::string& path : *list) {
+        if (path.size() > ipc::kMaxPathLen) {
+          throw ConfigError("filesystem: path longer than " + std::to_string(ipc::kMaxPathLen) +
+                            " bytes: " + path.substr(0, 64) + "...");
+        }
+      }
+    }
+  }
+
+  const Config& config_;
+  const std::string& cwd_;
+  const std::string& home_;
+  FilesystemPlan plan_;
+};
+
+}  // namespace
+
+std::vector<std::string> parse_git_hooks_paths(std::string_view text) {
+  std::vector<std::string> out;
+  bool in_core = false;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    std::string line = trim(text.substr(pos, end - pos));
+    pos = end + 1;
+    if (!line.empty() && line[0] == '[') {
+      const std::size_t close = line.find(']');
+      if (close == std::string::npos) {
+        in_core = false;
+        continue;
+      }
+      // `[core]` only; `[core "x"]` would be a subsection, which core does not have.
+      in_core = ascii_lower(trim(std::string_view(line).substr(1, close - 1))) == "core";
+      line = trim(std::string_view(line).substr(close + 1));  // `[core] hooksPath = x` is valid
+    }
+    if (!in_core || line.empty() || line[0] == '#' || line[0] == ';') continue;
+    const std::size_t eq = line.find('=');
+    if (eq == std::string::npos) continue;
+    if (ascii_lower(trim(std::string_view(line).substr(0, eq))) != "hookspath") continue;
+    std::string value = parse_git_value(std::string_view(line).substr(eq + 1));
+    if (!value.empty()) out.push_back(std::move(value));
+  }
+  return out;
+}
+
+FilesystemPlan build_filesystem_plan(const Config& config, const std::string& cwd,
+                                     const std::string& home,
+                                     const std::vector<std::string>& own_config_files) {
+  try {
+    return PlanBuilder(config, cwd, home).build(own_config_files);
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError(std::string("filesystem: ") + e.what());
+  }
+}
+
+}  // namespace fence::supervisor

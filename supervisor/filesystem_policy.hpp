@@ -1,0 +1,61 @@
+// Turns the filesystem part of a Config into concrete absolute paths for the launcher.
+//
+// The plan is computed once, by the supervisor, before the sandbox exists; the lists feed the
+// ipc::LaunchSpec fields of the same names. Precedence, strongest first:
+//   hidden (denyRead) > read_only (denyWrite + always-protected) > writable > readable/executable
+// The launcher applies them in the reverse order so that the strongest is mounted last.
+#pragma once
+
+#include <array>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "supervisor/config.hpp"
+
+namespace fence::supervisor {
+
+// Per-entry cap on glob matches (a single list must also fit ipc::kMaxPathCount).
+inline constexpr std::size_t kMaxGlobMatchesPerEntry = 512;
+
+// Standard system directories readable by default (those that exist on this host).
+inline constexpr std::array<std::string_view, 12> kSystemReadablePaths = {
+    "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
+    "/usr", "/etc", "/opt", "/var", "/snap", "/nix"};
+
+// Always read-only, in the working directory AND in home, whatever the policy says: these are
+// the usual persistence vectors (code that runs the next time a shell, editor, agent or git
+// starts). SECURITY-RULES 7.
+inline constexpr std::array<std::string_view, 13> kAlwaysProtectedNames = {
+    ".gitconfig", ".gitmodules", ".bashrc", ".bash_profile", ".zshrc", ".zprofile", ".profile",
+    ".ripgreprc", ".mcp.json", ".vscode", ".idea", ".claude/commands", ".claude/agents"};
+
+// Always read-only in home only: git's second global config file and fence's own user config
+// (protected even when it does not exist, so a sandboxed run cannot plant one for the next run).
+inline constexpr std::array<std::string_view, 2> kAlwaysProtectedHomeNames = {
+    ".config/git/config", ".fence.json"};
+
+struct FilesystemPlan {
+  std::vector<std::string> readable;    // system dirs, cwd, home, allowRead (existing only)
+  std::vector<std::string> executable;  // allowExecute (existing only)
+  std::vector<std::string> writable;    // allowWrite (existing only, /tmp excluded)
+  std::vector<std::string> read_only;   // denyWrite + always-protected (existing or not)
+  std::vector<std::string> hidden;      // denyRead (existing only, nested entries collapsed)
+  bool host_tmp = false;                // allowWrite has /tmp: bind the host /tmp
+  bool allow_git_config = false;        // filesystem.allowGitConfig
+  std::vector<std::string> warnings;    // entries ignored and why, for -d / -m output
+};
+
+// Builds the plan. cwd and home must be absolute; own_config_files are fence's settings files
+// in use (e.g. the -s file), protected like the built-in list. Every list is sorted, free of
+// duplicates and of entries beneath a hidden entry. Throws ConfigError when an entry cannot be
+// resolved or expanded (too many glob matches, symlink loop, lists over IPC limits).
+FilesystemPlan build_filesystem_plan(const Config& config, const std::string& cwd,
+                                     const std::string& home,
+                                     const std::vector<std::string>& own_config_files);
+
+// The values of core.hooksPath in a git config file's text (all of them, in order; git uses
+// the last). A deliberately small parser: sections, comments, quoting and escapes; no includes.
+std::vector<std::string> parse_git_hooks_paths(std::string_view git_config_text);
+
+}  // namespace fence::supervisor

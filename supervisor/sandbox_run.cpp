@@ -1,0 +1,180 @@
+#include "supervisor/sandbox_run.hpp"
+
+#include <poll.h>
+#include <signal.h>
+#include <fcntl.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/process.hpp>
+#include <boost/process/extend.hpp>
+#include <cstring>
+#include <filesystem>
+
+#include "ipc/channel.hpp"
+#include "platform/sys_error.hpp"
+#include "supervisor/exit_codes.hpp"
+
+namespace fence::supervisor {
+namespace {
+
+namespace bp = boost::process;
+
+constexpr int kChannelFd = 3;
+constexpr unsigned kCloseRangeCloexec = 1U << 2;  // CLOSE_RANGE_CLOEXEC
+constexpr int kForwardedSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+
+// Boost.Process initializer: in the child, between fork and exec, put the channel end at fd 3
+// and close every other fd above stderr (SECURITY-RULES 13: the launcher starts with stdio and
+// its channel, nothing else).
+struct InheritChannelOnly : bp::extend::handler {
+  explicit InheritChannelOnly(int fd) : fd_(fd) {}
+  template <typename Executor>
+  void on_exec_setup(Executor& exec) const {
+    if (fd_ != kChannelFd && ::dup2(fd_, kChannelFd) < 0) {
+      exec.set_error(std::error_code(errno, std::system_category()), "dup2 channel");
+      return;
+    }
+    // dup2 cleared CLOEXEC on fd 3; when fd_ already was 3 clear it by hand.
+    if (fd_ == kChannelFd) ::fcntl(kChannelFd, F_SETFD, 0);
+    // Everything above fd 3 is marked close-on-exec rather than closed, so Boost's own error
+    // pipe still reports a failed exec while nothing else survives into the launcher.
+    if (::syscall(SYS_close_range, kChannelFd + 1, ~0U, kCloseRangeCloexec) != 0)
+      exec.set_error(std::error_code(errno, std::system_category()), "close_range");
+  }
+  int fd_;
+};
+
+std::string describe_errno(int error) { return error ? std::strerror(error) : "failed"; }
+
+platform::UniqueFd block_forwarded_signals(sigset_t& old_mask) {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : kForwardedSignals) sigaddset(&set, sig);
+  sigaddset(&set, SIGCHLD);
+  if (::sigprocmask(SIG_BLOCK, &set, &old_mask) != 0) throw platform::SysError("sigprocmask");
+  platform::UniqueFd fd(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
+  if (!fd) throw platform::SysError("signalfd");
+  return fd;
+}
+
+}  // namespace
+
+std::string find_helper(const std::string& name) {
+  std::error_code ec;
+  const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) throw platform::SysError("readlink /proc/self/exe", ec.value());
+  const auto dir = self.parent_path();
+  for (const auto& candidate : {dir / name, dir / ".." / "libexec" / "fence" / name}) {
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate.lexically_normal().string();
+  }
+  throw std::runtime_error("cannot find " + name + " next to " + self.string() +
+                           " or in ../libexec/fence");
+}
+
+RunOutcome run_sandboxed(const std::string& launcher_path, const ipc::LaunchSpec& spec,
+                         const DebugSink& debug) {
+  RunOutcome outcome;
+  auto [ours, theirs] = ipc::make_channel_pair();
+  sigset_t old_mask;
+  platform::UniqueFd signal_fd = block_forwarded_signals(old_mask);
+
+  std::error_code spawn_error;
+  // The launcher gets an empty environment: the command's environment travels in the spec, and
+  // nothing like LD_PRELOAD may reach a fence process (SECURITY-RULES 16).
+  bp::child launcher(bp::exe = launcher_path, bp::env = bp::environment{},
+                     InheritChannelOnly(theirs.get()), spawn_error);
+  theirs.reset();
+  if (spawn_error) {
+    outcome.exit_code = kExitSetupFailed;
+    outcome.error = "cannot start " + launcher_path + ": " + spawn_error.message();
+    return outcome;
+  }
+  const pid_t launcher_pid = launcher.id();
+  launcher.detach();  // we reap it ourselves below (SIGCHLD arrives on our signalfd)
+
+  auto finish = [&](RunOutcome result) {
+    int status = 0;
+    ::kill(launcher_pid, SIGKILL);
+    platform::retry_eintr([&] { return ::waitpid(launcher_pid, &status, 0); });
+    ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+    return result;
+  };
+
+  ipc::Channel channel(std::move(ours), ipc::Role::Supervisor, ipc::Role::Launcher);
+  bool ready = false;
+  try {
+    channel.send_hello();
+    channel.send(spec);
+    struct pollfd fds[2] = {{channel.fd(), POLLIN, 0}, {signal_fd.get(), POLLIN, 0}};
+    for (;;) {
+      if (::poll(fds, 2, -1) < 0) {
+        if (errno == EINTR) continue;
+        throw platform::SysError("poll");
+      }
+      if (fds[1].revents & POLLIN) {
+        struct signalfd_siginfo info {};
+        while (::read(signal_fd.get(), &info, sizeof info) == sizeof info) {
+          // Terminal-generated signals (SI_KERNEL) already reach the command's process group.
+          if (info.ssi_signo != SIGCHLD && static_cast<int>(info.ssi_code) <= 0)
+            ::kill(launcher_pid, static_cast<int>(info.ssi_signo));
+        }
+      }
+      if (!(fds[0].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      auto incoming = channel.receive();
+      if (!incoming) {
+        outcome.exit_code = kExitSetupFailed;
+        outcome.error = "the sandbox launcher exited unexpectedly";
+        return finish(outcome);
+      }
+      switch (incoming->type) {
+        case ipc::MessageType::Hello:
+          break;
+        case ipc::MessageType::SandboxReady: {
+          auto msg = incoming->decode<ipc::SandboxReady>();
+          ready = true;
+          if (debug)
+            for (const auto& line : msg.plan) debug(line);
+          break;
+        }
+        case ipc::MessageType::SetupFailed: {
+          auto msg = incoming->decode<ipc::SetupFailed>();
+          outcome.exit_code = kExitSetupFailed;
+          outcome.error = "sandbox setup failed at \"" + msg.step + "\": " +
+                          describe_errno(msg.error) +
+                          (msg.detail.empty() ? "" : " (" + msg.detail + ")");
+          return finish(outcome);
+        }
+        case ipc::MessageType::ExecFailed: {
+          auto msg = incoming->decode<ipc::ExecFailed>();
+          const bool not_found = msg.error == ENOENT || msg.error == ENOTDIR;
+          outcome.exit_code = not_found ? kExitNotFound : kExitNotExecutable;
+          outcome.error = spec.argv.front() + ": " +
+                          (not_found ? std::string("command not found in the sandbox")
+                                     : "cannot execute: " + describe_errno(msg.error));
+          return finish(outcome);
+        }
+        case ipc::MessageType::CommandExited: {
+          auto msg = incoming->decode<ipc::CommandExited>();
+          outcome.exit_code = msg.signaled ? 128 + msg.status : msg.status;
+          (void)ready;
+          return finish(outcome);
+        }
+        default:
+          throw ipc::ProtocolError("unexpected message from launcher");
+      }
+    }
+  } catch (const ipc::ProtocolError& e) {
+    outcome.exit_code = kExitSetupFailed;
+    outcome.error = std::string("protocol violation by the launcher: ") + e.what();
+    return finish(outcome);
+  } catch (const std::exception& e) {
+    outcome.exit_code = kExitSetupFailed;
+    outcome.error = e.what();
+    return finish(outcome);
+  }
+}
+
+}  // namespace fence::supervisor

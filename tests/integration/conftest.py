@@ -1,0 +1,280 @@
+"""Shared fixtures for the fence integration suite.
+
+The suite runs the real binaries. It is run twice by CI: once as root and once as an
+unprivileged user, so nothing here assumes uid 0 and every file a test needs lives under a
+fresh ``tmp_path``.
+
+Binaries: ``$FENCE_BIN_DIR/fence`` and ``$FENCE_BIN_DIR/fence-launcher`` (default:
+``<repo>/build/bin``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BIN_DIR = Path(os.environ.get("FENCE_BIN_DIR") or (REPO / "build" / "bin")).resolve()
+
+# fence's own exit codes (contract).
+EXIT_SETUP = 121
+EXIT_CONFIG = 122
+EXIT_NOEXEC = 126
+EXIT_NOTFOUND = 127
+
+DEFAULT_TIMEOUT = 30
+
+# The interpreter used *inside* the sandbox: a system path that every user can read.
+PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+
+CLEAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+# Code put in front of every in-sandbox Python snippet run with Fence.py().
+PRELUDE = r'''
+import os, sys, json, errno, ctypes, ctypes.util, stat, socket, time
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+def _en(e):
+    return errno.errorcode.get(e, str(e))
+def attempt(name, fn, *a, **k):
+    """Run fn; print 'name: OK ...' or 'name: ERR <ERRNO> ...'. Returns True on success."""
+    try:
+        r = fn(*a, **k)
+    except OSError as e:
+        print(f"{name}: ERR {_en(e.errno)} {e.strerror}", flush=True)
+        return False
+    print(f"{name}: OK {r!r}", flush=True)
+    return True
+def write(p, data="pwned\n", mode="w"):
+    with open(p, mode) as f:
+        f.write(data)
+    return "written"
+def read(p):
+    with open(p) as f:
+        return f.read()
+def sysc(name, nr, *args):
+    """Raw syscall; prints 'name: RET <value>' or 'name: ERR <ERRNO>'."""
+    ctypes.set_errno(0)
+    r = libc.syscall(ctypes.c_long(nr), *args)
+    if r == -1:
+        print(f"{name}: ERR {_en(ctypes.get_errno())}", flush=True)
+    else:
+        print(f"{name}: RET {r}", flush=True)
+    return r
+'''
+
+
+def fmt(cp) -> str:
+    """Human-readable dump of a CompletedProcess for assertion messages."""
+    args = [a if len(a) < 200 else a[:60] + "...<%d chars>" % len(a) for a in map(str, cp.args)]
+    return (f"\n--- exit status: {cp.returncode}\n--- argv: {args!r}\n"
+            f"--- stdout:\n{cp.stdout}\n--- stderr:\n{cp.stderr}\n---")
+
+
+def fence_error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("fence: ")]
+
+
+def snapshot(root: Path) -> dict[str, tuple]:
+    """Recursive listing (hidden files included) with type and content of regular files."""
+    out: dict[str, tuple] = {}
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        for name in dirnames + filenames:
+            p = Path(dirpath) / name
+            rel = str(p.relative_to(root))
+            st = p.lstat()
+            if p.is_symlink():
+                out[rel] = ("link", os.readlink(p))
+            elif p.is_dir():
+                out[rel] = ("dir", oct(st.st_mode))
+            elif p.is_file():
+                out[rel] = ("file", oct(st.st_mode), p.read_bytes(), st.st_mtime_ns)
+            else:
+                out[rel] = ("other", oct(st.st_mode))
+    return out
+
+
+def processes_with(marker: str) -> list[int]:
+    """PIDs of host processes whose command line contains marker."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker in cmdline and int(entry) != os.getpid():
+            found.append(int(entry))
+    return found
+
+
+def kill_marked(marker: str) -> None:
+    """Cleanup helper: kill leftovers so a failing test does not leak processes."""
+    for pid in processes_with(marker):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def wait_until(pred, timeout: float, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(interval)
+    return pred()
+
+
+class Fence:
+    """Runs the fence binary with a clean environment (HOME = a temp dir)."""
+
+    def __init__(self, bin_path: Path, tmp_path: Path, work: Path, home: Path):
+        self.bin = bin_path
+        self.tmp = tmp_path
+        self.work = work
+        self.home = home
+        self._n = itertools.count()
+
+    def base_env(self, home: Path | None = None) -> dict[str, str]:
+        name = pwd.getpwuid(os.getuid()).pw_name
+        return {
+            "PATH": CLEAN_PATH,
+            "HOME": str(home or self.home),
+            "LANG": "C.UTF-8",
+            "USER": name,
+            "LOGNAME": name,
+            "TERM": "dumb",
+        }
+
+    def write_config(self, config, where: Path | None = None) -> Path:
+        """config: dict (dumped as JSON) or str (written verbatim) or bytes."""
+        path = where or (self.tmp / f"settings-{next(self._n)}.json")
+        if isinstance(config, bytes):
+            path.write_bytes(config)
+        elif isinstance(config, str):
+            path.write_text(config)
+        else:
+            path.write_text(json.dumps(config, indent=2))
+        return path
+
+    def argv(self, args, config=None, flags=(), bin_path: Path | None = None) -> list[str]:
+        argv = [str(bin_path or self.bin)]
+        if config is not None:
+            cfg = config if isinstance(config, Path) else self.write_config(config)
+            argv += ["-s", str(cfg)]
+        argv += list(flags)
+        argv += [str(a) for a in args]
+        return argv
+
+    def env(self, env=None, home: Path | None = None) -> dict[str, str]:
+        e = self.base_env(home)
+        for k, v in (env or {}).items():
+            if v is None:
+                e.pop(k, None)
+            else:
+                e[k] = v
+        return e
+
+    def run(self, args, cwd=None, config=None, env=None, input=None, timeout=DEFAULT_TIMEOUT,
+            flags=(), home: Path | None = None, pass_fds=(), bin_path: Path | None = None,
+            raw_args: bool = False):
+        """Run ``fence [-s cfg] [flags] [--] args``.
+
+        Unless raw_args, ``--`` is put before args. Returns a CompletedProcess (text).
+        """
+        if raw_args:
+            argv = self.argv(args, config, flags, bin_path)
+        else:
+            argv = self.argv(["--", *args], config, flags, bin_path)
+        return subprocess.run(
+            argv, cwd=str(cwd or self.work), env=self.env(env, home), input=input,
+            capture_output=True, text=True, timeout=timeout, pass_fds=pass_fds,
+            errors="replace")
+
+    def sh(self, script: str, **kw):
+        return self.run(["/bin/sh", "-c", script], **kw)
+
+    def py(self, code: str, **kw):
+        return self.run([PY, "-c", PRELUDE + "\n" + code], **kw)
+
+    def popen(self, args, cwd=None, config=None, env=None, flags=(), home=None, **popen_kw):
+        argv = self.argv(["--", *args], config, flags)
+        return subprocess.Popen(argv, cwd=str(cwd or self.work), env=self.env(env, home),
+                                **popen_kw)
+
+
+@pytest.fixture(scope="session")
+def fence_bin() -> Path:
+    fence = BIN_DIR / "fence"
+    launcher = BIN_DIR / "fence-launcher"
+    missing = [str(p) for p in (fence, launcher) if not os.access(p, os.X_OK)]
+    if missing:
+        pytest.fail(f"fence binaries missing or not executable: {missing} "
+                    f"(set FENCE_BIN_DIR or build into {REPO / 'build'})", pytrace=False)
+    return fence
+
+
+@pytest.fixture
+def work(tmp_path: Path) -> Path:
+    """The working directory of the sandboxed command (a fresh, empty directory)."""
+    d = tmp_path / "work"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """The HOME given to fence (a fresh, empty directory)."""
+    d = tmp_path / "home"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
+def fence(fence_bin: Path, tmp_path: Path, work: Path, home: Path) -> Fence:
+    return Fence(fence_bin, tmp_path, work, home)
+
+
+@pytest.fixture
+def run_fence(fence: Fence):
+    """run_fence(args, cwd=None, config=None, env=None, input=None, timeout=30, **kw)."""
+    return fence.run
+
+
+@pytest.fixture
+def project(work: Path) -> Path:
+    """A git-like project in the working directory."""
+    (work / ".git" / "hooks").mkdir(parents=True)
+    (work / ".git" / "hooks" / "pre-commit").write_text("#!/bin/sh\nexit 0\n")
+    (work / ".git" / "hooks" / "pre-commit").chmod(0o755)
+    (work / ".git" / "config").write_text("[core]\n\trepositoryformatversion = 0\n")
+    (work / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (work / ".bashrc").write_text("# project bashrc\n")
+    (work / "src").mkdir()
+    (work / "src" / "main.c").write_text("int main(void) { return 0; }\n")
+    return work
+
+
+@pytest.fixture
+def own_binaries(tmp_path: Path, fence_bin: Path) -> Path:
+    """A private copy of fence and fence-launcher, owned by the test user."""
+    d = tmp_path / "bin"
+    d.mkdir()
+    for name in ("fence", "fence-launcher", "fence-proxy-worker"):
+        src = fence_bin.parent / name
+        if src.exists():
+            shutil.copy2(src, d / name)
+    return d

@@ -1,0 +1,171 @@
+"""CLI contract: argv exactness, option parsing, exit codes, informational flags."""
+
+import os
+import re
+
+from conftest import (EXIT_CONFIG, EXIT_NOEXEC, EXIT_NOTFOUND, PY, fence_error_lines, fmt)
+
+
+def test_argv_passed_exactly(fence):
+    cp = fence.run(["printf", r"%s\n", "a b", "$HOME"])
+    assert cp.returncode == 0, fmt(cp)
+    assert cp.stdout == "a b\n$HOME\n", fmt(cp)
+
+
+def test_argv_special_characters_survive(fence):
+    args = ["", "*", "x\ny", "'\"`$(id)`", "ünï", "-d", "--", "-s"]
+    cp = fence.run(["printf", r"[%s]"] + args)
+    assert cp.returncode == 0, fmt(cp)
+    assert cp.stdout == "".join(f"[{a}]" for a in args), fmt(cp)
+
+
+def test_option_parsing_stops_at_first_non_option(fence):
+    # No "--": everything after "printf" belongs to the command, even words that look like
+    # fence's own flags.
+    cp = fence.run(["printf", r"%s\n", "-d", "-s", "--help", "-v"], raw_args=True)
+    assert cp.returncode == 0, fmt(cp)
+    assert cp.stdout == "-d\n-s\n--help\n-v\n", fmt(cp)
+    assert "[fence:" not in cp.stderr, "-d after the command word must not enable debug" + fmt(cp)
+
+
+def test_double_dash_help_runs_a_command_named_help(fence):
+    cp = fence.run(["--help"])
+    assert cp.returncode == EXIT_NOTFOUND, fmt(cp)
+    lines = fence_error_lines(cp.stderr)
+    assert len(lines) == 1 and "--help" in lines[0], fmt(cp)
+
+
+def test_dash_c_runs_through_sh(fence):
+    cp = fence.run(["-c", 'echo "$((2+3))-$0"; exit 9'], raw_args=True)
+    assert cp.returncode == 9, fmt(cp)
+    assert cp.stdout.startswith("5-"), fmt(cp)
+
+
+def test_stdin_is_passed_through(fence):
+    cp = fence.run(["cat"], input="line one\nline two\n")
+    assert cp.returncode == 0, fmt(cp)
+    assert cp.stdout == "line one\nline two\n", fmt(cp)
+
+
+def test_large_output_is_complete(fence):
+    cp = fence.run([PY, "-c", "import sys; sys.stdout.write('x' * 2_000_000 + 'END')"])
+    assert cp.returncode == 0, fmt(cp)[:2000]
+    assert len(cp.stdout) == 2_000_003 and cp.stdout.endswith("END")
+
+
+def test_stdout_and_stderr_are_separate(fence):
+    cp = fence.sh("echo to-out; echo to-err >&2")
+    assert cp.returncode == 0, fmt(cp)
+    assert cp.stdout == "to-out\n", fmt(cp)
+    assert "to-err" in cp.stderr and "to-err" not in cp.stdout, fmt(cp)
+
+
+def test_working_directory_is_kept(fence, work):
+    cp = fence.run(["pwd"])
+    assert cp.returncode == 0, fmt(cp)
+    assert cp.stdout.strip() == os.path.realpath(work), fmt(cp)
+
+
+def test_exit_status_is_the_commands(fence):
+    cp = fence.sh("exit 7")
+    assert cp.returncode == 7, fmt(cp)
+    cp = fence.run(["false"])
+    assert cp.returncode == 1, fmt(cp)
+
+
+def test_exit_status_on_signal_term(fence):
+    cp = fence.sh("kill -TERM $$")
+    assert cp.returncode == 128 + 15, fmt(cp)
+
+
+def test_exit_status_on_signal_kill(fence):
+    cp = fence.sh("kill -KILL $$")
+    assert cp.returncode == 128 + 9, fmt(cp)
+
+
+def test_command_not_found(fence):
+    cp = fence.run(["fence-itest-no-such-command", "arg"])
+    assert cp.returncode == EXIT_NOTFOUND, fmt(cp)
+    lines = fence_error_lines(cp.stderr)
+    assert len(lines) == 1, fmt(cp)
+    assert "fence-itest-no-such-command" in lines[0], fmt(cp)
+
+
+def test_command_not_found_absolute_path(fence, work):
+    cp = fence.run([str(work / "missing-binary")])
+    assert cp.returncode == EXIT_NOTFOUND, fmt(cp)
+    assert len(fence_error_lines(cp.stderr)) == 1, fmt(cp)
+
+
+def test_command_not_executable(fence, work):
+    script = work / "not-exec.sh"
+    script.write_text("#!/bin/sh\necho should-not-run\n")
+    script.chmod(0o644)
+    cp = fence.run([str(script)])
+    assert cp.returncode == EXIT_NOEXEC, fmt(cp)
+    assert "should-not-run" not in cp.stdout, fmt(cp)
+    lines = fence_error_lines(cp.stderr)
+    assert len(lines) == 1 and "not-exec.sh" in lines[0], fmt(cp)
+
+
+def test_unknown_flag_is_usage_error(fence):
+    cp = fence.run(["--fence-itest-bogus-flag", "true"], raw_args=True)
+    assert cp.returncode == EXIT_CONFIG, fmt(cp)
+    assert len(fence_error_lines(cp.stderr)) == 1, fmt(cp)
+
+
+def test_missing_command_is_usage_error(fence):
+    cp = fence.run(["--"], raw_args=True)
+    assert cp.returncode == EXIT_CONFIG, fmt(cp)
+    assert len(fence_error_lines(cp.stderr)) >= 1, fmt(cp)
+
+
+def test_version(fence):
+    cp = fence.run(["-v"], raw_args=True)
+    assert cp.returncode == 0, fmt(cp)
+    assert re.search(r"\d+\.\d+", cp.stdout + cp.stderr), fmt(cp)
+    cp2 = fence.run(["--version"], raw_args=True)
+    assert cp2.returncode == 0 and cp2.stdout == cp.stdout, fmt(cp2)
+
+
+def test_help(fence):
+    cp = fence.run(["-h"], raw_args=True)
+    assert cp.returncode == 0, fmt(cp)
+    out = cp.stdout + cp.stderr
+    for flag in ("--settings", "--debug", "--monitor", "--version", "--linux-features"):
+        assert flag in out, f"help does not mention {flag}" + fmt(cp)
+
+
+def test_debug_prints_plan_to_stderr_only(fence):
+    cp = fence.run(["true"], flags=["-d"], raw_args=False)
+    assert cp.returncode == 0, fmt(cp)
+    assert cp.stdout == "", "debug output must not go to stdout" + fmt(cp)
+    tagged = [line for line in cp.stderr.splitlines() if line.startswith("[fence:")]
+    assert tagged, fmt(cp)
+    text = "\n".join(tagged).lower()
+    for word in ("mount", "landlock", "seccomp"):
+        assert word in text, f"debug plan does not mention {word}" + fmt(cp)
+
+
+def test_debug_with_long_flag_and_command_output(fence):
+    cp = fence.run(["echo", "payload"], flags=["--debug"])
+    assert cp.returncode == 0, fmt(cp)
+    assert cp.stdout == "payload\n", fmt(cp)
+
+
+def test_monitor_flag_accepted(fence):
+    cp = fence.run(["echo", "ok"], flags=["-m"])
+    assert cp.returncode == 0, fmt(cp)
+    assert cp.stdout == "ok\n", fmt(cp)
+
+
+def test_linux_features(fence):
+    cp = fence.run(["--linux-features"], raw_args=True)
+    assert cp.returncode == 0, fmt(cp)
+    out = (cp.stdout + cp.stderr)
+    low = out.lower()
+    assert os.uname().release in out, "kernel version missing" + fmt(cp)
+    assert re.search(r"landlock.*abi.*\d", low), "no Landlock ABI line" + fmt(cp)
+    assert "seccomp" in low, fmt(cp)
+    assert "user" in low and "namespace" in low, fmt(cp)
+    assert "net" in low, fmt(cp)

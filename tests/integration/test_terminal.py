@@ -1,0 +1,211 @@
+"""Terminals: fence under a real pty is usable (prompt, Ctrl-C, job control, window size) while
+terminal injection (TIOCSTI, also with high bits set; TIOCLINUX) is blocked."""
+
+import fcntl
+import os
+import pty
+import re
+import select
+import shutil
+import struct
+import subprocess
+import termios
+import time
+
+import pytest
+
+from conftest import PRELUDE, PY
+
+
+def set_winsize(fd, rows, cols):
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+class PtySession:
+    def __init__(self, argv, env, cwd, rows=24, cols=80):
+        self.master, slave = pty.openpty()
+        set_winsize(slave, rows, cols)
+
+        def make_ctty():
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+        self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, cwd=cwd,
+                                     env=env, start_new_session=True, preexec_fn=make_ctty)
+        os.close(slave)
+        self.buf = b""   # not yet consumed by expect()
+        self.log = b""   # everything read
+
+    def _pump(self, timeout):
+        r, _, _ = select.select([self.master], [], [], timeout)
+        if not r:
+            return False
+        try:
+            chunk = os.read(self.master, 65536)
+        except OSError:  # EIO: the other side is gone
+            return None
+        if not chunk:
+            return None
+        self.buf += chunk
+        self.log += chunk
+        return True
+
+    def expect(self, pattern, timeout=15):
+        rx = re.compile(pattern.encode() if isinstance(pattern, str) else pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            m = rx.search(self.buf)
+            if m:
+                self.buf = self.buf[m.end():]
+                return m
+            left = deadline - time.monotonic()
+            if left <= 0 or self._pump(min(left, 0.2)) is None:
+                m = rx.search(self.buf)
+                if m:
+                    return m
+                raise AssertionError(f"pattern {pattern!r} not seen; output so far: {self.log!r}")
+
+    def send(self, data):
+        os.write(self.master, data.encode() if isinstance(data, str) else data)
+
+    def drain(self, seconds):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            if self._pump(0.05) is None:
+                break
+
+    def wait(self, timeout=15):
+        end = time.monotonic() + timeout
+        while self.proc.poll() is None and time.monotonic() < end:
+            self._pump(0.1)
+        return self.proc.wait(timeout=max(0.1, end - time.monotonic()))
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self.master)
+
+
+@pytest.fixture
+def pty_fence(fence):
+    sessions = []
+
+    def start(args, config=None, rows=24, cols=80, flags=()):
+        env = fence.env({"TERM": "xterm", "PS1": "PROMPT$ "})
+        argv = fence.argv(["--", *args], config, flags)
+        s = PtySession(argv, env, str(fence.work), rows, cols)
+        sessions.append(s)
+        return s
+
+    yield start
+    for s in sessions:
+        s.close()
+
+
+def shell_argv():
+    bash = shutil.which("bash")
+    return [bash, "--norc", "--noprofile", "-i"] if bash else ["/bin/sh", "-i"]
+
+
+def test_stdin_is_a_tty(pty_fence):
+    s = pty_fence(["sh", "-c", "tty; test -t 0 && test -t 1 && echo both-ttys"])
+    s.expect(r"both-ttys")
+    assert s.wait() == 0
+
+
+def test_window_size_is_passed(pty_fence):
+    s = pty_fence(["stty", "size"], rows=37, cols=101)
+    s.expect(r"37 101")
+    assert s.wait() == 0
+
+
+def test_interactive_shell(pty_fence):
+    s = pty_fence(shell_argv())
+    s.send("echo hi-$((1+2))\n")
+    s.expect(r"hi-3")
+    s.send("exit 5\n")
+    assert s.wait() == 5
+    out = s.log.decode(errors="replace")
+    assert "no job control" not in out and "cannot set terminal process group" not in out, out
+
+
+def test_interactive_shell_has_job_control(pty_fence):
+    if not shutil.which("bash"):
+        pytest.skip("bash not installed")
+    s = pty_fence(shell_argv())
+    s.send("echo start-$((4+4))\n")
+    s.expect(r"start-8")
+    s.send("sleep 100 &\n")
+    s.send("jobs\n")
+    s.expect(r"Running\s+sleep 100")
+    s.send("kill %1; wait; echo jc-$((3+4))\n")
+    s.expect(r"jc-7")
+    # Ctrl-Z stops the foreground job
+    s.send("sleep 101\n")
+    time.sleep(0.5)
+    s.send(b"\x1a")
+    s.expect(r"Stopped\s+sleep 101")
+    s.send("kill -9 %1; echo z-$((1+1))\n")
+    s.expect(r"z-2")
+    s.send("exit 0\n")
+    assert s.wait() == 0
+    assert b"no job control" not in s.log and b"cannot set terminal process group" not in s.log
+
+
+def test_ctrl_c_interrupts_foreground_job(pty_fence):
+    s = pty_fence(shell_argv())
+    s.send("echo ready-$((1+1))\n")
+    s.expect(r"ready-2")
+    s.send("sleep 100\n")
+    time.sleep(0.7)
+    s.send(b"\x03")
+    s.send("echo after-$((2*3))\n")
+    s.expect(r"after-6", timeout=10)
+    s.send("exit 0\n")
+    assert s.wait() == 0
+
+
+def test_window_resize_is_propagated(pty_fence):
+    s = pty_fence(shell_argv(), rows=24, cols=80)
+    s.send("stty size\n")
+    s.expect(r"24 80")
+    set_winsize(s.master, 50, 132)
+    time.sleep(0.5)
+    s.send("stty size\n")
+    s.expect(r"50 132")
+    s.send("exit 0\n")
+    assert s.wait() == 0
+
+
+TIOCSTI_PROBE = r'''
+import tty, termios, select, fcntl
+TIOCSTI = 0x5412
+TIOCLINUX = 0x541C
+tty.setraw(0)
+libc.ioctl.restype = ctypes.c_int
+def io(name, req, arg):
+    ctypes.set_errno(0)
+    r = libc.ioctl(0, ctypes.c_ulong(req), arg)
+    e = ctypes.get_errno()
+    sys.stdout.write(f"{name}: {'OK' if r == 0 else 'ERR ' + _en(e)}\r\n")
+    sys.stdout.flush()
+io('tiocsti', TIOCSTI, ctypes.c_char_p(b'X'))
+io('tiocsti-high', TIOCSTI | (1 << 32), ctypes.c_char_p(b'Y'))
+io('tiocsti-high2', TIOCSTI | (0xdead << 32), ctypes.c_char_p(b'Z'))
+sub = ctypes.create_string_buffer(b'\x06\x00')   # TIOCL_GETFGCONSOLE-ish subcode
+io('tioclinux', TIOCLINUX, sub)
+r, _, _ = select.select([0], [], [], 0.7)
+data = os.read(0, 100) if r else b''
+sys.stdout.write(f"INJECTED={data!r}\r\n")
+sys.stdout.flush()
+'''
+
+
+def test_tiocsti_and_tioclinux_blocked(pty_fence):
+    s = pty_fence([PY, "-c", PRELUDE + TIOCSTI_PROBE])
+    m = s.expect(r"INJECTED=(b'[^']*')")
+    s.wait()
+    text = s.log.decode(errors="replace")
+    for name in ("tiocsti", "tiocsti-high", "tiocsti-high2", "tioclinux"):
+        assert f"{name}: OK" not in text, f"{name} succeeded inside the sandbox: {text!r}"
+    assert m.group(1) == b"b''", f"terminal input was injected: {text!r}"

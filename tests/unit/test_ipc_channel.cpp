@@ -1,0 +1,322 @@
+// Channel over real socketpairs: fd passing violations, ordering, role checks, MSG_TRUNC,
+// end of stream, non-blocking reads.
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+
+#include <cstring>
+
+#include "ipc/channel.hpp"
+#include "platform/sys_error.hpp"
+
+namespace fence::ipc {
+namespace {
+
+using platform::UniqueFd;
+
+// A supervisor-side Channel and the raw launcher end, which plays a hostile launcher.
+struct Rig {
+  Channel supervisor;
+  UniqueFd launcher;
+};
+
+Rig make_rig() {
+  auto [a, b] = make_channel_pair();
+  return Rig{Channel(std::move(a), Role::Supervisor, Role::Launcher), std::move(b)};
+}
+
+template <typename Msg>
+std::vector<std::byte> frame_of(const Msg& m, std::size_t fd_count = 0) {
+  return encode_frame(MessageTraits<Msg>::type, encode_payload(m), fd_count);
+}
+
+void send_raw(int sock, std::span<const std::byte> bytes, std::span<const int> fds = {}) {
+  iovec iov{const_cast<std::byte*>(bytes.data()), bytes.size()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 16)] = {};
+  if (!fds.empty()) {
+    msg.msg_control = control;
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+    std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
+  }
+  REQUIRE(::sendmsg(sock, &msg, MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size()));
+}
+
+std::size_t open_fd_count() {
+  std::size_t n = 0;
+  DIR* d = ::opendir("/proc/self/fd");
+  REQUIRE(d != nullptr);
+  while (::readdir(d) != nullptr) ++n;
+  ::closedir(d);
+  return n;
+}
+
+// The number the kernel will give the next received fd: the lowest free one.
+int next_free_fd() {
+  const int fd = ::dup(0);
+  REQUIRE(fd >= 0);
+  ::close(fd);
+  return fd;
+}
+
+bool is_open(int fd) { return ::fcntl(fd, F_GETFD) != -1; }
+
+struct Pipe {
+  UniqueFd read, write;
+};
+Pipe make_pipe() {
+  int p[2];
+  REQUIRE(::pipe2(p, O_CLOEXEC) == 0);
+  return Pipe{UniqueFd(p[0]), UniqueFd(p[1])};
+}
+
+const Hello kLauncherHello{kProtocolVersion, Role::Launcher};
+
+// Sends `frame` with `fds` to a supervisor channel and requires a ProtocolError, with every
+// received fd closed afterwards.
+void expect_rejected_and_closed(Rig& rig, std::span<const std::byte> frame,
+                                std::span<const int> fds) {
+  send_raw(rig.launcher.get(), frame, fds);
+  const int predicted = next_free_fd();
+  const std::size_t before = open_fd_count();
+  CHECK_THROWS_AS(rig.supervisor.receive(), ProtocolError);
+  CHECK(open_fd_count() == before);
+  CHECK_FALSE(is_open(predicted));
+  CHECK(rig.supervisor.broken());
+}
+
+}  // namespace
+
+TEST_CASE("an fd on a message that carries none is closed and rejected", "[ipc][channel][fds]") {
+  Pipe p = make_pipe();
+  const int fds[] = {p.read.get()};
+  SECTION("header declares the fd") {
+    Rig rig = make_rig();
+    expect_rejected_and_closed(rig, frame_of(kLauncherHello, 1), fds);
+  }
+  SECTION("header does not declare the fd") {
+    Rig rig = make_rig();
+    expect_rejected_and_closed(rig, frame_of(kLauncherHello, 0), fds);
+  }
+  SECTION("after the handshake, on a Running message") {
+    Rig rig = make_rig();
+    send_raw(rig.launcher.get(), frame_of(kLauncherHello));
+    REQUIRE(rig.supervisor.receive());
+    expect_rejected_and_closed(rig, frame_of(ExecFailed{2}, 1), fds);
+  }
+  SECTION("more fds than kMaxFdsPerMessage (MSG_CTRUNC)") {
+    Rig rig = make_rig();
+    const int many[] = {p.read.get(), p.read.get(), p.read.get(), p.read.get(), p.read.get()};
+    expect_rejected_and_closed(rig, frame_of(kLauncherHello, 0), many);
+  }
+  SECTION("fds with a garbage datagram") {
+    Rig rig = make_rig();
+    const std::vector<std::byte> junk(40, std::byte{0xff});
+    expect_rejected_and_closed(rig, junk, fds);
+  }
+  SECTION("the pipe's read end is really gone from the receiver") {
+    // Sanity check of the method: without the channel, a received fd would stay open.
+    auto [a, b] = make_channel_pair();
+    send_raw(b.get(), frame_of(kLauncherHello, 1), fds);
+    const std::size_t before = open_fd_count();
+    char buf[64];
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+    iovec iov{buf, sizeof buf};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    REQUIRE(::recvmsg(a.get(), &msg, MSG_CMSG_CLOEXEC) > 0);
+    CHECK(open_fd_count() == before + 1);
+    int got = -1;
+    std::memcpy(&got, CMSG_DATA(CMSG_FIRSTHDR(&msg)), sizeof got);
+    UniqueFd owned(got);
+  }
+}
+
+TEST_CASE("a declared fd that did not arrive is rejected", "[ipc][channel][fds]") {
+  Rig rig = make_rig();
+  send_raw(rig.launcher.get(), frame_of(kLauncherHello, 1));
+  CHECK_THROWS_AS(rig.supervisor.receive(), ProtocolError);
+}
+
+TEST_CASE("messages out of order are rejected", "[ipc][channel][order]") {
+  SECTION("a Running message before Hello") {
+    Rig rig = make_rig();
+    send_raw(rig.launcher.get(), frame_of(CommandExited{false, 0}));
+    CHECK_THROWS_AS(rig.supervisor.receive(), ProtocolError);
+  }
+  SECTION("LaunchSpec before Hello, at the launcher") {
+    auto [a, b] = make_channel_pair();
+    Channel launcher(std::move(a), Role::Launcher, Role::Supervisor);
+    LaunchSpec spec;
+    spec.argv = {"true"};
+    spec.cwd = "/";
+    send_raw(b.get(), frame_of(spec));
+    CHECK_THROWS_AS(launcher.receive(), ProtocolError);
+  }
+  SECTION("a second Hello") {
+    Rig rig = make_rig();
+    send_raw(rig.launcher.get(), frame_of(kLauncherHello));
+    send_raw(rig.launcher.get(), frame_of(kLauncherHello));
+    REQUIRE(rig.supervisor.receive());
+    CHECK_THROWS_AS(rig.supervisor.receive(), ProtocolError);
+  }
+  SECTION("a message this role may not send") {
+    Rig rig = make_rig();
+    send_raw(rig.launcher.get(), frame_of(kLauncherHello));
+    REQUIRE(rig.supervisor.receive());
+    LaunchSpec spec;
+    spec.argv = {"true"};
+    spec.cwd = "/";
+    send_raw(rig.launcher.get(), frame_of(spec));
+    CHECK_THROWS_AS(rig.supervisor.receive(), ProtocolError);
+  }
+  SECTION("a 'once' message twice") {
+    Rig rig = make_rig();
+    send_raw(rig.launcher.get(), frame_of(kLauncherHello));
+    send_raw(rig.launcher.get(), frame_of(SandboxReady{7, 3, true, {}}));
+    send_raw(rig.launcher.get(), frame_of(SandboxReady{7, 3, true, {}}));
+    REQUIRE(rig.supervisor.receive());
+    REQUIRE(rig.supervisor.receive());
+    CHECK_THROWS_AS(rig.supervisor.receive(), ProtocolError);
+  }
+}
+
+TEST_CASE("Hello contents are checked by receive()", "[ipc][channel][hello]") {
+  SECTION("wrong role for this channel") {
+    Rig rig = make_rig();
+    send_raw(rig.launcher.get(), frame_of(Hello{kProtocolVersion, Role::ProxyWorker}));
+    CHECK_THROWS_AS(rig.supervisor.receive(), ProtocolError);
+  }
+  SECTION("the supervisor's own role") {
+    Rig rig = make_rig();
+    send_raw(rig.launcher.get(), frame_of(Hello{kProtocolVersion, Role::Supervisor}));
+    CHECK_THROWS_AS(rig.supervisor.receive(), ProtocolError);
+  }
+  SECTION("payload version mismatch") {
+    Rig rig = make_rig();
+    send_raw(rig.launcher.get(), frame_of(Hello{kProtocolVersion + 1, Role::Launcher}));
+    CHECK_THROWS_AS(rig.supervisor.receive(), ProtocolError);
+  }
+}
+
+TEST_CASE("a datagram over the frame cap is rejected (MSG_TRUNC)", "[ipc][channel][trunc]") {
+  Rig rig = make_rig();
+  send_raw(rig.launcher.get(), frame_of(kLauncherHello));
+  REQUIRE(rig.supervisor.receive());
+  // Its first kMaxFrameSize bytes are a consistent frame (payload_len == kMaxPayload), so only
+  // the truncation flag can tell that the datagram was longer.
+  std::vector<std::byte> big = encode_frame(MessageType::SandboxReady,
+                                            std::vector<std::byte>(kMaxPayload), 0);
+  REQUIRE(decode_frame(big, 0).ok());
+  big.resize(kMaxFrameSize + 1, std::byte{0});
+  send_raw(rig.launcher.get(), big);
+  CHECK_THROWS_AS(rig.supervisor.receive(), ProtocolError);
+}
+
+TEST_CASE("after a violation the channel stays broken", "[ipc][channel]") {
+  Rig rig = make_rig();
+  send_raw(rig.launcher.get(), frame_of(ExecFailed{2}));  // before Hello
+  send_raw(rig.launcher.get(), frame_of(kLauncherHello));  // valid, but too late
+  CHECK_THROWS_AS(rig.supervisor.receive(), ProtocolError);
+  CHECK(rig.supervisor.broken());
+  CHECK_THROWS_AS(rig.supervisor.receive(), ProtocolError);
+}
+
+TEST_CASE("invalid field values are rejected by Incoming::decode", "[ipc][channel]") {
+  Rig rig = make_rig();
+  send_raw(rig.launcher.get(), frame_of(kLauncherHello));
+  REQUIRE(rig.supervisor.receive());
+  send_raw(rig.launcher.get(), frame_of(SandboxReady{0, 3, true, {}}));  // pid 0
+  auto in = rig.supervisor.receive();
+  REQUIRE(in);
+  CHECK_THROWS_AS(in->decode<SandboxReady>(), ProtocolError);
+  CHECK_THROWS_AS(in->decode<ExecFailed>(), ProtocolError);  // type mismatch
+}
+
+TEST_CASE("end of stream and non-blocking reads", "[ipc][channel]") {
+  SECTION("orderly EOF") {
+    Rig rig = make_rig();
+    rig.launcher.reset();
+    CHECK_FALSE(rig.supervisor.receive().has_value());
+  }
+  SECTION("EOF after the handshake") {
+    Rig rig = make_rig();
+    send_raw(rig.launcher.get(), frame_of(kLauncherHello));
+    rig.launcher.reset();
+    CHECK(rig.supervisor.receive().has_value());
+    CHECK_FALSE(rig.supervisor.receive().has_value());
+  }
+  SECTION("nothing queued on a non-blocking socket") {
+    Rig rig = make_rig();
+    const int fd = rig.supervisor.fd();
+    REQUIRE(::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK) == 0);
+    CHECK(rig.supervisor.try_receive().status == ReceiveStatus::WouldBlock);
+    try {
+      (void)rig.supervisor.receive();
+      FAIL("receive() returned on an empty non-blocking socket");
+    } catch (const platform::SysError& e) {
+      CHECK(e.error_code() == EAGAIN);
+    }
+    send_raw(rig.launcher.get(), frame_of(kLauncherHello));
+    const ReceiveResult r = rig.supervisor.try_receive();
+    CHECK(r.status == ReceiveStatus::Message);
+    CHECK(r.message.has_value());
+  }
+}
+
+TEST_CASE("send() enforces the table and validate() on this side", "[ipc][channel][send]") {
+  auto [a, b] = make_channel_pair();
+  Channel supervisor(std::move(a), Role::Supervisor, Role::Launcher);
+  Channel launcher(std::move(b), Role::Launcher, Role::Supervisor);
+  LaunchSpec spec;
+  spec.argv = {"true"};
+  spec.cwd = "/";
+  CHECK_THROWS_AS(supervisor.send(spec), std::logic_error);  // before our Hello
+  Pipe p = make_pipe();
+  const int fds[] = {p.read.get()};
+  CHECK_THROWS_AS(supervisor.send(Hello{kProtocolVersion, Role::Supervisor}, fds),
+                  std::logic_error);
+  supervisor.send_hello();
+  CHECK_THROWS_AS(supervisor.send_hello(), std::logic_error);            // twice
+  CHECK_THROWS_AS(supervisor.send(ExecFailed{1}), std::logic_error);     // launcher's message
+  LaunchSpec bad = spec;
+  bad.cwd = "relative";
+  CHECK_THROWS_AS(supervisor.send(bad), EncodeError);
+  supervisor.send(spec);
+  CHECK_THROWS_AS(supervisor.send(spec), std::logic_error);  // once
+
+  // Only the valid ones went out.
+  REQUIRE(launcher.receive()->type == MessageType::Hello);
+  auto in = launcher.receive();
+  REQUIRE(in);
+  CHECK(in->decode<LaunchSpec>().argv == spec.argv);
+  const int fd = launcher.fd();
+  REQUIRE(::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK) == 0);
+  CHECK(launcher.try_receive().status == ReceiveStatus::WouldBlock);
+}
+
+TEST_CASE("send() to a closed peer is EPIPE, not SIGPIPE", "[ipc][channel][send]") {
+  auto [a, b] = make_channel_pair();
+  Channel supervisor(std::move(a), Role::Supervisor, Role::Launcher);
+  b.reset();
+  try {
+    supervisor.send_hello();
+    FAIL("send to a closed peer succeeded");
+  } catch (const platform::SysError& e) {
+    CHECK(e.error_code() == EPIPE);
+  }
+}
+
+}  // namespace fence::ipc

@@ -1,0 +1,151 @@
+// Path normalization: "~", relative paths, "." / "..", trailing slashes, symlink resolution.
+#include <catch2/catch.hpp>
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+#include <string>
+
+#include "supervisor/paths.hpp"
+
+namespace fs = std::filesystem;
+using fence::supervisor::absolute_path;
+using fence::supervisor::is_same_or_beneath;
+using fence::supervisor::lexically_normalize;
+using fence::supervisor::normalize_path;
+using fence::supervisor::resolve_path;
+using fence::supervisor::validate_path_syntax;
+
+namespace {
+
+// A fresh directory under $TMPDIR, removed at scope exit; path() has no symlinks.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "fence-paths-XXXXXX").string();
+    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
+    path_ = fs::canonical(tmpl).string();
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+  std::string operator/(const std::string& rel) const { return path_ + "/" + rel; }
+
+ private:
+  std::string path_;
+};
+
+std::string invalid_reason(const std::string& raw) {
+  try {
+    normalize_path(raw, "/work", "/home/u");
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  FAIL("expected std::invalid_argument for " << raw);
+  return {};
+}
+
+}  // namespace
+
+TEST_CASE("paths: lexical normalization", "[paths]") {
+  CHECK(lexically_normalize("/") == "/");
+  CHECK(lexically_normalize("//") == "/");
+  CHECK(lexically_normalize("/a/b/") == "/a/b");
+  CHECK(lexically_normalize("/a//b///") == "/a/b");
+  CHECK(lexically_normalize("/a/./b/.") == "/a/b");
+  CHECK(lexically_normalize("/a/b/../c") == "/a/c");
+  CHECK(lexically_normalize("/../..") == "/");
+  CHECK(lexically_normalize("/a/../../b") == "/b");
+}
+
+TEST_CASE("paths: ~, relative and absolute inputs (no filesystem needed)", "[paths]") {
+  // /nonexistent-fence-* does not exist, so nothing is resolved and results are lexical.
+  const std::string cwd = "/nonexistent-fence-cwd/proj";
+  const std::string home = "/nonexistent-fence-home/u";
+  CHECK(normalize_path("~", cwd, home) == home);
+  CHECK(normalize_path("~/", cwd, home) == home);
+  CHECK(normalize_path("~/.ssh/", cwd, home) == home + "/.ssh");
+  CHECK(normalize_path(".", cwd, home) == cwd);
+  CHECK(normalize_path("./", cwd, home) == cwd);
+  CHECK(normalize_path("build", cwd, home) == cwd + "/build");
+  CHECK(normalize_path("build///", cwd, home) == cwd + "/build");
+  CHECK(normalize_path("../other", cwd, home) == "/nonexistent-fence-cwd/other");
+  CHECK(normalize_path("a/../../../../x", cwd, home) == "/x");
+  CHECK(normalize_path("/nonexistent-fence-x/./y/../z/", cwd, home) == "/nonexistent-fence-x/z");
+  CHECK(normalize_path("~/../v", cwd, home) == "/nonexistent-fence-home/v");
+  CHECK(absolute_path("./a~b", cwd, home) == cwd + "/a~b");
+  CHECK(absolute_path("/", cwd, home) == "/");
+}
+
+TEST_CASE("paths: invalid inputs throw with a clear message", "[paths]") {
+  CHECK(invalid_reason("") == "path is empty");
+  CHECK(invalid_reason(std::string("/a\0b", 4)) == "path contains a NUL byte");
+  CHECK(invalid_reason("~bob") ==
+        "\"~user\" paths are not supported; use \"~/...\" or an absolute path: \"~bob\"");
+  CHECK(invalid_reason("~bob/x").find("~user") != std::string::npos);
+  CHECK(invalid_reason("a/*/../b") ==
+        "\"..\" after a glob component is not supported: \"a/*/../b\"");
+  CHECK_NOTHROW(validate_path_syntax("../*/b"));
+  CHECK_THROWS_AS(normalize_path("~/x", "/work", ""), std::invalid_argument);
+  CHECK_THROWS_AS(normalize_path("x", "relative-cwd", "/home/u"), std::invalid_argument);
+  CHECK_THROWS_WITH(normalize_path("x", "", "/home/u"),
+                    "cannot resolve relative path \"x\": working directory is not an absolute "
+                    "path");
+}
+
+TEST_CASE("paths: symlinks are resolved for the existing prefix", "[paths]") {
+  TempDir t;
+  fs::create_directories(t / "real/sub");
+  fs::create_directory_symlink(t / "real", t / "abs-link");        // absolute target
+  fs::create_directory_symlink("real/sub", t / "rel-link");        // relative target
+  fs::create_directory_symlink("../real", t / "real/sub/up-link");  // ".." inside a target
+  fs::create_symlink("chain2", t / "chain1");
+  fs::create_symlink("real", t / "chain2");
+  fs::create_symlink("missing-target", t / "dangling");
+  std::ofstream(t / "real/file") << "x";
+
+  const std::string home = "/nonexistent-home";
+  CHECK(normalize_path(t / "abs-link", "/", home) == t / "real");
+  CHECK(normalize_path(t / "abs-link/sub/", "/", home) == t / "real/sub");
+  CHECK(normalize_path("rel-link", t.path(), home) == t / "real/sub");
+  CHECK(normalize_path(t / "rel-link/up-link/file", "/", home) == t / "real/file");
+  CHECK(normalize_path(t / "chain1/sub", "/", home) == t / "real/sub");
+  // A missing tail is kept as written, after the resolved existing prefix.
+  CHECK(normalize_path(t / "abs-link/new/dir", "/", home) == t / "real/new/dir");
+  CHECK(normalize_path(t / "dangling/x", "/", home) == t / "missing-target/x");
+  // A path through a regular file keeps the rest lexically (ENOTDIR is "does not exist").
+  CHECK(normalize_path(t / "real/file/x", "/", home) == t / "real/file/x");
+  // ".." is lexical on the input, as documented: abs-link/.. is the temp dir, not real/..
+  CHECK(normalize_path(t / "rel-link/..", "/", home) == t.path());
+  // "~" goes through the same resolution.
+  CHECK(normalize_path("~/sub", "/", t / "abs-link") == t / "real/sub");
+
+  const auto resolved = resolve_path(t / "chain1/sub", "/", home);
+  CHECK(resolved.path == t / "real/sub");
+  CHECK(resolved.symlinks == std::vector<std::string>{t / "chain1", t / "chain2"});
+  CHECK(resolve_path(t / "real/sub", "/", home).symlinks.empty());
+}
+
+TEST_CASE("paths: symlink loops are errors", "[paths]") {
+  TempDir t;
+  fs::create_symlink("loop-b", t / "loop-a");
+  fs::create_symlink("loop-a", t / "loop-b");
+  fs::create_symlink("self", t / "self");
+  CHECK_THROWS_WITH(normalize_path(t / "loop-a/x", "/", "/h"),
+                    Catch::StartsWith("too many levels of symbolic links"));
+  CHECK_THROWS_AS(normalize_path(t / "self", "/", "/h"), std::invalid_argument);
+}
+
+TEST_CASE("paths: is_same_or_beneath compares whole components", "[paths]") {
+  CHECK(is_same_or_beneath("/a/b", "/a/b"));
+  CHECK(is_same_or_beneath("/a/b/c", "/a/b"));
+  CHECK_FALSE(is_same_or_beneath("/a/bc", "/a/b"));
+  CHECK_FALSE(is_same_or_beneath("/a", "/a/b"));
+  CHECK(is_same_or_beneath("/anything", "/"));
+  CHECK(is_same_or_beneath("/", "/"));
+}
