@@ -162,7 +162,7 @@ ReceiveResult Channel::receive_checked() {
       fail(e.what());
     }
     // SECURITY: the channel fixes who the peer is; a Hello claiming another role is a lie.
-    if (false) {
+    if (hello.role != peer_) {
       fail("Hello claims role " + std::string(role_name(hello.role)) + " on a channel to the " +
            std::string(role_name(peer_)));
     }

@@ -75,8 +75,12 @@ bool lstat_ok(const std::string& path, struct stat* st) { return ::lstat(path.c_
 // Filesystem walk for expand_glob(). State = (path, index of the next pattern component).
 class GlobWalker {
  public:
-  GlobWalker(std::string pattern, std::vector<std::string> components, std::size_t max_results)
-      : pattern_(std::move(pattern)), comps_(std::move(components)), max_results_(max_results) {}
+  GlobWalker(std::string pattern, std::vector<std::string> components, std::size_t max_results,
+             std::size_t max_visits)
+      : pattern_(std::move(pattern)),
+        comps_(std::move(components)),
+        max_results_(max_results),
+        max_visits_(max_visits) {}
 
   void walk(const std::string& path, std::size_t idx, bool is_base) {
     // Several "**" can reach the same state in many ways; visit each state once.
@@ -127,9 +131,9 @@ class GlobWalker {
     if (ec) return out;  // unreadable directories simply contribute no matches
     for (const std::filesystem::directory_iterator end; it != end; it.increment(ec)) {
       if (ec) break;
-      if (++visited_ > kMaxGlobEntriesVisited) {
+      if (++visited_ > max_visits_) {
         throw std::runtime_error("glob " + in_quotes(pattern_) + " visits more than " +
-                                 std::to_string(kMaxGlobEntriesVisited) +
+                                 std::to_string(max_visits_) +
                                  " filesystem entries; use a narrower pattern");
       }
       out.push_back(join_child(dir, it->path().filename().native()));
@@ -140,6 +144,7 @@ class GlobWalker {
   std::string pattern_;
   std::vector<std::string> comps_;
   std::size_t max_results_;
+  std::size_t max_visits_;
   std::size_t visited_ = 0;
   std::set<std::string> seen_;
   std::set<std::string> results_;
@@ -301,8 +306,8 @@ std::string glob_literal_prefix(std::string_view absolute_pattern) {
   return out.empty() ? "/" : out;
 }
 
-std::vector<std::string> expand_glob(const std::string& absolute_pattern,
-                                     std::size_t max_results) {
+std::vector<std::string> expand_glob(const std::string& absolute_pattern, std::size_t max_results,
+                                     std::size_t max_visits) {
   if (absolute_pattern.empty() || absolute_pattern[0] != '/') {
     throw std::invalid_argument("glob pattern is not absolute: " + in_quotes(absolute_pattern));
   }
@@ -322,7 +327,7 @@ std::vector<std::string> expand_glob(const std::string& absolute_pattern,
     return {};
   }
   const std::string base = glob_literal_prefix(absolute_pattern);
-  GlobWalker walker(absolute_pattern, std::move(comps), max_results);
+  GlobWalker walker(absolute_pattern, std::move(comps), max_results, max_visits);
   walker.walk(base, first_glob, true);
   return walker.results();
 }

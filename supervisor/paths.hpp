@@ -64,8 +64,9 @@ std::string glob_literal_prefix(std::string_view absolute_pattern);
 
 // Lists the existing paths matching an absolute, lexically normalized pattern, sorted. Walks from
 // the literal prefix; never descends into a symlinked directory below it (a symlink may itself be
-// a match). Throws std::runtime_error when more than kMaxGlobEntriesVisited entries are visited
+// a match). Throws std::runtime_error when more than max_visits directory entries are visited
 // or more than max_results paths match; std::invalid_argument for a non-absolute pattern.
-std::vector<std::string> expand_glob(const std::string& absolute_pattern, std::size_t max_results);
+std::vector<std::string> expand_glob(const std::string& absolute_pattern, std::size_t max_results,
+                                     std::size_t max_visits = kMaxGlobEntriesVisited);
 
 }  // namespace fence::supervisor

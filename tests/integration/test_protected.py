@@ -327,7 +327,11 @@ def test_planted_symlink_replacing_git_hooks(fence, project, tmp_path):
     cp = fence.py(
         "attempt('hook', write, '.git/hooks/pre-commit', 'evil\\n', 'a')\n"
         "attempt('new-hook', write, '.git/hooks/post-merge')\n"
-        "attempt('relink', lambda: (os.unlink('.git/hooks'), os.mkdir('.git/hooks')))\n",
+        "attempt('relink', lambda: (os.unlink('.git/hooks'), os.mkdir('.git/hooks')))\n"
+        "attempt('hook-after-relink', write, '.git/hooks/pre-commit', 'evil\\n')\n",
         config=CWD_WRITABLE)
     assert snapshot(victim) == before, fmt(cp)
-    assert (project / ".git" / "hooks").is_symlink(), fmt(cp)
+    hooks = project / ".git" / "hooks"
+    assert hooks.is_symlink(), ".git/hooks (a symlink) was removed/replaced from inside" + fmt(cp)
+    assert not (hooks.is_dir() and not hooks.is_symlink() and (hooks / "pre-commit").exists()), \
+        "a hook was planted" + fmt(cp)
