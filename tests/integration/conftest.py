@@ -40,8 +40,11 @@ PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executabl
 CLEAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 # Code put in front of every in-sandbox Python snippet run with Fence.py().
+STARTED = "FENCE-ITEST-STARTED"
+
 PRELUDE = r'''
 import os, sys, json, errno, ctypes, ctypes.util, stat, socket, time
+print("FENCE-ITEST-STARTED", flush=True)
 libc = ctypes.CDLL(None, use_errno=True)
 libc.syscall.restype = ctypes.c_long
 def _en(e):
@@ -79,6 +82,11 @@ def fmt(cp) -> str:
     args = [a if len(a) < 200 else a[:60] + "...<%d chars>" % len(a) for a in map(str, cp.args)]
     return (f"\n--- exit status: {cp.returncode}\n--- argv: {args!r}\n"
             f"--- stdout:\n{cp.stdout}\n--- stderr:\n{cp.stderr}\n---")
+
+
+def assert_started(cp) -> None:
+    """The sandboxed command really ran (so a failed escape is not just a failed start)."""
+    assert STARTED in cp.stdout, "the sandboxed command did not start" + fmt(cp)
 
 
 def fence_error_lines(stderr: str) -> list[str]:

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conftest import EXIT_CONFIG, fence_error_lines, fmt
+from conftest import EXIT_CONFIG, STARTED, assert_started, fence_error_lines, fmt
 
 RAN = "FENCE-ITEST-COMMAND-RAN"
 
@@ -204,13 +204,15 @@ def test_bad_home_fence_json_is_error(fence, home, work):
 
 def test_s_overrides_home_fence_json(fence, home, work):
     (home / ".fence.json").write_text(json.dumps({"filesystem": {"allowWrite": [str(work)]}}))
-    cp = fence.sh("echo hi > f", config={})
+    cp = fence.sh(f"echo {STARTED}; echo hi > f", config={})
+    assert_started(cp)
     assert cp.returncode != 0, fmt(cp)
     assert not (work / "f").exists()
 
 
 def test_default_policy_without_any_config(fence, work):
-    cp = fence.sh("echo hi > f")
+    cp = fence.sh(f"echo {STARTED}; echo hi > f")
+    assert_started(cp)
     assert cp.returncode != 0, fmt(cp)
     assert not (work / "f").exists()
 

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from conftest import fmt
+from conftest import assert_started, fmt
 
 
 class Canary:
@@ -91,7 +91,8 @@ def test_host_loopback_tcp_unreachable(fence, tcp_canary):
         f"attempt('tcp4', lambda: socket.create_connection(('127.0.0.1', {port}), timeout=3).close())\n"
         f"attempt('tcp4-any', lambda: socket.create_connection(('0.0.0.0', {port}), timeout=3).close())\n"
         f"attempt('tcp6-mapped', lambda: socket.create_connection(('::ffff:127.0.0.1', {port}), timeout=3).close())\n")
-    assert "OK" not in cp.stdout, fmt(cp)
+    assert_started(cp)
+    assert ": OK" not in cp.stdout, fmt(cp)
     import time
     time.sleep(0.5)
     assert tcp_canary.hits == [], f"host canary received connections: {tcp_canary.hits}" + fmt(cp)
@@ -102,6 +103,7 @@ def test_host_loopback_udp_unreachable(fence, udp_canary):
     cp = fence.py(
         "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
         f"attempt('udp', s.sendto, b'leak', ('127.0.0.1', {port}))\n")
+    assert_started(cp)
     import time
     time.sleep(0.5)
     assert udp_canary.hits == [], f"host canary received datagrams: {udp_canary.hits}" + fmt(cp)
@@ -113,6 +115,7 @@ def test_no_route_to_anything(fence):
         "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
         "attempt('udp-public', s.sendto, b'x', ('192.0.2.1', 53))\n"
         "print('ROUTE', open('/proc/net/route').read().strip().count('\\n'))\n")
+    assert_started(cp)
     assert "tcp-public: OK" not in cp.stdout and "udp-public: OK" not in cp.stdout, fmt(cp)
 
 
@@ -125,6 +128,7 @@ def test_abstract_unix_socket_unreachable(fence):
     try:
         cp = fence.py("s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n"
                       f"attempt('abstract', s.connect, {name!r})\n")
+        assert_started(cp)
         assert "abstract: OK" not in cp.stdout, fmt(cp)
         try:
             conn, _ = srv.accept()
@@ -153,6 +157,7 @@ def test_host_unix_socket_in_cwd_unreachable(fence, work):
             got = True
         except socket.timeout:
             got = False
+        assert_started(cp)
         assert not got, "host unix socket in the working directory received a connection" + fmt(cp)
     finally:
         srv.close()

@@ -15,8 +15,8 @@ import uuid
 
 import pytest
 
-from conftest import (EXIT_SETUP, PY, fence_error_lines, fmt, kill_marked, processes_with,
-                      wait_until)
+from conftest import (EXIT_SETUP, PY, STARTED, assert_started, fence_error_lines, fmt,
+                      kill_marked, processes_with, wait_until)
 
 X86_64 = platform.machine() == "x86_64"
 
@@ -49,21 +49,24 @@ def test_uid_gid_map_to_invoking_user(fence):
 def test_nested_user_namespace_denied(fence):
     # Host control: the machine allows user namespaces (otherwise this test is vacuous).
     host = subprocess.run(["unshare", "-U", "true"], capture_output=True, timeout=10)
-    cp = fence.sh("unshare -U true && echo NESTED-U-OK; unshare -r true && echo NESTED-R-OK; "
+    cp = fence.sh(f"echo {STARTED}; unshare -U true && echo NESTED-U-OK; unshare -r true && echo NESTED-R-OK; "
                   "unshare -Ur unshare -U true && echo NESTED-2-OK; true")
+    assert_started(cp)
     assert "NESTED" not in cp.stdout, fmt(cp)
     if host.returncode != 0:
         pytest.skip("host cannot create user namespaces: check is vacuous here")
 
 
-def test_nested_namespaces_via_python_unshare(fence):
-    if not hasattr(os, "unshare"):
-        pytest.skip("os.unshare not available")
+def test_nested_namespaces_via_unshare_syscall(fence):
+    # unshare(2) through ctypes (os.unshare needs Python >= 3.12)
     cp = fence.py(
-        "attempt('newuser', os.unshare, os.CLONE_NEWUSER)\n"
-        "attempt('newns', os.unshare, os.CLONE_NEWNS)\n"
-        "attempt('newnet', os.unshare, os.CLONE_NEWNET)\n"
-        "attempt('newuser-ns', os.unshare, os.CLONE_NEWUSER | os.CLONE_NEWNS)\n")
+        "def unshare(flags):\n"
+        "    if libc.unshare(ctypes.c_int(flags)) != 0:\n"
+        "        e = ctypes.get_errno(); raise OSError(e, os.strerror(e))\n"
+        "attempt('newuser', unshare, 0x10000000)\n"            # CLONE_NEWUSER
+        "attempt('newns', unshare, 0x00020000)\n"              # CLONE_NEWNS
+        "attempt('newnet', unshare, 0x40000000)\n"             # CLONE_NEWNET
+        "attempt('newuser-ns', unshare, 0x10000000 | 0x00020000)\n")
     for name in ("newuser", "newns", "newnet", "newuser-ns"):
         assert f"{name}: ERR" in cp.stdout or cp.returncode == 128 + 31, fmt(cp)
 
@@ -74,6 +77,8 @@ def test_max_user_namespaces_zero_inside(fence):
     assert cp.stdout.strip() == "0", fmt(cp)
 
 
+# WARNING: these probes are meant to run INSIDE the sandbox only. Never run them directly on the
+# host as root (mount/pivot_root/keyctl would act on the real system).
 SECCOMP_PROBES = {
     # name: (code that performs the syscall with arguments that would succeed unfiltered,
     #        allowed errnos; None = any failure)
@@ -97,7 +102,10 @@ SECCOMP_PROBES = {
                     "print('persona', hex(r2))\n", None),
     "fsopen": ("r = sysc('x', 430, b'tmpfs', 0)\n", None),
     "open_tree": ("r = sysc('x', 428, -100, b'/', 1)\n", None),
-    "mount": ("r = sysc('x', 165, b'none', b'/tmp', b'tmpfs', 0, ctypes.c_void_p(0))\n", None),
+    # The target is a fresh directory in the sandbox's private /tmp.
+    "mount": ("os.makedirs('/tmp/fence-itest-mnt', exist_ok=True)\n"
+              "r = sysc('x', 165, b'none', b'/tmp/fence-itest-mnt', b'tmpfs', 0, ctypes.c_void_p(0))\n",
+              None),
     "pivot_root": ("r = sysc('x', 155, b'/', b'/')\n", None),
     "bpf": ("attr = ctypes.create_string_buffer(128)\n"
             "r = sysc('x', 321, 0, attr, 128)\n", None),   # BPF_MAP_CREATE with zero attr

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import fmt, snapshot
+from conftest import STARTED, assert_started, fmt, snapshot
 
 CWD_WRITABLE = {"filesystem": {"allowWrite": ["."]}}
 
@@ -65,7 +65,8 @@ def test_protected_paths_cannot_be_moved_via_parent(fence, project):
 
 def test_rm_rf_git_fails(fence, project):
     before = snapshot(project / ".git")
-    cp = fence.sh("rm -rf .git", config=CWD_WRITABLE)
+    cp = fence.sh(f"echo {STARTED}; rm -rf .git", config=CWD_WRITABLE)
+    assert_started(cp)
     assert (project / ".git" / "hooks" / "pre-commit").exists(), fmt(cp)
     assert (project / ".git" / "config").exists(), fmt(cp)
     assert snapshot(project / ".git")["hooks"] == before["hooks"]
@@ -269,6 +270,7 @@ def test_planted_symlink_to_outside_dir_gives_no_write_access(fence, work, tmp_p
         "attempt('via-link-existing', write, 'out/existing', 'x', 'a')\n"
         f"attempt('direct', write, {str(victim / 'direct')!r})\n",
         config={"filesystem": {"allowWrite": ["./out"]}})
+    assert_started(cp)
     assert snapshot(victim) == before, "write reached the symlink's outside target" + fmt(cp)
 
 
@@ -280,6 +282,7 @@ def test_planted_symlink_to_etc_gives_no_write_access(fence, work):
             f"attempt('via-link', lambda: os.close(os.open('out/{name}', os.O_WRONLY | os.O_CREAT, 0o644)))\n"
             f"attempt('direct', lambda: os.close(os.open('/etc/{name}', os.O_WRONLY | os.O_CREAT, 0o644)))\n",
             config={"filesystem": {"allowWrite": ["./out"]}})
+        assert_started(cp)
         assert not os.path.exists(f"/etc/{name}"), fmt(cp)
         assert not ok(cp, "via-link") and not ok(cp, "direct"), fmt(cp)
     finally:
@@ -311,6 +314,7 @@ def test_planted_dangling_symlink_on_protected_name(fence, work, tmp_path):
     (work / ".zshrc").symlink_to(target)
     (work / ".mcp.json").symlink_to(target)
     cp = fence.py("attempt('through-link', write, '.zshrc', 'evil\\n')\n", config=CWD_WRITABLE)
+    assert_started(cp)
     assert not target.exists(), "fence (or the command) created the planted symlink's target" + fmt(cp)
     assert sorted(os.listdir(victim)) == []
 
@@ -330,6 +334,7 @@ def test_planted_symlink_replacing_git_hooks(fence, project, tmp_path):
         "attempt('relink', lambda: (os.unlink('.git/hooks'), os.mkdir('.git/hooks')))\n"
         "attempt('hook-after-relink', write, '.git/hooks/pre-commit', 'evil\\n')\n",
         config=CWD_WRITABLE)
+    assert_started(cp)
     assert snapshot(victim) == before, fmt(cp)
     hooks = project / ".git" / "hooks"
     assert hooks.is_symlink(), ".git/hooks (a symlink) was removed/replaced from inside" + fmt(cp)
