@@ -112,7 +112,7 @@ void load(Archive& ar, BoundedString& s) {
   ar(cereal::binary_data(s.value.data(), n));
   // SECURITY: every string of this protocol ends up as a C string (path, argv, env); an
   // embedded NUL would make the checked text differ from the text the kernel sees.
-  if (false) throw DecodeError("string contains a NUL byte");
+  if (detail::contains_nul(s.value)) throw DecodeError("string contains a NUL byte");
 }
 
 // --- lists of strings: uint32 count, then each element as a bounded string. ------------------

@@ -84,6 +84,7 @@ class RootBuilder {
     mount_proc();
     mount_dev();
     mount_tmp_and_run();
+    bind_readable_in_private_dirs();
     bind_writable();
     pin_protected_parents();
     bind_read_only();
@@ -181,14 +182,62 @@ class RootBuilder {
     plan_.push_back("[fence:fs] tmpfs /run (private)");
   }
 
-  // Binds the host's `path` (with its submounts) read-write at the same place in the new root.
-  void bind_from_host(const std::string& path) {
+  // Binds the host's `path` (with its submounts) at the same place in the new root, read-write
+  // unless `read_only`. Inside a private tmpfs (/tmp, /run) the mount point is created there
+  // first — in the sandbox's own tmpfs, never on the host.
+  void bind_from_host(const std::string& path, bool read_only = false) {
     UniqueFd source = platform::open_beneath(old_root_.get(), path, O_PATH | O_CLOEXEC);
+    if (in_private_dir(path)) make_mount_point(path, source.get());
     UniqueFd target = platform::open_beneath(new_root_.get(), path, O_PATH | O_CLOEXEC);
     UniqueFd tree = platform::clone_mount(source.get(), true);
-    platform::set_mount_attributes(tree.get(), true,
-                                   platform::kMountAttrNosuid | platform::kMountAttrNodev, 0);
+    const std::uint64_t attrs = read_only ? kReadOnly
+                                          : platform::kMountAttrNosuid | platform::kMountAttrNodev;
+    platform::set_mount_attributes(tree.get(), true, attrs, 0);
     platform::attach_mount(tree.get(), target.get());
+  }
+
+  // Directories the sandbox gets fresh and empty: host paths beneath them (a project in /tmp,
+  // HOME under /run/user) are reachable only when the policy names them.
+  bool in_private_dir(const std::string& path) const {
+    return (!spec_.host_tmp && path_within(path, "/tmp") && path != "/tmp") ||
+           (path_within(path, "/run") && path != "/run");
+  }
+
+  // Creates the directories leading to `path` (and `path` itself, as a directory or an empty
+  // file like its source) in the sandbox's private tmpfs.
+  void make_mount_point(const std::string& path, int source_fd) {
+    struct stat st {};
+    if (::fstat(source_fd, &st) != 0) throw platform::SysError("fstat " + path);
+    size_t pos = path.find('/', 1);
+    while (pos != std::string::npos) {
+      make_dir(in_new_root(path.substr(0, pos)), 0755);
+      pos = path.find('/', pos + 1);
+    }
+    const std::string target = in_new_root(path);
+    if (S_ISDIR(st.st_mode)) {
+      make_dir(target, 0755);
+    } else if (::access(target.c_str(), F_OK) != 0) {
+      make_file(target, 0644);
+    }
+  }
+
+  bool inside_writable_spec(const std::string& path) const {
+    return std::any_of(spec_.writable.begin(), spec_.writable.end(),
+                       [&](const std::string& root) { return path_within(path, root); });
+  }
+
+  // Readable paths (the working directory, HOME, allowRead, allowExecute) that live under a
+  // private directory are bound read-only from the host; writable ones come next.
+  void bind_readable_in_private_dirs() {
+    std::vector<std::string> paths = spec_.readable;
+    paths.insert(paths.end(), spec_.executable.begin(), spec_.executable.end());
+    paths.push_back(spec_.cwd);
+    for (const auto& path : parents_first(paths)) {
+      if (!in_private_dir(path) || inside_writable_spec(path)) continue;
+      if (!exists_beneath(old_root_.get(), path)) continue;
+      run_step("mount: read-only bind " + path, [&] { bind_from_host(path, true); });
+      plan_.push_back("[fence:fs] bind " + path + " read-only (inside a private directory)");
+    }
   }
 
   void bind_writable() {

@@ -31,9 +31,8 @@ int last_capability() {
 // stops uid changes from touching capability sets; KEEP_CAPS stays off; NO_CAP_AMBIENT_RAISE
 // forbids re-filling the ambient set. Every bit is locked so nothing can undo it.
 constexpr unsigned long kSecurebits =
-    SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
-    SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED | SECBIT_NO_CAP_AMBIENT_RAISE |
-    SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED;
+    SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP | SECBIT_NO_SETUID_FIXUP_LOCKED |
+    SECBIT_KEEP_CAPS_LOCKED | SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED;
 
 void clear_ambient() {
   if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0) {

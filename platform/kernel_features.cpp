@@ -108,11 +108,16 @@ std::string explain_userns_failure() {
 
 const char* stage_name(ProbeStage stage) {
   switch (stage) {
-    case ProbeStage::Ok: return "ok";
-    case ProbeStage::UnshareUser: return "unshare(CLONE_NEWUSER)";
-    case ProbeStage::UidMap: return "writing uid_map/gid_map";
-    case ProbeStage::UnshareNet: return "unshare(CLONE_NEWNET) in the user namespace";
-    case ProbeStage::Fork: return "probe process";
+    case ProbeStage::Ok:
+      return "ok";
+    case ProbeStage::UnshareUser:
+      return "unshare(CLONE_NEWUSER)";
+    case ProbeStage::UidMap:
+      return "writing uid_map/gid_map";
+    case ProbeStage::UnshareNet:
+      return "unshare(CLONE_NEWNET) in the user namespace";
+    case ProbeStage::Fork:
+      return "probe process";
   }
   return "?";
 }
@@ -131,8 +136,8 @@ KernelFeatures probe_kernel_features() {
   if (report.stage == ProbeStage::Ok) {
     features.user_namespaces_detail = "available";
   } else {
-    std::string detail = std::string(stage_name(report.stage)) + " failed: " +
-                         std::strerror(report.error);
+    std::string detail =
+        std::string(stage_name(report.stage)) + " failed: " + std::strerror(report.error);
     const std::string why = explain_userns_failure();
     if (!why.empty()) detail += "; " + why;
     features.user_namespaces_detail = detail;

@@ -53,10 +53,14 @@ int restrict_self(int ruleset_fd, std::uint32_t flags) {
 
 const char* tier_name(PathAccess access) {
   switch (access) {
-    case PathAccess::Read: return "read";
-    case PathAccess::Execute: return "execute";
-    case PathAccess::Write: return "write";
-    case PathAccess::Device: return "device";
+    case PathAccess::Read:
+      return "read";
+    case PathAccess::Execute:
+      return "execute";
+    case PathAccess::Write:
+      return "write";
+    case PathAccess::Device:
+      return "device";
   }
   return "?";
 }
@@ -99,8 +103,7 @@ bool add_path_rule(int ruleset_fd, const std::string& path, PathAccess access, i
   return true;
 }
 
-void add_port_rules(int ruleset_fd, const std::vector<std::uint16_t>& ports,
-                    std::uint64_t right) {
+void add_port_rules(int ruleset_fd, const std::vector<std::uint16_t>& ports, std::uint64_t right) {
   for (auto port : ports) {
     ll::NetPortAttr rule{};
     rule.allowed_access = right;
@@ -201,7 +204,8 @@ std::vector<std::string> describe_landlock(const LandlockPolicy& policy, int abi
     lines.push_back("landlock: tcp connect allowed on ports: " +
                     (policy.connect_ports.empty() ? "none" : join_ports(policy.connect_ports)));
   }
-  lines.emplace_back("landlock: udp/sctp/mptcp are not covered; isolation is the network namespace");
+  lines.emplace_back(
+      "landlock: udp/sctp/mptcp are not covered; isolation is the network namespace");
   const char* scope_note = used >= 6 ? "" : " (needs ABI 6: not enforced)";
   if (policy.scope_abstract_unix) {
     lines.push_back(std::string("landlock: abstract unix sockets scoped to the sandbox") +

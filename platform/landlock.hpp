@@ -62,9 +62,9 @@ inline constexpr std::uint32_t kRestrictSelfLogSubdomainsOff = 1U << 2;
 inline constexpr int kMaxKnownAbi = 7;
 
 // Rights that make sense on a non-directory; the kernel rejects a file rule with any other.
-inline constexpr std::uint64_t kAccessFsFileRights =
-    kAccessFsExecute | kAccessFsWriteFile | kAccessFsReadFile | kAccessFsTruncate |
-    kAccessFsIoctlDev;
+inline constexpr std::uint64_t kAccessFsFileRights = kAccessFsExecute | kAccessFsWriteFile |
+                                                     kAccessFsReadFile | kAccessFsTruncate |
+                                                     kAccessFsIoctlDev;
 
 struct RulesetAttr {
   std::uint64_t handled_access_fs;
@@ -104,7 +104,7 @@ struct LandlockPolicy {
   // Absolute paths. A path that does not exist is skipped and reported; a Write path whose
   // last component is a symlink is an error (never followed).
   std::vector<std::pair<std::string, PathAccess>> paths;
-  bool restrict_tcp = true;  // handle BIND_TCP and CONNECT_TCP
+  bool restrict_tcp = true;                              // handle BIND_TCP and CONNECT_TCP
   std::vector<std::uint16_t> bind_ports, connect_ports;  // allowed when restrict_tcp
   bool scope_abstract_unix = true, scope_signal = true;
 };

@@ -4,6 +4,7 @@
 #include <net/if.h>
 #include <sched.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -27,11 +28,16 @@ void write_file(const std::string& path, const std::string& content) {
 
 void enter_user_namespace(uid_t uid, gid_t gid) {
   if (::unshare(CLONE_NEWUSER) != 0) throw SysError("unshare(CLONE_NEWUSER)");
+  // A non-dumpable process's /proc/self files belong to root, so an unprivileged launcher could
+  // not write its own maps. Dumpable only for these three writes: no sandboxed code exists yet.
+  const int was_dumpable = ::prctl(PR_GET_DUMPABLE);
+  if (was_dumpable == 0 && ::prctl(PR_SET_DUMPABLE, 1) != 0) throw SysError("prctl(PR_SET_DUMPABLE)");
   // Why "deny": an unprivileged process may only write gid_map after giving up setgroups(2),
   // which also stops the sandbox from dropping supplementary groups to bypass "deny" ACLs.
   write_file("/proc/self/setgroups", "deny");
   write_file("/proc/self/uid_map", std::to_string(uid) + " " + std::to_string(uid) + " 1\n");
   write_file("/proc/self/gid_map", std::to_string(gid) + " " + std::to_string(gid) + " 1\n");
+  if (was_dumpable == 0 && ::prctl(PR_SET_DUMPABLE, 0) != 0) throw SysError("prctl(PR_SET_DUMPABLE)");
 }
 
 void enter_sandbox_namespaces() {

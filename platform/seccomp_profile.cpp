@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <memory>
+#include <string_view>
 
 #include "platform/sys_error.hpp"
 #include "platform/unique_fd.hpp"
@@ -38,40 +39,56 @@ struct DenyGroup {
 std::vector<DenyGroup> deny_groups() {
   return {
       {"setns: no joining other namespaces", EPERM, {"setns"}},
-      {"io_uring: its operations bypass seccomp and have a long exploit history", EPERM,
+      {"io_uring: its operations bypass seccomp and have a long exploit history",
+       EPERM,
        {"io_uring_setup", "io_uring_enter", "io_uring_register"}},
-      {"kernel keyrings: shared, not namespaced, a frequent exploit target", EPERM,
+      {"kernel keyrings: shared, not namespaced, a frequent exploit target",
+       EPERM,
        {"keyctl", "add_key", "request_key"}},
-      {"ptrace and cross-process memory access: read/modify other sandboxed processes", EPERM,
+      {"ptrace and cross-process memory access: read/modify other sandboxed processes",
+       EPERM,
        {"ptrace", "process_vm_readv", "process_vm_writev"}},
-      {"bpf, perf_event_open: large attack surface, kernel info leaks", EPERM,
+      {"bpf, perf_event_open: large attack surface, kernel info leaks",
+       EPERM,
        {"bpf", "perf_event_open"}},
-      {"userfaultfd: stalls kernel page faults, turns races into exploits", EPERM,
-       {"userfaultfd"}},
-      {"kexec and kernel modules: replace or extend the kernel", EPERM,
+      {"userfaultfd: stalls kernel page faults, turns races into exploits", EPERM, {"userfaultfd"}},
+      {"kexec and kernel modules: replace or extend the kernel",
+       EPERM,
        {"kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module"}},
-      {"mounts: the mount layout is the filesystem policy", EPERM,
+      {"mounts: the mount layout is the filesystem policy",
+       EPERM,
        {"mount", "umount2", "pivot_root", "chroot"}},
-      {"new mount API: same as mount, through file descriptors", EPERM,
-       {"fsopen", "fsconfig", "fsmount", "fspick", "move_mount", "open_tree",
-        "mount_setattr"}},
-      {"file handles: open_by_handle_at escapes bind mounts (shocker)", EPERM,
+      {"new mount API: same as mount, through file descriptors",
+       EPERM,
+       {"fsopen", "fsconfig", "fsmount", "fspick", "move_mount", "open_tree", "mount_setattr",
+        "open_tree_attr"}},
+      {"file handles: open_by_handle_at escapes bind mounts (shocker)",
+       EPERM,
        {"name_to_handle_at", "open_by_handle_at"}},
-      {"host administration: swap, reboot, kernel log, accounting, quotas", EPERM,
+      {"host administration: swap, reboot, kernel log, accounting, quotas",
+       EPERM,
        {"swapon", "swapoff", "reboot", "syslog", "acct", "quotactl", "quotactl_fd",
         "lookup_dcookie", "vhangup", "nfsservctl", "uselib"}},
       {"raw I/O ports (x86)", EPERM, {"iopl", "ioperm"}},
       {"clone3: its flags live in memory seccomp cannot read; ENOSYS makes libc use clone",
-       ENOSYS, {"clone3"}},
+       ENOSYS,
+       {"clone3"}},
   };
 }
 
-// Names a libseccomp release may not know yet; anything else unknown is a bug (fail closed).
-bool is_optional_syscall(const std::string& name) { return name == "open_tree_attr"; }
+// Syscalls newer than libseccomp 2.5.4's table, with their number in the unified table
+// (the same on every architecture for numbers >= 424). Any other unknown name is a bug.
+struct NewSyscall {
+  const char* name;
+  int number;
+};
+constexpr NewSyscall kNewerSyscalls[] = {
+    {"open_tree_attr", 467},  // Linux 6.15: open_tree() plus mount attributes
+};
 
 constexpr std::uint64_t kNamespaceFlags[] = {
-    CLONE_NEWNS,  CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC,
-    CLONE_NEWUSER, CLONE_NEWPID,   CLONE_NEWNET,
+    CLONE_NEWNS,   CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC,
+    CLONE_NEWUSER, CLONE_NEWPID,    CLONE_NEWNET,
 };
 
 struct CtxDeleter {
@@ -85,16 +102,16 @@ void check(int rc, const std::string& what) {
 
 int resolve(const char* name) {
   const int nr = seccomp_syscall_resolve_name(name);
-  if (nr == __NR_SCMP_ERROR && !is_optional_syscall(name)) {
-    throw SysError(std::string("seccomp: libseccomp does not know syscall ") + name, ENOSYS);
+  if (nr != __NR_SCMP_ERROR) return nr;
+  for (const auto& known : kNewerSyscalls) {
+    if (std::string_view(name) == known.name) return known.number;
   }
-  return nr;
+  throw SysError(std::string("seccomp: libseccomp does not know syscall ") + name, ENOSYS);
 }
 
 template <typename... Cmp>
 void deny(scmp_filter_ctx ctx, const char* name, int error, Cmp... cmp) {
   const int nr = resolve(name);
-  if (nr == __NR_SCMP_ERROR) return;  // optional and unknown to this libseccomp
   check(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(error), nr, sizeof...(cmp), cmp...),
         std::string("rule for ") + name);
 }
@@ -174,7 +191,6 @@ Ctx build_filter(const SeccompOptions& options) {
   for (const auto& group : deny_groups()) {
     for (const char* name : group.syscalls) deny(ctx.get(), name, group.error);
   }
-  deny(ctx.get(), "open_tree_attr", EPERM);  // kernel 6.15+, if libseccomp knows it
   add_terminal_rules(ctx.get());
   add_namespace_rules(ctx.get());
   add_personality_rules(ctx.get());
@@ -192,12 +208,15 @@ void install_seccomp_filter(const SeccompOptions& options) {
 
 std::vector<std::string> describe_seccomp(const SeccompOptions& options) {
   std::vector<std::string> lines;
-  lines.emplace_back("seccomp: default allow; other architectures (i386 int 0x80, x32) kill "
-                     "the process");
-  lines.emplace_back("seccomp: ioctl TIOCSTI, TIOCLINUX denied (terminal injection; cmd "
-                     "compared on 32 bits)");
-  lines.emplace_back("seccomp: clone/unshare with any CLONE_NEW* flag denied (no nested "
-                     "namespaces)");
+  lines.emplace_back(
+      "seccomp: default allow; other architectures (i386 int 0x80, x32) kill "
+      "the process");
+  lines.emplace_back(
+      "seccomp: ioctl TIOCSTI, TIOCLINUX denied (terminal injection; cmd "
+      "compared on 32 bits)");
+  lines.emplace_back(
+      "seccomp: clone/unshare with any CLONE_NEW* flag denied (no nested "
+      "namespaces)");
   for (const auto& group : deny_groups()) {
     std::string line = "seccomp: ";
     line += group.why;
@@ -205,7 +224,6 @@ std::vector<std::string> describe_seccomp(const SeccompOptions& options) {
     for (const char* name : group.syscalls) line += std::string(" ") + name;
     lines.push_back(std::move(line));
   }
-  lines.emplace_back("seccomp: open_tree_attr denied when libseccomp knows it");
   lines.emplace_back("seccomp: personality other than PER_LINUX and the query denied");
   lines.emplace_back(options.allow_unix_sockets
                          ? "seccomp: socket(AF_UNIX) allowed (policy)"

@@ -63,8 +63,8 @@ class SchemaReader {
   void expect_kind(const JsonValue& v, Kind kind, const std::string& path,
                    std::string_view expected) const {
     if (v.kind != kind) {
-      fail(v, path, "expected " + std::string(expected) + ", found " +
-                        std::string(kind_name(v.kind)));
+      fail(v, path,
+           "expected " + std::string(expected) + ", found " + std::string(kind_name(v.kind)));
     }
   }
 
@@ -116,6 +116,34 @@ class SchemaReader {
     return out;
   }
 
+  // Field builders for read_object() tables: each binds a key to where its value goes.
+  Field strings(std::string_view key, std::vector<std::string>& into,
+                EntryValidator validate) const {
+    return {key, [this, &into, validate](const JsonValue& x, const std::string& p) {
+              into = read_strings(x, p, validate);
+            }};
+  }
+  Field flag(std::string_view key, bool& into) const {
+    return {key,
+            [this, &into](const JsonValue& x, const std::string& p) { into = read_bool(x, p); }};
+  }
+  Field optional_flag(std::string_view key, std::optional<bool>& into) const {
+    return {key,
+            [this, &into](const JsonValue& x, const std::string& p) { into = read_bool(x, p); }};
+  }
+  Field port(std::string_view key, std::optional<std::uint16_t>& into) const {
+    return {key,
+            [this, &into](const JsonValue& x, const std::string& p) { into = read_port(x, p); }};
+  }
+  template <typename Section>
+  Field section(std::string_view key,
+                void (*reader)(const SchemaReader&, const JsonValue&, const std::string&, Section&),
+                Section& into) const {
+    return {key, [this, reader, &into](const JsonValue& x, const std::string& p) {
+              reader(*this, x, p, into);
+            }};
+  }
+
  private:
   [[noreturn]] void unknown_key(const JsonMember& member, const std::string& path,
                                 const std::vector<Field>& fields) const {
@@ -138,7 +166,9 @@ class SchemaReader {
   std::string_view source_;
 };
 
-std::string validate_domain(std::string_view raw) { return normalize_domain_pattern(raw); }
+std::string validate_domain(std::string_view raw) {
+  return normalize_domain_pattern(raw);
+}
 
 std::string validate_path(std::string_view raw) {
   validate_path_syntax(raw);
@@ -154,54 +184,40 @@ std::string validate_command(std::string_view raw) {
 
 void read_network(const SchemaReader& r, const JsonValue& v, const std::string& path,
                   NetworkConfig& out) {
-  r.read_object(v, path, {
-      {"allowedDomains", [&](const JsonValue& x, const std::string& p) {
-         out.allowed_domains = r.read_strings(x, p, validate_domain); }},
-      {"deniedDomains", [&](const JsonValue& x, const std::string& p) {
-         out.denied_domains = r.read_strings(x, p, validate_domain); }},
-      {"allowUnixSockets", [&](const JsonValue& x, const std::string& p) {
-         out.allow_unix_sockets = r.read_strings(x, p, validate_path); }},
-      {"allowAllUnixSockets", [&](const JsonValue& x, const std::string& p) {
-         out.allow_all_unix_sockets = r.read_bool(x, p); }},
-      {"allowLocalBinding", [&](const JsonValue& x, const std::string& p) {
-         out.allow_local_binding = r.read_bool(x, p); }},
-      {"allowLocalOutbound", [&](const JsonValue& x, const std::string& p) {
-         out.allow_local_outbound = r.read_bool(x, p); }},
-      {"httpProxyPort", [&](const JsonValue& x, const std::string& p) {
-         out.http_proxy_port = r.read_port(x, p); }},
-      {"socksProxyPort", [&](const JsonValue& x, const std::string& p) {
-         out.socks_proxy_port = r.read_port(x, p); }},
-  });
+  r.read_object(v, path,
+                {
+                    r.strings("allowedDomains", out.allowed_domains, validate_domain),
+                    r.strings("deniedDomains", out.denied_domains, validate_domain),
+                    r.strings("allowUnixSockets", out.allow_unix_sockets, validate_path),
+                    r.flag("allowAllUnixSockets", out.allow_all_unix_sockets),
+                    r.flag("allowLocalBinding", out.allow_local_binding),
+                    r.optional_flag("allowLocalOutbound", out.allow_local_outbound),
+                    r.port("httpProxyPort", out.http_proxy_port),
+                    r.port("socksProxyPort", out.socks_proxy_port),
+                });
 }
 
 void read_filesystem(const SchemaReader& r, const JsonValue& v, const std::string& path,
                      FilesystemConfig& out) {
-  r.read_object(v, path, {
-      {"denyRead", [&](const JsonValue& x, const std::string& p) {
-         out.deny_read = r.read_strings(x, p, validate_path); }},
-      {"allowRead", [&](const JsonValue& x, const std::string& p) {
-         out.allow_read = r.read_strings(x, p, validate_path); }},
-      {"allowExecute", [&](const JsonValue& x, const std::string& p) {
-         out.allow_execute = r.read_strings(x, p, validate_path); }},
-      {"allowWrite", [&](const JsonValue& x, const std::string& p) {
-         out.allow_write = r.read_strings(x, p, validate_path); }},
-      {"denyWrite", [&](const JsonValue& x, const std::string& p) {
-         out.deny_write = r.read_strings(x, p, validate_path); }},
-      {"allowGitConfig", [&](const JsonValue& x, const std::string& p) {
-         out.allow_git_config = r.read_bool(x, p); }},
-  });
+  r.read_object(v, path,
+                {
+                    r.strings("denyRead", out.deny_read, validate_path),
+                    r.strings("allowRead", out.allow_read, validate_path),
+                    r.strings("allowExecute", out.allow_execute, validate_path),
+                    r.strings("allowWrite", out.allow_write, validate_path),
+                    r.strings("denyWrite", out.deny_write, validate_path),
+                    r.flag("allowGitConfig", out.allow_git_config),
+                });
 }
 
 void read_command(const SchemaReader& r, const JsonValue& v, const std::string& path,
                   CommandConfig& out) {
-  r.read_object(v, path, {
-      {"deny", [&](const JsonValue& x, const std::string& p) {
-         out.deny = r.read_strings(x, p, validate_command); }},
-      {"allow", [&](const JsonValue& x, const std::string& p) {
-         out.allow = r.read_strings(x, p, validate_command); }},
-      {"useDefaults", [&](const JsonValue& x, const std::string& p) {
-         out.use_defaults = r.read_bool(x, p); }},
-  });
+  r.read_object(v, path,
+                {
+                    r.strings("deny", out.deny, validate_command),
+                    r.strings("allow", out.allow, validate_command),
+                    r.flag("useDefaults", out.use_defaults),
+                });
 }
 
 [[noreturn]] void throw_io_error(const std::string& what, const std::string& path, int error) {
@@ -253,20 +269,17 @@ Config parse_config(std::string_view text, std::string_view source_name) {
   const JsonValue root = parse_json_document(text, source_name);
   const SchemaReader r(text, source_name);
   if (root.kind != Kind::Object) {
-    r.fail(root, "", "the configuration must be a JSON object, found " +
-                         std::string(kind_name(root.kind)));
+    r.fail(root, "",
+           "the configuration must be a JSON object, found " + std::string(kind_name(root.kind)));
   }
   Config config;
-  r.read_object(root, "", {
-      {"network", [&](const JsonValue& x, const std::string& p) {
-         read_network(r, x, p, config.network); }},
-      {"filesystem", [&](const JsonValue& x, const std::string& p) {
-         read_filesystem(r, x, p, config.filesystem); }},
-      {"command", [&](const JsonValue& x, const std::string& p) {
-         read_command(r, x, p, config.command); }},
-      {"allowPty", [&](const JsonValue& x, const std::string& p) {
-         config.allow_pty = r.read_bool(x, p); }},
-  });
+  r.read_object(root, "",
+                {
+                    r.section("network", read_network, config.network),
+                    r.section("filesystem", read_filesystem, config.filesystem),
+                    r.section("command", read_command, config.command),
+                    r.flag("allowPty", config.allow_pty),
+                });
   return config;
 }
 

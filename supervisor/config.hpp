@@ -24,12 +24,12 @@ inline constexpr std::string_view kDefaultConfigSourceName = "<default config>";
 inline constexpr std::string_view kUserConfigFileName = ".fence.json";
 
 struct NetworkConfig {
-  std::vector<std::string> allowed_domains;     // allowedDomains, normalized patterns
-  std::vector<std::string> denied_domains;      // deniedDomains, normalized patterns
-  std::vector<std::string> allow_unix_sockets;  // allowUnixSockets, raw paths
-  bool allow_all_unix_sockets = false;          // allowAllUnixSockets
-  bool allow_local_binding = false;             // allowLocalBinding
-  std::optional<bool> allow_local_outbound;     // allowLocalOutbound (unset: see effective_...)
+  std::vector<std::string> allowed_domains;       // allowedDomains, normalized patterns
+  std::vector<std::string> denied_domains;        // deniedDomains, normalized patterns
+  std::vector<std::string> allow_unix_sockets;    // allowUnixSockets, raw paths
+  bool allow_all_unix_sockets = false;            // allowAllUnixSockets
+  bool allow_local_binding = false;               // allowLocalBinding
+  std::optional<bool> allow_local_outbound;       // allowLocalOutbound (unset: see effective_...)
   std::optional<std::uint16_t> http_proxy_port;   // httpProxyPort, 1..65535
   std::optional<std::uint16_t> socks_proxy_port;  // socksProxyPort, 1..65535
 

@@ -143,9 +143,8 @@ class PositionedSax {
     const std::size_t echo = message.find("; last read: '");
     if (echo != std::string::npos) {
       const std::size_t expected = message.rfind("'; expected");
-      message.erase(echo, expected == std::string::npos || expected < echo
-                              ? std::string::npos
-                              : expected + 1 - echo);
+      message.erase(echo, expected == std::string::npos || expected < echo ? std::string::npos
+                                                                           : expected + 1 - echo);
     }
     fail(offset, printable(message));
   }
@@ -275,8 +274,8 @@ LineColumn line_column(std::string_view text, std::size_t offset) {
 void throw_config_error(std::string_view source, std::string_view text, std::size_t offset,
                         std::string_view key_path, std::string_view what) {
   const LineColumn lc = line_column(text, offset);
-  std::string message = std::string(source) + ":" + std::to_string(lc.line) + ":" +
-                        std::to_string(lc.column) + ": ";
+  std::string message =
+      std::string(source) + ":" + std::to_string(lc.line) + ":" + std::to_string(lc.column) + ": ";
   message += key_path.empty() ? std::string_view("top level") : key_path;
   message += ": ";
   message += what;

@@ -7,22 +7,23 @@
 namespace fence::supervisor {
 namespace {
 
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+char ascii_lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 bool is_ldh(char c) {
   return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
 }
 
 bool is_decimal(std::string_view label) {
-  return !label.empty() && std::all_of(label.begin(), label.end(),
-                                       [](char c) { return c >= '0' && c <= '9'; });
+  return !label.empty() &&
+         std::all_of(label.begin(), label.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
 bool is_hex_number(std::string_view label) {
   if (label.size() < 3 || label[0] != '0' || label[1] != 'x') return false;
-  return std::all_of(label.begin() + 2, label.end(), [](char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-  });
+  return std::all_of(label.begin() + 2, label.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 std::vector<std::string_view> split_labels(std::string_view name) {

@@ -111,7 +111,8 @@ GitLayout git_layout(const std::string& worktree, const std::string& home) {
     layout.git_dirs.push_back(resolved);
     if (const std::optional<std::string> common = read_small_file(resolved + "/commondir")) {
       const std::string common_dir = trim(*common);
-      if (!common_dir.empty()) layout.git_dirs.push_back(normalize_path(common_dir, resolved, home));
+      if (!common_dir.empty())
+        layout.git_dirs.push_back(normalize_path(common_dir, resolved, home));
     }
   } catch (const std::invalid_argument&) {
     // Not a location git could use either (NUL byte, "~user", symlink loop): nothing to add.
@@ -137,7 +138,8 @@ class PlanBuilder {
     }
     add_protected(cwd_);
     if (home_ != cwd_) add_protected(home_);
-    for (std::string_view name : kAlwaysProtectedHomeNames) protect(home_ + "/" + std::string(name));
+    for (std::string_view name : kAlwaysProtectedHomeNames)
+      protect(home_ + "/" + std::string(name));
     for (const std::string& file : own_config_files) protect(file);
     finish();
     return std::move(plan_);
@@ -266,8 +268,8 @@ class PlanBuilder {
     const std::optional<std::string> text = read_small_file(git_config);
     if (!text) return;
     for (const std::string& hooks : parse_git_hooks_paths(*text)) {
-      if (hooks.find('\0') != std::string::npos || (hooks[0] == '~' && hooks.size() > 1 &&
-                                                    hooks[1] != '/')) {
+      if (hooks.find('\0') != std::string::npos ||
+          (hooks[0] == '~' && hooks.size() > 1 && hooks[1] != '/')) {
         continue;  // not a path git could use either
       }
       plan_.read_only.push_back(normalize_path(hooks, worktree, home_));
@@ -324,8 +326,10 @@ class PlanBuilder {
   // Fail here with a readable message rather than later in the IPC encoder.
   void check_ipc_limits() const {
     const std::pair<std::string_view, const std::vector<std::string>*> lists[] = {
-        {"readable", &plan_.readable}, {"executable", &plan_.executable},
-        {"writable", &plan_.writable}, {"read-only", &plan_.read_only},
+        {"readable", &plan_.readable},
+        {"executable", &plan_.executable},
+        {"writable", &plan_.writable},
+        {"read-only", &plan_.read_only},
         {"hidden", &plan_.hidden}};
     for (const auto& [name, list] : lists) {
       if (list->size() > ipc::kMaxPathCount) {

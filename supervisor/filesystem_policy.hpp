@@ -21,19 +21,20 @@ inline constexpr std::size_t kMaxGlobMatchesPerEntry = 512;
 // Standard system directories readable by default (those that exist on this host).
 inline constexpr std::array<std::string_view, 12> kSystemReadablePaths = {
     "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
-    "/usr", "/etc", "/opt", "/var", "/snap", "/nix"};
+    "/usr", "/etc",  "/opt", "/var",   "/snap",  "/nix"};
 
 // Always read-only, in the working directory AND in home, whatever the policy says: these are
 // the usual persistence vectors (code that runs the next time a shell, editor, agent or git
 // starts). SECURITY-RULES 7.
 inline constexpr std::array<std::string_view, 13> kAlwaysProtectedNames = {
-    ".gitconfig", ".gitmodules", ".bashrc", ".bash_profile", ".zshrc", ".zprofile", ".profile",
-    ".ripgreprc", ".mcp.json", ".vscode", ".idea", ".claude/commands", ".claude/agents"};
+    ".gitconfig", ".gitmodules",      ".bashrc",       ".bash_profile", ".zshrc",
+    ".zprofile",  ".profile",         ".ripgreprc",    ".mcp.json",     ".vscode",
+    ".idea",      ".claude/commands", ".claude/agents"};
 
 // Always read-only in home only: git's second global config file and fence's own user config
 // (protected even when it does not exist, so a sandboxed run cannot plant one for the next run).
-inline constexpr std::array<std::string_view, 2> kAlwaysProtectedHomeNames = {
-    ".config/git/config", ".fence.json"};
+inline constexpr std::array<std::string_view, 2> kAlwaysProtectedHomeNames = {".config/git/config",
+                                                                              ".fence.json"};
 
 struct FilesystemPlan {
   std::vector<std::string> readable;    // system dirs, cwd, home, allowRead (existing only)

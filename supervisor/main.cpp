@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -53,6 +54,22 @@ std::vector<std::string> current_environment() {
   return env;
 }
 
+// The executables of this installation: fence itself and its helpers.
+std::vector<std::string> own_executables() {
+  std::vector<std::string> files;
+  std::error_code ec;
+  const auto self = std::filesystem::canonical("/proc/self/exe", ec);
+  if (!ec) files.push_back(self.string());
+  for (const char* helper : {"fence-launcher", "fence-proxy-worker"}) {
+    try {
+      files.push_back(std::filesystem::canonical(find_helper(helper)).string());
+    } catch (const std::exception&) {
+      // Not installed (yet): nothing to protect.
+    }
+  }
+  return files;
+}
+
 void debug_line(bool enabled, const std::string& line) {
   if (enabled) std::fprintf(stderr, "%s\n", line.c_str());
 }
@@ -65,10 +82,12 @@ int run(const CliOptions& cli) {
   FilesystemPlan fs;
   try {
     config = load_config(cli.settings, home);
-    std::vector<std::string> own_config_files;
-    if (config.source_path) own_config_files.push_back(*config.source_path);
-    own_config_files.push_back(home + "/.fence.json");
-    fs = build_filesystem_plan(config, cwd, home, own_config_files);
+    // SECURITY: fence's own configuration and executables are never writable from inside
+    // (SECURITY-RULES 7, 14), even when they sit in an allowWrite directory.
+    std::vector<std::string> own_files = own_executables();
+    if (config.source_path) own_files.push_back(*config.source_path);
+    own_files.push_back(home + "/.fence.json");
+    fs = build_filesystem_plan(config, cwd, home, own_files);
   } catch (const ConfigError& e) {
     return fail(kExitConfigError, e.what());
   } catch (const std::invalid_argument& e) {
@@ -112,8 +131,10 @@ int run(const CliOptions& cli) {
   });
   if (!outcome.error.empty()) {
     std::string message = outcome.error;
-    if (message.find("namespaces: user namespace") != std::string::npos)
-      message += "; " + user_namespace_fix_hint();
+    if (message.find("namespaces: user namespace") != std::string::npos) {
+      const std::string hint = user_namespace_fix_hint();
+      if (!hint.empty()) message += "; to fix: " + hint;
+    }
     return fail(outcome.exit_code, message);
   }
   return outcome.exit_code;

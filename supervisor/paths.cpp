@@ -32,7 +32,9 @@ std::string join_child(const std::string& dir, std::string_view name) {
   return out;
 }
 
-std::string in_quotes(std::string_view text) { return "\"" + std::string(text) + "\""; }
+std::string in_quotes(std::string_view text) {
+  return "\"" + std::string(text) + "\"";
+}
 
 // Index just past the UTF-8 character starting at `i`, so '?' consumes a whole character.
 std::size_t next_char(std::string_view s, std::size_t i) {
@@ -70,7 +72,9 @@ bool component_match(std::string_view pattern, std::string_view name) {
   return pi == pattern.size();
 }
 
-bool lstat_ok(const std::string& path, struct stat* st) { return ::lstat(path.c_str(), st) == 0; }
+bool lstat_ok(const std::string& path, struct stat* st) {
+  return ::lstat(path.c_str(), st) == 0;
+}
 
 // Filesystem walk for expand_glob(). State = (path, index of the next pattern component).
 class GlobWalker {
@@ -158,8 +162,10 @@ void validate_path_syntax(std::string_view raw) {
     throw std::invalid_argument("path contains a NUL byte");
   }
   if (raw[0] == '~' && raw.size() > 1 && raw[1] != '/') {
-    throw std::invalid_argument("\"~user\" paths are not supported; use \"~/...\" or an absolute "
-                                "path: " + in_quotes(raw));
+    throw std::invalid_argument(
+        "\"~user\" paths are not supported; use \"~/...\" or an absolute "
+        "path: " +
+        in_quotes(raw));
   }
   bool after_glob = false;
   for (std::string_view comp : split_components(raw)) {
@@ -270,7 +276,9 @@ bool is_same_or_beneath(std::string_view path, std::string_view root) {
   return path.size() == root.size() || path[root.size()] == '/';
 }
 
-bool has_glob(std::string_view text) { return text.find_first_of("*?") != std::string_view::npos; }
+bool has_glob(std::string_view text) {
+  return text.find_first_of("*?") != std::string_view::npos;
+}
 
 bool glob_match(std::string_view pattern, std::string_view path) {
   const bool pattern_absolute = !pattern.empty() && pattern[0] == '/';

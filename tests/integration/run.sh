@@ -8,7 +8,7 @@ mode=$1
 bin_dir=$(cd "$2" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 if [[ $mode == current ]]; then
-  exec env FENCE_BIN_DIR="$bin_dir" python3 -m pytest -q -p no:cacheprovider "$here"
+  exec env FENCE_BIN_DIR="$bin_dir" /usr/bin/python3 -m pytest -q -p no:cacheprovider "$here"
 fi
 if [[ $(id -u) -ne 0 ]]; then
   echo "already unprivileged (uid $(id -u)): the 'current' run covers this mode"
@@ -27,4 +27,4 @@ chmod -R a+rX "$work"
 chmod 755 "$work"
 cd "$work"
 exec runuser -u "$user" -- env HOME="$(getent passwd "$user" | cut -d: -f6)" \
-  FENCE_BIN_DIR="$work/bin" python3 -B -m pytest -q -p no:cacheprovider "$work/tests"
+  FENCE_BIN_DIR="$work/bin" /usr/bin/python3 -B -m pytest -q -p no:cacheprovider "$work/tests"

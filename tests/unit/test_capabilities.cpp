@@ -66,8 +66,8 @@ std::string check_no_privileges(const std::string& status) {
 
 bool write_proc_file(const char* file, const std::string& text) {
   const int fd = ::open(file, O_WRONLY | O_CLOEXEC);
-  const bool ok = fd >= 0 && ::write(fd, text.data(), text.size()) ==
-                                 static_cast<ssize_t>(text.size());
+  const bool ok =
+      fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
   if (fd >= 0) ::close(fd);
   return ok;
 }
@@ -135,8 +135,7 @@ DropOutcome drop_in_child(const std::function<std::string()>& setup) {
     problems += "\n--exec--\n";
     (void)!::write(fds[1], problems.data(), problems.size());
     ::dup2(fds[1], STDOUT_FILENO);
-    const char* argv[] = {"/bin/sh", "-c", "grep -e Cap -e NoNewPrivs /proc/self/status",
-                          nullptr};
+    const char* argv[] = {"/bin/sh", "-c", "grep -e Cap -e NoNewPrivs /proc/self/status", nullptr};
     ::execv("/bin/sh", const_cast<char* const*>(argv));
     ::_exit(127);
   }

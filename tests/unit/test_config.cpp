@@ -129,8 +129,9 @@ TEST_CASE("config: duplicate keys are rejected, top level and nested", "[config]
 TEST_CASE("config: wrong types name the key and position", "[config]") {
   CHECK(error_for(R"({"network": {"allowedDomains": "github.com"}})") ==
         "t.json:1:32: network.allowedDomains: expected an array of strings, found string");
-  CHECK(error_for("{\n  \"network\": {\n    \"allowedDomains\": [\"a.com\", \"b.com\", 3]\n  }\n}") ==
-        "t.json:3:42: network.allowedDomains[2]: expected a string, found number");
+  CHECK(
+      error_for("{\n  \"network\": {\n    \"allowedDomains\": [\"a.com\", \"b.com\", 3]\n  }\n}") ==
+      "t.json:3:42: network.allowedDomains[2]: expected a string, found number");
   CHECK(error_for(R"({"allowPty": "yes"})") ==
         "t.json:1:14: allowPty: expected true or false, found string");
   CHECK(error_for(R"({"allowPty": null})") ==
@@ -212,8 +213,7 @@ TEST_CASE("config: syntax errors are reported with line:col", "[config]") {
              Catch::StartsWith("t.json:2:15: allowPty: syntax error"));
   CHECK_THAT(error_for(std::string("{\"allowPty\"\0: true}", 18)),
              Catch::StartsWith("t.json:1:12: allowPty: syntax error"));
-  CHECK_THAT(error_for("{\"allowPty\": true} /* unterminated"),
-             Catch::StartsWith("t.json:1:"));
+  CHECK_THAT(error_for("{\"allowPty\": true} /* unterminated"), Catch::StartsWith("t.json:1:"));
   CHECK_THAT(error_for("{\"x\xff\": 1}"), Catch::Contains("syntax error"));
 }
 

@@ -52,11 +52,13 @@ TEST_CASE("domain: rejected patterns say why", "[config][domain]") {
         "invalid domain pattern \"*example.com\": \"*\" is only allowed as a leading \"*.\" "
         "(e.g. \"*.example.com\")");
   CHECK(rejection("*.*.example.com").find("only allowed as a leading") != std::string::npos);
-  CHECK(rejection("http://x.com") == "invalid domain pattern \"http://x.com\": remove the URL scheme");
+  CHECK(rejection("http://x.com") ==
+        "invalid domain pattern \"http://x.com\": remove the URL scheme");
   CHECK(rejection("x.com/path") == "invalid domain pattern \"x.com/path\": a domain has no path");
   CHECK(rejection("x.com:443") ==
         "invalid domain pattern \"x.com:443\": ports are not supported in domain entries");
-  CHECK(rejection("user@x.com") == "invalid domain pattern \"user@x.com\": a domain has no user info");
+  CHECK(rejection("user@x.com") ==
+        "invalid domain pattern \"user@x.com\": a domain has no user info");
   CHECK(rejection("a b.com") == "invalid domain pattern \"a b.com\": whitespace is not allowed");
   CHECK(rejection("a_b.com") ==
         "invalid domain pattern \"a_b.com\": labels may contain only letters, digits and '-'");

@@ -34,7 +34,9 @@ enum class RunAs { Root, Nobody };
 constexpr RunAs kBothUsers[] = {RunAs::Root, RunAs::Nobody};
 constexpr uid_t kNobody = 65534;
 
-const char* user_name(RunAs as) { return as == RunAs::Root ? "root" : "uid 65534"; }
+const char* user_name(RunAs as) {
+  return as == RunAs::Root ? "root" : "uid 65534";
+}
 
 // Collects failed expectations inside the child; the text travels to the parent via a pipe.
 struct Expect {
@@ -167,25 +169,26 @@ TEST_CASE("landlock read tier: read yes, write and O_TRUNC no", "[landlock]") {
   for (RunAs as : kBothUsers) {
     INFO(user_name(as));
     CHECK(run_in_child(as, [&](Expect& expect) {
-      expect.succeeds(open_close(tree / "ro/data", O_WRONLY), "control: open O_WRONLY");
-      expect.succeeds(::truncate((tree / "lone").c_str(), 5), "control: truncate");
-      // A lone file with the Read tier: dir-only rights must be masked off (else EINVAL).
-      apply_landlock(fs_policy({{tree / "ro", PathAccess::Read}, {tree / "lone", PathAccess::Read}}));
-      expect.succeeds(open_close(tree / "ro/data", O_RDONLY), "open O_RDONLY");
-      expect.succeeds(open_close(tree / "lone", O_RDONLY), "open lone file O_RDONLY");
-      expect.fails_with(open_close(tree / "ro/data", O_WRONLY), EACCES, "open O_WRONLY");
-      expect.fails_with(open_close(tree / "ro/data", O_RDONLY | O_TRUNC), EACCES,
-                        "open O_RDONLY|O_TRUNC");
-      expect.fails_with(open_close(tree / "lone", O_RDONLY | O_TRUNC), EACCES,
-                        "lone file O_RDONLY|O_TRUNC");
-      expect.fails_with(::truncate((tree / "lone").c_str(), 0), EACCES, "truncate");
-      expect.fails_with(open_close(tree / "ro/new", O_CREAT | O_WRONLY), EACCES, "create");
-      expect.fails_with(::unlink((tree / "ro/data").c_str()), EACCES, "unlink");
-      expect.that(file_size(tree / "ro/data") == 5, "file still has its content");
-      DIR* dir = ::opendir((tree / "ro").c_str());
-      expect.that(dir != nullptr, "read tier lists directories");
-      if (dir != nullptr) ::closedir(dir);
-    }) == "");
+            expect.succeeds(open_close(tree / "ro/data", O_WRONLY), "control: open O_WRONLY");
+            expect.succeeds(::truncate((tree / "lone").c_str(), 5), "control: truncate");
+            // A lone file with the Read tier: dir-only rights must be masked off (else EINVAL).
+            apply_landlock(
+                fs_policy({{tree / "ro", PathAccess::Read}, {tree / "lone", PathAccess::Read}}));
+            expect.succeeds(open_close(tree / "ro/data", O_RDONLY), "open O_RDONLY");
+            expect.succeeds(open_close(tree / "lone", O_RDONLY), "open lone file O_RDONLY");
+            expect.fails_with(open_close(tree / "ro/data", O_WRONLY), EACCES, "open O_WRONLY");
+            expect.fails_with(open_close(tree / "ro/data", O_RDONLY | O_TRUNC), EACCES,
+                              "open O_RDONLY|O_TRUNC");
+            expect.fails_with(open_close(tree / "lone", O_RDONLY | O_TRUNC), EACCES,
+                              "lone file O_RDONLY|O_TRUNC");
+            expect.fails_with(::truncate((tree / "lone").c_str(), 0), EACCES, "truncate");
+            expect.fails_with(open_close(tree / "ro/new", O_CREAT | O_WRONLY), EACCES, "create");
+            expect.fails_with(::unlink((tree / "ro/data").c_str()), EACCES, "unlink");
+            expect.that(file_size(tree / "ro/data") == 5, "file still has its content");
+            DIR* dir = ::opendir((tree / "ro").c_str());
+            expect.that(dir != nullptr, "read tier lists directories");
+            if (dir != nullptr) ::closedir(dir);
+          }) == "");
   }
 }
 
@@ -194,18 +197,20 @@ TEST_CASE("landlock write tier allows create, rename, remove", "[landlock]") {
   for (RunAs as : kBothUsers) {
     INFO(user_name(as));
     CHECK(run_in_child(as, [&](Expect& expect) {
-      apply_landlock(fs_policy({{tree / "rw", PathAccess::Write}, {tree / "ro", PathAccess::Read}}));
-      expect.succeeds(open_close(tree / "rw/new", O_CREAT | O_WRONLY | O_TRUNC), "create file");
-      expect.succeeds(::mkdir((tree / "rw/sub").c_str(), 0700), "mkdir");
-      expect.succeeds(::rename((tree / "rw/new").c_str(), (tree / "rw/sub/moved").c_str()),
-                      "rename within the tree");
-      expect.succeeds(::unlink((tree / "rw/sub/moved").c_str()), "unlink");
-      expect.succeeds(::rmdir((tree / "rw/sub").c_str()), "rmdir");
-      expect.fails_with(open_close(tree / "ro/new", O_CREAT | O_WRONLY), EACCES,
-                        "create outside the write tier");
-      expect.fails_with(::rename((tree / "ro/data").c_str(), (tree / "rw/stolen").c_str()),
-                        EACCES, "move a read-only file into the write tier");
-    }) == "");
+            apply_landlock(
+                fs_policy({{tree / "rw", PathAccess::Write}, {tree / "ro", PathAccess::Read}}));
+            expect.succeeds(open_close(tree / "rw/new", O_CREAT | O_WRONLY | O_TRUNC),
+                            "create file");
+            expect.succeeds(::mkdir((tree / "rw/sub").c_str(), 0700), "mkdir");
+            expect.succeeds(::rename((tree / "rw/new").c_str(), (tree / "rw/sub/moved").c_str()),
+                            "rename within the tree");
+            expect.succeeds(::unlink((tree / "rw/sub/moved").c_str()), "unlink");
+            expect.succeeds(::rmdir((tree / "rw/sub").c_str()), "rmdir");
+            expect.fails_with(open_close(tree / "ro/new", O_CREAT | O_WRONLY), EACCES,
+                              "create outside the write tier");
+            expect.fails_with(::rename((tree / "ro/data").c_str(), (tree / "rw/stolen").c_str()),
+                              EACCES, "move a read-only file into the write tier");
+          }) == "");
   }
 }
 
@@ -213,85 +218,86 @@ TEST_CASE("landlock execute tier: read files, no listing; other paths unreadable
   TempTree tree;
   for (RunAs as : kBothUsers) {
     INFO(user_name(as));
-    CHECK(run_in_child(as, [&](Expect& expect) {
-      DIR* before = ::opendir((tree / "exec").c_str());
-      expect.that(before != nullptr, "control: opendir");
-      if (before != nullptr) ::closedir(before);
-      expect.succeeds(open_close(tree / "outside/secret", O_RDONLY), "control: read outside");
-      apply_landlock(fs_policy({{tree / "exec", PathAccess::Execute}}));
-      errno = 0;
-      DIR* after = ::opendir((tree / "exec").c_str());
-      expect.that(after == nullptr && errno == EACCES, "opendir on execute tier fails EACCES");
-      if (after != nullptr) ::closedir(after);
-      expect.succeeds(open_close(tree / "exec/tool", O_RDONLY), "read a file in execute tier");
-      expect.fails_with(open_close(tree / "exec/tool", O_WRONLY), EACCES, "write execute tier");
-      expect.fails_with(open_close(tree / "outside/secret", O_RDONLY), EACCES,
-                        "read outside every rule");
-    }) == "");
+    CHECK(
+        run_in_child(as, [&](Expect& expect) {
+          DIR* before = ::opendir((tree / "exec").c_str());
+          expect.that(before != nullptr, "control: opendir");
+          if (before != nullptr) ::closedir(before);
+          expect.succeeds(open_close(tree / "outside/secret", O_RDONLY), "control: read outside");
+          apply_landlock(fs_policy({{tree / "exec", PathAccess::Execute}}));
+          errno = 0;
+          DIR* after = ::opendir((tree / "exec").c_str());
+          expect.that(after == nullptr && errno == EACCES, "opendir on execute tier fails EACCES");
+          if (after != nullptr) ::closedir(after);
+          expect.succeeds(open_close(tree / "exec/tool", O_RDONLY), "read a file in execute tier");
+          expect.fails_with(open_close(tree / "exec/tool", O_WRONLY), EACCES, "write execute tier");
+          expect.fails_with(open_close(tree / "outside/secret", O_RDONLY), EACCES,
+                            "read outside every rule");
+        }) == "");
   }
 }
 
 TEST_CASE("landlock reports missing paths and rejects relative ones", "[landlock]") {
   TempTree tree;
   CHECK(run_in_child(RunAs::Root, [&](Expect& expect) {
-    bool threw = false;
-    try {
-      apply_landlock(fs_policy({{"relative/path", PathAccess::Read}}));
-    } catch (const std::exception&) {
-      threw = true;
-    }
-    expect.that(threw, "relative path rejected");
-    const auto result = apply_landlock(fs_policy({{tree / "does-not-exist", PathAccess::Read},
-                                                  {tree / "ro", PathAccess::Read}}));
-    expect.that(result.abi >= 6, "abi reported");
-    expect.that(result.skipped_paths == std::vector<std::string>{tree / "does-not-exist"},
-                "missing path reported as skipped");
-  }) == "");
+          bool threw = false;
+          try {
+            apply_landlock(fs_policy({{"relative/path", PathAccess::Read}}));
+          } catch (const std::exception&) {
+            threw = true;
+          }
+          expect.that(threw, "relative path rejected");
+          const auto result = apply_landlock(fs_policy(
+              {{tree / "does-not-exist", PathAccess::Read}, {tree / "ro", PathAccess::Read}}));
+          expect.that(result.abi >= 6, "abi reported");
+          expect.that(result.skipped_paths == std::vector<std::string>{tree / "does-not-exist"},
+                      "missing path reported as skipped");
+        }) == "");
 }
 
 TEST_CASE("landlock write tier never follows a symlink", "[landlock]") {
   TempTree tree;
   REQUIRE(::symlink((tree / "outside").c_str(), (tree / "link").c_str()) == 0);
   CHECK(run_in_child(RunAs::Root, [&](Expect& expect) {
-    bool threw = false;
-    try {
-      apply_landlock(fs_policy({{tree / "link", PathAccess::Write}}));
-    } catch (const std::exception&) {
-      threw = true;
-    }
-    expect.that(threw, "symlink as write path rejected");
-  }) == "");
+          bool threw = false;
+          try {
+            apply_landlock(fs_policy({{tree / "link", PathAccess::Write}}));
+          } catch (const std::exception&) {
+            threw = true;
+          }
+          expect.that(threw, "symlink as write path rejected");
+        }) == "");
 }
 
 TEST_CASE("landlock denies TCP bind/connect except listed ports", "[landlock]") {
   for (RunAs as : kBothUsers) {
     INFO(user_name(as));
     CHECK(run_in_child(as, [&](Expect& expect) {
-      sockaddr_in listening{}, free_port{};
-      const int listener = loopback_socket(listening, true);
-      ::close(loopback_socket(free_port, false));  // a port nobody holds
-      expect.succeeds(connect_to(listening), "control: connect");
-      expect.succeeds(bind_to(free_port), "control: bind");
-      // Grandchild: restricted with no ports; the child: restricted with both ports listed.
-      const pid_t pid = ::fork();
-      if (pid == 0) {
-        Expect inner;
-        apply_landlock(LandlockPolicy{});
-        inner.fails_with(connect_to(listening), EACCES, "connect");
-        inner.fails_with(bind_to(free_port), EACCES, "bind");
-        ::_exit(inner.failures.empty() ? 0 : 1);
-      }
-      int status = 0;
-      ::waitpid(pid, &status, 0);
-      expect.that(WIFEXITED(status) && WEXITSTATUS(status) == 0, "tcp denied without ports");
-      LandlockPolicy policy;
-      policy.connect_ports = {ntohs(listening.sin_port)};
-      policy.bind_ports = {ntohs(free_port.sin_port)};
-      apply_landlock(policy);
-      expect.succeeds(connect_to(listening), "connect to a listed port");
-      expect.succeeds(bind_to(free_port), "bind to a listed port");
-      ::close(listener);
-    }) == "");
+            sockaddr_in listening{}, free_port{};
+            const int listener = loopback_socket(listening, true);
+            ::close(loopback_socket(free_port, false));  // a port nobody holds
+            expect.succeeds(connect_to(listening), "control: connect");
+            expect.succeeds(bind_to(free_port), "control: bind");
+            // Grandchild: restricted with no ports; the child: restricted with both ports listed.
+            const pid_t pid = ::fork();
+            if (pid == 0) {
+              Expect inner;
+              apply_landlock(LandlockPolicy{});
+              inner.fails_with(connect_to(listening), EACCES, "connect");
+              inner.fails_with(bind_to(free_port), EACCES, "bind");
+              ::_exit(inner.failures.empty() ? 0 : 1);
+            }
+            int status = 0;
+            ::waitpid(pid, &status, 0);
+            expect.that(WIFEXITED(status) && WEXITSTATUS(status) == 0, "tcp denied without ports");
+            LandlockPolicy policy;
+            policy.connect_ports = {ntohs(listening.sin_port)};
+            policy.bind_ports = {ntohs(free_port.sin_port)};
+            apply_landlock(policy);
+            expect.succeeds(connect_to(listening), "connect to a listed port");
+            expect.succeeds(bind_to(free_port), "bind to a listed port");
+            ::close(listener);
+          }) == "");
   }
 }
 
@@ -316,32 +322,32 @@ TEST_CASE("landlock scopes abstract unix sockets and signals", "[landlock]") {
   for (RunAs as : kBothUsers) {
     INFO(user_name(as));
     CHECK(run_in_child(as, [&](Expect& expect) {
-      // A same-uid process outside the domain to signal: it exits when its pipe closes.
-      int gate[2];
-      expect.succeeds(::pipe2(gate, O_CLOEXEC), "pipe");
-      const pid_t peer = ::fork();
-      if (peer == 0) {
-        ::close(gate[1]);
-        char c;
-        (void)!::read(gate[0], &c, 1);
-        ::_exit(0);
-      }
-      ::close(gate[0]);
-      expect.succeeds(connect_abstract(), "control: abstract connect");
-      expect.succeeds(::kill(peer, 0), "control: kill(peer, 0)");
-      LandlockPolicy unscoped;
-      unscoped.scope_abstract_unix = unscoped.scope_signal = false;
-      apply_landlock(unscoped);
-      expect.succeeds(connect_abstract(), "abstract connect without scope");
-      expect.succeeds(::kill(peer, 0), "kill without scope");
-      apply_landlock(LandlockPolicy{});
-      expect.fails_with(connect_abstract(), EPERM, "abstract connect with scope");
-      expect.fails_with(::kill(peer, 0), EPERM, "kill(peer, 0) with scope");
-      expect.fails_with(::kill(::getppid(), SIGCONT), EPERM, "kill(parent) with scope");
-      expect.succeeds(::kill(::getpid(), 0), "kill(self) still allowed");
-      ::close(gate[1]);
-      ::waitpid(peer, nullptr, 0);
-    }) == "");
+            // A same-uid process outside the domain to signal: it exits when its pipe closes.
+            int gate[2];
+            expect.succeeds(::pipe2(gate, O_CLOEXEC), "pipe");
+            const pid_t peer = ::fork();
+            if (peer == 0) {
+              ::close(gate[1]);
+              char c;
+              (void)!::read(gate[0], &c, 1);
+              ::_exit(0);
+            }
+            ::close(gate[0]);
+            expect.succeeds(connect_abstract(), "control: abstract connect");
+            expect.succeeds(::kill(peer, 0), "control: kill(peer, 0)");
+            LandlockPolicy unscoped;
+            unscoped.scope_abstract_unix = unscoped.scope_signal = false;
+            apply_landlock(unscoped);
+            expect.succeeds(connect_abstract(), "abstract connect without scope");
+            expect.succeeds(::kill(peer, 0), "kill without scope");
+            apply_landlock(LandlockPolicy{});
+            expect.fails_with(connect_abstract(), EPERM, "abstract connect with scope");
+            expect.fails_with(::kill(peer, 0), EPERM, "kill(peer, 0) with scope");
+            expect.fails_with(::kill(::getppid(), SIGCONT), EPERM, "kill(parent) with scope");
+            expect.succeeds(::kill(::getpid(), 0), "kill(self) still allowed");
+            ::close(gate[1]);
+            ::waitpid(peer, nullptr, 0);
+          }) == "");
   }
   ::close(listener);
 }

@@ -34,7 +34,9 @@ enum class RunAs { Root, Nobody };
 constexpr RunAs kBothUsers[] = {RunAs::Root, RunAs::Nobody};
 constexpr uid_t kNobody = 65534;
 
-const char* user_name(RunAs as) { return as == RunAs::Root ? "root" : "uid 65534"; }
+const char* user_name(RunAs as) {
+  return as == RunAs::Root ? "root" : "uid 65534";
+}
 
 // Collects failed expectations inside the child; the text travels to the parent via a pipe.
 struct Expect {
@@ -214,8 +216,7 @@ TEST_CASE("seccomp denies mount, the new mount API, pivot_root and chroot", "[se
       // A private mount namespace (inside a user namespace when unprivileged) where mount
       // works without the filter, so EPERM afterwards comes from seccomp.
       const uid_t uid = ::getuid();
-      expect.succeeds(::unshare(uid == 0 ? CLONE_NEWNS : (CLONE_NEWUSER | CLONE_NEWNS)),
-                      "unshare");
+      expect.succeeds(::unshare(uid == 0 ? CLONE_NEWNS : (CLONE_NEWUSER | CLONE_NEWNS)), "unshare");
       if (uid != 0) {
         const std::string map = "0 " + std::to_string(uid) + " 1";
         for (const auto& [file, text] : {std::pair<const char*, std::string>{"setgroups", "deny"},
@@ -230,6 +231,9 @@ TEST_CASE("seccomp denies mount, the new mount API, pivot_root and chroot", "[se
                       "control: make / private");
       expect.succeeds(::mount("none", dir.c_str(), "tmpfs", 0, "size=64k"), "control: mount");
       expect.succeeds(::umount2(dir.c_str(), 0), "control: umount2");
+      constexpr long kOpenTreeAttr = 467;  // newer than libseccomp 2.5.4
+      expect.fails_with(::syscall(kOpenTreeAttr, -1, "", 0, nullptr, 0), ENOENT,
+                        "control: open_tree_attr");
       filter();
       expect.fails_with(::mount("none", dir.c_str(), "tmpfs", 0, "size=64k"), EPERM, "mount");
       expect.fails_with(::umount2("/proc", MNT_DETACH), EPERM, "umount2");
@@ -237,6 +241,7 @@ TEST_CASE("seccomp denies mount, the new mount API, pivot_root and chroot", "[se
       expect.fails_with(::syscall(SYS_open_tree, AT_FDCWD, "/tmp", 1 /*OPEN_TREE_CLONE*/), EPERM,
                         "open_tree");
       expect.fails_with(::syscall(SYS_move_mount, -1, "", -1, "", 0), EPERM, "move_mount");
+      expect.fails_with(::syscall(kOpenTreeAttr, -1, "", 0, nullptr, 0), EPERM, "open_tree_attr");
       expect.fails_with(::syscall(SYS_pivot_root, dir.c_str(), dir.c_str()), EPERM, "pivot_root");
       expect.fails_with(::chroot(dir.c_str()), EPERM, "chroot");
       expect.fails_with(::syscall(SYS_open_by_handle_at, AT_FDCWD, nullptr, 0), EPERM,
@@ -256,9 +261,9 @@ TEST_CASE("seccomp allows only PER_LINUX and the personality query", "[seccomp]"
       expect.fails_with(::personality(READ_IMPLIES_EXEC), EPERM, "READ_IMPLIES_EXEC");
       expect.fails_with(::personality(ADDR_NO_RANDOMIZE), EPERM, "ADDR_NO_RANDOMIZE");
       expect.fails_with(::personality(PER_LINUX32), EPERM, "PER_LINUX32");
-      for (unsigned long value : {0x1UL, 0x80000000UL, 0x7fffffffUL, 0xfffffffeUL,
-                                  0xffff0000UL, kHighBit, kHighBit | READ_IMPLIES_EXEC,
-                                  kHighBit | 0xffffffffUL}) {
+      for (unsigned long value :
+           {0x1UL, 0x80000000UL, 0x7fffffffUL, 0xfffffffeUL, 0xffff0000UL, kHighBit,
+            kHighBit | READ_IMPLIES_EXEC, kHighBit | 0xffffffffUL}) {
         expect.fails_with(::syscall(SYS_personality, value), EPERM,
                           "personality " + std::to_string(value));
       }
@@ -268,8 +273,7 @@ TEST_CASE("seccomp allows only PER_LINUX and the personality query", "[seccomp]"
   }
 }
 
-TEST_CASE("seccomp denies socket(AF_UNIX) unless allowed; socketpair keeps working",
-          "[seccomp]") {
+TEST_CASE("seccomp denies socket(AF_UNIX) unless allowed; socketpair keeps working", "[seccomp]") {
   for (RunAs as : kBothUsers) {
     INFO(user_name(as));
     expect_clean_exit(run_in_child(as, [&](Expect& expect) {
@@ -307,7 +311,8 @@ TEST_CASE("seccomp kills x32 syscalls and i386 int 0x80", "[seccomp]") {
       x32_getpid();
       expect.that(int80_getpid() == ::getpid(), "control: int 0x80 getpid");
     }));
-    for (const auto& call : {std::function<long()>(x32_getpid), std::function<long()>(int80_getpid)}) {
+    for (const auto& call :
+         {std::function<long()>(x32_getpid), std::function<long()>(int80_getpid)}) {
       const auto r = run_in_child(as, [&](Expect& expect) {
         filter();
         const long rc = call();
