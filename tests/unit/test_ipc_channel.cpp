@@ -68,7 +68,9 @@ int next_free_fd() {
   return fd;
 }
 
-bool is_open(int fd) { return ::fcntl(fd, F_GETFD) != -1; }
+bool is_open(int fd) {
+  return ::fcntl(fd, F_GETFD) != -1;
+}
 
 struct Pipe {
   UniqueFd read, write;
@@ -217,8 +219,8 @@ TEST_CASE("a datagram over the frame cap is rejected (MSG_TRUNC)", "[ipc][channe
   REQUIRE(rig.supervisor.receive());
   // Its first kMaxFrameSize bytes are a consistent frame (payload_len == kMaxPayload), so only
   // the truncation flag can tell that the datagram was longer.
-  std::vector<std::byte> big = encode_frame(MessageType::SandboxReady,
-                                            std::vector<std::byte>(kMaxPayload), 0);
+  std::vector<std::byte> big =
+      encode_frame(MessageType::SandboxReady, std::vector<std::byte>(kMaxPayload), 0);
   REQUIRE(decode_frame(big, 0).ok());
   big.resize(kMaxFrameSize + 1, std::byte{0});
   send_raw(rig.launcher.get(), big);
@@ -227,7 +229,7 @@ TEST_CASE("a datagram over the frame cap is rejected (MSG_TRUNC)", "[ipc][channe
 
 TEST_CASE("after a violation the channel stays broken", "[ipc][channel]") {
   Rig rig = make_rig();
-  send_raw(rig.launcher.get(), frame_of(ExecFailed{2}));  // before Hello
+  send_raw(rig.launcher.get(), frame_of(ExecFailed{2}));   // before Hello
   send_raw(rig.launcher.get(), frame_of(kLauncherHello));  // valid, but too late
   CHECK_THROWS_AS(rig.supervisor.receive(), ProtocolError);
   CHECK(rig.supervisor.broken());
@@ -289,8 +291,8 @@ TEST_CASE("send() enforces the table and validate() on this side", "[ipc][channe
   CHECK_THROWS_AS(supervisor.send(Hello{kProtocolVersion, Role::Supervisor}, fds),
                   std::logic_error);
   supervisor.send_hello();
-  CHECK_THROWS_AS(supervisor.send_hello(), std::logic_error);            // twice
-  CHECK_THROWS_AS(supervisor.send(ExecFailed{1}), std::logic_error);     // launcher's message
+  CHECK_THROWS_AS(supervisor.send_hello(), std::logic_error);         // twice
+  CHECK_THROWS_AS(supervisor.send(ExecFailed{1}), std::logic_error);  // launcher's message
   LaunchSpec bad = spec;
   bad.cwd = "relative";
   CHECK_THROWS_AS(supervisor.send(bad), EncodeError);

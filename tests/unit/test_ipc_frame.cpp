@@ -20,8 +20,22 @@ void set_le(std::vector<std::byte>& f, std::size_t offset, std::uint32_t v, std:
 TEST_CASE("frame header layout is little-endian and 16 bytes", "[ipc][frame]") {
   const auto f = encode_frame(MessageType::SetupFailed, std::vector<std::byte>(3), 2);
   REQUIRE(f.size() == kFrameHeaderSize + 3);
-  const std::vector<int> header = {0x43, 0x4e, 0x45, 0x46,  // magic "FENC" LE
-                                   kProtocolVersion, 0, 4, 0, 3, 0, 0, 0, 2, 0, 0, 0};
+  const std::vector<int> header = {0x43,
+                                   0x4e,
+                                   0x45,
+                                   0x46,  // magic "FENC" LE
+                                   kProtocolVersion,
+                                   0,
+                                   4,
+                                   0,
+                                   3,
+                                   0,
+                                   0,
+                                   0,
+                                   2,
+                                   0,
+                                   0,
+                                   0};
   for (std::size_t i = 0; i < header.size(); ++i) {
     INFO("byte " << i);
     CHECK(std::to_integer<int>(f[i]) == header[i]);

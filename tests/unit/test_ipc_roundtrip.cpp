@@ -57,17 +57,25 @@ CommandExited sample<CommandExited>() {
   return CommandExited{true, 9};
 }
 
-auto fields(const Hello& m) { return std::tie(m.version, m.role); }
+auto fields(const Hello& m) {
+  return std::tie(m.version, m.role);
+}
 auto fields(const LaunchSpec& m) {
-  return std::tie(m.argv, m.env, m.cwd, m.readable, m.executable, m.writable, m.read_only,
-                  m.hidden, m.host_tmp, m.allow_unix_sockets, m.allow_git_config, m.debug);
+  return std::tie(m.argv, m.env, m.cwd, m.readable, m.executable, m.writable, m.read_only, m.hidden,
+                  m.host_tmp, m.allow_unix_sockets, m.allow_git_config, m.debug);
 }
 auto fields(const SandboxReady& m) {
   return std::tie(m.command_pid, m.landlock_abi, m.seccomp, m.plan);
 }
-auto fields(const SetupFailed& m) { return std::tie(m.step, m.error, m.detail); }
-auto fields(const ExecFailed& m) { return std::tie(m.error); }
-auto fields(const CommandExited& m) { return std::tie(m.signaled, m.status); }
+auto fields(const SetupFailed& m) {
+  return std::tie(m.step, m.error, m.detail);
+}
+auto fields(const ExecFailed& m) {
+  return std::tie(m.error);
+}
+auto fields(const CommandExited& m) {
+  return std::tie(m.signaled, m.status);
+}
 
 template <typename Msg>
 bool same(const Msg& a, const Msg& b) {
@@ -87,12 +95,18 @@ bool decode_and_validate(MessageType type, std::span<const std::byte> payload) {
     }
   };
   switch (type) {
-    case MessageType::Hello: return attempt(Hello{});
-    case MessageType::LaunchSpec: return attempt(LaunchSpec{});
-    case MessageType::SandboxReady: return attempt(SandboxReady{});
-    case MessageType::SetupFailed: return attempt(SetupFailed{});
-    case MessageType::ExecFailed: return attempt(ExecFailed{});
-    case MessageType::CommandExited: return attempt(CommandExited{});
+    case MessageType::Hello:
+      return attempt(Hello{});
+    case MessageType::LaunchSpec:
+      return attempt(LaunchSpec{});
+    case MessageType::SandboxReady:
+      return attempt(SandboxReady{});
+    case MessageType::SetupFailed:
+      return attempt(SetupFailed{});
+    case MessageType::ExecFailed:
+      return attempt(ExecFailed{});
+    case MessageType::CommandExited:
+      return attempt(CommandExited{});
   }
   FAIL("decode_frame returned an unknown type");
   return false;
