@@ -1,5 +1,8 @@
 """Configuration: strict parsing (command never runs on error), path normalization, globs."""
 
+import tempfile
+import shutil
+import pathlib
 import json
 import os
 import re
@@ -252,12 +255,28 @@ def test_dot_slash_and_trailing_slash(fence, work):
 def test_symlinked_config_path_is_resolved(fence, tmp_path, work):
     real = work / "real"
     real.mkdir()
+    # Symlinks are followed only where no sandboxed run could have planted them: not in the
+    # working directory, HOME or /tmp (see docs/configuration.md). /var/tmp is such a place.
+    outside = pathlib.Path(tempfile.mkdtemp(dir="/var/tmp", prefix="fence-itest-"))
+    try:
+        link = outside / "link-to-real"
+        link.symlink_to(real)
+        # the probe writes through the real path: the link itself lives outside the sandbox view
+        cp = _write_probe(fence, {"filesystem": {"allowWrite": [str(link)]}}, real / "f")
+        assert cp.returncode == 0, fmt(cp)
+        assert (real / "f").read_text() == "probe\n"
+    finally:
+        shutil.rmtree(outside, ignore_errors=True)
+
+
+def test_symlink_in_tmp_is_not_followed_for_allow_write(fence, tmp_path, work):
+    real = work / "real"
+    real.mkdir()
     link = tmp_path / "link-to-real"
     link.symlink_to(real)
-    # the probe writes through the real path: the link itself lives outside the sandbox view
     cp = _write_probe(fence, {"filesystem": {"allowWrite": [str(link)]}}, real / "f")
-    assert cp.returncode == 0, fmt(cp)
-    assert (real / "f").read_text() == "probe\n"
+    assert cp.returncode != 0, fmt(cp)
+    assert not (real / "f").exists()
 
 
 def test_dotdot_in_path(fence, work):

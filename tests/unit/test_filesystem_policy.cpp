@@ -240,10 +240,13 @@ TEST_CASE("plan: grants never follow symlinks that a sandboxed run could have pl
     CHECK(plan.writable == std::vector<std::string>{l.cwd});
     CHECK(has_warning(plan, "reached through symlink " + l.cwd + "/build"));
   }
-  SECTION("the same symlink outside any writable tree is followed") {
+  SECTION("a symlink in the working directory is not followed even when it is read-only now") {
+    // An earlier run with a writable working directory may have planted it ("out -> /etc").
     Config c;
     c.filesystem.allow_write = {"./build"};
-    CHECK(l.plan(c).writable == std::vector<std::string>{l.root + "/elsewhere"});
+    const FilesystemPlan plan = l.plan(c);
+    CHECK(plan.writable.empty());
+    CHECK(has_warning(plan, "reached through symlink " + l.cwd + "/build"));
   }
   SECTION("glob matches that are symlinks are skipped for grants") {
     Config c;
