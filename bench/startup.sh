@@ -24,22 +24,30 @@ if [[ ! -x "$fence" ]]; then
     echo "startup.sh: $fence not found or not executable (set FENCE_BIN_DIR)" >&2
     exit 2
 fi
-if ! "$fence" -- true; then
-    echo "startup.sh: '$fence -- true' fails; nothing to measure" >&2
-    exit 2
-fi
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 json="$work/startup.json"
-# fence reads ~/.fence.json when present: measure the embedded default policy instead.
+# fence reads ~/.fence.json when present: measure the embedded default policy instead. The
+# sanity checks below run with the same HOME as the measurement, so they test what is timed.
 mkdir -p "$work/home"
 
-cmds=(-n true /bin/true -n fence "$fence -- true")
-if command -v bwrap >/dev/null 2>&1; then
-    cmds+=(-n bwrap "bwrap --unshare-all --ro-bind / / --proc /proc --dev /dev true")
-else
+if ! HOME="$work/home" "$fence" -- true; then
+    echo "startup.sh: '$fence -- true' fails; nothing to measure" >&2
+    exit 2
+fi
+
+# hyperfine -N splits each command into words itself: quote the path so a FENCE_BIN_DIR
+# containing spaces or other shell metacharacters stays one word.
+cmds=(-n true /bin/true -n fence "$(printf '%q' "$fence") -- true")
+bwrap_cmd=(bwrap --unshare-all --ro-bind / / --proc /proc --dev /dev true)
+if ! command -v bwrap >/dev/null 2>&1; then
     echo "startup.sh: note: bwrap not installed; skipping the bubblewrap baseline" >&2
+elif ! HOME="$work/home" "${bwrap_cmd[@]}"; then
+    # e.g. unprivileged user namespaces disabled: report fence alone instead of failing.
+    echo "startup.sh: note: '${bwrap_cmd[*]}' fails here; skipping the bubblewrap baseline" >&2
+else
+    cmds+=(-n bwrap "${bwrap_cmd[*]}")
 fi
 
 # -N: no intermediate shell, so the shell's own startup is not part of every measurement.
@@ -62,5 +70,5 @@ if "bwrap" in med:
     verdict = "OK (goal <= 2x)" if ratio <= 2.0 else "ABOVE GOAL (goal <= 2x)"
     print(f"  ratio fence/bwrap: {ratio:.2f}x  {verdict}")
 else:
-    print("  ratio fence/bwrap: n/a (bwrap not installed)")
+    print("  ratio fence/bwrap: n/a (bwrap not installed or not usable here; see the note above)")
 EOF

@@ -300,9 +300,9 @@ class RootBuilder {
         if (e.error_code() != ENOENT && e.error_code() != ENOTDIR && e.error_code() != ELOOP)
           throw StepError("mount: read-only bind " + path, e.error_code(), e.op());
         // ELOOP: reached through a symlink; the supervisor also sent the resolved target.
-        plan_.push_back("[fence:fs] protect " + path + ": " +
-                        (e.error_code() == ELOOP ? "reached through a symlink, target protected"
-                                                 : "does not exist (not mountable)"));
+        // ENOENT: nothing to mount; init's creation guard keeps the name from being created.
+        if (e.error_code() == ELOOP)
+          plan_.push_back("[fence:fs] protect " + path + ": reached through a symlink, target protected");
         continue;
       }
       struct stat st {};

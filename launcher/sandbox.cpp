@@ -4,13 +4,16 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 
 #include "launcher/command.hpp"
+#include "launcher/creation_guard.hpp"
 #include "launcher/root_filesystem.hpp"
 #include "launcher/step_error.hpp"
 #include "platform/capabilities.hpp"
@@ -119,14 +122,43 @@ void report_exec_outcome(ipc::Channel& channel, int read_fd, pid_t command_pid, 
   throw StepError(kCommandSteps[report.step], report.error);
 }
 
-// PID 1 of the sandbox: forwards signals to the command, reaps every orphan, and ends the
-// sandbox when the command ends (the kernel then kills whatever is left in the namespace).
-int init_loop(ipc::Channel& channel, int signal_fd, pid_t command_pid) {
-  struct pollfd fds[2] = {{signal_fd, POLLIN, 0}, {channel.fd(), POLLIN, 0}};
+// Receives the command's seccomp listener (one fd, one byte). An invalid fd means the command
+// ended before sending it (its setup failure arrives on the report pipe).
+platform::UniqueFd receive_listener(int socket) {
+  char byte = 0;
+  struct iovec iov {&byte, 1};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  struct msghdr msg {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  const ssize_t n =
+      platform::retry_eintr([&] { return ::recvmsg(socket, &msg, MSG_CMSG_CLOEXEC); });
+  struct cmsghdr* cmsg = n == 1 ? CMSG_FIRSTHDR(&msg) : nullptr;
+  if (!cmsg || cmsg->cmsg_type != SCM_RIGHTS || cmsg->cmsg_len != CMSG_LEN(sizeof(int)))
+    return platform::UniqueFd();
+  int fd = -1;
+  std::memcpy(&fd, CMSG_DATA(cmsg), sizeof(int));
+  return platform::UniqueFd(fd);
+}
+
+// PID 1 of the sandbox: forwards signals to the command, reaps every orphan, answers the
+// creation guard, and ends the sandbox when the command ends (the kernel then kills whatever
+// is left in the namespace).
+int init_loop(ipc::Channel& channel, int signal_fd, pid_t command_pid, CreationGuard* guard) {
+  struct pollfd fds[3] = {{signal_fd, POLLIN, 0},
+                          {channel.fd(), POLLIN, 0},
+                          {guard && guard->fd() >= 0 ? guard->fd() : -1, POLLIN, 0}};
   for (;;) {
-    if (::poll(fds, 2, -1) < 0) {
+    if (::poll(fds, 3, -1) < 0) {
       if (errno == EINTR) continue;
       return 1;
+    }
+    if (fds[2].revents & POLLIN) {
+      if (!guard->handle_one()) fds[2].fd = -1;
+    } else if (fds[2].revents & (POLLHUP | POLLERR | POLLNVAL)) {
+      fds[2].fd = -1;  // no process uses the filter any more
     }
     if (fds[1].revents & (POLLHUP | POLLERR | POLLIN)) {
       // SECURITY: the supervisor is gone (or spoke out of turn): nothing in the sandbox may
@@ -163,6 +195,25 @@ int init_loop(ipc::Channel& channel, int signal_fd, pid_t command_pid) {
     setup.spec = &spec;
     setup.landlock = landlock_policy_for(spec);
     setup.seccomp.allow_unix_sockets = spec.allow_unix_sockets;
+    // Protected names that do not exist yet are guarded by init (creation_guard.hpp). The
+    // restricted worker is started before the fork so the child is forked from an idle thread.
+    GuardedNames guarded = find_guarded_names(spec);
+    std::unique_ptr<RestrictedWorker> worker;
+    platform::UniqueFd listener_ours, listener_theirs;
+    if (!guarded.empty()) {
+      run_step("creation guard: restricted worker", [&] {
+        worker = std::make_unique<RestrictedWorker>(setup.landlock);
+      });
+      int sv[2];
+      if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+        throw StepError("creation guard: socketpair", errno);
+      listener_ours.reset(sv[0]);
+      listener_theirs.reset(sv[1]);
+      setup.seccomp.notify_creations = true;
+      setup.listener_socket = listener_theirs.get();
+      for (const auto& name : guarded.names)
+        plan.push_back("[fence:fs] guard " + name + " (missing: creation refused)");
+    }
     const int abi = platform::landlock_abi();
     if (abi <= 0) throw StepError("landlock: not available in this kernel", ENOSYS);
     if (spec.debug) {
@@ -182,8 +233,14 @@ int init_loop(ipc::Channel& channel, int signal_fd, pid_t command_pid) {
       exec_command(setup, write_end.get());
     }
     write_end.reset();
+    std::unique_ptr<CreationGuard> guard;
+    if (worker) {
+      listener_theirs.reset();
+      guard = std::make_unique<CreationGuard>(std::move(guarded), *worker);
+      guard->set_listener(receive_listener(listener_ours.get()));
+    }
     report_exec_outcome(channel, read_end.get(), pid, abi, spec.debug ? plan : std::vector<std::string>{});
-    ::_exit(init_loop(channel, signal_fd.get(), pid));
+    ::_exit(init_loop(channel, signal_fd.get(), pid, guard.get()));
   } catch (const StepError& e) {
     try {
       send_setup_failed(channel, e);

@@ -2,6 +2,7 @@
 
 #include <linux/filter.h>
 #include <linux/sched.h>
+#include <fcntl.h>
 #include <seccomp.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -176,6 +177,22 @@ void verify_x32_rejected(scmp_filter_ctx ctx) {
   throw SysError("seccomp: generated filter does not reject x32 syscalls", EPROTO);
 }
 
+// SECURITY: creating a name is decided and performed by the listener from its own copy of the
+// arguments, so a thread rewriting the path after the check changes nothing (no CONTINUE).
+void add_creation_rules(scmp_filter_ctx ctx) {
+  auto notify = [&](const char* name, auto... cmp) {
+    check(seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, resolve(name), sizeof...(cmp), cmp...),
+          std::string("notify rule for ") + name);
+  };
+  notify("open", SCMP_A1(SCMP_CMP_MASKED_EQ, O_CREAT, O_CREAT));
+  notify("openat", SCMP_A2(SCMP_CMP_MASKED_EQ, O_CREAT, O_CREAT));
+  for (const char* name : {"creat", "mkdir", "mkdirat", "mknod", "mknodat", "symlink",
+                           "symlinkat", "link", "linkat", "rename", "renameat", "renameat2"})
+    notify(name);
+  // openat2's flags live in memory a filter cannot read; ENOSYS makes callers use openat.
+  deny(ctx, "openat2", ENOSYS);
+}
+
 Ctx build_filter(const SeccompOptions& options) {
   Ctx ctx(seccomp_init(SCMP_ACT_ALLOW));
   if (!ctx) throw SysError("seccomp: init", ENOMEM);
@@ -183,8 +200,10 @@ Ctx build_filter(const SeccompOptions& options) {
   // syscall numbers differ, so our rules would not match what the kernel runs.
   check(seccomp_attr_set(ctx.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS),
         "bad-arch action");
-  // Every thread gets the filter, not only the caller.
-  check(seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_TSYNC, 1), "tsync");
+  // Every thread gets the filter, not only the caller. (The kernel refuses TSYNC together with
+  // a listener; with notify_creations the caller is the single-threaded command child.)
+  if (!options.notify_creations)
+    check(seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_TSYNC, 1), "tsync");
   // Report the kernel's errno on failure (best effort: an older API level lacks it).
   (void)seccomp_attr_set(ctx.get(), SCMP_FLTATR_API_SYSRAWRC, 1);
 
@@ -195,15 +214,20 @@ Ctx build_filter(const SeccompOptions& options) {
   add_namespace_rules(ctx.get());
   add_personality_rules(ctx.get());
   add_socket_rules(ctx.get(), options);
+  if (options.notify_creations) add_creation_rules(ctx.get());
   verify_x32_rejected(ctx.get());
   return ctx;
 }
 
 }  // namespace
 
-void install_seccomp_filter(const SeccompOptions& options) {
+UniqueFd install_seccomp_filter(const SeccompOptions& options) {
   Ctx ctx = build_filter(options);
   check(seccomp_load(ctx.get()), "load filter");
+  if (!options.notify_creations) return UniqueFd();
+  const int fd = seccomp_notify_fd(ctx.get());
+  if (fd < 0) throw SysError("seccomp: listener fd", -fd);
+  return UniqueFd(fd);
 }
 
 std::vector<std::string> describe_seccomp(const SeccompOptions& options) {

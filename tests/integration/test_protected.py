@@ -5,8 +5,6 @@ import os
 import uuid
 from pathlib import Path
 
-MISSING_NAME_GAP = ('KNOWN GAP (issue 2 stays open): a protected name that does not exist yet cannot be covered by a mount without creating it on the host; see docs/threat-model.md')
-
 import pytest
 
 from conftest import STARTED, assert_started, fmt, snapshot
@@ -74,7 +72,6 @@ def test_rm_rf_git_fails(fence, project):
     assert snapshot(project / ".git")["hooks"] == before["hooks"]
 
 
-@pytest.mark.xfail(strict=True, reason=MISSING_NAME_GAP)
 @pytest.mark.parametrize("name", PROTECTED_FILES)
 def test_missing_protected_file_in_cwd_cannot_be_created(fence, work, name):
     cp = fence.py(
@@ -88,7 +85,6 @@ def test_missing_protected_file_in_cwd_cannot_be_created(fence, work, name):
     assert not os.path.lexists(work / name), fmt(cp)
 
 
-@pytest.mark.xfail(strict=True, reason=MISSING_NAME_GAP)
 @pytest.mark.parametrize("name", PROTECTED_DIRS)
 def test_missing_protected_dir_in_cwd_cannot_be_created(fence, work, name):
     cp = fence.py(
@@ -120,7 +116,6 @@ def test_existing_protected_dirs_in_cwd(fence, work):
     assert snapshot(work) == before, fmt(cp)
 
 
-@pytest.mark.xfail(strict=True, reason=MISSING_NAME_GAP)
 def test_missing_git_commondir_cannot_be_created(fence, project):
     cp = fence.py("attempt('create', write, '.git/commondir', '/tmp/evil\\n')\n"
                   "attempt('control', write, 'src/x.c')\n", config=CWD_WRITABLE)
@@ -201,7 +196,6 @@ def test_rc_files_in_home(fence, home, work):
     assert after == before, fmt(cp)
 
 
-@pytest.mark.xfail(strict=True, reason=MISSING_NAME_GAP)
 def test_missing_rc_files_in_home_cannot_be_created(fence, home, work):
     before = snapshot(home)
     code = ""
@@ -217,7 +211,6 @@ def test_missing_rc_files_in_home_cannot_be_created(fence, home, work):
     assert after == before, fmt(cp)
 
 
-@pytest.mark.xfail(strict=True, reason=MISSING_NAME_GAP)
 def test_home_protected_when_home_is_cwd(fence, home):
     cp = fence.py("attempt('zshrc', write, '.zshrc')\nattempt('control', write, 'f')\n",
                   config=CWD_WRITABLE, cwd=home)
@@ -258,7 +251,6 @@ def test_home_fence_json_not_writable(fence, home):
     assert cfg.read_text() == original
 
 
-@pytest.mark.xfail(strict=True, reason=MISSING_NAME_GAP)
 def test_missing_home_fence_json_cannot_be_created(fence, home, tmp_path):
     cp = fence.py(
         "attempt('create', write, os.path.expanduser('~/.fence.json'), '{}')\n"
