@@ -131,6 +131,13 @@ class RootBuilder {
     });
     plan_.push_back("[fence:fs] proc on /proc (own pid namespace); /proc/sys read-only; "
                     "user.max_user_namespaces=0");
+    // Why a fresh /sys: the host's shows the host's network interfaces (addresses, counters);
+    // a sysfs mounted from inside the network namespace shows only lo.
+    run_step("mount: /sys", [&] {
+      platform::mount_fs("sysfs", in_new_root("/sys"), MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                         "");
+    });
+    plan_.push_back("[fence:fs] sysfs on /sys (read-only, this network namespace)");
   }
 
   // Why a minimal /dev: only harmless devices, a private devpts (no host terminals), shm.

@@ -77,6 +77,16 @@ def sysc(name, nr, *args):
 '''
 
 
+def ok(cp, name) -> bool:
+    """The in-sandbox attempt `name` succeeded."""
+    return f"{name}: OK" in cp.stdout
+
+
+def err(cp, name) -> bool:
+    """The in-sandbox attempt `name` failed with an OSError."""
+    return f"{name}: ERR" in cp.stdout
+
+
 def fmt(cp) -> str:
     """Human-readable dump of a CompletedProcess for assertion messages."""
     args = [a if len(a) < 200 else a[:60] + "...<%d chars>" % len(a) for a in map(str, cp.args)]

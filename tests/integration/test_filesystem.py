@@ -13,15 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import STARTED, assert_started, fmt
-
-
-def ok(cp, name):
-    return f"{name}: OK" in cp.stdout
-
-
-def err(cp, name):
-    return f"{name}: ERR" in cp.stdout
+from conftest import STARTED, assert_started, fmt, ok, err
 
 
 # ---- writes ---------------------------------------------------------------------------------

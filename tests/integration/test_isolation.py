@@ -203,3 +203,12 @@ def wait_for(pred, timeout=3.0):
             return True
         time.sleep(0.05)
     return pred()
+
+
+def test_sysfs_shows_only_the_sandbox_network(fence):
+    # The host's /sys would list its interfaces (names, MAC addresses, traffic counters).
+    cp = fence.py("print(sorted(os.listdir('/sys/class/net')))\n"
+                  "attempt('write', write, '/sys/class/net/lo/mtu', '1500')\n")
+    assert_started(cp)
+    assert "['lo']" in cp.stdout, fmt(cp)
+    assert "write: ERR" in cp.stdout, fmt(cp)

@@ -7,21 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import STARTED, assert_started, fmt, snapshot
+from conftest import STARTED, assert_started, fmt, snapshot, ok, err
 
 CWD_WRITABLE = {"filesystem": {"allowWrite": ["."]}}
 
 PROTECTED_FILES = [".gitconfig", ".gitmodules", ".bashrc", ".bash_profile", ".zshrc",
                    ".zprofile", ".profile", ".ripgreprc", ".mcp.json"]
 PROTECTED_DIRS = [".vscode", ".idea", ".claude/commands", ".claude/agents"]
-
-
-def ok(cp, name):
-    return f"{name}: OK" in cp.stdout
-
-
-def err(cp, name):
-    return f"{name}: ERR" in cp.stdout
 
 
 def test_existing_protected_files_in_cwd(fence, project):

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import PRELUDE, PY
+from conftest import PRELUDE, PY, processes_with, wait_until
 
 
 def set_winsize(fd, rows, cols):
@@ -142,7 +142,9 @@ def test_interactive_shell_has_job_control(pty_fence):
     s.expect(r"jc-7")
     # Ctrl-Z stops the foreground job
     s.send("sleep 101\n")
-    time.sleep(0.5)
+    # ^Z only stops a job that is running: wait for it instead of guessing a delay.
+    assert wait_until(lambda: processes_with("sleep 101"), 10), "sleep 101 never started"
+    time.sleep(0.1)
     s.send(b"\x1a")
     s.expect(r"Stopped\s+sleep 101")
     s.send("kill -9 %1; echo z-$((1+1))\n")
@@ -157,7 +159,8 @@ def test_ctrl_c_interrupts_foreground_job(pty_fence):
     s.send("echo ready-$((1+1))\n")
     s.expect(r"ready-2")
     s.send("sleep 100\n")
-    time.sleep(0.7)
+    assert wait_until(lambda: processes_with("sleep 100"), 10), "sleep 100 never started"
+    time.sleep(0.1)
     s.send(b"\x03")
     s.send("echo after-$((2*3))\n")
     s.expect(r"after-6", timeout=10)
