@@ -1,7 +1,6 @@
 #include "launcher/command.hpp"
 
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -10,6 +9,7 @@
 #include <vector>
 
 #include "platform/capabilities.hpp"
+#include "platform/fd_passing.hpp"
 #include "platform/process.hpp"
 #include "platform/sys_error.hpp"
 
@@ -65,25 +65,6 @@ int exec_in_path(const std::vector<std::string>& argv, const std::vector<std::st
   return result;
 }
 
-// Passes the seccomp listener to init; the command keeps no copy.
-void send_fd(int socket, int fd) {
-  char byte = 'L';
-  struct iovec iov {&byte, 1};
-  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  struct msghdr msg {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-  cmsg->cmsg_level = SOL_SOCKET;
-  cmsg->cmsg_type = SCM_RIGHTS;
-  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
-  if (::sendmsg(socket, &msg, MSG_NOSIGNAL) != 1) throw platform::SysError("sendmsg listener");
-  ::close(socket);
-}
-
 }  // namespace
 
 platform::LandlockPolicy landlock_policy_for(const ipc::LaunchSpec& spec) {
@@ -133,7 +114,11 @@ void exec_command(const CommandSetup& setup, int error_fd) {
     step = 6;
     platform::UniqueFd listener = platform::install_seccomp_filter(setup.seccomp);
     step = 7;
-    if (setup.seccomp.notify_creations) send_fd(setup.listener_socket, listener.get());
+    if (setup.seccomp.notify_creations) {
+      // The command keeps no copy of the listener: init alone answers it.
+      platform::send_fd(setup.listener_socket, listener.get());
+      ::close(setup.listener_socket);
+    }
   } catch (const platform::SysError& e) {
     fail(error_fd, step, e.error_code());
   } catch (const std::exception&) {

@@ -311,6 +311,207 @@ void RestrictedWorker::run(const std::function<void()>& work) {
 CreationGuard::CreationGuard(GuardedNames names, RestrictedWorker& worker)
     : names_(std::move(names)), worker_(worker) {}
 
+namespace {
+
+// One notification: its arguments as the command passed them, decided and answered here.
+class Request {
+ public:
+  Request(const seccomp_notif& req, const GuardedNames& names, RestrictedWorker& worker)
+      : req_(req),
+        args_(req.data.args),
+        names_(names),
+        worker_(worker),
+        pid_(static_cast<pid_t>(req.pid)),
+        resolver_(pid_),
+        mem_(::open(("/proc/" + std::to_string(pid_) + "/mem").c_str(), O_RDONLY | O_CLOEXEC)),
+        umask_(read_umask(pid_)) {}
+
+  Answer decide() {
+    const int nr = req_.data.nr;
+    if (nr == SCMP_SYS(open) || nr == SCMP_SYS(openat) || nr == SCMP_SYS(creat)) open_file(nr);
+    else if (nr == SCMP_SYS(mkdir) || nr == SCMP_SYS(mkdirat)) make_node(nr == SCMP_SYS(mkdirat), true);
+    else if (nr == SCMP_SYS(mknod) || nr == SCMP_SYS(mknodat)) make_node(nr == SCMP_SYS(mknodat), false);
+    else if (nr == SCMP_SYS(symlink) || nr == SCMP_SYS(symlinkat)) make_symlink(nr == SCMP_SYS(symlinkat));
+    else if (nr == SCMP_SYS(link) || nr == SCMP_SYS(linkat)) make_link(nr == SCMP_SYS(linkat));
+    else if (nr == SCMP_SYS(rename) || nr == SCMP_SYS(renameat) || nr == SCMP_SYS(renameat2))
+      rename(nr != SCMP_SYS(rename), nr == SCMP_SYS(renameat2));
+    else answer_ = error_answer(ENOSYS);
+    return std::move(answer_);
+  }
+
+ private:
+  static constexpr std::uint64_t kCwd = static_cast<std::uint64_t>(AT_FDCWD);
+
+  std::optional<std::string> string_arg(std::uint64_t addr) {
+    int error = EPERM;
+    auto s = mem_ ? read_string(mem_.get(), addr, error) : std::nullopt;
+    if (!s) answer_ = error_answer(error);
+    return s;
+  }
+
+  std::optional<UniqueFd> dir_arg(std::uint64_t value) {
+    int error = 0;
+    auto fd = resolver_.base(static_cast<int>(value), error);
+    if (!fd) answer_ = error_answer(error);
+    return fd;
+  }
+
+  // The path at `path_addr`, resolved relative to the directory argument `dir`.
+  std::optional<Location> locate(std::uint64_t dir, std::uint64_t path_addr, bool follow) {
+    auto path = string_arg(path_addr);
+    auto base = path ? dir_arg(dir) : std::nullopt;
+    if (!base) return std::nullopt;
+    int error = 0;
+    auto loc = resolver_.resolve(*base, *path, follow, error);
+    if (!loc) answer_ = error_answer(error);
+    return loc;
+  }
+
+  // Whether creating `loc` would make a guarded name (or, with ancestors_too, put something
+  // other than an empty directory where a guarded name's missing parent belongs).
+  bool guarded(const Location& loc, bool ancestors_too) const {
+    if (loc.object || !loc.parent) return false;
+    const std::string dir = fd_path(loc.parent.get());
+    const std::string full = (dir == "/" ? "" : dir) + "/" + bare(loc.name);
+    return names_.names.count(full) > 0 || (ancestors_too && names_.ancestors.count(full) > 0);
+  }
+
+  // Runs `op` on the restricted worker with the command's umask; its result is the answer.
+  std::int64_t perform(const std::function<std::int64_t()>& op) {
+    std::int64_t result = -1;
+    int error = 0;
+    worker_.run([&] {
+      ::umask(umask_);
+      result = op();
+      error = result < 0 ? errno : 0;
+    });
+    if (result < 0) answer_ = error_answer(error);
+    else answer_.value = result;
+    return result;
+  }
+
+  void open_file(int nr) {
+    const bool at = nr == SCMP_SYS(openat);
+    const bool creat = nr == SCMP_SYS(creat);
+    const int flags = creat ? (O_CREAT | O_WRONLY | O_TRUNC) : static_cast<int>(args_[at ? 2 : 1]);
+    const mode_t mode = static_cast<mode_t>(args_[creat ? 1 : (at ? 3 : 2)]);
+    // Like the kernel: a final symlink is followed unless O_EXCL or O_NOFOLLOW.
+    const bool follow = !(flags & O_EXCL) && !(flags & O_NOFOLLOW);
+    auto loc = locate(at ? args_[0] : kCwd, args_[at ? 1 : 0], follow);
+    if (!loc) return;
+    if (guarded(*loc, false)) {
+      answer_ = error_answer(EACCES);
+      return;
+    }
+    const std::int64_t fd = perform([&]() -> std::int64_t {
+      if (loc->object) {
+        // A /proc magic link (e.g. /dev/stdout): reopen the object it points at.
+        const std::string reopen = "/proc/self/fd/" + std::to_string(loc->object.get());
+        return ::open(reopen.c_str(), flags | O_CLOEXEC, mode);
+      }
+      // O_NOFOLLOW: the resolver already followed any final symlink; one swapped in since
+      // must not redirect the creation.
+      return ::openat(loc->parent.get(), loc->name.c_str(), flags | O_NOFOLLOW | O_CLOEXEC, mode);
+    });
+    if (fd >= 0) {
+      answer_.fd.reset(static_cast<int>(fd));
+      answer_.cloexec = (flags & O_CLOEXEC) != 0;
+    }
+  }
+
+  void make_node(bool at, bool directory) {
+    auto loc = locate(at ? args_[0] : kCwd, args_[at ? 1 : 0], false);
+    if (!loc) return;
+    const mode_t mode = static_cast<mode_t>(args_[at ? 2 : 1]);
+    const dev_t dev = static_cast<dev_t>(args_[at ? 3 : 2]);
+    // mkdir of a missing parent of a guarded name is fine (an empty directory); nothing else.
+    if (guarded(*loc, !directory)) {
+      answer_ = error_answer(EACCES);
+      return;
+    }
+    perform([&]() -> std::int64_t {
+      return directory ? ::mkdirat(loc->parent.get(), loc->name.c_str(), mode)
+                       : ::mknodat(loc->parent.get(), loc->name.c_str(), mode, dev);
+    });
+  }
+
+  void make_symlink(bool at) {
+    auto target = string_arg(args_[0]);
+    if (!target) return;
+    auto loc = locate(at ? args_[1] : kCwd, args_[at ? 2 : 1], false);
+    if (!loc) return;
+    if (guarded(*loc, true)) {
+      answer_ = error_answer(EACCES);
+      return;
+    }
+    perform([&]() -> std::int64_t {
+      return ::symlinkat(target->c_str(), loc->parent.get(), loc->name.c_str());
+    });
+  }
+
+  void make_link(bool at) {
+    const int flags = at ? static_cast<int>(args_[4]) : 0;
+    std::optional<Location> old_loc;
+    if (at && (flags & AT_EMPTY_PATH)) {
+      auto old_path = string_arg(args_[1]);
+      if (!old_path) return;
+      if (old_path->empty()) {
+        // linkat(fd, "", ..., AT_EMPTY_PATH): the fd itself (e.g. an O_TMPFILE file).
+        auto object = dir_arg(args_[0]);
+        if (!object) return;
+        old_loc = Location{{}, {}, std::move(*object)};
+      }
+    }
+    if (!old_loc) old_loc = locate(at ? args_[0] : kCwd, args_[at ? 1 : 0], flags & AT_SYMLINK_FOLLOW);
+    if (!old_loc) return;
+    auto new_loc = locate(at ? args_[2] : kCwd, args_[at ? 3 : 1], false);
+    if (!new_loc) return;
+    if (guarded(*new_loc, true)) {
+      answer_ = error_answer(EACCES);
+      return;
+    }
+    perform([&]() -> std::int64_t {
+      if (old_loc->object) {
+        const std::string source = "/proc/self/fd/" + std::to_string(old_loc->object.get());
+        return ::linkat(AT_FDCWD, source.c_str(), new_loc->parent.get(), new_loc->name.c_str(),
+                        AT_SYMLINK_FOLLOW);
+      }
+      return ::linkat(old_loc->parent.get(), old_loc->name.c_str(), new_loc->parent.get(),
+                      new_loc->name.c_str(), 0);
+    });
+  }
+
+  void rename(bool at, bool with_flags) {
+    const unsigned flags = with_flags ? static_cast<unsigned>(args_[4]) : 0;
+    auto old_loc = locate(at ? args_[0] : kCwd, args_[at ? 1 : 0], false);
+    if (!old_loc) return;
+    auto new_loc = locate(at ? args_[2] : kCwd, args_[at ? 3 : 1], false);
+    if (!new_loc) return;
+    // RENAME_EXCHANGE also puts the new side's entry at the old name.
+    const bool exchange = (flags & RENAME_EXCHANGE) != 0;
+    if (guarded(*new_loc, true) || (exchange && guarded(*old_loc, true))) {
+      answer_ = error_answer(EACCES);
+      return;
+    }
+    perform([&]() -> std::int64_t {
+      return ::syscall(SYS_renameat2, old_loc->parent.get(), old_loc->name.c_str(),
+                       new_loc->parent.get(), new_loc->name.c_str(), flags);
+    });
+  }
+
+  const seccomp_notif& req_;
+  const decltype(seccomp_notif::data.args)& args_;
+  const GuardedNames& names_;
+  RestrictedWorker& worker_;
+  pid_t pid_;
+  Resolver resolver_;
+  UniqueFd mem_;
+  mode_t umask_;
+  Answer answer_;
+};
+
+}  // namespace
+
 bool CreationGuard::handle_one() {
   struct seccomp_notif* req = nullptr;
   struct seccomp_notif_resp* resp = nullptr;
@@ -325,172 +526,14 @@ bool CreationGuard::handle_one() {
     // ENOENT: the command died while we were waiting; anything else: listener gone.
     return errno == ENOENT || errno == EINTR;
   }
-  const pid_t pid = static_cast<pid_t>(req->pid);
-  const auto& args = req->data.args;
-  const int nr = req->data.nr;
-  Resolver resolver(pid);
+  Answer answer = Request(*req, names_, worker_).decide();
 
-  UniqueFd mem(::open(("/proc/" + std::to_string(pid) + "/mem").c_str(), O_RDONLY | O_CLOEXEC));
-  Answer answer;
-  auto string_arg = [&](std::uint64_t addr) -> std::optional<std::string> {
-    int error = 0;
-    auto s = mem ? read_string(mem.get(), addr, error) : (error = EPERM, std::nullopt);
-    if (!s) answer = error_answer(error);
-    return s;
-  };
-  auto dir_arg = [&](std::uint64_t value) -> std::optional<UniqueFd> {
-    int error = 0;
-    auto fd = resolver.base(static_cast<int>(value), error);
-    if (!fd) answer = error_answer(error);
-    return fd;
-  };
-  auto locate = [&](const UniqueFd& base, const std::string& path, bool follow) {
-    int error = 0;
-    auto loc = resolver.resolve(base, path, follow, error);
-    if (!loc) answer = error_answer(error);
-    return loc;
-  };
-  auto guarded = [&](const Location& loc, bool ancestors_too) {
-    if (loc.object) return false;
-    const std::string full = loc.parent ? (fd_path(loc.parent.get()) == "/"
-                                               ? "/" + bare(loc.name)
-                                               : fd_path(loc.parent.get()) + "/" + bare(loc.name))
-                                        : std::string();
-    return names_.names.count(full) > 0 || (ancestors_too && names_.ancestors.count(full) > 0);
-  };
-  const mode_t umask_value = read_umask(pid);
-  auto perform = [&](const std::function<std::int64_t()>& op) {
-    std::int64_t result = -1;
-    int error = 0;
-    worker_.run([&] {
-      ::umask(umask_value);
-      result = op();
-      error = result < 0 ? errno : 0;
-    });
-    if (result < 0) answer = error_answer(error);
-    else answer.value = result;
-    return result;
-  };
-
-  const int sys_open = SCMP_SYS(open), sys_openat = SCMP_SYS(openat), sys_creat = SCMP_SYS(creat);
-  if (nr == sys_open || nr == sys_openat || nr == sys_creat) {
-    const bool at = nr == sys_openat;
-    const std::uint64_t dirfd = at ? args[0] : static_cast<std::uint64_t>(AT_FDCWD);
-    const std::uint64_t path_addr = at ? args[1] : args[0];
-    const int flags = nr == sys_creat ? (O_CREAT | O_WRONLY | O_TRUNC)
-                                      : static_cast<int>(at ? args[2] : args[1]);
-    const mode_t mode = static_cast<mode_t>(nr == sys_creat ? args[1] : (at ? args[3] : args[2]));
-    auto path = string_arg(path_addr);
-    auto base = path ? dir_arg(dirfd) : std::nullopt;
-    const bool follow = !(flags & O_EXCL) && !(flags & O_NOFOLLOW);
-    auto loc = base ? locate(*base, *path, follow) : std::nullopt;
-    if (loc && guarded(*loc, false)) {
-      answer = error_answer(EACCES);
-    } else if (loc) {
-      std::int64_t fd = -1;
-      if (loc->object) {
-        const std::string reopen = "/proc/self/fd/" + std::to_string(loc->object.get());
-        fd = perform([&] { return ::open(reopen.c_str(), flags | O_CLOEXEC, mode); });
-      } else {
-        fd = perform([&] {
-          return ::openat(loc->parent.get(), loc->name.c_str(), flags | O_NOFOLLOW | O_CLOEXEC, mode);
-        });
-      }
-      if (fd >= 0) {
-        answer.fd.reset(static_cast<int>(fd));
-        answer.cloexec = (flags & O_CLOEXEC) != 0;
-      }
-    }
-  } else if (nr == SCMP_SYS(mkdir) || nr == SCMP_SYS(mkdirat) || nr == SCMP_SYS(mknod) ||
-             nr == SCMP_SYS(mknodat)) {
-    const bool at = nr == SCMP_SYS(mkdirat) || nr == SCMP_SYS(mknodat);
-    const bool dir = nr == SCMP_SYS(mkdir) || nr == SCMP_SYS(mkdirat);
-    auto path = string_arg(at ? args[1] : args[0]);
-    auto base = path ? dir_arg(at ? args[0] : static_cast<std::uint64_t>(AT_FDCWD)) : std::nullopt;
-    auto loc = base ? locate(*base, *path, false) : std::nullopt;
-    const mode_t mode = static_cast<mode_t>(at ? args[2] : args[1]);
-    const dev_t dev = static_cast<dev_t>(at ? args[3] : args[2]);
-    // mkdir of a missing parent of a guarded name is fine (an empty directory); nothing else.
-    if (loc && guarded(*loc, !dir)) {
-      answer = error_answer(EACCES);
-    } else if (loc) {
-      perform([&]() -> std::int64_t {
-        return dir ? ::mkdirat(loc->parent.get(), loc->name.c_str(), mode)
-                   : ::mknodat(loc->parent.get(), loc->name.c_str(), mode, dev);
-      });
-    }
-  } else if (nr == SCMP_SYS(symlink) || nr == SCMP_SYS(symlinkat)) {
-    const bool at = nr == SCMP_SYS(symlinkat);
-    auto target = string_arg(args[0]);
-    auto path = target ? string_arg(at ? args[2] : args[1]) : std::nullopt;
-    auto base = path ? dir_arg(at ? args[1] : static_cast<std::uint64_t>(AT_FDCWD)) : std::nullopt;
-    auto loc = base ? locate(*base, *path, false) : std::nullopt;
-    if (loc && guarded(*loc, true)) {
-      answer = error_answer(EACCES);
-    } else if (loc) {
-      perform([&]() -> std::int64_t {
-        return ::symlinkat(target->c_str(), loc->parent.get(), loc->name.c_str());
-      });
-    }
-  } else if (nr == SCMP_SYS(link) || nr == SCMP_SYS(linkat)) {
-    const bool at = nr == SCMP_SYS(linkat);
-    const int flags = at ? static_cast<int>(args[4]) : 0;
-    auto old_path = string_arg(at ? args[1] : args[0]);
-    auto new_path = old_path ? string_arg(at ? args[3] : args[1]) : std::nullopt;
-    auto old_base = new_path ? dir_arg(at ? args[0] : static_cast<std::uint64_t>(AT_FDCWD))
-                             : std::nullopt;
-    auto new_base = old_base ? dir_arg(at ? args[2] : static_cast<std::uint64_t>(AT_FDCWD))
-                             : std::nullopt;
-    std::optional<Location> old_loc;
-    if (new_base && old_path->empty() && (flags & AT_EMPTY_PATH)) {
-      old_loc = Location{{}, {}, std::move(*old_base)};  // the dirfd itself (e.g. O_TMPFILE)
-    } else if (new_base) {
-      old_loc = locate(*old_base, *old_path, (flags & AT_SYMLINK_FOLLOW) != 0);
-    }
-    auto new_loc = old_loc ? locate(*new_base, *new_path, false) : std::nullopt;
-    if (new_loc && guarded(*new_loc, true)) {
-      answer = error_answer(EACCES);
-    } else if (new_loc) {
-      perform([&]() -> std::int64_t {
-        if (old_loc->object) {
-          const std::string src = "/proc/self/fd/" + std::to_string(old_loc->object.get());
-          return ::linkat(AT_FDCWD, src.c_str(), new_loc->parent.get(), new_loc->name.c_str(),
-                          AT_SYMLINK_FOLLOW);
-        }
-        return ::linkat(old_loc->parent.get(), old_loc->name.c_str(), new_loc->parent.get(),
-                        new_loc->name.c_str(), 0);
-      });
-    }
-  } else if (nr == SCMP_SYS(rename) || nr == SCMP_SYS(renameat) || nr == SCMP_SYS(renameat2)) {
-    const bool at = nr != SCMP_SYS(rename);
-    const unsigned flags = nr == SCMP_SYS(renameat2) ? static_cast<unsigned>(args[4]) : 0;
-    auto old_path = string_arg(at ? args[1] : args[0]);
-    auto new_path = old_path ? string_arg(at ? args[3] : args[1]) : std::nullopt;
-    auto old_base = new_path ? dir_arg(at ? args[0] : static_cast<std::uint64_t>(AT_FDCWD))
-                             : std::nullopt;
-    auto new_base = old_base ? dir_arg(at ? args[2] : static_cast<std::uint64_t>(AT_FDCWD))
-                             : std::nullopt;
-    auto old_loc = new_base ? locate(*old_base, *old_path, false) : std::nullopt;
-    auto new_loc = old_loc ? locate(*new_base, *new_path, false) : std::nullopt;
-    const bool exchange = (flags & RENAME_EXCHANGE) != 0;
-    if (new_loc && (guarded(*new_loc, true) || (exchange && guarded(*old_loc, true)))) {
-      answer = error_answer(EACCES);
-    } else if (new_loc) {
-      perform([&]() -> std::int64_t {
-        return ::syscall(SYS_renameat2, old_loc->parent.get(), old_loc->name.c_str(),
-                         new_loc->parent.get(), new_loc->name.c_str(), flags);
-      });
-    }
-  } else {
-    answer = error_answer(ENOSYS);
-  }
-
-  // SECURITY: the pid we read from must still be the process in the syscall.
+  // SECURITY: the pid whose memory we read must still be the process in this syscall.
   if (seccomp_notify_id_valid(listener_.get(), req->id) != 0) return true;
   if (answer.fd) {
     struct seccomp_notif_addfd addfd {};
     addfd.id = req->id;
-    addfd.flags = SECCOMP_ADDFD_FLAG_SEND;
+    addfd.flags = SECCOMP_ADDFD_FLAG_SEND;  // inject and return it as the syscall's result
     addfd.srcfd = static_cast<std::uint32_t>(answer.fd.get());
     addfd.newfd_flags = answer.cloexec ? O_CLOEXEC : 0;
     ::ioctl(listener_.get(), SECCOMP_IOCTL_NOTIF_ADDFD, &addfd);

@@ -17,6 +17,7 @@
 #include "launcher/root_filesystem.hpp"
 #include "launcher/step_error.hpp"
 #include "platform/capabilities.hpp"
+#include "platform/fd_passing.hpp"
 #include "platform/process.hpp"
 #include "platform/landlock.hpp"
 #include "platform/namespaces.hpp"
@@ -122,27 +123,6 @@ void report_exec_outcome(ipc::Channel& channel, int read_fd, pid_t command_pid, 
   throw StepError(kCommandSteps[report.step], report.error);
 }
 
-// Receives the command's seccomp listener (one fd, one byte). An invalid fd means the command
-// ended before sending it (its setup failure arrives on the report pipe).
-platform::UniqueFd receive_listener(int socket) {
-  char byte = 0;
-  struct iovec iov {&byte, 1};
-  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  struct msghdr msg {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  const ssize_t n =
-      platform::retry_eintr([&] { return ::recvmsg(socket, &msg, MSG_CMSG_CLOEXEC); });
-  struct cmsghdr* cmsg = n == 1 ? CMSG_FIRSTHDR(&msg) : nullptr;
-  if (!cmsg || cmsg->cmsg_type != SCM_RIGHTS || cmsg->cmsg_len != CMSG_LEN(sizeof(int)))
-    return platform::UniqueFd();
-  int fd = -1;
-  std::memcpy(&fd, CMSG_DATA(cmsg), sizeof(int));
-  return platform::UniqueFd(fd);
-}
-
 // PID 1 of the sandbox: forwards signals to the command, reaps every orphan, answers the
 // creation guard, and ends the sandbox when the command ends (the kernel then kills whatever
 // is left in the namespace).
@@ -237,7 +217,7 @@ int init_loop(ipc::Channel& channel, int signal_fd, pid_t command_pid, CreationG
     if (worker) {
       listener_theirs.reset();
       guard = std::make_unique<CreationGuard>(std::move(guarded), *worker);
-      guard->set_listener(receive_listener(listener_ours.get()));
+      guard->set_listener(platform::receive_fd(listener_ours.get()));
     }
     report_exec_outcome(channel, read_end.get(), pid, abi, spec.debug ? plan : std::vector<std::string>{});
     ::_exit(init_loop(channel, signal_fd.get(), pid, guard.get()));
