@@ -59,6 +59,10 @@ bool write_id_map(const char* path, unsigned id) {
 }
 
 ProbeReport probe_in_child(uid_t uid, gid_t gid) {
+  // The caller may be non-dumpable (every fence process is); its /proc/self files would then
+  // belong to root and the map writes below fail for an unprivileged user. The probe child
+  // touches no secrets and exits right after.
+  ::prctl(PR_SET_DUMPABLE, 1);
   if (::unshare(CLONE_NEWUSER) != 0) return {ProbeStage::UnshareUser, errno};
   static constexpr char kDeny[] = "deny";
   if (!write_file("/proc/self/setgroups", kDeny, sizeof(kDeny) - 1) ||
