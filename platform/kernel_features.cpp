@@ -166,8 +166,11 @@ std::string fix_hint_for_user_namespaces(const KernelFeatures& features) {
            "'user.max_user_namespaces=15000' | sudo tee /etc/sysctl.d/60-fence-userns.conf)";
   }
   if (read_sysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") == 1) {
-    return "allow fence in AppArmor: printf 'abi <abi/4.0>,\\ninclude <tunables/global>\\n"
-           "profile fence %s flags=(unconfined) {\\n  userns,\\n}\\n' \"$(command -v fence)\" | "
+    // The process that calls unshare(CLONE_NEWUSER) is fence-launcher, so it is the one that
+    // needs the AppArmor profile.
+    return "allow fence-launcher in AppArmor: printf 'abi <abi/4.0>,\\ninclude <tunables/global>\\n"
+           "profile fence-launcher %s flags=(unconfined) {\\n  userns,\\n}\\n' "
+           "\"$(dirname \"$(readlink -f \"$(command -v fence)\")\")/fence-launcher\" | "
            "sudo tee /etc/apparmor.d/fence && sudo apparmor_parser -r /etc/apparmor.d/fence  "
            "(or, system-wide: sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0)";
   }
