@@ -1,11 +1,8 @@
 // Capabilities and no_new_privs: dropped in a forked child that first holds capabilities
 // (real root, or root of a fresh user namespace created by uid 65534), then checked in
 // /proc/self/status before and after execve.
-#include <fcntl.h>
-#include <grp.h>
 #include <linux/capability.h>
 #include <linux/securebits.h>
-#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -20,11 +17,13 @@
 #include <sstream>
 #include <string>
 
+#include "child_process.hpp"
 #include "platform/capabilities.hpp"
 
 namespace {
 
-constexpr uid_t kNobody = 65534;
+using fence::testing::enter_user_namespace_as_nobody;
+using fence::testing::fork_with_pipe;
 
 // The Cap* and NoNewPrivs lines of a /proc/<pid>/status text.
 std::map<std::string, std::string> privilege_fields(const std::string& status) {
@@ -64,30 +63,6 @@ std::string check_no_privileges(const std::string& status) {
   return problems;
 }
 
-bool write_proc_file(const char* file, const std::string& text) {
-  const int fd = ::open(file, O_WRONLY | O_CLOEXEC);
-  const bool ok =
-      fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-  if (fd >= 0) ::close(fd);
-  return ok;
-}
-
-// uid 65534 becomes uid 0 with full capabilities in a new user namespace.
-std::string enter_user_namespace_as_nobody() {
-  if (::setgroups(0, nullptr) != 0 || ::setresgid(kNobody, kNobody, kNobody) != 0 ||
-      ::setresuid(kNobody, kNobody, kNobody) != 0) {
-    return "drop to 65534 failed";
-  }
-  ::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);  // else /proc/self/*_map stay owned by real root
-  if (::unshare(CLONE_NEWUSER) != 0) return std::string("unshare: ") + std::strerror(errno);
-  const std::string map = "0 " + std::to_string(kNobody) + " 1";
-  if (!write_proc_file("/proc/self/setgroups", "deny") ||
-      !write_proc_file("/proc/self/uid_map", map) || !write_proc_file("/proc/self/gid_map", map)) {
-    return std::string("id maps: ") + std::strerror(errno);
-  }
-  return "";
-}
-
 // Puts CAP_NET_BIND_SERVICE in the ambient set so the test sees it cleared.
 std::string raise_ambient_capability() {
   __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
@@ -108,11 +83,7 @@ struct DropOutcome {
 
 // Child: optional setup, drop, check, then exec a shell that prints its own Cap lines.
 DropOutcome drop_in_child(const std::function<std::string()>& setup) {
-  int fds[2];
-  REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
+  const auto child = fork_with_pipe([&](int out) {
     std::string problems = setup();
     const auto before = privilege_fields(read_self_status());
     if (before.count("CapEff") == 0 || before.at("CapEff") == "0000000000000000") {
@@ -133,21 +104,14 @@ DropOutcome drop_in_child(const std::function<std::string()>& setup) {
     if ((::prctl(PR_GET_SECUREBITS) & expected_bits) != expected_bits) problems += "securebits ";
     if (::prctl(PR_CAPBSET_READ, CAP_SYS_ADMIN) != 0) problems += "CAP_SYS_ADMIN in bounding ";
     problems += "\n--exec--\n";
-    (void)!::write(fds[1], problems.data(), problems.size());
-    ::dup2(fds[1], STDOUT_FILENO);
+    (void)!::write(out, problems.data(), problems.size());
+    ::dup2(out, STDOUT_FILENO);
     const char* argv[] = {"/bin/sh", "-c", "grep -e Cap -e NoNewPrivs /proc/self/status", nullptr};
     ::execv("/bin/sh", const_cast<char* const*>(argv));
     ::_exit(127);
-  }
-  ::close(fds[1]);
-  std::string out;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(fds[0], buf, sizeof(buf))) > 0) out.append(buf, n);
-  ::close(fds[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  CHECK(WIFEXITED(status));
+  });
+  CHECK(WIFEXITED(child.status));
+  const std::string& out = child.failures;  // the problems, then the exec'd shell's output
   const auto marker = out.find("\n--exec--\n");
   REQUIRE(marker != std::string::npos);
   return {out.substr(0, marker), out.substr(marker + 10)};

@@ -8,8 +8,8 @@
 #include <catch2/catch.hpp>
 #include <cerrno>
 #include <csignal>
-#include <functional>
 
+#include "child_process.hpp"
 #include "platform/kernel_features.hpp"
 #include "platform/landlock.hpp"
 #include "platform/process.hpp"
@@ -19,23 +19,8 @@ namespace {
 
 using namespace fence::platform;
 
-// Exit code of `body` run in a forked child; 128 + signal if it was killed.
-int exit_code_of(const std::function<int()>& body) {
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    int code = 99;
-    try {
-      code = body();
-    } catch (...) {
-      code = 98;
-    }
-    ::_exit(code);
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
+using fence::testing::drop_to_nobody;
+using fence::testing::exit_code_of;
 
 bool is_open(int fd) {
   return ::fcntl(fd, F_GETFD) != -1;
@@ -142,10 +127,7 @@ TEST_CASE("probe_kernel_features sees this machine's kernel", "[kernel_features]
 
 TEST_CASE("probe_kernel_features as uid 65534 finds user namespaces", "[kernel_features]") {
   CHECK(exit_code_of([] {
-          if (::setresgid(65534, 65534, 65534) != 0 || ::setresuid(65534, 65534, 65534) != 0) {
-            return 1;
-          }
-          ::prctl(PR_SET_DUMPABLE, 1);
+          if (!drop_to_nobody().empty()) return 1;
           const auto features = probe_kernel_features();
           return features.user_namespaces && features.network_namespaces ? 0 : 2;
         }) == 0);

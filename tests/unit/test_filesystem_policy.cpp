@@ -2,15 +2,13 @@
 // precedence rules (hidden beats everything; nothing is bound beneath a hidden path).
 #include <catch2/catch.hpp>
 
-#include <stdlib.h>
-
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <vector>
 
 #include "supervisor/filesystem_policy.hpp"
+#include "temp_tree.hpp"
 
 namespace fs = std::filesystem;
 using fence::supervisor::build_filesystem_plan;
@@ -18,35 +16,29 @@ using fence::supervisor::Config;
 using fence::supervisor::ConfigError;
 using fence::supervisor::FilesystemPlan;
 using fence::supervisor::parse_git_hooks_paths;
+using fence::testing::TempTree;
+using fence::testing::write_file;
 
 namespace {
 
 // A temporary layout with a home directory and a project (the working directory) inside it's
 // sibling, so cwd and home protections can be told apart.
-class Layout {
- public:
+struct Layout {
+  TempTree tree{"plan"};
+  std::string root = tree.path();
+  std::string home = root + "/home";
+  std::string cwd = root + "/proj";
+
   Layout() {
-    std::string tmpl = (fs::temp_directory_path() / "fence-plan-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    root = fs::canonical(tmpl).string();
-    home = root + "/home";
-    cwd = root + "/proj";
     fs::create_directories(home);
     fs::create_directories(cwd + "/.git/hooks");
   }
-  ~Layout() {
-    std::error_code ec;
-    fs::remove_all(root, ec);
-  }
-  void write(const std::string& path, const std::string& content = "") {
-    fs::create_directories(fs::path(path).parent_path());
-    std::ofstream(path) << content;
+  void write(const std::string& path, const std::string& content = "") const {
+    write_file(path, content);
   }
   FilesystemPlan plan(const Config& config, const std::vector<std::string>& own = {}) const {
     return build_filesystem_plan(config, cwd, home, own);
   }
-
-  std::string root, home, cwd;
 };
 
 bool contains(const std::vector<std::string>& list, const std::string& item) {

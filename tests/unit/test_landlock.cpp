@@ -4,9 +4,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <netinet/in.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -18,11 +16,11 @@
 #include <csignal>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <functional>
 #include <string>
 
+#include "child_process.hpp"
 #include "platform/landlock.hpp"
+#include "temp_tree.hpp"
 
 namespace {
 
@@ -30,83 +28,26 @@ using fence::platform::apply_landlock;
 using fence::platform::LandlockPolicy;
 using fence::platform::PathAccess;
 
-enum class RunAs { Root, Nobody };
-constexpr RunAs kBothUsers[] = {RunAs::Root, RunAs::Nobody};
-constexpr uid_t kNobody = 65534;
-
-const char* user_name(RunAs as) {
-  return as == RunAs::Root ? "root" : "uid 65534";
-}
-
-// Collects failed expectations inside the child; the text travels to the parent via a pipe.
-struct Expect {
-  std::string failures;
-  void that(bool cond, const std::string& what) {
-    if (!cond) failures += what + "\n";
-  }
-  void fails_with(long rc, int err, const std::string& what) {
-    const int saved = errno;
-    if (rc != -1 || saved != err) {
-      failures += what + ": expected " + std::strerror(err) + ", got rc=" + std::to_string(rc) +
-                  " (" + std::strerror(saved) + ")\n";
-    }
-  }
-  void succeeds(long rc, const std::string& what) {
-    if (rc < 0) failures += what + " failed: " + std::strerror(errno) + "\n";
-  }
-};
-
-std::string run_in_child(RunAs as, const std::function<void(Expect&)>& body) {
-  int fds[2];
-  REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    ::close(fds[0]);
-    Expect expect;
-    try {
-      if (as == RunAs::Nobody &&
-          (::setgroups(0, nullptr) != 0 || ::setresgid(kNobody, kNobody, kNobody) != 0 ||
-           ::setresuid(kNobody, kNobody, kNobody) != 0)) {
-        throw std::runtime_error("drop to 65534 failed");
-      }
-      body(expect);
-    } catch (const std::exception& e) {
-      expect.failures += std::string("exception: ") + e.what() + "\n";
-    }
-    (void)!::write(fds[1], expect.failures.data(), expect.failures.size());
-    ::_exit(0);
-  }
-  ::close(fds[1]);
-  std::string failures;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(fds[0], buf, sizeof(buf))) > 0) failures.append(buf, n);
-  ::close(fds[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  if (!WIFEXITED(status)) failures += "child died with signal " + std::to_string(WTERMSIG(status));
-  return failures;
-}
+using fence::testing::Expect;
+using fence::testing::failures_of;
+using fence::testing::in_grandchild;
+using fence::testing::kBothUsers;
+using fence::testing::run_in_child;
+using fence::testing::RunAs;
+using fence::testing::TempTree;
+using fence::testing::user_name;
 
 // /tmp/fence-ll-XXXXXX with ro/data, exec/tool, rw/, outside/secret and a lone file.
-struct TempTree {
-  std::string root;
-  TempTree() {
-    char tmpl[] = "/tmp/fence-ll-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    root = tmpl;
+struct LandlockTree : TempTree {
+  LandlockTree() : TempTree("ll", "/tmp") {
     for (const char* dir : {"", "/ro", "/rw", "/exec", "/outside"}) {
-      std::filesystem::create_directories(root + dir);
-      ::chmod((root + dir).c_str(), 0777);
+      std::filesystem::create_directories(path() + dir);
+      ::chmod((path() + dir).c_str(), 0777);
     }
-    for (const char* file : {"/ro/data", "/exec/tool", "/outside/secret", "/lone"}) {
-      std::ofstream(root + file) << "hello";
-      ::chmod((root + file).c_str(), 0777);
+    for (const char* file : {"ro/data", "exec/tool", "outside/secret", "lone"}) {
+      ::chmod(write(file, "hello").c_str(), 0777);
     }
   }
-  ~TempTree() { std::filesystem::remove_all(root); }
-  std::string operator/(const char* rel) const { return root + "/" + rel; }
 };
 
 LandlockPolicy fs_policy(std::vector<std::pair<std::string, PathAccess>> paths) {
@@ -165,10 +106,10 @@ TEST_CASE("landlock ABI is the kernel's", "[landlock]") {
 }
 
 TEST_CASE("landlock read tier: read yes, write and O_TRUNC no", "[landlock]") {
-  TempTree tree;
+  LandlockTree tree;
   for (RunAs as : kBothUsers) {
     INFO(user_name(as));
-    CHECK(run_in_child(as, [&](Expect& expect) {
+    CHECK(failures_of(run_in_child(as, [&](Expect& expect) {
             expect.succeeds(open_close(tree / "ro/data", O_WRONLY), "control: open O_WRONLY");
             expect.succeeds(::truncate((tree / "lone").c_str(), 5), "control: truncate");
             // A lone file with the Read tier: dir-only rights must be masked off (else EINVAL).
@@ -188,15 +129,15 @@ TEST_CASE("landlock read tier: read yes, write and O_TRUNC no", "[landlock]") {
             DIR* dir = ::opendir((tree / "ro").c_str());
             expect.that(dir != nullptr, "read tier lists directories");
             if (dir != nullptr) ::closedir(dir);
-          }) == "");
+          })) == "");
   }
 }
 
 TEST_CASE("landlock write tier allows create, rename, remove", "[landlock]") {
-  TempTree tree;
+  LandlockTree tree;
   for (RunAs as : kBothUsers) {
     INFO(user_name(as));
-    CHECK(run_in_child(as, [&](Expect& expect) {
+    CHECK(failures_of(run_in_child(as, [&](Expect& expect) {
             apply_landlock(
                 fs_policy({{tree / "rw", PathAccess::Write}, {tree / "ro", PathAccess::Read}}));
             expect.succeeds(open_close(tree / "rw/new", O_CREAT | O_WRONLY | O_TRUNC),
@@ -210,16 +151,16 @@ TEST_CASE("landlock write tier allows create, rename, remove", "[landlock]") {
                               "create outside the write tier");
             expect.fails_with(::rename((tree / "ro/data").c_str(), (tree / "rw/stolen").c_str()),
                               EACCES, "move a read-only file into the write tier");
-          }) == "");
+          })) == "");
   }
 }
 
 TEST_CASE("landlock execute tier: read files, no listing; other paths unreadable", "[landlock]") {
-  TempTree tree;
+  LandlockTree tree;
   for (RunAs as : kBothUsers) {
     INFO(user_name(as));
     CHECK(
-        run_in_child(as, [&](Expect& expect) {
+        failures_of(run_in_child(as, [&](Expect& expect) {
           DIR* before = ::opendir((tree / "exec").c_str());
           expect.that(before != nullptr, "control: opendir");
           if (before != nullptr) ::closedir(before);
@@ -233,13 +174,13 @@ TEST_CASE("landlock execute tier: read files, no listing; other paths unreadable
           expect.fails_with(open_close(tree / "exec/tool", O_WRONLY), EACCES, "write execute tier");
           expect.fails_with(open_close(tree / "outside/secret", O_RDONLY), EACCES,
                             "read outside every rule");
-        }) == "");
+        })) == "");
   }
 }
 
 TEST_CASE("landlock reports missing paths and rejects relative ones", "[landlock]") {
-  TempTree tree;
-  CHECK(run_in_child(RunAs::Root, [&](Expect& expect) {
+  LandlockTree tree;
+  CHECK(failures_of(run_in_child(RunAs::Root, [&](Expect& expect) {
           bool threw = false;
           try {
             apply_landlock(fs_policy({{"relative/path", PathAccess::Read}}));
@@ -252,13 +193,13 @@ TEST_CASE("landlock reports missing paths and rejects relative ones", "[landlock
           expect.that(result.abi >= 6, "abi reported");
           expect.that(result.skipped_paths == std::vector<std::string>{tree / "does-not-exist"},
                       "missing path reported as skipped");
-        }) == "");
+        })) == "");
 }
 
 TEST_CASE("landlock write tier never follows a symlink", "[landlock]") {
-  TempTree tree;
+  LandlockTree tree;
   REQUIRE(::symlink((tree / "outside").c_str(), (tree / "link").c_str()) == 0);
-  CHECK(run_in_child(RunAs::Root, [&](Expect& expect) {
+  CHECK(failures_of(run_in_child(RunAs::Root, [&](Expect& expect) {
           bool threw = false;
           try {
             apply_landlock(fs_policy({{tree / "link", PathAccess::Write}}));
@@ -266,30 +207,27 @@ TEST_CASE("landlock write tier never follows a symlink", "[landlock]") {
             threw = true;
           }
           expect.that(threw, "symlink as write path rejected");
-        }) == "");
+        })) == "");
 }
 
 TEST_CASE("landlock denies TCP bind/connect except listed ports", "[landlock]") {
   for (RunAs as : kBothUsers) {
     INFO(user_name(as));
-    CHECK(run_in_child(as, [&](Expect& expect) {
+    CHECK(failures_of(run_in_child(as, [&](Expect& expect) {
             sockaddr_in listening{}, free_port{};
             const int listener = loopback_socket(listening, true);
             ::close(loopback_socket(free_port, false));  // a port nobody holds
             expect.succeeds(connect_to(listening), "control: connect");
             expect.succeeds(bind_to(free_port), "control: bind");
             // Grandchild: restricted with no ports; the child: restricted with both ports listed.
-            const pid_t pid = ::fork();
-            if (pid == 0) {
-              Expect inner;
-              apply_landlock(LandlockPolicy{});
-              inner.fails_with(connect_to(listening), EACCES, "connect");
-              inner.fails_with(bind_to(free_port), EACCES, "bind");
-              ::_exit(inner.failures.empty() ? 0 : 1);
-            }
-            int status = 0;
-            ::waitpid(pid, &status, 0);
-            expect.that(WIFEXITED(status) && WEXITSTATUS(status) == 0, "tcp denied without ports");
+            expect.that(in_grandchild([&] {
+                          Expect inner;
+                          apply_landlock(LandlockPolicy{});
+                          inner.fails_with(connect_to(listening), EACCES, "connect");
+                          inner.fails_with(bind_to(free_port), EACCES, "bind");
+                          return inner.failures.empty() ? 0 : 1;
+                        }) == 0,
+                        "tcp denied without ports");
             LandlockPolicy policy;
             policy.connect_ports = {ntohs(listening.sin_port)};
             policy.bind_ports = {ntohs(free_port.sin_port)};
@@ -297,7 +235,7 @@ TEST_CASE("landlock denies TCP bind/connect except listed ports", "[landlock]") 
             expect.succeeds(connect_to(listening), "connect to a listed port");
             expect.succeeds(bind_to(free_port), "bind to a listed port");
             ::close(listener);
-          }) == "");
+          })) == "");
   }
 }
 
@@ -321,7 +259,7 @@ TEST_CASE("landlock scopes abstract unix sockets and signals", "[landlock]") {
   };
   for (RunAs as : kBothUsers) {
     INFO(user_name(as));
-    CHECK(run_in_child(as, [&](Expect& expect) {
+    CHECK(failures_of(run_in_child(as, [&](Expect& expect) {
             // A same-uid process outside the domain to signal: it exits when its pipe closes.
             int gate[2];
             expect.succeeds(::pipe2(gate, O_CLOEXEC), "pipe");
@@ -347,7 +285,7 @@ TEST_CASE("landlock scopes abstract unix sockets and signals", "[landlock]") {
             expect.succeeds(::kill(::getpid(), 0), "kill(self) still allowed");
             ::close(gate[1]);
             ::waitpid(peer, nullptr, 0);
-          }) == "");
+          })) == "");
   }
   ::close(listener);
 }

@@ -1,15 +1,14 @@
 // Path normalization: "~", relative paths, "." / "..", trailing slashes, symlink resolution.
 #include <catch2/catch.hpp>
 
-#include <stdlib.h>
 #include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
 #include <stdexcept>
 #include <string>
 
 #include "supervisor/paths.hpp"
+#include "temp_tree.hpp"
 
 namespace fs = std::filesystem;
 using fence::supervisor::absolute_path;
@@ -18,27 +17,9 @@ using fence::supervisor::lexically_normalize;
 using fence::supervisor::normalize_path;
 using fence::supervisor::resolve_path;
 using fence::supervisor::validate_path_syntax;
+using fence::testing::TempTree;
 
 namespace {
-
-// A fresh directory under $TMPDIR, removed at scope exit; path() has no symlinks.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "fence-paths-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path_ = fs::canonical(tmpl).string();
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-  std::string operator/(const std::string& rel) const { return path_ + "/" + rel; }
-
- private:
-  std::string path_;
-};
 
 std::string invalid_reason(const std::string& raw) {
   try {
@@ -99,7 +80,7 @@ TEST_CASE("paths: invalid inputs throw with a clear message", "[paths]") {
 }
 
 TEST_CASE("paths: symlinks are resolved for the existing prefix", "[paths]") {
-  TempDir t;
+  const TempTree t("paths");
   fs::create_directories(t / "real/sub");
   fs::create_directory_symlink(t / "real", t / "abs-link");    // absolute target
   fs::create_directory_symlink("real/sub", t / "rel-link");    // relative target
@@ -107,7 +88,7 @@ TEST_CASE("paths: symlinks are resolved for the existing prefix", "[paths]") {
   fs::create_symlink("chain2", t / "chain1");
   fs::create_symlink("real", t / "chain2");
   fs::create_symlink("missing-target", t / "dangling");
-  std::ofstream(t / "real/file") << "x";
+  t.write("real/file", "x");
 
   const std::string home = "/nonexistent-home";
   CHECK(normalize_path(t / "abs-link", "/", home) == t / "real");
@@ -132,7 +113,7 @@ TEST_CASE("paths: symlinks are resolved for the existing prefix", "[paths]") {
 }
 
 TEST_CASE("paths: symlink loops are errors", "[paths]") {
-  TempDir t;
+  const TempTree t("paths");
   fs::create_symlink("loop-b", t / "loop-a");
   fs::create_symlink("loop-a", t / "loop-b");
   fs::create_symlink("self", t / "self");

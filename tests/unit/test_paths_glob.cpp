@@ -1,45 +1,27 @@
 // Globs: the matching table, and expansion over a real temporary tree.
 #include <catch2/catch.hpp>
 
-#include <stdlib.h>
-
 #include <filesystem>
-#include <fstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "supervisor/paths.hpp"
+#include "temp_tree.hpp"
 
 namespace fs = std::filesystem;
 using fence::supervisor::expand_glob;
 using fence::supervisor::glob_literal_prefix;
 using fence::supervisor::glob_match;
 using fence::supervisor::has_glob;
+using fence::testing::TempTree;
 
 namespace {
 
-class TempTree {
- public:
-  TempTree() {
-    std::string tmpl = (fs::temp_directory_path() / "fence-glob-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    root_ = fs::canonical(tmpl).string();
-  }
-  ~TempTree() {
-    std::error_code ec;
-    fs::remove_all(root_, ec);
-  }
-  std::string operator/(const std::string& rel) const { return root_ + "/" + rel; }
-  void file(const std::string& rel) {
-    fs::create_directories(fs::path(*this / rel).parent_path());
-    std::ofstream(*this / rel) << rel;
-  }
-  const std::string& root() const { return root_; }
-
- private:
-  std::string root_;
-};
+// A file whose content is its own relative name.
+void add_file(const TempTree& t, const std::string& rel) {
+  t.write(rel, rel);
+}
 
 }  // namespace
 
@@ -128,13 +110,13 @@ TEST_CASE("glob: pathological patterns stay fast", "[paths][glob]") {
 }
 
 TEST_CASE("glob: expansion over a temporary tree", "[paths][glob]") {
-  TempTree t;
-  t.file("src/a.key");
-  t.file("src/b.txt");
-  t.file("src/x/c.key");
-  t.file("src/x/y/d.key");
-  t.file("src/.hidden.key");
-  t.file("outside/secret.key");
+  const TempTree t("glob");
+  add_file(t, "src/a.key");
+  add_file(t, "src/b.txt");
+  add_file(t, "src/x/c.key");
+  add_file(t, "src/x/y/d.key");
+  add_file(t, "src/.hidden.key");
+  add_file(t, "outside/secret.key");
   fs::create_directory_symlink(t / "outside", t / "src/link-dir");
   fs::create_symlink(t / "outside/secret.key", t / "src/x/link.key");
 
@@ -177,8 +159,8 @@ TEST_CASE("glob: expansion over a temporary tree", "[paths][glob]") {
 }
 
 TEST_CASE("glob: the visit cap throws instead of walking forever", "[paths][glob]") {
-  TempTree t;
-  for (int i = 0; i < 30; ++i) t.file("d" + std::to_string(i / 10) + "/f" + std::to_string(i));
+  const TempTree t("glob");
+  for (int i = 0; i < 30; ++i) add_file(t, "d" + std::to_string(i / 10) + "/f" + std::to_string(i));
   CHECK(expand_glob(t / "**/nothing", 10, 33).empty());  // 3 dirs + 30 files
   CHECK_THROWS_WITH(expand_glob(t / "**/nothing", 10, 32),
                     Catch::Contains("visits more than 32 filesystem entries; use a narrower "

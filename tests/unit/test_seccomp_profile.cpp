@@ -1,12 +1,10 @@
 // seccomp profile: every check applies the filter in a forked child (never in the test
 // process) and first shows the call works without the filter, so a removed rule fails.
 #include <fcntl.h>
-#include <grp.h>
 #include <linux/sched.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/personality.h>
-#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -17,102 +15,33 @@
 #include <catch2/catch.hpp>
 #include <cerrno>
 #include <cstdlib>
-#include <cstring>
 #include <functional>
 #include <string>
 #include <thread>
 
+#include "child_process.hpp"
 #include "platform/capabilities.hpp"
 #include "platform/seccomp_profile.hpp"
+#include "temp_tree.hpp"
 
 namespace {
 
 using fence::platform::install_seccomp_filter;
 using fence::platform::SeccompOptions;
 
-enum class RunAs { Root, Nobody };
-constexpr RunAs kBothUsers[] = {RunAs::Root, RunAs::Nobody};
-constexpr uid_t kNobody = 65534;
-
-const char* user_name(RunAs as) {
-  return as == RunAs::Root ? "root" : "uid 65534";
-}
-
-// Collects failed expectations inside the child; the text travels to the parent via a pipe.
-struct Expect {
-  std::string failures;
-  void that(bool cond, const std::string& what) {
-    if (!cond) failures += what + "\n";
-  }
-  void fails_with(long rc, int err, const std::string& what) {
-    const int saved = errno;
-    if (rc != -1 || saved != err) {
-      failures += what + ": expected " + std::strerror(err) + ", got rc=" + std::to_string(rc) +
-                  " (" + std::strerror(saved) + ")\n";
-    }
-  }
-  void succeeds(long rc, const std::string& what) {
-    if (rc < 0) failures += what + " failed: " + std::strerror(errno) + "\n";
-  }
-};
-
-struct ChildResult {
-  int status = 0;
-  std::string failures;
-};
-
-void become_nobody() {
-  if (::setgroups(0, nullptr) != 0 || ::setresgid(kNobody, kNobody, kNobody) != 0 ||
-      ::setresuid(kNobody, kNobody, kNobody) != 0) {
-    throw std::runtime_error(std::string("drop to 65534: ") + std::strerror(errno));
-  }
-  ::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);  // keep /proc/self writable for uid_map
-}
-
-ChildResult run_in_child(RunAs as, const std::function<void(Expect&)>& body) {
-  int fds[2];
-  REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    ::close(fds[0]);
-    Expect expect;
-    try {
-      if (as == RunAs::Nobody) become_nobody();
-      body(expect);
-    } catch (const std::exception& e) {
-      expect.failures += std::string("exception: ") + e.what() + "\n";
-    }
-    (void)!::write(fds[1], expect.failures.data(), expect.failures.size());
-    ::_exit(0);
-  }
-  ::close(fds[1]);
-  ChildResult result;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(fds[0], buf, sizeof(buf))) > 0) result.failures.append(buf, n);
-  ::close(fds[0]);
-  ::waitpid(pid, &result.status, 0);
-  return result;
-}
-
-void expect_clean_exit(const ChildResult& r) {
-  CHECK(r.failures == "");
-  CHECK(WIFEXITED(r.status));
-}
+using fence::testing::Expect;
+using fence::testing::expect_clean_exit;
+using fence::testing::in_grandchild;
+using fence::testing::kBothUsers;
+using fence::testing::map_root_to;
+using fence::testing::run_in_child;
+using fence::testing::RunAs;
+using fence::testing::TempTree;
+using fence::testing::user_name;
 
 void filter(const SeccompOptions& options = {}) {
   fence::platform::set_no_new_privs();
   install_seccomp_filter(options);
-}
-
-// Exit code of `fn` run in a grandchild (for calls that would change the child itself).
-int in_grandchild(const std::function<int()>& fn) {
-  const pid_t pid = ::fork();
-  if (pid == 0) ::_exit(fn());
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 constexpr unsigned long kHighBit = 1UL << 32;
@@ -207,9 +136,8 @@ TEST_CASE("seccomp denies io_uring, ptrace, process_vm_*, bpf, keyctl", "[seccom
 }
 
 TEST_CASE("seccomp denies mount, the new mount API, pivot_root and chroot", "[seccomp]") {
-  char dir_template[] = "/tmp/fence-seccomp-XXXXXX";
-  REQUIRE(::mkdtemp(dir_template) != nullptr);
-  const std::string dir = dir_template;
+  const TempTree scratch("seccomp", "/tmp");
+  const std::string dir = scratch.path();
   for (RunAs as : kBothUsers) {
     INFO(user_name(as));
     expect_clean_exit(run_in_child(as, [&](Expect& expect) {
@@ -218,14 +146,8 @@ TEST_CASE("seccomp denies mount, the new mount API, pivot_root and chroot", "[se
       const uid_t uid = ::getuid();
       expect.succeeds(::unshare(uid == 0 ? CLONE_NEWNS : (CLONE_NEWUSER | CLONE_NEWNS)), "unshare");
       if (uid != 0) {
-        const std::string map = "0 " + std::to_string(uid) + " 1";
-        for (const auto& [file, text] : {std::pair<const char*, std::string>{"setgroups", "deny"},
-                                         {"uid_map", map},
-                                         {"gid_map", map}}) {
-          const int fd = ::open((std::string("/proc/self/") + file).c_str(), O_WRONLY);
-          expect.succeeds(::write(fd, text.data(), text.size()), file);
-          ::close(fd);
-        }
+        const std::string problem = map_root_to(uid);
+        expect.that(problem.empty(), problem);
       }
       expect.succeeds(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr),
                       "control: make / private");
@@ -248,7 +170,6 @@ TEST_CASE("seccomp denies mount, the new mount API, pivot_root and chroot", "[se
                         "open_by_handle_at");
     }));
   }
-  ::rmdir(dir.c_str());
 }
 
 TEST_CASE("seccomp allows only PER_LINUX and the personality query", "[seccomp]") {
