@@ -55,6 +55,12 @@ bool is_known_message_type(std::uint16_t value) {
     case MessageType::SetupFailed:
     case MessageType::ExecFailed:
     case MessageType::CommandExited:
+    case MessageType::ListenersReady:
+    case MessageType::ProxyStart:
+    case MessageType::ConnectRequest:
+    case MessageType::ConnectAllowed:
+    case MessageType::ConnectDenied:
+    case MessageType::TunnelClosed:
       return true;
   }
   return false;

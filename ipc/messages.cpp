@@ -1,5 +1,7 @@
 #include "ipc/messages.hpp"
 
+#include <arpa/inet.h>
+
 #include <set>
 
 namespace fence::ipc {
@@ -122,6 +124,8 @@ std::optional<std::string> validate(const LaunchSpec& m) {
   for (const auto& [name, list] : lists) {
     if (auto e = check_paths(name, *list)) return "LaunchSpec: " + *e;
   }
+  if (m.http_proxy_port == 0 || m.socks_proxy_port == 0 || m.http_proxy_port == m.socks_proxy_port)
+    return "LaunchSpec: proxy ports must be distinct and non-zero";
   return std::nullopt;
 }
 
@@ -165,5 +169,66 @@ std::optional<std::string> validate(const CommandExited& m) {
   }
   return std::nullopt;
 }
+
+bool is_valid_target_host(std::string_view host) {
+  if (host.empty() || host.size() > kMaxHostLen) return false;
+  if (host.find(':') != std::string_view::npos) {
+    // IPv6 literal: hex digits, ':' and '.' (embedded v4) only, then inet_pton must accept it.
+    for (char c : host) {
+      const bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
+                      c == ':' || c == '.';
+      if (!ok) return false;
+    }
+    in6_addr addr{};
+    return ::inet_pton(AF_INET6, std::string(host).c_str(), &addr) == 1;
+  }
+  std::string_view name = host;
+  if (name.back() == '.') name.remove_suffix(1);
+  if (name.empty()) return false;
+  std::size_t label = 0;
+  for (std::size_t i = 0; i <= name.size(); ++i) {
+    if (i == name.size() || name[i] == '.') {
+      if (label == 0 || label > 63) return false;
+      if (name[i - 1] == '-' || name[i - label] == '-') return false;
+      label = 0;
+      continue;
+    }
+    const char c = name[i];
+    const bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                    c == '-' || c == '_';
+    if (!ok) return false;
+    ++label;
+  }
+  return true;
+}
+
+std::optional<std::string> validate(const ListenersReady& m) {
+  if (m.http_port == 0 || m.socks_port == 0 || m.http_port == m.socks_port)
+    return "ListenersReady: bad ports";
+  return std::nullopt;
+}
+
+std::optional<std::string> validate(const ProxyStart& m) {
+  if (m.max_tunnels == 0 || m.max_tunnels > 65536) return "ProxyStart: max_tunnels out of range";
+  if (m.max_header_bytes < 512 || m.max_header_bytes > 1024 * 1024)
+    return "ProxyStart: max_header_bytes out of range";
+  if (m.header_timeout_ms == 0 || m.idle_timeout_ms == 0) return "ProxyStart: zero timeout";
+  return std::nullopt;
+}
+
+std::optional<std::string> validate(const ConnectRequest& m) {
+  if (!is_valid_target_host(m.host)) return "ConnectRequest: invalid host";
+  if (m.port == 0) return "ConnectRequest: port 0";
+  return std::nullopt;
+}
+
+std::optional<std::string> validate(const ConnectAllowed&) { return std::nullopt; }
+
+std::optional<std::string> validate(const ConnectDenied& m) {
+  if (!is_text(m.text, kMaxReasonLen)) return "ConnectDenied: bad text";
+  return std::nullopt;
+}
+
+std::optional<std::string> validate(const TunnelClosed&) { return std::nullopt; }
 
 }  // namespace fence::ipc

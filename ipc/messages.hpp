@@ -49,6 +49,31 @@ struct MessageTraits<CommandExited> {
 };
 
 // Name of a message type for logs; "unknown" for a value outside the enum.
+template <>
+struct MessageTraits<ListenersReady> {
+  static constexpr MessageType type = MessageType::ListenersReady;
+};
+template <>
+struct MessageTraits<ProxyStart> {
+  static constexpr MessageType type = MessageType::ProxyStart;
+};
+template <>
+struct MessageTraits<ConnectRequest> {
+  static constexpr MessageType type = MessageType::ConnectRequest;
+};
+template <>
+struct MessageTraits<ConnectAllowed> {
+  static constexpr MessageType type = MessageType::ConnectAllowed;
+};
+template <>
+struct MessageTraits<ConnectDenied> {
+  static constexpr MessageType type = MessageType::ConnectDenied;
+};
+template <>
+struct MessageTraits<TunnelClosed> {
+  static constexpr MessageType type = MessageType::TunnelClosed;
+};
+
 std::string_view message_name(MessageType type);
 
 // --- bounds not named in protocol.hpp --------------------------------------------------------
@@ -77,7 +102,40 @@ void serialize(Archive& ar, LaunchSpec& m) {
      bounded(m.writable, kMaxPathCount, kMaxPathLen),
      bounded(m.read_only, kMaxPathCount, kMaxPathLen),
      bounded(m.hidden, kMaxPathCount, kMaxPathLen), checked(m.host_tmp),
-     checked(m.allow_unix_sockets), checked(m.allow_git_config), checked(m.debug));
+     checked(m.allow_unix_sockets), checked(m.allow_git_config), checked(m.debug),
+     m.http_proxy_port, m.socks_proxy_port);
+}
+
+template <typename Archive>
+void serialize(Archive& ar, ListenersReady& m) {
+  ar(m.http_port, m.socks_port);
+}
+
+template <typename Archive>
+void serialize(Archive& ar, ProxyStart& m) {
+  ar(m.max_tunnels, m.max_header_bytes, m.header_timeout_ms, m.idle_timeout_ms, checked(m.debug));
+}
+
+template <typename Archive>
+void serialize(Archive& ar, ConnectRequest& m) {
+  ar(m.id, bounded(m.host, kMaxHostLen), m.port,
+     checked(m.protocol, ProxyProtocol::HttpConnect, ProxyProtocol::Socks5));
+}
+
+template <typename Archive>
+void serialize(Archive& ar, ConnectAllowed& m) {
+  ar(m.id);
+}
+
+template <typename Archive>
+void serialize(Archive& ar, ConnectDenied& m) {
+  ar(m.id, checked(m.reason, DenyReason::Policy, DenyReason::Overloaded),
+     bounded(m.text, kMaxReasonLen));
+}
+
+template <typename Archive>
+void serialize(Archive& ar, TunnelClosed& m) {
+  ar(m.id, m.bytes_up, m.bytes_down, m.duration_ms);
 }
 
 template <typename Archive>
@@ -123,5 +181,16 @@ std::optional<std::string> validate(const SetupFailed& m);
 std::optional<std::string> validate(const ExecFailed& m);
 // signaled: 1 <= status <= kMaxSignal; else 0 <= status <= kMaxExitCode.
 std::optional<std::string> validate(const CommandExited& m);
+std::optional<std::string> validate(const ListenersReady& m);
+std::optional<std::string> validate(const ProxyStart& m);
+std::optional<std::string> validate(const ConnectRequest& m);
+std::optional<std::string> validate(const ConnectAllowed& m);
+std::optional<std::string> validate(const ConnectDenied& m);
+std::optional<std::string> validate(const TunnelClosed& m);
+
+// A host as the proxy may ask for it: a DNS name (letters, digits, '-', '.', labels of 1..63,
+// at most 253 bytes, an optional trailing dot), an IPv4 dotted quad or an IPv6 literal
+// (inet_pton-parsable, no brackets, no zone).
+bool is_valid_target_host(std::string_view host);
 
 }  // namespace fence::ipc

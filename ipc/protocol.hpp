@@ -19,7 +19,7 @@
 namespace fence::ipc {
 
 inline constexpr std::uint32_t kMagic = 0x46454e43;  // "FENC"
-inline constexpr std::uint16_t kProtocolVersion = 1;  // bump on any change
+inline constexpr std::uint16_t kProtocolVersion = 2;  // bump on any change
 inline constexpr std::size_t kMaxPayload = 64 * 1024;
 inline constexpr std::size_t kMaxFdsPerMessage = 4;
 
@@ -42,7 +42,17 @@ enum class MessageType : std::uint16_t {
   SetupFailed = 4,
   ExecFailed = 5,
   CommandExited = 6,
+  ListenersReady = 7,
+  ProxyStart = 8,
+  ConnectRequest = 9,
+  ConnectAllowed = 10,
+  ConnectDenied = 11,
+  TunnelClosed = 12,
 };
+
+// Bounds of the network messages.
+inline constexpr std::size_t kMaxHostLen = 253;
+inline constexpr std::size_t kMaxReasonLen = 256;
 
 // ---------------------------------------------------------------------------------------------
 // Hello — first message on every channel, in both directions, exactly once.
@@ -70,6 +80,8 @@ struct LaunchSpec {
   bool allow_unix_sockets = false;      // socket(AF_UNIX) permitted inside
   bool allow_git_config = false;        // .git/config writable
   bool debug = false;                   // launcher reports its plan in SandboxReady
+  std::uint16_t http_proxy_port = 3128;  // listener ports inside the sandbox's loopback
+  std::uint16_t socks_proxy_port = 1080;
 };
 
 // SandboxReady — launcher -> supervisor, once, after the sandbox is complete and just before
@@ -103,6 +115,78 @@ struct CommandExited {
 };
 
 // ---------------------------------------------------------------------------------------------
+// Network (supervisor <-> launcher, supervisor <-> proxy worker).
+
+// ListenersReady — launcher -> supervisor, once, after lo is up and before the command is
+// forked. Carries 2 fds: the listening HTTP proxy socket and the listening SOCKS5 socket, both
+// bound to 127.0.0.1 inside the sandbox's network namespace (a socket keeps the namespace it
+// was created in). Receiver checks: ports in 1..65535 and equal to the LaunchSpec's; each fd
+// is a listening AF_INET stream socket (SO_ACCEPTCONN, SO_DOMAIN, SO_TYPE).
+struct ListenersReady {
+  std::uint16_t http_port = 0;
+  std::uint16_t socks_port = 0;
+};
+
+// ProxyStart — supervisor -> proxy worker, once, after Hello. Carries the 2 listening fds of
+// ListenersReady (HTTP first) and the worker's limits. Receiver checks: limits in range.
+struct ProxyStart {
+  std::uint32_t max_tunnels = 512;          // open client connections at once
+  std::uint32_t max_header_bytes = 16384;   // request line + headers (HTTP), whole greeting (SOCKS)
+  std::uint32_t header_timeout_ms = 10000;  // to receive a complete request / greeting
+  std::uint32_t idle_timeout_ms = 300000;   // a tunnel with no traffic either way
+  bool debug = false;
+};
+
+enum class ProxyProtocol : std::uint8_t { HttpConnect = 1, HttpForward = 2, Socks5 = 3 };
+
+// ConnectRequest — proxy worker -> supervisor, any number, after Hello. The worker asks for a
+// connection to host:port on behalf of one client. Receiver checks: id not already pending
+// (ids are the worker's; the supervisor never trusts them for anything but matching the
+// reply), host is a DNS name ([A-Za-z0-9-.], labels 1..63, total <= 253) or an IPv4 literal
+// or an IPv6 literal (no brackets, no zone), port 1..65535, protocol known. The number of
+// pending requests is capped; over the cap is a protocol violation.
+struct ConnectRequest {
+  std::uint64_t id = 0;
+  std::string host;
+  std::uint16_t port = 0;
+  ProxyProtocol protocol = ProxyProtocol::HttpConnect;
+};
+
+// ConnectAllowed — supervisor -> proxy worker, answers one ConnectRequest. Carries 1 fd: a TCP
+// socket already connected to exactly the address the supervisor checked. Receiver checks: id
+// is one it asked for and not yet answered.
+struct ConnectAllowed {
+  std::uint64_t id = 0;
+};
+
+enum class DenyReason : std::uint8_t {
+  Policy = 1,           // no rule allows the name (or a deny rule matches)
+  ResolveFailed = 2,    // the name did not resolve
+  NonPublicAddress = 3, // resolved to loopback/private/link-local/... and the policy forbids it
+  ConnectFailed = 4,    // refused / unreachable
+  Timeout = 5,          // resolving or connecting took too long
+  Overloaded = 6,       // too many requests in flight
+};
+
+// ConnectDenied — supervisor -> proxy worker, answers one ConnectRequest. Receiver checks: id
+// is pending, reason known, text bounded. `text` is shown to the client (403/502 body).
+struct ConnectDenied {
+  std::uint64_t id = 0;
+  DenyReason reason = DenyReason::Policy;
+  std::string text;
+};
+
+// TunnelClosed — proxy worker -> supervisor, once per ConnectAllowed, when the client
+// connection that used it has ended. Receiver checks: id was allowed and is not closed yet.
+// The counts are the worker's and only feed the audit log.
+struct TunnelClosed {
+  std::uint64_t id = 0;
+  std::uint64_t bytes_up = 0;    // client -> upstream
+  std::uint64_t bytes_down = 0;  // upstream -> client
+  std::uint32_t duration_ms = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
 // Dispatch table: who may send what, when, how often, with how many fds.
 enum class Phase : std::uint8_t {
   Handshake,  // before the peer's Hello
@@ -132,6 +216,20 @@ inline constexpr MessageRule kMessageRules[] = {
      "ExecFailed"},
     {MessageType::CommandExited, Role::Launcher, Role::Supervisor, Phase::Running, true, 0,
      "CommandExited"},
+    {MessageType::ListenersReady, Role::Launcher, Role::Supervisor, Phase::Running, true, 2,
+     "ListenersReady"},
+    {MessageType::Hello, Role::Supervisor, Role::ProxyWorker, Phase::Handshake, true, 0, "Hello"},
+    {MessageType::Hello, Role::ProxyWorker, Role::Supervisor, Phase::Handshake, true, 0, "Hello"},
+    {MessageType::ProxyStart, Role::Supervisor, Role::ProxyWorker, Phase::Running, true, 2,
+     "ProxyStart"},
+    {MessageType::ConnectRequest, Role::ProxyWorker, Role::Supervisor, Phase::Running, false, 0,
+     "ConnectRequest"},
+    {MessageType::ConnectAllowed, Role::Supervisor, Role::ProxyWorker, Phase::Running, false, 1,
+     "ConnectAllowed"},
+    {MessageType::ConnectDenied, Role::Supervisor, Role::ProxyWorker, Phase::Running, false, 0,
+     "ConnectDenied"},
+    {MessageType::TunnelClosed, Role::ProxyWorker, Role::Supervisor, Phase::Running, false, 0,
+     "TunnelClosed"},
 };
 
 }  // namespace fence::ipc
