@@ -78,8 +78,10 @@ platform::LandlockPolicy landlock_policy_for(const ipc::LaunchSpec& spec) {
   policy.paths.emplace_back("/tmp", PathAccess::Write);
   for (const auto& p : spec.executable) policy.paths.emplace_back(p, PathAccess::Execute);
   for (const auto& p : spec.writable) policy.paths.emplace_back(p, PathAccess::Write);
-  // No network exists here besides lo: TCP bind and connect are denied outright.
+  // Only lo exists: TCP connect is limited to the proxy listeners, bind is denied (defense in
+  // depth; the network namespace is the isolation).
   policy.restrict_tcp = true;
+  policy.connect_ports = {spec.http_proxy_port, spec.socks_proxy_port};
   policy.scope_abstract_unix = true;
   policy.scope_signal = true;
   return policy;

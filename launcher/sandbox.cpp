@@ -22,6 +22,7 @@
 #include "platform/landlock.hpp"
 #include "platform/namespaces.hpp"
 #include "platform/seccomp_profile.hpp"
+#include "platform/tcp_listener.hpp"
 #include "platform/sys_error.hpp"
 
 // The sandbox plan, in order. Each step says why it sits where it does.
@@ -170,6 +171,17 @@ int init_loop(ipc::Channel& channel, int signal_fd, pid_t command_pid, CreationG
     std::vector<std::string> plan = build_root_filesystem(spec);
     run_step("net: loopback up", [] { platform::bring_up_loopback(); });
     plan.push_back("[fence:net] network namespace: lo only (up)");
+    // Why here: the listeners must exist inside this network namespace before the command
+    // starts, so its very first connection finds them (no startup race). The supervisor hands
+    // them to the proxy worker; init keeps no copy.
+    run_step("net: proxy listeners", [&] {
+      platform::UniqueFd http = platform::listen_on_loopback(spec.http_proxy_port);
+      platform::UniqueFd socks = platform::listen_on_loopback(spec.socks_proxy_port);
+      const int fds[] = {http.get(), socks.get()};
+      channel.send(ipc::ListenersReady{spec.http_proxy_port, spec.socks_proxy_port}, fds);
+    });
+    plan.push_back("[fence:net] proxy listeners 127.0.0.1:" + std::to_string(spec.http_proxy_port) +
+                   " (HTTP) and 127.0.0.1:" + std::to_string(spec.socks_proxy_port) + " (SOCKS5)");
 
     CommandSetup setup;
     setup.spec = &spec;

@@ -17,6 +17,8 @@ cxxopts::Options make_options() {
       ("c", "Run STRING with /bin/sh -c", cxxopts::value<std::string>(), "STRING")
       ("s,settings", "Settings file (default: ~/.fence.json, else the built-in policy)",
        cxxopts::value<std::string>(), "FILE")
+      ("audit-log", "Append a JSON Lines audit record of every decision to FILE",
+       cxxopts::value<std::string>(), "FILE")
       ("d,debug", "Print the sandbox plan and every decision to stderr")
       ("m,monitor", "Print blocked requests and violations to stderr")
       ("linux-features", "Report what this kernel supports and what fence enforces here")
@@ -27,7 +29,7 @@ cxxopts::Options make_options() {
 
 // Options that consume the next word as their value when it is not attached.
 bool takes_value(std::string_view arg) {
-  constexpr std::array<std::string_view, 3> kWithValue = {"-c", "-s", "--settings"};
+  constexpr std::array<std::string_view, 4> kWithValue = {"-c", "-s", "--settings", "--audit-log"};
   return std::find(kWithValue.begin(), kWithValue.end(), arg) != kWithValue.end();
 }
 
@@ -69,6 +71,7 @@ CliOptions parse_cli(int argc, const char* const* argv) {
     cli.linux_features = result.count("linux-features") > 0;
     if (result.count("settings")) cli.settings = result["settings"].as<std::string>();
     if (result.count("c")) cli.shell_command = result["c"].as<std::string>();
+    if (result.count("audit-log")) cli.audit_log = result["audit-log"].as<std::string>();
   } catch (const cxxopts::exceptions::exception& e) {
     throw UsageError(e.what());
   }
@@ -76,6 +79,7 @@ CliOptions parse_cli(int argc, const char* const* argv) {
   if (cli.shell_command && !cli.command.empty())
     throw UsageError("-c STRING and a command cannot be combined");
   if (cli.settings && cli.settings->empty()) throw UsageError("--settings needs a file name");
+  if (cli.audit_log && cli.audit_log->empty()) throw UsageError("--audit-log needs a file name");
   return cli;
 }
 

@@ -13,6 +13,7 @@ struct CliOptions {
   std::vector<std::string> command;      // exact argv of the command
   std::optional<std::string> shell_command;  // -c STRING
   std::optional<std::string> settings;   // -s FILE
+  std::optional<std::string> audit_log;  // --audit-log FILE
   bool debug = false;
   bool monitor = false;
   bool version = false;

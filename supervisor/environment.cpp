@@ -1,5 +1,7 @@
 #include "supervisor/environment.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <string_view>
@@ -45,6 +47,27 @@ std::vector<std::string> sandbox_environment(const std::vector<std::string>& inp
   }
   out.emplace_back("FENCE_SANDBOX=1");
   return out;
+}
+
+void add_proxy_environment(std::vector<std::string>& env, std::uint16_t http_port,
+                           std::uint16_t socks_port) {
+  const std::string http = "http://127.0.0.1:" + std::to_string(http_port);
+  const std::string socks = "socks5h://127.0.0.1:" + std::to_string(socks_port);
+  std::vector<std::pair<std::string, std::string>> vars = {
+      {"HTTP_PROXY", http},       {"HTTPS_PROXY", http},       {"http_proxy", http},
+      {"https_proxy", http},      {"ALL_PROXY", socks},        {"all_proxy", socks},
+      {"NO_PROXY", "localhost,127.0.0.1,::1"}, {"no_proxy", "localhost,127.0.0.1,::1"},
+  };
+  if (::access("/usr/bin/nc.openbsd", X_OK) == 0)
+    vars.emplace_back("GIT_SSH_COMMAND", "ssh -o ProxyCommand='/usr/bin/nc.openbsd -X 5 -x 127.0.0.1:" +
+                                             std::to_string(socks_port) + " %h %p'");
+  std::erase_if(env, [&](const std::string& entry) {
+    return std::any_of(vars.begin(), vars.end(), [&](const auto& v) {
+      return entry.size() > v.first.size() && entry.compare(0, v.first.size(), v.first) == 0 &&
+             entry[v.first.size()] == '=';
+    });
+  });
+  for (const auto& [name, value] : vars) env.push_back(name + "=" + value);
 }
 
 }  // namespace fence::supervisor

@@ -2,6 +2,7 @@
 // into later processes (SECURITY-RULES 16), plus FENCE_SANDBOX=1.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -14,5 +15,12 @@ bool is_unsafe_variable(const std::string& name);
 // Entries without '=' or with an invalid name are dropped. `removed` receives dropped names.
 std::vector<std::string> sandbox_environment(const std::vector<std::string>& input,
                                              std::vector<std::string>* removed = nullptr);
+
+// Points every common proxy variable at the sandbox's listeners (replacing the caller's):
+// HTTP_PROXY/HTTPS_PROXY (and lower case) = http://127.0.0.1:<http>, ALL_PROXY = socks5h://
+// 127.0.0.1:<socks> (the proxy resolves names), NO_PROXY = localhost,127.0.0.1,::1, and
+// GIT_SSH_COMMAND through SOCKS when OpenBSD netcat (which speaks SOCKS5) is installed.
+void add_proxy_environment(std::vector<std::string>& env, std::uint16_t http_port,
+                           std::uint16_t socks_port);
 
 }  // namespace fence::supervisor

@@ -8,44 +8,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <boost/process.hpp>
-#include <boost/process/extend.hpp>
 #include <cstring>
 #include <filesystem>
 
 #include "ipc/channel.hpp"
 #include "platform/sys_error.hpp"
 #include "supervisor/exit_codes.hpp"
+#include "supervisor/spawn.hpp"
 
 namespace fence::supervisor {
 namespace {
 
-namespace bp = boost::process;
-
-constexpr int kChannelFd = 3;
-constexpr unsigned kCloseRangeCloexec = 1U << 2;  // CLOSE_RANGE_CLOEXEC
 constexpr int kForwardedSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
-
-// Boost.Process initializer: in the child, between fork and exec, put the channel end at fd 3
-// and close every other fd above stderr (SECURITY-RULES 13: the launcher starts with stdio and
-// its channel, nothing else).
-struct InheritChannelOnly : bp::extend::handler {
-  explicit InheritChannelOnly(int fd) : fd_(fd) {}
-  template <typename Executor>
-  void on_exec_setup(Executor& exec) const {
-    if (fd_ != kChannelFd && ::dup2(fd_, kChannelFd) < 0) {
-      exec.set_error(std::error_code(errno, std::system_category()), "dup2 channel");
-      return;
-    }
-    // dup2 cleared CLOEXEC on fd 3; when fd_ already was 3 clear it by hand.
-    if (fd_ == kChannelFd) ::fcntl(kChannelFd, F_SETFD, 0);
-    // Everything above fd 3 is marked close-on-exec rather than closed, so Boost's own error
-    // pipe still reports a failed exec while nothing else survives into the launcher.
-    if (::syscall(SYS_close_range, kChannelFd + 1, ~0U, kCloseRangeCloexec) != 0)
-      exec.set_error(std::error_code(errno, std::system_category()), "close_range");
-  }
-  int fd_;
-};
 
 std::string describe_errno(int error) { return error ? std::strerror(error) : "failed"; }
 
@@ -75,25 +49,20 @@ std::string find_helper(const std::string& name) {
 }
 
 RunOutcome run_sandboxed(const std::string& launcher_path, const ipc::LaunchSpec& spec,
-                         const DebugSink& debug) {
+                         const DebugSink& debug, NetworkBroker* broker) {
   RunOutcome outcome;
   auto [ours, theirs] = ipc::make_channel_pair();
   sigset_t old_mask;
   platform::UniqueFd signal_fd = block_forwarded_signals(old_mask);
 
   std::error_code spawn_error;
-  // The launcher gets an empty environment: the command's environment travels in the spec, and
-  // nothing like LD_PRELOAD may reach a fence process (SECURITY-RULES 16).
-  bp::child launcher(bp::exe = launcher_path, bp::env = bp::environment{},
-                     InheritChannelOnly(theirs.get()), spawn_error);
+  const pid_t launcher_pid = spawn_helper(launcher_path, theirs.get(), spawn_error);
   theirs.reset();
-  if (spawn_error) {
+  if (launcher_pid < 0) {
     outcome.exit_code = kExitSetupFailed;
     outcome.error = "cannot start " + launcher_path + ": " + spawn_error.message();
     return outcome;
   }
-  const pid_t launcher_pid = launcher.id();
-  launcher.detach();  // we reap it ourselves below (SIGCHLD arrives on our signalfd)
 
   auto finish = [&](RunOutcome result) {
     int status = 0;
@@ -108,12 +77,15 @@ RunOutcome run_sandboxed(const std::string& launcher_path, const ipc::LaunchSpec
   try {
     channel.send_hello();
     channel.send(spec);
-    struct pollfd fds[2] = {{channel.fd(), POLLIN, 0}, {signal_fd.get(), POLLIN, 0}};
     for (;;) {
-      if (::poll(fds, 2, -1) < 0) {
+      // The broker's descriptors change when its worker dies, so the set is rebuilt each turn.
+      std::vector<pollfd> fds = {{channel.fd(), POLLIN, 0}, {signal_fd.get(), POLLIN, 0}};
+
+      if (::poll(fds.data(), fds.size(), -1) < 0) {
         if (errno == EINTR) continue;
         throw platform::SysError("poll");
       }
+
       if (fds[1].revents & POLLIN) {
         struct signalfd_siginfo info {};
         while (::read(signal_fd.get(), &info, sizeof info) == sizeof info) {
@@ -132,6 +104,14 @@ RunOutcome run_sandboxed(const std::string& launcher_path, const ipc::LaunchSpec
       switch (incoming->type) {
         case ipc::MessageType::Hello:
           break;
+        case ipc::MessageType::ListenersReady: {
+          auto msg = incoming->decode<ipc::ListenersReady>();
+          if (msg.http_port != spec.http_proxy_port || msg.socks_port != spec.socks_proxy_port)
+            throw ipc::ProtocolError("ListenersReady: ports differ from the LaunchSpec");
+          (void)broker;
+          // Without a broker the listeners close here: nothing answers inside the sandbox.
+          break;
+        }
         case ipc::MessageType::SandboxReady: {
           auto msg = incoming->decode<ipc::SandboxReady>();
           ready = true;

@@ -19,8 +19,12 @@ struct RunOutcome {
 // Prints debug lines as they arrive when set.
 using DebugSink = std::function<void(const std::string&)>;
 
+class NetworkBroker;
+
+// `broker` (optional) receives the sandbox's proxy listeners and is served from the same event
+// loop while the command runs.
 RunOutcome run_sandboxed(const std::string& launcher_path, const ipc::LaunchSpec& spec,
-                         const DebugSink& debug);
+                         const DebugSink& debug, NetworkBroker* broker = nullptr);
 
 // The launcher executable: next to this binary in the build tree, or
 // ../libexec/fence/fence-launcher when installed.

@@ -1,0 +1,47 @@
+#include "supervisor/spawn.hpp"
+
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <boost/process.hpp>
+#include <boost/process/extend.hpp>
+
+namespace fence::supervisor {
+namespace {
+
+namespace bp = boost::process;
+
+constexpr unsigned kCloseRangeCloexec = 1U << 2;  // CLOSE_RANGE_CLOEXEC
+
+// Boost.Process initializer: in the child, between fork and exec, put the channel end at fd 3
+// and mark every other fd above stderr close-on-exec (not closed, so Boost's own error pipe
+// still reports a failed exec while nothing else survives into the helper).
+struct InheritChannelOnly : bp::extend::handler {
+  explicit InheritChannelOnly(int fd) : fd_(fd) {}
+  template <typename Executor>
+  void on_exec_setup(Executor& exec) const {
+    if (fd_ != kHelperChannelFd && ::dup2(fd_, kHelperChannelFd) < 0) {
+      exec.set_error(std::error_code(errno, std::system_category()), "dup2 channel");
+      return;
+    }
+    // dup2 cleared CLOEXEC on fd 3; when fd_ already was 3 clear it by hand.
+    if (fd_ == kHelperChannelFd) ::fcntl(kHelperChannelFd, F_SETFD, 0);
+    if (::syscall(SYS_close_range, kHelperChannelFd + 1, ~0U, kCloseRangeCloexec) != 0)
+      exec.set_error(std::error_code(errno, std::system_category()), "close_range");
+  }
+  int fd_;
+};
+
+}  // namespace
+
+pid_t spawn_helper(const std::string& executable, int channel_fd, std::error_code& error) {
+  bp::child child(bp::exe = executable, bp::env = bp::environment{},
+                  InheritChannelOnly(channel_fd), error);
+  if (error) return -1;
+  const pid_t pid = child.id();
+  child.detach();  // reaped by the caller (waitpid)
+  return pid;
+}
+
+}  // namespace fence::supervisor

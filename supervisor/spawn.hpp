@@ -1,0 +1,17 @@
+// Starting fence's helper processes: Boost.Process with an empty environment, stdio inherited,
+// the channel end at fd 3 and nothing else (SECURITY-RULES 13, 16).
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <system_error>
+
+namespace fence::supervisor {
+
+inline constexpr int kHelperChannelFd = 3;
+
+// Returns the child's pid (the caller reaps it), or -1 with `error` set.
+pid_t spawn_helper(const std::string& executable, int channel_fd, std::error_code& error);
+
+}  // namespace fence::supervisor
