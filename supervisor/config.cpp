@@ -1,5 +1,10 @@
 #include "supervisor/config.hpp"
 
+#include "supervisor/address_class.hpp"
+#include "supervisor/network_policy.hpp"
+
+#include <nlohmann/json.hpp>
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -166,8 +171,20 @@ class SchemaReader {
   std::string_view source_;
 };
 
+// allowedDomains / deniedDomains entries: fence's domain patterns, plus this implementation's
+// extensions (host:port, IPv4/IPv6 addresses and CIDR ranges, "*"), which the network policy's
+// own parser checks (docs/configuration.md).
 std::string validate_domain(std::string_view raw) {
-  return normalize_domain_pattern(raw);
+  try {
+    return normalize_domain_pattern(raw);
+  } catch (const std::invalid_argument& domain_error) {
+    if (raw.find("://") != std::string_view::npos) throw;  // a URL, not a host
+    const bool extension = raw == "*" || raw.find(':') != std::string_view::npos ||
+                           raw.find('/') != std::string_view::npos || parse_ip_literal(raw);
+    if (!extension) throw;
+    parse_network_rule(raw);  // throws std::invalid_argument naming what is wrong
+    return std::string(raw);
+  }
 }
 
 std::string validate_path(std::string_view raw) {
@@ -300,6 +317,28 @@ Config load_config(const std::optional<std::string>& settings_path, const std::s
     }
   }
   return parse_config(kDefaultConfigJson, kDefaultConfigSourceName);
+}
+
+std::string canonical_config_json(const Config& c) {
+  nlohmann::json j;
+  j["network"] = {{"allowedDomains", c.network.allowed_domains},
+                  {"deniedDomains", c.network.denied_domains},
+                  {"allowUnixSockets", c.network.allow_unix_sockets},
+                  {"allowAllUnixSockets", c.network.allow_all_unix_sockets},
+                  {"allowLocalBinding", c.network.allow_local_binding},
+                  {"allowLocalOutbound", c.network.effective_allow_local_outbound()},
+                  {"httpProxyPort", c.network.http_proxy_port.value_or(3128)},
+                  {"socksProxyPort", c.network.socks_proxy_port.value_or(1080)}};
+  j["filesystem"] = {{"denyRead", c.filesystem.deny_read},
+                     {"allowRead", c.filesystem.allow_read},
+                     {"allowExecute", c.filesystem.allow_execute},
+                     {"allowWrite", c.filesystem.allow_write},
+                     {"denyWrite", c.filesystem.deny_write},
+                     {"allowGitConfig", c.filesystem.allow_git_config}};
+  j["command"] = {{"deny", c.command.deny}, {"allow", c.command.allow},
+                  {"useDefaults", c.command.use_defaults}};
+  j["allowPty"] = c.allow_pty;
+  return j.dump();  // nlohmann::json objects keep keys sorted
 }
 
 }  // namespace fence::supervisor

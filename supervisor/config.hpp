@@ -67,6 +67,10 @@ struct Config {
   std::optional<std::string> source_path;
 };
 
+// The effective policy as canonical JSON (sorted keys, every field), for the audit log's
+// policy digest: two configs that mean the same thing digest the same.
+std::string canonical_config_json(const Config& config);
+
 // Parses and validates configuration text. source_name is used in error messages.
 // Throws ConfigError "source:line:col: key.path: what is wrong".
 Config parse_config(std::string_view text, std::string_view source_name);

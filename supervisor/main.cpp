@@ -3,6 +3,7 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -10,13 +11,18 @@
 #include <vector>
 
 #include "platform/capabilities.hpp"
+#include "platform/landlock.hpp"
 #include "platform/process.hpp"
 #include "supervisor/cli.hpp"
 #include "supervisor/config.hpp"
 #include "supervisor/environment.hpp"
 #include "supervisor/exit_codes.hpp"
 #include "supervisor/filesystem_policy.hpp"
+#include "supervisor/audit_log.hpp"
+#include "supervisor/connector.hpp"
 #include "supervisor/linux_features.hpp"
+#include "supervisor/network_broker.hpp"
+#include "supervisor/network_policy.hpp"
 #include "supervisor/sandbox_run.hpp"
 
 extern char** environ;
@@ -74,10 +80,36 @@ void debug_line(bool enabled, const std::string& line) {
   if (enabled) std::fprintf(stderr, "%s\n", line.c_str());
 }
 
+// One stderr line per network decision: -d shows all, -m only what was blocked.
+std::string describe(const NetworkEvent& e) {
+  const bool socks = e.protocol == ipc::ProxyProtocol::Socks5;
+  std::string line = socks ? "[fence:socks] " : "[fence:http] ";
+  const std::string method = e.protocol == ipc::ProxyProtocol::HttpForward ? "HTTP" : "CONNECT";
+  const std::string target = e.host + ":" + std::to_string(e.port);
+  if (e.closed) {
+    return line + "✓ closed " + target + " (" + std::to_string(e.bytes_up) + " bytes up, " +
+           std::to_string(e.bytes_down) + " down, " + std::to_string(e.duration_ms) + " ms)";
+  }
+  if (e.allowed)
+    return line + "✓ " + method + " " + target + " -> " + e.connected + " (" + e.rule + ")";
+  const bool policy = e.rule == "default deny" || e.reason.find("allowlist") != std::string::npos ||
+                      e.rule.rfind("deny", 0) == 0;
+  std::string status = socks ? "" : (policy ? "403 " : "502 ");
+  return line + "✗ " + method + " " + status + target + " (" + (e.reason.empty() ? e.rule : e.reason) + ")";
+}
+
 int run(const CliOptions& cli) {
   const std::string cwd = current_directory();
   const std::string home = home_directory();
 
+  // The audit log is opened before anything runs: a run that was asked to be audited and
+  // cannot be does not happen.
+  std::optional<AuditLog> audit;
+  if (cli.audit_log) {
+    std::string error;
+    audit = AuditLog::open(*cli.audit_log, &error);
+    if (!audit) return fail(kExitConfigError, error);
+  }
   Config config;
   FilesystemPlan fs;
   try {
@@ -86,6 +118,9 @@ int run(const CliOptions& cli) {
     // (SECURITY-RULES 7, 14), even when they sit in an allowWrite directory.
     std::vector<std::string> own_files = own_executables();
     if (config.source_path) own_files.push_back(*config.source_path);
+    // SECURITY: the audit log is written only by the supervisor; the sandbox can neither
+    // append to, truncate, rename nor replace it, even inside an allowWrite directory.
+    if (cli.audit_log) own_files.push_back(std::filesystem::absolute(*cli.audit_log).lexically_normal().string());
     own_files.push_back(home + "/.fence.json");
     fs = build_filesystem_plan(config, cwd, home, own_files);
   } catch (const ConfigError& e) {
@@ -110,6 +145,11 @@ int run(const CliOptions& cli) {
   spec.allow_git_config = fs.allow_git_config;
   spec.allow_unix_sockets = config.network.allow_all_unix_sockets;
   spec.debug = cli.debug;
+  spec.http_proxy_port = config.network.http_proxy_port.value_or(3128);
+  spec.socks_proxy_port = config.network.socks_proxy_port.value_or(1080);
+  if (spec.http_proxy_port == spec.socks_proxy_port)
+    return fail(kExitConfigError, "network.httpProxyPort and network.socksProxyPort are equal");
+  add_proxy_environment(spec.env, spec.http_proxy_port, spec.socks_proxy_port);
 
   if (cli.debug) {
     std::string argv_line = "[fence:cmd] argv:";
@@ -126,9 +166,65 @@ int run(const CliOptions& cli) {
   } catch (const std::exception& e) {
     return fail(kExitSetupFailed, e.what());
   }
-  RunOutcome outcome = run_sandboxed(launcher, spec, [&](const std::string& line) {
-    debug_line(cli.debug, line);
-  });
+  const auto started = std::chrono::steady_clock::now();
+  std::uint64_t allowed_count = 0, denied_count = 0, faults = 0;
+  if (audit) {
+    nlohmann::json features = {{"landlock_abi", platform::landlock_abi()},
+                               {"namespaces", {"user", "mount", "pid", "net", "ipc", "uts", "cgroup"}},
+                               {"seccomp", true}};
+    audit->write(session_start(spec.argv, cwd, ::getuid(), canonical_config_json(config), features));
+  }
+  auto protocol_name = [](ipc::ProxyProtocol p) {
+    return p == ipc::ProxyProtocol::HttpConnect   ? "http-connect"
+           : p == ipc::ProxyProtocol::HttpForward ? "http-forward"
+                                                  : "socks5";
+  };
+
+  // The proxy worker starts before the sandbox: if it cannot, the command does not run.
+  BrokerOptions broker_options;
+  broker_options.http_port = spec.http_proxy_port;
+  broker_options.socks_port = spec.socks_proxy_port;
+  broker_options.debug = cli.debug;
+  NetworkBroker broker(
+      network_policy_from(config.network), broker_options,
+      [&](const NetworkEvent& event) {
+        if (cli.debug || (cli.monitor && !event.allowed)) debug_line(true, describe(event));
+        if (!event.closed) (event.allowed ? allowed_count : denied_count)++;
+        // One record per decision: refusals when they happen, allowed connections when they
+        // end (with their byte counts and duration).
+        if (audit && (event.closed || !event.allowed))
+          audit->write(network_decision(protocol_name(event.protocol), event.host, event.port,
+                                        event.resolved, event.connected, event.rule,
+                                        event.allowed, event.reason, event.bytes_up,
+                                        event.bytes_down, event.duration_ms));
+      },
+      [&](const WorkerFault& fault) {
+        ++faults;
+        std::fprintf(stderr, "[fence:proxy] worker fault: %s; the sandbox has no network now\n",
+                     fault.what.c_str());
+        if (audit) audit->write({{"event", "worker_fault"}, {"what", fault.what}});
+      });
+  try {
+    broker.start(find_helper("fence-proxy-worker"));
+  } catch (const std::exception& e) {
+    return fail(kExitSetupFailed, std::string("proxy worker: ") + e.what());
+  }
+  RunOutcome outcome = run_sandboxed(
+      launcher, spec, [&](const std::string& line) { debug_line(cli.debug, line); }, &broker);
+  broker.stop();
+  if (audit) {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - started).count();
+    std::optional<int> code, signal;
+    if (outcome.exit_code > 128 && outcome.exit_code < 128 + 65 && outcome.error.empty())
+      signal = outcome.exit_code - 128;
+    else
+      code = outcome.exit_code;
+    audit->write(session_end(code, signal, static_cast<std::uint64_t>(ms),
+                             {{"network_allowed", allowed_count},
+                              {"network_denied", denied_count},
+                              {"worker_faults", faults}}));
+  }
   if (!outcome.error.empty()) {
     std::string message = outcome.error;
     if (message.find("namespaces: user namespace") != std::string::npos) {
@@ -145,6 +241,10 @@ int run(const CliOptions& cli) {
 int main(int argc, char** argv) {
   // SECURITY: the supervisor holds the policy; nothing may attach to it or read its memory.
   fence::platform::set_non_dumpable();
+  // SECURITY: the supervisor's own resolver must not be steered by the caller's environment
+  // (HOSTALIASES, RES_OPTIONS, LOCALDOMAIN; SECURITY-RULES 16). The command gets its own
+  // sanitized copy of the environment.
+  scrub_resolver_environment();
   CliOptions cli;
   try {
     cli = parse_cli(argc, argv);

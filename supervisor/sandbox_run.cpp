@@ -14,6 +14,7 @@
 #include "ipc/channel.hpp"
 #include "platform/sys_error.hpp"
 #include "supervisor/exit_codes.hpp"
+#include "supervisor/network_broker.hpp"
 #include "supervisor/spawn.hpp"
 
 namespace fence::supervisor {
@@ -80,12 +81,14 @@ RunOutcome run_sandboxed(const std::string& launcher_path, const ipc::LaunchSpec
     for (;;) {
       // The broker's descriptors change when its worker dies, so the set is rebuilt each turn.
       std::vector<pollfd> fds = {{channel.fd(), POLLIN, 0}, {signal_fd.get(), POLLIN, 0}};
-
+      if (broker)
+        for (int fd : broker->poll_fds()) fds.push_back({fd, POLLIN, 0});
       if (::poll(fds.data(), fds.size(), -1) < 0) {
         if (errno == EINTR) continue;
         throw platform::SysError("poll");
       }
-
+      for (std::size_t i = 2; i < fds.size(); ++i)
+        if (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) broker->on_readable(fds[i].fd);
       if (fds[1].revents & POLLIN) {
         struct signalfd_siginfo info {};
         while (::read(signal_fd.get(), &info, sizeof info) == sizeof info) {
@@ -108,7 +111,7 @@ RunOutcome run_sandboxed(const std::string& launcher_path, const ipc::LaunchSpec
           auto msg = incoming->decode<ipc::ListenersReady>();
           if (msg.http_port != spec.http_proxy_port || msg.socks_port != spec.socks_proxy_port)
             throw ipc::ProtocolError("ListenersReady: ports differ from the LaunchSpec");
-          (void)broker;
+          if (broker) broker->attach_listeners(std::move(incoming->fds));
           // Without a broker the listeners close here: nothing answers inside the sandbox.
           break;
         }

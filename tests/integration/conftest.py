@@ -296,3 +296,104 @@ def own_binaries(tmp_path: Path, fence_bin: Path) -> Path:
         if src.exists():
             shutil.copy2(src, d / name)
     return d
+
+
+# ------------------------------------------------------------------------------ network fixture
+# run.sh (as root) brings up net_fixture.sh and runs pytest inside its "host" network
+# namespace with FENCE_NET_STATE set to the fixture's state file (KEY=VALUE lines).
+
+NET_STATE = os.environ.get("FENCE_NET_STATE")
+
+
+def _read_state(path: str) -> dict[str, str]:
+    state = {}
+    with open(path) as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if "=" in line:
+                key, value = line.split("=", 1)
+                state[key] = value
+    return state
+
+
+class Net:
+    """The network fixture as seen by the tests (see net_fixture.sh for what it runs)."""
+
+    def __init__(self, state: dict[str, str]):
+        self.state = state
+        self.host_ns = state["HOST_NS"]
+        self.dir = Path(state["DIR"])
+        self.host_addr = state["HOST_ADDR"]            # our own address (198.51.100.1)
+        self.host_addr6 = state["HOST_ADDR6"]
+        self.upstream = state["UPSTREAM_ADDR"]         # 198.51.100.10: :80 :8080 :443 :53/udp
+        self.upstream2 = state["UPSTREAM_ADDR2"]       # 198.51.100.11: :80 :443
+        self.upstream6 = state["UPSTREAM_ADDR6"]       # 2001:db8::10: :80 :443
+        self.http_port = int(state["HTTP_PORT"])
+        self.http_alt_port = int(state["HTTP_ALT_PORT"])
+        self.https_port = int(state["HTTPS_PORT"])
+        self.canary_ports = [int(p) for p in state["CANARY_PORTS"].split(",")]
+        self.canary_log = Path(state["CANARY_LOG"])
+        self.access_log = Path(state["ACCESS_LOG"])
+        self.dns_log = Path(state["DNS_LOG"])
+        self.cert = Path(state["CERT"])
+        self.hello = state["HELLO"] + "\n"             # content of /hello.txt
+        self.big_size = int(state["BIG_SIZE"])
+        self.big_sha256 = state["BIG_SHA256"]
+
+    @staticmethod
+    def _records(path: Path) -> list[dict]:
+        try:
+            text = path.read_text(errors="replace")
+        except FileNotFoundError:
+            return []
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+    def canary_hits(self) -> list[dict]:
+        """Connections/datagrams received by the host-namespace canaries (must stay empty)."""
+        return self._records(self.canary_log)
+
+    def access_entries(self) -> list[dict]:
+        """Requests the upstream HTTP(S) servers answered: local, peer, line, host, code."""
+        return self._records(self.access_log)
+
+    def dns_queries(self) -> list[dict]:
+        """Datagrams received by the upstream resolver (data: the raw bytes as latin-1)."""
+        return self._records(self.dns_log)
+
+    def cert_in(self, directory: Path) -> Path:
+        """A copy of the upstream's certificate where the sandbox can read it."""
+        dest = directory / "upstream-cert.pem"
+        shutil.copyfile(self.cert, dest)
+        dest.chmod(0o644)
+        return dest
+
+    @staticmethod
+    def config(allowed=(), denied=(), filesystem=None, **network) -> dict:
+        """A fence settings dict: network.allowedDomains/deniedDomains plus any other
+        network keys given (httpProxyPort=..., socksProxyPort=...), and filesystem."""
+        net = {"allowedDomains": list(allowed), "deniedDomains": list(denied)}
+        net.update(network)
+        cfg = {"network": net}
+        if filesystem is not None:
+            cfg["filesystem"] = filesystem
+        return cfg
+
+
+@pytest.fixture(scope="session")
+def net_session() -> Net:
+    if not NET_STATE:
+        pytest.skip("network fixture not available: FENCE_NET_STATE is not set (run the suite "
+                    "as root through tests/integration/run.sh, which creates the network "
+                    "namespaces with net_fixture.sh)")
+    if not os.path.exists(NET_STATE):
+        pytest.fail(f"FENCE_NET_STATE={NET_STATE} does not exist", pytrace=False)
+    return Net(_read_state(NET_STATE))
+
+
+@pytest.fixture
+def net(net_session: Net) -> Net:
+    """The network fixture; fails the test if a canary received anything during it."""
+    before = len(net_session.canary_hits())
+    yield net_session
+    hits = net_session.canary_hits()[before:]
+    assert not hits, f"a canary in the host namespace was reached: {hits}"

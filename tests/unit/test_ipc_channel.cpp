@@ -146,6 +146,85 @@ TEST_CASE("an fd on a message that carries none is closed and rejected", "[ipc][
   }
 }
 
+TEST_CASE("network messages carry exactly their fds", "[ipc][channel][fds]") {
+  Pipe p1 = make_pipe();
+  Pipe p2 = make_pipe();
+  Pipe p3 = make_pipe();
+  const int one[] = {p1.read.get()};
+  const int two[] = {p1.read.get(), p2.read.get()};
+  const int three[] = {p1.read.get(), p2.read.get(), p3.read.get()};
+  const ListenersReady listeners{3128, 1080};
+
+  SECTION("ListenersReady with 2 fds is accepted, the fds arrive") {
+    Rig rig = make_rig();
+    send_raw(rig.launcher.get(), frame_of(kLauncherHello));
+    REQUIRE(rig.supervisor.receive());
+    send_raw(rig.launcher.get(), frame_of(listeners, 2), two);
+    auto in = rig.supervisor.receive();
+    REQUIRE(in);
+    REQUIRE(in->fds.size() == 2);
+    CHECK(in->decode<ListenersReady>().http_port == 3128);
+    for (const UniqueFd& fd : in->fds) CHECK((::fcntl(fd.get(), F_GETFD) & FD_CLOEXEC) != 0);
+  }
+  SECTION("ListenersReady with 1 fd (declared 1)") {
+    Rig rig = make_rig();
+    send_raw(rig.launcher.get(), frame_of(kLauncherHello));
+    REQUIRE(rig.supervisor.receive());
+    expect_rejected_and_closed(rig, frame_of(listeners, 1), one);
+  }
+  SECTION("ListenersReady with 3 fds (declared 2)") {
+    Rig rig = make_rig();
+    send_raw(rig.launcher.get(), frame_of(kLauncherHello));
+    REQUIRE(rig.supervisor.receive());
+    expect_rejected_and_closed(rig, frame_of(listeners, 2), three);
+  }
+  SECTION("ListenersReady with no fds") {
+    Rig rig = make_rig();
+    send_raw(rig.launcher.get(), frame_of(kLauncherHello));
+    REQUIRE(rig.supervisor.receive());
+    send_raw(rig.launcher.get(), frame_of(listeners, 0));
+    CHECK_THROWS_AS(rig.supervisor.receive(), ProtocolError);
+  }
+  SECTION("a ConnectRequest with an fd from the worker") {
+    auto [a, b] = make_channel_pair();
+    Channel supervisor(std::move(a), Role::Supervisor, Role::ProxyWorker);
+    Rig rig{std::move(supervisor), std::move(b)};
+    send_raw(rig.launcher.get(), frame_of(Hello{kProtocolVersion, Role::ProxyWorker}));
+    REQUIRE(rig.supervisor.receive());
+    expect_rejected_and_closed(
+        rig, frame_of(ConnectRequest{1, "example.com", 443, ProxyProtocol::HttpConnect}, 1), one);
+  }
+  SECTION("a ConnectRequest from the launcher's channel") {
+    Rig rig = make_rig();
+    send_raw(rig.launcher.get(), frame_of(kLauncherHello));
+    REQUIRE(rig.supervisor.receive());
+    expect_rejected_and_closed(
+        rig, frame_of(ConnectRequest{1, "example.com", 443, ProxyProtocol::HttpConnect}), {});
+  }
+  SECTION("ConnectAllowed at the worker: 1 fd accepted, 0 or 2 rejected and closed") {
+    auto [a, b] = make_channel_pair();
+    Channel worker(std::move(a), Role::ProxyWorker, Role::Supervisor);
+    Rig rig{std::move(worker), std::move(b)};
+    send_raw(rig.launcher.get(), frame_of(Hello{kProtocolVersion, Role::Supervisor}));
+    REQUIRE(rig.supervisor.receive());
+    send_raw(rig.launcher.get(), frame_of(ConnectAllowed{5}, 1), one);
+    auto in = rig.supervisor.receive();
+    REQUIRE(in);
+    CHECK(in->fds.size() == 1);
+    CHECK(in->decode<ConnectAllowed>().id == 5);
+    expect_rejected_and_closed(rig, frame_of(ConnectAllowed{6}, 2), two);
+  }
+  SECTION("ConnectAllowed without its fd") {
+    auto [a, b] = make_channel_pair();
+    Channel worker(std::move(a), Role::ProxyWorker, Role::Supervisor);
+    Rig rig{std::move(worker), std::move(b)};
+    send_raw(rig.launcher.get(), frame_of(Hello{kProtocolVersion, Role::Supervisor}));
+    REQUIRE(rig.supervisor.receive());
+    send_raw(rig.launcher.get(), frame_of(ConnectAllowed{5}, 0));
+    CHECK_THROWS_AS(rig.supervisor.receive(), ProtocolError);
+  }
+}
+
 TEST_CASE("a declared fd that did not arrive is rejected", "[ipc][channel][fds]") {
   Rig rig = make_rig();
   send_raw(rig.launcher.get(), frame_of(kLauncherHello, 1));

@@ -1,6 +1,7 @@
 // validate() for every message: each rule in protocol.hpp's comments, at and past its edges.
 #include <catch2/catch.hpp>
 
+#include "ipc/frame.hpp"
 #include "ipc/messages.hpp"
 
 namespace fence::ipc {
@@ -118,7 +119,141 @@ TEST_CASE("CommandExited validation", "[ipc][validate]") {
   CHECK(validate(CommandExited{true, 65}));
 }
 
+TEST_CASE("ListenersReady validation", "[ipc][validate]") {
+  CHECK_FALSE(validate(ListenersReady{3128, 1080}));
+  CHECK_FALSE(validate(ListenersReady{1, 65535}));
+  CHECK(validate(ListenersReady{0, 1080}));
+  CHECK(validate(ListenersReady{3128, 0}));
+  CHECK(validate(ListenersReady{0, 0}));
+  CHECK(validate(ListenersReady{3128, 3128}));  // one socket cannot be both proxies
+}
+
+TEST_CASE("ProxyStart validation", "[ipc][validate]") {
+  CHECK_FALSE(validate(ProxyStart{}));  // the defaults are valid
+  CHECK_FALSE(validate(ProxyStart{1, 512, 1, 1, false}));
+  CHECK_FALSE(validate(ProxyStart{65536, 1024 * 1024, 0xffffffffu, 0xffffffffu, true}));
+  CHECK(validate(ProxyStart{0, 16384, 10000, 300000, false}));
+  CHECK(validate(ProxyStart{65537, 16384, 10000, 300000, false}));
+  CHECK(validate(ProxyStart{512, 511, 10000, 300000, false}));
+  CHECK(validate(ProxyStart{512, 1024 * 1024 + 1, 10000, 300000, false}));
+  CHECK(validate(ProxyStart{512, 16384, 0, 300000, false}));
+  CHECK(validate(ProxyStart{512, 16384, 10000, 0, false}));
+}
+
+TEST_CASE("ConnectRequest hosts", "[ipc][validate]") {
+  using namespace std::string_literals;
+  auto request = [](std::string host, std::uint16_t port = 443) {
+    return ConnectRequest{1, std::move(host), port, ProxyProtocol::HttpConnect};
+  };
+  const std::string label63(63, 'a');
+  // 63+1+63+1+63+1+61 = 253 bytes
+  const std::string name253 = label63 + "." + label63 + "." + label63 + "." + std::string(61, 'b');
+  REQUIRE(name253.size() == kMaxHostLen);
+
+  SECTION("DNS names") {
+    for (const std::string& h : {"example.com"s, "EXAMPLE.com"s, "a"s, "localhost"s,
+                                 "registry.npmjs.org"s, "example.com."s, "xn--bcher-kva.example"s,
+                                 "a-b.c-d.e"s, "1.example"s, "123"s, label63 + ".com", name253}) {
+      INFO(h);
+      CHECK(is_valid_target_host(h));
+      CHECK_FALSE(validate(request(h)));
+    }
+  }
+  SECTION("IPv4 literals") {
+    for (const char* h : {"127.0.0.1", "0.0.0.0", "255.255.255.255", "198.51.100.10"}) {
+      INFO(h);
+      CHECK_FALSE(validate(request(h)));
+    }
+  }
+  SECTION("IPv6 literals, without brackets or zone") {
+    for (const char* h : {"::1", "::", "2001:db8::1", "fe80::1", "::ffff:127.0.0.1",
+                          "2001:DB8:0:0:0:0:0:1", "64:ff9b::c000:0201"}) {
+      INFO(h);
+      CHECK_FALSE(validate(request(h)));
+    }
+    for (const char* h : {"[::1]", "[2001:db8::1]", "fe80::1%eth0", "fe80::1%1", "1::2::3",
+                          ":::", "2001:db8::g", "::ffff:127.0.0.1.5", "12345::"}) {
+      INFO(h);
+      CHECK(validate(request(h)));
+    }
+  }
+  SECTION("bad characters") {
+    for (const std::string& h :
+         {""s, "."s, ".."s, ".example.com"s, "example..com"s, "-example.com"s, "example-.com"s,
+          "exa mple.com"s, "example.com/"s, "user@example.com"s, "example.com:443"s,
+          "http://example.com"s, "exa\0mple.com"s, "example.com\0"s, "*.example.com"s,
+          "example.com\r\n"s, "ex%41mple.com"s, "\xc3\xa9xample.com"s, "example.com.."s}) {
+      INFO(h);
+      CHECK_FALSE(is_valid_target_host(h));
+      CHECK(validate(request(h)));
+    }
+  }
+  SECTION("too long") {
+    CHECK(validate(request(std::string(64, 'a') + ".com")));  // label over 63
+    CHECK(validate(request(name253 + "c")));                  // 254 bytes
+    CHECK(validate(request("a." + name253)));
+    CHECK(validate(request(std::string(kMaxHostLen + 1, '1'))));
+  }
+  SECTION("port") {
+    CHECK(validate(request("example.com", 0)));
+    CHECK_FALSE(validate(request("example.com", 1)));
+    CHECK_FALSE(validate(request("example.com", 65535)));
+  }
+}
+
+TEST_CASE("ConnectRequest and ConnectDenied enums are checked while decoding", "[ipc][validate]") {
+  SECTION("protocol") {
+    auto payload = encode_payload(ConnectRequest{9, "example.com", 80, ProxyProtocol::HttpForward});
+    // The protocol is the last byte of the payload.
+    for (int bad : {0, 4, 0xff}) {
+      payload.back() = static_cast<std::byte>(bad);
+      CHECK_THROWS_AS(decode_payload<ConnectRequest>(payload), DecodeError);
+    }
+    for (int good : {1, 2, 3}) {
+      payload.back() = static_cast<std::byte>(good);
+      CHECK(static_cast<int>(decode_payload<ConnectRequest>(payload).protocol) == good);
+    }
+  }
+  SECTION("deny reason") {
+    auto payload = encode_payload(ConnectDenied{9, DenyReason::Timeout, "took too long"});
+    // The reason follows the 8-byte id.
+    for (int bad : {0, 7, 0xff}) {
+      payload[8] = static_cast<std::byte>(bad);
+      CHECK_THROWS_AS(decode_payload<ConnectDenied>(payload), DecodeError);
+    }
+    payload[8] = static_cast<std::byte>(DenyReason::Overloaded);
+    CHECK(decode_payload<ConnectDenied>(payload).reason == DenyReason::Overloaded);
+  }
+}
+
+TEST_CASE("ConnectAllowed, ConnectDenied, TunnelClosed validation", "[ipc][validate]") {
+  using namespace std::string_literals;
+  CHECK_FALSE(validate(ConnectAllowed{0}));
+  CHECK_FALSE(validate(ConnectAllowed{~std::uint64_t{0}}));
+  CHECK_FALSE(validate(ConnectDenied{1, DenyReason::Policy, ""}));
+  CHECK_FALSE(validate(ConnectDenied{1, DenyReason::Policy, std::string(kMaxReasonLen, 'x')}));
+  CHECK(validate(ConnectDenied{1, DenyReason::Policy, std::string(kMaxReasonLen + 1, 'x')}));
+  CHECK(validate(ConnectDenied{1, DenyReason::Policy, "a\0b"s}));
+  CHECK_FALSE(validate(TunnelClosed{1, 0, 0, 0}));
+  CHECK_FALSE(validate(TunnelClosed{1, ~std::uint64_t{0}, ~std::uint64_t{0}, 0xffffffffu}));
+  // Over the wire bound the encoder refuses outright.
+  CHECK_THROWS_AS(
+      encode_payload(ConnectDenied{1, DenyReason::Policy, std::string(kMaxReasonLen + 1, 'x')}),
+      EncodeError);
+  CHECK_THROWS_AS(encode_payload(ConnectRequest{1, std::string(kMaxHostLen + 1, 'a'), 1,
+                                                ProxyProtocol::Socks5}),
+                  EncodeError);
+}
+
 TEST_CASE("message names and traits", "[ipc][validate]") {
+  STATIC_REQUIRE(MessageTraits<ConnectRequest>::type == MessageType::ConnectRequest);
+  STATIC_REQUIRE(MessageTraits<TunnelClosed>::type == MessageType::TunnelClosed);
+  CHECK(message_name(MessageType::ListenersReady) == "ListenersReady");
+  CHECK(message_name(MessageType::ProxyStart) == "ProxyStart");
+  CHECK(message_name(MessageType::ConnectRequest) == "ConnectRequest");
+  CHECK(message_name(MessageType::ConnectAllowed) == "ConnectAllowed");
+  CHECK(message_name(MessageType::ConnectDenied) == "ConnectDenied");
+  CHECK(message_name(MessageType::TunnelClosed) == "TunnelClosed");
   STATIC_REQUIRE(MessageTraits<LaunchSpec>::type == MessageType::LaunchSpec);
   STATIC_REQUIRE(MessageTraits<CommandExited>::type == MessageType::CommandExited);
   CHECK(message_name(MessageType::SandboxReady) == "SandboxReady");

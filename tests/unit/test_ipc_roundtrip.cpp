@@ -1,10 +1,14 @@
 // Every message type through the payload codec, the frame codec and a real socketpair Channel,
 // plus the generic corruption tests: truncation at every length, every single-bit flip,
 // all-zero / all-0xff payloads, trailing bytes.
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 
+#include <cstring>
 #include <tuple>
 
 #include "ipc/channel.hpp"
@@ -56,6 +60,31 @@ template <>
 CommandExited sample<CommandExited>() {
   return CommandExited{true, 9};
 }
+template <>
+ListenersReady sample<ListenersReady>() {
+  return ListenersReady{3128, 1080};
+}
+template <>
+ProxyStart sample<ProxyStart>() {
+  return ProxyStart{256, 8192, 5000, 60000, true};
+}
+template <>
+ConnectRequest sample<ConnectRequest>() {
+  return ConnectRequest{0x0123456789abcdefULL, "registry.npmjs.org", 443, ProxyProtocol::Socks5};
+}
+template <>
+ConnectAllowed sample<ConnectAllowed>() {
+  return ConnectAllowed{0xfedcba9876543210ULL};
+}
+template <>
+ConnectDenied sample<ConnectDenied>() {
+  return ConnectDenied{77, DenyReason::NonPublicAddress,
+                       "example.com resolves to a private address (10.0.0.5)"};
+}
+template <>
+TunnelClosed sample<TunnelClosed>() {
+  return TunnelClosed{77, 1ULL << 40, 12345, 987654};
+}
 
 auto fields(const Hello& m) {
   return std::tie(m.version, m.role);
@@ -75,6 +104,25 @@ auto fields(const ExecFailed& m) {
 }
 auto fields(const CommandExited& m) {
   return std::tie(m.signaled, m.status);
+}
+auto fields(const ListenersReady& m) {
+  return std::tie(m.http_port, m.socks_port);
+}
+auto fields(const ProxyStart& m) {
+  return std::tie(m.max_tunnels, m.max_header_bytes, m.header_timeout_ms, m.idle_timeout_ms,
+                  m.debug);
+}
+auto fields(const ConnectRequest& m) {
+  return std::tie(m.id, m.host, m.port, m.protocol);
+}
+auto fields(const ConnectAllowed& m) {
+  return std::tie(m.id);
+}
+auto fields(const ConnectDenied& m) {
+  return std::tie(m.id, m.reason, m.text);
+}
+auto fields(const TunnelClosed& m) {
+  return std::tie(m.id, m.bytes_up, m.bytes_down, m.duration_ms);
 }
 
 template <typename Msg>
@@ -107,33 +155,87 @@ bool decode_and_validate(MessageType type, std::span<const std::byte> payload) {
       return attempt(ExecFailed{});
     case MessageType::CommandExited:
       return attempt(CommandExited{});
+    case MessageType::ListenersReady:
+      return attempt(ListenersReady{});
+    case MessageType::ProxyStart:
+      return attempt(ProxyStart{});
+    case MessageType::ConnectRequest:
+      return attempt(ConnectRequest{});
+    case MessageType::ConnectAllowed:
+      return attempt(ConnectAllowed{});
+    case MessageType::ConnectDenied:
+      return attempt(ConnectDenied{});
+    case MessageType::TunnelClosed:
+      return attempt(TunnelClosed{});
   }
   FAIL("decode_frame returned an unknown type");
   return false;
 }
 
+// The number of fds Msg carries per the dispatch table.
+template <typename Msg>
+std::size_t fd_count_of() {
+  const auto n = fds_for_type(MessageTraits<Msg>::type);
+  REQUIRE(n.has_value());
+  return *n;
+}
+
 template <typename Msg>
 std::vector<std::byte> sample_frame() {
-  return encode_frame(MessageTraits<Msg>::type, encode_payload(sample<Msg>()), 0);
+  return encode_frame(MessageTraits<Msg>::type, encode_payload(sample<Msg>()), fd_count_of<Msg>());
 }
 
-// The sending role of Msg per the dispatch table (for the channel round trip).
+// Sender and receiver of Msg per the dispatch table (for the channel tests). Hello is tested on
+// the launcher -> supervisor direction.
 template <typename Msg>
-Role sender_of() {
+std::pair<Role, Role> direction_of() {
   for (const MessageRule& r : kMessageRules) {
-    if (r.type == MessageTraits<Msg>::type && r.type != MessageType::Hello) return r.sender;
+    if (r.type == MessageTraits<Msg>::type && r.type != MessageType::Hello) {
+      return {r.sender, r.receiver};
+    }
   }
-  return Role::Launcher;
+  return {Role::Launcher, Role::Supervisor};
 }
 
-void send_raw(int fd, std::span<const std::byte> bytes) {
-  REQUIRE(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
-          static_cast<ssize_t>(bytes.size()));
+// `n` open fds (read ends of pipes) that the test keeps owning.
+struct FdBag {
+  std::vector<platform::UniqueFd> owned;
+  std::vector<int> raw;
+  explicit FdBag(std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) {
+      int p[2];
+      REQUIRE(::pipe2(p, O_CLOEXEC) == 0);
+      owned.emplace_back(p[0]);
+      owned.emplace_back(p[1]);
+      raw.push_back(p[0]);
+    }
+  }
+};
+
+void send_raw(int fd, std::span<const std::byte> bytes, std::span<const int> fds = {}) {
+  iovec iov{const_cast<std::byte*>(bytes.data()), bytes.size()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFdsPerMessage)] = {};
+  if (!fds.empty()) {
+    REQUIRE(fds.size() <= kMaxFdsPerMessage);
+    msg.msg_control = control;
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+    std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
+  }
+  REQUIRE(::sendmsg(fd, &msg, MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size()));
 }
 
 }  // namespace
 
-#define FENCE_ALL_MESSAGES Hello, LaunchSpec, SandboxReady, SetupFailed, ExecFailed, CommandExited
+#define FENCE_ALL_MESSAGES                                                                 \
+  Hello, LaunchSpec, SandboxReady, SetupFailed, ExecFailed, CommandExited, ListenersReady, \
+      ProxyStart, ConnectRequest, ConnectAllowed, ConnectDenied, TunnelClosed
 
 TEMPLATE_TEST_CASE("payload round trip", "[ipc][roundtrip]", FENCE_ALL_MESSAGES) {
   const TestType original = sample<TestType>();
@@ -146,34 +248,62 @@ TEMPLATE_TEST_CASE("payload round trip", "[ipc][roundtrip]", FENCE_ALL_MESSAGES)
 
 TEMPLATE_TEST_CASE("frame round trip", "[ipc][roundtrip]", FENCE_ALL_MESSAGES) {
   const auto frame = sample_frame<TestType>();
-  const DecodedFrame f = decode_frame(frame, 0);
+  const std::size_t nfds = fd_count_of<TestType>();
+  const DecodedFrame f = decode_frame(frame, nfds);
   REQUIRE(f.ok());
   CHECK(f.type == MessageTraits<TestType>::type);
   CHECK(same(decode_payload<TestType>(f.payload), sample<TestType>()));
+  // The header's fd count must equal what arrived, one more or one fewer is an error.
+  CHECK(decode_frame(frame, nfds + 1).error == FrameError::FdCountMismatch);
+  if (nfds > 0) CHECK(decode_frame(frame, nfds - 1).error == FrameError::FdCountMismatch);
 }
 
 TEMPLATE_TEST_CASE("channel round trip over a socketpair", "[ipc][roundtrip][channel]",
                    FENCE_ALL_MESSAGES) {
+  const auto [sender, receiver] = direction_of<TestType>();
+  // The peer of the supervisor on this message's channel: launcher or proxy worker.
+  const Role other = sender == Role::Supervisor ? receiver : sender;
   auto [a, b] = make_channel_pair();
-  Channel supervisor(std::move(a), Role::Supervisor, Role::Launcher);
-  Channel launcher(std::move(b), Role::Launcher, Role::Supervisor);
+  Channel supervisor(std::move(a), Role::Supervisor, other);
+  Channel peer(std::move(b), other, Role::Supervisor);
   supervisor.send_hello();
-  launcher.send_hello();
-  auto hello_at_launcher = launcher.receive();
-  REQUIRE(hello_at_launcher);
-  CHECK(hello_at_launcher->decode<Hello>().role == Role::Supervisor);
+  peer.send_hello();
+  auto hello_at_peer = peer.receive();
+  REQUIRE(hello_at_peer);
+  CHECK(hello_at_peer->decode<Hello>().role == Role::Supervisor);
   auto hello_at_supervisor = supervisor.receive();
   REQUIRE(hello_at_supervisor);
-  CHECK(hello_at_supervisor->decode<Hello>().role == Role::Launcher);
+  CHECK(hello_at_supervisor->decode<Hello>().role == other);
   if constexpr (!std::is_same_v<TestType, Hello>) {
-    const bool from_supervisor = sender_of<TestType>() == Role::Supervisor;
-    Channel& tx = from_supervisor ? supervisor : launcher;
-    Channel& rx = from_supervisor ? launcher : supervisor;
-    tx.send(sample<TestType>());
+    const bool from_supervisor = sender == Role::Supervisor;
+    Channel& tx = from_supervisor ? supervisor : peer;
+    Channel& rx = from_supervisor ? peer : supervisor;
+    const std::size_t nfds = fd_count_of<TestType>();
+    FdBag bag(nfds);
+    if (nfds > 0) {
+      // The table's fd count is enforced on the sending side too.
+      CHECK_THROWS_AS(tx.send(sample<TestType>()), std::logic_error);
+      FdBag extra(nfds + 1);
+      CHECK_THROWS_AS(tx.send(sample<TestType>(), extra.raw), std::logic_error);
+    } else {
+      FdBag one(1);
+      CHECK_THROWS_AS(tx.send(sample<TestType>(), one.raw), std::logic_error);
+    }
+    tx.send(sample<TestType>(), bag.raw);
     auto in = rx.receive();
     REQUIRE(in);
     CHECK(in->type == MessageTraits<TestType>::type);
-    CHECK(in->fds.empty());
+    REQUIRE(in->fds.size() == nfds);
+    for (std::size_t i = 0; i < nfds; ++i) {
+      // A new descriptor for the same open file, close-on-exec.
+      CHECK(in->fds[i].get() != bag.raw[i]);
+      CHECK((::fcntl(in->fds[i].get(), F_GETFD) & FD_CLOEXEC) != 0);
+      struct stat sa {
+      }, sb{};
+      REQUIRE(::fstat(in->fds[i].get(), &sa) == 0);
+      REQUIRE(::fstat(bag.raw[i], &sb) == 0);
+      CHECK(sa.st_ino == sb.st_ino);
+    }
     CHECK(same(in->decode<TestType>(), sample<TestType>()));
   }
 }
@@ -182,9 +312,10 @@ TEMPLATE_TEST_CASE("truncation at every length is a clean rejection", "[ipc][cor
                    FENCE_ALL_MESSAGES) {
   const auto frame = sample_frame<TestType>();
   const auto payload = encode_payload(sample<TestType>());
+  const std::size_t nfds = fd_count_of<TestType>();
   for (std::size_t len = 0; len < frame.size(); ++len) {
     INFO("frame prefix of " << len << " bytes");
-    CHECK_FALSE(decode_frame(std::span(frame).first(len), 0).ok());
+    CHECK_FALSE(decode_frame(std::span(frame).first(len), nfds).ok());
   }
   for (std::size_t len = 0; len < payload.size(); ++len) {
     INFO("payload prefix of " << len << " bytes");
@@ -195,15 +326,20 @@ TEMPLATE_TEST_CASE("truncation at every length is a clean rejection", "[ipc][cor
 TEMPLATE_TEST_CASE("truncated frames through a channel are protocol errors", "[ipc][corrupt]",
                    FENCE_ALL_MESSAGES) {
   const auto frame = sample_frame<TestType>();
-  const Role sender = std::is_same_v<TestType, Hello> ? Role::Launcher : sender_of<TestType>();
-  const Role receiver = sender == Role::Supervisor ? Role::Launcher : Role::Supervisor;
+  const auto [sender, receiver] = direction_of<TestType>();
+  FdBag bag(fd_count_of<TestType>());
   // len 0 would be read as end of stream, which is not a message at all.
   for (std::size_t len = 1; len < frame.size(); ++len) {
     INFO("frame prefix of " << len << " bytes");
     auto [a, b] = make_channel_pair();
     Channel rx(std::move(a), receiver, sender);
-    send_raw(b.get(), std::span(frame).first(len));
+    // The fds the message would carry travel along; the rejection must close them.
+    send_raw(b.get(), std::span(frame).first(len), bag.raw);
+    const int predicted = ::dup(0);
+    REQUIRE(predicted >= 0);
+    ::close(predicted);
     CHECK_THROWS_AS(rx.receive(), ProtocolError);
+    CHECK(::fcntl(predicted, F_GETFD) == -1);
   }
 }
 
@@ -214,7 +350,7 @@ TEMPLATE_TEST_CASE("every single-bit flip is rejected or validated", "[ipc][corr
   for (std::size_t bit = 0; bit < frame.size() * 8; ++bit) {
     auto flipped = frame;
     flipped[bit / 8] ^= static_cast<std::byte>(1u << (bit % 8));
-    const DecodedFrame f = decode_frame(flipped, 0);
+    const DecodedFrame f = decode_frame(flipped, fd_count_of<TestType>());
     if (bit < kFrameHeaderSize * 8) {
       // The header admits no alternative encodings except the type field.
       if (f.ok()) CHECK((bit >= 48 && bit < 64));
@@ -242,6 +378,13 @@ TEMPLATE_TEST_CASE("all-zero and all-0xff payloads", "[ipc][corrupt]", FENCE_ALL
   const std::vector<std::byte> ones(size, std::byte{0xff});
   if constexpr (std::is_same_v<TestType, ExecFailed>) {
     CHECK(validate(decode_payload<TestType>(ones)).has_value());  // errno -1
+  } else if constexpr (std::is_same_v<TestType, ListenersReady>) {
+    CHECK(validate(decode_payload<TestType>(ones)).has_value());  // both ports 65535: equal
+  } else if constexpr (std::is_same_v<TestType, ConnectAllowed> ||
+                       std::is_same_v<TestType, TunnelClosed>) {
+    // Only integers without a range of their own: decodes to the all-ones values.
+    const TestType m = decode_payload<TestType>(ones);
+    CHECK(m.id == ~std::uint64_t{0});
   } else if constexpr (std::is_same_v<TestType, SandboxReady>) {
     CHECK_THROWS_AS(decode_payload<TestType>(ones), DecodeError);  // seccomp byte 0xff
   } else {
@@ -255,10 +398,18 @@ TEMPLATE_TEST_CASE("trailing bytes are rejected", "[ipc][corrupt]", FENCE_ALL_ME
   payload.push_back(std::byte{0});
   CHECK_THROWS_AS(decode_payload<TestType>(payload), DecodeError);
   // The frame layer passes it (payload_len counts the extra byte); the message layer refuses.
-  const auto frame = encode_frame(MessageTraits<TestType>::type, payload, 0);
-  const DecodedFrame f = decode_frame(frame, 0);
+  const std::size_t nfds = fd_count_of<TestType>();
+  const auto frame = encode_frame(MessageTraits<TestType>::type, payload, nfds);
+  const DecodedFrame f = decode_frame(frame, nfds);
   REQUIRE(f.ok());
-  const Incoming in{f.type, std::vector<std::byte>(f.payload.begin(), f.payload.end()), {}};
+  FdBag bag(nfds);
+  Incoming in{f.type, std::vector<std::byte>(f.payload.begin(), f.payload.end()), {}};
+  for (int fd : bag.raw) in.fds.emplace_back(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+  CHECK_THROWS_AS(in.decode<TestType>(), ProtocolError);
+  // Without the trailing byte the same Incoming decodes; with a wrong fd count it does not.
+  in.payload.pop_back();
+  CHECK_NOTHROW(in.decode<TestType>());
+  in.fds.emplace_back(::fcntl(0, F_DUPFD_CLOEXEC, 0));
   CHECK_THROWS_AS(in.decode<TestType>(), ProtocolError);
 }
 

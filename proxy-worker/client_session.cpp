@@ -1,0 +1,262 @@
+#include "proxy-worker/client_session.hpp"
+
+#include <sys/socket.h>
+
+#include <boost/asio/write.hpp>
+#include <chrono>
+
+#include "proxy-worker/proxy_server.hpp"
+
+namespace fence::proxy {
+
+namespace {
+
+namespace asio = boost::asio;
+using platform::UniqueFd;
+
+// One read from a client before the decision. The parsers cap what they keep; this caps a read.
+constexpr std::size_t kReadChunk = 4096;
+// How long an error reply waits for the client to close before the socket is closed anyway.
+constexpr std::chrono::seconds kLinger{2};
+
+}  // namespace
+
+std::uint8_t socks_reply_for(ipc::DenyReason reason) {
+  switch (reason) {
+    case ipc::DenyReason::Policy:
+    case ipc::DenyReason::NonPublicAddress:  // refused by policy, not by the network
+      return kSocksNotAllowed;
+    case ipc::DenyReason::ResolveFailed:
+      return kSocksHostUnreachable;
+    case ipc::DenyReason::ConnectFailed:
+      return kSocksConnectionRefused;
+    case ipc::DenyReason::Timeout:
+      return kSocksTtlExpired;
+    case ipc::DenyReason::Overloaded:
+      return kSocksGeneralFailure;
+  }
+  return kSocksGeneralFailure;
+}
+
+ClientSession::ClientSession(ProxyServer& server, UniqueFd client, ClientKind kind)
+    : server_(server),
+      client_(server.io(), client.release()),
+      deadline_(server.io()),
+      kind_(kind) {
+  server_.session_opened();
+  if (kind_ == ClientKind::Http) {
+    http_ = std::make_unique<HttpRequestParser>(server_.limits().max_header_bytes);
+  } else {
+    socks_ = std::make_unique<Socks5Parser>();
+  }
+}
+
+ClientSession::~ClientSession() { server_.session_closed(); }
+
+void ClientSession::start() {
+  // SECURITY: one deadline for the whole request (slowloris): it is not reset by progress.
+  deadline_.expires_after(std::chrono::milliseconds(server_.limits().header_timeout_ms));
+  deadline_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (!ec) self->on_deadline();
+  });
+  read_more();
+}
+
+void ClientSession::read_more() {
+  const std::size_t old = received_.size();
+  received_.resize(old + kReadChunk);
+  client_.async_read_some(
+      asio::buffer(received_.data() + old, kReadChunk),
+      [self = shared_from_this(), old](const boost::system::error_code& ec, std::size_t n) {
+        // After a state change this read was cancelled: received_ may belong to others now.
+        if (self->state_ != State::Reading) return;
+        self->received_.resize(old + (ec ? 0 : n));
+        if (ec) return self->close();  // EOF or error before a complete request
+        self->on_read(n);
+      });
+}
+
+void ClientSession::on_read(std::size_t n) {
+  const std::string_view fresh(received_.data() + received_.size() - n, n);
+  if (kind_ == ClientKind::Http) {
+    http_progress(fresh);
+  } else {
+    socks_progress(fresh);
+  }
+}
+
+void ClientSession::http_progress(std::string_view fresh) {
+  switch (http_->feed(fresh)) {
+    case ParseStatus::NeedMore:
+      return read_more();
+    case ParseStatus::Bad:
+      return reply_and_close(http_response(http_->error_status(),
+                                           http_reason(http_->error_status()),
+                                           http_->error_text()));
+    case ParseStatus::Done: {
+      const auto& target = http_->target();
+      return ask(target.host, target.port,
+                 target.is_connect ? ipc::ProxyProtocol::HttpConnect
+                                   : ipc::ProxyProtocol::HttpForward);
+    }
+  }
+}
+
+void ClientSession::socks_progress(std::string_view fresh) {
+  const ParseStatus status = socks_->feed(fresh);
+  // The greeting reply goes out as soon as the greeting is complete, before anything else.
+  if (socks_->greeting_complete() && !greeting_answered_) {
+    greeting_answered_ = true;
+    write_buf_ = socks_->greeting_reply();
+    // No acceptable method offered: {5, 0xFF} is the last thing the client hears.
+    if (static_cast<std::uint8_t>(write_buf_.at(1)) == kSocksMethodNone) {
+      return reply_and_close(std::move(write_buf_));
+    }
+    asio::async_write(client_, asio::buffer(write_buf_),
+                      [self = shared_from_this(), status](const boost::system::error_code& ec,
+                                                         std::size_t) {
+                        if (self->state_ != State::Reading) return;
+                        if (ec) return self->close();
+                        self->socks_progress({});
+                      });
+    return;
+  }
+  switch (status) {
+    case ParseStatus::NeedMore:
+      // The parser keeps at most one message; this bounds what a client can make us hold.
+      if (received_.size() > server_.limits().max_header_bytes) return close();
+      return read_more();
+    case ParseStatus::Bad:
+      if (!greeting_answered_) return close();  // not even a SOCKS5 greeting
+      return reply_and_close(socks5_reply(socks_->error_reply_code()));
+    case ParseStatus::Done:
+      return ask(socks_->host(), socks_->port(), ipc::ProxyProtocol::Socks5);
+  }
+}
+
+void ClientSession::ask(const std::string& host, std::uint16_t port,
+                        ipc::ProxyProtocol protocol) {
+  state_ = State::Asking;
+  deadline_.cancel();  // the supervisor bounds its own resolve/connect time
+  protocol_ = protocol;
+  id_ = server_.ask(shared_from_this(), host, port, protocol);
+}
+
+void ClientSession::on_deadline() {
+  if (state_ != State::Reading) return;
+  state_ = State::Closing;
+  boost::system::error_code ignored;
+  client_.cancel(ignored);  // the pending read must not run into the reply's drain
+  if (kind_ == ClientKind::Http) {
+    return reply_and_close(http_response(408, http_reason(408), "request head not received in time"));
+  }
+  close();
+}
+
+std::string ClientSession::client_leftover() const {
+  const std::size_t used = kind_ == ClientKind::Http ? http_->head_bytes() : socks_->consumed();
+  return used < received_.size() ? received_.substr(used) : std::string();
+}
+
+void ClientSession::denied(const ipc::ConnectDenied& answer) {
+  if (state_ != State::Asking) return;
+  state_ = State::Answering;
+  if (kind_ == ClientKind::Socks5) return reply_and_close(socks5_reply(socks_reply_for(answer.reason)));
+  if (answer.reason == ipc::DenyReason::Policy) {
+    return reply_and_close(http_response(403, http_reason(403), kBlockedBody));
+  }
+  const std::string body = answer.text.empty() ? "upstream connection failed" : answer.text;
+  reply_and_close(http_response(502, http_reason(502), body));
+}
+
+void ClientSession::allowed(std::uint64_t id, UniqueFd upstream) {
+  if (state_ != State::Asking) {
+    // The client is gone; the supervisor still gets its TunnelClosed for this id.
+    server_.tunnel_closed(ipc::TunnelClosed{id, 0, 0, 0});
+    return;
+  }
+  state_ = State::Answering;
+  RelayOptions options;
+  options.idle_timeout = std::chrono::milliseconds(server_.limits().idle_timeout_ms);
+  options.early_up = client_leftover();
+  received_.clear();
+  received_.shrink_to_fit();
+  if (protocol_ == ipc::ProxyProtocol::HttpForward) {
+    const auto& target = http_->target();
+    options.head_up = target.upstream_head;
+    options.body = target.chunked ? BodyFramer::chunked()
+                                  : BodyFramer::content_length(target.content_length);
+    write_buf_.clear();  // nothing to say to the client: the origin answers
+  } else if (protocol_ == ipc::ProxyProtocol::HttpConnect) {
+    write_buf_ = std::string(kConnectEstablished);
+  } else {
+    write_buf_ = socks5_reply(kSocksSucceeded);
+  }
+  // The parsers are done; a long-lived tunnel should not keep their buffers.
+  http_.reset();
+  socks_.reset();
+  auto start = [self = shared_from_this(), id, options = std::move(options),
+                upstream = std::make_shared<UniqueFd>(std::move(upstream))](
+                   const boost::system::error_code& ec, std::size_t) mutable {
+    if (ec) {
+      self->close();
+      self->server_.tunnel_closed(ipc::TunnelClosed{id, 0, 0, 0});
+      return;
+    }
+    self->state_ = State::Relaying;
+    UniqueFd client(self->client_.release());
+    start_relay(self->server_.io(), std::move(client), std::move(*upstream), std::move(options),
+                [self, id](const RelayStats& stats) {
+                  self->state_ = State::Closed;
+                  self->server_.tunnel_closed(
+                      ipc::TunnelClosed{id, stats.bytes_up, stats.bytes_down, stats.duration_ms});
+                });
+  };
+  if (write_buf_.empty()) {
+    start(boost::system::error_code(), 0);
+  } else {
+    asio::async_write(client_, asio::buffer(write_buf_), std::move(start));
+  }
+}
+
+void ClientSession::reply_and_close(std::string reply) {
+  state_ = State::Closing;
+  deadline_.cancel();
+  write_buf_ = std::move(reply);
+  asio::async_write(client_, asio::buffer(write_buf_),
+                    [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+                      if (ec) return self->close();
+                      self->drain_then_close();
+                    });
+}
+
+void ClientSession::drain_then_close() {
+  ::shutdown(client_.native_handle(), SHUT_WR);
+  deadline_.expires_after(kLinger);
+  deadline_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (!ec) self->close();
+  });
+  received_.clear();
+  received_.shrink_to_fit();
+  drain();
+}
+
+void ClientSession::drain() {
+  client_.async_read_some(asio::buffer(drain_buf_),
+                          [self = shared_from_this()](const boost::system::error_code& ec,
+                                                      std::size_t) {
+                            if (self->state_ != State::Closing) return;
+                            if (ec) return self->close();  // the client closed: done
+                            self->drain();
+                          });
+}
+
+void ClientSession::close() {
+  if (state_ == State::Closed) return;
+  state_ = State::Closed;
+  deadline_.cancel();
+  boost::system::error_code ignored;
+  client_.close(ignored);
+}
+
+}  // namespace fence::proxy

@@ -1,0 +1,314 @@
+#include "supervisor/connector.hpp"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <semaphore>
+#include <thread>
+
+namespace fence::supervisor {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Never destroyed: a detached resolver thread may still release its slot during exit.
+std::counting_semaphore<kMaxConcurrentResolutions>& resolver_slots() {
+  static auto* slots =
+      new std::counting_semaphore<kMaxConcurrentResolutions>(kMaxConcurrentResolutions);
+  return *slots;
+}
+
+std::atomic<std::uint64_t> g_resolver_calls{0};
+
+struct PendingResolve {
+  std::mutex mutex;
+  std::condition_variable done_cv;
+  bool done = false;
+  ResolveResult result;
+};
+
+ResolveResult run_getaddrinfo(const std::string& host) {
+  ResolveResult r;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_protocol = IPPROTO_TCP;
+  addrinfo* list = nullptr;
+  const int rc = ::getaddrinfo(host.c_str(), nullptr, &hints, &list);
+  if (rc != 0) {
+    r.error = rc;
+    r.error_text = rc == EAI_SYSTEM ? std::strerror(errno) : ::gai_strerror(rc);
+    return r;
+  }
+  for (const addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) {
+    if (auto a = IpAddress::from_sockaddr(ai->ai_addr, ai->ai_addrlen)) {
+      if (std::find(r.addresses.begin(), r.addresses.end(), *a) == r.addresses.end()) {
+        r.addresses.push_back(*a);
+      }
+    }
+  }
+  ::freeaddrinfo(list);
+  return r;
+}
+
+std::string join(const std::vector<IpAddress>& addresses) {
+  std::string out;
+  for (const IpAddress& a : addresses) {
+    if (!out.empty()) out += ", ";
+    out += a.to_string();
+  }
+  return out;
+}
+
+void finish(ConnectOutcome& out, ipc::DenyReason reason, std::string text) {
+  if (text.size() > ipc::kMaxReasonLen) text.resize(ipc::kMaxReasonLen);
+  out.reason = reason;
+  out.text = std::move(text);
+}
+
+// One connection attempt; on failure `error` is the errno (ETIMEDOUT for the deadline).
+platform::UniqueFd connect_one(const IpAddress& a, std::uint16_t port, Clock::time_point deadline,
+                               int& error) {
+  platform::UniqueFd fd(::socket(a.is_v4() ? AF_INET : AF_INET6,
+                                 SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_TCP));
+  if (!fd) {
+    error = errno;
+    return {};
+  }
+  sockaddr_storage ss;
+  const socklen_t len = a.to_sockaddr(port, ss);
+  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&ss), len) != 0) {
+    if (errno != EINPROGRESS) {
+      error = errno;
+      return {};
+    }
+    while (true) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      if (left.count() <= 0) {
+        error = ETIMEDOUT;
+        return {};
+      }
+      pollfd p{fd.get(), POLLOUT, 0};
+      const int n = ::poll(&p, 1, static_cast<int>(left.count()));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        error = errno;
+        return {};
+      }
+      if (n == 0) continue;  // deadline re-checked above
+      break;
+    }
+    int so_error = 0;
+    socklen_t so_len = sizeof so_error;
+    if (::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &so_error, &so_len) != 0) {
+      error = errno;
+      return {};
+    }
+    if (so_error != 0) {
+      error = so_error;
+      return {};
+    }
+  }
+  const int flags = ::fcntl(fd.get(), F_GETFL);
+  if (flags < 0 || ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK) != 0) {
+    error = errno;
+    return {};
+  }
+  return fd;
+}
+
+std::string connect_error_text(int error, const IpAddress& a, std::uint16_t port) {
+  const std::string ep = format_endpoint(a, port);
+  switch (error) {
+    case ECONNREFUSED:
+      return "connection refused by " + ep;
+    case ENETUNREACH:
+      return "network unreachable for " + ep;
+    case EHOSTUNREACH:
+      return "host unreachable: " + ep;
+    case ECONNRESET:
+      return "connection reset by " + ep;
+    default:
+      return "connection to " + ep + " failed: " + std::strerror(error);
+  }
+}
+
+}  // namespace
+
+std::string format_endpoint(const IpAddress& address, std::uint16_t port) {
+  return address.is_v4() ? address.to_string() + ":" + std::to_string(port)
+                         : "[" + address.to_string() + "]:" + std::to_string(port);
+}
+
+std::uint64_t resolver_call_count() {
+  return g_resolver_calls.load();
+}
+
+ResolveResult resolve_name(const std::string& host, int timeout_ms) {
+  ResolveResult r;
+  if (!resolver_slots().try_acquire()) {
+    r.overloaded = true;
+    r.error = EAI_AGAIN;
+    r.error_text = "too many name resolutions in flight";
+    return r;
+  }
+  g_resolver_calls.fetch_add(1);
+  auto pending = std::make_shared<PendingResolve>();
+  try {
+    // Detached: a getaddrinfo that hangs past the timeout finishes on its own; the shared
+    // state and the semaphore slot outlive this call.
+    std::thread([pending, host] {
+      ResolveResult result = run_getaddrinfo(host);
+      {
+        std::lock_guard lock(pending->mutex);
+        pending->result = std::move(result);
+        pending->done = true;
+      }
+      pending->done_cv.notify_all();
+      resolver_slots().release();
+    }).detach();
+  } catch (const std::system_error& e) {
+    resolver_slots().release();
+    r.error = EAI_SYSTEM;
+    r.error_text = std::string("cannot start resolver thread: ") + e.what();
+    return r;
+  }
+  std::unique_lock lock(pending->mutex);
+  if (!pending->done_cv.wait_for(lock, std::chrono::milliseconds(std::max(timeout_ms, 0)),
+                                 [&] { return pending->done; })) {
+    r.timed_out = true;
+    r.error = EAI_AGAIN;
+    r.error_text = "timed out after " + std::to_string(timeout_ms) + " ms";
+    return r;
+  }
+  return std::move(pending->result);
+}
+
+void scrub_resolver_environment() {
+  // glibc: resolv.conf overrides (RES_OPTIONS, LOCALDOMAIN), the hosts alias file
+  // (HOSTALIASES), and the old host.conf knobs; GCONV_PATH/NLSPATH are module/catalog paths
+  // the resolver's IDN and error-text paths may consult.
+  for (const char* name :
+       {"HOSTALIASES", "RES_OPTIONS", "LOCALDOMAIN", "RESOLV_HOST_CONF", "RESOLV_MULTI",
+        "RESOLV_REORDER", "RESOLV_SPOOF_CHECK", "RESOLV_ADD_TRIM_DOMAINS",
+        "RESOLV_OVERRIDE_TRIM_DOMAINS", "GCONV_PATH", "NLSPATH", "LOCPATH"}) {
+    ::unsetenv(name);
+  }
+}
+
+ConnectOutcome establish(const NetworkPolicy& policy, const std::string& host, std::uint16_t port,
+                         const ConnectOptions& options) {
+  ConnectOutcome out;
+  out.decision = evaluate_name(policy, host, port);
+  if (!out.decision.allowed) {
+    // SECURITY-RULES 3: decided on the name; nothing is resolved.
+    finish(out, ipc::DenyReason::Policy, "blocked by network policy: " + out.decision.reason);
+    return out;
+  }
+
+  std::vector<IpAddress> addresses;
+  if (auto literal = parse_ip_literal(host)) {
+    addresses.push_back(*literal);
+  } else {
+    const ResolveResult rr = options.resolver ? options.resolver(host, options.resolve_timeout_ms)
+                                              : resolve_name(host, options.resolve_timeout_ms);
+    if (rr.overloaded) {
+      finish(out, ipc::DenyReason::Overloaded,
+             "resolution of " + host + " refused: " + rr.error_text);
+      return out;
+    }
+    if (rr.timed_out) {
+      finish(out, ipc::DenyReason::Timeout, "resolution of " + host + " " + rr.error_text);
+      return out;
+    }
+    if (rr.error != 0) {
+      finish(out, ipc::DenyReason::ResolveFailed,
+             "resolution failed: " + host + ": " + rr.error_text);
+      return out;
+    }
+    if (rr.addresses.empty()) {
+      finish(out, ipc::DenyReason::ResolveFailed, "resolution failed: " + host + ": no addresses");
+      return out;
+    }
+    addresses = rr.addresses;
+  }
+  out.resolved = join(addresses);
+
+  out.decision = evaluate_addresses(policy, host, port, addresses, options.host_own);
+  if (!out.decision.allowed) {
+    const std::string prefix = host + " ";
+    finish(out,
+           out.decision.non_public ? ipc::DenyReason::NonPublicAddress : ipc::DenyReason::Policy,
+           "blocked by network policy: " + prefix + out.decision.reason);
+    return out;
+  }
+
+  for (const IpAddress& a : addresses) {
+    const bool own_listener =
+        classify(a) == AddressClass::Loopback &&
+        std::find(options.forbidden_loopback_ports.begin(), options.forbidden_loopback_ports.end(),
+                  port) != options.forbidden_loopback_ports.end();
+    const bool forbidden =
+        own_listener ||
+        std::find(options.forbidden_endpoints.begin(), options.forbidden_endpoints.end(),
+                  std::pair{a, port}) != options.forbidden_endpoints.end();
+    if (forbidden) {
+      out.decision.allowed = false;
+      out.decision.chosen.reset();
+      out.decision.rule = "fence listener";
+      out.decision.reason =
+          "connections to fence's own listeners are denied (" + format_endpoint(a, port) + ")";
+      finish(out, ipc::DenyReason::Policy, "blocked by network policy: " + out.decision.reason);
+      return out;
+    }
+  }
+
+  // Every address in `addresses` passed evaluate_addresses; the chosen one comes first.
+  const auto deadline = Clock::now() + std::chrono::milliseconds(options.connect_timeout_ms);
+  int first_error = 0;
+  const IpAddress* first_failed = nullptr;
+  const IpAddress* timed_out = nullptr;
+  for (const IpAddress& a : addresses) {
+    int error = 0;
+    platform::UniqueFd fd = connect_one(a, port, deadline, error);
+    if (fd) {
+      out.fd = std::move(fd);
+      out.connected_address = a.to_string();
+      out.decision.chosen = a;
+      return out;
+    }
+    if (!first_failed) {
+      first_failed = &a;
+      first_error = error;
+    }
+    if (error == ETIMEDOUT) {  // the deadline covers all attempts
+      timed_out = &a;
+      break;
+    }
+  }
+  if (timed_out) {
+    finish(out, ipc::DenyReason::Timeout,
+           "connection to " + format_endpoint(*timed_out, port) + " timed out after " +
+               std::to_string(options.connect_timeout_ms) + " ms");
+  } else {
+    finish(out, ipc::DenyReason::ConnectFailed,
+           connect_error_text(first_error, *first_failed, port));
+  }
+  return out;
+}
+
+}  // namespace fence::supervisor

@@ -1,0 +1,223 @@
+#include "supervisor/network_broker.hpp"
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "platform/sys_error.hpp"
+#include "platform/tcp_listener.hpp"
+#include "supervisor/spawn.hpp"
+
+namespace fence::supervisor {
+
+NetworkBroker::NetworkBroker(NetworkPolicy policy, BrokerOptions options, EventSink on_event,
+                             FaultSink on_fault)
+    : options_(options),
+      on_event_(std::move(on_event)),
+      on_fault_(std::move(on_fault)),
+      shared_(std::make_shared<Shared>()) {
+  shared_->policy = std::move(policy);
+  shared_->wakeup.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!shared_->wakeup) throw platform::SysError("eventfd");
+  shared_->connect_options.host_own = host_addresses();
+  // SECURITY: the sandbox's own proxy listeners are never a target (SECURITY-RULES 3).
+  shared_->connect_options.forbidden_loopback_ports = {options_.http_port, options_.socks_port};
+  // The connect threads block every signal, so a signal sent to fence reaches the main
+  // thread's signalfd (and is forwarded to the sandbox) instead of killing the process.
+  sigset_t all, previous;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_BLOCK, &all, &previous);
+  for (std::size_t i = 0; i < options_.connect_threads; ++i)
+    std::thread(thread_main, shared_).detach();
+  ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+}
+
+NetworkBroker::~NetworkBroker() { stop(); }
+
+void NetworkBroker::start(const std::string& worker_path) {
+  auto [ours, theirs] = ipc::make_channel_pair();
+  std::error_code error;
+  worker_pid_ = spawn_helper(worker_path, theirs.get(), error);
+  theirs.reset();
+  if (worker_pid_ < 0) throw std::runtime_error("cannot start " + worker_path + ": " + error.message());
+  channel_ = std::make_unique<ipc::Channel>(std::move(ours), ipc::Role::Supervisor,
+                                            ipc::Role::ProxyWorker);
+  channel_->send_hello();
+  auto hello = channel_->receive();
+  if (!hello || hello->type != ipc::MessageType::Hello)
+    throw std::runtime_error("the proxy worker did not start");
+}
+
+void NetworkBroker::attach_listeners(std::vector<platform::UniqueFd> fds) {
+  // SECURITY: the launcher is trusted, but a listener that is not what it claims would hand
+  // the worker something else entirely; check before passing it on.
+  if (fds.size() != 2) throw ipc::ProtocolError("ListenersReady: expected 2 fds");
+  for (const auto& fd : fds)
+    if (!platform::is_listening_tcp_socket(fd.get()))
+      throw ipc::ProtocolError("ListenersReady: fd is not a listening TCP socket");
+  if (!channel_) return;
+  ipc::ProxyStart start;
+  start.debug = options_.debug;
+  const int raw[] = {fds[0].get(), fds[1].get()};
+  channel_->send(start, raw);
+  // Our copies close here: the worker alone holds the listeners, so if it dies the sandbox's
+  // proxies refuse connections (fail closed).
+}
+
+std::vector<int> NetworkBroker::poll_fds() const {
+  std::vector<int> fds{shared_->wakeup.get()};
+  if (channel_) fds.push_back(channel_->fd());
+  return fds;
+}
+
+void NetworkBroker::on_readable(int fd) {
+  if (fd == shared_->wakeup.get()) {
+    std::uint64_t count = 0;
+    [[maybe_unused]] auto n = ::read(shared_->wakeup.get(), &count, sizeof count);
+    handle_completions();
+  } else if (channel_ && fd == channel_->fd()) {
+    handle_worker_message();
+  }
+}
+
+void NetworkBroker::handle_worker_message() {
+  try {
+    auto incoming = channel_->receive();
+    if (!incoming) return fault("the proxy worker exited");
+    switch (incoming->type) {
+      case ipc::MessageType::Hello:
+        return;
+      case ipc::MessageType::ConnectRequest: {
+        auto request = incoming->decode<ipc::ConnectRequest>();
+        // SECURITY: ids are the worker's; a duplicate or a flood is a violation.
+        if (pending_.count(request.id) || open_.count(request.id))
+          return fault("ConnectRequest reuses id " + std::to_string(request.id));
+        if (pending_.size() >= options_.max_in_flight)
+          return fault("more than " + std::to_string(options_.max_in_flight) +
+                       " ConnectRequests in flight");
+        pending_.emplace(request.id, request);
+        {
+          std::lock_guard lock(shared_->mutex);
+          shared_->jobs.push_back(Job{request.id, request});
+        }
+        shared_->jobs_cv.notify_one();
+        return;
+      }
+      case ipc::MessageType::TunnelClosed: {
+        auto closed = incoming->decode<ipc::TunnelClosed>();
+        auto it = open_.find(closed.id);
+        if (it == open_.end()) return fault("TunnelClosed for unknown id " + std::to_string(closed.id));
+        NetworkEvent event = std::move(it->second);
+        open_.erase(it);
+        event.closed = true;
+        event.bytes_up = closed.bytes_up;
+        event.bytes_down = closed.bytes_down;
+        event.duration_ms = closed.duration_ms;
+        on_event_(event);
+        return;
+      }
+      default:
+        return fault("unexpected message from the proxy worker");
+    }
+  } catch (const ipc::ProtocolError& e) {
+    fault(std::string("protocol violation: ") + e.what());
+  } catch (const platform::SysError& e) {
+    fault(e.what());
+  }
+}
+
+void NetworkBroker::handle_completions() {
+  std::deque<Done> done;
+  {
+    std::lock_guard lock(shared_->mutex);
+    done.swap(shared_->done);
+  }
+  for (Done& d : done) {
+    pending_.erase(d.id);
+    NetworkEvent event;
+    event.protocol = d.request.protocol;
+    event.host = d.request.host;
+    event.port = d.request.port;
+    event.allowed = d.outcome.fd.valid();
+    event.rule = d.outcome.decision.rule;
+    event.reason = event.allowed ? std::string() : d.outcome.text;
+    event.resolved = d.outcome.resolved;
+    event.connected = d.outcome.connected_address;
+    if (!channel_) continue;
+    try {
+      if (event.allowed) {
+        const int fd = d.outcome.fd.get();
+        channel_->send(ipc::ConnectAllowed{d.id}, std::span<const int>(&fd, 1));
+        open_.emplace(d.id, event);
+      } else {
+        channel_->send(ipc::ConnectDenied{d.id, d.outcome.reason, d.outcome.text.substr(0, ipc::kMaxReasonLen)});
+      }
+    } catch (const std::exception& e) {
+      fault(std::string("cannot answer the proxy worker: ") + e.what());
+      return;
+    }
+    on_event_(event);
+  }
+}
+
+void NetworkBroker::thread_main(std::shared_ptr<Shared> shared) {
+  for (;;) {
+    Job job;
+    {
+      std::unique_lock lock(shared->mutex);
+      shared->jobs_cv.wait(lock, [&] { return shared->stopping || !shared->jobs.empty(); });
+      if (shared->stopping) return;
+      job = std::move(shared->jobs.front());
+      shared->jobs.pop_front();
+    }
+    ConnectOutcome outcome =
+        establish(shared->policy, job.request.host, job.request.port, shared->connect_options);
+    {
+      std::lock_guard lock(shared->mutex);
+      if (shared->stopping) return;  // the sandbox is gone; the fd closes with `outcome`
+      shared->done.push_back(Done{job.id, std::move(job.request), std::move(outcome)});
+    }
+    const std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(shared->wakeup.get(), &one, sizeof one);
+  }
+}
+
+void NetworkBroker::fault(const std::string& what) {
+  on_fault_(WorkerFault{what});
+  // SECURITY: a misbehaving worker is cut off at once; the sandbox's listeners die with it.
+  channel_.reset();
+  if (worker_pid_ > 0) {
+    ::kill(worker_pid_, SIGKILL);
+    int status = 0;
+    platform::retry_eintr([&] { return ::waitpid(worker_pid_, &status, 0); });
+    worker_pid_ = -1;
+  }
+  pending_.clear();
+}
+
+void NetworkBroker::stop() {
+  {
+    std::lock_guard lock(shared_->mutex);
+    if (shared_->stopping && !channel_ && worker_pid_ <= 0 && open_.empty()) return;
+    shared_->stopping = true;
+    shared_->jobs.clear();
+  }
+  shared_->jobs_cv.notify_all();
+  channel_.reset();
+  if (worker_pid_ > 0) {
+    ::kill(worker_pid_, SIGKILL);
+    int status = 0;
+    platform::retry_eintr([&] { return ::waitpid(worker_pid_, &status, 0); });
+    worker_pid_ = -1;
+  }
+  // Allowed connections still open when the sandbox ends are reported without byte counts.
+  for (auto& [id, event] : open_) {
+    event.closed = true;
+    on_event_(event);
+  }
+  open_.clear();
+}
+
+}  // namespace fence::supervisor

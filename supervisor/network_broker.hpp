@@ -1,0 +1,130 @@
+// The supervisor's side of the network: it owns the proxy worker process, answers the
+// worker's ConnectRequests with the policy (resolving and connecting on a small thread pool,
+// never on the event loop), and reports every decision.
+//
+// Trust: everything from the worker is hostile (SECURITY-RULES 19). Its messages are decoded
+// and validated by ipc::Channel; ids are checked here against the requests in flight; a
+// violation kills the worker and the sandbox's network fails closed (the listeners die with
+// it, so clients get "connection refused"). The worker is not restarted.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ipc/channel.hpp"
+#include "platform/unique_fd.hpp"
+#include "supervisor/connector.hpp"
+#include "supervisor/network_policy.hpp"
+
+namespace fence::supervisor {
+
+class AuditLog;
+
+// One network decision, as reported to -d/-m and the audit log.
+struct NetworkEvent {
+  ipc::ProxyProtocol protocol = ipc::ProxyProtocol::HttpConnect;
+  std::string host;
+  std::uint16_t port = 0;
+  bool allowed = false;
+  std::string rule;       // the rule that decided, or "default deny"
+  std::string reason;     // why it was refused (empty when allowed)
+  std::string resolved;   // the name's addresses, if resolved
+  std::string connected;  // the address connected to
+  std::uint64_t bytes_up = 0, bytes_down = 0;
+  std::uint32_t duration_ms = 0;
+  bool closed = false;    // a TunnelClosed report (allowed connections end with one)
+};
+
+// Violations and faults of the worker, for the user and the audit log.
+struct WorkerFault {
+  std::string what;
+};
+
+struct BrokerOptions {
+  std::uint16_t http_port = 3128;
+  std::uint16_t socks_port = 1080;
+  bool debug = false;
+  std::size_t connect_threads = 16;
+  std::size_t max_in_flight = 4096;  // more pending requests than this is a violation
+};
+
+class NetworkBroker {
+ public:
+  using EventSink = std::function<void(const NetworkEvent&)>;
+  using FaultSink = std::function<void(const WorkerFault&)>;
+
+  NetworkBroker(NetworkPolicy policy, BrokerOptions options, EventSink on_event,
+                FaultSink on_fault);
+  ~NetworkBroker();
+  NetworkBroker(const NetworkBroker&) = delete;
+  NetworkBroker& operator=(const NetworkBroker&) = delete;
+
+  // Spawns fence-proxy-worker and completes the Hello exchange. Throws on failure.
+  void start(const std::string& worker_path);
+
+  // The sandbox's listening sockets (from the launcher's ListenersReady): passed to the
+  // worker in ProxyStart. Throws ipc::ProtocolError if they are not listening TCP sockets.
+  void attach_listeners(std::vector<platform::UniqueFd> fds);
+
+  // Descriptors the event loop polls for readability, and the handler for them.
+  std::vector<int> poll_fds() const;
+  void on_readable(int fd);
+
+  bool worker_alive() const { return worker_pid_ > 0; }
+  // Kills the worker and releases the thread pool.
+  void stop();
+
+ private:
+  struct Job {
+    std::uint64_t id;
+    ipc::ConnectRequest request;
+  };
+  struct Done {
+    std::uint64_t id;
+    ipc::ConnectRequest request;
+    ConnectOutcome outcome;
+  };
+
+  void handle_worker_message();
+  void handle_completions();
+  void fault(const std::string& what);
+
+  // State shared with the connect threads. They may still be resolving or connecting when the
+  // sandbox ends; they are detached and keep this alive until they notice `stopping`.
+  struct Shared {
+    NetworkPolicy policy;
+    ConnectOptions connect_options;
+    platform::UniqueFd wakeup;  // eventfd: completions are queued
+    std::mutex mutex;
+    std::condition_variable jobs_cv;
+    std::deque<Job> jobs;
+    std::deque<Done> done;
+    bool stopping = false;
+  };
+  static void thread_main(std::shared_ptr<Shared> shared);
+
+  BrokerOptions options_;
+  EventSink on_event_;
+  FaultSink on_fault_;
+  pid_t worker_pid_ = -1;
+  std::unique_ptr<ipc::Channel> channel_;
+  std::shared_ptr<Shared> shared_;
+
+  // Requests in flight (id -> request) and tunnels open (id -> what was allowed).
+  std::map<std::uint64_t, ipc::ConnectRequest> pending_;
+  std::map<std::uint64_t, NetworkEvent> open_;
+};
+
+}  // namespace fence::supervisor
