@@ -39,10 +39,15 @@ NetworkBroker::~NetworkBroker() { stop(); }
 void NetworkBroker::start(const std::string& worker_path) {
   auto [ours, theirs] = ipc::make_channel_pair();
   std::error_code error;
-  worker_pid_ = spawn_helper(worker_path, theirs.get(), error);
+  const pid_t pid = spawn_helper(worker_path, theirs.get(), error);
   theirs.reset();
-  if (worker_pid_ < 0) throw std::runtime_error("cannot start " + worker_path + ": " + error.message());
-  channel_ = std::make_unique<ipc::Channel>(std::move(ours), ipc::Role::Supervisor,
+  if (pid < 0) throw std::runtime_error("cannot start " + worker_path + ": " + error.message());
+  adopt_worker(pid, std::move(ours));
+}
+
+void NetworkBroker::adopt_worker(pid_t pid, platform::UniqueFd channel) {
+  worker_pid_ = pid;
+  channel_ = std::make_unique<ipc::Channel>(std::move(channel), ipc::Role::Supervisor,
                                             ipc::Role::ProxyWorker);
   channel_->send_hello();
   auto hello = channel_->receive();

@@ -74,6 +74,10 @@ class NetworkBroker {
   // Spawns fence-proxy-worker and completes the Hello exchange. Throws on failure.
   void start(const std::string& worker_path);
 
+  // Uses an already connected channel end as the worker (start() calls this after spawning;
+  // tests call it with an end they drive themselves, pid -1). Completes the Hello exchange.
+  void adopt_worker(pid_t pid, platform::UniqueFd channel);
+
   // The sandbox's listening sockets (from the launcher's ListenersReady): passed to the
   // worker in ProxyStart. Throws ipc::ProtocolError if they are not listening TCP sockets.
   void attach_listeners(std::vector<platform::UniqueFd> fds);
