@@ -130,7 +130,7 @@ struct ListenersReady {
 // ProxyStart — supervisor -> proxy worker, once, after Hello. Carries the 2 listening fds of
 // ListenersReady (HTTP first) and the worker's limits. Receiver checks: limits in range.
 struct ProxyStart {
-  std::uint32_t max_tunnels = 512;          // open client connections at once
+  std::uint32_t max_tunnels = 4096;         // open client connections at once
   std::uint32_t max_header_bytes = 16384;   // request line + headers (HTTP), whole greeting (SOCKS)
   std::uint32_t header_timeout_ms = 10000;  // to receive a complete request / greeting
   std::uint32_t idle_timeout_ms = 300000;   // a tunnel with no traffic either way

@@ -63,8 +63,9 @@ void allow(scmp_filter_ctx ctx, const char* name, Cmp... cmp) {
 }
 
 void add_argument_rules(scmp_filter_ctx ctx) {
-  // fcntl: flags only (O_NONBLOCK, FD_CLOEXEC). Not F_DUPFD*, F_SETOWN/F_SETSIG, leases, locks.
-  for (const int cmd : {F_GETFL, F_SETFL, F_GETFD, F_SETFD}) {
+  // fcntl: flags (O_NONBLOCK, FD_CLOEXEC) and the relay pipes' size. Not F_DUPFD*,
+  // F_SETOWN/F_SETSIG, leases, locks.
+  for (const int cmd : {F_GETFL, F_SETFL, F_GETFD, F_SETFD, F_SETPIPE_SZ}) {
     allow(ctx, "fcntl", SCMP_A1(SCMP_CMP_MASKED_EQ, kLow32, static_cast<std::uint64_t>(cmd)));
   }
   // ioctl: Asio's non-blocking switch and the readable-bytes query; nothing else (no TIOCSTI).

@@ -1,6 +1,7 @@
 #include "supervisor/network_broker.hpp"
 
 #include <pthread.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/wait.h>
@@ -53,6 +54,10 @@ void NetworkBroker::adopt_worker(pid_t pid, platform::UniqueFd channel) {
   auto hello = channel_->receive();
   if (!hello || hello->type != ipc::MessageType::Hello)
     throw std::runtime_error("the proxy worker did not start");
+  // From here on the channel is non-blocking: see Answer.
+  const int flags = ::fcntl(channel_->fd(), F_GETFL);
+  if (flags < 0 || ::fcntl(channel_->fd(), F_SETFL, flags | O_NONBLOCK) != 0)
+    throw platform::SysError("fcntl(O_NONBLOCK) on the worker channel");
 }
 
 void NetworkBroker::attach_listeners(std::vector<platform::UniqueFd> fds) {
@@ -78,6 +83,7 @@ std::vector<int> NetworkBroker::poll_fds() const {
 }
 
 void NetworkBroker::on_readable(int fd) {
+  flush_outbox();
   if (fd == shared_->wakeup.get()) {
     std::uint64_t count = 0;
     [[maybe_unused]] auto n = ::read(shared_->wakeup.get(), &count, sizeof count);
@@ -88,9 +94,25 @@ void NetworkBroker::on_readable(int fd) {
 }
 
 void NetworkBroker::handle_worker_message() {
+  // Drain everything queued, one datagram at a time.
+  for (int i = 0; i < 256 && channel_; ++i) {
+    ipc::ReceiveResult result;
+    try {
+      result = channel_->try_receive();
+    } catch (const ipc::ProtocolError& e) {
+      return fault(std::string("protocol violation: ") + e.what());
+    } catch (const platform::SysError& e) {
+      return fault(e.what());
+    }
+    if (result.status == ipc::ReceiveStatus::WouldBlock) return;
+    if (result.status == ipc::ReceiveStatus::Closed) return fault("the proxy worker exited");
+    handle_message(*result.message);
+  }
+}
+
+void NetworkBroker::handle_message(ipc::Incoming& message) {
+  auto* incoming = &message;
   try {
-    auto incoming = channel_->receive();
-    if (!incoming) return fault("the proxy worker exited");
     switch (incoming->type) {
       case ipc::MessageType::Hello:
         return;
@@ -151,19 +173,10 @@ void NetworkBroker::handle_completions() {
     event.resolved = d.outcome.resolved;
     event.connected = d.outcome.connected_address;
     if (!channel_) continue;
-    try {
-      if (event.allowed) {
-        const int fd = d.outcome.fd.get();
-        channel_->send(ipc::ConnectAllowed{d.id}, std::span<const int>(&fd, 1));
-        open_.emplace(d.id, event);
-      } else {
-        channel_->send(ipc::ConnectDenied{d.id, d.outcome.reason, d.outcome.text.substr(0, ipc::kMaxReasonLen)});
-      }
-    } catch (const std::exception& e) {
-      fault(std::string("cannot answer the proxy worker: ") + e.what());
-      return;
-    }
+    if (event.allowed) open_.emplace(d.id, event);
     on_event_(event);
+    answer(Answer{d.id, std::move(d.outcome.fd), d.outcome.reason,
+                  d.outcome.text.substr(0, ipc::kMaxReasonLen)});
   }
 }
 
@@ -189,7 +202,42 @@ void NetworkBroker::thread_main(std::shared_ptr<Shared> shared) {
   }
 }
 
+void NetworkBroker::answer(Answer a) {
+  if (!channel_) return;
+  if (outbox_.empty() && try_send(a)) return;
+  if (!channel_) return;
+  if (outbox_.size() >= options_.max_in_flight)
+    return fault("the proxy worker does not read its answers");
+  outbox_.push_back(std::move(a));
+}
+
+bool NetworkBroker::try_send(Answer& a) {
+  try {
+    if (a.fd) {
+      const int fd = a.fd.get();
+      channel_->send(ipc::ConnectAllowed{a.id}, std::span<const int>(&fd, 1));
+    } else {
+      channel_->send(ipc::ConnectDenied{a.id, a.reason, a.text});
+    }
+    return true;
+  } catch (const platform::SysError& e) {
+    if (e.error_code() == EAGAIN || e.error_code() == EWOULDBLOCK) return false;
+    fault(std::string("cannot answer the proxy worker: ") + e.what());
+  } catch (const std::exception& e) {
+    fault(std::string("cannot answer the proxy worker: ") + e.what());
+  }
+  return true;  // not queued: the worker is gone
+}
+
+void NetworkBroker::flush_outbox() {
+  while (channel_ && !outbox_.empty()) {
+    if (!try_send(outbox_.front())) return;
+    outbox_.pop_front();
+  }
+}
+
 void NetworkBroker::fault(const std::string& what) {
+  outbox_.clear();
   on_fault_(WorkerFault{what});
   // SECURITY: a misbehaving worker is cut off at once; the sandbox's listeners die with it.
   channel_.reset();
@@ -209,6 +257,7 @@ void NetworkBroker::stop() {
     shared_->stopping = true;
     shared_->jobs.clear();
   }
+  outbox_.clear();
   shared_->jobs_cv.notify_all();
   channel_.reset();
   if (worker_pid_ > 0) {

@@ -82,9 +82,15 @@ class NetworkBroker {
   // worker in ProxyStart. Throws ipc::ProtocolError if they are not listening TCP sockets.
   void attach_listeners(std::vector<platform::UniqueFd> fds);
 
-  // Descriptors the event loop polls for readability, and the handler for them.
+  // Descriptors the event loop polls for readability, and the handler for them (which also
+  // retries answers queued for the worker).
   std::vector<int> poll_fds() const;
   void on_readable(int fd);
+  // Answers are queued when the worker's socket is full; then the loop also polls the channel
+  // for writability and calls on_writable().
+  bool wants_write() const { return !outbox_.empty(); }
+  int channel_fd() const { return channel_ ? channel_->fd() : -1; }
+  void on_writable() { flush_outbox(); }
 
   bool worker_alive() const { return worker_pid_ > 0; }
   // Kills the worker and releases the thread pool.
@@ -102,8 +108,22 @@ class NetworkBroker {
   };
 
   void handle_worker_message();
+  void handle_message(ipc::Incoming& message);
   void handle_completions();
   void fault(const std::string& what);
+
+  // One answer to the worker. SECURITY: the worker's channel is non-blocking, so a worker that
+  // stops reading cannot stall the supervisor; it gets a bounded queue, then a fault.
+  struct Answer {
+    std::uint64_t id = 0;
+    platform::UniqueFd fd;  // set: ConnectAllowed
+    ipc::DenyReason reason = ipc::DenyReason::Policy;
+    std::string text;
+  };
+  void answer(Answer a);
+  bool try_send(Answer& a);  // false: the socket is full (EAGAIN)
+  void flush_outbox();
+  std::deque<Answer> outbox_;
 
   // State shared with the connect threads. They may still be resolving or connecting when the
   // sandbox ends; they are detached and keep this alive until they notice `stopping`.

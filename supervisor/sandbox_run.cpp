@@ -82,13 +82,18 @@ RunOutcome run_sandboxed(const std::string& launcher_path, const ipc::LaunchSpec
       // The broker's descriptors change when its worker dies, so the set is rebuilt each turn.
       std::vector<pollfd> fds = {{channel.fd(), POLLIN, 0}, {signal_fd.get(), POLLIN, 0}};
       if (broker)
-        for (int fd : broker->poll_fds()) fds.push_back({fd, POLLIN, 0});
+        for (int fd : broker->poll_fds()) {
+          const bool out = broker->wants_write() && fd == broker->channel_fd();
+          fds.push_back({fd, static_cast<short>(POLLIN | (out ? POLLOUT : 0)), 0});
+        }
       if (::poll(fds.data(), fds.size(), -1) < 0) {
         if (errno == EINTR) continue;
         throw platform::SysError("poll");
       }
-      for (std::size_t i = 2; i < fds.size(); ++i)
+      for (std::size_t i = 2; i < fds.size(); ++i) {
+        if (fds[i].revents & POLLOUT) broker->on_writable();
         if (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) broker->on_readable(fds[i].fd);
+      }
       if (fds[1].revents & POLLIN) {
         struct signalfd_siginfo info {};
         while (::read(signal_fd.get(), &info, sizeof info) == sizeof info) {
