@@ -139,6 +139,8 @@ bool AuditLog::write(const nlohmann::json& event) const {
   if (!line.contains("event")) line["event"] = "unknown";
   line["v"] = kAuditSchemaVersion;
   line["time"] = rfc3339_utc_now();
+  // Several fence runs may share one file: the supervisor's pid ties every record to its run.
+  if (!line.contains("pid")) line["pid"] = static_cast<long long>(::getpid());
   std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   text += '\n';
   // ONE write(2): with O_APPEND the kernel places the whole buffer at the end of the file

@@ -168,12 +168,6 @@ int run(const CliOptions& cli) {
   }
   const auto started = std::chrono::steady_clock::now();
   std::uint64_t allowed_count = 0, denied_count = 0, faults = 0;
-  if (audit) {
-    nlohmann::json features = {{"landlock_abi", platform::landlock_abi()},
-                               {"namespaces", {"user", "mount", "pid", "net", "ipc", "uts", "cgroup"}},
-                               {"seccomp", true}};
-    audit->write(session_start(spec.argv, cwd, ::getuid(), canonical_config_json(config), features));
-  }
   auto protocol_name = [](ipc::ProxyProtocol p) {
     return p == ipc::ProxyProtocol::HttpConnect   ? "http-connect"
            : p == ipc::ProxyProtocol::HttpForward ? "http-forward"
@@ -209,6 +203,12 @@ int run(const CliOptions& cli) {
   } catch (const std::exception& e) {
     return fail(kExitSetupFailed, std::string("proxy worker: ") + e.what());
   }
+  if (audit) {
+    nlohmann::json features = {{"landlock_abi", platform::landlock_abi()},
+                               {"namespaces", {"user", "mount", "pid", "net", "ipc", "uts", "cgroup"}},
+                               {"seccomp", true}};
+    audit->write(session_start(spec.argv, cwd, ::getuid(), canonical_config_json(config), features));
+  }
   RunOutcome outcome = run_sandboxed(
       launcher, spec, [&](const std::string& line) { debug_line(cli.debug, line); }, &broker);
   broker.stop();
@@ -216,8 +216,8 @@ int run(const CliOptions& cli) {
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                         std::chrono::steady_clock::now() - started).count();
     std::optional<int> code, signal;
-    if (outcome.exit_code > 128 && outcome.exit_code < 128 + 65 && outcome.error.empty())
-      signal = outcome.exit_code - 128;
+    if (outcome.signal != 0)
+      signal = outcome.signal;
     else
       code = outcome.exit_code;
     audit->write(session_end(code, signal, static_cast<std::uint64_t>(ms),

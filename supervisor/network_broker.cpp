@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/wait.h>
@@ -51,6 +52,10 @@ void NetworkBroker::adopt_worker(pid_t pid, platform::UniqueFd channel) {
   channel_ = std::make_unique<ipc::Channel>(std::move(channel), ipc::Role::Supervisor,
                                             ipc::Role::ProxyWorker);
   channel_->send_hello();
+  // A worker that never says Hello must not hang fence at startup.
+  struct pollfd p {channel_->fd(), POLLIN, 0};
+  if (platform::retry_eintr([&] { return ::poll(&p, 1, 5000); }) != 1)
+    throw std::runtime_error("the proxy worker did not answer within 5 s");
   auto hello = channel_->receive();
   if (!hello || hello->type != ipc::MessageType::Hello)
     throw std::runtime_error("the proxy worker did not start");
@@ -172,7 +177,11 @@ void NetworkBroker::handle_completions() {
     event.reason = event.allowed ? std::string() : d.outcome.text;
     event.resolved = d.outcome.resolved;
     event.connected = d.outcome.connected_address;
-    if (!channel_) continue;
+    if (!channel_) {
+      // The worker is gone: the decision is still reported, the connection is closed unused.
+      on_event_(event);
+      continue;
+    }
     if (event.allowed) open_.emplace(d.id, event);
     on_event_(event);
     answer(Answer{d.id, std::move(d.outcome.fd), d.outcome.reason,
@@ -238,6 +247,12 @@ void NetworkBroker::flush_outbox() {
 
 void NetworkBroker::fault(const std::string& what) {
   outbox_.clear();
+  {
+    // Requests not started yet are dropped: nothing is resolved or connected for a worker
+    // that has been cut off.
+    std::lock_guard lock(shared_->mutex);
+    shared_->jobs.clear();
+  }
   on_fault_(WorkerFault{what});
   // SECURITY: a misbehaving worker is cut off at once; the sandbox's listeners die with it.
   channel_.reset();

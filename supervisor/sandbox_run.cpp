@@ -147,6 +147,7 @@ RunOutcome run_sandboxed(const std::string& launcher_path, const ipc::LaunchSpec
         case ipc::MessageType::CommandExited: {
           auto msg = incoming->decode<ipc::CommandExited>();
           outcome.exit_code = msg.signaled ? 128 + msg.status : msg.status;
+          outcome.signal = msg.signaled ? msg.status : 0;
           (void)ready;
           return finish(outcome);
         }
