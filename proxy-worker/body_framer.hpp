@@ -1,11 +1,13 @@
 // Where the body of one absolute-form request ends in the client's byte stream. Pure and
 // incremental like the head parser, so it can be unit-tested and fuzzed on bytes.
 //
-// SECURITY: the worker forwards exactly one request per client connection upstream (the head
-// that HttpRequestParser checked and rewrote, then this body). Bytes after the body — a
-// pipelined or smuggled second request, possibly with another Host — are never forwarded:
-// that request was not checked. A chunked body the framer cannot read unambiguously is Bad and
-// ends the tunnel, so the worker and the origin can never disagree about where it ends.
+// SECURITY: the worker forwards exactly one request per upstream connection (the head that
+// HttpRequestParser checked and rewrote, then this body). Bytes after the body — a pipelined
+// second request, possibly with another Host — are never forwarded on that connection: they
+// wait until the response is over and are then parsed and asked about as a request of their
+// own. A chunked body the framer cannot read unambiguously is Bad and ends the connection, so
+// the worker and the origin can never disagree about where it ends. The same framer reads
+// chunked and Content-Length response bodies (keep-alive: where the response ends).
 #pragma once
 
 #include <cstddef>

@@ -339,9 +339,6 @@ def test_first_instruction_connects(fence, net):
         assert cp.returncode == 0 and cp.stdout == net.hello, fmt(cp)
 
 
-@pytest.mark.xfail(strict=True, reason="KNOWN GAP (issue 3 open): absolute-form requests are "
-                   "served one per client connection; keep-alive with each request checked on "
-                   "its own needs response framing in the worker")
 def test_keepalive_every_request_is_checked(fence, net):
     """Two requests on one proxy connection: the second (denied) one is refused on its own."""
     m = marker()

@@ -119,7 +119,8 @@ TEST_CASE("worker: other denials are a 502 with the supervisor's text") {
 TEST_CASE("worker: absolute-form sends the rewritten head and one body, nothing after it") {
   WorkerHarness w;
   UniqueFd client = connect_loopback(w.http_port());
-  // A body of 3 bytes, then a pipelined request for another host that must not be forwarded.
+  // A body of 3 bytes, then a pipelined request for another host that must not be forwarded
+  // on this upstream: it gets its own ConnectRequest once the first response is over.
   write_all(client.get(),
             "POST http://example.com:8080/submit?q=1 HTTP/1.1\r\nHost: example.com:8080\r\n"
             "Proxy-Authorization: secret\r\nContent-Length: 3\r\n\r\nabc"
@@ -139,15 +140,83 @@ TEST_CASE("worker: absolute-form sends the rewritten head and one body, nothing 
   CHECK(rest == "abc");
 
   write_all(upstream.get(), "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
-  REQUIRE(::shutdown(upstream.get(), SHUT_WR) == 0);
-  bool eof = false;
-  const std::string response = read_to_eof(client.get(), kTimeoutMs, &eof);
-  CHECK(eof);
-  CHECK(response == "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
-  client.reset();
+  const std::string first = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok";
+  const std::string response = read_exact(client.get(), first.size());
+  CHECK(response == first);
   const auto closed = w.expect_closed();
   CHECK(closed.id == req.id);
   CHECK(closed.bytes_down == response.size());
+  // The first upstream saw nothing of the second request.
+  bool up_eof = false;
+  CHECK(read_until(upstream.get(), [](const std::string&) { return false; }, 300, &up_eof).empty());
+
+  const auto second = w.expect_request();
+  CHECK(second.host == "other.example");
+  CHECK(second.id != req.id);
+  w.deny(second.id, ipc::DenyReason::Policy, "");
+  bool eof = false;
+  const std::string refusal = read_to_eof(client.get(), kTimeoutMs, &eof);
+  CHECK(eof);
+  CHECK(refusal.rfind("HTTP/1.1 403 Forbidden\r\n", 0) == 0);
+}
+
+TEST_CASE("worker: keep-alive, pipelined requests each asked and answered in turn") {
+  WorkerHarness w;
+  UniqueFd client = connect_loopback(w.http_port());
+  write_all(client.get(),
+            "HEAD http://a.example/1 HTTP/1.1\r\nHost: a.example\r\n\r\n"
+            "GET http://b.example/2 HTTP/1.1\r\nHost: b.example\r\n\r\n"
+            "GET http://c.example/3 HTTP/1.1\r\nHost: c.example\r\n\r\n");
+  // 1: HEAD, whose response has a Content-Length but no body.
+  const auto r1 = w.expect_request();
+  CHECK(r1.host == "a.example");
+  UniqueFd up1 = w.allow(r1.id);
+  CHECK(read_head(up1.get()).rfind("HEAD /1 HTTP/1.1\r\n", 0) == 0);
+  write_all(up1.get(), "HTTP/1.1 200 OK\r\nContent-Length: 9\r\nKeep-Alive: timeout=1\r\n\r\n");
+  const std::string a = "HTTP/1.1 200 OK\r\nContent-Length: 9\r\nConnection: keep-alive\r\n\r\n";
+  CHECK(read_exact(client.get(), a.size()) == a);
+  CHECK(w.expect_closed().id == r1.id);
+  CHECK(read_until(up1.get(), [](const std::string&) { return false; }, 200).empty());
+
+  // 2: a chunked response, relayed exactly; bytes after it are dropped.
+  const auto r2 = w.expect_request();
+  CHECK(r2.host == "b.example");
+  UniqueFd up2 = w.allow(r2.id);
+  CHECK(read_head(up2.get()).rfind("GET /2 HTTP/1.1\r\n", 0) == 0);
+  write_all(up2.get(), "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       "2\r\nok\r\n0\r\n\r\nHTTP/1.1 200 OK\r\n\r\nsmuggled");
+  const std::string b = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                        "Connection: keep-alive\r\n\r\n2\r\nok\r\n0\r\n\r\n";
+  CHECK(read_exact(client.get(), b.size()) == b);
+  CHECK(w.expect_closed().id == r2.id);
+
+  // 3: close-delimited: "Connection: close", and the client connection ends with it.
+  const auto r3 = w.expect_request();
+  CHECK(r3.host == "c.example");
+  UniqueFd up3 = w.allow(r3.id);
+  CHECK(read_head(up3.get()).rfind("GET /3 HTTP/1.1\r\n", 0) == 0);
+  write_all(up3.get(), "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\nall of it");
+  REQUIRE(::shutdown(up3.get(), SHUT_WR) == 0);
+  bool eof = false;
+  CHECK(read_to_eof(client.get(), kTimeoutMs, &eof) ==
+        "HTTP/1.0 200 OK\r\nConnection: close\r\n\r\nall of it");
+  CHECK(eof);
+  CHECK(w.expect_closed().id == r3.id);
+}
+
+TEST_CASE("worker: a malformed response before any byte reached the client is a 502") {
+  WorkerHarness w;
+  UniqueFd client = connect_loopback(w.http_port());
+  write_all(client.get(), "GET http://a.example/ HTTP/1.1\r\nHost: a.example\r\n\r\n");
+  const auto req = w.expect_request();
+  UniqueFd up = w.allow(req.id);
+  read_head(up.get());
+  write_all(up.get(), "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nx");
+  bool eof = false;
+  const std::string response = read_to_eof(client.get(), kTimeoutMs, &eof);
+  CHECK(eof);
+  CHECK(response.rfind("HTTP/1.1 502 Bad Gateway\r\n", 0) == 0);
+  CHECK(w.expect_closed().id == req.id);
 }
 
 TEST_CASE("worker: absolute-form with a chunked body forwards exactly that body") {
