@@ -920,3 +920,39 @@ def test_worker_is_restricted(fence, net):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.communicate(timeout=10)
+
+
+def test_worker_crash_fails_closed(fence, net, work, tmp_path):
+    """If the proxy worker dies, the sandbox's network fails closed (the worker is not
+    restarted): later connections are refused, the command keeps running, and the fault is
+    reported and audited."""
+    flag = work / "worker-killed"
+    audit = tmp_path / "audit.jsonl"
+    script = (
+        "curl -s -o /dev/null -w 'first %{http_code}\\n' http://allowed.example/hello.txt\n"
+        f"while [ ! -e '{flag}' ]; do sleep 0.05; done\n"
+        "curl -s -o /dev/null -w 'second %{http_code}\\n' http://allowed.example/hello.txt\n"
+        "echo \"second-rc $?\"\n")
+    proc = fence.popen(["sh", "-c", script], config=net.config(["allowed.example"]),
+                       flags=["--audit-log", str(audit)],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stdout.readline()
+        assert first.strip() == "first 200", first
+        workers = _workers_of(proc.pid)
+        assert workers, "no fence-proxy-worker below the fence process"
+        for pid in workers:
+            os.kill(pid, 9)
+        flag.write_text("")
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    lines = out.splitlines()
+    assert "second 000" in lines, (out, err)
+    assert any(l.startswith("second-rc ") and l != "second-rc 0" for l in lines), (out, err)
+    assert proc.returncode == 0, (proc.returncode, out, err)
+    assert "worker fault" in err, err
+    events = [json.loads(l)["event"] for l in audit.read_text().splitlines()]
+    assert "worker_fault" in events and events[-1] == "session_end", events
