@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 bash scripts/build.sh
 echo
-echo "\$ build/bin/fence -s <default policy> -- sh -c '...'"
+echo "\$ build/bin/fence -- sh -c '...'   # embedded default policy: no network, no writes"
 # An empty HOME makes sure ~/.fence.json does not replace the embedded default policy.
 HOME="$(mktemp -d)" build/bin/fence -- sh -c '
   echo "hello from inside fence (uid $(id -u), pid $$)"
