@@ -198,13 +198,7 @@ void ClientSession::allowed(std::uint64_t id, UniqueFd upstream) {
   options.early_up = client_leftover();
   received_.clear();
   received_.shrink_to_fit();
-  if (protocol_ == ipc::ProxyProtocol::HttpForward) {
-    const auto& target = http_->target();
-    options.head_up = target.upstream_head;
-    options.body = target.chunked ? BodyFramer::chunked()
-                                  : BodyFramer::content_length(target.content_length);
-    write_buf_.clear();  // nothing to say to the client: the origin answers
-  } else if (protocol_ == ipc::ProxyProtocol::HttpConnect) {
+  if (protocol_ == ipc::ProxyProtocol::HttpConnect) {
     write_buf_ = std::string(kConnectEstablished);
   } else {
     write_buf_ = socks5_reply(kSocksSucceeded);
@@ -229,11 +223,8 @@ void ClientSession::allowed(std::uint64_t id, UniqueFd upstream) {
                       ipc::TunnelClosed{id, stats.bytes_up, stats.bytes_down, stats.duration_ms});
                 });
   };
-  if (write_buf_.empty()) {
-    start(boost::system::error_code(), 0);
-  } else {
-    asio::async_write(client_, asio::buffer(write_buf_), std::move(start));
-  }
+  // The success reply (CONNECT 200 / SOCKS5 0x00) goes out before any tunnel byte.
+  asio::async_write(client_, asio::buffer(write_buf_), std::move(start));
 }
 
 // --- absolute-form forwarding ----------------------------------------------------------------

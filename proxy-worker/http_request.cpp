@@ -1,5 +1,7 @@
 #include "proxy-worker/http_request.hpp"
 
+#include "proxy-worker/http_head.hpp"
+
 #include <arpa/inet.h>
 
 #include <algorithm>
@@ -216,8 +218,9 @@ int map_beast_error(const boost::system::error_code& ec) {
 HttpRequestParser::HttpRequestParser(std::size_t max_header_bytes, std::size_t max_header_count)
     : max_header_bytes_(max_header_bytes),
       max_header_count_(max_header_count),
-      beast_(std::make_unique<Beast>()) {
-  // Our own limit on buffer_ is the one that counts (feed() never hands Beast more than
+      beast_(std::make_unique<Beast>()),
+      head_(max_header_bytes) {
+  // Our own limit on head_ is the one that counts (feed() never hands Beast more than
   // max_header_bytes); Beast's is set one byte above as a second line.
   const std::uint64_t beast_limit = std::min<std::uint64_t>(
       static_cast<std::uint64_t>(max_header_bytes) + 1, std::numeric_limits<std::uint32_t>::max());
@@ -234,50 +237,37 @@ HttpRequestParser::~HttpRequestParser() = default;
 ParseStatus HttpRequestParser::fail(int status, std::string text) {
   status_ = ParseStatus::Bad;
   error_status_ = status;
-  std::replace(text.begin(), text.end(), '\r', ' ');
-  std::replace(text.begin(), text.end(), '\n', ' ');
-  error_text_ = std::move(text);
+  error_text_ = single_line(std::move(text));
   beast_.reset();
-  buffer_ = std::string();
+  head_.release();
   return status_;
 }
 
 ParseStatus HttpRequestParser::feed(std::string_view bytes) {
   if (status_ != ParseStatus::NeedMore || bytes.empty()) return status_;
-  // SECURITY: only the first max_header_bytes_ bytes can belong to an acceptable head, so
-  // nothing beyond that is ever stored.
-  const std::size_t room = max_header_bytes_ - buffer_.size();
-  buffer_.append(bytes.substr(0, std::min(bytes.size(), room)));
-
-  // Find the end of the head ourselves, refusing NUL and bare CR / LF as soon as they arrive.
+  // Typically a TLS ClientHello (0x16) from a client configured with an https:// proxy URL.
+  if (head_.empty() && !((bytes[0] >= 'A' && bytes[0] <= 'Z') || (bytes[0] >= 'a' && bytes[0] <= 'z')))
+    return fail(400, "not an HTTP request; the proxy URL must start with http://");
   // Beast only ever sees one complete head: its incremental mode misparses a header line cut
   // by a read boundary (Boost 1.74), and one complete buffer is also what gets fuzzed.
-  for (; scan_pos_ < buffer_.size(); ++scan_pos_) {
-    const char c = buffer_[scan_pos_];
-    if (scan_pos_ == 0 && !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'))) {
-      // Typically a TLS ClientHello (0x16) from a client configured with https:// proxy URL.
-      return fail(400, "not an HTTP request; the proxy URL must start with http://");
-    }
-    const bool after_cr = scan_pos_ > 0 && buffer_[scan_pos_ - 1] == '\r';
-    if (c == '\0') return fail(400, "NUL byte in the request head");
-    if (c == '\n') {
-      if (!after_cr) return fail(400, "bare LF in the request head");
-      if (scan_pos_ >= 3 && buffer_[scan_pos_ - 2] == '\n') return parse_head(scan_pos_ + 1);
-    } else if (after_cr) {
-      return fail(400, "bare CR in the request head");
-    }
-  }
-  if (buffer_.size() >= max_header_bytes_) {
-    return fail(431, "request head larger than " + std::to_string(max_header_bytes_) + " bytes");
+  switch (head_.feed(bytes)) {
+    case HeadBuffer::State::Complete:
+      return parse_head(head_.head_size());
+    case HeadBuffer::State::Bad:
+      return fail(400, std::string(head_.problem()) + " in the request head");
+    case HeadBuffer::State::TooLarge:
+      return fail(431, "request head larger than " + std::to_string(max_header_bytes_) + " bytes");
+    case HeadBuffer::State::NeedMore:
+      break;
   }
   return status_;
 }
 
 ParseStatus HttpRequestParser::parse_head(std::size_t head_size) {
-  const std::string_view head(buffer_.data(), head_size);
+  const std::string_view head(head_.data().data(), head_size);
   if (auto bad = check_raw_head(head, max_header_count_)) return fail(bad->first, bad->second);
   boost::system::error_code ec;
-  const std::size_t used = beast_->parser.put(boost::asio::buffer(buffer_.data(), head_size), ec);
+  const std::size_t used = beast_->parser.put(boost::asio::buffer(head.data(), head_size), ec);
   if (ec) return fail(map_beast_error(ec), "malformed request: " + ec.message());
   if (!beast_->parser.is_header_done() || used != head_size) {
     return fail(400, "malformed request head");
@@ -416,7 +406,7 @@ ParseStatus HttpRequestParser::finish_head(std::size_t head_size) {
   head_bytes_ = head_size;
   status_ = ParseStatus::Done;
   beast_.reset();
-  buffer_ = std::string();
+  head_.release();
   return status_;
 }
 

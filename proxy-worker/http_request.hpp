@@ -21,6 +21,8 @@
 #include <string>
 #include <string_view>
 
+#include "proxy-worker/http_head.hpp"
+
 namespace fence::proxy {
 
 // Result of feeding bytes to an incremental parser (also used by Socks5Parser).
@@ -66,8 +68,7 @@ class HttpRequestParser {
   std::size_t max_header_count_;
   std::unique_ptr<Beast> beast_;
   // SECURITY: never holds more than max_header_bytes_ bytes, whatever the client sends.
-  std::string buffer_;
-  std::size_t scan_pos_ = 0;  // next byte of buffer_ to scan for the end of the head
+  HeadBuffer head_;
   ParseStatus status_ = ParseStatus::NeedMore;
   std::size_t head_bytes_ = 0;
   HttpTarget target_;

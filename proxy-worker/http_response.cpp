@@ -76,7 +76,8 @@ HttpResponseParser::HttpResponseParser(std::size_t max_header_bytes, bool reques
     : max_header_bytes_(max_header_bytes),
       max_header_count_(max_header_count),
       request_was_head_(request_was_head),
-      beast_(std::make_unique<Beast>()) {
+      beast_(std::make_unique<Beast>()),
+      head_(max_header_bytes) {
   const std::uint64_t beast_limit = std::min<std::uint64_t>(
       static_cast<std::uint64_t>(max_header_bytes) + 1, std::numeric_limits<std::uint32_t>::max());
   beast_->parser.header_limit(static_cast<std::uint32_t>(beast_limit));
@@ -89,37 +90,29 @@ HttpResponseParser::~HttpResponseParser() = default;
 
 ParseStatus HttpResponseParser::fail(std::string text) {
   status_ = ParseStatus::Bad;
-  std::replace(text.begin(), text.end(), '\r', ' ');
-  std::replace(text.begin(), text.end(), '\n', ' ');
-  error_text_ = std::move(text);
+  error_text_ = single_line(std::move(text));
   beast_.reset();
-  buffer_ = std::string();
+  head_.release();
   return status_;
 }
 
 ParseStatus HttpResponseParser::feed(std::string_view bytes) {
   if (status_ != ParseStatus::NeedMore || bytes.empty()) return status_;
-  const std::size_t room = max_header_bytes_ - buffer_.size();
-  buffer_.append(bytes.substr(0, std::min(bytes.size(), room)));
-  for (; scan_pos_ < buffer_.size(); ++scan_pos_) {
-    const char c = buffer_[scan_pos_];
-    const bool after_cr = scan_pos_ > 0 && buffer_[scan_pos_ - 1] == '\r';
-    if (c == '\0') return fail("NUL byte in the response head");
-    if (c == '\n') {
-      if (!after_cr) return fail("bare LF in the response head");
-      if (scan_pos_ >= 3 && buffer_[scan_pos_ - 2] == '\n') return parse_head(scan_pos_ + 1);
-    } else if (after_cr) {
-      return fail("bare CR in the response head");
-    }
-  }
-  if (buffer_.size() >= max_header_bytes_) {
-    return fail("response head larger than " + std::to_string(max_header_bytes_) + " bytes");
+  switch (head_.feed(bytes)) {
+    case HeadBuffer::State::Complete:
+      return parse_head(head_.head_size());
+    case HeadBuffer::State::Bad:
+      return fail(std::string(head_.problem()) + " in the response head");
+    case HeadBuffer::State::TooLarge:
+      return fail("response head larger than " + std::to_string(max_header_bytes_) + " bytes");
+    case HeadBuffer::State::NeedMore:
+      break;
   }
   return status_;
 }
 
 ParseStatus HttpResponseParser::parse_head(std::size_t head_size) {
-  const std::string_view head(buffer_.data(), head_size);
+  const std::string_view head(head_.data().data(), head_size);
   if (head.rfind("HTTP/", 0) != 0) return fail("not an HTTP response");
   // Raw checks Beast does not make: obs-fold and the header count.
   std::size_t lines = 0;
@@ -135,7 +128,7 @@ ParseStatus HttpResponseParser::parse_head(std::size_t head_size) {
   if (lines >= 2 && lines - 2 > max_header_count_) return fail("too many response headers");
 
   boost::system::error_code ec;
-  const std::size_t used = beast_->parser.put(boost::asio::buffer(buffer_.data(), head_size), ec);
+  const std::size_t used = beast_->parser.put(boost::asio::buffer(head.data(), head_size), ec);
   if (ec) return fail("malformed response: " + ec.message());
   if (!beast_->parser.is_header_done() || used != head_size) {
     return fail("malformed response head");
@@ -171,7 +164,7 @@ ParseStatus HttpResponseParser::parse_head(std::size_t head_size) {
     framing_ = ResponseFraming::Close;
   }
   head_bytes_ = head_size;
-  buffer_.resize(head_size);  // keep only the head, for client_head()
+  head_.data().resize(head_size);  // keep only the head, for client_head()
   beast_.reset();
   status_ = ParseStatus::Done;
   return status_;
@@ -179,7 +172,7 @@ ParseStatus HttpResponseParser::parse_head(std::size_t head_size) {
 
 std::string HttpResponseParser::client_head(std::string_view connection) const {
   if (status_ != ParseStatus::Done) return {};
-  const std::string_view head(buffer_);
+  const std::string_view head(head_.data());
   const std::vector<Field> fields = fields_of(head);
   std::vector<std::string_view> named;  // headers the origin's Connection names: hop-by-hop
   for (const Field& f : fields) {

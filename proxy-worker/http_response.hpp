@@ -15,6 +15,8 @@
 #include <string>
 #include <string_view>
 
+#include "proxy-worker/http_head.hpp"
+
 #include "proxy-worker/http_request.hpp"  // ParseStatus
 
 namespace fence::proxy {
@@ -62,8 +64,7 @@ class HttpResponseParser {
   std::size_t max_header_count_;
   bool request_was_head_;
   std::unique_ptr<Beast> beast_;
-  std::string buffer_;  // SECURITY: never more than max_header_bytes_ bytes
-  std::size_t scan_pos_ = 0;
+  HeadBuffer head_;  // SECURITY: never more than max_header_bytes_ bytes
   ParseStatus status_ = ParseStatus::NeedMore;
   std::size_t head_bytes_ = 0;
   int status_code_ = 0;

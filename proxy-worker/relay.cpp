@@ -40,7 +40,6 @@ struct Direction {
   bool splice = false;
   std::string out;          // user-space bytes waiting for dst
   std::size_t out_done = 0;
-  std::optional<BodyFramer> body;  // set on the up direction of an absolute-form request
   bool src_eof = false;
   bool done = false;
   std::uint64_t bytes = 0;
@@ -59,26 +58,22 @@ class Relay : public std::enable_shared_from_this<Relay> {
         on_end_(std::move(on_end)) {
     set_non_blocking(client_.native_handle());
     set_non_blocking(upstream_.native_handle());
-    init(up_, client_, upstream_, options.body.has_value());
-    init(down_, upstream_, client_, false);
-    up_.body = std::move(options.body);
-    up_.out = std::move(options.head_up);
-    frame_up(options.early_up);
+    init(up_, client_, upstream_);
+    init(down_, upstream_, client_);
+    up_.out = std::move(options.early_up);  // client bytes that came with the request
   }
 
   void start() {
     arm_idle_timer();
-    if (up_.body && up_.body->bad()) return finish();
     pump(up_);
     pump(down_);
   }
 
  private:
   static void init(Direction& d, asio::posix::stream_descriptor& src,
-                   asio::posix::stream_descriptor& dst, bool framed) {
+                   asio::posix::stream_descriptor& dst) {
     d.src = &src;
     d.dst = &dst;
-    if (framed) return;  // the framer must see the bytes: user-space copy
     int fds[2];
     // A pipe per direction; without one (EMFILE) this direction copies through user space.
     if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) == 0) {
@@ -88,17 +83,6 @@ class Relay : public std::enable_shared_from_this<Relay> {
       (void)::fcntl(fds[1], F_SETPIPE_SZ, static_cast<int>(kChunk));
       d.splice = true;
     }
-  }
-
-  // Appends the body part of client bytes to up_.out; the rest is dropped (never forwarded).
-  void frame_up(std::string_view bytes) {
-    if (bytes.empty()) return;
-    if (!up_.body) {
-      up_.out.append(bytes);
-      return;
-    }
-    const std::size_t body = up_.body->accept(bytes);
-    up_.out.append(bytes.substr(0, body));
   }
 
   void touch() { last_activity_ = Clock::now(); }
@@ -170,15 +154,7 @@ class Relay : public std::enable_shared_from_this<Relay> {
       const ssize_t n = ::read(src, d.out.data(), d.out.size());
       if (n <= 0) d.out.clear();
       if (n > 0) {
-        const std::string_view got(d.out.data(), static_cast<std::size_t>(n));
-        if (d.body) {
-          const std::size_t body = d.body->accept(got);
-          if (d.body->bad()) return finish();  // a body we cannot frame: end the tunnel
-          d.out.resize(body);                  // bytes past the body are dropped
-          touch();
-        } else {
-          d.out.resize(static_cast<std::size_t>(n));
-        }
+        d.out.resize(static_cast<std::size_t>(n));
         continue;
       }
       if (n == 0) {
