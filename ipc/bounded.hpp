@@ -48,6 +48,11 @@ struct CheckedBool {
   bool& value;
 };
 
+struct BoundedPortList {
+  std::vector<std::uint16_t>& value;
+  std::size_t max_count;
+};
+
 template <typename E>
 struct CheckedEnum {
   static_assert(std::is_enum_v<E>);
@@ -65,6 +70,9 @@ inline BoundedStringList bounded(std::vector<std::string>& v, std::size_t max_co
 }
 inline CheckedBool checked(bool& b) {
   return {b};
+}
+inline BoundedPortList bounded(std::vector<std::uint16_t>& v, std::size_t max_count) {
+  return {v, max_count};
 }
 template <typename E>
 CheckedEnum<E> checked(E& e, E first, E last) {
@@ -137,6 +145,26 @@ void load(Archive& ar, BoundedStringList& l) {
     std::string s;
     ar(bounded(s, l.max_len));
     l.value.push_back(std::move(s));
+  }
+}
+
+// --- lists of ports: uint32 count, then each uint16. ----------------------------------------
+
+template <typename Archive>
+void save(Archive& ar, const BoundedPortList& l) {
+  if (l.value.size() > l.max_count) throw EncodeError("port list exceeds its bound");
+  ar(static_cast<WireSize>(l.value.size()));
+  for (std::uint16_t port : l.value) ar(port);
+}
+
+template <typename Archive>
+void load(Archive& ar, BoundedPortList& l) {
+  const WireSize n = detail::load_size_tag(ar, l.max_count, "port count");
+  l.value.clear();
+  for (WireSize i = 0; i < n; ++i) {
+    std::uint16_t port = 0;
+    ar(port);
+    l.value.push_back(port);
   }
 }
 

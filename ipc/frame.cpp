@@ -61,6 +61,16 @@ bool is_known_message_type(std::uint16_t value) {
     case MessageType::ConnectAllowed:
     case MessageType::ConnectDenied:
     case MessageType::TunnelClosed:
+    case MessageType::LocalListenerReady:
+    case MessageType::LocalListener:
+    case MessageType::InboundOpen:
+    case MessageType::InboundReady:
+    case MessageType::InboundFailed:
+    case MessageType::RelayStart:
+    case MessageType::RelayClosed:
+    case MessageType::Violation:
+    case MessageType::ExecCheck:
+    case MessageType::ExecVerdict:
       return true;
   }
   return false;

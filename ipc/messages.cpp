@@ -32,6 +32,25 @@ Error check_paths(std::string_view field, const std::vector<std::string>& paths)
   return std::nullopt;
 }
 
+// Ports 1..65535, no duplicates, none of `reserved`.
+Error check_ports(std::string_view field, const std::vector<std::uint16_t>& ports,
+                  std::initializer_list<std::uint16_t> reserved) {
+  if (ports.size() > kMaxPortCount) return std::string(field) + ": too many ports";
+  std::set<std::uint16_t> seen;
+  for (std::uint16_t port : ports) {
+    if (port == 0) return std::string(field) + ": port 0";
+    if (!seen.insert(port).second) return std::string(field) + ": duplicate port";
+    for (std::uint16_t r : reserved)
+      if (port == r) return std::string(field) + ": port " + std::to_string(port) + " is a proxy port";
+  }
+  return std::nullopt;
+}
+
+Error check_pid(std::string_view what, std::uint32_t pid) {
+  if (pid == 0 || pid > kMaxPid) return std::string(what) + ": pid out of range";
+  return std::nullopt;
+}
+
 Error check_argv(const std::vector<std::string>& argv) {
   if (argv.empty()) return "argv: empty";
   if (argv.size() > kMaxArgCount) return "argv: too many arguments";
@@ -126,6 +145,23 @@ std::optional<std::string> validate(const LaunchSpec& m) {
   }
   if (m.http_proxy_port == 0 || m.socks_proxy_port == 0 || m.http_proxy_port == m.socks_proxy_port)
     return "LaunchSpec: proxy ports must be distinct and non-zero";
+  const std::initializer_list<std::uint16_t> proxies = {m.http_proxy_port, m.socks_proxy_port};
+  const std::pair<std::string_view, const std::vector<std::uint16_t>*> ports[] = {
+      {"bind_ports", &m.bind_ports},
+      {"inbound_ports", &m.inbound_ports},
+      {"local_outbound_ports", &m.local_outbound_ports}};
+  for (const auto& [name, list] : ports)
+    if (auto e = check_ports(name, *list, proxies)) return "LaunchSpec: " + *e;
+  // SECURITY: a transparent listener on a port the command may also bind would let the
+  // command race init for the port; the supervisor keeps the two sets apart.
+  for (std::uint16_t port : m.local_outbound_ports) {
+    for (std::uint16_t b : m.bind_ports)
+      if (port == b) return "LaunchSpec: port " + std::to_string(port) + " both bound and forwarded";
+    for (std::uint16_t b : m.inbound_ports)
+      if (port == b) return "LaunchSpec: port " + std::to_string(port) + " both inbound and forwarded";
+  }
+  if (m.unix_sockets.size() > kMaxSocketCount) return "LaunchSpec: too many unix sockets";
+  if (auto e = check_paths("unix_sockets", m.unix_sockets)) return "LaunchSpec: " + *e;
   return std::nullopt;
 }
 
@@ -230,5 +266,44 @@ std::optional<std::string> validate(const ConnectDenied& m) {
 }
 
 std::optional<std::string> validate(const TunnelClosed&) { return std::nullopt; }
+
+std::optional<std::string> validate(const LocalListenerReady& m) {
+  if (m.port == 0) return "LocalListenerReady: port 0";
+  return std::nullopt;
+}
+
+std::optional<std::string> validate(const LocalListener& m) {
+  if (m.port == 0) return "LocalListener: port 0";
+  return std::nullopt;
+}
+
+std::optional<std::string> validate(const InboundOpen& m) {
+  if (m.port == 0) return "InboundOpen: port 0";
+  return std::nullopt;
+}
+
+std::optional<std::string> validate(const InboundReady&) { return std::nullopt; }
+
+std::optional<std::string> validate(const InboundFailed& m) {
+  if (m.error < 1 || m.error > kMaxErrno) return "InboundFailed: errno out of range";
+  return std::nullopt;
+}
+
+std::optional<std::string> validate(const RelayStart&) { return std::nullopt; }
+std::optional<std::string> validate(const RelayClosed&) { return std::nullopt; }
+
+std::optional<std::string> validate(const Violation& m) {
+  if (auto e = check_pid("Violation", m.pid)) return e;
+  if (m.operation.empty()) return "Violation: empty operation";
+  if (m.error < 0 || m.error > kMaxErrno) return "Violation: errno out of range";
+  return std::nullopt;
+}
+
+std::optional<std::string> validate(const ExecCheck& m) {
+  if (auto e = check_pid("ExecCheck", m.pid)) return e;
+  return std::nullopt;
+}
+
+std::optional<std::string> validate(const ExecVerdict&) { return std::nullopt; }
 
 }  // namespace fence::ipc

@@ -74,6 +74,47 @@ struct MessageTraits<TunnelClosed> {
   static constexpr MessageType type = MessageType::TunnelClosed;
 };
 
+template <>
+struct MessageTraits<LocalListenerReady> {
+  static constexpr MessageType type = MessageType::LocalListenerReady;
+};
+template <>
+struct MessageTraits<LocalListener> {
+  static constexpr MessageType type = MessageType::LocalListener;
+};
+template <>
+struct MessageTraits<InboundOpen> {
+  static constexpr MessageType type = MessageType::InboundOpen;
+};
+template <>
+struct MessageTraits<InboundReady> {
+  static constexpr MessageType type = MessageType::InboundReady;
+};
+template <>
+struct MessageTraits<InboundFailed> {
+  static constexpr MessageType type = MessageType::InboundFailed;
+};
+template <>
+struct MessageTraits<RelayStart> {
+  static constexpr MessageType type = MessageType::RelayStart;
+};
+template <>
+struct MessageTraits<RelayClosed> {
+  static constexpr MessageType type = MessageType::RelayClosed;
+};
+template <>
+struct MessageTraits<Violation> {
+  static constexpr MessageType type = MessageType::Violation;
+};
+template <>
+struct MessageTraits<ExecCheck> {
+  static constexpr MessageType type = MessageType::ExecCheck;
+};
+template <>
+struct MessageTraits<ExecVerdict> {
+  static constexpr MessageType type = MessageType::ExecVerdict;
+};
+
 std::string_view message_name(MessageType type);
 
 // --- bounds not named in protocol.hpp --------------------------------------------------------
@@ -86,6 +127,7 @@ inline constexpr std::int32_t kMaxExitCode = 255;
 // turns negative as pid_t would address a whole process group.
 inline constexpr std::uint32_t kMaxPid = 4 * 1024 * 1024;
 inline constexpr std::size_t kMaxDetailLen = kMaxPathLen;  // SetupFailed::detail may be a path
+inline constexpr std::size_t kMaxCommLen = 16;               // TASK_COMM_LEN
 
 // --- serialization ---------------------------------------------------------------------------
 
@@ -103,7 +145,64 @@ void serialize(Archive& ar, LaunchSpec& m) {
      bounded(m.read_only, kMaxPathCount, kMaxPathLen),
      bounded(m.hidden, kMaxPathCount, kMaxPathLen), checked(m.host_tmp),
      checked(m.allow_unix_sockets), checked(m.allow_git_config), checked(m.debug),
-     m.http_proxy_port, m.socks_proxy_port);
+     m.http_proxy_port, m.socks_proxy_port, checked(m.allow_local_binding),
+     bounded(m.bind_ports, kMaxPortCount), bounded(m.inbound_ports, kMaxPortCount),
+     bounded(m.local_outbound_ports, kMaxPortCount),
+     bounded(m.unix_sockets, kMaxSocketCount, kMaxPathLen), checked(m.allow_pty),
+     checked(m.report_violations), checked(m.check_exec));
+}
+
+template <typename Archive>
+void serialize(Archive& ar, LocalListenerReady& m) {
+  ar(m.port);
+}
+
+template <typename Archive>
+void serialize(Archive& ar, LocalListener& m) {
+  ar(m.port);
+}
+
+template <typename Archive>
+void serialize(Archive& ar, InboundOpen& m) {
+  ar(m.id, m.port);
+}
+
+template <typename Archive>
+void serialize(Archive& ar, InboundReady& m) {
+  ar(m.id);
+}
+
+template <typename Archive>
+void serialize(Archive& ar, InboundFailed& m) {
+  ar(m.id, m.error);
+}
+
+template <typename Archive>
+void serialize(Archive& ar, RelayStart& m) {
+  ar(m.id);
+}
+
+template <typename Archive>
+void serialize(Archive& ar, RelayClosed& m) {
+  ar(m.id, m.bytes_up, m.bytes_down, m.duration_ms);
+}
+
+template <typename Archive>
+void serialize(Archive& ar, Violation& m) {
+  ar(checked(m.kind, ViolationKind::Syscall, ViolationKind::Filesystem), m.pid,
+     bounded(m.comm, kMaxCommLen), bounded(m.operation, kMaxTextLen),
+     bounded(m.detail, kMaxPathLen), m.error);
+}
+
+template <typename Archive>
+void serialize(Archive& ar, ExecCheck& m) {
+  ar(m.id, m.pid, bounded(m.comm, kMaxCommLen), bounded(m.path, kMaxPathLen),
+     bounded(m.argv, kMaxArgCount, kMaxArgLen), checked(m.truncated));
+}
+
+template <typename Archive>
+void serialize(Archive& ar, ExecVerdict& m) {
+  ar(m.id, checked(m.allowed));
 }
 
 template <typename Archive>
@@ -119,7 +218,7 @@ void serialize(Archive& ar, ProxyStart& m) {
 template <typename Archive>
 void serialize(Archive& ar, ConnectRequest& m) {
   ar(m.id, bounded(m.host, kMaxHostLen), m.port,
-     checked(m.protocol, ProxyProtocol::HttpConnect, ProxyProtocol::Socks5));
+     checked(m.protocol, ProxyProtocol::HttpConnect, ProxyProtocol::LocalForward));
 }
 
 template <typename Archive>
@@ -187,6 +286,20 @@ std::optional<std::string> validate(const ConnectRequest& m);
 std::optional<std::string> validate(const ConnectAllowed& m);
 std::optional<std::string> validate(const ConnectDenied& m);
 std::optional<std::string> validate(const TunnelClosed& m);
+// Ports non-zero.
+std::optional<std::string> validate(const LocalListenerReady& m);
+std::optional<std::string> validate(const LocalListener& m);
+std::optional<std::string> validate(const InboundOpen& m);
+std::optional<std::string> validate(const InboundReady& m);
+// 1 <= error <= kMaxErrno.
+std::optional<std::string> validate(const InboundFailed& m);
+std::optional<std::string> validate(const RelayStart& m);
+std::optional<std::string> validate(const RelayClosed& m);
+// 1 <= pid <= kMaxPid, text bounds, 0 <= error <= kMaxErrno.
+std::optional<std::string> validate(const Violation& m);
+// 1 <= pid <= kMaxPid, text bounds.
+std::optional<std::string> validate(const ExecCheck& m);
+std::optional<std::string> validate(const ExecVerdict& m);
 
 // A host as the proxy may ask for it: a DNS name (letters, digits, '-', '.', labels of 1..63,
 // at most 253 bytes, an optional trailing dot), an IPv4 dotted quad or an IPv6 literal

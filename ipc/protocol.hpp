@@ -19,7 +19,7 @@
 namespace fence::ipc {
 
 inline constexpr std::uint32_t kMagic = 0x46454e43;  // "FENC"
-inline constexpr std::uint16_t kProtocolVersion = 2;  // bump on any change
+inline constexpr std::uint16_t kProtocolVersion = 3;  // bump on any change
 inline constexpr std::size_t kMaxPayload = 64 * 1024;
 inline constexpr std::size_t kMaxFdsPerMessage = 4;
 
@@ -32,6 +32,8 @@ inline constexpr std::size_t kMaxEnvCount = 1024;
 inline constexpr std::size_t kMaxEnvLen = 16 * 1024;
 inline constexpr std::size_t kMaxTextLen = 1024;
 inline constexpr std::size_t kMaxPlanLines = 512;
+inline constexpr std::size_t kMaxPortCount = 256;   // -p ports, allowLocalOutboundPorts
+inline constexpr std::size_t kMaxSocketCount = 64;  // allowUnixSockets entries
 
 enum class Role : std::uint8_t { Supervisor = 1, Launcher = 2, ProxyWorker = 3 };
 
@@ -48,6 +50,16 @@ enum class MessageType : std::uint16_t {
   ConnectAllowed = 10,
   ConnectDenied = 11,
   TunnelClosed = 12,
+  LocalListenerReady = 13,
+  LocalListener = 14,
+  InboundOpen = 15,
+  InboundReady = 16,
+  InboundFailed = 17,
+  RelayStart = 18,
+  RelayClosed = 19,
+  Violation = 20,
+  ExecCheck = 21,
+  ExecVerdict = 22,
 };
 
 // Bounds of the network messages.
@@ -82,6 +94,17 @@ struct LaunchSpec {
   bool debug = false;                   // launcher reports its plan in SandboxReady
   std::uint16_t http_proxy_port = 3128;  // listener ports inside the sandbox's loopback
   std::uint16_t socks_proxy_port = 1080;
+  // Localhost and inbound (docs/configuration.md, "network"). Port lists: 1..65535, unique,
+  // none equal to a proxy port.
+  bool allow_local_binding = false;               // the command may bind any TCP port
+  std::vector<std::uint16_t> bind_ports;          // ...or only these (the -p ports)
+  std::vector<std::uint16_t> inbound_ports;       // -p: InboundOpen may name these
+  std::vector<std::uint16_t> local_outbound_ports;  // transparent listeners to create
+  std::vector<std::string> unix_sockets;          // host sockets made visible (normalized paths)
+  bool allow_pty = false;                         // the command may open /dev/ptmx
+  // Observability (docs/monitoring.md).
+  bool report_violations = false;  // denied syscalls and writes reported as Violation
+  bool check_exec = false;         // every execve inside is asked about with ExecCheck
 };
 
 // SandboxReady — launcher -> supervisor, once, after the sandbox is complete and just before
@@ -137,7 +160,15 @@ struct ProxyStart {
   bool debug = false;
 };
 
-enum class ProxyProtocol : std::uint8_t { HttpConnect = 1, HttpForward = 2, Socks5 = 3 };
+// LocalForward: a connection accepted on a transparent local listener (allowLocalOutboundPorts).
+// Inbound: a -p connection; never sent by the worker (only names events in the supervisor).
+enum class ProxyProtocol : std::uint8_t {
+  HttpConnect = 1,
+  HttpForward = 2,
+  Socks5 = 3,
+  LocalForward = 4,
+  Inbound = 5,
+};
 
 // ConnectRequest — proxy worker -> supervisor, any number, after Hello. The worker asks for a
 // connection to host:port on behalf of one client. Receiver checks: id not already pending
@@ -187,6 +218,101 @@ struct TunnelClosed {
 };
 
 // ---------------------------------------------------------------------------------------------
+// Localhost and inbound.
+
+// LocalListenerReady — launcher -> supervisor, once per LaunchSpec::local_outbound_ports entry,
+// after ListenersReady. Carries 1 fd: a listening socket on 127.0.0.1:port inside the sandbox.
+// Receiver checks: port is in local_outbound_ports and not reported before; the fd is a
+// listening AF_INET stream socket.
+struct LocalListenerReady {
+  std::uint16_t port = 0;
+};
+
+// LocalListener — supervisor -> proxy worker, once per transparent port, after ProxyStart.
+// Carries 1 fd (the listener). The worker accepts on it and asks with ConnectRequest{host
+// "127.0.0.1", port, LocalForward}; the supervisor decides as for any request. Receiver
+// checks: port non-zero, not given before.
+struct LocalListener {
+  std::uint16_t port = 0;
+};
+
+// InboundOpen — supervisor -> launcher, once per connection accepted on a -p host listener.
+// Asks init to connect to 127.0.0.1:port inside the sandbox. Receiver checks: port is one of
+// LaunchSpec::inbound_ports (anything else is a protocol violation), id not pending.
+struct InboundOpen {
+  std::uint64_t id = 0;
+  std::uint16_t port = 0;
+};
+
+// InboundReady — launcher -> supervisor, answers one InboundOpen. Carries 1 fd: the connected
+// inner socket. Receiver checks: id pending; the fd is a connected AF_INET stream socket.
+struct InboundReady {
+  std::uint64_t id = 0;
+};
+
+// InboundFailed — launcher -> supervisor, answers one InboundOpen when connecting failed.
+// Receiver checks: id pending, 1 <= error <= 4096.
+struct InboundFailed {
+  std::uint64_t id = 0;
+  std::int32_t error = 0;
+};
+
+// RelayStart — supervisor -> proxy worker, any number. Carries 2 fds: the accepted host
+// connection, then the inner connection; the worker relays bytes between them (no parsing).
+// Receiver checks: id not in use.
+struct RelayStart {
+  std::uint64_t id = 0;
+};
+
+// RelayClosed — proxy worker -> supervisor, once per RelayStart, when the relay has ended.
+// Receiver checks: id was started and is not closed yet. Counts only feed the audit log.
+struct RelayClosed {
+  std::uint64_t id = 0;
+  std::uint64_t bytes_up = 0;    // host client -> sandbox server
+  std::uint64_t bytes_down = 0;  // sandbox server -> host client
+  std::uint32_t duration_ms = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Observability: violations and the runtime command policy (launcher -> supervisor).
+
+enum class ViolationKind : std::uint8_t {
+  Syscall = 1,     // a syscall the seccomp policy denies; operation = syscall name
+  Filesystem = 2,  // a write the filesystem policy denies; operation = what, detail = path
+};
+
+// Violation — launcher -> supervisor, any number, only when LaunchSpec::report_violations.
+// Reported by init, which saw the attempt; the kernel mechanisms are what refused it. The
+// fields come from the sandbox (comm, paths) and are only displayed and logged. Receiver
+// checks: kind known, 1 <= pid <= kMaxPid, bounded NUL-free strings.
+struct Violation {
+  ViolationKind kind = ViolationKind::Syscall;
+  std::uint32_t pid = 0;    // in the sandbox's pid namespace
+  std::string comm;         // the process's name (/proc/PID/comm), <= 16 bytes
+  std::string operation;    // e.g. "ptrace", "write", "unlink"
+  std::string detail;       // e.g. a path; may be empty
+  std::int32_t error = 0;   // errno returned to the process
+};
+
+// ExecCheck — launcher -> supervisor, any number, only when LaunchSpec::check_exec: a process
+// inside is blocked in execve until the answer. argv is what init read from the process's
+// memory (truncated = it did not fit). Receiver checks: id not pending, pid range, bounds.
+struct ExecCheck {
+  std::uint64_t id = 0;
+  std::uint32_t pid = 0;
+  std::string comm;
+  std::string path;                // execve's path argument as given
+  std::vector<std::string> argv;
+  bool truncated = false;
+};
+
+// ExecVerdict — supervisor -> launcher, answers one ExecCheck. Receiver checks: id pending.
+struct ExecVerdict {
+  std::uint64_t id = 0;
+  bool allowed = false;
+};
+
+// ---------------------------------------------------------------------------------------------
 // Dispatch table: who may send what, when, how often, with how many fds.
 enum class Phase : std::uint8_t {
   Handshake,  // before the peer's Hello
@@ -218,6 +344,20 @@ inline constexpr MessageRule kMessageRules[] = {
      "CommandExited"},
     {MessageType::ListenersReady, Role::Launcher, Role::Supervisor, Phase::Running, true, 2,
      "ListenersReady"},
+    {MessageType::LocalListenerReady, Role::Launcher, Role::Supervisor, Phase::Running, false, 1,
+     "LocalListenerReady"},
+    {MessageType::InboundOpen, Role::Supervisor, Role::Launcher, Phase::Running, false, 0,
+     "InboundOpen"},
+    {MessageType::InboundReady, Role::Launcher, Role::Supervisor, Phase::Running, false, 1,
+     "InboundReady"},
+    {MessageType::InboundFailed, Role::Launcher, Role::Supervisor, Phase::Running, false, 0,
+     "InboundFailed"},
+    {MessageType::Violation, Role::Launcher, Role::Supervisor, Phase::Running, false, 0,
+     "Violation"},
+    {MessageType::ExecCheck, Role::Launcher, Role::Supervisor, Phase::Running, false, 0,
+     "ExecCheck"},
+    {MessageType::ExecVerdict, Role::Supervisor, Role::Launcher, Phase::Running, false, 0,
+     "ExecVerdict"},
     {MessageType::Hello, Role::Supervisor, Role::ProxyWorker, Phase::Handshake, true, 0, "Hello"},
     {MessageType::Hello, Role::ProxyWorker, Role::Supervisor, Phase::Handshake, true, 0, "Hello"},
     {MessageType::ProxyStart, Role::Supervisor, Role::ProxyWorker, Phase::Running, true, 2,
@@ -230,6 +370,12 @@ inline constexpr MessageRule kMessageRules[] = {
      "ConnectDenied"},
     {MessageType::TunnelClosed, Role::ProxyWorker, Role::Supervisor, Phase::Running, false, 0,
      "TunnelClosed"},
+    {MessageType::LocalListener, Role::Supervisor, Role::ProxyWorker, Phase::Running, false, 1,
+     "LocalListener"},
+    {MessageType::RelayStart, Role::Supervisor, Role::ProxyWorker, Phase::Running, false, 2,
+     "RelayStart"},
+    {MessageType::RelayClosed, Role::ProxyWorker, Role::Supervisor, Phase::Running, false, 0,
+     "RelayClosed"},
 };
 
 }  // namespace fence::ipc

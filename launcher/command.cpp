@@ -33,7 +33,8 @@ std::string env_value(const std::vector<std::string>& env, const std::string& ke
 
 // execvp semantics with the sandbox's PATH (not the launcher's): the first directory holding
 // an executable match wins; EACCES is remembered so "not executable" is told apart from "not
-// found".
+// found". With check_exec, each of these execve calls reaches init, which lets them through
+// without asking: this is fence's own code running exactly the argv checked before start.
 int exec_in_path(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
@@ -50,13 +51,16 @@ int exec_in_path(const std::vector<std::string>& argv, const std::vector<std::st
   std::string path = env_value(env, "PATH");
   if (path.empty()) path = "/usr/local/bin:/usr/bin:/bin";
   int result = ENOENT;
-  size_t start = 0;
+  std::string candidate;
+  std::size_t start = 0;
   while (start <= path.size()) {
-    size_t end = path.find(':', start);
+    std::size_t end = path.find(':', start);
     if (end == std::string::npos) end = path.size();
-    std::string dir = path.substr(start, end - start);
-    if (dir.empty()) dir = ".";
-    const std::string candidate = dir + "/" + name;
+    // An empty PATH entry means the current directory.
+    if (end == start) candidate.assign(1, '.');
+    else candidate.assign(path, start, end - start);
+    candidate += '/';
+    candidate += name;
     ::execve(candidate.c_str(), args.data(), envp.data());
     if (errno == EACCES) result = EACCES;
     else if (errno != ENOENT && errno != ENOTDIR && result != EACCES) result = errno;
@@ -78,10 +82,16 @@ platform::LandlockPolicy landlock_policy_for(const ipc::LaunchSpec& spec) {
   policy.paths.emplace_back("/tmp", PathAccess::Write);
   for (const auto& p : spec.executable) policy.paths.emplace_back(p, PathAccess::Execute);
   for (const auto& p : spec.writable) policy.paths.emplace_back(p, PathAccess::Write);
-  // Only lo exists: TCP connect is limited to the proxy listeners, bind is denied (defense in
-  // depth; the network namespace is the isolation).
-  policy.restrict_tcp = true;
+  // Only lo exists, so every TCP peer is inside the sandbox (defense in depth; the network
+  // namespace is the isolation). bind: any port with allowLocalBinding, else only the -p
+  // ports. connect: the proxy and transparent listeners, and the ports the command may serve
+  // on itself (all of them with allowLocalBinding).
+  policy.restrict_bind = !spec.allow_local_binding;
+  policy.bind_ports = spec.bind_ports;
+  policy.restrict_connect = !spec.allow_local_binding;
   policy.connect_ports = {spec.http_proxy_port, spec.socks_proxy_port};
+  for (auto port : spec.local_outbound_ports) policy.connect_ports.push_back(port);
+  for (auto port : spec.bind_ports) policy.connect_ports.push_back(port);
   policy.scope_abstract_unix = true;
   policy.scope_signal = true;
   return policy;
@@ -116,9 +126,11 @@ void exec_command(const CommandSetup& setup, int error_fd) {
     step = 6;
     platform::UniqueFd listener = platform::install_seccomp_filter(setup.seccomp);
     step = 7;
-    if (setup.seccomp.notify_creations) {
-      // The command keeps no copy of the listener: init alone answers it.
+    if (setup.seccomp.needs_listener()) {
+      // The command keeps no copy of the listener: init alone answers it. From here on init
+      // answers this process's notified syscalls (its execve calls below included).
       platform::send_fd(setup.listener_socket, listener.get());
+      listener.reset();
       ::close(setup.listener_socket);
     }
   } catch (const platform::SysError& e) {

@@ -86,6 +86,7 @@ class RootBuilder {
     mount_tmp_and_run();
     bind_readable_in_private_dirs();
     bind_writable();
+    bind_unix_sockets();
     pin_protected_parents();
     bind_read_only();
     mask_hidden();
@@ -156,8 +157,11 @@ class RootBuilder {
         platform::attach_mount(tree.get(), target.get());
       }
       make_dir(dev + "/pts", 0755);
+      // allowPty: new pseudo-terminals come from this private instance's ptmx; without it
+      // ptmx has mode 000 and, with every capability dropped, opening it fails (EACCES).
       platform::mount_fs("devpts", dev + "/pts", MS_NOSUID | MS_NOEXEC,
-                         "newinstance,ptmxmode=0666,mode=0620");
+                         spec_.allow_pty ? "newinstance,ptmxmode=0666,mode=0620"
+                                         : "newinstance,ptmxmode=0000,mode=0620");
       make_symlink("pts/ptmx", dev + "/ptmx");
       make_dir(dev + "/shm", 01777);
       platform::mount_fs("tmpfs", dev + "/shm", MS_NOSUID | MS_NODEV, "mode=1777");
@@ -166,8 +170,9 @@ class RootBuilder {
       make_symlink("/proc/self/fd/1", dev + "/stdout");
       make_symlink("/proc/self/fd/2", dev + "/stderr");
     });
-    plan_.push_back("[fence:fs] tmpfs /dev: null zero full random urandom tty, devpts "
-                    "(newinstance), shm");
+    plan_.push_back(std::string("[fence:fs] tmpfs /dev: null zero full random urandom tty, devpts "
+                                "(newinstance), shm; new ptys ") +
+                    (spec_.allow_pty ? "allowed (allowPty)" : "refused (allowPty false)"));
   }
 
   // Why private /tmp and /run: host unix sockets (D-Bus, ssh-agent, X11, tmux, docker) live
@@ -258,6 +263,26 @@ class RootBuilder {
       plan_.push_back("[fence:fs] bind " + path + " read-write");
     }
     if (spec_.host_tmp) writable_roots_.push_back("/tmp");
+  }
+
+  // allowUnixSockets: each listed host socket appears at its own path, also inside the
+  // private /tmp and /run. Anything that is not a socket is refused, so the list cannot be
+  // used to expose other files.
+  void bind_unix_sockets() {
+    for (const auto& path : spec_.unix_sockets) {
+      if (!exists_beneath(old_root_.get(), path)) {
+        plan_.push_back("[fence:net] allowUnixSockets " + path + ": does not exist, skipped");
+        continue;
+      }
+      run_step("mount: unix socket " + path, [&] {
+        UniqueFd source = platform::open_beneath(old_root_.get(), path, O_PATH | O_CLOEXEC);
+        struct stat st {};
+        if (::fstat(source.get(), &st) != 0) throw platform::SysError("fstat " + path);
+        if (!S_ISSOCK(st.st_mode)) throw StepError("mount: unix socket " + path, ENOTSOCK, path);
+        if (in_private_dir(path)) bind_from_host(path, true);
+      });
+      plan_.push_back("[fence:net] unix socket " + path + " reachable (allowUnixSockets)");
+    }
   }
 
   bool inside_writable(const std::string& path) const {

@@ -11,9 +11,14 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <span>
+#include <vector>
 
 #include "launcher/command.hpp"
-#include "launcher/creation_guard.hpp"
+#include "launcher/filesystem_guard.hpp"
+#include "launcher/inbound.hpp"
+#include "launcher/notifier.hpp"
+#include "launcher/restricted_worker.hpp"
 #include "launcher/root_filesystem.hpp"
 #include "launcher/step_error.hpp"
 #include "platform/capabilities.hpp"
@@ -101,9 +106,72 @@ std::vector<std::string> clipped(std::vector<std::string> lines) {
   return lines;
 }
 
+// The notifier's findings go to the supervisor. Reports are best effort; a question that
+// cannot be sent throws, and the notifier then refuses the exec.
+class ChannelSink final : public NotifierSink {
+ public:
+  explicit ChannelSink(ipc::Channel& channel) : channel_(channel) {}
+  void report(const ipc::Violation& violation) override {
+    try {
+      channel_.send(violation);
+    } catch (const std::exception&) {
+      // The supervisor is gone or the report is malformed: the refusal stands either way.
+    }
+  }
+  void ask(const ipc::ExecCheck& check) override { channel_.send(check); }
+
+ private:
+  ipc::Channel& channel_;
+};
+
+// The write end of the report pipe is still open in the command child and nothing was written:
+// the child has not exec'd yet (a successful execve closes it, CLOEXEC, before the new program
+// runs a single instruction) and has not failed.
+bool command_not_started(int read_fd) {
+  pollfd p{read_fd, POLLIN, 0};
+  return ::poll(&p, 1, 0) == 0;
+}
+
+// Until the command's first successful execve, its child runs fence's own code: exec_in_path
+// trying the PATH candidates with exactly the argv the supervisor checked before start. Those
+// execs are let through here without a round trip. Anything else that arrives meanwhile comes
+// from the new program (the pipe is then closed) and is kept for after SandboxReady.
+// DEADLOCK: without this loop the child would wait for init in execve while init waits for
+// the pipe's EOF.
+std::vector<seccomp_notif> answer_startup(Notifier& notifier, int read_fd, pid_t command_pid) {
+  std::vector<seccomp_notif> deferred;
+  int listener = notifier.fd();
+  for (;;) {
+    pollfd fds[2] = {{read_fd, POLLIN, 0}, {listener, POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      throw StepError("command: wait for exec", errno);
+    }
+    if (fds[0].revents) return deferred;
+    if (fds[1].revents & POLLIN) {
+      seccomp_notif req{};
+      const Notifier::Received r = notifier.receive(req);
+      // The child may be waiting for an answer: never wait for it in turn.
+      if (r == Notifier::Received::ListenerGone) throw StepError("seccomp notifier: receive", errno);
+      if (r != Notifier::Received::Notification) continue;
+      const bool startup = command_not_started(read_fd);
+      if (startup && Notifier::is_exec(req) && static_cast<pid_t>(req.pid) == command_pid)
+        notifier.allow_startup_exec(req);
+      else if (startup)
+        notifier.handle(req);  // unexpected before exec; answered, never left waiting
+      else
+        deferred.push_back(req);
+    } else if (fds[1].revents & (POLLHUP | POLLERR | POLLNVAL)) {
+      listener = -1;
+    }
+  }
+}
+
 // Waits for the command's exec outcome on the report pipe: EOF means execve succeeded.
 void report_exec_outcome(ipc::Channel& channel, int read_fd, pid_t command_pid, int abi,
-                         std::vector<std::string> plan) {
+                         std::vector<std::string> plan, Notifier* notifier) {
+  std::vector<seccomp_notif> deferred;
+  if (notifier) deferred = answer_startup(*notifier, read_fd, command_pid);
   ExecReport report{};
   ssize_t n = platform::retry_eintr([&] { return ::read(read_fd, &report, sizeof report); });
   if (n == 0) {
@@ -113,6 +181,7 @@ void report_exec_outcome(ipc::Channel& channel, int read_fd, pid_t command_pid, 
     ready.seccomp = true;
     ready.plan = clipped(std::move(plan));
     channel.send(ready);
+    for (const auto& req : deferred) notifier->handle(req);
     return;
   }
   if (n != static_cast<ssize_t>(sizeof report) || report.step > kExecStep)
@@ -124,26 +193,54 @@ void report_exec_outcome(ipc::Channel& channel, int read_fd, pid_t command_pid, 
   throw StepError(kCommandSteps[report.step], report.error);
 }
 
+// The earlier of two poll timeouts (-1: none).
+int earliest_timeout(int a, int b) {
+  if (a < 0) return b;
+  if (b < 0) return a;
+  return a < b ? a : b;
+}
+
 // PID 1 of the sandbox: forwards signals to the command, reaps every orphan, answers the
-// creation guard, and ends the sandbox when the command ends (the kernel then kills whatever
+// seccomp notifier (creation guard, violation reports, exec checks) and the supervisor's
+// inbound requests, and ends the sandbox when the command ends (the kernel then kills whatever
 // is left in the namespace).
-int init_loop(ipc::Channel& channel, int signal_fd, pid_t command_pid, CreationGuard* guard) {
-  struct pollfd fds[3] = {{signal_fd, POLLIN, 0},
-                          {channel.fd(), POLLIN, 0},
-                          {guard && guard->fd() >= 0 ? guard->fd() : -1, POLLIN, 0}};
+int init_loop(ipc::Channel& channel, const ipc::LaunchSpec& spec, int signal_fd, pid_t command_pid,
+              Notifier* notifier) {
+  InboundConnector inbound(spec.inbound_ports);
+  int notifier_fd = notifier ? notifier->fd() : -1;
   for (;;) {
-    if (::poll(fds, 3, -1) < 0) {
+    std::vector<pollfd> fds = {{signal_fd, POLLIN, 0}, {channel.fd(), POLLIN, 0}, {notifier_fd, POLLIN, 0}};
+    inbound.add_poll_fds(fds);
+    const int timeout =
+        earliest_timeout(inbound.next_timeout_ms(), notifier ? notifier->next_timeout_ms() : -1);
+    if (::poll(fds.data(), fds.size(), timeout) < 0) {
       if (errno == EINTR) continue;
       return 1;
     }
     if (fds[2].revents & POLLIN) {
-      if (!guard->handle_one()) fds[2].fd = -1;
+      if (!notifier->handle_one()) notifier_fd = -1;
     } else if (fds[2].revents & (POLLHUP | POLLERR | POLLNVAL)) {
-      fds[2].fd = -1;  // no process uses the filter any more
+      notifier_fd = -1;  // no process uses the filter any more
     }
-    if (fds[1].revents & (POLLHUP | POLLERR | POLLIN)) {
-      // SECURITY: the supervisor is gone (or spoke out of turn): nothing in the sandbox may
-      // outlive it. Exiting as init kills every process of the pid namespace.
+    if (notifier) notifier->on_timer();
+    try {
+      for (std::size_t i = 3; i < fds.size(); ++i)
+        if (fds[i].revents) inbound.on_ready(channel, fds[i].fd);
+      inbound.expire(channel);
+      if (fds[1].revents & (POLLHUP | POLLERR | POLLIN)) {
+        // SECURITY: when the supervisor is gone (or breaks the protocol) nothing in the
+        // sandbox may outlive it. Exiting as init kills every process of the pid namespace.
+        auto incoming = channel.receive();
+        if (!incoming) return 1;
+        if (incoming->type == ipc::MessageType::ExecVerdict) {
+          // An answer to an ExecCheck this init sent; any other id is a protocol violation.
+          if (!notifier || !notifier->on_verdict(incoming->decode<ipc::ExecVerdict>())) return 1;
+        } else {
+          if (incoming->type != ipc::MessageType::InboundOpen) return 1;
+          inbound.open(channel, incoming->decode<ipc::InboundOpen>());
+        }
+      }
+    } catch (const std::exception&) {
       return 1;
     }
     if (!(fds[0].revents & POLLIN)) continue;
@@ -182,30 +279,61 @@ int init_loop(ipc::Channel& channel, int signal_fd, pid_t command_pid, CreationG
     });
     plan.push_back("[fence:net] proxy listeners 127.0.0.1:" + std::to_string(spec.http_proxy_port) +
                    " (HTTP) and 127.0.0.1:" + std::to_string(spec.socks_proxy_port) + " (SOCKS5)");
+    // Transparent listeners (allowLocalOutboundPorts), for the same reason and in the same
+    // place: a program connecting to 127.0.0.1:PORT reaches the worker, which asks the
+    // supervisor for the host's 127.0.0.1:PORT.
+    for (std::uint16_t port : spec.local_outbound_ports) {
+      run_step("net: local listener " + std::to_string(port), [&] {
+        platform::UniqueFd fd = platform::listen_on_loopback(port);
+        const int raw = fd.get();
+        channel.send(ipc::LocalListenerReady{port}, std::span<const int>(&raw, 1));
+      });
+      plan.push_back("[fence:net] forward 127.0.0.1:" + std::to_string(port) +
+                     " to the host's 127.0.0.1:" + std::to_string(port) + " (allowLocalOutboundPorts)");
+    }
+    for (std::uint16_t port : spec.inbound_ports)
+      plan.push_back("[fence:net] inbound: host connections for -p " + std::to_string(port) +
+                     " arrive from init at 127.0.0.1:" + std::to_string(port));
 
     CommandSetup setup;
     setup.spec = &spec;
     setup.landlock = landlock_policy_for(spec);
     setup.seccomp.allow_unix_sockets = spec.allow_unix_sockets;
-    // Protected names that do not exist yet are guarded by init (creation_guard.hpp). The
-    // restricted worker is started before the fork so the child is forked from an idle thread.
+    setup.seccomp.report_violations = spec.report_violations;
+    setup.seccomp.check_exec = spec.check_exec;
+    // Protected names that do not exist yet are guarded by init (filesystem_guard.hpp).
     GuardedNames guarded = find_guarded_names(spec);
+    setup.seccomp.notify_creations = !guarded.empty();
+    for (const auto& name : guarded.names)
+      plan.push_back("[fence:fs] guard " + name + " (missing: creation refused)");
+    // One listener for every notifying rule, answered by init; none at all when nothing needs
+    // it (the plain profile costs nothing more). The restricted worker, which performs the
+    // filesystem syscalls, is started before the fork so the child is forked from an idle
+    // thread.
     std::unique_ptr<RestrictedWorker> worker;
     platform::UniqueFd listener_ours, listener_theirs;
-    if (!guarded.empty()) {
-      run_step("creation guard: restricted worker", [&] {
+    if (setup.seccomp.notifies_filesystem()) {
+      run_step("seccomp notifier: restricted worker", [&] {
         worker = std::make_unique<RestrictedWorker>(setup.landlock);
       });
+    }
+    if (setup.seccomp.needs_listener()) {
       int sv[2];
       if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
-        throw StepError("creation guard: socketpair", errno);
+        throw StepError("seccomp notifier: socketpair", errno);
       listener_ours.reset(sv[0]);
       listener_theirs.reset(sv[1]);
-      setup.seccomp.notify_creations = true;
       setup.listener_socket = listener_theirs.get();
-      for (const auto& name : guarded.names)
-        plan.push_back("[fence:fs] guard " + name + " (missing: creation refused)");
     }
+    if (spec.check_exec)
+      plan.push_back(
+          "[fence:cmd] runtime command policy: every execve/execveat inside is held until fence "
+          "has checked its argv (the command's own exec excepted: checked before start); best "
+          "effort against a process that rewrites its argv from another thread meanwhile");
+    if (spec.report_violations)
+      plan.push_back(
+          "[fence:seccomp] violations reported: denied syscalls, and writes refused by the "
+          "filesystem policy (with their path)");
     const int abi = platform::landlock_abi();
     if (abi <= 0) throw StepError("landlock: not available in this kernel", ENOSYS);
     if (spec.debug) {
@@ -225,14 +353,24 @@ int init_loop(ipc::Channel& channel, int signal_fd, pid_t command_pid, CreationG
       exec_command(setup, write_end.get());
     }
     write_end.reset();
-    std::unique_ptr<CreationGuard> guard;
-    if (worker) {
+    ChannelSink sink(channel);
+    std::unique_ptr<FilesystemGuard> filesystem;
+    std::unique_ptr<Notifier> notifier;
+    if (setup.seccomp.needs_listener()) {
       listener_theirs.reset();
-      guard = std::make_unique<CreationGuard>(std::move(guarded), *worker);
-      guard->set_listener(platform::receive_fd(listener_ours.get()));
+      // Invalid when the child failed before handing it over: its report says why.
+      platform::UniqueFd listener = platform::receive_fd(listener_ours.get());
+      if (listener) {
+        if (worker)
+          filesystem = std::make_unique<FilesystemGuard>(std::move(guarded), *worker,
+                                                         spec.report_violations);
+        notifier = std::make_unique<Notifier>(std::move(listener), setup.seccomp,
+                                              filesystem.get(), sink);
+      }
     }
-    report_exec_outcome(channel, read_end.get(), pid, abi, spec.debug ? plan : std::vector<std::string>{});
-    ::_exit(init_loop(channel, signal_fd.get(), pid, guard.get()));
+    report_exec_outcome(channel, read_end.get(), pid, abi,
+                        spec.debug ? plan : std::vector<std::string>{}, notifier.get());
+    ::_exit(init_loop(channel, spec, signal_fd.get(), pid, notifier.get()));
   } catch (const StepError& e) {
     try {
       send_setup_failed(channel, e);

@@ -151,7 +151,9 @@ LandlockResult apply_landlock(const LandlockPolicy& policy) {
   // (TRUNCATE unhandled = `open(O_TRUNC)` empties a read-only file).
   ll::RulesetAttr attr{};
   attr.handled_access_fs = ll::fs_rights_for_abi(abi);
-  if (policy.restrict_tcp) attr.handled_access_net = ll::net_rights_for_abi(abi);
+  const std::uint64_t net_rights = ll::net_rights_for_abi(abi);
+  if (policy.restrict_bind) attr.handled_access_net |= net_rights & ll::kAccessNetBindTcp;
+  if (policy.restrict_connect) attr.handled_access_net |= net_rights & ll::kAccessNetConnectTcp;
   if (abi >= 6) {
     if (policy.scope_abstract_unix) attr.scoped |= ll::kScopeAbstractUnixSocket;
     if (policy.scope_signal) attr.scoped |= ll::kScopeSignal;
@@ -166,10 +168,10 @@ LandlockResult apply_landlock(const LandlockPolicy& policy) {
       result.skipped_paths.push_back(path);
     }
   }
-  if (attr.handled_access_net != 0) {
+  if (attr.handled_access_net & ll::kAccessNetBindTcp)
     add_port_rules(ruleset.get(), policy.bind_ports, ll::kAccessNetBindTcp);
+  if (attr.handled_access_net & ll::kAccessNetConnectTcp)
     add_port_rules(ruleset.get(), policy.connect_ports, ll::kAccessNetConnectTcp);
-  }
 
   // restrict_self needs no_new_privs (or CAP_SYS_ADMIN); setting it again is harmless.
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) throw SysError("landlock: no_new_privs");
@@ -194,15 +196,17 @@ std::vector<std::string> describe_landlock(const LandlockPolicy& policy, int abi
   for (const auto& [path, access] : policy.paths) {
     lines.push_back(std::string("landlock: ") + tier_name(access) + " " + path);
   }
-  if (!policy.restrict_tcp) {
-    lines.emplace_back("landlock: tcp bind/connect not restricted (policy)");
-  } else if (used < 4) {
+  if (used < 4) {
     lines.emplace_back("landlock: tcp bind/connect not restricted (needs ABI 4)");
   } else {
     lines.push_back("landlock: tcp bind allowed on ports: " +
-                    (policy.bind_ports.empty() ? "none" : join_ports(policy.bind_ports)));
+                    (!policy.restrict_bind         ? std::string("any (allowLocalBinding)")
+                     : policy.bind_ports.empty()   ? std::string("none")
+                                                   : join_ports(policy.bind_ports)));
     lines.push_back("landlock: tcp connect allowed on ports: " +
-                    (policy.connect_ports.empty() ? "none" : join_ports(policy.connect_ports)));
+                    (!policy.restrict_connect        ? std::string("any on the sandbox's loopback")
+                     : policy.connect_ports.empty()  ? std::string("none")
+                                                     : join_ports(policy.connect_ports)));
   }
   lines.emplace_back(
       "landlock: udp/sctp/mptcp are not covered; isolation is the network namespace");

@@ -104,8 +104,9 @@ struct LandlockPolicy {
   // Absolute paths. A path that does not exist is skipped and reported; a Write path whose
   // last component is a symlink is an error (never followed).
   std::vector<std::pair<std::string, PathAccess>> paths;
-  bool restrict_tcp = true;                              // handle BIND_TCP and CONNECT_TCP
-  std::vector<std::uint16_t> bind_ports, connect_ports;  // allowed when restrict_tcp
+  // Handle BIND_TCP / CONNECT_TCP: only the listed ports are then allowed. Unhandled: any port.
+  bool restrict_bind = true, restrict_connect = true;
+  std::vector<std::uint16_t> bind_ports, connect_ports;
   bool scope_abstract_unix = true, scope_signal = true;
 };
 

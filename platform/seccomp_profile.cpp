@@ -9,8 +9,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
+#include <cstdlib>
+#include <iterator>
 #include <memory>
 #include <string_view>
 
@@ -110,42 +113,66 @@ int resolve(const char* name) {
   throw SysError(std::string("seccomp: libseccomp does not know syscall ") + name, ENOSYS);
 }
 
+// Argument-dependent refusals (below), all EPERM. Together with the EPERM groups of
+// deny_groups() they are what report_violations turns into notifications.
+constexpr const char* kArgumentRefusals[] = {"ioctl", "clone", "unshare", "personality", "socket"};
+
+// Answered by the listener: performed there (filesystem) or checked (exec).
+constexpr const char* kFilesystemSyscalls[] = {
+    "open",    "openat",  "creat",     "mkdir",  "mkdirat", "mknod",    "mknodat",
+    "symlink", "symlinkat", "link",    "linkat", "rename",  "renameat", "renameat2",
+    "unlink",  "unlinkat", "rmdir",    "truncate"};
+constexpr const char* kExecSyscalls[] = {"execve", "execveat"};
+
+// Refuses `name` (under the comparisons `cmp`) with `error`. SECURITY: with report_violations an
+// EPERM refusal becomes a notification, and the listener answers it with refusal_errno(), which
+// is EPERM for every such rule: the process sees the same errno either way. ENOSYS answers
+// (clone3, openat2) stay in the filter: they exist to make libc fall back, not to refuse.
 template <typename... Cmp>
-void deny(scmp_filter_ctx ctx, const char* name, int error, Cmp... cmp) {
+void deny(scmp_filter_ctx ctx, const SeccompOptions& options, const char* name, int error,
+          Cmp... cmp) {
   const int nr = resolve(name);
-  check(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(error), nr, sizeof...(cmp), cmp...),
+  const bool notify = options.report_violations && error == EPERM;
+  check(seccomp_rule_add(ctx, notify ? SCMP_ACT_NOTIFY : SCMP_ACT_ERRNO(error), nr,
+                         sizeof...(cmp), cmp...),
         std::string("rule for ") + name);
 }
 
-void add_terminal_rules(scmp_filter_ctx ctx) {
-  // SECURITY: TIOCSTI/TIOCLINUX push keystrokes into the terminal the user's shell reads
-  // after we exit. Compared on the low 32 bits: the kernel ignores cmd's high bits.
-  deny(ctx, "ioctl", EPERM, SCMP_A1(SCMP_CMP_MASKED_EQ, kLow32, TIOCSTI));
-  deny(ctx, "ioctl", EPERM, SCMP_A1(SCMP_CMP_MASKED_EQ, kLow32, TIOCLINUX));
+template <typename... Cmp>
+void notify(scmp_filter_ctx ctx, const char* name, Cmp... cmp) {
+  check(seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, resolve(name), sizeof...(cmp), cmp...),
+        std::string("notify rule for ") + name);
 }
 
-void add_namespace_rules(scmp_filter_ctx ctx) {
+void add_terminal_rules(scmp_filter_ctx ctx, const SeccompOptions& o) {
+  // SECURITY: TIOCSTI/TIOCLINUX push keystrokes into the terminal the user's shell reads
+  // after we exit. Compared on the low 32 bits: the kernel ignores cmd's high bits.
+  deny(ctx, o, "ioctl", EPERM, SCMP_A1(SCMP_CMP_MASKED_EQ, kLow32, TIOCSTI));
+  deny(ctx, o, "ioctl", EPERM, SCMP_A1(SCMP_CMP_MASKED_EQ, kLow32, TIOCLINUX));
+}
+
+void add_namespace_rules(scmp_filter_ctx ctx, const SeccompOptions& o) {
   // SECURITY: no nested namespaces. A new user namespace regains every capability and
   // exposes kernel code that is otherwise root-only. One rule per flag: rules are OR'ed.
   for (const auto flag : kNamespaceFlags) {
-    deny(ctx, "clone", EPERM, SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag));
-    deny(ctx, "unshare", EPERM, SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag));
+    deny(ctx, o, "clone", EPERM, SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag));
+    deny(ctx, o, "unshare", EPERM, SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag));
   }
   // In clone() this bit is part of the exit signal; only unshare() reads it as a flag.
-  deny(ctx, "unshare", EPERM, SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_NEWTIME, CLONE_NEWTIME));
+  deny(ctx, o, "unshare", EPERM, SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_NEWTIME, CLONE_NEWTIME));
 }
 
-void add_personality_rules(scmp_filter_ctx ctx) {
+void add_personality_rules(scmp_filter_ctx ctx, const SeccompOptions& o) {
   // SECURITY: personality flags (READ_IMPLIES_EXEC, ADDR_NO_RANDOMIZE, MMAP_PAGE_ZERO...)
   // weaken the address space of what is exec'd next. Only PER_LINUX (0) and the query
   // 0xffffffff pass. libseccomp allows one comparison per argument in a rule, so "not 0 and
   // not 0xffffffff" is spelled as: high bits set, or two adjacent low bits that differ
   // (a 32-bit value has such a pair exactly when it is neither all zeros nor all ones).
-  deny(ctx, "personality", EPERM, SCMP_A0(SCMP_CMP_GT, kPersonalityQuery));
+  deny(ctx, o, "personality", EPERM, SCMP_A0(SCMP_CMP_GT, kPersonalityQuery));
   for (int bit = 0; bit < 31; ++bit) {
     const std::uint64_t pair = 3ULL << bit;
-    deny(ctx, "personality", EPERM, SCMP_A0(SCMP_CMP_MASKED_EQ, pair, 1ULL << bit));
-    deny(ctx, "personality", EPERM, SCMP_A0(SCMP_CMP_MASKED_EQ, pair, 2ULL << bit));
+    deny(ctx, o, "personality", EPERM, SCMP_A0(SCMP_CMP_MASKED_EQ, pair, 1ULL << bit));
+    deny(ctx, o, "personality", EPERM, SCMP_A0(SCMP_CMP_MASKED_EQ, pair, 2ULL << bit));
   }
 }
 
@@ -153,7 +180,7 @@ void add_socket_rules(scmp_filter_ctx ctx, const SeccompOptions& options) {
   // SECURITY: a unix socket reaches host services by path (D-Bus, ssh-agent, docker.sock);
   // socketpair() creates only a connected pair and stays allowed.
   if (!options.allow_unix_sockets) {
-    deny(ctx, "socket", EPERM, SCMP_A0(SCMP_CMP_MASKED_EQ, kLow32, AF_UNIX));
+    deny(ctx, options, "socket", EPERM, SCMP_A0(SCMP_CMP_MASKED_EQ, kLow32, AF_UNIX));
   }
 }
 
@@ -177,20 +204,37 @@ void verify_x32_rejected(scmp_filter_ctx ctx) {
   throw SysError("seccomp: generated filter does not reject x32 syscalls", EPROTO);
 }
 
-// SECURITY: creating a name is decided and performed by the listener from its own copy of the
-// arguments, so a thread rewriting the path after the check changes nothing (no CONTINUE).
-void add_creation_rules(scmp_filter_ctx ctx) {
-  auto notify = [&](const char* name, auto... cmp) {
-    check(seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, resolve(name), sizeof...(cmp), cmp...),
-          std::string("notify rule for ") + name);
-  };
-  notify("open", SCMP_A1(SCMP_CMP_MASKED_EQ, O_CREAT, O_CREAT));
-  notify("openat", SCMP_A2(SCMP_CMP_MASKED_EQ, O_CREAT, O_CREAT));
-  for (const char* name : {"creat", "mkdir", "mkdirat", "mknod", "mknodat", "symlink",
-                           "symlinkat", "link", "linkat", "rename", "renameat", "renameat2"})
-    notify(name);
+// SECURITY: a filesystem syscall is decided and performed by the listener from its own copy
+// of the arguments, so a thread rewriting the path after the check changes nothing (the
+// listener never answers these with CONTINUE). Only the flags a filter can see are compared:
+// an open reaches the listener when it may write (O_WRONLY, O_RDWR), create (O_CREAT) or
+// truncate (O_TRUNC); read-only opens, by far the most frequent, never leave the kernel.
+void add_filesystem_rules(scmp_filter_ctx ctx, const SeccompOptions& options) {
+  // One rule per flag: rules for one syscall are OR'ed, and libseccomp allows one comparison
+  // per argument in a rule. Single-bit masks: the kernel reads flags as an int, and a bit
+  // above 31 cannot fake one of these.
+  std::vector<int> flags = {O_CREAT};
+  if (options.report_violations) flags = {O_WRONLY, O_RDWR, O_CREAT, O_TRUNC};
+  for (const int flag : flags) {
+    const auto f = static_cast<std::uint64_t>(flag);
+    notify(ctx, "open", SCMP_A1(SCMP_CMP_MASKED_EQ, f, f));
+    notify(ctx, "openat", SCMP_A2(SCMP_CMP_MASKED_EQ, f, f));
+  }
+  for (const char* name : kFilesystemSyscalls) {
+    const std::string_view n = name;
+    if (n == "open" || n == "openat") continue;
+    // The creation guard alone needs only what can create a name.
+    const bool removes = n == "unlink" || n == "unlinkat" || n == "rmdir" || n == "truncate";
+    if (removes && !options.report_violations) continue;
+    notify(ctx, name);
+  }
   // openat2's flags live in memory a filter cannot read; ENOSYS makes callers use openat.
-  deny(ctx, "openat2", ENOSYS);
+  deny(ctx, options, "openat2", ENOSYS);
+}
+
+// The runtime command policy: init reads the path and argv and asks the supervisor.
+void add_exec_rules(scmp_filter_ctx ctx) {
+  for (const char* name : kExecSyscalls) notify(ctx, name);
 }
 
 Ctx build_filter(const SeccompOptions& options) {
@@ -201,22 +245,50 @@ Ctx build_filter(const SeccompOptions& options) {
   check(seccomp_attr_set(ctx.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS),
         "bad-arch action");
   // Every thread gets the filter, not only the caller. (The kernel refuses TSYNC together with
-  // a listener; with notify_creations the caller is the single-threaded command child.)
-  if (!options.notify_creations)
+  // a listener; then the caller is the single-threaded command child.)
+  if (!options.needs_listener())
     check(seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_TSYNC, 1), "tsync");
   // Report the kernel's errno on failure (best effort: an older API level lacks it).
   (void)seccomp_attr_set(ctx.get(), SCMP_FLTATR_API_SYSRAWRC, 1);
 
   for (const auto& group : deny_groups()) {
-    for (const char* name : group.syscalls) deny(ctx.get(), name, group.error);
+    for (const char* name : group.syscalls) deny(ctx.get(), options, name, group.error);
   }
-  add_terminal_rules(ctx.get());
-  add_namespace_rules(ctx.get());
-  add_personality_rules(ctx.get());
+  add_terminal_rules(ctx.get(), options);
+  add_namespace_rules(ctx.get(), options);
+  add_personality_rules(ctx.get(), options);
   add_socket_rules(ctx.get(), options);
-  if (options.notify_creations) add_creation_rules(ctx.get());
+  if (options.notifies_filesystem()) add_filesystem_rules(ctx.get(), options);
+  if (options.check_exec) add_exec_rules(ctx.get());
   verify_x32_rejected(ctx.get());
   return ctx;
+}
+
+// Native numbers of `names`, skipping those this architecture does not have.
+template <typename Names>
+std::vector<int> numbers_of(const Names& names) {
+  std::vector<int> out;
+  for (const char* name : names) {
+    const int nr = seccomp_syscall_resolve_name(name);
+    if (nr >= 0) out.push_back(nr);
+  }
+  return out;
+}
+
+const std::vector<int>& refused_numbers() {
+  static const std::vector<int> numbers = [] {
+    std::vector<const char*> names(std::begin(kArgumentRefusals), std::end(kArgumentRefusals));
+    for (const auto& group : deny_groups())
+      if (group.error == EPERM) names.insert(names.end(), group.syscalls.begin(), group.syscalls.end());
+    std::vector<int> out;
+    for (const char* name : names) out.push_back(resolve(name));
+    return out;
+  }();
+  return numbers;
+}
+
+bool contains(const std::vector<int>& numbers, int nr) {
+  return std::find(numbers.begin(), numbers.end(), nr) != numbers.end();
 }
 
 }  // namespace
@@ -224,34 +296,98 @@ Ctx build_filter(const SeccompOptions& options) {
 UniqueFd install_seccomp_filter(const SeccompOptions& options) {
   Ctx ctx = build_filter(options);
   check(seccomp_load(ctx.get()), "load filter");
-  if (!options.notify_creations) return UniqueFd();
+  if (!options.needs_listener()) return UniqueFd();
   const int fd = seccomp_notify_fd(ctx.get());
   if (fd < 0) throw SysError("seccomp: listener fd", -fd);
   return UniqueFd(fd);
 }
 
+NotifiedSyscall classify_notified_syscall(int nr) {
+  static const std::vector<int> filesystem = numbers_of(kFilesystemSyscalls);
+  static const std::vector<int> exec = numbers_of(kExecSyscalls);
+  if (nr < 0) return NotifiedSyscall::None;
+  if (contains(filesystem, nr)) return NotifiedSyscall::Filesystem;
+  if (contains(exec, nr)) return NotifiedSyscall::Exec;
+  if (contains(refused_numbers(), nr)) return NotifiedSyscall::Refusal;
+  return NotifiedSyscall::None;
+}
+
+int refusal_errno(int nr) {
+  // Every refusal that report_violations notifies is EPERM (see deny()).
+  return nr >= 0 && contains(refused_numbers(), nr) ? EPERM : 0;
+}
+
+bool prefer_synchronous_wakeups(int listener) {
+  // Newer than the system's linux/seccomp.h: the kernel ABI values, from linux/seccomp.h 6.6.
+  constexpr unsigned long kNotifSetFlags = _IOW('!', 4, std::uint64_t);
+  constexpr std::uint64_t kSyncWakeUp = 1;
+  return ::ioctl(listener, kNotifSetFlags, kSyncWakeUp) == 0;
+}
+
+std::string syscall_name(std::uint32_t arch, int nr) {
+  // libseccomp's architecture tokens are the kernel's AUDIT_ARCH values (seccomp_data.arch).
+  if (char* name = seccomp_syscall_resolve_num_arch(arch, nr)) {
+    std::string out(name);
+    std::free(name);
+    return out;
+  }
+  for (const auto& known : kNewerSyscalls)
+    if (known.number == nr) return known.name;
+  return "syscall " + std::to_string(nr);
+}
+
 std::vector<std::string> describe_seccomp(const SeccompOptions& options) {
   std::vector<std::string> lines;
+  const bool report = options.report_violations;
   lines.emplace_back(
       "seccomp: default allow; other architectures (i386 int 0x80, x32) kill "
       "the process");
-  lines.emplace_back(
-      "seccomp: ioctl TIOCSTI, TIOCLINUX denied (terminal injection; cmd "
-      "compared on 32 bits)");
-  lines.emplace_back(
-      "seccomp: clone/unshare with any CLONE_NEW* flag denied (no nested "
-      "namespaces)");
+  lines.emplace_back(std::string("seccomp: ioctl TIOCSTI, TIOCLINUX denied (terminal injection; "
+                                 "cmd compared on 32 bits)") + (report ? " [reported]" : ""));
+  lines.emplace_back(std::string("seccomp: clone/unshare with any CLONE_NEW* flag denied (no "
+                                 "nested namespaces)") + (report ? " [reported]" : ""));
   for (const auto& group : deny_groups()) {
     std::string line = "seccomp: ";
     line += group.why;
-    line += group.error == ENOSYS ? " [ENOSYS]:" : " [EPERM]:";
+    line += group.error == ENOSYS ? " [ENOSYS]:" : (report ? " [EPERM, reported]:" : " [EPERM]:");
     for (const char* name : group.syscalls) line += std::string(" ") + name;
     lines.push_back(std::move(line));
   }
-  lines.emplace_back("seccomp: personality other than PER_LINUX and the query denied");
+  lines.emplace_back(std::string("seccomp: personality other than PER_LINUX and the query denied") +
+                     (report ? " [reported]" : ""));
+  if (!options.needs_listener()) {
+    lines.emplace_back(
+        "seccomp: no user notification (no violation reports, no command rules, no missing "
+        "protected names)");
+  }
+  if (report) {
+    lines.emplace_back(
+        "seccomp: notify: every EPERM refusal above goes to init, which reports it (syscall "
+        "name, pid, comm) and refuses it with the same errno");
+    lines.emplace_back(
+        "seccomp: notify: open/openat with O_WRONLY, O_RDWR, O_CREAT or O_TRUNC (read-only "
+        "opens stay in the kernel), creat, mkdir*, mknod*, symlink*, link*, rename*, unlink*, "
+        "rmdir, truncate: performed by init on a thread with the command's Landlock policy "
+        "and no capabilities; refusals (EACCES, EPERM, EROFS; EBUSY for pinned mount points) "
+        "reported with the path");
+  } else if (options.notify_creations) {
+    lines.emplace_back(
+        "seccomp: notify: open/openat with O_CREAT, creat, mkdir*, mknod*, symlink*, link*, "
+        "rename*: performed by init on a thread with the command's Landlock policy (missing "
+        "protected names are never created)");
+  }
+  if (options.notifies_filesystem())
+    lines.emplace_back("seccomp: openat2 -> ENOSYS (flags in memory; libc falls back to openat)");
+  if (options.check_exec) {
+    lines.emplace_back(
+        "seccomp: notify: execve, execveat: init reads path and argv and asks fence's command "
+        "policy (the command's own first exec excepted: its argv was checked before start)");
+  }
+  // Kept last: the socket rule is the one policy switch of the plain profile.
   lines.emplace_back(options.allow_unix_sockets
                          ? "seccomp: socket(AF_UNIX) allowed (policy)"
-                         : "seccomp: socket(AF_UNIX) denied; socketpair allowed");
+                         : std::string("seccomp: socket(AF_UNIX) denied; socketpair allowed") +
+                               (report ? " [reported]" : ""));
   return lines;
 }
 

@@ -3,8 +3,14 @@
 // Default action ALLOW plus a deny list: the sandbox's real walls are namespaces, mounts and
 // Landlock; seccomp removes the kernel interfaces that would let a process climb over them
 // (nested namespaces, mounts, ptrace, terminal injection, io_uring, other ABIs).
+//
+// One filter, at most one user-notification listener (the kernel allows one per filter chain),
+// answered by the sandbox's init (launcher/notifier.hpp). Which syscalls go to the listener
+// depends on the options; with none of them set there is no listener at all and the filter is
+// exactly the plain deny list.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -15,18 +21,55 @@ namespace fence::platform {
 struct SeccompOptions {
   bool allow_unix_sockets = false;  // socket(AF_UNIX); socketpair is always allowed
   // Every syscall that can create a name (open/openat with O_CREAT, creat, mkdir*, mknod*,
-  // symlink*, link*, rename*) goes to a user-notification listener that decides and performs
-  // it (launcher/creation_guard.cpp); openat2 gets ENOSYS so libc and programs use openat.
+  // symlink*, link*, rename*) goes to the listener, which decides and PERFORMS it
+  // (launcher/filesystem_guard.hpp).
   bool notify_creations = false;
+  // Violations are reported: (1) the syscalls denied with EPERM go to the listener instead,
+  // which refuses them with that same errno and reports them; (2) every syscall that writes
+  // to the filesystem (open/openat with O_WRONLY, O_RDWR, O_CREAT or O_TRUNC, creat, mkdir*,
+  // mknod*, symlink*, link*, rename*, unlink*, rmdir, truncate) goes to the listener, which
+  // performs it and reports a refusal. Read-only opens never reach the listener.
+  bool report_violations = false;
+  // execve and execveat go to the listener (the runtime command policy).
+  bool check_exec = false;
+
+  bool needs_listener() const { return notify_creations || report_violations || check_exec; }
+  // Filesystem syscalls are performed by the listener (creation guard or write reports);
+  // openat2 then gets ENOSYS, its flags live in memory a filter cannot read.
+  bool notifies_filesystem() const { return notify_creations || report_violations; }
 };
 
-// Loads the filter for this thread and every thread of the process (TSYNC, unless
-// notify_creations: the kernel refuses TSYNC with a listener; the caller is single-threaded
-// then). The caller has set no_new_privs. Returns the listener fd when notify_creations, an
-// invalid fd otherwise. Throws SysError on any failure (fail closed).
+// Loads the filter for this thread and every thread of the process (TSYNC, unless a listener
+// is needed: the kernel refuses TSYNC with a listener; the caller is single-threaded then). The
+// caller has set no_new_privs. Returns the listener fd when options.needs_listener(), an invalid
+// fd otherwise. Throws SysError on any failure (fail closed).
 UniqueFd install_seccomp_filter(const SeccompOptions& options);
 
-// One line per rule group for `fence -d`.
+// One line per rule group for `fence -d`, including what goes to the listener.
 std::vector<std::string> describe_seccomp(const SeccompOptions& options);
+
+// What a notification for syscall `nr` (native architecture; every other one is killed) means.
+// The sets are disjoint, so the number alone tells the listener what to do.
+enum class NotifiedSyscall {
+  None,        // never notified by this profile
+  Filesystem,  // performed by the listener (creation guard, write reports)
+  Exec,        // execve/execveat: the runtime command policy
+  Refusal,     // a syscall the profile denies: refused with refusal_errno(nr), reported
+};
+NotifiedSyscall classify_notified_syscall(int nr);
+
+// The errno the profile answers for `nr` when it refuses it (what SCMP_ACT_ERRNO would have
+// returned without report_violations); 0 when the profile has no refusal rule for `nr` that
+// report_violations turns into a notification.
+int refusal_errno(int nr);
+
+// Asks the kernel to hand a notification to the listener, and the answer back to the caller,
+// on the CPU that is already running (SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP, Linux 6.6): a
+// notified syscall then costs two context switches instead of two cross-CPU wake-ups. Best
+// effort: false on older kernels, which work as before.
+bool prefer_synchronous_wakeups(int listener);
+
+// The name of syscall `nr` of audit architecture `arch` ("syscall N" when unknown).
+std::string syscall_name(std::uint32_t arch, int nr);
 
 }  // namespace fence::platform

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <cerrno>
 #include <string>
 
 #include "platform/sys_error.hpp"
@@ -23,6 +24,66 @@ UniqueFd listen_on_loopback(std::uint16_t port, int backlog) {
     throw SysError("bind 127.0.0.1:" + std::to_string(port));
   if (::listen(fd.get(), backlog) != 0) throw SysError("listen 127.0.0.1:" + std::to_string(port));
   return fd;
+}
+
+UniqueFd listen_on(const std::string& address, std::uint16_t port, int backlog) {
+  const std::string where = (address.find(':') != std::string::npos ? "[" + address + "]" : address) +
+                            ":" + std::to_string(port);
+  sockaddr_storage storage{};
+  socklen_t len = 0;
+  int family = AF_INET;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&storage);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&storage);
+  if (::inet_pton(AF_INET, address.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    len = sizeof *v4;
+  } else if (::inet_pton(AF_INET6, address.c_str(), &v6->sin6_addr) == 1) {
+    family = AF_INET6;
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    len = sizeof *v6;
+  } else {
+    throw SysError("listen on " + where + ": not an IP address", EINVAL);
+  }
+  UniqueFd fd(::socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd) throw SysError("socket for " + where);
+  const int one = 1;
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (family == AF_INET6) ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&storage), len) != 0)
+    throw SysError("cannot listen on " + where);
+  if (::listen(fd.get(), backlog) != 0) throw SysError("cannot listen on " + where);
+  return fd;
+}
+
+UniqueFd connect_loopback(std::uint16_t port, bool& in_progress) {
+  in_progress = false;
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd) throw SysError("socket");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) return fd;
+  if (errno == EINPROGRESS) {
+    in_progress = true;
+    return fd;
+  }
+  throw SysError("connect 127.0.0.1:" + std::to_string(port));
+}
+
+bool is_connected_tcp_socket(int fd) {
+  int value = 0;
+  socklen_t len = sizeof value;
+  if (::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &value, &len) != 0 ||
+      (value != AF_INET && value != AF_INET6))
+    return false;
+  len = sizeof value;
+  if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &value, &len) != 0 || value != SOCK_STREAM) return false;
+  sockaddr_storage peer{};
+  socklen_t peer_len = sizeof peer;
+  return ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) == 0;
 }
 
 bool is_listening_tcp_socket(int fd) {

@@ -38,22 +38,28 @@ std::uint8_t socks_reply_for(ipc::DenyReason reason) {
   return kSocksGeneralFailure;
 }
 
-ClientSession::ClientSession(ProxyServer& server, UniqueFd client, ClientKind kind)
+ClientSession::ClientSession(ProxyServer& server, UniqueFd client, ClientKind kind,
+                             std::uint16_t local_port)
     : server_(server),
       client_(server.io(), client.release()),
       deadline_(server.io()),
-      kind_(kind) {
+      kind_(kind),
+      local_port_(local_port) {
   server_.session_opened();
   if (kind_ == ClientKind::Http) {
     http_ = std::make_unique<HttpRequestParser>(server_.limits().max_header_bytes);
-  } else {
+  } else if (kind_ == ClientKind::Socks5) {
     socks_ = std::make_unique<Socks5Parser>();
   }
 }
 
 ClientSession::~ClientSession() { server_.session_closed(); }
 
-void ClientSession::start() { start_request(); }
+void ClientSession::start() {
+  // A transparent connection has nothing to parse: its target is the listener's port.
+  if (kind_ == ClientKind::Local) return ask("127.0.0.1", local_port_, ipc::ProxyProtocol::LocalForward);
+  start_request();
+}
 
 // Reading the next request: the first on the connection, or the next one after a keep-alive
 // response (received_ then holds the bytes the client pipelined, possibly a whole request).
@@ -170,6 +176,7 @@ void ClientSession::on_deadline() {
 }
 
 std::string ClientSession::client_leftover() const {
+  if (kind_ == ClientKind::Local) return {};
   const std::size_t used = kind_ == ClientKind::Http ? http_->head_bytes() : socks_->consumed();
   return used < received_.size() ? received_.substr(used) : std::string();
 }
@@ -177,6 +184,7 @@ std::string ClientSession::client_leftover() const {
 void ClientSession::denied(const ipc::ConnectDenied& answer) {
   if (state_ != State::Asking) return;
   state_ = State::Answering;
+  if (kind_ == ClientKind::Local) return close();  // the program sees the connection reset
   if (kind_ == ClientKind::Socks5) return reply_and_close(socks5_reply(socks_reply_for(answer.reason)));
   if (answer.reason == ipc::DenyReason::Policy) {
     return reply_and_close(http_response(403, http_reason(403), kBlockedBody));
@@ -200,9 +208,9 @@ void ClientSession::allowed(std::uint64_t id, UniqueFd upstream) {
   received_.shrink_to_fit();
   if (protocol_ == ipc::ProxyProtocol::HttpConnect) {
     write_buf_ = std::string(kConnectEstablished);
-  } else {
+  } else if (protocol_ == ipc::ProxyProtocol::Socks5) {
     write_buf_ = socks5_reply(kSocksSucceeded);
-  }
+  }  // LocalForward: no reply of its own, the tunnel starts at once
   // The parsers are done; a long-lived tunnel should not keep their buffers.
   http_.reset();
   socks_.reset();

@@ -34,7 +34,9 @@ namespace fence::proxy {
 
 class ProxyServer;
 
-enum class ClientKind { Http, Socks5 };
+// Local: a connection accepted on a transparent listener (allowLocalOutboundPorts); no
+// protocol of its own, the target is the listener's port on the host's loopback.
+enum class ClientKind { Http, Socks5, Local };
 
 // Body of the 403 for a denied target: fence's wording, which users and scripts match on.
 inline constexpr std::string_view kBlockedBody = "Connection blocked by network allowlist";
@@ -47,7 +49,8 @@ std::uint8_t socks_reply_for(ipc::DenyReason reason);
 class ClientSession : public std::enable_shared_from_this<ClientSession> {
  public:
   // The server counts live sessions: the constructor and destructor report to it.
-  ClientSession(ProxyServer& server, platform::UniqueFd client, ClientKind kind);
+  ClientSession(ProxyServer& server, platform::UniqueFd client, ClientKind kind,
+                std::uint16_t local_port = 0);
   ~ClientSession();
   ClientSession(const ClientSession&) = delete;
   ClientSession& operator=(const ClientSession&) = delete;
@@ -95,6 +98,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   boost::asio::posix::stream_descriptor client_;
   boost::asio::steady_timer deadline_;
   ClientKind kind_;
+  std::uint16_t local_port_ = 0;  // ClientKind::Local
   State state_ = State::Reading;
   std::unique_ptr<HttpRequestParser> http_;
   std::unique_ptr<Socks5Parser> socks_;

@@ -1,5 +1,6 @@
 #include "proxy-worker/proxy_server.hpp"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 
 #include <boost/asio/post.hpp>
@@ -86,7 +87,8 @@ void ProxyServer::accept_ready(Listener& listener) {
       reject(std::move(client), listener.kind);
       continue;
     }
-    std::make_shared<ClientSession>(*this, std::move(client), listener.kind)->start();
+    std::make_shared<ClientSession>(*this, std::move(client), listener.kind, listener.port)
+        ->start();
   }
   wait_accept(listener);
 }
@@ -141,11 +143,45 @@ void ProxyServer::on_message(ipc::Incoming& message) {
       take_pending(answer.id)->denied(answer);
       break;
     }
+    case ipc::MessageType::LocalListener: {
+      const auto msg = message.decode<ipc::LocalListener>();
+      add_local_listener(msg.port, std::move(message.fds.at(0)));
+      break;
+    }
+    case ipc::MessageType::RelayStart: {
+      const auto msg = message.decode<ipc::RelayStart>();
+      start_inbound_relay(msg.id, std::move(message.fds.at(0)), std::move(message.fds.at(1)));
+      break;
+    }
     default:
       throw ipc::ProtocolError("unexpected " + std::string(ipc::message_name(message.type)) +
                                " from the supervisor");
   }
   admit_waiting();
+}
+
+void ProxyServer::add_local_listener(std::uint16_t port, UniqueFd fd) {
+  if (!local_ports_.insert(port).second)
+    throw ipc::ProtocolError("LocalListener for port " + std::to_string(port) + " given twice");
+  ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) | O_NONBLOCK);
+  locals_.push_back(Listener{asio::posix::stream_descriptor(io_, fd.release()),
+                             asio::steady_timer(io_), ClientKind::Local, port});
+  wait_accept(locals_.back());
+}
+
+// An inbound (-p) connection: both ends come from the supervisor, nothing is parsed, the
+// bytes are relayed as they are.
+void ProxyServer::start_inbound_relay(std::uint64_t id, UniqueFd outer, UniqueFd inner) {
+  if (!relays_.insert(id).second)
+    throw ipc::ProtocolError("RelayStart reuses id " + std::to_string(id));
+  RelayOptions options;
+  options.idle_timeout = std::chrono::milliseconds(limits_.idle_timeout_ms);
+  start_relay(io_, std::move(outer), std::move(inner), std::move(options),
+              [this, id](const RelayStats& stats) {
+                relays_.erase(id);
+                relay_closed(ipc::RelayClosed{id, stats.bytes_up, stats.bytes_down,
+                                              stats.duration_ms});
+              });
 }
 
 std::shared_ptr<ClientSession> ProxyServer::take_pending(std::uint64_t id) {
@@ -188,6 +224,8 @@ void ProxyServer::admit_waiting() {
 }
 
 void ProxyServer::tunnel_closed(const ipc::TunnelClosed& closed) { send(closed); }
+
+void ProxyServer::relay_closed(const ipc::RelayClosed& closed) { send(closed); }
 
 void ProxyServer::send(Outgoing message) {
   outgoing_.push_back(std::move(message));

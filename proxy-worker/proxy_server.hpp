@@ -17,7 +17,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <cstdint>
 #include <deque>
+#include <list>
 #include <map>
+#include <set>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -55,6 +57,7 @@ class ProxyServer {
   std::uint64_t ask(std::shared_ptr<ClientSession> session, const std::string& host,
                     std::uint16_t port, ipc::ProxyProtocol protocol);
   void tunnel_closed(const ipc::TunnelClosed& closed);
+  void relay_closed(const ipc::RelayClosed& closed);
   void session_opened() { ++live_sessions_; }
   void session_closed() { --live_sessions_; }
 
@@ -63,8 +66,9 @@ class ProxyServer {
     boost::asio::posix::stream_descriptor socket;
     boost::asio::steady_timer pause;  // after EMFILE and friends
     ClientKind kind;
+    std::uint16_t port = 0;  // ClientKind::Local: the host port it stands for
   };
-  using Outgoing = std::variant<ipc::ConnectRequest, ipc::TunnelClosed>;
+  using Outgoing = std::variant<ipc::ConnectRequest, ipc::TunnelClosed, ipc::RelayClosed>;
   struct Waiting {
     std::shared_ptr<ClientSession> session;
     ipc::ConnectRequest request;
@@ -77,6 +81,8 @@ class ProxyServer {
   void wait_channel();
   void drain_channel();
   void on_message(ipc::Incoming& message);
+  void add_local_listener(std::uint16_t port, platform::UniqueFd fd);
+  void start_inbound_relay(std::uint64_t id, platform::UniqueFd outer, platform::UniqueFd inner);
   std::shared_ptr<ClientSession> take_pending(std::uint64_t id);
   void admit_waiting();
 
@@ -91,6 +97,9 @@ class ProxyServer {
   bool channel_write_waiting_ = false;
   Listener http_;
   Listener socks_;
+  std::list<Listener> locals_;           // transparent listeners (stable addresses)
+  std::set<std::uint16_t> local_ports_;  // ports of locals_
+  std::set<std::uint64_t> relays_;       // inbound relays running (supervisor's ids)
   std::uint64_t next_id_ = 1;
   std::size_t live_sessions_ = 0;
   std::map<std::uint64_t, std::shared_ptr<ClientSession>> pending_;

@@ -138,7 +138,7 @@ std::vector<std::string> restrict_worker(const ipc::ProxyStart& limits) {
   // 11. Landlock: every filesystem right handled and no rule (no file at all), TCP bind and
   //     connect handled with no port, abstract unix sockets and signals scoped.
   platform::LandlockPolicy landlock;
-  landlock.restrict_tcp = true;
+  landlock.restrict_bind = landlock.restrict_connect = true;
   const auto applied = platform::apply_landlock(landlock);
   steps.emplace_back("landlock ABI " + std::to_string(applied.abi) +
                      ": no filesystem access, no TCP bind/connect, scoped");

@@ -166,6 +166,7 @@ nlohmann::json session_start(const std::vector<std::string>& argv, const std::st
                              uid_t uid, std::string_view canonical_config_json,
                              const nlohmann::json& features) {
   return nlohmann::json{{"event", "session_start"},
+                        {"version", FENCE_VERSION},
                         {"argv", argv},
                         {"cwd", cwd},
                         {"uid", static_cast<std::uint64_t>(uid)},

@@ -1,35 +1,44 @@
 #include "supervisor/cli.hpp"
 
+#include <arpa/inet.h>
+
 #include <cxxopts.hpp>
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <string_view>
 
 namespace fence::supervisor {
 namespace {
 
 cxxopts::Options make_options() {
-  cxxopts::Options options("fence", "Run a command in a sandbox with restricted network and filesystem access.");
+  cxxopts::Options options(
+      "fence", "Run a command in a sandbox with restricted network and filesystem access.");
   options.custom_help("[flags]");
   options.positional_help("[--] command [args...]");
-  options.add_options()
-      ("c", "Run STRING with /bin/sh -c", cxxopts::value<std::string>(), "STRING")
-      ("s,settings", "Settings file (default: ~/.fence.json, else the built-in policy)",
-       cxxopts::value<std::string>(), "FILE")
-      ("audit-log", "Append a JSON Lines audit record of every decision to FILE",
-       cxxopts::value<std::string>(), "FILE")
-      ("d,debug", "Print the sandbox plan and every decision to stderr")
-      ("m,monitor", "Print blocked requests and violations to stderr")
-      ("linux-features", "Report what this kernel supports and what fence enforces here")
-      ("v,version", "Print the version")
-      ("h,help", "Print this help");
+  options.add_options()("c", "Run STRING with /bin/sh -c", cxxopts::value<std::string>(), "STRING")(
+      "s,settings", "Settings file (default: ~/.fence.json, else the built-in policy)",
+      cxxopts::value<std::string>(),
+      "FILE")("audit-log", "Append a JSON Lines audit record of every decision to FILE",
+              cxxopts::value<std::string>(), "FILE")(
+      "audit-syslog",
+      "Also send the audit records to the syslog socket (RFC 5424; default /dev/log)",
+      cxxopts::value<std::string>()->implicit_value("/dev/log"), "SOCKET")(
+      "p,port",
+      "Expose PORT of the sandbox on the host at ADDR:PORT (default 127.0.0.1; repeatable)",
+      cxxopts::value<std::vector<std::string>>(),
+      "[ADDR:]PORT")("d,debug", "Print the sandbox plan and every decision to stderr")(
+      "m,monitor", "Print blocked requests and violations to stderr")(
+      "linux-features", "Report what this kernel supports and what fence enforces here")(
+      "v,version", "Print the version")("h,help", "Print this help");
   return options;
 }
 
 // Options that consume the next word as their value when it is not attached.
 bool takes_value(std::string_view arg) {
-  constexpr std::array<std::string_view, 4> kWithValue = {"-c", "-s", "--settings", "--audit-log"};
+  constexpr std::array<std::string_view, 6> kWithValue = {"-c",          "-s", "--settings",
+                                                          "--audit-log", "-p", "--port"};
   return std::find(kWithValue.begin(), kWithValue.end(), arg) != kWithValue.end();
 }
 
@@ -51,7 +60,9 @@ int command_start(int argc, const char* const* argv, bool& dashdash) {
 
 }  // namespace
 
-std::string usage_text() { return make_options().help(); }
+std::string usage_text() {
+  return make_options().help();
+}
 
 CliOptions parse_cli(int argc, const char* const* argv) {
   bool dashdash = false;
@@ -72,6 +83,10 @@ CliOptions parse_cli(int argc, const char* const* argv) {
     if (result.count("settings")) cli.settings = result["settings"].as<std::string>();
     if (result.count("c")) cli.shell_command = result["c"].as<std::string>();
     if (result.count("audit-log")) cli.audit_log = result["audit-log"].as<std::string>();
+    if (result.count("audit-syslog")) cli.audit_syslog = result["audit-syslog"].as<std::string>();
+    if (result.count("port"))
+      for (const auto& text : result["port"].as<std::vector<std::string>>())
+        cli.ports.push_back(parse_exposed_port(text));
   } catch (const cxxopts::exceptions::exception& e) {
     throw UsageError(e.what());
   }
@@ -80,7 +95,43 @@ CliOptions parse_cli(int argc, const char* const* argv) {
     throw UsageError("-c STRING and a command cannot be combined");
   if (cli.settings && cli.settings->empty()) throw UsageError("--settings needs a file name");
   if (cli.audit_log && cli.audit_log->empty()) throw UsageError("--audit-log needs a file name");
+  if (cli.audit_syslog && cli.audit_syslog->empty())
+    throw UsageError("--audit-syslog=SOCKET needs a socket path");
+  for (std::size_t i = 0; i < cli.ports.size(); ++i)
+    for (std::size_t j = 0; j < i; ++j)
+      if (cli.ports[i].port == cli.ports[j].port)
+        throw UsageError("-p: port " + std::to_string(cli.ports[i].port) + " is given twice");
   return cli;
+}
+
+ExposedPort parse_exposed_port(std::string_view text) {
+  const std::string what = "-p " + std::string(text) + ": ";
+  ExposedPort out;
+  std::string_view port_text = text;
+  if (!text.empty() && text.front() == '[') {
+    const auto close = text.find("]:");
+    if (close == std::string_view::npos) throw UsageError(what + "expected [IPv6]:PORT");
+    out.address = std::string(text.substr(1, close - 1));
+    port_text = text.substr(close + 2);
+    in6_addr a6{};
+    if (::inet_pton(AF_INET6, out.address.c_str(), &a6) != 1)
+      throw UsageError(what + "not an IPv6 address: " + out.address);
+  } else if (const auto colon = text.rfind(':'); colon != std::string_view::npos) {
+    out.address = std::string(text.substr(0, colon));
+    port_text = text.substr(colon + 1);
+    in_addr a4{};
+    if (::inet_pton(AF_INET, out.address.c_str(), &a4) != 1)
+      throw UsageError(what + "not an IPv4 address: " + out.address +
+                       " (write IPv6 addresses as [ADDR]:PORT)");
+  }
+  unsigned value = 0;
+  const auto [end, ec] =
+      std::from_chars(port_text.data(), port_text.data() + port_text.size(), value);
+  if (port_text.empty() || ec != std::errc{} || end != port_text.data() + port_text.size() ||
+      value < 1 || value > 65535)
+    throw UsageError(what + "port must be a number from 1 to 65535");
+  out.port = static_cast<std::uint16_t>(value);
+  return out;
 }
 
 }  // namespace fence::supervisor

@@ -2,18 +2,29 @@
 // command's own arguments are never interpreted by fence.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace fence::supervisor {
+
+// -p/--port [ADDR:]PORT: fence listens on the host at ADDR:PORT and carries each connection
+// into the sandbox to 127.0.0.1:PORT.
+struct ExposedPort {
+  std::string address = "127.0.0.1";  // IPv4 or IPv6 literal (no brackets)
+  std::uint16_t port = 0;
+};
 
 struct CliOptions {
   std::vector<std::string> command;      // exact argv of the command
   std::optional<std::string> shell_command;  // -c STRING
   std::optional<std::string> settings;   // -s FILE
   std::optional<std::string> audit_log;  // --audit-log FILE
+  std::optional<std::string> audit_syslog;  // --audit-syslog[=SOCKET] (default /dev/log)
+  std::vector<ExposedPort> ports;        // -p/--port, in order
   bool debug = false;
   bool monitor = false;
   bool version = false;
@@ -27,6 +38,8 @@ class UsageError : public std::runtime_error {
 };
 
 CliOptions parse_cli(int argc, const char* const* argv);
+// "8000", "0.0.0.0:8000", "[::1]:8000". Throws UsageError naming what is wrong.
+ExposedPort parse_exposed_port(std::string_view text);
 std::string usage_text();
 
 }  // namespace fence::supervisor

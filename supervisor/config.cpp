@@ -140,6 +140,32 @@ class SchemaReader {
     return {key,
             [this, &into](const JsonValue& x, const std::string& p) { into = read_port(x, p); }};
   }
+  // A list of distinct ports.
+  Field ports(std::string_view key, std::vector<std::uint16_t>& into) const {
+    return {key, [this, &into](const JsonValue& x, const std::string& p) {
+              expect_kind(x, Kind::Array, p, "an array of port numbers");
+              into.clear();
+              for (std::size_t i = 0; i < x.items.size(); ++i) {
+                const std::string item_path = p + "[" + std::to_string(i) + "]";
+                const std::uint16_t port = read_port(x.items[i], item_path);
+                if (std::find(into.begin(), into.end(), port) != into.end())
+                  fail(x.items[i], item_path, "port " + std::to_string(port) + " is listed twice");
+                into.push_back(port);
+              }
+            }};
+  }
+  Field text(std::string_view key, std::optional<std::string>& into,
+             EntryValidator validate) const {
+    return {key, [this, &into, validate](const JsonValue& x, const std::string& p) {
+              expect_kind(x, Kind::String, p, "a string");
+              if (x.text.empty()) fail(x, p, "must not be empty");
+              try {
+                into = validate(x.text);
+              } catch (const std::invalid_argument& e) {
+                fail(x, p, e.what());
+              }
+            }};
+  }
   template <typename Section>
   Field section(std::string_view key,
                 void (*reader)(const SchemaReader&, const JsonValue&, const std::string&, Section&),
@@ -211,6 +237,16 @@ void read_network(const SchemaReader& r, const JsonValue& v, const std::string& 
                     r.optional_flag("allowLocalOutbound", out.allow_local_outbound),
                     r.port("httpProxyPort", out.http_proxy_port),
                     r.port("socksProxyPort", out.socks_proxy_port),
+                    r.ports("allowLocalOutboundPorts", out.allow_local_outbound_ports),
+                });
+}
+
+void read_audit(const SchemaReader& r, const JsonValue& v, const std::string& path,
+                AuditConfig& out) {
+  r.read_object(v, path,
+                {
+                    r.text("file", out.file, validate_path),
+                    r.flag("syslog", out.syslog),
                 });
 }
 
@@ -295,6 +331,7 @@ Config parse_config(std::string_view text, std::string_view source_name) {
                     r.section("network", read_network, config.network),
                     r.section("filesystem", read_filesystem, config.filesystem),
                     r.section("command", read_command, config.command),
+                    r.section("audit", read_audit, config.audit),
                     r.flag("allowPty", config.allow_pty),
                 });
   return config;
@@ -328,15 +365,18 @@ std::string canonical_config_json(const Config& c) {
                   {"allowLocalBinding", c.network.allow_local_binding},
                   {"allowLocalOutbound", c.network.effective_allow_local_outbound()},
                   {"httpProxyPort", c.network.http_proxy_port.value_or(3128)},
-                  {"socksProxyPort", c.network.socks_proxy_port.value_or(1080)}};
+                  {"socksProxyPort", c.network.socks_proxy_port.value_or(1080)},
+                  {"allowLocalOutboundPorts", c.network.allow_local_outbound_ports}};
   j["filesystem"] = {{"denyRead", c.filesystem.deny_read},
                      {"allowRead", c.filesystem.allow_read},
                      {"allowExecute", c.filesystem.allow_execute},
                      {"allowWrite", c.filesystem.allow_write},
                      {"denyWrite", c.filesystem.deny_write},
                      {"allowGitConfig", c.filesystem.allow_git_config}};
-  j["command"] = {{"deny", c.command.deny}, {"allow", c.command.allow},
+  j["command"] = {{"deny", c.command.deny},
+                  {"allow", c.command.allow},
                   {"useDefaults", c.command.use_defaults}};
+  j["audit"] = {{"file", c.audit.file.value_or("")}, {"syslog", c.audit.syslog}};
   j["allowPty"] = c.allow_pty;
   return j.dump();  // nlohmann::json objects keep keys sorted
 }

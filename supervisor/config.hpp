@@ -32,6 +32,7 @@ struct NetworkConfig {
   std::optional<bool> allow_local_outbound;       // allowLocalOutbound (unset: see effective_...)
   std::optional<std::uint16_t> http_proxy_port;   // httpProxyPort, 1..65535
   std::optional<std::uint16_t> socks_proxy_port;  // socksProxyPort, 1..65535
+  std::vector<std::uint16_t> allow_local_outbound_ports;  // allowLocalOutboundPorts (extension)
 
   // fence: "defaults to allowLocalBinding if not set".
   bool effective_allow_local_outbound() const {
@@ -56,10 +57,17 @@ struct CommandConfig {
   bool use_defaults = true;        // command.useDefaults: apply fence's built-in deny list
 };
 
+// Extension: where audit records go, in addition to --audit-log / --audit-syslog.
+struct AuditConfig {
+  std::optional<std::string> file;  // audit.file: JSON Lines file (relative: to the cwd)
+  bool syslog = false;              // audit.syslog: RFC 5424 to the local syslog socket
+};
+
 struct Config {
   NetworkConfig network;
   FilesystemConfig filesystem;
   CommandConfig command;
+  AuditConfig audit;
   bool allow_pty = false;  // allowPty
 
   // Where the policy came from: the settings file path as opened, or empty for the built-in

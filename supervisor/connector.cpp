@@ -311,4 +311,35 @@ ConnectOutcome establish(const NetworkPolicy& policy, const std::string& host, s
   return out;
 }
 
+ConnectOutcome establish_local(const NetworkPolicy& policy, std::uint16_t port,
+                               const ConnectOptions& options) {
+  ConnectOutcome out;
+  out.decision = evaluate_local_forward(policy, port);
+  if (!out.decision.allowed) {
+    finish(out, ipc::DenyReason::Policy, "blocked by network policy: " + out.decision.reason);
+    return out;
+  }
+  const IpAddress loopback = *out.decision.chosen;
+  out.resolved = loopback.to_string();
+  if (std::find(options.forbidden_endpoints.begin(), options.forbidden_endpoints.end(),
+                std::pair{loopback, port}) != options.forbidden_endpoints.end()) {
+    out.decision.allowed = false;
+    out.decision.rule = "fence listener";
+    out.decision.reason =
+        "connections to fence's own listeners are denied (" + format_endpoint(loopback, port) + ")";
+    finish(out, ipc::DenyReason::Policy, "blocked by network policy: " + out.decision.reason);
+    return out;
+  }
+  const auto deadline = Clock::now() + std::chrono::milliseconds(options.connect_timeout_ms);
+  int error = 0;
+  out.fd = connect_one(loopback, port, deadline, error);
+  if (out.fd) {
+    out.connected_address = loopback.to_string();
+    return out;
+  }
+  finish(out, error == ETIMEDOUT ? ipc::DenyReason::Timeout : ipc::DenyReason::ConnectFailed,
+         connect_error_text(error, loopback, port));
+  return out;
+}
+
 }  // namespace fence::supervisor

@@ -68,6 +68,11 @@ struct ConnectOutcome {
 ConnectOutcome establish(const NetworkPolicy& policy, const std::string& host, std::uint16_t port,
                          const ConnectOptions& options);
 
+// A transparent connection: evaluate_local_forward, then connect to 127.0.0.1:port on the
+// host (never one of options.forbidden_endpoints).
+ConnectOutcome establish_local(const NetworkPolicy& policy, std::uint16_t port,
+                               const ConnectOptions& options);
+
 // getaddrinfo(host, AF_UNSPEC, SOCK_STREAM) in a detached helper thread; waits at most
 // timeout_ms. The helper holds one of kMaxConcurrentResolutions slots until getaddrinfo
 // returns (even after a timeout), so a stuck resolver cannot multiply threads.

@@ -12,9 +12,9 @@ namespace {
 // glibc's UNSECURE_ENVVARS (the list it clears for setuid programs) minus the LD_ ones, which
 // the prefix rule covers.
 constexpr std::array<std::string_view, 13> kUnsecure = {
-    "GCONV_PATH",   "GETCONF_DIR", "GLIBC_TUNABLES",   "HOSTALIASES", "LOCALDOMAIN",
-    "LOCPATH",      "MALLOC_TRACE", "NIS_PATH",        "NLSPATH",     "RESOLV_HOST_CONF",
-    "RES_OPTIONS",  "TMPDIR",      "TZDIR",
+    "GCONV_PATH",  "GETCONF_DIR",  "GLIBC_TUNABLES", "HOSTALIASES", "LOCALDOMAIN",
+    "LOCPATH",     "MALLOC_TRACE", "NIS_PATH",       "NLSPATH",     "RESOLV_HOST_CONF",
+    "RES_OPTIONS", "TMPDIR",       "TZDIR",
 };
 
 bool valid_name(std::string_view name) {
@@ -54,13 +54,19 @@ void add_proxy_environment(std::vector<std::string>& env, std::uint16_t http_por
   const std::string http = "http://127.0.0.1:" + std::to_string(http_port);
   const std::string socks = "socks5h://127.0.0.1:" + std::to_string(socks_port);
   std::vector<std::pair<std::string, std::string>> vars = {
-      {"HTTP_PROXY", http},       {"HTTPS_PROXY", http},       {"http_proxy", http},
-      {"https_proxy", http},      {"ALL_PROXY", socks},        {"all_proxy", socks},
-      {"NO_PROXY", "localhost,127.0.0.1,::1"}, {"no_proxy", "localhost,127.0.0.1,::1"},
+      {"HTTP_PROXY", http},
+      {"HTTPS_PROXY", http},
+      {"http_proxy", http},
+      {"https_proxy", http},
+      {"ALL_PROXY", socks},
+      {"all_proxy", socks},
+      {"NO_PROXY", "localhost,127.0.0.1,::1"},
+      {"no_proxy", "localhost,127.0.0.1,::1"},
   };
   if (::access("/usr/bin/nc.openbsd", X_OK) == 0)
-    vars.emplace_back("GIT_SSH_COMMAND", "ssh -o ProxyCommand='/usr/bin/nc.openbsd -X 5 -x 127.0.0.1:" +
-                                             std::to_string(socks_port) + " %h %p'");
+    vars.emplace_back("GIT_SSH_COMMAND",
+                      "ssh -o ProxyCommand='/usr/bin/nc.openbsd -X 5 -x 127.0.0.1:" +
+                          std::to_string(socks_port) + " %h %p'");
   std::erase_if(env, [&](const std::string& entry) {
     return std::any_of(vars.begin(), vars.end(), [&](const auto& v) {
       return entry.size() > v.first.size() && entry.compare(0, v.first.size(), v.first) == 0 &&

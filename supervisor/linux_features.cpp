@@ -17,8 +17,8 @@ std::string linux_features_report() {
       << "landlock ABI: " << f.landlock_abi << "\n"
       << "seccomp filter: " << yes_no(f.seccomp_filter) << "\n"
       << "seccomp user notification: " << yes_no(f.seccomp_user_notif) << "\n";
-  const bool runnable = f.user_namespaces && f.network_namespaces && f.landlock_abi > 0 &&
-                        f.seccomp_filter;
+  const bool runnable =
+      f.user_namespaces && f.network_namespaces && f.landlock_abi > 0 && f.seccomp_filter;
   out << "fence enforces here: ";
   if (!runnable) {
     out << "nothing - fence refuses to run commands on this host";
@@ -28,8 +28,7 @@ std::string linux_features_report() {
   }
   out << "namespaces (user, mount, pid, net with lo only, ipc, uts, cgroup); read-only root with "
          "allowWrite binds; Landlock ABI "
-      << f.landlock_abi << " filesystem rules"
-      << (f.landlock_abi >= 3 ? " incl. truncate" : "")
+      << f.landlock_abi << " filesystem rules" << (f.landlock_abi >= 3 ? " incl. truncate" : "")
       << (f.landlock_abi >= 4 ? ", TCP bind/connect" : "")
       << (f.landlock_abi >= 6 ? ", abstract-socket and signal scoping" : "")
       << "; seccomp filter; no capabilities; no_new_privs\n";

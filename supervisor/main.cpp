@@ -13,16 +13,21 @@
 #include "platform/capabilities.hpp"
 #include "platform/landlock.hpp"
 #include "platform/process.hpp"
+#include "supervisor/audit_log.hpp"
+#include "supervisor/audit_syslog.hpp"
 #include "supervisor/cli.hpp"
+#include "supervisor/command_policy.hpp"
 #include "supervisor/config.hpp"
+#include "supervisor/connector.hpp"
 #include "supervisor/environment.hpp"
 #include "supervisor/exit_codes.hpp"
 #include "supervisor/filesystem_policy.hpp"
-#include "supervisor/audit_log.hpp"
-#include "supervisor/connector.hpp"
+#include "supervisor/inbound_forwarder.hpp"
 #include "supervisor/linux_features.hpp"
 #include "supervisor/network_broker.hpp"
 #include "supervisor/network_policy.hpp"
+#include "supervisor/paths.hpp"
+#include "supervisor/reporter.hpp"
 #include "supervisor/sandbox_run.hpp"
 
 extern char** environ;
@@ -80,47 +85,86 @@ void debug_line(bool enabled, const std::string& line) {
   if (enabled) std::fprintf(stderr, "%s\n", line.c_str());
 }
 
-// One stderr line per network decision: -d shows all, -m only what was blocked.
-std::string describe(const NetworkEvent& e) {
-  const bool socks = e.protocol == ipc::ProxyProtocol::Socks5;
-  std::string line = socks ? "[fence:socks] " : "[fence:http] ";
-  const std::string method = e.protocol == ipc::ProxyProtocol::HttpForward ? "HTTP" : "CONNECT";
-  const std::string target = e.host + ":" + std::to_string(e.port);
-  if (e.closed) {
-    return line + "✓ closed " + target + " (" + std::to_string(e.bytes_up) + " bytes up, " +
-           std::to_string(e.bytes_down) + " down, " + std::to_string(e.duration_ms) + " ms)";
+std::string absolute_normal(const std::string& path) {
+  return std::filesystem::absolute(path).lexically_normal().string();
+}
+
+// The -p listeners are fence's own: the proxies never connect to them (a connection from the
+// sandbox to its own inbound port on the host would loop back into it).
+std::vector<std::pair<IpAddress, std::uint16_t>> inbound_endpoints(const CliOptions& cli) {
+  std::vector<std::pair<IpAddress, std::uint16_t>> out;
+  for (const ExposedPort& p : cli.ports) {
+    if (auto a = parse_ip_literal(p.address)) out.emplace_back(*a, p.port);
+    if (p.address == "0.0.0.0") out.emplace_back(*parse_ip_literal("127.0.0.1"), p.port);
+    if (p.address == "::") out.emplace_back(*parse_ip_literal("::1"), p.port);
   }
-  if (e.allowed)
-    return line + "✓ " + method + " " + target + " -> " + e.connected + " (" + e.rule + ")";
-  const bool policy = e.rule == "default deny" || e.reason.find("allowlist") != std::string::npos ||
-                      e.rule.rfind("deny", 0) == 0;
-  std::string status = socks ? "" : (policy ? "403 " : "502 ");
-  return line + "✗ " + method + " " + status + target + " (" + (e.reason.empty() ? e.rule : e.reason) + ")";
+  return out;
+}
+
+// Localhost and inbound fields of the LaunchSpec (docs/configuration.md, "network").
+std::optional<std::string> add_local_network(ipc::LaunchSpec& spec, const Config& config,
+                                             const CliOptions& cli, const std::string& cwd,
+                                             const std::string& home) {
+  const auto& net = config.network;
+  spec.allow_local_binding = net.allow_local_binding;
+  for (const ExposedPort& p : cli.ports) {
+    if (p.port == spec.http_proxy_port || p.port == spec.socks_proxy_port)
+      return "-p " + std::to_string(p.port) + ": that port is the sandbox's proxy listener";
+    spec.inbound_ports.push_back(p.port);
+    // -p implies binding for that port only.
+    if (!spec.allow_local_binding) spec.bind_ports.push_back(p.port);
+  }
+  for (std::uint16_t port : net.allow_local_outbound_ports) {
+    if (port == spec.http_proxy_port || port == spec.socks_proxy_port)
+      return "network.allowLocalOutboundPorts: " + std::to_string(port) + " is a proxy port";
+    if (std::find(spec.inbound_ports.begin(), spec.inbound_ports.end(), port) !=
+        spec.inbound_ports.end())
+      return "network.allowLocalOutboundPorts: " + std::to_string(port) +
+             " is also exposed with -p (one port cannot be served inside and forwarded out)";
+    spec.local_outbound_ports.push_back(port);
+  }
+  for (const std::string& raw : net.allow_unix_sockets) {
+    const std::string path = normalize_path(raw, cwd, home);
+    if (std::find(spec.unix_sockets.begin(), spec.unix_sockets.end(), path) ==
+        spec.unix_sockets.end())
+      spec.unix_sockets.push_back(path);
+  }
+  spec.allow_unix_sockets = net.allow_all_unix_sockets || !spec.unix_sockets.empty();
+  spec.allow_pty = config.allow_pty;
+  return std::nullopt;
 }
 
 int run(const CliOptions& cli) {
   const std::string cwd = current_directory();
   const std::string home = home_directory();
 
-  // The audit log is opened before anything runs: a run that was asked to be audited and
-  // cannot be does not happen.
-  std::optional<AuditLog> audit;
-  if (cli.audit_log) {
-    std::string error;
-    audit = AuditLog::open(*cli.audit_log, &error);
-    if (!audit) return fail(kExitConfigError, error);
-  }
   Config config;
   FilesystemPlan fs;
+  std::optional<std::string> audit_path = cli.audit_log;
+  std::optional<AuditLog> audit;
+  std::optional<AuditSyslog> syslog;
   try {
     config = load_config(cli.settings, home);
+    if (!audit_path && config.audit.file) audit_path = absolute_path(*config.audit.file, cwd, home);
+    // The audit sinks are opened before anything runs: a run that was asked to be audited and
+    // cannot be does not happen.
+    if (audit_path) {
+      std::string error;
+      audit = AuditLog::open(*audit_path, &error);
+      if (!audit) return fail(kExitConfigError, error);
+    }
+    if (cli.audit_syslog || config.audit.syslog) {
+      std::string error;
+      syslog = AuditSyslog::open(cli.audit_syslog.value_or("/dev/log"), &error);
+      if (!syslog) return fail(kExitConfigError, error);
+    }
     // SECURITY: fence's own configuration and executables are never writable from inside
     // (SECURITY-RULES 7, 14), even when they sit in an allowWrite directory.
     std::vector<std::string> own_files = own_executables();
     if (config.source_path) own_files.push_back(*config.source_path);
     // SECURITY: the audit log is written only by the supervisor; the sandbox can neither
     // append to, truncate, rename nor replace it, even inside an allowWrite directory.
-    if (cli.audit_log) own_files.push_back(std::filesystem::absolute(*cli.audit_log).lexically_normal().string());
+    if (audit_path) own_files.push_back(absolute_normal(*audit_path));
     own_files.push_back(home + "/.fence.json");
     fs = build_filesystem_plan(config, cwd, home, own_files);
   } catch (const ConfigError& e) {
@@ -128,7 +172,9 @@ int run(const CliOptions& cli) {
   } catch (const std::invalid_argument& e) {
     return fail(kExitConfigError, e.what());
   }
-  for (const auto& warning : fs.warnings) debug_line(cli.debug || cli.monitor, "[fence:fs] " + warning);
+  Reporter reporter(cli.debug, cli.monitor, std::move(audit), std::move(syslog));
+  for (const auto& warning : fs.warnings)
+    debug_line(cli.debug || cli.monitor, "[fence:fs] " + warning);
 
   ipc::LaunchSpec spec;
   spec.argv = cli.shell_command ? std::vector<std::string>{"/bin/sh", "-c", *cli.shell_command}
@@ -143,13 +189,47 @@ int run(const CliOptions& cli) {
   spec.hidden = fs.hidden;
   spec.host_tmp = fs.host_tmp;
   spec.allow_git_config = fs.allow_git_config;
-  spec.allow_unix_sockets = config.network.allow_all_unix_sockets;
   spec.debug = cli.debug;
   spec.http_proxy_port = config.network.http_proxy_port.value_or(3128);
   spec.socks_proxy_port = config.network.socks_proxy_port.value_or(1080);
   if (spec.http_proxy_port == spec.socks_proxy_port)
     return fail(kExitConfigError, "network.httpProxyPort and network.socksProxyPort are equal");
+  if (auto error = add_local_network(spec, config, cli, cwd, home))
+    return fail(kExitConfigError, *error);
   add_proxy_environment(spec.env, spec.http_proxy_port, spec.socks_proxy_port);
+  // Violations are reported only to someone: with -m, -d or an audit sink. Otherwise none of
+  // that machinery is installed.
+  spec.report_violations = cli.monitor || cli.debug || reporter.recording();
+
+  // The command policy: fence's own argv (or -c text) is checked before anything starts, and
+  // every execve inside is checked again at runtime.
+  std::optional<CommandPolicy> commands;
+  try {
+    commands.emplace(command_rules_from(config.command));
+  } catch (const std::invalid_argument& e) {
+    return fail(kExitConfigError, std::string("command: ") + e.what());
+  }
+  auto features = [&] {
+    return nlohmann::json{{"landlock_abi", platform::landlock_abi()},
+                          {"namespaces", {"user", "mount", "pid", "net", "ipc", "uts", "cgroup"}},
+                          {"seccomp", true},
+                          {"violation_reports", spec.report_violations},
+                          {"exec_checks", !commands->empty()}};
+  };
+  {
+    const CommandPolicy::Verdict v = cli.shell_command ? commands->check_shell(*cli.shell_command)
+                                                       : commands->check_argv(cli.command);
+    if (v.blocked) {
+      // The run is recorded like any other, with the refusal as its only event.
+      reporter.record(session_start(spec.argv, cwd, ::getuid(), canonical_config_json(config), features()));
+      reporter.command({"preflight", spec.argv, "", true, v.rule, v.command, 0, ""});
+      reporter.record(session_end(kExitCommandBlocked, std::nullopt, 0, reporter.counts()));
+      return fail(kExitCommandBlocked, "command blocked by rule \"" + v.rule + "\": " + v.command +
+                                           (v.reason.empty() ? "" : " (" + v.reason + ")"));
+    }
+    reporter.debug_line("[fence:cmd] preflight: allowed by the command policy");
+  }
+  spec.check_exec = !commands->empty();
 
   if (cli.debug) {
     std::string argv_line = "[fence:cmd] argv:";
@@ -167,63 +247,85 @@ int run(const CliOptions& cli) {
     return fail(kExitSetupFailed, e.what());
   }
   const auto started = std::chrono::steady_clock::now();
-  std::uint64_t allowed_count = 0, denied_count = 0, faults = 0;
-  auto protocol_name = [](ipc::ProxyProtocol p) {
-    return p == ipc::ProxyProtocol::HttpConnect   ? "http-connect"
-           : p == ipc::ProxyProtocol::HttpForward ? "http-forward"
-                                                  : "socks5";
-  };
+
+  // -p listeners are bound before anything starts: a port in use is an error, not a surprise.
+  std::optional<InboundForwarder> inbound;
+  if (!cli.ports.empty()) {
+    try {
+      inbound.emplace(cli.ports, [&](const NetworkEvent& event) { reporter.network(event); });
+    } catch (const std::exception& e) {
+      return fail(kExitSetupFailed, std::string(e.what()) + " (for -p)");
+    }
+    for (const ExposedPort& p : cli.ports)
+      debug_line(cli.debug, "[fence:inbound] listening on " + p.address + ":" +
+                                std::to_string(p.port) +
+                                " -> sandbox 127.0.0.1:" + std::to_string(p.port));
+  }
 
   // The proxy worker starts before the sandbox: if it cannot, the command does not run.
   BrokerOptions broker_options;
   broker_options.http_port = spec.http_proxy_port;
   broker_options.socks_port = spec.socks_proxy_port;
   broker_options.debug = cli.debug;
+  broker_options.forbidden_endpoints = inbound_endpoints(cli);
   NetworkBroker broker(
       network_policy_from(config.network), broker_options,
-      [&](const NetworkEvent& event) {
-        if (cli.debug || (cli.monitor && !event.allowed)) debug_line(true, describe(event));
-        if (!event.closed) (event.allowed ? allowed_count : denied_count)++;
-        // One record per decision: refusals when they happen, allowed connections when they
-        // end (with their byte counts and duration).
-        if (audit && (event.closed || !event.allowed))
-          audit->write(network_decision(protocol_name(event.protocol), event.host, event.port,
-                                        event.resolved, event.connected, event.rule,
-                                        event.allowed, event.reason, event.bytes_up,
-                                        event.bytes_down, event.duration_ms));
-      },
-      [&](const WorkerFault& fault) {
-        ++faults;
-        std::fprintf(stderr, "[fence:proxy] worker fault: %s; the sandbox has no network now\n",
-                     fault.what.c_str());
-        if (audit) audit->write({{"event", "worker_fault"}, {"what", fault.what}});
-      });
+      [&](const NetworkEvent& event) { reporter.network(event); },
+      [&](const WorkerFault& fault) { reporter.worker_fault(fault); });
   try {
     broker.start(find_helper("fence-proxy-worker"));
   } catch (const std::exception& e) {
     return fail(kExitSetupFailed, std::string("proxy worker: ") + e.what());
   }
-  if (audit) {
-    nlohmann::json features = {{"landlock_abi", platform::landlock_abi()},
-                               {"namespaces", {"user", "mount", "pid", "net", "ipc", "uts", "cgroup"}},
-                               {"seccomp", true}};
-    audit->write(session_start(spec.argv, cwd, ::getuid(), canonical_config_json(config), features));
-  }
+  if (reporter.recording())
+    reporter.record(session_start(spec.argv, cwd, ::getuid(), canonical_config_json(config), features()));
+  SandboxServices services;
+  services.broker = &broker;
+  services.inbound = inbound ? &*inbound : nullptr;
+  services.on_ready = [&](const ipc::SandboxReady& ready) {
+    // What the finished sandbox enforces, as init measured it (session_start has what was
+    // asked for).
+    reporter.record({{"event", "sandbox_ready"},
+                     {"command_pid", ready.command_pid},
+                     {"landlock_abi", ready.landlock_abi},
+                     {"seccomp", ready.seccomp}});
+  };
+  services.on_violation = [&](const ipc::Violation& v) { reporter.violation(v); };
+  services.on_exec_check = [&](const ipc::ExecCheck& check) {
+    // Wrappers and `sh -c` in the argv are unwrapped by the policy; an argv that did not fit
+    // the message is judged on what arrived (its program word is there). At run time only
+    // certain matches refuse: what an unknown word or unparsable text turns into is exec'd
+    // again, and checked again, with its real argv.
+    CommandPolicy::Verdict v = commands->check_argv(check.argv);
+    // SECURITY: argv[0] is the caller's choice (`exec -a ls git push`); the program is the
+    // path given to execve. Both are judged, and either refuses.
+    if (!(v.blocked && v.certain) && !check.path.empty()) {
+      std::vector<std::string> by_path = check.argv;
+      if (by_path.empty())
+        by_path.push_back(check.path);
+      else
+        by_path.front() = check.path;
+      CommandPolicy::Verdict w = commands->check_argv(by_path);
+      if (w.blocked && w.certain) v = std::move(w);
+    }
+    if (v.blocked && !v.certain) v = {};
+    reporter.command(
+        {"exec", check.argv, check.path, v.blocked, v.rule, v.command, check.pid, check.comm});
+    return !v.blocked;
+  };
   RunOutcome outcome = run_sandboxed(
-      launcher, spec, [&](const std::string& line) { debug_line(cli.debug, line); }, &broker);
+      launcher, spec, [&](const std::string& line) { debug_line(cli.debug, line); }, services);
   broker.stop();
-  if (audit) {
+  if (reporter.recording()) {
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        std::chrono::steady_clock::now() - started).count();
+                        std::chrono::steady_clock::now() - started)
+                        .count();
     std::optional<int> code, signal;
     if (outcome.signal != 0)
       signal = outcome.signal;
     else
       code = outcome.exit_code;
-    audit->write(session_end(code, signal, static_cast<std::uint64_t>(ms),
-                             {{"network_allowed", allowed_count},
-                              {"network_denied", denied_count},
-                              {"worker_faults", faults}}));
+    reporter.record(session_end(code, signal, static_cast<std::uint64_t>(ms), reporter.counts()));
   }
   if (!outcome.error.empty()) {
     std::string message = outcome.error;
@@ -252,9 +354,10 @@ int main(int argc, char** argv) {
     return fail(kExitConfigError, std::string(e.what()) + " (see fence --help)");
   }
   if (cli.help) {
-    std::cout << usage_text() << "\nExit status: the command's own; 128+N if it died of signal N;\n"
-              << "  120 command blocked, 121 sandbox setup failed, 122 configuration or usage error,\n"
-              << "  126 command not executable, 127 command not found.\n";
+    std::cout
+        << usage_text() << "\nExit status: the command's own; 128+N if it died of signal N;\n"
+        << "  120 command blocked, 121 sandbox setup failed, 122 configuration or usage error,\n"
+        << "  126 command not executable, 127 command not found.\n";
     return 0;
   }
   if (cli.version) {

@@ -1,8 +1,8 @@
 #include "supervisor/network_broker.hpp"
 
-#include <pthread.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/wait.h>
@@ -26,6 +26,7 @@ NetworkBroker::NetworkBroker(NetworkPolicy policy, BrokerOptions options, EventS
   shared_->connect_options.host_own = host_addresses();
   // SECURITY: the sandbox's own proxy listeners are never a target (SECURITY-RULES 3).
   shared_->connect_options.forbidden_loopback_ports = {options_.http_port, options_.socks_port};
+  shared_->connect_options.forbidden_endpoints = options_.forbidden_endpoints;
   // The connect threads block every signal, so a signal sent to fence reaches the main
   // thread's signalfd (and is forwarded to the sandbox) instead of killing the process.
   sigset_t all, previous;
@@ -36,7 +37,9 @@ NetworkBroker::NetworkBroker(NetworkPolicy policy, BrokerOptions options, EventS
   ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
 }
 
-NetworkBroker::~NetworkBroker() { stop(); }
+NetworkBroker::~NetworkBroker() {
+  stop();
+}
 
 void NetworkBroker::start(const std::string& worker_path) {
   auto [ours, theirs] = ipc::make_channel_pair();
@@ -53,7 +56,9 @@ void NetworkBroker::adopt_worker(pid_t pid, platform::UniqueFd channel) {
                                             ipc::Role::ProxyWorker);
   channel_->send_hello();
   // A worker that never says Hello must not hang fence at startup.
-  struct pollfd p {channel_->fd(), POLLIN, 0};
+  struct pollfd p {
+    channel_->fd(), POLLIN, 0
+  };
   if (platform::retry_eintr([&] { return ::poll(&p, 1, 5000); }) != 1)
     throw std::runtime_error("the proxy worker did not answer within 5 s");
   auto hello = channel_->receive();
@@ -79,6 +84,31 @@ void NetworkBroker::attach_listeners(std::vector<platform::UniqueFd> fds) {
   channel_->send(start, raw);
   // Our copies close here: the worker alone holds the listeners, so if it dies the sandbox's
   // proxies refuse connections (fail closed).
+}
+
+void NetworkBroker::attach_local_listener(std::uint16_t port, platform::UniqueFd fd) {
+  if (!platform::is_listening_tcp_socket(fd.get()))
+    throw ipc::ProtocolError("LocalListenerReady: fd is not a listening TCP socket");
+  Answer a;
+  a.kind = Answer::Kind::LocalListener;
+  a.id = port;
+  a.fd = std::move(fd);
+  answer(std::move(a));
+}
+
+bool NetworkBroker::start_relay(NetworkEvent event, platform::UniqueFd outer,
+                                platform::UniqueFd inner) {
+  if (!channel_) return false;
+  const std::uint64_t id = next_relay_id_++;
+  relays_.emplace(id, event);
+  on_event_(event);
+  Answer a;
+  a.kind = Answer::Kind::Relay;
+  a.id = id;
+  a.fd = std::move(outer);
+  a.second = std::move(inner);
+  answer(std::move(a));
+  return true;
 }
 
 std::vector<int> NetworkBroker::poll_fds() const {
@@ -140,9 +170,24 @@ void NetworkBroker::handle_message(ipc::Incoming& message) {
       case ipc::MessageType::TunnelClosed: {
         auto closed = incoming->decode<ipc::TunnelClosed>();
         auto it = open_.find(closed.id);
-        if (it == open_.end()) return fault("TunnelClosed for unknown id " + std::to_string(closed.id));
+        if (it == open_.end())
+          return fault("TunnelClosed for unknown id " + std::to_string(closed.id));
         NetworkEvent event = std::move(it->second);
         open_.erase(it);
+        event.closed = true;
+        event.bytes_up = closed.bytes_up;
+        event.bytes_down = closed.bytes_down;
+        event.duration_ms = closed.duration_ms;
+        on_event_(event);
+        return;
+      }
+      case ipc::MessageType::RelayClosed: {
+        auto closed = incoming->decode<ipc::RelayClosed>();
+        auto it = relays_.find(closed.id);
+        if (it == relays_.end())
+          return fault("RelayClosed for unknown id " + std::to_string(closed.id));
+        NetworkEvent event = std::move(it->second);
+        relays_.erase(it);
         event.closed = true;
         event.bytes_up = closed.bytes_up;
         event.bytes_down = closed.bytes_down;
@@ -184,8 +229,12 @@ void NetworkBroker::handle_completions() {
     }
     if (event.allowed) open_.emplace(d.id, event);
     on_event_(event);
-    answer(Answer{d.id, std::move(d.outcome.fd), d.outcome.reason,
-                  d.outcome.text.substr(0, ipc::kMaxReasonLen)});
+    Answer a;
+    a.id = d.id;
+    a.fd = std::move(d.outcome.fd);
+    a.reason = d.outcome.reason;
+    a.text = d.outcome.text.substr(0, ipc::kMaxReasonLen);
+    answer(std::move(a));
   }
 }
 
@@ -199,8 +248,12 @@ void NetworkBroker::thread_main(std::shared_ptr<Shared> shared) {
       job = std::move(shared->jobs.front());
       shared->jobs.pop_front();
     }
+    // A transparent connection names only a port: the target is the host's own loopback.
     ConnectOutcome outcome =
-        establish(shared->policy, job.request.host, job.request.port, shared->connect_options);
+        job.request.protocol == ipc::ProxyProtocol::LocalForward
+            ? establish_local(shared->policy, job.request.port, shared->connect_options)
+            : establish(shared->policy, job.request.host, job.request.port,
+                        shared->connect_options);
     {
       std::lock_guard lock(shared->mutex);
       if (shared->stopping) return;  // the sandbox is gone; the fd closes with `outcome`
@@ -222,7 +275,14 @@ void NetworkBroker::answer(Answer a) {
 
 bool NetworkBroker::try_send(Answer& a) {
   try {
-    if (a.fd) {
+    if (a.kind == Answer::Kind::LocalListener) {
+      const int fd = a.fd.get();
+      channel_->send(ipc::LocalListener{static_cast<std::uint16_t>(a.id)},
+                     std::span<const int>(&fd, 1));
+    } else if (a.kind == Answer::Kind::Relay) {
+      const int fds[] = {a.fd.get(), a.second.get()};
+      channel_->send(ipc::RelayStart{a.id}, fds);
+    } else if (a.fd) {
       const int fd = a.fd.get();
       channel_->send(ipc::ConnectAllowed{a.id}, std::span<const int>(&fd, 1));
     } else {
@@ -263,12 +323,19 @@ void NetworkBroker::fault(const std::string& what) {
     worker_pid_ = -1;
   }
   pending_.clear();
+  // Inbound relays died with the worker: report them closed (without byte counts).
+  for (auto& [id, event] : relays_) {
+    event.closed = true;
+    on_event_(event);
+  }
+  relays_.clear();
 }
 
 void NetworkBroker::stop() {
   {
     std::lock_guard lock(shared_->mutex);
-    if (shared_->stopping && !channel_ && worker_pid_ <= 0 && open_.empty()) return;
+    if (shared_->stopping && !channel_ && worker_pid_ <= 0 && open_.empty() && relays_.empty())
+      return;
     shared_->stopping = true;
     shared_->jobs.clear();
   }
@@ -282,11 +349,13 @@ void NetworkBroker::stop() {
     worker_pid_ = -1;
   }
   // Allowed connections still open when the sandbox ends are reported without byte counts.
-  for (auto& [id, event] : open_) {
-    event.closed = true;
-    on_event_(event);
+  for (auto* open : {&open_, &relays_}) {
+    for (auto& [id, event] : *open) {
+      event.closed = true;
+      on_event_(event);
+    }
+    open->clear();
   }
-  open_.clear();
 }
 
 }  // namespace fence::supervisor

@@ -58,6 +58,8 @@ struct BrokerOptions {
   bool debug = false;
   std::size_t connect_threads = 16;
   std::size_t max_in_flight = 4096;  // more pending requests than this is a violation
+  // fence's own host listeners (-p): never a target.
+  std::vector<std::pair<IpAddress, std::uint16_t>> forbidden_endpoints;
 };
 
 class NetworkBroker {
@@ -81,6 +83,14 @@ class NetworkBroker {
   // The sandbox's listening sockets (from the launcher's ListenersReady): passed to the
   // worker in ProxyStart. Throws ipc::ProtocolError if they are not listening TCP sockets.
   void attach_listeners(std::vector<platform::UniqueFd> fds);
+  // A transparent listener (LocalListenerReady): passed to the worker as LocalListener.
+  // Throws ipc::ProtocolError if it is not a listening TCP socket.
+  void attach_local_listener(std::uint16_t port, platform::UniqueFd fd);
+  // An inbound (-p) connection whose inner end the launcher opened: the worker relays it. The
+  // event is reported now (allowed) and again when the relay ends (closed, with byte counts).
+  // Returns false (and closes both) when the worker is gone.
+  bool start_relay(NetworkEvent event, platform::UniqueFd outer, platform::UniqueFd inner);
+  std::size_t relay_count() const { return relays_.size(); }
 
   // Descriptors the event loop polls for readability, and the handler for them (which also
   // retries answers queued for the worker).
@@ -115,8 +125,11 @@ class NetworkBroker {
   // One answer to the worker. SECURITY: the worker's channel is non-blocking, so a worker that
   // stops reading cannot stall the supervisor; it gets a bounded queue, then a fault.
   struct Answer {
-    std::uint64_t id = 0;
-    platform::UniqueFd fd;  // set: ConnectAllowed
+    enum class Kind { Connect, LocalListener, Relay } kind = Kind::Connect;
+    std::uint64_t id = 0;   // Relay: the relay id; LocalListener: the port
+    platform::UniqueFd fd;  // set: ConnectAllowed (Connect), the listener, the outer end (Relay)
+    platform::UniqueFd second;  // Relay: the inner end
+    // Connect, when denied:
     ipc::DenyReason reason = ipc::DenyReason::Policy;
     std::string text;
   };
@@ -149,6 +162,9 @@ class NetworkBroker {
   // Requests in flight (id -> request) and tunnels open (id -> what was allowed).
   std::map<std::uint64_t, ipc::ConnectRequest> pending_;
   std::map<std::uint64_t, NetworkEvent> open_;
+  // Inbound relays (supervisor's ids) running in the worker.
+  std::map<std::uint64_t, NetworkEvent> relays_;
+  std::uint64_t next_relay_id_ = 1;
 };
 
 }  // namespace fence::supervisor

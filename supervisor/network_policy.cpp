@@ -239,7 +239,20 @@ NetworkPolicy network_policy_from(const NetworkConfig& config) {
   NetworkPolicyBuild b = network_policy_from_strings(config.allowed_domains, config.denied_domains,
                                                      config.effective_allow_local_outbound());
   if (!b.ok()) throw std::invalid_argument(b.errors.front().to_string());
+  b.policy.local_outbound_ports = config.allow_local_outbound_ports;
   return std::move(b.policy);
+}
+
+Decision evaluate_local_forward(const NetworkPolicy& policy, std::uint16_t port) {
+  const auto& ports = policy.local_outbound_ports;
+  if (port == 0 || std::find(ports.begin(), ports.end(), port) == ports.end())
+    return deny("default deny",
+                "port " + std::to_string(port) + " is not in allowLocalOutboundPorts");
+  Decision d;
+  d.allowed = true;
+  d.rule = "allowLocalOutboundPorts";
+  d.chosen = parse_ip_literal("127.0.0.1");
+  return d;
 }
 
 Decision evaluate_name(const NetworkPolicy& policy, std::string_view host, std::uint16_t port) {

@@ -69,6 +69,8 @@ struct NetworkPolicy {
   std::vector<NetworkRule> denied;
   std::vector<NetworkRule> allowed;
   bool allow_local_outbound = false;
+  // allowLocalOutboundPorts: transparent connections to the host's 127.0.0.1:PORT.
+  std::vector<std::uint16_t> local_outbound_ports;
 };
 
 struct NetworkRuleError {
@@ -106,6 +108,10 @@ struct Decision {
   // Refused because of an address's class (ipc::DenyReason::NonPublicAddress), not a rule.
   bool non_public = false;
 };
+
+// A transparent connection (allowLocalOutboundPorts) to the host's 127.0.0.1:port: allowed
+// exactly for the listed ports; chosen = 127.0.0.1.
+Decision evaluate_local_forward(const NetworkPolicy& policy, std::uint16_t port);
 
 // Decides on the name alone (no resolution). A denied result is final.
 Decision evaluate_name(const NetworkPolicy& policy, std::string_view host, std::uint16_t port);

@@ -1,19 +1,22 @@
 #include "supervisor/sandbox_run.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <fcntl.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <set>
 
 #include "ipc/channel.hpp"
 #include "platform/sys_error.hpp"
 #include "supervisor/exit_codes.hpp"
+#include "supervisor/inbound_forwarder.hpp"
 #include "supervisor/network_broker.hpp"
 #include "supervisor/spawn.hpp"
 
@@ -22,7 +25,9 @@ namespace {
 
 constexpr int kForwardedSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
 
-std::string describe_errno(int error) { return error ? std::strerror(error) : "failed"; }
+std::string describe_errno(int error) {
+  return error ? std::strerror(error) : "failed";
+}
 
 platform::UniqueFd block_forwarded_signals(sigset_t& old_mask) {
   sigset_t set;
@@ -50,7 +55,10 @@ std::string find_helper(const std::string& name) {
 }
 
 RunOutcome run_sandboxed(const std::string& launcher_path, const ipc::LaunchSpec& spec,
-                         const DebugSink& debug, NetworkBroker* broker) {
+                         const DebugSink& debug, const SandboxServices& services) {
+  NetworkBroker* broker = services.broker;
+  InboundForwarder* inbound = services.inbound;
+  std::set<std::uint16_t> local_ports_seen;
   RunOutcome outcome;
   auto [ours, theirs] = ipc::make_channel_pair();
   sigset_t old_mask;
@@ -86,14 +94,22 @@ RunOutcome run_sandboxed(const std::string& launcher_path, const ipc::LaunchSpec
           const bool out = broker->wants_write() && fd == broker->channel_fd();
           fds.push_back({fd, static_cast<short>(POLLIN | (out ? POLLOUT : 0)), 0});
         }
-      if (::poll(fds.data(), fds.size(), -1) < 0) {
+      // -p connections are accepted only once the sandbox exists (no launcher to ask before).
+      if (inbound && ready) inbound->add_poll_fds(fds, broker ? broker->relay_count() : 0);
+      const int timeout = inbound ? inbound->next_timeout_ms() : -1;
+      if (::poll(fds.data(), fds.size(), timeout) < 0) {
         if (errno == EINTR) continue;
         throw platform::SysError("poll");
       }
       for (std::size_t i = 2; i < fds.size(); ++i) {
+        if (inbound && inbound->owns(fds[i].fd)) {
+          if (fds[i].revents & POLLIN) inbound->on_readable(fds[i].fd, channel);
+          continue;
+        }
         if (fds[i].revents & POLLOUT) broker->on_writable();
         if (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) broker->on_readable(fds[i].fd);
       }
+      if (inbound) inbound->on_timer(channel);
       if (fds[1].revents & POLLIN) {
         struct signalfd_siginfo info {};
         while (::read(signal_fd.get(), &info, sizeof info) == sizeof info) {
@@ -120,9 +136,46 @@ RunOutcome run_sandboxed(const std::string& launcher_path, const ipc::LaunchSpec
           // Without a broker the listeners close here: nothing answers inside the sandbox.
           break;
         }
+        case ipc::MessageType::LocalListenerReady: {
+          auto msg = incoming->decode<ipc::LocalListenerReady>();
+          const auto& ports = spec.local_outbound_ports;
+          if (std::find(ports.begin(), ports.end(), msg.port) == ports.end() ||
+              !local_ports_seen.insert(msg.port).second)
+            throw ipc::ProtocolError("LocalListenerReady: port " + std::to_string(msg.port) +
+                                     " not asked for, or reported twice");
+          if (broker) broker->attach_local_listener(msg.port, std::move(incoming->fds.at(0)));
+          break;
+        }
+        case ipc::MessageType::InboundReady: {
+          auto msg = incoming->decode<ipc::InboundReady>();
+          if (!inbound) throw ipc::ProtocolError("InboundReady without -p");
+          inbound->on_ready(msg.id, std::move(incoming->fds.at(0)), broker);
+          break;
+        }
+        case ipc::MessageType::InboundFailed: {
+          auto msg = incoming->decode<ipc::InboundFailed>();
+          if (!inbound) throw ipc::ProtocolError("InboundFailed without -p");
+          inbound->on_failed(msg.id, msg.error);
+          break;
+        }
+        case ipc::MessageType::Violation: {
+          auto msg = incoming->decode<ipc::Violation>();
+          if (!spec.report_violations) throw ipc::ProtocolError("Violation report not asked for");
+          if (services.on_violation) services.on_violation(msg);
+          break;
+        }
+        case ipc::MessageType::ExecCheck: {
+          auto msg = incoming->decode<ipc::ExecCheck>();
+          if (!spec.check_exec) throw ipc::ProtocolError("ExecCheck not asked for");
+          // SECURITY: without a policy to ask, nothing is let through.
+          const bool allowed = services.on_exec_check && services.on_exec_check(msg);
+          channel.send(ipc::ExecVerdict{msg.id, allowed});
+          break;
+        }
         case ipc::MessageType::SandboxReady: {
           auto msg = incoming->decode<ipc::SandboxReady>();
           ready = true;
+          if (services.on_ready) services.on_ready(msg);
           if (debug)
             for (const auto& line : msg.plan) debug(line);
           break;
@@ -130,8 +183,8 @@ RunOutcome run_sandboxed(const std::string& launcher_path, const ipc::LaunchSpec
         case ipc::MessageType::SetupFailed: {
           auto msg = incoming->decode<ipc::SetupFailed>();
           outcome.exit_code = kExitSetupFailed;
-          outcome.error = "sandbox setup failed at \"" + msg.step + "\": " +
-                          describe_errno(msg.error) +
+          outcome.error = "sandbox setup failed at \"" + msg.step +
+                          "\": " + describe_errno(msg.error) +
                           (msg.detail.empty() ? "" : " (" + msg.detail + ")");
           return finish(outcome);
         }

@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "ipc/protocol.hpp"
 
@@ -21,11 +22,25 @@ struct RunOutcome {
 using DebugSink = std::function<void(const std::string&)>;
 
 class NetworkBroker;
+class InboundForwarder;
 
-// `broker` (optional) receives the sandbox's proxy listeners and is served from the same event
-// loop while the command runs.
+// What else the run's event loop serves while the command runs (all optional).
+struct SandboxServices {
+  // Receives the sandbox's proxy and transparent listeners; its worker is served here.
+  NetworkBroker* broker = nullptr;
+  // -p: host listeners whose connections the launcher carries into the sandbox.
+  InboundForwarder* inbound = nullptr;
+  // The sandbox is complete and the command is being executed: what is actually enforced.
+  std::function<void(const ipc::SandboxReady&)> on_ready;
+  // Violation reports from init (only sent when LaunchSpec::report_violations).
+  std::function<void(const ipc::Violation&)> on_violation;
+  // The runtime command policy: true = the execve may proceed. Only asked when
+  // LaunchSpec::check_exec; without a handler every exec is refused.
+  std::function<bool(const ipc::ExecCheck&)> on_exec_check;
+};
+
 RunOutcome run_sandboxed(const std::string& launcher_path, const ipc::LaunchSpec& spec,
-                         const DebugSink& debug, NetworkBroker* broker = nullptr);
+                         const DebugSink& debug, const SandboxServices& services = {});
 
 // The launcher executable: next to this binary in the build tree, or
 // ../libexec/fence/fence-launcher when installed.

@@ -36,8 +36,8 @@ struct InheritChannelOnly : bp::extend::handler {
 }  // namespace
 
 pid_t spawn_helper(const std::string& executable, int channel_fd, std::error_code& error) {
-  bp::child child(bp::exe = executable, bp::env = bp::environment{},
-                  InheritChannelOnly(channel_fd), error);
+  bp::child child(bp::exe = executable, bp::env = bp::environment{}, InheritChannelOnly(channel_fd),
+                  error);
   if (error) return -1;
   const pid_t pid = child.id();
   child.detach();  // reaped by the caller (waitpid)

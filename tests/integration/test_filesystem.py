@@ -293,7 +293,7 @@ def test_dev_is_minimal(fence):
         "attempt('null', write, '/dev/null', 'x')\n"
         "attempt('urandom', lambda: len(open('/dev/urandom','rb').read(16)))\n"
         "import pty\n"
-        "attempt('openpty', pty.openpty)\n")
+        "attempt('openpty', pty.openpty)\n", config={"allowPty": True})
     assert cp.returncode == 0, fmt(cp)
     line = [l for l in cp.stdout.splitlines() if l.startswith("DEV ")][0]
     inside = set(line.split()[1:])

@@ -49,8 +49,11 @@ def test_uid_gid_map_to_invoking_user(fence):
 def test_nested_user_namespace_denied(fence):
     # Host control: the machine allows user namespaces (otherwise this test is vacuous).
     host = subprocess.run(["unshare", "-U", "true"], capture_output=True, timeout=10)
+    # The command policy's default list refuses `unshare` itself; switched off here so that
+    # the kernel-level refusal (seccomp, max_user_namespaces=0) is what is tested.
     cp = fence.sh(f"echo {STARTED}; unshare -U true && echo NESTED-U-OK; unshare -r true && echo NESTED-R-OK; "
-                  "unshare -Ur unshare -U true && echo NESTED-2-OK; true")
+                  "unshare -Ur unshare -U true && echo NESTED-2-OK; true",
+                  config={"command": {"useDefaults": False}})
     assert_started(cp)
     assert "NESTED" not in cp.stdout, fmt(cp)
     if host.returncode != 0:

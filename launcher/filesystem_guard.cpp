@@ -1,0 +1,398 @@
+#include "launcher/filesystem_guard.hpp"
+
+#include <fcntl.h>
+#include <seccomp.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <functional>
+
+#include "launcher/path_resolver.hpp"
+#include "launcher/process_memory.hpp"
+#include "launcher/root_filesystem.hpp"
+
+namespace fence::launcher {
+namespace {
+
+using platform::UniqueFd;
+
+constexpr std::size_t kMaxPath = 4096;
+
+Answer error_answer(int error) {
+  Answer a;
+  a.error = error;
+  return a;
+}
+
+// Strips a trailing "/" kept by the resolver from a name, for guard comparisons.
+std::string bare(const std::string& name) {
+  return !name.empty() && name.back() == '/' ? name.substr(0, name.size() - 1) : name;
+}
+
+// The refusals that come from the sandbox's policy: Landlock (EACCES), a read-only mount
+// (EROFS), a pinned mount point (EBUSY, for removals and renames), and EPERM.
+bool is_refusal(int error, bool removal) {
+  return error == EACCES || error == EPERM || error == EROFS || (removal && error == EBUSY);
+}
+
+// The path by which the restricted worker reopens init's fd `fd` (its /proc/self is init).
+std::string self_fd(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+
+// One notification: its arguments as the process passed them, decided and answered here.
+// Only what the decision needs is read from /proc (umask for creations; name and paths for
+// reports, after the fact): every notified write pays for these reads.
+class Request {
+ public:
+  Request(const seccomp_notif& req, int mem_fd, const GuardedNames& names,
+          RestrictedWorker& worker)
+      : req_(req),
+        args_(req.data.args),
+        names_(names),
+        worker_(worker),
+        pid_(static_cast<pid_t>(req.pid)),
+        resolver_(pid_),
+        mem_(mem_fd) {}
+
+  FilesystemOutcome decide() {
+    const int nr = req_.data.nr;
+    if (nr == SCMP_SYS(open) || nr == SCMP_SYS(openat) || nr == SCMP_SYS(creat)) open_file(nr);
+    else if (nr == SCMP_SYS(mkdir) || nr == SCMP_SYS(mkdirat)) make_node(nr == SCMP_SYS(mkdirat), true);
+    else if (nr == SCMP_SYS(mknod) || nr == SCMP_SYS(mknodat)) make_node(nr == SCMP_SYS(mknodat), false);
+    else if (nr == SCMP_SYS(symlink) || nr == SCMP_SYS(symlinkat)) make_symlink(nr == SCMP_SYS(symlinkat));
+    else if (nr == SCMP_SYS(link) || nr == SCMP_SYS(linkat)) make_link(nr == SCMP_SYS(linkat));
+    else if (nr == SCMP_SYS(rename) || nr == SCMP_SYS(renameat) || nr == SCMP_SYS(renameat2))
+      rename(nr != SCMP_SYS(rename), nr == SCMP_SYS(renameat2));
+    else if (nr == SCMP_SYS(unlink)) remove(false, args_[0], 0);
+    else if (nr == SCMP_SYS(rmdir)) remove(false, args_[0], AT_REMOVEDIR);
+    else if (nr == SCMP_SYS(unlinkat)) remove(true, args_[1], static_cast<int>(args_[2]));
+    else if (nr == SCMP_SYS(truncate)) truncate_file();
+    else refuse(ENOSYS);
+    return std::move(outcome_);
+  }
+
+  // What a report says: set once the operation's target is known ("" before).
+  const char* operation() const { return operation_; }
+  // The target's path now ("OLD -> NEW" for a rename).
+  std::string path() const {
+    if (!target_) return {};
+    return source_ ? source_->full_path() + " -> " + target_->full_path() : target_->full_path();
+  }
+  bool removal() const { return removal_; }
+
+ private:
+  static constexpr std::uint64_t kCwd = static_cast<std::uint64_t>(AT_FDCWD);
+
+  void refuse(int error) { outcome_.answer = error_answer(error); }
+
+  std::optional<std::string> string_arg(std::uint64_t addr) {
+    int error = EFAULT;
+    auto s = read_string(mem_, addr, kMaxPath, error);
+    if (!s) refuse(error);
+    return s;
+  }
+
+  std::optional<UniqueFd> dir_arg(std::uint64_t value) {
+    int error = 0;
+    auto fd = resolver_.base(static_cast<int>(value), error);
+    if (!fd) refuse(error);
+    return fd;
+  }
+
+  // The path at `path_addr`, resolved relative to the directory argument `dir` (which, like
+  // the kernel, is not even looked at for an absolute path).
+  std::optional<Location> locate(std::uint64_t dir, std::uint64_t path_addr, bool follow) {
+    auto path = string_arg(path_addr);
+    if (!path) return std::nullopt;
+    std::optional<UniqueFd> base = UniqueFd();
+    if (path->empty() || (*path)[0] != '/') base = dir_arg(dir);
+    if (!base) return std::nullopt;
+    int error = 0;
+    auto loc = resolver_.resolve(*base, *path, follow, error);
+    if (!loc) refuse(error);
+    return loc;
+  }
+
+  // Locates the operation's target (kept for the report).
+  bool locate_target(std::uint64_t dir, std::uint64_t path_addr, bool follow) {
+    target_ = locate(dir, path_addr, follow);
+    return target_.has_value();
+  }
+
+  // Whether creating `loc` would make a guarded name (or, with ancestors_too, put something
+  // other than an empty directory where a guarded name's missing parent belongs).
+  bool guarded(const Location& loc, bool ancestors_too) const {
+    if (names_.names.empty() || loc.object || !loc.parent) return false;
+    const std::string dir = fd_path(loc.parent.get());
+    const std::string full = (dir == "/" ? "" : dir) + "/" + bare(loc.name);
+    return names_.names.count(full) > 0 || (ancestors_too && names_.ancestors.count(full) > 0);
+  }
+
+  // Runs `op` on the restricted worker (with the caller's umask when it `creates`); its result
+  // is the answer.
+  std::int64_t perform(const std::function<std::int64_t()>& op, bool creates = false) {
+    const mode_t mask = creates ? read_umask(pid_) : 0;
+    std::int64_t result = -1;
+    int error = 0;
+    worker_.run([&] {
+      if (creates) ::umask(mask);
+      result = op();
+      error = result < 0 ? errno : 0;
+    });
+    if (result < 0) refuse(error);
+    else outcome_.answer.value = result;
+    return result;
+  }
+
+  static bool exists(const Location& loc) {
+    struct stat st {};
+    return loc.object || ::fstatat(loc.parent.get(), loc.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+  }
+
+  static bool is_fifo(const Location& loc) {
+    struct stat st {};
+    const int rc = loc.object ? ::fstat(loc.object.get(), &st)
+                              : ::fstatat(loc.parent.get(), loc.name.c_str(), &st, AT_SYMLINK_NOFOLLOW);
+    return rc == 0 && S_ISFIFO(st.st_mode);
+  }
+
+  void open_file(int nr) {
+    const bool at = nr == SCMP_SYS(openat);
+    const bool creat = nr == SCMP_SYS(creat);
+    const int flags = creat ? (O_CREAT | O_WRONLY | O_TRUNC) : static_cast<int>(args_[at ? 2 : 1]);
+    const mode_t mode = static_cast<mode_t>(args_[creat ? 1 : (at ? 3 : 2)]);
+    // Like the kernel: a final symlink is followed unless O_NOFOLLOW, or O_CREAT|O_EXCL.
+    const bool excl = (flags & O_CREAT) && (flags & O_EXCL);
+    const bool follow = !excl && !(flags & O_NOFOLLOW);
+    if (!locate_target(at ? args_[0] : kCwd, args_[at ? 1 : 0], follow)) return;
+    const Location& loc = *target_;
+    const bool writes = (flags & O_ACCMODE) != O_RDONLY;
+    const bool creates = (flags & O_CREAT) && !exists(loc);
+    operation_ = creates ? "create" : (writes ? "write" : "truncate");
+    if ((flags & O_CREAT) && guarded(loc, false)) return refuse(EACCES);
+    // A FIFO open would sleep until the other side comes: init opens it without blocking,
+    // then gives the process a blocking file as it asked for.
+    const bool fifo = !creates && !(flags & O_NONBLOCK) && !(flags & O_PATH) && is_fifo(loc);
+    auto open_with = [&](int open_flags) {
+      return [&loc, open_flags, mode]() -> std::int64_t {
+        if (loc.object) {
+          // A /proc magic link (e.g. /dev/stdout): reopen the object it points at.
+          return ::open(self_fd(loc.object.get()).c_str(), open_flags, mode);
+        }
+        // O_NOFOLLOW: the resolver already followed any final symlink; one swapped in since
+        // must not redirect the operation.
+        return ::openat(loc.parent.get(), loc.name.c_str(), open_flags | O_NOFOLLOW, mode);
+      };
+    };
+    const int open_flags = flags | O_CLOEXEC | (fifo ? O_NONBLOCK : 0);
+    const bool tmpfile = (flags & O_TMPFILE) == O_TMPFILE;
+    std::int64_t fd = -1;
+    if ((flags & O_CREAT) && !creates && !tmpfile) {
+      // The name exists: the umask plays no part unless it vanishes meanwhile, and then the
+      // open is made again as the creation it has become (reading the umask is not free).
+      fd = perform(open_with(open_flags & ~O_CREAT));
+      if (fd < 0 && outcome_.answer.error == ENOENT) fd = perform(open_with(open_flags), true);
+    } else {
+      fd = perform(open_with(open_flags), creates || tmpfile);
+    }
+    if (fd < 0) {
+      if (fifo && outcome_.answer.error == ENXIO && (flags & O_ACCMODE) == O_WRONLY) park(loc, flags);
+      return;
+    }
+    outcome_.answer = Answer{};
+    outcome_.answer.fd.reset(static_cast<int>(fd));
+    outcome_.answer.cloexec = (flags & O_CLOEXEC) != 0;
+    if (fifo) clear_nonblock(outcome_.answer.fd.get());
+  }
+
+  void park(const Location& loc, int flags) {
+    UniqueFd target(loc.object ? ::fcntl(loc.object.get(), F_DUPFD_CLOEXEC, 0)
+                               : ::openat(loc.parent.get(), loc.name.c_str(),
+                                          O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    if (!target) return;  // answer ENXIO: the FIFO went away
+    outcome_.parked = ParkedOpen{std::move(target), flags};
+  }
+
+  void make_node(bool at, bool directory) {
+    if (!locate_target(at ? args_[0] : kCwd, args_[at ? 1 : 0], false)) return;
+    const Location& loc = *target_;
+    operation_ = directory ? "mkdir" : "mknod";
+    const mode_t mode = static_cast<mode_t>(args_[at ? 2 : 1]);
+    const dev_t dev = static_cast<dev_t>(args_[at ? 3 : 2]);
+    // mkdir of a missing parent of a guarded name is fine (an empty directory); nothing else.
+    if (guarded(loc, !directory)) return refuse(EACCES);
+    perform(
+        [&]() -> std::int64_t {
+          return directory ? ::mkdirat(loc.parent.get(), loc.name.c_str(), mode)
+                           : ::mknodat(loc.parent.get(), loc.name.c_str(), mode, dev);
+        },
+        true);
+  }
+
+  void make_symlink(bool at) {
+    auto text = string_arg(args_[0]);
+    if (!text) return;
+    if (!locate_target(at ? args_[1] : kCwd, args_[at ? 2 : 1], false)) return;
+    const Location& loc = *target_;
+    operation_ = "symlink";
+    if (guarded(loc, true)) return refuse(EACCES);
+    perform([&]() -> std::int64_t {
+      return ::symlinkat(text->c_str(), loc.parent.get(), loc.name.c_str());
+    });
+  }
+
+  void make_link(bool at) {
+    const int flags = at ? static_cast<int>(args_[4]) : 0;
+    std::optional<Location> old_loc;
+    if (at && (flags & AT_EMPTY_PATH)) {
+      auto old_path = string_arg(args_[1]);
+      if (!old_path) return;
+      if (old_path->empty()) {
+        // linkat(fd, "", ..., AT_EMPTY_PATH): the fd itself (e.g. an O_TMPFILE file).
+        auto object = dir_arg(args_[0]);
+        if (!object) return;
+        old_loc = Location{{}, {}, std::move(*object)};
+      }
+    }
+    if (!old_loc) old_loc = locate(at ? args_[0] : kCwd, args_[at ? 1 : 0], flags & AT_SYMLINK_FOLLOW);
+    if (!old_loc) return;
+    if (!locate_target(at ? args_[2] : kCwd, args_[at ? 3 : 1], false)) return;
+    const Location& new_loc = *target_;
+    operation_ = "link";
+    if (guarded(new_loc, true)) return refuse(EACCES);
+    perform([&]() -> std::int64_t {
+      if (old_loc->object) {
+        return ::linkat(AT_FDCWD, self_fd(old_loc->object.get()).c_str(), new_loc.parent.get(),
+                        new_loc.name.c_str(), AT_SYMLINK_FOLLOW);
+      }
+      return ::linkat(old_loc->parent.get(), old_loc->name.c_str(), new_loc.parent.get(),
+                      new_loc.name.c_str(), 0);
+    });
+  }
+
+  void rename(bool at, bool with_flags) {
+    const unsigned flags = with_flags ? static_cast<unsigned>(args_[4]) : 0;
+    auto old_loc = locate(at ? args_[0] : kCwd, args_[at ? 1 : 0], false);
+    if (!old_loc) return;
+    if (!locate_target(at ? args_[2] : kCwd, args_[at ? 3 : 1], false)) return;
+    source_ = std::move(old_loc);
+    const Location& from = *source_;
+    const Location& to = *target_;
+    operation_ = "rename";
+    removal_ = true;
+    // RENAME_EXCHANGE also puts the new side's entry at the old name.
+    const bool exchange = (flags & RENAME_EXCHANGE) != 0;
+    if (guarded(to, true) || (exchange && guarded(from, true))) return refuse(EACCES);
+    perform([&]() -> std::int64_t {
+      return ::syscall(SYS_renameat2, from.parent.get(), from.name.c_str(), to.parent.get(),
+                       to.name.c_str(), flags);
+    });
+  }
+
+  // unlink, rmdir, unlinkat: the last component is never followed.
+  void remove(bool at, std::uint64_t path_addr, int flags) {
+    if (flags & ~AT_REMOVEDIR) return refuse(EINVAL);
+    if (!locate_target(at ? args_[0] : kCwd, path_addr, false)) return;
+    const Location& loc = *target_;
+    operation_ = flags & AT_REMOVEDIR ? "rmdir" : "unlink";
+    removal_ = true;
+    perform([&]() -> std::int64_t { return ::unlinkat(loc.parent.get(), loc.name.c_str(), flags); });
+  }
+
+  // truncate(path, length): through an O_PATH fd of exactly the resolved file, so the kernel
+  // makes its own checks (write permission, Landlock's truncate right, read-only mount, type).
+  void truncate_file() {
+    if (!locate_target(kCwd, args_[0], true)) return;
+    const Location& loc = *target_;
+    operation_ = "truncate";
+    UniqueFd file(loc.object ? ::fcntl(loc.object.get(), F_DUPFD_CLOEXEC, 0)
+                             : ::openat(loc.parent.get(), loc.name.c_str(),
+                                        O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    if (!file) return refuse(errno);
+    const auto length = static_cast<off_t>(args_[1]);
+    perform([&]() -> std::int64_t { return ::truncate(self_fd(file.get()).c_str(), length); });
+  }
+
+  static void clear_nonblock(int fd) {
+    const int fl = ::fcntl(fd, F_GETFL);
+    if (fl >= 0) ::fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+  }
+
+  const seccomp_notif& req_;
+  const decltype(seccomp_notif::data.args)& args_;
+  const GuardedNames& names_;
+  RestrictedWorker& worker_;
+  pid_t pid_;
+  Resolver resolver_;
+  int mem_;
+  FilesystemOutcome outcome_;
+  std::optional<Location> target_;  // what the operation creates, writes or removes
+  std::optional<Location> source_;  // rename: the old name
+  const char* operation_ = "";
+  bool removal_ = false;
+};
+
+}  // namespace
+
+GuardedNames find_guarded_names(const ipc::LaunchSpec& spec) {
+  std::vector<std::string> roots = spec.writable;
+  if (spec.host_tmp) roots.push_back("/tmp");
+  GuardedNames guarded;
+  for (const auto& path : spec.read_only) {
+    const bool in_writable = std::any_of(roots.begin(), roots.end(), [&](const std::string& r) {
+      return path != r && path_within(path, r);
+    });
+    struct stat st {};
+    if (!in_writable || ::lstat(path.c_str(), &st) == 0) continue;
+    guarded.names.insert(path);
+    for (std::string dir = path.substr(0, path.rfind('/')); !dir.empty();
+         dir = dir.substr(0, dir.rfind('/'))) {
+      if (::lstat(dir.c_str(), &st) == 0) break;
+      guarded.ancestors.insert(dir);
+    }
+  }
+  return guarded;
+}
+
+FilesystemGuard::FilesystemGuard(GuardedNames names, RestrictedWorker& worker, bool report)
+    : names_(std::move(names)), worker_(worker), report_(report) {}
+
+FilesystemOutcome FilesystemGuard::handle(const seccomp_notif& req, int mem_fd) {
+  Request request(req, mem_fd, names_, worker_);
+  FilesystemOutcome outcome = request.decide();
+  const int error = outcome.answer.error;
+  if (report_ && !outcome.parked && *request.operation() && is_refusal(error, request.removal())) {
+    ipc::Violation v;
+    v.kind = ipc::ViolationKind::Filesystem;
+    v.pid = req.pid;
+    v.comm = read_comm(static_cast<pid_t>(req.pid));
+    v.operation = request.operation();
+    v.detail = request.path().substr(0, ipc::kMaxPathLen);
+    v.error = error;
+    outcome.violation = std::move(v);
+  }
+  return outcome;
+}
+
+std::optional<Answer> FilesystemGuard::retry(const ParkedOpen& open) {
+  std::int64_t fd = -1;
+  int error = 0;
+  worker_.run([&] {
+    // The FIFO exists: O_CREAT/O_EXCL have done their part on the first attempt.
+    const int flags = (open.flags & ~(O_CREAT | O_EXCL)) | O_CLOEXEC | O_NONBLOCK;
+    fd = ::open(self_fd(open.target.get()).c_str(), flags, 0);
+    error = fd < 0 ? errno : 0;
+  });
+  if (fd < 0 && error == ENXIO) return std::nullopt;
+  if (fd < 0) return error_answer(error);
+  Answer answer;
+  answer.fd.reset(static_cast<int>(fd));
+  answer.cloexec = (open.flags & O_CLOEXEC) != 0;
+  const int fl = ::fcntl(answer.fd.get(), F_GETFL);
+  if (fl >= 0) ::fcntl(answer.fd.get(), F_SETFL, fl & ~O_NONBLOCK);
+  return answer;
+}
+
+}  // namespace fence::launcher

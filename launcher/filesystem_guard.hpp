@@ -1,0 +1,94 @@
+// Filesystem syscalls answered by init (seccomp user notification, notifier.hpp): the creation
+// guard and the write reports.
+//
+// Creation guard. Keeps protected names that do not exist yet from coming into existence
+// (SECURITY-RULES 7): `.bashrc` in a writable project directory, `.git/hooks` before `git
+// init`, `~/.fence.json`... A mount cannot cover a name that does not exist without creating
+// it on the host, and Landlock cannot single out one name inside a writable directory.
+//
+// Write reports (LaunchSpec::report_violations). Writes the policy refuses are reported with
+// the path (`touch /etc/hosts` -> Violation{Filesystem, "write", "/etc/hosts", EROFS}).
+//
+// Both work the same way. For every syscall that may create, write, remove or rename a name,
+// init:
+//   1. copies the path arguments out of the process's memory once and resolves them itself,
+//      component by component, the way the kernel would for the process (path_resolver.hpp);
+//   2. refuses (EACCES) when the resulting name is a guarded one;
+//   3. otherwise PERFORMS the operation on the directory it resolved, on the restricted worker
+//      (the command's Landlock policy, no capabilities, the process's umask), and hands the
+//      result (or the new fd) back. The kernel mechanisms (Landlock, read-only mounts) are what
+//      refuse a write; init only sees the refusal (EACCES, EPERM, EROFS; EBUSY for a pinned
+//      mount point) and reports it.
+// SECURITY: nothing is ever let through with SECCOMP_USER_NOTIF_FLAG_CONTINUE, so a thread that
+// rewrites the path after the check, or a symlink swapped in after it, changes nothing.
+//
+// Differences from the process doing it itself, all confined to rare corners: an open is made
+// by init, so a session leader without a terminal does not acquire one by opening a tty (it can
+// still use TIOCSCTTY); a write-only open of a FIFO without a reader is retried every few
+// milliseconds instead of sleeping in the kernel (init must never block), and a read-only
+// open(O_CREAT or O_TRUNC) of an existing FIFO does not wait for a writer.
+#pragma once
+
+#include <linux/seccomp.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "ipc/protocol.hpp"
+#include "launcher/restricted_worker.hpp"
+#include "platform/unique_fd.hpp"
+
+namespace fence::launcher {
+
+struct GuardedNames {
+  std::set<std::string> names;      // protected paths that do not exist: never created
+  std::set<std::string> ancestors;  // their missing parent directories: only mkdir
+  bool empty() const { return names.empty(); }
+};
+
+// The protected paths of `spec` that are missing inside a writable tree, computed in the
+// finished sandbox root (after pivot_root).
+GuardedNames find_guarded_names(const ipc::LaunchSpec& spec);
+
+// The answer to one notification: a value, an errno, or an fd to inject as the result.
+struct Answer {
+  std::int64_t value = 0;
+  int error = 0;               // errno, 0 on success
+  platform::UniqueFd fd;       // set: inject it and return its number
+  bool cloexec = false;
+};
+
+// A write-only open of a FIFO that has no reader yet. Opening it blocking would stall init, so
+// it is retried without blocking until a reader comes (or the caller gives up).
+struct ParkedOpen {
+  platform::UniqueFd target;  // the FIFO, O_PATH
+  int flags = 0;
+};
+
+struct FilesystemOutcome {
+  Answer answer;
+  std::optional<ipc::Violation> violation;  // a refusal to report (only when reporting)
+  std::optional<ParkedOpen> parked;         // set: no answer yet; retry() later
+};
+
+class FilesystemGuard {
+ public:
+  // `report`: build Violations for refused writes (and guard refusals).
+  FilesystemGuard(GuardedNames names, RestrictedWorker& worker, bool report);
+
+  // Decides and performs one filesystem syscall. `mem_fd`: the caller's /proc/PID/mem.
+  FilesystemOutcome handle(const seccomp_notif& req, int mem_fd);
+
+  // One more non-blocking attempt at a parked open; nullopt while there is still no reader.
+  std::optional<Answer> retry(const ParkedOpen& open);
+
+ private:
+  GuardedNames names_;
+  RestrictedWorker& worker_;
+  bool report_;
+};
+
+}  // namespace fence::launcher

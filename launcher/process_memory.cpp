@@ -1,0 +1,173 @@
+#include "launcher/process_memory.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+namespace fence::launcher {
+namespace {
+
+constexpr std::size_t kPage = 4096;
+
+std::string proc_path(pid_t pid, const char* entry) {
+  return "/proc/" + std::to_string(pid) + "/" + entry;
+}
+
+// Reads a small /proc text file whole (status, comm).
+std::optional<std::string> read_small_file(const std::string& path) {
+  platform::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return std::nullopt;
+  char buf[4096];
+  const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+  if (n <= 0) return std::nullopt;
+  return std::string(buf, static_cast<std::size_t>(n));
+}
+
+// The value of "Key:" in a /proc/PID/status text, or nullopt.
+std::optional<std::string> status_field(const std::string& status, const std::string& key) {
+  const std::string needle = "\n" + key + ":";
+  std::size_t at = status.find(needle);
+  if (at == std::string::npos) return std::nullopt;
+  at += needle.size();
+  const std::size_t end = status.find('\n', at);
+  return status.substr(at, end == std::string::npos ? std::string::npos : end - at);
+}
+
+// Reads up to `max_len` bytes of a string; `terminated` tells whether its NUL was seen.
+std::optional<std::string> read_until_nul(int mem_fd, std::uint64_t addr, std::size_t max_len,
+                                          bool& terminated) {
+  std::string out;
+  char buf[kPage];
+  terminated = false;
+  while (out.size() < max_len) {
+    const std::size_t page_left = kPage - (addr % kPage);
+    const std::size_t want = std::min(page_left, max_len - out.size());
+    const ssize_t n = ::pread(mem_fd, buf, want, static_cast<off_t>(addr));
+    if (n <= 0) return std::nullopt;
+    if (const void* nul = std::memchr(buf, '\0', static_cast<std::size_t>(n))) {
+      out.append(buf, static_cast<std::size_t>(static_cast<const char*>(nul) - buf));
+      terminated = true;
+      return out;
+    }
+    out.append(buf, static_cast<std::size_t>(n));
+    addr += static_cast<std::uint64_t>(n);
+  }
+  // Exactly max_len bytes read: the string is longer unless the next byte is its NUL.
+  char next = 1;
+  if (::pread(mem_fd, &next, 1, static_cast<off_t>(addr)) == 1 && next == '\0') terminated = true;
+  return out;
+}
+
+}  // namespace
+
+platform::UniqueFd open_process_memory(pid_t pid) {
+  return platform::UniqueFd(::open(proc_path(pid, "mem").c_str(), O_RDONLY | O_CLOEXEC));
+}
+
+std::optional<std::string> read_string(int mem_fd, std::uint64_t addr, std::size_t max_len,
+                                       int& error) {
+  bool terminated = false;
+  auto s = mem_fd >= 0 ? read_until_nul(mem_fd, addr, max_len, terminated) : std::nullopt;
+  if (!s) {
+    error = EFAULT;
+    return std::nullopt;
+  }
+  if (!terminated) {
+    error = ENAMETOOLONG;
+    return std::nullopt;
+  }
+  return s;
+}
+
+std::optional<std::string> read_string_prefix(int mem_fd, std::uint64_t addr,
+                                              std::size_t max_len, bool& cut) {
+  bool terminated = false;
+  auto s = mem_fd >= 0 ? read_until_nul(mem_fd, addr, max_len, terminated) : std::nullopt;
+  if (s && !terminated) cut = true;
+  return s;
+}
+
+std::optional<std::vector<std::uint64_t>> read_pointer_array(int mem_fd, std::uint64_t addr,
+                                                             std::size_t max_count, bool& cut) {
+  std::vector<std::uint64_t> out;
+  if (mem_fd < 0) return std::nullopt;
+  std::uint64_t chunk[kPage / sizeof(std::uint64_t)];
+  for (;;) {
+    // Up to the end of the page (never into the next one, which may be unmapped), at least one
+    // pointer (an unaligned one may straddle two pages: pread then needs both).
+    const std::size_t page_left = kPage - (addr % kPage);
+    const std::size_t want = std::max<std::size_t>(page_left - page_left % sizeof(std::uint64_t),
+                                                   sizeof(std::uint64_t));
+    const ssize_t n = ::pread(mem_fd, chunk, want, static_cast<off_t>(addr));
+    if (n < static_cast<ssize_t>(sizeof(std::uint64_t))) return std::nullopt;
+    const std::size_t count = static_cast<std::size_t>(n) / sizeof(std::uint64_t);
+    for (std::size_t i = 0; i < count; ++i) {
+      if (chunk[i] == 0) return out;
+      if (out.size() == max_count) {
+        cut = true;
+        return out;
+      }
+      out.push_back(chunk[i]);
+    }
+    addr += count * sizeof(std::uint64_t);
+  }
+}
+
+bool fit_argv(std::vector<std::string>& argv, std::size_t budget, std::size_t per_item) {
+  bool cut = false;
+  // Not even the length tags fit: keep the leading elements whose tags do.
+  if (per_item > 0 && argv.size() > budget / per_item) {
+    argv.resize(budget / per_item);
+    cut = true;
+  }
+  auto cost = [&](std::size_t limit) {
+    std::size_t total = 0;
+    for (const auto& a : argv) total += per_item + std::min(a.size(), limit);
+    return total;
+  };
+  std::size_t longest = 0;
+  for (const auto& a : argv) longest = std::max(longest, a.size());
+  if (cost(longest) <= budget) return cut;
+  // Largest prefix length that fits (cost is monotonic in the limit; cost(0) fits).
+  std::size_t lo = 0, hi = longest;
+  while (lo < hi) {
+    const std::size_t mid = lo + (hi - lo + 1) / 2;
+    if (cost(mid) <= budget) lo = mid;
+    else hi = mid - 1;
+  }
+  for (auto& a : argv)
+    if (a.size() > lo) a.resize(lo);
+  return true;
+}
+
+std::string read_comm(pid_t pid) {
+  auto text = read_small_file(proc_path(pid, "comm"));
+  if (!text) return "?";
+  std::string comm = text->substr(0, text->find('\n'));
+  // comm is at most TASK_COMM_LEN - 1 bytes and has no NUL, but check rather than assume.
+  comm.erase(std::remove(comm.begin(), comm.end(), '\0'), comm.end());
+  if (comm.size() > 16) comm.resize(16);
+  return comm.empty() ? "?" : comm;
+}
+
+mode_t read_umask(pid_t pid) {
+  auto status = read_small_file(proc_path(pid, "status"));
+  auto value = status ? status_field(*status, "Umask") : std::nullopt;
+  if (!value) return 022;
+  return static_cast<mode_t>(std::strtoul(value->c_str(), nullptr, 8) & 0777);
+}
+
+pid_t read_thread_group(pid_t tid) {
+  auto status = read_small_file(proc_path(tid, "status"));
+  auto value = status ? status_field(*status, "Tgid") : std::nullopt;
+  if (!value) return -1;
+  char* end = nullptr;
+  const long tgid = std::strtol(value->c_str(), &end, 10);
+  return tgid > 0 ? static_cast<pid_t>(tgid) : -1;
+}
+
+}  // namespace fence::launcher

@@ -1,0 +1,56 @@
+// Reading a notified process: its memory (the syscall's string and array arguments), its name,
+// umask and thread group, as init sees them in /proc. Everything read here comes from the
+// sandbox and is only used as data: bounded, never trusted.
+//
+// SECURITY: a process's memory can change under the reader (another thread of it may write it
+// at any time). Callers either act only on their own copy (the filesystem guard performs the
+// operation from the path it read) or say plainly that the check is best effort (exec checks).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "platform/unique_fd.hpp"
+
+namespace fence::launcher {
+
+// /proc/PID/mem opened for reading (invalid when the process is gone or not accessible).
+platform::UniqueFd open_process_memory(pid_t pid);
+
+// A NUL-terminated string at `addr`, read page by page (a string ending just before an unmapped
+// page still reads). nullopt with error = EFAULT when unreadable, ENAMETOOLONG when no NUL
+// comes within `max_len` bytes.
+std::optional<std::string> read_string(int mem_fd, std::uint64_t addr, std::size_t max_len,
+                                       int& error);
+
+// Like read_string, but a string longer than `max_len` is cut to its first `max_len` bytes
+// and `cut` is set.
+std::optional<std::string> read_string_prefix(int mem_fd, std::uint64_t addr,
+                                              std::size_t max_len, bool& cut);
+
+// A NULL-terminated array of 64-bit pointers at `addr` (an argv). At most `max_count` entries;
+// `cut` is set when the array is longer. nullopt when unreadable.
+std::optional<std::vector<std::uint64_t>> read_pointer_array(int mem_fd, std::uint64_t addr,
+                                                             std::size_t max_count, bool& cut);
+
+// An argv that fits a budget. Each element costs its length plus `per_item` bytes (the wire
+// length tag). When the whole does not fit, every element is cut to the same largest prefix
+// length that fits, so that every word is still there, at least in part (a later word of a
+// rule cannot be pushed out by long ones before it). Returns true when anything was cut.
+bool fit_argv(std::vector<std::string>& argv, std::size_t budget, std::size_t per_item);
+
+// The process's name from /proc/PID/comm (without the newline), "?" when unreadable.
+std::string read_comm(pid_t pid);
+
+// The process's umask from /proc/PID/status (022 when unreadable).
+mode_t read_umask(pid_t pid);
+
+// The thread group (process id) of thread `tid` from /proc/TID/status, -1 when unreadable.
+pid_t read_thread_group(pid_t tid);
+
+}  // namespace fence::launcher

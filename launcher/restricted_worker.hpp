@@ -1,0 +1,44 @@
+// A thread of init restricted like the command: no capabilities, the command's Landlock policy,
+// its own cwd and umask. Filesystem operations that init performs on a sandboxed process's
+// behalf (filesystem_guard.hpp) run here, so the kernel applies to them exactly the policy it
+// would apply to the process itself, and init's own rights never leak into them.
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+#include <sys/types.h>
+
+#include "platform/landlock.hpp"
+
+namespace fence::launcher {
+
+class RestrictedWorker {
+ public:
+  // Starts the thread and waits until it is restricted; throws SysError when it cannot be.
+  explicit RestrictedWorker(const platform::LandlockPolicy& policy);
+  ~RestrictedWorker();
+  RestrictedWorker(const RestrictedWorker&) = delete;
+  RestrictedWorker& operator=(const RestrictedWorker&) = delete;
+
+  // Runs `work` on the restricted thread and returns when it has finished (one call at a time).
+  void run(const std::function<void()>& work);
+
+ private:
+  void loop(const platform::LandlockPolicy& policy);
+
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  const std::function<void()>* job_ = nullptr;
+  bool done_ = false;
+  bool stop_ = false;
+  bool ready_ = false;
+  int setup_error_ = 0;
+  pid_t tid_ = 0;      // the worker thread
+  int last_cpu_ = -1;  // the CPU it was last moved to
+  std::thread thread_;
+};
+
+}  // namespace fence::launcher

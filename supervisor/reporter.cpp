@@ -1,0 +1,150 @@
+#include "supervisor/reporter.hpp"
+
+#include <cstdio>
+
+namespace fence::supervisor {
+
+std::string_view protocol_name(ipc::ProxyProtocol p) {
+  switch (p) {
+    case ipc::ProxyProtocol::HttpConnect:
+      return "http-connect";
+    case ipc::ProxyProtocol::HttpForward:
+      return "http-forward";
+    case ipc::ProxyProtocol::Socks5:
+      return "socks5";
+    case ipc::ProxyProtocol::LocalForward:
+      return "local-forward";
+    case ipc::ProxyProtocol::Inbound:
+      return "inbound";
+  }
+  return "unknown";
+}
+
+std::string describe_network_event(const NetworkEvent& e) {
+  using P = ipc::ProxyProtocol;
+  const std::string target = e.host + ":" + std::to_string(e.port);
+  const std::string counts = " (" + std::to_string(e.bytes_up) + " bytes up, " +
+                             std::to_string(e.bytes_down) + " down, " +
+                             std::to_string(e.duration_ms) + " ms)";
+  if (e.protocol == P::Inbound) {
+    // host = the host-side client, port = the sandbox port it was carried to.
+    const std::string inner = "127.0.0.1:" + std::to_string(e.port);
+    if (e.closed) return "[fence:inbound] ✓ closed " + e.host + " -> " + inner + counts;
+    if (e.allowed) return "[fence:inbound] ✓ " + e.host + " -> " + inner + " (" + e.rule + ")";
+    return "[fence:inbound] ✗ " + e.host + " -> " + inner + " (" + e.reason + ")";
+  }
+  if (e.protocol == P::LocalForward) {
+    if (e.closed) return "[fence:local] ✓ closed " + target + counts;
+    if (e.allowed)
+      return "[fence:local] ✓ " + target + " -> host " + e.connected + " (" + e.rule + ")";
+    return "[fence:local] ✗ " + target + " (" + (e.reason.empty() ? e.rule : e.reason) + ")";
+  }
+  const bool socks = e.protocol == P::Socks5;
+  const std::string line = socks ? "[fence:socks] " : "[fence:http] ";
+  const std::string method = e.protocol == P::HttpForward ? "HTTP" : "CONNECT";
+  if (e.closed) return line + "✓ closed " + target + counts;
+  if (e.allowed)
+    return line + "✓ " + method + " " + target + " -> " + e.connected + " (" + e.rule + ")";
+  const bool policy = e.rule == "default deny" || e.reason.find("allowlist") != std::string::npos ||
+                      e.reason.find("blocked by network policy") != std::string::npos ||
+                      e.rule.rfind("deny", 0) == 0;
+  const std::string status = socks ? "" : (policy ? "403 " : "502 ");
+  return line + "✗ " + method + " " + status + target + " (" +
+         (e.reason.empty() ? e.rule : e.reason) + ")";
+}
+
+Reporter::Reporter(bool debug, bool monitor, std::optional<AuditLog> audit,
+                   std::optional<AuditSyslog> syslog)
+    : debug_(debug), monitor_(monitor), audit_(std::move(audit)), syslog_(std::move(syslog)) {}
+
+void Reporter::print(const std::string& line) const {
+  std::lock_guard lock(print_mutex_);
+  std::fprintf(stderr, "%s\n", line.c_str());
+}
+
+void Reporter::debug_line(const std::string& line) const {
+  if (debug_) print(line);
+}
+
+void Reporter::record(const nlohmann::json& event) const {
+  if (audit_) audit_->write(event);
+  if (syslog_) syslog_->send(event);
+}
+
+void Reporter::network(const NetworkEvent& event) {
+  if (debug_ || (monitor_ && !event.allowed)) print(describe_network_event(event));
+  if (!event.closed) {
+    if (event.protocol == ipc::ProxyProtocol::Inbound && event.allowed) ++inbound_;
+    (event.allowed ? network_allowed_ : network_denied_)++;
+  }
+  if (!recording()) return;
+  // One record per decision: refusals when they happen, allowed connections when they end
+  // (with their byte counts and duration).
+  if (event.closed || !event.allowed)
+    record(network_decision(protocol_name(event.protocol), event.host, event.port, event.resolved,
+                            event.connected, event.rule, event.allowed, event.reason,
+                            event.bytes_up, event.bytes_down, event.duration_ms));
+}
+
+void Reporter::worker_fault(const WorkerFault& fault) {
+  ++worker_faults_;
+  print("[fence:proxy] worker fault: " + fault.what + "; the sandbox has no network now");
+  record({{"event", "worker_fault"}, {"what", fault.what}});
+}
+
+void Reporter::violation(const ipc::Violation& v) {
+  ++violations_;
+  const bool fs = v.kind == ipc::ViolationKind::Filesystem;
+  if (debug_ || monitor_) {
+    std::string line =
+        fs ? "[fence:fs] ✗ " + v.operation + " " + v.detail : "[fence:syscall] ✗ " + v.operation;
+    line += " (" + v.comm + ", pid " + std::to_string(v.pid) + ")";
+    print(line);
+  }
+  nlohmann::json event = {{"event", "violation"},     {"kind", fs ? "filesystem" : "syscall"},
+                          {"operation", v.operation}, {"sandbox_pid", v.pid},
+                          {"comm", v.comm},           {"errno", v.error}};
+  if (!v.detail.empty()) event["path"] = v.detail;
+  record(event);
+}
+
+void Reporter::command(const CommandDecision& d) {
+  ++commands_checked_;
+  if (d.blocked) ++commands_blocked_;
+  std::string shown;
+  for (const auto& a : d.argv) shown += (shown.empty() ? "" : " ") + a;
+  if (d.blocked && (debug_ || monitor_)) {
+    std::string line = "[fence:cmd] ✗ " + shown + " (blocked by rule \"" + d.rule + "\"";
+    if (d.pid) line += ", " + d.comm + " pid " + std::to_string(d.pid);
+    print(line + ")");
+  } else if (!d.blocked && debug_) {
+    print("[fence:cmd] ✓ " + d.source + " " + shown);
+  }
+  if (!recording()) return;
+  nlohmann::json event = {{"event", "command"},
+                          {"source", d.source},
+                          {"argv", d.argv},
+                          {"verdict", d.blocked ? "deny" : "allow"}};
+  if (d.blocked) {
+    event["rule"] = d.rule;
+    event["matched"] = d.command;
+  }
+  if (!d.path.empty()) event["path"] = d.path;
+  if (d.pid) {
+    event["sandbox_pid"] = d.pid;
+    event["comm"] = d.comm;
+  }
+  record(event);
+}
+
+nlohmann::json Reporter::counts() const {
+  return {{"network_allowed", network_allowed_},
+          {"network_denied", network_denied_},
+          {"inbound", inbound_},
+          {"worker_faults", worker_faults_},
+          {"violations", violations_},
+          {"commands_checked", commands_checked_},
+          {"commands_blocked", commands_blocked_}};
+}
+
+}  // namespace fence::supervisor

@@ -1,0 +1,602 @@
+"""Localhost and inbound: allowLocalBinding, -p [ADDR:]PORT, allowLocalOutbound (proxy route),
+allowLocalOutboundPorts (transparent route), allowUnixSockets / allowAllUnixSockets, allowPty.
+
+Everything here stays on loopback: servers the tests start on the host's 127.0.0.1 (in the
+namespace pytest runs in) and servers the sandboxed command starts on the sandbox's own lo.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import PY, assert_started, err, fmt, kill_marked, ok, wait_until
+
+EXIT_SETUP = 121
+EXIT_CONFIG = 122
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(url: str, timeout: float = 5.0) -> bytes:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(url, timeout=timeout) as r:
+        return r.read()
+
+
+class TcpService:
+    """A tiny Redis-like service on the host's loopback: answers PING with +PONG and counts
+    every connection it accepts."""
+
+    def __init__(self, port: int | None = None, host: str = "127.0.0.1"):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, port or 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self.stop = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self.stop:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            with conn:
+                conn.settimeout(5)
+                try:
+                    data = conn.recv(100)
+                    if data.startswith(b"PING"):
+                        conn.sendall(b"+PONG\r\n")
+                except OSError:
+                    pass
+
+    def close(self):
+        self.stop = True
+        self.thread.join(timeout=2)
+        self.sock.close()
+
+
+@pytest.fixture
+def service():
+    services = []
+
+    def make(**kw):
+        s = TcpService(**kw)
+        services.append(s)
+        return s
+
+    yield make
+    for s in services:
+        s.close()
+
+
+PING = r'''
+def ping(port, host="127.0.0.1"):
+    s = socket.create_connection((host, port), timeout=5)
+    s.sendall(b"PING\r\n")
+    data = s.recv(100)
+    s.close()
+    return data.decode().strip()
+'''
+
+CONNECT_PING = r'''
+def proxied_ping(port, host="127.0.0.1", proxy=3128):
+    s = socket.create_connection(("127.0.0.1", proxy), timeout=5)
+    s.sendall(f"CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = s.recv(1)
+        if not chunk:
+            break
+        head += chunk
+    status = head.split(b" ", 2)[1].decode() if head else "none"
+    if status != "200":
+        return "status " + status
+    s.sendall(b"PING\r\n")
+    data = s.recv(100).decode().strip()
+    s.close()
+    return data
+'''
+
+
+# ------------------------------------------------------------------------------ allowLocalBinding
+
+BIND = r'''
+def bind(port):
+    s = socket.socket()
+    s.bind(("127.0.0.1", port))
+    s.listen(1)
+    return "bound"
+'''
+
+
+def test_bind_refused_without_allow_local_binding(fence):
+    cp = fence.py(BIND + "attempt('bind', bind, 8000)\nattempt('bind0', bind, 0)",
+                  config={})
+    assert_started(cp)
+    assert "bind: ERR EACCES" in cp.stdout, fmt(cp)
+    assert "bind0: ERR EACCES" in cp.stdout, fmt(cp)
+
+
+def test_bind_allowed_with_allow_local_binding(fence):
+    cp = fence.py(BIND + "attempt('bind', bind, 8000)\nattempt('high', bind, 40123)",
+                  config={"network": {"allowLocalBinding": True}})
+    assert ok(cp, "bind") and ok(cp, "high"), fmt(cp)
+
+
+def test_port_flag_allows_binding_that_port_only(fence):
+    port = free_port()
+    cp = fence.py(BIND + f"attempt('mine', bind, {port})\nattempt('other', bind, {port + 1})",
+                  config={}, flags=["-p", str(port)])
+    assert ok(cp, "mine"), fmt(cp)
+    assert "other: ERR EACCES" in cp.stdout, fmt(cp)
+
+
+def test_proxy_ports_cannot_be_taken_over(fence):
+    cp = fence.py(BIND + "attempt('http', bind, 3128)\nattempt('socks', bind, 1080)",
+                  config={"network": {"allowLocalBinding": True}})
+    assert "http: ERR EADDRINUSE" in cp.stdout and "socks: ERR EADDRINUSE" in cp.stdout, fmt(cp)
+
+
+def test_server_inside_talks_to_itself_with_binding(fence):
+    code = BIND + PING + r'''
+srv = socket.socket(); srv.bind(("127.0.0.1", 7001)); srv.listen(1)
+import threading
+def serve():
+    c, _ = srv.accept(); c.recv(100); c.sendall(b"+PONG\r\n"); c.close()
+threading.Thread(target=serve, daemon=True).start()
+attempt('self', ping, 7001)
+'''
+    cp = fence.py(code, config={"network": {"allowLocalBinding": True}})
+    assert "self: OK '+PONG'" in cp.stdout, fmt(cp)
+
+
+# ------------------------------------------------------------------------------ -p inbound
+
+def start_server(fence, port, tmp_path, flags=(), config=None, marker="srv"):
+    """fence [flags] -- python3 -m http.server PORT in a directory with hello.txt."""
+    site = fence.work / f"site-{port}"  # the working directory is visible inside
+    site.mkdir()
+    (site / "hello.txt").write_text(f"hello from the sandbox {marker}\n")
+    proc = fence.popen([PY, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+                        "--directory", str(site)],
+                       config=config if config is not None else {}, flags=list(flags),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # fence binds its host listeners before the sandbox starts; wait for that, not for the
+    # server inside.
+    for flag in flags:
+        if flag.rsplit(":", 1)[-1].isdigit() and int(flag.rsplit(":", 1)[-1]) == port:
+            assert wait_until(lambda: _bound(port), 10), "fence did not listen on the host"
+    return proc
+
+
+def _bound(port: int) -> bool:
+    """A listener on port exists in this namespace (from /proc/net/tcp, no connection made)."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":
+                    return True
+    return False
+
+
+def stop(proc):
+    proc.terminate()
+    try:
+        out, errs = proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, errs = proc.communicate()
+    return out, errs
+
+
+def test_port_exposes_a_server_started_inside(fence, tmp_path):
+    port = free_port()
+    proc = start_server(fence, port, tmp_path, flags=["-p", str(port)])
+    try:
+        # Asked at once: the server inside starts after fence's listener exists, so the
+        # first connection is carried in once it listens (retried meanwhile).
+        body = http_get(f"http://127.0.0.1:{port}/hello.txt", timeout=10)
+        assert body == b"hello from the sandbox srv\n"
+        # And again, on a fresh connection.
+        assert http_get(f"http://127.0.0.1:{port}/hello.txt") == body
+    finally:
+        out, errs = stop(proc)
+    assert "Traceback" not in errs, errs
+
+
+def test_same_server_unreachable_without_port(fence, tmp_path):
+    port = free_port()
+    proc = start_server(fence, port, tmp_path, config={"network": {"allowLocalBinding": True}})
+    try:
+        time.sleep(1.5)
+        assert proc.poll() is None, "the server inside did not start"
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    finally:
+        stop(proc)
+
+
+def test_port_listens_on_loopback_by_default(fence, tmp_path):
+    port = free_port()
+    proc = start_server(fence, port, tmp_path, flags=["-p", str(port)])
+    try:
+        assert http_get(f"http://127.0.0.1:{port}/hello.txt", timeout=10)
+        # 127.0.0.2 is loopback too, but fence listens on 127.0.0.1 only.
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.2", port), timeout=2).close()
+    finally:
+        stop(proc)
+
+
+def test_port_with_any_address_only_when_asked(fence, tmp_path):
+    port = free_port()
+    proc = start_server(fence, port, tmp_path, flags=["-p", f"0.0.0.0:{port}"])
+    try:
+        assert http_get(f"http://127.0.0.2:{port}/hello.txt", timeout=10) == \
+            b"hello from the sandbox srv\n"
+    finally:
+        stop(proc)
+
+
+def test_port_in_use_is_an_error_before_the_command_runs(fence, work):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        cp = fence.sh(f"touch {work}/ran", flags=["-p", str(port)], config={})
+    assert cp.returncode == EXIT_SETUP, fmt(cp)
+    assert f"127.0.0.1:{port}" in cp.stderr and "Address already in use" in cp.stderr, fmt(cp)
+    assert not (work / "ran").exists()
+
+
+@pytest.mark.parametrize("bad", ["0", "65536", "http", "1.2.3:80", "[::1]80", "localhost:80"])
+def test_bad_port_flag_is_a_usage_error(fence, work, bad):
+    cp = fence.sh(f"touch {work}/ran", flags=["-p", bad], config={})
+    assert cp.returncode == EXIT_CONFIG, fmt(cp)
+    assert "-p" in cp.stderr
+    assert not (work / "ran").exists()
+
+
+def test_port_with_nothing_listening_is_refused_cleanly(fence):
+    port = free_port()
+    proc = fence.popen(["sleep", "30"], config={}, flags=["-p", str(port), "-m"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_until(lambda: _bound(port), 10)
+        started = time.monotonic()
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.settimeout(10)
+        assert s.recv(10) == b""  # closed without data once the retries are exhausted
+        s.close()
+        assert time.monotonic() - started < 9
+    finally:
+        out, errs = stop(proc)
+    assert "[fence:inbound] ✗" in errs and "inside the sandbox" in errs, errs
+
+
+def test_inbound_connections_are_audited(fence, tmp_path):
+    port = free_port()
+    log = tmp_path / "audit.jsonl"
+    proc = start_server(fence, port, tmp_path, flags=["-p", str(port), "--audit-log", str(log)])
+    try:
+        assert http_get(f"http://127.0.0.1:{port}/hello.txt", timeout=10)
+    finally:
+        stop(proc)
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    inbound = [r for r in records if r.get("event") == "network" and r.get("protocol") == "inbound"]
+    assert inbound, records
+    assert inbound[0]["verdict"] == "allow" and inbound[0]["port"] == port
+    assert inbound[0]["bytes_down"] > 0 and inbound[0]["rule"] == f"-p 127.0.0.1:{port}"
+
+
+def test_dev_server_example(fence, tmp_path, service):
+    """fence's docs: allow binding and expose just the needed port, no localhost outbound,
+    no external domains: the dev server answers on the host; it cannot reach the host's
+    Redis nor anything outside."""
+    redis = service()
+    port = free_port()
+    cfg = {"network": {"allowedDomains": [], "allowLocalBinding": True,
+                       "allowLocalOutbound": False}}
+    site = fence.work / "site"
+    site.mkdir()
+    (site / "index.html").write_text("dev server\n")
+    script = fence.work / "dev.py"
+    script.write_text(PING + CONNECT_PING + f'''
+import socket, http.server, functools, threading
+for name, fn in (("redis-direct", lambda: ping({redis.port})),
+                 ("redis-proxy", lambda: proxied_ping({redis.port})),
+                 ("external", lambda: proxied_ping(443, "example.com"))):
+    try:
+        print(name, fn(), flush=True)
+    except OSError as e:
+        print(name, "error", e.errno, flush=True)
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory={str(site)!r})
+http.server.ThreadingHTTPServer(("127.0.0.1", {port}), handler).serve_forever()
+''')
+    proc = fence.popen([PY, str(script)], config=cfg, flags=["-p", str(port)],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_until(lambda: _bound(port), 10)
+        assert http_get(f"http://127.0.0.1:{port}/index.html", timeout=10) == b"dev server\n"
+    finally:
+        out, errs = stop(proc)
+    assert "redis-direct error" in out, out + errs
+    assert "redis-proxy status 403" in out, out + errs
+    assert "external status 403" in out, out + errs
+    assert redis.connections == 0
+
+
+# ------------------------------------------------------------------------------ local outbound
+
+def test_host_loopback_unreachable_by_default(fence, service):
+    redis = service()
+    cp = fence.py(PING + CONNECT_PING + f'''
+attempt('direct', ping, {redis.port})
+print('proxy', proxied_ping({redis.port}))
+print('proxy-localhost', proxied_ping({redis.port}, "localhost"))
+''', config={"network": {"allowedDomains": ["*"]}})
+    assert_started(cp)
+    assert err(cp, "direct"), fmt(cp)
+    # "*" covers public destinations only: the loopback answer is refused (403 or, for a
+    # non-public address, 502 with the reason).
+    assert "proxy status 40" in cp.stdout or "proxy status 502" in cp.stdout, fmt(cp)
+    assert "proxy +PONG" not in cp.stdout and "proxy-localhost +PONG" not in cp.stdout, fmt(cp)
+    assert redis.connections == 0
+
+
+def test_allow_local_outbound_opens_the_proxy_route(fence, service):
+    redis = service()
+    cp = fence.py(PING + CONNECT_PING + f'''
+attempt('direct', ping, {redis.port})
+print('proxy', proxied_ping({redis.port}))
+print('proxy-localhost', proxied_ping({redis.port}, "localhost"))
+''', config={"network": {"allowLocalOutbound": True}})
+    assert_started(cp)
+    assert err(cp, "direct"), fmt(cp)  # no transparent route without allowLocalOutboundPorts
+    assert "proxy +PONG" in cp.stdout and "proxy-localhost +PONG" in cp.stdout, fmt(cp)
+    assert redis.connections == 2
+
+
+def test_allow_local_binding_implies_local_outbound(fence, service):
+    redis = service()
+    cp = fence.py(CONNECT_PING + f"print('proxy', proxied_ping({redis.port}))",
+                  config={"network": {"allowLocalBinding": True}})
+    assert "proxy +PONG" in cp.stdout, fmt(cp)
+
+
+def test_listed_port_is_reachable_transparently(fence, service):
+    redis = service()
+    other = service()
+    cp = fence.py(PING + CONNECT_PING + f'''
+attempt('listed', ping, {redis.port})
+attempt('listed-again', ping, {redis.port})
+attempt('other', ping, {other.port})
+print('other-proxy', proxied_ping({other.port}))
+''', config={"network": {"allowLocalOutboundPorts": [redis.port]}}, flags=["-m"])
+    assert_started(cp)
+    assert "listed: OK '+PONG'" in cp.stdout and "listed-again: OK '+PONG'" in cp.stdout, fmt(cp)
+    assert err(cp, "other") and "other-proxy status 403" in cp.stdout, fmt(cp)
+    assert redis.connections == 2 and other.connections == 0
+
+
+def test_transparent_route_is_audited(fence, service, tmp_path):
+    redis = service()
+    log = tmp_path / "audit.jsonl"
+    cp = fence.py(PING + f"attempt('listed', ping, {redis.port})",
+                  config={"network": {"allowLocalOutboundPorts": [redis.port]}},
+                  flags=["-d", "--audit-log", str(log)])
+    assert ok(cp, "listed"), fmt(cp)
+    assert f"[fence:local] ✓ 127.0.0.1:{redis.port}" in cp.stderr, fmt(cp)
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    local = [r for r in records if r.get("protocol") == "local-forward"]
+    assert local and local[0]["verdict"] == "allow" and local[0]["bytes_down"] == 7, records
+
+
+def test_transparent_port_to_a_closed_host_port_fails_cleanly(fence):
+    port = free_port()
+    cp = fence.py(PING + f"attempt('closed', ping, {port})",
+                  config={"network": {"allowLocalOutboundPorts": [port]}}, flags=["-m"])
+    # The connection inside was accepted by the transparent listener; it ends (reset or EOF)
+    # without data once the supervisor's connect is refused.
+    assert err(cp, "closed") or "closed: OK ''" in cp.stdout, fmt(cp)
+    assert f"[fence:local] ✗ 127.0.0.1:{port}" in cp.stderr, fmt(cp)
+
+
+@pytest.mark.parametrize("ports, message", [
+    ([3128], "proxy port"), ([0], "between 1 and 65535"), ([80, 80], "listed twice"),
+    ("6379", "array"),
+])
+def test_bad_local_outbound_ports(fence, work, ports, message):
+    cp = fence.sh(f"touch {work}/ran", config={"network": {"allowLocalOutboundPorts": ports}})
+    assert cp.returncode == EXIT_CONFIG, fmt(cp)
+    assert message in cp.stderr, fmt(cp)
+    assert not (work / "ran").exists()
+
+
+# ------------------------------------------------------------------------------ unix sockets
+
+class UnixEcho:
+    def __init__(self, path: Path | str):
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.bind(str(path))
+        self.sock.listen(4)
+        self.sock.settimeout(0.2)
+        self.accepted = 0
+        self.stop = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self.stop:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.accepted += 1
+            with c:
+                c.settimeout(5)
+                try:
+                    c.sendall(b"echo:" + c.recv(100))
+                except OSError:
+                    pass
+
+    def close(self):
+        self.stop = True
+        self.thread.join(timeout=2)
+        self.sock.close()
+
+
+@pytest.fixture
+def unix_echo():
+    servers = []
+
+    def make(path):
+        s = UnixEcho(path)
+        servers.append(s)
+        return s
+
+    yield make
+    for s in servers:
+        s.close()
+
+
+UNIX = r'''
+def uconnect(path):
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(5)
+    s.connect(path)
+    s.sendall(b"hi")
+    data = s.recv(100)
+    s.close()
+    return data.decode()
+def pair():
+    a, b = socket.socketpair()
+    a.sendall(b"x")
+    return b.recv(1).decode()
+'''
+
+
+def test_unix_sockets_unreachable_by_default(fence, tmp_path, unix_echo):
+    sockdir = tmp_path / "sockets"
+    sockdir.mkdir()
+    echo = unix_echo(sockdir / "agent.sock")
+    cp = fence.py(UNIX + f"attempt('connect', uconnect, {str(sockdir / 'agent.sock')!r})\n"
+                  "attempt('pair', pair)", config={})
+    assert_started(cp)
+    assert "connect: ERR EPERM" in cp.stdout, fmt(cp)  # socket(AF_UNIX) refused
+    assert "pair: OK 'x'" in cp.stdout, fmt(cp)
+    assert echo.accepted == 0
+
+
+def test_listed_unix_socket_is_reachable_and_others_are_not(fence, tmp_path, unix_echo):
+    sockdir = tmp_path / "sockets"
+    sockdir.mkdir()
+    listed = unix_echo(sockdir / "listed.sock")
+    other = unix_echo(sockdir / "other.sock")
+    cfg = {"network": {"allowUnixSockets": [str(sockdir / "listed.sock")]}}
+    cp = fence.py(UNIX + f'''
+attempt('listed', uconnect, {str(sockdir / "listed.sock")!r})
+attempt('other', uconnect, {str(sockdir / "other.sock")!r})
+attempt('pair', pair)
+''', config=cfg)
+    assert_started(cp)
+    assert "listed: OK 'echo:hi'" in cp.stdout, fmt(cp)
+    assert err(cp, "other"), fmt(cp)
+    assert "pair: OK 'x'" in cp.stdout, fmt(cp)
+    assert listed.accepted == 1 and other.accepted == 0
+
+
+def test_listed_path_that_is_not_a_socket_fails_closed(fence, tmp_path, work):
+    regular = tmp_path / "not-a-socket"
+    regular.write_text("secret\n")
+    cp = fence.sh(f"touch {work}/ran", config={"network": {"allowUnixSockets": [str(regular)]}})
+    assert cp.returncode == EXIT_SETUP, fmt(cp)
+    assert "unix socket" in cp.stderr, fmt(cp)
+    assert not (work / "ran").exists()
+
+
+def test_allow_all_unix_sockets_keeps_host_sockets_hidden(fence, tmp_path, unix_echo):
+    sockdir = tmp_path / "sockets"
+    sockdir.mkdir()
+    echo = unix_echo(sockdir / "agent.sock")
+    cp = fence.py(UNIX + f'''
+attempt('host', uconnect, {str(sockdir / "agent.sock")!r})
+srv = socket.socket(socket.AF_UNIX); srv.bind("/tmp/inner.sock"); srv.listen(1)
+import threading
+threading.Thread(target=lambda: (lambda c: (c.sendall(b"in:" + c.recv(10)), c.close()))(srv.accept()[0]), daemon=True).start()
+attempt('inner', uconnect, "/tmp/inner.sock")
+''', config={"network": {"allowAllUnixSockets": True}})
+    assert_started(cp)
+    assert "host: ERR ENOENT" in cp.stdout, fmt(cp)  # the private /tmp does not show it
+    assert "inner: OK 'in:hi'" in cp.stdout, fmt(cp)
+    assert echo.accepted == 0
+
+
+def test_host_abstract_sockets_are_never_reachable(fence):
+    name = f"\0fence-test-abstract-{os.getpid()}"
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(name)
+    srv.listen(1)
+    try:
+        cp = fence.py(UNIX + f"attempt('abstract', uconnect, {name!r})",
+                      config={"network": {"allowAllUnixSockets": True}})
+        assert_started(cp)
+        assert err(cp, "abstract"), fmt(cp)
+        srv.settimeout(0.5)
+        with pytest.raises(OSError):
+            srv.accept()
+    finally:
+        srv.close()
+
+
+# ------------------------------------------------------------------------------ allowPty
+
+PTY = r'''
+def openpty():
+    m, s = os.openpty()
+    name = os.ttyname(s)
+    os.close(m); os.close(s)
+    return name
+'''
+
+
+def test_pty_allocation_refused_by_default(fence):
+    cp = fence.py(PTY + "attempt('pty', openpty)", config={})
+    assert_started(cp)
+    assert "pty: ERR EACCES" in cp.stdout, fmt(cp)
+
+
+def test_pty_allocation_with_allow_pty(fence):
+    cp = fence.py(PTY + "attempt('pty', openpty)", config={"allowPty": True})
+    assert "pty: OK '/dev/pts/" in cp.stdout, fmt(cp)
+
+
+def test_script_runs_under_a_pty_with_allow_pty(fence):
+    if not os.path.exists("/usr/bin/script"):
+        pytest.skip("script(1) is not installed")
+    cp = fence.run(["script", "-qec", "tty", "/dev/null"], config={"allowPty": True})
+    assert cp.returncode == 0, fmt(cp)
+    assert "/dev/pts/" in cp.stdout, fmt(cp)
+    denied = fence.run(["script", "-qec", "tty", "/dev/null"], config={})
+    assert denied.returncode != 0, fmt(denied)

@@ -1,0 +1,194 @@
+// Reading a notified process's memory (strings, argv arrays) with bounds, and the ExecCheck
+// built from an execve's arguments: it always fits one IPC message.
+#include <fcntl.h>
+#include <seccomp.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "ipc/frame.hpp"
+#include "ipc/messages.hpp"
+#include "launcher/exec_check.hpp"
+#include "launcher/process_memory.hpp"
+
+namespace {
+
+using fence::launcher::fit_argv;
+using fence::launcher::read_exec_check;
+using fence::launcher::read_pointer_array;
+using fence::launcher::read_string;
+using fence::launcher::read_string_prefix;
+
+std::uint64_t addr(const void* p) { return reinterpret_cast<std::uint64_t>(p); }
+
+struct SelfMemory {
+  fence::platform::UniqueFd fd = fence::launcher::open_process_memory(::getpid());
+};
+
+// An execve notification as the kernel would fill it, pointing into this process.
+seccomp_notif exec_request(const char* path, char* const* argv) {
+  seccomp_notif req{};
+  req.id = 1;
+  req.pid = static_cast<std::uint32_t>(::getpid());
+  req.data.nr = SCMP_SYS(execve);
+  req.data.args[0] = addr(path);
+  req.data.args[1] = addr(argv);
+  return req;
+}
+
+std::size_t wire_cost(const std::vector<std::string>& argv) {
+  std::size_t total = 0;
+  for (const auto& a : argv) total += 4 + a.size();
+  return total;
+}
+
+}  // namespace
+
+TEST_CASE("read_string reads up to a NUL, also at the edge of a mapping", "[exec_check]") {
+  SelfMemory mem;
+  REQUIRE(mem.fd);
+  int error = 0;
+  const char text[] = "hello";
+  CHECK(read_string(mem.fd.get(), addr(text), 4096, error) == std::optional<std::string>("hello"));
+
+  // Two pages, the second unmapped: a string ending at the end of the first still reads.
+  const long page = ::sysconf(_SC_PAGESIZE);
+  auto* map = static_cast<char*>(::mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE,
+                                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  REQUIRE(map != MAP_FAILED);
+  REQUIRE(::munmap(map + page, page) == 0);
+  char* edge = map + page - 4;
+  std::memcpy(edge, "abc", 4);
+  CHECK(read_string(mem.fd.get(), addr(edge), 4096, error) == std::optional<std::string>("abc"));
+  // Unterminated before the hole: EFAULT, as the kernel would say.
+  std::memcpy(edge, "abcd", 4);
+  CHECK_FALSE(read_string(mem.fd.get(), addr(edge), 4096, error));
+  CHECK(error == EFAULT);
+  ::munmap(map, page);
+
+  // Too long: ENAMETOOLONG; the prefix reader cuts instead.
+  const std::string longer(100, 'x');
+  CHECK_FALSE(read_string(mem.fd.get(), addr(longer.c_str()), 10, error));
+  CHECK(error == ENAMETOOLONG);
+  bool cut = false;
+  CHECK(read_string_prefix(mem.fd.get(), addr(longer.c_str()), 10, cut) ==
+        std::optional<std::string>(std::string(10, 'x')));
+  CHECK(cut);
+  cut = false;
+  const std::string exact(10, 'y');
+  CHECK(read_string_prefix(mem.fd.get(), addr(exact.c_str()), 10, cut) ==
+        std::optional<std::string>(exact));
+  CHECK_FALSE(cut);
+  CHECK_FALSE(read_string(-1, addr(text), 10, error));
+}
+
+TEST_CASE("read_pointer_array stops at NULL and at the count bound", "[exec_check]") {
+  SelfMemory mem;
+  const char* a = "a";
+  const char* b = "b";
+  const char* argv[] = {a, b, a, nullptr};
+  bool cut = false;
+  auto p = read_pointer_array(mem.fd.get(), addr(argv), 16, cut);
+  REQUIRE(p);
+  CHECK(p->size() == 3);
+  CHECK((*p)[1] == addr(b));
+  CHECK_FALSE(cut);
+  p = read_pointer_array(mem.fd.get(), addr(argv), 2, cut);
+  REQUIRE(p);
+  CHECK(p->size() == 2);
+  CHECK(cut);
+}
+
+TEST_CASE("fit_argv keeps every word, cut to a common prefix, within the budget", "[exec_check]") {
+  std::vector<std::string> small = {"git", "push", "origin"};
+  CHECK_FALSE(fit_argv(small, 1000, 4));
+  CHECK(small == std::vector<std::string>{"git", "push", "origin"});
+
+  std::vector<std::string> argv = {"git", std::string(5000, 'c'), "push", std::string(3000, 'd')};
+  CHECK(fit_argv(argv, 1000, 4));
+  CHECK(wire_cost(argv) <= 1000);
+  REQUIRE(argv.size() == 4);
+  CHECK(argv[0] == "git");
+  CHECK(argv[2] == "push");  // short words survive whole after long ones
+  CHECK(argv[1].size() == argv[3].size());
+  CHECK(argv[1].size() >= 400);
+
+  std::vector<std::string> many(100, "word");
+  CHECK(fit_argv(many, 40, 4));
+  CHECK(many.size() == 10);
+  CHECK(wire_cost(many) <= 40);
+}
+
+TEST_CASE("read_exec_check reads path and argv of an execve", "[exec_check]") {
+  SelfMemory mem;
+  const char* path = "/bin/sh";
+  char* const argv[] = {const_cast<char*>("git"), const_cast<char*>("push"),
+                        const_cast<char*>("origin"), nullptr};
+  auto req = exec_request(path, argv);
+  auto result = read_exec_check(req, mem.fd.get(), "sh");
+  REQUIRE(std::holds_alternative<fence::ipc::ExecCheck>(result));
+  const auto& check = std::get<fence::ipc::ExecCheck>(result);
+  CHECK(check.path == "/bin/sh");
+  CHECK(check.argv == std::vector<std::string>{"git", "push", "origin"});
+  CHECK(check.comm == "sh");
+  CHECK(check.pid == static_cast<std::uint32_t>(::getpid()));
+  CHECK_FALSE(check.truncated);
+
+  // argv NULL: empty.
+  auto empty = read_exec_check(exec_request(path, nullptr), mem.fd.get(), "sh");
+  REQUIRE(std::holds_alternative<fence::ipc::ExecCheck>(empty));
+  CHECK(std::get<fence::ipc::ExecCheck>(empty).argv.empty());
+
+  // A file that does not exist: answered at once, nothing to ask.
+  auto missing = read_exec_check(exec_request("/nonexistent/git", argv), mem.fd.get(), "sh");
+  REQUIRE(std::holds_alternative<int>(missing));
+  CHECK(std::get<int>(missing) == ENOENT);
+  auto notdir = read_exec_check(exec_request("/etc/passwd/git", argv), mem.fd.get(), "sh");
+  REQUIRE(std::holds_alternative<int>(notdir));
+  CHECK(std::get<int>(notdir) == ENOTDIR);
+
+  // Unreadable pointers: the errno the kernel would give.
+  auto bad = exec_request(path, argv);
+  bad.data.args[0] = 8;
+  auto fault = read_exec_check(bad, mem.fd.get(), "sh");
+  REQUIRE(std::holds_alternative<int>(fault));
+  CHECK(std::get<int>(fault) == EFAULT);
+}
+
+TEST_CASE("read_exec_check bounds a huge argv so it fits one message", "[exec_check]") {
+  SelfMemory mem;
+  // 2000 arguments of 20 KiB each: over every bound (count, length, total).
+  std::vector<std::string> storage(2000, std::string(20 * 1024, 'z'));
+  storage[1] = "push";
+  std::vector<char*> argv;
+  for (auto& s : storage) argv.push_back(s.data());
+  argv.push_back(nullptr);
+  std::string path = "/usr/bin";
+  while (path.size() < 3990) path += "/.";
+  path += "/true";
+  auto req = exec_request(path.c_str(), argv.data());
+  auto result = read_exec_check(req, mem.fd.get(), "attacker");
+  REQUIRE(std::holds_alternative<fence::ipc::ExecCheck>(result));
+  auto check = std::get<fence::ipc::ExecCheck>(result);
+  CHECK(check.truncated);
+  CHECK(check.argv.size() <= fence::ipc::kMaxArgCount);
+  CHECK(check.argv[1] == "push");
+  for (const auto& a : check.argv) CHECK(a.size() <= fence::ipc::kMaxArgLen);
+  check.id = 7;
+  CHECK_FALSE(fence::ipc::validate(check));
+  const auto payload = fence::ipc::encode_payload(check);  // throws when over kMaxPayload
+  CHECK(payload.size() <= fence::ipc::kMaxPayload);
+}
+
+TEST_CASE("read_comm and read_thread_group read this process", "[exec_check]") {
+  CHECK(fence::launcher::read_thread_group(::getpid()) == ::getpid());
+  CHECK(fence::launcher::read_thread_group(0) == -1);
+  CHECK_FALSE(fence::launcher::read_comm(::getpid()).empty());
+  CHECK(fence::launcher::read_comm(::getpid()).size() <= 16);
+}
