@@ -109,8 +109,10 @@ run_client() {
     local name="$1" how="$2"; shift 2
     local out="$work/$name.out" ctl="$work/$name.ctl" fd wpid=0
     mkfifo "$ctl"
-    if [[ "$how" == fence ]]; then
-        "$fence" -s "$cfg" -- python3 "$client" "$@" --proxy "$proxy" --control \
+    if [[ "$how" == fence || "$how" == fence-audit ]]; then
+        local audit=()
+        [[ "$how" == fence-audit ]] && audit=(--audit-log "$work/$name.audit.jsonl")
+        "$fence" -s "$cfg" "${audit[@]}" -- python3 "$client" "$@" --proxy "$proxy" --control \
             <"$ctl" >"$out" 2>"$out.err" &
     else
         python3 "$client" "$@" --control <"$ctl" >"$out" 2>"$out.err" &
@@ -118,7 +120,7 @@ run_client() {
     fence_pid=$!
     exec {fd}>"$ctl"
     wait_line "$out" START 60
-    [[ "$how" == fence ]] && wpid="$(worker_of "$fence_pid")"
+    [[ "$how" != direct ]] && wpid="$(worker_of "$fence_pid")"
     local f0 w0 u0 f1 w1 u1
     f0=$(cpu_ticks "$fence_pid"); w0=$(cpu_ticks "$wpid"); u0=$(cpu_ticks "$up_pid")
     echo go >&"$fd"
@@ -129,7 +131,7 @@ run_client() {
     wait "$fence_pid" || true
     fence_pid=""
     local cpu_fence=0 cpu_worker=0
-    if [[ "$how" == fence ]]; then
+    if [[ "$how" != direct ]]; then
         cpu_fence=$(((f1 - f0))); cpu_worker=$(((w1 - w0)))
     fi
     sed -n 's/^RESULT //p' "$out" | python3 -c '
@@ -156,6 +158,7 @@ run_client rate-seq-direct direct rate --target "127.0.0.1:$rate_port" --count "
 run_client rate-seq-proxy fence rate --target "127.0.0.1:$rate_port" --count "$seq_n" --concurrency 1
 run_client rate-conc-direct direct rate --target "127.0.0.1:$rate_port" --count "$conc_n" --concurrency "$concurrency"
 run_client rate-conc-proxy fence rate --target "127.0.0.1:$rate_port" --count "$conc_n" --concurrency "$concurrency"
+run_client rate-conc-audit fence-audit rate --target "127.0.0.1:$rate_port" --count "$conc_n" --concurrency "$concurrency"
 
 # --- 3. memory -----------------------------------------------------------------------------------
 echo "memory: RSS of fence + fence-proxy-worker, idle and with $hold_n tunnels open"
@@ -235,6 +238,11 @@ for kind in ("seq", "conc"):
               + (f"  -> at most ~{ncpu / per:.0f} tunnels/s if the proxy had all {ncpu} CPUs" if per else ""))
     best = max(best, p["per_s"])
 print(f"  best proxy rate: {best:.0f} tunnels/s on {ncpu} CPUs   goal >= 3000/s: {ok(best >= 3000)}")
+a, p = load("rate-conc-audit"), load("rate-conc-proxy")
+records = sum(1 for _ in open(f"{work}/rate-conc-audit.audit.jsonl"))
+cost = 1 - a["per_s"] / p["per_s"]
+print(f"  with --audit-log: {a['per_s']:.0f} /s vs {p['per_s']:.0f} /s without ({cost * 100:+.1f}% cost;"
+      f" {records} records written)   goal <= 10%: {ok(cost <= 0.10)}")
 
 print()
 print("== 3. memory: VmRSS of fence (supervisor) + fence-proxy-worker ==")

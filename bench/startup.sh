@@ -7,7 +7,11 @@
 #
 # Builds nothing. Uses hyperfine (Debian package `hyperfine`); bwrap is optional. All three
 # commands are measured in the same hyperfine run, so the ratios compare like with like.
-# Goal (issue 2): fence median <= 2x bwrap median.
+# Goal (issue 2): fence median <= 2x bwrap median. Variants measured in the same run:
+#   fence-m      fence -m -- true           (violation reports installed)
+#   fence-audit  fence --audit-log F -- true (violation reports + audit records)
+#   fence-bare   fence -s S -- true with {"command": {"useDefaults": false}}: no seccomp
+#                listener at all (no exec check, no reports)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -39,7 +43,12 @@ fi
 
 # hyperfine -N splits each command into words itself: quote the path so a FENCE_BIN_DIR
 # containing spaces or other shell metacharacters stays one word.
-cmds=(-n true /bin/true -n fence "$(printf '%q' "$fence") -- true")
+printf '%s\n' '{"command": {"useDefaults": false}}' >"$work/bare.json"
+qf="$(printf '%q' "$fence")"
+cmds=(-n true /bin/true -n fence "$qf -- true"
+      -n fence-m "$qf -m -- true"
+      -n fence-audit "$qf --audit-log $(printf '%q' "$work/audit.jsonl") -- true"
+      -n fence-bare "$qf -s $(printf '%q' "$work/bare.json") -- true")
 bwrap_cmd=(bwrap --unshare-all --ro-bind / / --proc /proc --dev /dev true)
 if ! command -v bwrap >/dev/null 2>&1; then
     echo "startup.sh: note: bwrap not installed; skipping the bubblewrap baseline" >&2
@@ -59,12 +68,14 @@ res = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
 med = {name: r["median"] for name, r in res.items()}
 print()
 print("startup medians (one hyperfine run, %d runs each):" % len(res["fence"]["times"]))
-for name in ("true", "fence", "bwrap"):
+for name in ("true", "fence", "fence-m", "fence-audit", "fence-bare", "bwrap"):
     if name in med:
         r = res[name]
         print(f"  {name:<6} median {med[name]*1e3:8.3f} ms   mean {r['mean']*1e3:8.3f} ms"
               f" ± {r['stddev']*1e3:6.3f} ms   min {r['min']*1e3:8.3f} ms")
 print(f"  ratio fence/true : {med['fence'] / med['true']:.1f}x")
+for name in ("fence-m", "fence-audit", "fence-bare"):
+    print(f"  ratio {name}/fence: {med[name] / med['fence']:.2f}x")
 if "bwrap" in med:
     ratio = med["fence"] / med["bwrap"]
     verdict = "OK (goal <= 2x)" if ratio <= 2.0 else "ABOVE GOAL (goal <= 2x)"
