@@ -315,6 +315,8 @@ int run(const CliOptions& cli) {
   };
   RunOutcome outcome = run_sandboxed(
       launcher, spec, [&](const std::string& line) { debug_line(cli.debug, line); }, services);
+  // Connections still open died with the sandbox; their close reports are on the way.
+  broker.drain(std::chrono::milliseconds(250));
   broker.stop();
   if (reporter.recording()) {
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -168,32 +168,14 @@ void NetworkBroker::handle_message(ipc::Incoming& message) {
         return;
       }
       case ipc::MessageType::TunnelClosed: {
-        auto closed = incoming->decode<ipc::TunnelClosed>();
-        auto it = open_.find(closed.id);
-        if (it == open_.end())
-          return fault("TunnelClosed for unknown id " + std::to_string(closed.id));
-        NetworkEvent event = std::move(it->second);
-        open_.erase(it);
-        event.closed = true;
-        event.bytes_up = closed.bytes_up;
-        event.bytes_down = closed.bytes_down;
-        event.duration_ms = closed.duration_ms;
-        on_event_(event);
-        return;
+        const auto closed = incoming->decode<ipc::TunnelClosed>();
+        return report_closed(open_, "TunnelClosed", closed.id, closed.bytes_up, closed.bytes_down,
+                             closed.duration_ms);
       }
       case ipc::MessageType::RelayClosed: {
-        auto closed = incoming->decode<ipc::RelayClosed>();
-        auto it = relays_.find(closed.id);
-        if (it == relays_.end())
-          return fault("RelayClosed for unknown id " + std::to_string(closed.id));
-        NetworkEvent event = std::move(it->second);
-        relays_.erase(it);
-        event.closed = true;
-        event.bytes_up = closed.bytes_up;
-        event.bytes_down = closed.bytes_down;
-        event.duration_ms = closed.duration_ms;
-        on_event_(event);
-        return;
+        const auto closed = incoming->decode<ipc::RelayClosed>();
+        return report_closed(relays_, "RelayClosed", closed.id, closed.bytes_up, closed.bytes_down,
+                             closed.duration_ms);
       }
       default:
         return fault("unexpected message from the proxy worker");
@@ -203,6 +185,21 @@ void NetworkBroker::handle_message(ipc::Incoming& message) {
   } catch (const platform::SysError& e) {
     fault(e.what());
   }
+}
+
+void NetworkBroker::report_closed(std::map<std::uint64_t, NetworkEvent>& open,
+                                  std::string_view what, std::uint64_t id, std::uint64_t bytes_up,
+                                  std::uint64_t bytes_down, std::uint32_t duration_ms) {
+  auto it = open.find(id);
+  // SECURITY: the ids are the supervisor's record of what it allowed; anything else is a lie.
+  if (it == open.end()) return fault(std::string(what) + " for unknown id " + std::to_string(id));
+  NetworkEvent event = std::move(it->second);
+  open.erase(it);
+  event.closed = true;
+  event.bytes_up = bytes_up;
+  event.bytes_down = bytes_down;
+  event.duration_ms = duration_ms;
+  on_event_(event);
 }
 
 void NetworkBroker::handle_completions() {
@@ -329,6 +326,18 @@ void NetworkBroker::fault(const std::string& what) {
     on_event_(event);
   }
   relays_.clear();
+}
+
+void NetworkBroker::drain(std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (channel_ && (!open_.empty() || !relays_.empty())) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return;
+    struct pollfd p {channel_->fd(), POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return;
+    handle_worker_message();
+  }
 }
 
 void NetworkBroker::stop() {

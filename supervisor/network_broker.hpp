@@ -20,6 +20,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -103,6 +104,10 @@ class NetworkBroker {
   void on_writable() { flush_outbox(); }
 
   bool worker_alive() const { return worker_pid_ > 0; }
+  // After the sandbox has ended: waits up to `limit` for the worker's TunnelClosed /
+  // RelayClosed reports of the connections still open (their sockets died with the sandbox),
+  // so that their records carry byte counts. Returns at once when none are open.
+  void drain(std::chrono::milliseconds limit);
   // Kills the worker and releases the thread pool.
   void stop();
 
@@ -120,6 +125,10 @@ class NetworkBroker {
   void handle_worker_message();
   void handle_message(ipc::Incoming& message);
   void handle_completions();
+  // A TunnelClosed / RelayClosed report: the event of `id` in `open`, with the worker's counts.
+  void report_closed(std::map<std::uint64_t, NetworkEvent>& open, std::string_view what,
+                     std::uint64_t id, std::uint64_t bytes_up, std::uint64_t bytes_down,
+                     std::uint32_t duration_ms);
   void fault(const std::string& what);
 
   // One answer to the worker. SECURITY: the worker's channel is non-blocking, so a worker that

@@ -37,18 +37,16 @@ def http_get(url: str, timeout: float = 5.0) -> bytes:
         return r.read()
 
 
-class TcpService:
-    """A tiny Redis-like service on the host's loopback: answers PING with +PONG and counts
-    every connection it accepts."""
+class CountingServer:
+    """A listening socket served by a thread: each connection gets one reply computed from the
+    first bytes it sends; every accepted connection is counted."""
 
-    def __init__(self, port: int | None = None, host: str = "127.0.0.1"):
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, port or 0))
+    def __init__(self, sock: socket.socket, reply):
+        self.sock = sock
         self.sock.listen(16)
         self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.connections = 0
+        self.reply = reply
+        self.accepted = 0
         self.stop = False
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
@@ -59,13 +57,13 @@ class TcpService:
                 conn, _ = self.sock.accept()
             except OSError:
                 continue
-            self.connections += 1
+            self.accepted += 1
             with conn:
                 conn.settimeout(5)
                 try:
-                    data = conn.recv(100)
-                    if data.startswith(b"PING"):
-                        conn.sendall(b"+PONG\r\n")
+                    answer = self.reply(conn.recv(100))
+                    if answer:
+                        conn.sendall(answer)
                 except OSError:
                     pass
 
@@ -73,6 +71,20 @@ class TcpService:
         self.stop = True
         self.thread.join(timeout=2)
         self.sock.close()
+
+
+class TcpService(CountingServer):
+    """A tiny Redis-like service on the host's loopback: answers PING with +PONG."""
+
+    def __init__(self, host: str = "127.0.0.1"):
+        sock = socket.socket()
+        sock.bind((host, 0))
+        self.port = sock.getsockname()[1]
+        super().__init__(sock, lambda data: b"+PONG\r\n" if data.startswith(b"PING") else b"")
+
+    @property
+    def connections(self) -> int:
+        return self.accepted
 
 
 @pytest.fixture
@@ -301,6 +313,9 @@ def test_inbound_connections_are_audited(fence, tmp_path):
     proc = start_server(fence, port, tmp_path, flags=["-p", str(port), "--audit-log", str(log)])
     try:
         assert http_get(f"http://127.0.0.1:{port}/hello.txt", timeout=10)
+        # The record is written when the relay has ended (with its byte counts); a relay still
+        # open when the run ends would be recorded without them.
+        assert wait_until(lambda: '"protocol":"inbound"' in log.read_text(), 10)
     finally:
         stop(proc)
     records = [json.loads(line) for line in log.read_text().splitlines()]
@@ -436,35 +451,11 @@ def test_bad_local_outbound_ports(fence, work, ports, message):
 
 # ------------------------------------------------------------------------------ unix sockets
 
-class UnixEcho:
+class UnixEcho(CountingServer):
     def __init__(self, path: Path | str):
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.bind(str(path))
-        self.sock.listen(4)
-        self.sock.settimeout(0.2)
-        self.accepted = 0
-        self.stop = False
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self):
-        while not self.stop:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                continue
-            self.accepted += 1
-            with c:
-                c.settimeout(5)
-                try:
-                    c.sendall(b"echo:" + c.recv(100))
-                except OSError:
-                    pass
-
-    def close(self):
-        self.stop = True
-        self.thread.join(timeout=2)
-        self.sock.close()
+        sock = socket.socket(socket.AF_UNIX)
+        sock.bind(str(path))
+        super().__init__(sock, lambda data: b"echo:" + data)
 
 
 @pytest.fixture
