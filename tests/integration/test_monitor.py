@@ -406,3 +406,20 @@ def test_plan_describes_what_is_notified(fence):
     assert "[EPERM, reported]" in text and "O_WRONLY" in text, fmt(cp)
     assert "notify: execve" not in text, fmt(cp)
     assert not fence_lines(cp.stderr, "[fence:cmd] runtime command policy"), fmt(cp)
+
+
+@pytest.mark.parametrize("line", [
+    "x=push; git $x", "git -C . push", "env git push", "nice -n 5 git push",
+    "timeout 5 git push", "echo push | xargs git", "bash --norc -c 'git push'",
+    "echo $(git push)", "echo `git push`", "(git push)", "X=1 git push", "command git push",
+    "sh -c \"sh -c 'git push'\"",
+])
+def test_runtime_refuses_the_bypass_spellings_inside_a_script(fence, work, line):
+    """Preflight sees only `sh script.sh`; every git exec the script makes is checked."""
+    bin_dir = fake_git(work)
+    (work / "script.sh").write_text(line + "\necho script-ended\n")
+    cp = fence.run(["sh", "script.sh"], config=DENY_GIT_PUSH,
+                   env={"PATH": f"{bin_dir}:{CLEAN_PATH}"})
+    assert "script-ended" in cp.stdout, fmt(cp)
+    assert not (work / "git-ran").exists(), fmt(cp)
+    assert "Operation not permitted" in cp.stderr, fmt(cp)
