@@ -65,6 +65,7 @@ class Reporter {
   std::optional<AuditLog> audit_;
   std::optional<AuditSyslog> syslog_;
   mutable std::mutex print_mutex_;
+  std::string last_command_line_;  // pid, rule and argv of the last command line printed
   std::uint64_t network_allowed_ = 0, network_denied_ = 0, inbound_ = 0, worker_faults_ = 0,
                 violations_ = 0, commands_blocked_ = 0, commands_checked_ = 0;
 };
