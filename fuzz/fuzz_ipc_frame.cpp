@@ -81,6 +81,36 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case ipc::MessageType::TunnelClosed:
       decode_as<ipc::TunnelClosed>(frame.payload);
       break;
+    case ipc::MessageType::LocalListenerReady:
+      decode_as<ipc::LocalListenerReady>(frame.payload);
+      break;
+    case ipc::MessageType::LocalListener:
+      decode_as<ipc::LocalListener>(frame.payload);
+      break;
+    case ipc::MessageType::InboundOpen:
+      decode_as<ipc::InboundOpen>(frame.payload);
+      break;
+    case ipc::MessageType::InboundReady:
+      decode_as<ipc::InboundReady>(frame.payload);
+      break;
+    case ipc::MessageType::InboundFailed:
+      decode_as<ipc::InboundFailed>(frame.payload);
+      break;
+    case ipc::MessageType::RelayStart:
+      decode_as<ipc::RelayStart>(frame.payload);
+      break;
+    case ipc::MessageType::RelayClosed:
+      decode_as<ipc::RelayClosed>(frame.payload);
+      break;
+    case ipc::MessageType::Violation:
+      decode_as<ipc::Violation>(frame.payload);
+      break;
+    case ipc::MessageType::ExecCheck:
+      decode_as<ipc::ExecCheck>(frame.payload);
+      break;
+    case ipc::MessageType::ExecVerdict:
+      decode_as<ipc::ExecVerdict>(frame.payload);
+      break;
   }
   return 0;
 }
