@@ -80,6 +80,17 @@ void finish(ConnectOutcome& out, ipc::DenyReason reason, std::string text) {
 }
 
 // One connection attempt; on failure `error` is the errno (ETIMEDOUT for the deadline).
+// SECURITY-RULES 3: fence's own listeners (the sandbox's proxies, the -p endpoints) are
+// never a target, whatever the rules allow.
+void refuse_own_listener(ConnectOutcome& out, const IpAddress& address, std::uint16_t port) {
+  out.decision.allowed = false;
+  out.decision.chosen.reset();
+  out.decision.rule = "fence listener";
+  out.decision.reason =
+      "connections to fence's own listeners are denied (" + format_endpoint(address, port) + ")";
+  finish(out, ipc::DenyReason::Policy, "blocked by network policy: " + out.decision.reason);
+}
+
 platform::UniqueFd connect_one(const IpAddress& a, std::uint16_t port, Clock::time_point deadline,
                                int& error) {
   platform::UniqueFd fd(::socket(a.is_v4() ? AF_INET : AF_INET6,
@@ -267,12 +278,7 @@ ConnectOutcome establish(const NetworkPolicy& policy, const std::string& host, s
         std::find(options.forbidden_endpoints.begin(), options.forbidden_endpoints.end(),
                   std::pair{a, port}) != options.forbidden_endpoints.end();
     if (forbidden) {
-      out.decision.allowed = false;
-      out.decision.chosen.reset();
-      out.decision.rule = "fence listener";
-      out.decision.reason =
-          "connections to fence's own listeners are denied (" + format_endpoint(a, port) + ")";
-      finish(out, ipc::DenyReason::Policy, "blocked by network policy: " + out.decision.reason);
+      refuse_own_listener(out, a, port);
       return out;
     }
   }
@@ -323,11 +329,7 @@ ConnectOutcome establish_local(const NetworkPolicy& policy, std::uint16_t port,
   out.resolved = loopback.to_string();
   if (std::find(options.forbidden_endpoints.begin(), options.forbidden_endpoints.end(),
                 std::pair{loopback, port}) != options.forbidden_endpoints.end()) {
-    out.decision.allowed = false;
-    out.decision.rule = "fence listener";
-    out.decision.reason =
-        "connections to fence's own listeners are denied (" + format_endpoint(loopback, port) + ")";
-    finish(out, ipc::DenyReason::Policy, "blocked by network policy: " + out.decision.reason);
+    refuse_own_listener(out, loopback, port);
     return out;
   }
   const auto deadline = Clock::now() + std::chrono::milliseconds(options.connect_timeout_ms);

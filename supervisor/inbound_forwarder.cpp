@@ -88,18 +88,11 @@ void InboundForwarder::on_ready(std::uint64_t id, platform::UniqueFd inner, Netw
     throw ipc::ProtocolError("InboundReady: fd is not a connected TCP socket");
   Pending p = std::move(it->second);
   pending_.erase(it);
-  NetworkEvent event;
-  event.protocol = ipc::ProxyProtocol::Inbound;
-  event.host = p.peer;
-  event.port = p.port;
+  NetworkEvent event = event_for(p);
   event.allowed = true;
-  event.rule = p.rule;
   event.connected = "127.0.0.1";
-  if (!broker || !broker->start_relay(event, std::move(p.outer), std::move(inner))) {
-    event.allowed = false;
-    event.reason = "the proxy worker is gone";
-    on_event_(event);
-  }
+  if (!broker || !broker->start_relay(event, std::move(p.outer), std::move(inner)))
+    refuse(p, "the proxy worker is gone");
 }
 
 void InboundForwarder::on_failed(std::uint64_t id, int error) {
@@ -114,7 +107,7 @@ void InboundForwarder::on_failed(std::uint64_t id, int error) {
     p.retry_at = now + kInboundRetryInterval;  // the server may not be listening yet
     return;
   }
-  refuse(id, p,
+  refuse(p,
          "nothing accepted the connection at 127.0.0.1:" + std::to_string(p.port) +
              " inside the sandbox: " + std::strerror(error) +
              (error == ECONNREFUSED
@@ -123,13 +116,17 @@ void InboundForwarder::on_failed(std::uint64_t id, int error) {
   pending_.erase(it);
 }
 
-void InboundForwarder::refuse(std::uint64_t, Pending& p, const std::string& reason) {
+NetworkEvent InboundForwarder::event_for(const Pending& p) {
   NetworkEvent event;
   event.protocol = ipc::ProxyProtocol::Inbound;
   event.host = p.peer;
   event.port = p.port;
-  event.allowed = false;
   event.rule = p.rule;
+  return event;
+}
+
+void InboundForwarder::refuse(Pending& p, const std::string& reason) {
+  NetworkEvent event = event_for(p);
   event.reason = reason;
   on_event_(event);
   // The host client sees its connection closed (refused cleanly).

@@ -71,7 +71,8 @@ class InboundForwarder {
     bool asked = false;                         // an InboundOpen is outstanding
   };
   void ask(ipc::Channel& launcher, std::uint64_t id, Pending& pending);
-  void refuse(std::uint64_t id, Pending& pending, const std::string& reason);
+  void refuse(Pending& pending, const std::string& reason);
+  static NetworkEvent event_for(const Pending& pending);
 
   std::vector<Listener> listeners_;
   std::map<std::uint64_t, Pending> pending_;
