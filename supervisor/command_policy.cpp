@@ -286,6 +286,26 @@ CommandPolicy::Verdict CommandPolicy::check_argv(const std::vector<std::string>&
   return check_command(words, 0, 0);
 }
 
+CommandPolicy::Verdict CommandPolicy::check_exec(const std::string& path,
+                                                 const std::vector<std::string>& argv) const {
+  Verdict v = check_argv(argv);
+  // SECURITY: argv[0] is the caller's choice (`exec -a ls git push`); the program is the path
+  // given to execve. Both are judged, and either refuses.
+  if (!v.certain && !path.empty() && (argv.empty() || argv.front() != path)) {
+    std::vector<std::string> by_path = argv;
+    if (by_path.empty())
+      by_path.push_back(path);
+    else
+      by_path.front() = path;
+    Verdict w = check_argv(by_path);
+    if (w.certain) v = std::move(w);
+  }
+  // Only certain matches refuse: what an unknown word or unparsable text turns into is exec'd
+  // again, and checked again, with its real argv.
+  if (!v.certain) v = {};
+  return v;
+}
+
 CommandPolicy::Verdict CommandPolicy::check_shell(std::string_view text) const {
   if (empty()) return {};
   return check_text(text, 0);

@@ -116,6 +116,10 @@ class CommandPolicy {
 
   // An exec'd argv (argv[0] may be a path): wrappers and sh -c are unwrapped.
   Verdict check_argv(const std::vector<std::string>& argv) const;
+  // An execve inside the sandbox (the runtime check): `path` is execve's path argument, argv
+  // as read from the process. Refuses only on certain matches, of argv or of argv with
+  // argv[0] replaced by `path` (argv[0] is the caller's choice).
+  Verdict check_exec(const std::string& path, const std::vector<std::string>& argv) const;
   // Shell text, as `sh -c TEXT` would run it (fence -c TEXT).
   Verdict check_shell(std::string_view text) const;
 

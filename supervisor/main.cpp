@@ -292,23 +292,9 @@ int run(const CliOptions& cli) {
   };
   services.on_violation = [&](const ipc::Violation& v) { reporter.violation(v); };
   services.on_exec_check = [&](const ipc::ExecCheck& check) {
-    // Wrappers and `sh -c` in the argv are unwrapped by the policy; an argv that did not fit
-    // the message is judged on what arrived (its program word is there). At run time only
-    // certain matches refuse: what an unknown word or unparsable text turns into is exec'd
-    // again, and checked again, with its real argv.
-    CommandPolicy::Verdict v = commands->check_argv(check.argv);
-    // SECURITY: argv[0] is the caller's choice (`exec -a ls git push`); the program is the
-    // path given to execve. Both are judged, and either refuses.
-    if (!(v.blocked && v.certain) && !check.path.empty()) {
-      std::vector<std::string> by_path = check.argv;
-      if (by_path.empty())
-        by_path.push_back(check.path);
-      else
-        by_path.front() = check.path;
-      CommandPolicy::Verdict w = commands->check_argv(by_path);
-      if (w.blocked && w.certain) v = std::move(w);
-    }
-    if (v.blocked && !v.certain) v = {};
+    // An argv that did not fit the message is judged on what arrived (its program word is
+    // there); see CommandPolicy::check_exec.
+    const CommandPolicy::Verdict v = commands->check_exec(check.path, check.argv);
     reporter.command(
         {"exec", check.argv, check.path, v.blocked, v.rule, v.command, check.pid, check.comm});
     return !v.blocked;

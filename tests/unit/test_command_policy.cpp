@@ -1017,4 +1017,23 @@ TEST_CASE("verdict: certain only when known words match a rule", "[command_polic
   CHECK_FALSE(p.check_argv({"git", "status"}).certain);
 }
 
+TEST_CASE("check_exec: argv and path both judged, certain matches only", "[command_policy]") {
+  CommandRules rules;
+  rules.deny = {"git push"};
+  rules.use_defaults = false;
+  const CommandPolicy p(rules);
+  CHECK(p.check_exec("/usr/bin/git", {"git", "push"}).blocked);
+  // argv[0] spoofed (`exec -a ls git push`): the path names the program.
+  const auto spoofed = p.check_exec("/usr/bin/git", {"ls", "push"});
+  CHECK(spoofed.blocked);
+  CHECK(spoofed.rule == "git push");
+  // execve(path, NULL): an empty argv is judged by the path alone.
+  CHECK_FALSE(p.check_exec("/usr/bin/git", {}).blocked);
+  CHECK(p.check_exec("/bin/sh", {"sh", "-c", "git push"}).blocked);
+  // Possible matches do not refuse at run time: the real exec follows and is checked.
+  CHECK_FALSE(p.check_exec("/bin/sh", {"sh", "-c", "git $x"}).blocked);
+  CHECK_FALSE(p.check_exec("/bin/sh", {"sh", "-c", "git 'push"}).blocked);
+  CHECK_FALSE(p.check_exec("/usr/bin/git", {"git", "status"}).blocked);
+}
+
 }  // namespace fence::supervisor
