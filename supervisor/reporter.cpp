@@ -115,9 +115,12 @@ void Reporter::command(const CommandDecision& d) {
   for (const auto& a : d.argv) shown += (shown.empty() ? "" : " ") + a;
   // A shell walking PATH tries the same argv once per directory (/usr/bin/git, /bin/git):
   // one line for the attempt; the audit log keeps every exec.
-  std::string key = std::to_string(d.pid) + '\0' + d.rule + '\0' + shown;
-  const bool repeat = d.pid != 0 && key == last_command_line_;
-  last_command_line_ = std::move(key);
+  bool repeat = false;
+  if (debug_ || monitor_) {
+    std::string key = std::to_string(d.pid) + '\0' + d.rule + '\0' + shown;
+    repeat = d.pid != 0 && key == last_command_line_;
+    last_command_line_ = std::move(key);
+  }
   if (!repeat && d.blocked && (debug_ || monitor_)) {
     std::string line = "[fence:cmd] ✗ " + shown + " (blocked by rule \"" + d.rule + "\"";
     if (d.pid) line += ", " + d.comm + " pid " + std::to_string(d.pid);
