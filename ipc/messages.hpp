@@ -144,7 +144,7 @@ void serialize(Archive& ar, LaunchSpec& m) {
      bounded(m.writable, kMaxPathCount, kMaxPathLen),
      bounded(m.read_only, kMaxPathCount, kMaxPathLen),
      bounded(m.hidden, kMaxPathCount, kMaxPathLen), checked(m.host_tmp),
-     checked(m.allow_unix_sockets), checked(m.allow_git_config), checked(m.debug),
+     checked(m.allow_all_unix_sockets), checked(m.allow_git_config), checked(m.debug),
      m.http_proxy_port, m.socks_proxy_port, checked(m.allow_local_binding),
      bounded(m.bind_ports, kMaxPortCount), bounded(m.inbound_ports, kMaxPortCount),
      bounded(m.local_outbound_ports, kMaxPortCount),

@@ -19,7 +19,7 @@
 namespace fence::ipc {
 
 inline constexpr std::uint32_t kMagic = 0x46454e43;  // "FENC"
-inline constexpr std::uint16_t kProtocolVersion = 3;  // bump on any change
+inline constexpr std::uint16_t kProtocolVersion = 4;  // bump on any change
 inline constexpr std::size_t kMaxPayload = 64 * 1024;
 inline constexpr std::size_t kMaxFdsPerMessage = 4;
 
@@ -89,7 +89,9 @@ struct LaunchSpec {
   std::vector<std::string> read_only;   // denyWrite + always-protected: read-only bind on top
   std::vector<std::string> hidden;      // denyRead: masked (empty, read-only)
   bool host_tmp = false;                // allowWrite contains /tmp: host /tmp instead of tmpfs
-  bool allow_unix_sockets = false;      // socket(AF_UNIX) permitted inside
+  // allowAllUnixSockets: any AF_UNIX socket, connect unmediated. Otherwise a non-empty
+  // unix_sockets (below) permits stream/seqpacket sockets whose connects init mediates.
+  bool allow_all_unix_sockets = false;
   bool allow_git_config = false;        // .git/config writable
   bool debug = false;                   // launcher reports its plan in SandboxReady
   std::uint16_t http_proxy_port = 3128;  // listener ports inside the sandbox's loopback

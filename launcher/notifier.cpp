@@ -15,9 +15,16 @@ namespace fence::launcher {
 using platform::NotifiedSyscall;
 
 Notifier::Notifier(platform::UniqueFd listener, const platform::SeccompOptions& options,
-                   FilesystemGuard* filesystem, NotifierSink& sink)
-    : listener_(std::move(listener)), options_(options), filesystem_(filesystem), sink_(sink) {
+                   FilesystemGuard* filesystem, NotifierSink& sink, const ConnectGuard* connect,
+                   const platform::LandlockPolicy* connect_policy)
+    : listener_(std::move(listener)),
+      options_(options),
+      filesystem_(filesystem),
+      sink_(sink),
+      connect_(connect) {
   platform::prefer_synchronous_wakeups(listener_.get());
+  if (connect_ && connect_policy)
+    connect_pool_ = std::make_unique<ConnectPool>(listener_.get(), *connect_policy);
 }
 
 // The listener's ioctls are used directly: their sizes are fixed by the kernel ABI (encoded in
@@ -50,6 +57,8 @@ void Notifier::handle(const seccomp_notif& req) {
       return perform_filesystem(req);
     case NotifiedSyscall::Exec:
       return ask_exec(req);
+    case NotifiedSyscall::Connect:
+      return mediate_connect(req);
     case NotifiedSyscall::None:
       break;
   }
@@ -112,6 +121,20 @@ void Notifier::ask_exec(const seccomp_notif& req) {
     pending_.erase(check.id);
     respond_error(req.id, EPERM);
   }
+}
+
+void Notifier::mediate_connect(const seccomp_notif& req) {
+  if (!connect_ || !connect_pool_ || !options_.mediates_connect())
+    return respond_error(req.id, ENOSYS);
+  platform::UniqueFd mem = open_process_memory(static_cast<pid_t>(req.pid));
+  if (!id_valid(req.id)) return;
+  ConnectDecision decision = connect_->decide(req, mem.get());
+  // SECURITY: the socket and the address taken must be the caller's, not those of a later
+  // process with its pid.
+  if (!id_valid(req.id)) return;
+  if (decision.violation) sink_.report(*decision.violation);
+  if (decision.job) return connect_pool_->submit(std::move(*decision.job));
+  respond_error(req.id, decision.error);
 }
 
 bool Notifier::on_verdict(const ipc::ExecVerdict& verdict) {

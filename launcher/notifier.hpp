@@ -8,6 +8,8 @@
 //   Exec        (check_exec) execve/execveat: path and argv read (exec_check.hpp) and sent to
 //               the supervisor as ExecCheck; the answer waits for its ExecVerdict, so several
 //               execs can be pending at once and init never blocks on one.
+//   Connect     (allowUnixSockets) connect: checked here and PERFORMED by a connect thread
+//               (unix_connect.hpp), which answers when the connect returns.
 //
 // SECURITY: only the Exec answer ever uses SECCOMP_USER_NOTIF_FLAG_CONTINUE, and only after
 // the supervisor allowed that exec (or for the command's own first exec, whose argv the
@@ -22,10 +24,12 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <vector>
 
 #include "ipc/protocol.hpp"
 #include "launcher/filesystem_guard.hpp"
+#include "launcher/unix_connect.hpp"
 #include "platform/seccomp_profile.hpp"
 #include "platform/unique_fd.hpp"
 
@@ -45,8 +49,11 @@ class Notifier {
  public:
   // `options`: the filter's options (what can be notified). `filesystem`: required when the
   // options notify filesystem syscalls (else those are refused with ENOSYS).
+  // `connect` and `connect_policy` (the command's Landlock policy): required when the options
+  // mediate connect() (else it is refused with ENOSYS).
   Notifier(platform::UniqueFd listener, const platform::SeccompOptions& options,
-           FilesystemGuard* filesystem, NotifierSink& sink);
+           FilesystemGuard* filesystem, NotifierSink& sink, const ConnectGuard* connect = nullptr,
+           const platform::LandlockPolicy* connect_policy = nullptr);
 
   int fd() const { return listener_.get(); }
 
@@ -81,6 +88,7 @@ class Notifier {
   void refuse_syscall(const seccomp_notif& req);
   void perform_filesystem(const seccomp_notif& req);
   void ask_exec(const seccomp_notif& req);
+  void mediate_connect(const seccomp_notif& req);
 
   bool id_valid(std::uint64_t id) const;
   void respond_error(std::uint64_t id, int error);
@@ -100,6 +108,9 @@ class Notifier {
   std::uint64_t next_check_id_ = 1;
   std::map<std::uint64_t, std::uint64_t> pending_;  // ExecCheck id -> notification id
   std::vector<Parked> parked_;
+  const ConnectGuard* connect_;
+  // Declared after listener_: the threads answering on it stop before it is closed.
+  std::unique_ptr<ConnectPool> connect_pool_;
 };
 
 // Bound on execs waiting for a verdict at once; beyond it an exec fails with EAGAIN.

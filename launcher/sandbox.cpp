@@ -298,7 +298,9 @@ int init_loop(ipc::Channel& channel, const ipc::LaunchSpec& spec, int signal_fd,
     CommandSetup setup;
     setup.spec = &spec;
     setup.landlock = landlock_policy_for(spec);
-    setup.seccomp.allow_unix_sockets = spec.allow_unix_sockets;
+    setup.seccomp.unix_sockets = spec.allow_all_unix_sockets ? platform::UnixSockets::All
+                                 : spec.unix_sockets.empty()  ? platform::UnixSockets::PairsOnly
+                                                              : platform::UnixSockets::Listed;
     setup.seccomp.report_violations = spec.report_violations;
     setup.seccomp.check_exec = spec.check_exec;
     // Protected names that do not exist yet are guarded by init (filesystem_guard.hpp).
@@ -330,6 +332,10 @@ int init_loop(ipc::Channel& channel, const ipc::LaunchSpec& spec, int signal_fd,
           "[fence:cmd] runtime command policy: every execve/execveat inside is held until fence "
           "has checked its argv (the command's own exec excepted: checked before start); best "
           "effort against a process that rewrites its argv from another thread meanwhile");
+    if (setup.seccomp.mediates_connect())
+      plan.push_back(
+          "[fence:net] connect() performed by init: a unix socket file only if listed in "
+          "allowUnixSockets or bound inside the sandbox (datagram unix sockets refused)");
     if (spec.report_violations)
       plan.push_back(
           "[fence:seccomp] violations reported: denied syscalls, and writes refused by the "
@@ -355,6 +361,7 @@ int init_loop(ipc::Channel& channel, const ipc::LaunchSpec& spec, int signal_fd,
     write_end.reset();
     ChannelSink sink(channel);
     std::unique_ptr<FilesystemGuard> filesystem;
+    std::unique_ptr<ConnectGuard> connect_guard;
     std::unique_ptr<Notifier> notifier;
     if (setup.seccomp.needs_listener()) {
       listener_theirs.reset();
@@ -364,8 +371,11 @@ int init_loop(ipc::Channel& channel, const ipc::LaunchSpec& spec, int signal_fd,
         if (worker)
           filesystem = std::make_unique<FilesystemGuard>(std::move(guarded), *worker,
                                                          spec.report_violations);
+        if (setup.seccomp.mediates_connect())
+          connect_guard = std::make_unique<ConnectGuard>(spec.unix_sockets, spec.report_violations);
         notifier = std::make_unique<Notifier>(std::move(listener), setup.seccomp,
-                                              filesystem.get(), sink);
+                                              filesystem.get(), sink, connect_guard.get(),
+                                              &setup.landlock);
       }
     }
     report_exec_outcome(channel, read_end.get(), pid, abi,

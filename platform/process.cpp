@@ -18,6 +18,9 @@ namespace fence::platform {
 namespace {
 
 constexpr long kSysCloseRange = 436;  // Linux 5.9, same number on every architecture
+constexpr long kSysPidfdOpen = 434;   // Linux 5.3, same number on every architecture
+constexpr long kSysPidfdGetfd = 438;  // Linux 5.6, same number on every architecture
+constexpr unsigned kPidfdThread = 0200000;  // PIDFD_THREAD (= O_EXCL), Linux 6.9
 
 // Fallback for kernels without close_range: list /proc/self/fd first, then close, so the
 // directory's own fd is not closed under the iteration.
@@ -73,6 +76,24 @@ void close_fds_except(std::initializer_list<int> keep) {
     next = static_cast<unsigned>(fd) + 1;
   }
   close_range_compat(next, UINT_MAX);
+}
+
+UniqueFd duplicate_fd_of(pid_t tid, int fd, int& error) {
+  long pidfd = ::syscall(kSysPidfdOpen, tid, kPidfdThread);
+  // Older kernels: only a thread-group leader has a pidfd, and its fd table is the one shared
+  // by every thread that did not unshare it.
+  if (pidfd < 0 && errno == EINVAL) pidfd = ::syscall(kSysPidfdOpen, tid, 0U);
+  if (pidfd < 0) {
+    error = errno;
+    return UniqueFd();
+  }
+  UniqueFd process(static_cast<int>(pidfd));
+  const long dup = ::syscall(kSysPidfdGetfd, process.get(), fd, 0U);  // the copy is O_CLOEXEC
+  if (dup < 0) {
+    error = errno;
+    return UniqueFd();
+  }
+  return UniqueFd(static_cast<int>(dup));
 }
 
 }  // namespace fence::platform

@@ -6,6 +6,8 @@
 
 #include <initializer_list>
 
+#include "platform/unique_fd.hpp"
+
 namespace fence::platform {
 
 // PR_SET_DUMPABLE 0: no core dumps and no ptrace/proc access by same-uid processes.
@@ -21,5 +23,11 @@ void close_fds_from(int lowest);
 
 // Closes every fd not listed in `keep` (negative entries are ignored).
 void close_fds_except(std::initializer_list<int> keep);
+
+// A duplicate (same open file description) of file descriptor `fd` of thread `tid`, through
+// pidfd_open + pidfd_getfd (Linux 5.6). The pidfd names the thread itself where the kernel
+// allows it (PIDFD_THREAD, Linux 6.9): a thread may have its own fd table. Invalid, with
+// `error` set, on failure (EBADF: no such fd; ESRCH: gone; EPERM: no ptrace access).
+UniqueFd duplicate_fd_of(pid_t tid, int fd, int& error);
 
 }  // namespace fence::platform

@@ -115,7 +115,8 @@ int resolve(const char* name) {
 
 // Argument-dependent refusals (below), all EPERM. Together with the EPERM groups of
 // deny_groups() they are what report_violations turns into notifications.
-constexpr const char* kArgumentRefusals[] = {"ioctl", "clone", "unshare", "personality", "socket"};
+constexpr const char* kArgumentRefusals[] = {"ioctl",       "clone",  "unshare",
+                                             "personality", "socket", "socketpair"};
 
 // Answered by the listener: performed there (filesystem) or checked (exec).
 constexpr const char* kFilesystemSyscalls[] = {
@@ -123,6 +124,7 @@ constexpr const char* kFilesystemSyscalls[] = {
     "symlink", "symlinkat", "link",    "linkat", "rename",  "renameat", "renameat2",
     "unlink",  "unlinkat", "rmdir",    "truncate"};
 constexpr const char* kExecSyscalls[] = {"execve", "execveat"};
+constexpr const char* kConnectSyscalls[] = {"connect"};
 
 // Refuses `name` (under the comparisons `cmp`) with `error`. SECURITY: with report_violations an
 // EPERM refusal becomes a notification, and the listener answers it with refusal_errno(), which
@@ -177,11 +179,28 @@ void add_personality_rules(scmp_filter_ctx ctx, const SeccompOptions& o) {
 }
 
 void add_socket_rules(scmp_filter_ctx ctx, const SeccompOptions& options) {
-  // SECURITY: a unix socket reaches host services by path (D-Bus, ssh-agent, docker.sock);
-  // socketpair() creates only a connected pair and stays allowed.
-  if (!options.allow_unix_sockets) {
-    deny(ctx, options, "socket", EPERM, SCMP_A0(SCMP_CMP_MASKED_EQ, kLow32, AF_UNIX));
+  if (options.unix_sockets == UnixSockets::All) return;
+  // SECURITY: a unix socket reaches host services by path (D-Bus, ssh-agent, docker.sock).
+  // Stream and seqpacket pairs are born connected and can never be pointed elsewhere; a
+  // datagram socket can (connect again, sendto with an address), so no datagram unix socket
+  // may exist: SOCK_RAW is the same as SOCK_DGRAM for AF_UNIX. The type is compared under
+  // SOCK_TYPE_MASK (the kernel ignores the flag bits above it), the domain on 32 bits.
+  constexpr std::uint64_t kTypeMask = 0xf;
+  for (const int type : {SOCK_DGRAM, SOCK_RAW}) {
+    const auto t = static_cast<std::uint64_t>(type);
+    deny(ctx, options, "socketpair", EPERM, SCMP_A1(SCMP_CMP_MASKED_EQ, kTypeMask, t));
+    if (options.unix_sockets == UnixSockets::Listed)
+      deny(ctx, options, "socket", EPERM, SCMP_A0(SCMP_CMP_MASKED_EQ, kLow32, AF_UNIX),
+           SCMP_A1(SCMP_CMP_MASKED_EQ, kTypeMask, t));
   }
+  if (options.unix_sockets == UnixSockets::PairsOnly)
+    deny(ctx, options, "socket", EPERM, SCMP_A0(SCMP_CMP_MASKED_EQ, kLow32, AF_UNIX));
+  // SECURITY: with sockets of its own, a process could connect one to any socket file in the
+  // read-only view of the host (a mount does not stop connect, Landlock ABI 7 has no right for
+  // it). init performs every connect() from its own copy of the address (never CONTINUE: the
+  // fd number or the address could be swapped after a check).
+  if (options.mediates_connect())
+    for (const char* name : kConnectSyscalls) notify(ctx, name);
 }
 
 // SECURITY: the filter must kill x32 syscalls (nr >= 0x40000000): an x86_64 filter that
@@ -305,9 +324,11 @@ UniqueFd install_seccomp_filter(const SeccompOptions& options) {
 NotifiedSyscall classify_notified_syscall(int nr) {
   static const std::vector<int> filesystem = numbers_of(kFilesystemSyscalls);
   static const std::vector<int> exec = numbers_of(kExecSyscalls);
+  static const std::vector<int> connect = numbers_of(kConnectSyscalls);
   if (nr < 0) return NotifiedSyscall::None;
   if (contains(filesystem, nr)) return NotifiedSyscall::Filesystem;
   if (contains(exec, nr)) return NotifiedSyscall::Exec;
+  if (contains(connect, nr)) return NotifiedSyscall::Connect;
   if (contains(refused_numbers(), nr)) return NotifiedSyscall::Refusal;
   return NotifiedSyscall::None;
 }
@@ -383,11 +404,25 @@ std::vector<std::string> describe_seccomp(const SeccompOptions& options) {
         "seccomp: notify: execve, execveat: init reads path and argv and asks fence's command "
         "policy (the command's own first exec excepted: its argv was checked before start)");
   }
-  // Kept last: the socket rule is the one policy switch of the plain profile.
-  lines.emplace_back(options.allow_unix_sockets
-                         ? "seccomp: socket(AF_UNIX) allowed (policy)"
-                         : std::string("seccomp: socket(AF_UNIX) denied; socketpair allowed") +
-                               (report ? " [reported]" : ""));
+  // Kept last: the socket rules are the one policy switch of the plain profile.
+  const std::string reported = report ? " [reported]" : "";
+  switch (options.unix_sockets) {
+    case UnixSockets::All:
+      lines.emplace_back("seccomp: AF_UNIX sockets of any type allowed (allowAllUnixSockets)");
+      break;
+    case UnixSockets::Listed:
+      lines.emplace_back(
+          "seccomp: socket(AF_UNIX) for stream/seqpacket allowed (allowUnixSockets); "
+          "datagram unix sockets and socketpairs denied" + reported);
+      lines.emplace_back(
+          "seccomp: notify: connect: performed by init from its own copy of the address; a "
+          "unix socket file only if listed or bound inside the sandbox");
+      break;
+    case UnixSockets::PairsOnly:
+      lines.emplace_back("seccomp: socket(AF_UNIX) denied; socketpair allowed for "
+                         "stream/seqpacket, denied for datagram" + reported);
+      break;
+  }
   return lines;
 }
 

@@ -18,8 +18,24 @@
 
 namespace fence::platform {
 
+// Which AF_UNIX sockets the command may create, and how they may connect (the network
+// section of docs/configuration.md).
+enum class UnixSockets {
+  // socket(AF_UNIX) refused; socketpair() only for SOCK_STREAM and SOCK_SEQPACKET pairs.
+  // SECURITY: a datagram socket, even one of a connected pair, can connect(2) again or
+  // sendto(2) to any socket file it can see (the read-only view of the host has some).
+  PairsOnly,
+  // allowUnixSockets: socket(AF_UNIX) for stream and seqpacket sockets as well, and every
+  // connect() goes to the listener, which performs it only towards a listed socket or one
+  // bound inside the sandbox (launcher/unix_connect.hpp). Datagram sockets stay refused:
+  // each send could name another socket file.
+  Listed,
+  // allowAllUnixSockets: any AF_UNIX socket, connect() unmediated.
+  All,
+};
+
 struct SeccompOptions {
-  bool allow_unix_sockets = false;  // socket(AF_UNIX); socketpair is always allowed
+  UnixSockets unix_sockets = UnixSockets::PairsOnly;
   // Every syscall that can create a name (open/openat with O_CREAT, creat, mkdir*, mknod*,
   // symlink*, link*, rename*) goes to the listener, which decides and PERFORMS it
   // (launcher/filesystem_guard.hpp).
@@ -33,7 +49,10 @@ struct SeccompOptions {
   // execve and execveat go to the listener (the runtime command policy).
   bool check_exec = false;
 
-  bool needs_listener() const { return notify_creations || report_violations || check_exec; }
+  bool mediates_connect() const { return unix_sockets == UnixSockets::Listed; }
+  bool needs_listener() const {
+    return notify_creations || report_violations || check_exec || mediates_connect();
+  }
   // Filesystem syscalls are performed by the listener (creation guard or write reports);
   // openat2 then gets ENOSYS, its flags live in memory a filter cannot read.
   bool notifies_filesystem() const { return notify_creations || report_violations; }
@@ -54,6 +73,7 @@ enum class NotifiedSyscall {
   None,        // never notified by this profile
   Filesystem,  // performed by the listener (creation guard, write reports)
   Exec,        // execve/execveat: the runtime command policy
+  Connect,     // connect (UnixSockets::Listed): checked and performed by the listener
   Refusal,     // a syscall the profile denies: refused with refusal_errno(nr), reported
 };
 NotifiedSyscall classify_notified_syscall(int nr);

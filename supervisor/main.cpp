@@ -129,7 +129,7 @@ std::optional<std::string> add_local_network(ipc::LaunchSpec& spec, const Config
         spec.unix_sockets.end())
       spec.unix_sockets.push_back(path);
   }
-  spec.allow_unix_sockets = net.allow_all_unix_sockets || !spec.unix_sockets.empty();
+  spec.allow_all_unix_sockets = net.allow_all_unix_sockets;
   spec.allow_pty = config.allow_pty;
   return std::nullopt;
 }

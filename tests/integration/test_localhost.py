@@ -518,6 +518,201 @@ attempt('pair', pair)
     assert listed.accepted == 1 and other.accepted == 0
 
 
+class UnixDatagramSink:
+    """A datagram unix socket that counts what it receives."""
+
+    def __init__(self, path: Path):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.settimeout(0.2)
+        self.received: list[bytes] = []
+        self.stop = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self.stop:
+            try:
+                self.received.append(self.sock.recv(100))
+            except OSError:
+                continue
+
+    def close(self):
+        self.stop = True
+        self.thread.join(timeout=2)
+        self.sock.close()
+
+
+DGRAM = r'''
+def dgram_pair_sendto(path):
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    return a.sendto(b"escaped", path)
+def dgram_pair_connect(path):
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    a.connect(path)
+    return a.send(b"escaped")
+def dgram_socket(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    return s.sendto(b"escaped", path)
+def raw_pair(path):
+    # SOCK_RAW is a datagram socket for AF_UNIX.
+    fds = (ctypes.c_int * 2)()
+    if libc.socketpair(socket.AF_UNIX, socket.SOCK_RAW, 0, fds) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    a = socket.socket(fileno=fds[0])
+    return a.sendto(b"escaped", path)
+'''
+
+
+@pytest.mark.parametrize("config", [{}, "listed"], ids=["default", "allowUnixSockets"])
+def test_datagram_unix_sockets_cannot_reach_visible_host_sockets(fence, work, tmp_path, unix_echo,
+                                                                  config):
+    # The working directory is visible inside, so a socket in it is a socket in the read-only
+    # view of the host. A datagram socket, even one of a socketpair, could send to it.
+    sink = UnixDatagramSink(work / "log.sock")
+    try:
+        control = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        control.sendto(b"control", str(work / "log.sock"))
+        control.close()
+        assert wait_until(lambda: sink.received == [b"control"], 5)
+        if config == "listed":
+            listed = unix_echo(tmp_path / "listed.sock")
+            config = {"network": {"allowUnixSockets": [str(tmp_path / "listed.sock")]}}
+        target = str(work / "log.sock")
+        cp = fence.py(DGRAM + UNIX + f'''
+attempt('pair-sendto', dgram_pair_sendto, {target!r})
+attempt('pair-connect', dgram_pair_connect, {target!r})
+attempt('socket', dgram_socket, {target!r})
+attempt('raw-pair', raw_pair, {target!r})
+attempt('stream-pair', pair)
+''', config=config)
+        assert_started(cp)
+        for name in ("pair-sendto", "pair-connect", "socket", "raw-pair"):
+            assert f"{name}: ERR EPERM" in cp.stdout, fmt(cp)
+        assert "stream-pair: OK 'x'" in cp.stdout, fmt(cp)
+        time.sleep(0.3)
+        assert sink.received == [b"control"]
+    finally:
+        sink.close()
+
+
+UNIX_BYPASS = r'''
+def via_symlink(target):
+    os.symlink(target, "/tmp/link.sock")
+    return uconnect("/tmp/link.sock")
+def via_proc_fd(target):
+    fd = os.open(target, os.O_PATH)
+    return uconnect(f"/proc/self/fd/{fd}")
+def via_dirfd_relative(target):
+    os.chdir(os.path.dirname(target))
+    return uconnect(os.path.basename(target))
+def via_raced_address(target, decoy):
+    # One thread flips the address between an allowed and a refused path while another
+    # connects: whatever init read is what it performs.
+    import threading
+    buf = ctypes.create_string_buffer(110)
+    def fill(p):
+        ctypes.memmove(buf, b"\x01\x00" + p.encode() + b"\x00", len(p) + 3)
+    stop = [False]
+    def flip():
+        while not stop[0]:
+            fill(target); fill(decoy)
+    t = threading.Thread(target=flip); t.start()
+    wins = 0
+    try:
+        for _ in range(300):
+            s = socket.socket(socket.AF_UNIX)
+            if libc.connect(s.fileno(), buf, 110) == 0:
+                wins += 1
+            s.close()
+    finally:
+        stop[0] = True; t.join()
+    return wins
+'''
+
+
+def test_listed_unix_sockets_leave_other_visible_sockets_unreachable(fence, work, tmp_path,
+                                                                    unix_echo):
+    # allowUnixSockets makes socket(AF_UNIX) available; a socket file elsewhere in the
+    # read-only view of the host (here the working directory; ~/.gnupg in real life) must stay
+    # out of reach, by any spelling of its name.
+    listed = unix_echo(tmp_path / "listed.sock")
+    agent = unix_echo(work / "agent.sock")
+    with socket.socket(socket.AF_UNIX) as control:  # the host itself reaches it
+        control.connect(str(work / "agent.sock"))
+    assert wait_until(lambda: agent.accepted == 1, 5)
+    target = str(work / "agent.sock")
+    cfg = {"network": {"allowUnixSockets": [str(tmp_path / "listed.sock")]}}
+    cp = fence.py(UNIX + UNIX_BYPASS + f'''
+attempt('listed', uconnect, {str(tmp_path / "listed.sock")!r})
+attempt('direct', uconnect, {target!r})
+attempt('symlink', via_symlink, {target!r})
+attempt('proc-fd', via_proc_fd, {target!r})
+attempt('relative', via_dirfd_relative, {target!r})
+os.chdir("/")
+attempt('raced', via_raced_address, {target!r}, {str(tmp_path / "listed.sock")!r})
+''', config=cfg, flags=["-m"])
+    assert_started(cp)
+    assert "listed: OK 'echo:hi'" in cp.stdout, fmt(cp)
+    for name in ("direct", "symlink", "proc-fd", "relative"):
+        assert f"{name}: ERR EACCES" in cp.stdout, fmt(cp)
+    assert "raced: OK" in cp.stdout, fmt(cp)  # some connects reached the listed socket
+    assert agent.accepted == 1, fmt(cp)       # the control connection only
+    assert f"[fence:fs] ✗ connect {target}" in cp.stderr, fmt(cp)
+
+
+def test_listed_mode_keeps_the_sandbox_own_sockets_working(fence, work, tmp_path, unix_echo):
+    # Servers started inside are reachable wherever their socket file lives (a writable
+    # project directory, the private /tmp, an abstract name), and TCP keeps working.
+    listed = unix_echo(tmp_path / "listed.sock")
+    cfg = {"network": {"allowUnixSockets": [str(tmp_path / "listed.sock")]},
+           "filesystem": {"allowWrite": ["."]}}
+    cp = fence.py(UNIX + r'''
+import threading
+def serve(address, reply):
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(address)
+    srv.listen(4)
+    def loop():
+        while True:
+            c = srv.accept()[0]
+            c.recv(10)
+            c.sendall(reply)
+            c.close()
+    threading.Thread(target=loop, daemon=True).start()
+serve("project.sock", b"project")
+serve("/tmp/private.sock", b"private")
+serve("\0fence-inner", b"abstract")
+attempt('project', uconnect, "project.sock")
+attempt('project-abs', uconnect, os.path.abspath("project.sock"))
+attempt('private', uconnect, "/tmp/private.sock")
+attempt('abstract', uconnect, "\0fence-inner")
+def proxy():
+    s = socket.create_connection(("127.0.0.1", int(os.environ["HTTP_PROXY"].rsplit(":", 1)[1])), timeout=5)
+    s.sendall(b"CONNECT denied.example:443 HTTP/1.1\r\nHost: denied.example:443\r\n\r\n")
+    return s.recv(12).decode()
+attempt('tcp', proxy)
+def nonblocking():
+    s = socket.socket(socket.AF_UNIX)
+    s.setblocking(False)
+    s.connect("/tmp/private.sock")
+    s.setblocking(True)
+    s.sendall(b"x")
+    return s.recv(10).decode()
+attempt('nonblocking', nonblocking)
+attempt('missing', uconnect, "/tmp/none.sock")
+attempt('not-a-socket', uconnect, "/etc/hostname")
+''', config=cfg)
+    assert_started(cp)
+    for expected in ("project: OK 'project'", "project-abs: OK 'project'",
+                     "private: OK 'private'", "abstract: OK 'abstract'",
+                     "tcp: OK 'HTTP/1.1 403'", "nonblocking: OK 'private'",
+                     "missing: ERR ENOENT", "not-a-socket: ERR ECONNREFUSED"):
+        assert expected in cp.stdout, fmt(cp)
+    assert listed.accepted == 0
+
+
 def test_listed_path_that_is_not_a_socket_fails_closed(fence, tmp_path, work):
     regular = tmp_path / "not-a-socket"
     regular.write_text("secret\n")

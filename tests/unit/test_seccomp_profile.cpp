@@ -195,24 +195,49 @@ TEST_CASE("seccomp allows only PER_LINUX and the personality query", "[seccomp]"
 }
 
 TEST_CASE("seccomp denies socket(AF_UNIX) unless allowed; socketpair keeps working", "[seccomp]") {
+  using fence::platform::UnixSockets;
   for (RunAs as : kBothUsers) {
     INFO(user_name(as));
     expect_clean_exit(run_in_child(as, [&](Expect& expect) {
       expect.succeeds(::syscall(SYS_socket, kHighBit | AF_UNIX, SOCK_STREAM, 0),
                       "control: socket(AF_UNIX with high bits)");
+      int pair[2];
+      expect.succeeds(::socketpair(AF_UNIX, SOCK_DGRAM, 0, pair), "control: datagram pair");
       filter();
       expect.fails_with(::socket(AF_UNIX, SOCK_STREAM, 0), EPERM, "socket(AF_UNIX)");
       expect.fails_with(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0), EPERM,
                         "socket(AF_UNIX, DGRAM)");
       expect.fails_with(::syscall(SYS_socket, kHighBit | AF_UNIX, SOCK_STREAM, 0), EPERM,
                         "socket(AF_UNIX with high bits)");
-      int pair[2];
       expect.succeeds(::socketpair(AF_UNIX, SOCK_STREAM, 0, pair), "socketpair");
+      expect.succeeds(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair),
+                      "socketpair seqpacket");
+      // A datagram socket can be pointed at any socket file: no datagram pairs, in any
+      // spelling (SOCK_RAW is a datagram socket for AF_UNIX; flags and high bits ignored).
+      expect.fails_with(::socketpair(AF_UNIX, SOCK_DGRAM, 0, pair), EPERM, "datagram pair");
+      expect.fails_with(::socketpair(AF_UNIX, SOCK_RAW | SOCK_NONBLOCK, 0, pair), EPERM,
+                        "raw pair");
+      expect.fails_with(::syscall(SYS_socketpair, AF_UNIX, kHighBit | SOCK_DGRAM, 0, pair),
+                        EPERM, "datagram pair with high bits");
       expect.succeeds(::socket(AF_INET, SOCK_STREAM, 0), "socket(AF_INET)");
     }));
     expect_clean_exit(run_in_child(as, [&](Expect& expect) {
-      filter(SeccompOptions{.allow_unix_sockets = true});
-      expect.succeeds(::socket(AF_UNIX, SOCK_STREAM, 0), "socket(AF_UNIX) when allowed");
+      filter(SeccompOptions{.unix_sockets = UnixSockets::All});
+      expect.succeeds(::socket(AF_UNIX, SOCK_STREAM, 0), "socket(AF_UNIX) when all allowed");
+      int pair[2];
+      expect.succeeds(::socketpair(AF_UNIX, SOCK_DGRAM, 0, pair), "datagram pair, all allowed");
+    }));
+    expect_clean_exit(run_in_child(as, [&](Expect& expect) {
+      // Listed: the listener is returned (and dropped here: nothing below connects).
+      filter(SeccompOptions{.unix_sockets = UnixSockets::Listed});
+      expect.succeeds(::socket(AF_UNIX, SOCK_STREAM, 0), "stream socket when listed");
+      expect.succeeds(::socket(AF_UNIX, SOCK_SEQPACKET, 0), "seqpacket socket when listed");
+      expect.fails_with(::socket(AF_UNIX, SOCK_DGRAM, 0), EPERM, "datagram socket when listed");
+      expect.fails_with(::socket(AF_UNIX, SOCK_RAW, 0), EPERM, "raw socket when listed");
+      int pair[2];
+      expect.fails_with(::socketpair(AF_UNIX, SOCK_DGRAM, 0, pair), EPERM,
+                        "datagram pair when listed");
+      expect.succeeds(::socket(AF_INET, SOCK_DGRAM, 0), "socket(AF_INET, DGRAM)");
     }));
   }
 }
@@ -253,6 +278,7 @@ TEST_CASE("describe_seccomp lists the rule groups", "[seccomp]") {
   CHECK(all.find("TIOCSTI") != std::string::npos);
   CHECK(all.find("io_uring_setup") != std::string::npos);
   CHECK(all.find("socket(AF_UNIX) denied") != std::string::npos);
-  CHECK(fence::platform::describe_seccomp({.allow_unix_sockets = true}).back().find("allowed") !=
-        std::string::npos);
+  CHECK(fence::platform::describe_seccomp({.unix_sockets = fence::platform::UnixSockets::All})
+            .back()
+            .find("allowed") != std::string::npos);
 }

@@ -1,0 +1,231 @@
+#include "launcher/unix_connect.hpp"
+
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstring>
+
+#include "launcher/path_resolver.hpp"
+#include "launcher/process_memory.hpp"
+#include "platform/capabilities.hpp"
+#include "platform/process.hpp"
+#include "platform/sys_error.hpp"
+#include "platform/unix_diag.hpp"
+
+namespace fence::launcher {
+
+namespace {
+
+constexpr std::size_t kPathOffset = offsetof(sockaddr_un, sun_path);
+
+// The path of a pathname unix address, nullopt for any other form (abstract, unnamed, another
+// family: the kernel judges those itself, none of them names a file).
+std::optional<std::string> pathname_of(const sockaddr_storage& address, socklen_t length) {
+  if (length <= kPathOffset || address.ss_family != AF_UNIX) return std::nullopt;
+  const auto* un = reinterpret_cast<const sockaddr_un*>(&address);
+  if (un->sun_path[0] == '\0') return std::nullopt;
+  const std::size_t max = length - kPathOffset;
+  return std::string(un->sun_path, ::strnlen(un->sun_path, max));
+}
+
+ipc::Violation connect_violation(const seccomp_notif& req, std::string path, int error) {
+  ipc::Violation v;
+  v.kind = ipc::ViolationKind::Filesystem;
+  v.pid = req.pid;
+  v.comm = read_comm(static_cast<pid_t>(req.pid));
+  v.operation = "connect";
+  v.detail = std::move(path);
+  v.error = error;
+  return v;
+}
+
+}  // namespace
+
+ConnectGuard::ConnectGuard(const std::vector<std::string>& listed, bool report) : report_(report) {
+  for (const auto& path : listed) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) listed_.emplace(st.st_dev, st.st_ino);
+  }
+}
+
+ConnectDecision ConnectGuard::decide(const seccomp_notif& req, int mem_fd) const {
+  ConnectDecision out;
+  ConnectJob job;
+  job.notification = req.id;
+  const pid_t pid = static_cast<pid_t>(req.pid);
+  // The kernel reads the fd and the length as ints.
+  const int fd = static_cast<int>(req.data.args[0]);
+  const int length = static_cast<int>(req.data.args[2]);
+  int error = 0;
+  job.socket = platform::duplicate_fd_of(pid, fd, error);
+  if (!job.socket) {
+    out.error = error == ESRCH ? EBADF : error;
+    return out;
+  }
+  int domain = 0;
+  socklen_t size = sizeof domain;
+  if (::getsockopt(job.socket.get(), SOL_SOCKET, SO_DOMAIN, &domain, &size) != 0) {
+    out.error = errno;  // ENOTSOCK, as connect() on a non-socket
+    return out;
+  }
+  if (length < 0 || static_cast<std::size_t>(length) > sizeof job.address) {
+    out.error = EINVAL;
+    return out;
+  }
+  job.length = static_cast<socklen_t>(length);
+  if (length > 0 && ::pread(mem_fd, &job.address, static_cast<std::size_t>(length), req.data.args[1]) != length) {
+    out.error = EFAULT;
+    return out;
+  }
+  const std::optional<std::string> path =
+      domain == AF_UNIX ? pathname_of(job.address, job.length) : std::nullopt;
+  if (!path) {
+    out.job = std::move(job);
+    return out;
+  }
+  return decide_unix_path(req, std::move(job), *path);
+}
+
+ConnectDecision ConnectGuard::decide_unix_path(const seccomp_notif& req, ConnectJob job,
+                                               const std::string& path) const {
+  ConnectDecision out;
+  int error = 0;
+  Resolver resolver(static_cast<pid_t>(req.pid));
+  std::optional<platform::UniqueFd> base = resolver.base(AT_FDCWD, error);
+  std::optional<Location> where;
+  if (base) where = resolver.resolve(*base, path, /*follow_last=*/true, error);
+  if (!where) {
+    out.error = error ? error : ENOENT;
+    return out;
+  }
+  platform::UniqueFd file = std::move(where->object);
+  if (!file) {
+    file.reset(::openat(where->parent.get(), where->name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    if (!file) {
+      out.error = errno;
+      return out;
+    }
+  }
+  struct stat st {};
+  if (::fstat(file.get(), &st) != 0) {
+    out.error = errno;
+    return out;
+  }
+  // What the kernel answers for a file that is not a socket.
+  if (!S_ISSOCK(st.st_mode)) {
+    out.error = ECONNREFUSED;
+    return out;
+  }
+  // SECURITY: the decision is about the file held open, which is what gets connected to.
+  if (!allowed(st.st_dev, st.st_ino)) {
+    out.error = EACCES;
+    if (report_) out.violation = connect_violation(req, where->full_path(), EACCES);
+    return out;
+  }
+  job.checked_file = std::move(file);
+  out.job = std::move(job);
+  return out;
+}
+
+bool ConnectGuard::allowed(dev_t dev, ino_t ino) const {
+  if (listed_.count({dev, ino}) != 0) return true;
+  try {
+    return platform::unix_socket_bound_here(dev, ino);
+  } catch (const platform::SysError&) {
+    return false;  // SECURITY: cannot tell, so no
+  }
+}
+
+ConnectPool::ConnectPool(int listener, platform::LandlockPolicy policy)
+    : listener_(listener), policy_(std::move(policy)) {
+  // See the header: the threads' Landlock domain is not the command's.
+  policy_.scope_abstract_unix = false;
+}
+
+ConnectPool::~ConnectPool() {
+  {
+    std::lock_guard lock(mutex_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+void ConnectPool::submit(ConnectJob job) {
+  std::unique_lock lock(mutex_);
+  if (queue_.size() >= kMaxQueuedConnects) {
+    lock.unlock();
+    return answer(job.notification, EAGAIN);
+  }
+  queue_.push_back(std::move(job));
+  if (idle_ == 0 && threads_.size() < kMaxConnectThreads) {
+    try {
+      threads_.emplace_back([this] { loop(); });
+    } catch (const std::system_error&) {
+      // The jobs wait for a thread that is running.
+      if (threads_.empty()) {
+        ConnectJob lost = std::move(queue_.back());
+        queue_.pop_back();
+        lock.unlock();
+        return answer(lost.notification, EAGAIN);
+      }
+    }
+  }
+  lock.unlock();
+  cv_.notify_one();
+}
+
+void ConnectPool::loop() {
+  bool restricted = true;
+  try {
+    // Credentials and Landlock domains are per thread: init's other threads keep theirs.
+    platform::drop_all_capabilities();
+    platform::apply_landlock(policy_);
+  } catch (const std::exception&) {
+    restricted = false;  // SECURITY: this thread then refuses whatever it takes
+  }
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    ++idle_;
+    cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+    --idle_;
+    if (stop_) return;
+    ConnectJob job = std::move(queue_.front());
+    queue_.pop_front();
+    lock.unlock();
+    if (restricted) perform(job);
+    else answer(job.notification, EPERM);
+    lock.lock();
+  }
+}
+
+void ConnectPool::perform(ConnectJob& job) const {
+  sockaddr_storage address = job.address;
+  socklen_t length = job.length;
+  if (job.checked_file) {
+    // The file checked, through its magic link: whatever the caller's path names by now.
+    sockaddr_un un{};
+    un.sun_family = AF_UNIX;
+    const std::string link = "/proc/self/fd/" + std::to_string(job.checked_file.get());
+    std::memcpy(un.sun_path, link.c_str(), link.size() + 1);
+    std::memcpy(&address, &un, sizeof un);
+    length = static_cast<socklen_t>(kPathOffset + link.size() + 1);
+  }
+  const int rc = ::connect(job.socket.get(), reinterpret_cast<const sockaddr*>(&address), length);
+  answer(job.notification, rc == 0 ? 0 : errno);
+}
+
+void ConnectPool::answer(std::uint64_t notification, int error) const {
+  seccomp_notif_resp resp{};
+  resp.id = notification;
+  resp.error = -error;
+  // Fails only when the caller is gone (ENOENT): nothing to do then.
+  (void)::ioctl(listener_, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+}
+
+}  // namespace fence::launcher
