@@ -1,11 +1,13 @@
 #include "launcher/unix_connect.hpp"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
@@ -163,7 +165,10 @@ void ConnectPool::submit(ConnectJob job) {
     return answer(job.notification, EAGAIN);
   }
   queue_.push_back(std::move(job));
-  if (idle_ == 0 && threads_.size() < kMaxConnectThreads) {
+  follow_caller_cpu();
+  const bool any_idle =
+      std::any_of(workers_.begin(), workers_.end(), [](const Worker& w) { return w.idle; });
+  if (!any_idle && threads_.size() < kMaxConnectThreads) {
     try {
       threads_.emplace_back([this] { loop(); });
     } catch (const std::system_error&) {
@@ -190,10 +195,12 @@ void ConnectPool::loop() {
     restricted = false;  // SECURITY: this thread then refuses whatever it takes
   }
   std::unique_lock lock(mutex_);
+  const std::size_t self = workers_.size();
+  workers_.push_back({::gettid(), -1, false});
   for (;;) {
-    ++idle_;
+    workers_[self].idle = true;
     cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
-    --idle_;
+    workers_[self].idle = false;
     if (stop_) return;
     ConnectJob job = std::move(queue_.front());
     queue_.pop_front();
@@ -201,6 +208,21 @@ void ConnectPool::loop() {
     if (restricted) perform(job);
     else answer(job.notification, EPERM);
     lock.lock();
+  }
+}
+
+// A waiting thread is moved to the CPU that runs init now (the caller of connect() slept on
+// it): waking it there is a context switch instead of a cross-CPU wake-up, which costs tens of
+// microseconds on a virtual machine. Best effort, as in restricted_worker.cpp.
+void ConnectPool::follow_caller_cpu() {
+  const int cpu = ::sched_getcpu();
+  if (cpu < 0) return;
+  for (Worker& w : workers_) {
+    if (!w.idle || w.cpu == cpu) continue;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    if (::sched_setaffinity(w.tid, sizeof set, &set) == 0) w.cpu = cpu;
   }
 }
 

@@ -100,6 +100,7 @@ class ConnectPool {
 
  private:
   void loop();
+  void follow_caller_cpu();
   void perform(ConnectJob& job) const;
   void answer(std::uint64_t notification, int error) const;
 
@@ -109,7 +110,12 @@ class ConnectPool {
   std::condition_variable cv_;
   std::deque<ConnectJob> queue_;
   std::vector<std::thread> threads_;
-  std::size_t idle_ = 0;
+  struct Worker {
+    pid_t tid = 0;
+    int cpu = -1;  // the CPU it was last moved to
+    bool idle = false;
+  };
+  std::vector<Worker> workers_;  // one per started thread, once it runs
   bool stop_ = false;
 };
 
