@@ -45,7 +45,7 @@ int missing_target(const seccomp_notif& req, const std::string& path) {
 
 }  // namespace
 
-std::variant<ipc::ExecCheck, int> read_exec_check(const seccomp_notif& req, int mem_fd,
+std::variant<ipc::ExecCheck, int> read_exec_check(const seccomp_notif& req, const ProcessMemory& mem,
                                                   const std::string& comm) {
   const bool at = req.data.nr == SCMP_SYS(execveat);
   const auto& args = req.data.args;
@@ -56,7 +56,7 @@ std::variant<ipc::ExecCheck, int> read_exec_check(const seccomp_notif& req, int 
   check.pid = req.pid;
   check.comm = comm.substr(0, 16);
   int error = EFAULT;
-  auto path = read_string(mem_fd, path_addr, ipc::kMaxPathLen, error);
+  auto path = read_string(mem, path_addr, ipc::kMaxPathLen, error);
   if (!path) return error;
   if (const int missing = missing_target(req, *path)) return missing;
   check.path = std::move(*path);
@@ -67,10 +67,10 @@ std::variant<ipc::ExecCheck, int> read_exec_check(const seccomp_notif& req, int 
   // argv NULL is an empty argv (the kernel then passes a single "").
   if (argv_addr != 0) {
     bool cut = false;
-    auto pointers = read_pointer_array(mem_fd, argv_addr, ipc::kMaxArgCount, cut);
+    auto pointers = read_pointer_array(mem, argv_addr, ipc::kMaxArgCount, cut);
     if (!pointers) return EFAULT;
     for (std::uint64_t p : *pointers) {
-      auto arg = read_string_prefix(mem_fd, p, ipc::kMaxArgLen, cut);
+      auto arg = read_string_prefix(mem, p, ipc::kMaxArgLen, cut);
       if (!arg) return EFAULT;
       check.argv.push_back(std::move(*arg));
     }

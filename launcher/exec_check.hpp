@@ -15,6 +15,7 @@
 #include <variant>
 
 #include "ipc/protocol.hpp"
+#include "launcher/process_memory.hpp"
 
 namespace fence::launcher {
 
@@ -23,14 +24,14 @@ namespace fence::launcher {
 inline constexpr std::size_t kExecCheckBudget = 60 * 1024;
 inline constexpr std::size_t kWireTagBytes = 4;
 
-// Reads the path and argv of the execve/execveat in `req` from `mem_fd` (the caller's
+// Reads the path and argv of the execve/execveat in `req` from `mem` (the caller's
 // /proc/PID/mem). Returns the check to send (id left 0), or the errno to answer at once, where
 // the kernel would fail the same way: the arguments cannot be read (EFAULT, ENAMETOOLONG), or
 // the file does not exist as the caller would resolve it (ENOENT, ENOTDIR: a shell trying each
 // PATH directory is not asked about, nor reported, once per directory).
 // argv is bounded by kMaxArgCount elements of at most kMaxArgLen bytes and kExecCheckBudget
 // in all; `truncated` is set when anything was cut (fit_argv: every element keeps a prefix).
-std::variant<ipc::ExecCheck, int> read_exec_check(const seccomp_notif& req, int mem_fd,
+std::variant<ipc::ExecCheck, int> read_exec_check(const seccomp_notif& req, const ProcessMemory& mem,
                                                   const std::string& comm);
 
 }  // namespace fence::launcher

@@ -46,7 +46,7 @@ std::string self_fd(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
 // reports, after the fact): every notified write pays for these reads.
 class Request {
  public:
-  Request(const seccomp_notif& req, int mem_fd, const GuardedNames& names,
+  Request(const seccomp_notif& req, const ProcessMemory& mem, const GuardedNames& names,
           RestrictedWorker& worker)
       : req_(req),
         args_(req.data.args),
@@ -54,7 +54,7 @@ class Request {
         worker_(worker),
         pid_(static_cast<pid_t>(req.pid)),
         resolver_(pid_),
-        mem_(mem_fd) {}
+        mem_(mem) {}
 
   FilesystemOutcome decide() {
     const int nr = req_.data.nr;
@@ -326,7 +326,7 @@ class Request {
   RestrictedWorker& worker_;
   pid_t pid_;
   Resolver resolver_;
-  int mem_;
+  const ProcessMemory& mem_;
   FilesystemOutcome outcome_;
   std::optional<Location> target_;  // what the operation creates, writes or removes
   std::optional<Location> source_;  // rename: the old name
@@ -359,8 +359,8 @@ GuardedNames find_guarded_names(const ipc::LaunchSpec& spec) {
 FilesystemGuard::FilesystemGuard(GuardedNames names, RestrictedWorker& worker, bool report)
     : names_(std::move(names)), worker_(worker), report_(report) {}
 
-FilesystemOutcome FilesystemGuard::handle(const seccomp_notif& req, int mem_fd) {
-  Request request(req, mem_fd, names_, worker_);
+FilesystemOutcome FilesystemGuard::handle(const seccomp_notif& req, const ProcessMemory& mem) {
+  Request request(req, mem, names_, worker_);
   FilesystemOutcome outcome = request.decide();
   const int error = outcome.answer.error;
   if (report_ && !outcome.parked && *request.operation() && is_refusal(error, request.removal())) {

@@ -38,6 +38,7 @@
 #include <string>
 
 #include "ipc/protocol.hpp"
+#include "launcher/process_memory.hpp"
 #include "launcher/restricted_worker.hpp"
 #include "platform/unique_fd.hpp"
 
@@ -79,8 +80,8 @@ class FilesystemGuard {
   // `report`: build Violations for refused writes (and guard refusals).
   FilesystemGuard(GuardedNames names, RestrictedWorker& worker, bool report);
 
-  // Decides and performs one filesystem syscall. `mem_fd`: the caller's /proc/PID/mem.
-  FilesystemOutcome handle(const seccomp_notif& req, int mem_fd);
+  // Decides and performs one filesystem syscall. `mem`: the caller's memory.
+  FilesystemOutcome handle(const seccomp_notif& req, const ProcessMemory& mem);
 
   // One more non-blocking attempt at a parked open; nullopt while there is still no reader.
   std::optional<Answer> retry(const ParkedOpen& open);

@@ -91,10 +91,10 @@ void Notifier::refuse_syscall(const seccomp_notif& req) {
 void Notifier::perform_filesystem(const seccomp_notif& req) {
   if (!filesystem_ || !options_.notifies_filesystem()) return respond_error(req.id, ENOSYS);
   const pid_t pid = static_cast<pid_t>(req.pid);
-  platform::UniqueFd mem = open_process_memory(pid);
+  ProcessMemory mem = ProcessMemory::open(pid);
   // SECURITY: the memory opened must be the caller's, not a later process with its pid.
   if (!id_valid(req.id)) return;
-  FilesystemOutcome outcome = filesystem_->handle(req, mem.get());
+  FilesystemOutcome outcome = filesystem_->handle(req, mem);
   if (outcome.violation) sink_.report(*outcome.violation);
   if (outcome.parked) {
     parked_.push_back({req.id, std::move(*outcome.parked)});
@@ -107,9 +107,9 @@ void Notifier::ask_exec(const seccomp_notif& req) {
   if (!options_.check_exec) return respond_error(req.id, EPERM);
   if (pending_.size() >= kMaxPendingExecs) return respond_error(req.id, EAGAIN);
   const pid_t pid = static_cast<pid_t>(req.pid);
-  platform::UniqueFd mem = open_process_memory(pid);
+  ProcessMemory mem = ProcessMemory::open(pid);
   if (!id_valid(req.id)) return;
-  auto read = read_exec_check(req, mem.get(), read_comm(pid));
+  auto read = read_exec_check(req, mem, read_comm(pid));
   if (const int* error = std::get_if<int>(&read)) return respond_error(req.id, *error);
   ipc::ExecCheck& check = std::get<ipc::ExecCheck>(read);
   check.id = next_check_id_++;
@@ -126,9 +126,9 @@ void Notifier::ask_exec(const seccomp_notif& req) {
 void Notifier::mediate_connect(const seccomp_notif& req) {
   if (!connect_ || !connect_pool_ || !options_.mediates_connect())
     return respond_error(req.id, ENOSYS);
-  platform::UniqueFd mem = open_process_memory(static_cast<pid_t>(req.pid));
+  ProcessMemory mem = ProcessMemory::open(static_cast<pid_t>(req.pid));
   if (!id_valid(req.id)) return;
-  ConnectDecision decision = connect_->decide(req, mem.get());
+  ConnectDecision decision = connect_->decide(req, mem);
   // SECURITY: the socket and the address taken must be the caller's, not those of a later
   // process with its pid.
   if (!id_valid(req.id)) return;

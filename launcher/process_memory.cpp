@@ -1,12 +1,15 @@
 #include "launcher/process_memory.hpp"
 
 #include <fcntl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+
+#include "platform/process.hpp"
 
 namespace fence::launcher {
 namespace {
@@ -38,7 +41,7 @@ std::optional<std::string> status_field(const std::string& status, const std::st
 }
 
 // Reads up to `max_len` bytes of a string; `terminated` tells whether its NUL was seen.
-std::optional<std::string> read_until_nul(int mem_fd, std::uint64_t addr, std::size_t max_len,
+std::optional<std::string> read_until_nul(const ProcessMemory& mem, std::uint64_t addr, std::size_t max_len,
                                           bool& terminated) {
   std::string out;
   char buf[kPage];
@@ -46,7 +49,7 @@ std::optional<std::string> read_until_nul(int mem_fd, std::uint64_t addr, std::s
   while (out.size() < max_len) {
     const std::size_t page_left = kPage - (addr % kPage);
     const std::size_t want = std::min(page_left, max_len - out.size());
-    const ssize_t n = ::pread(mem_fd, buf, want, static_cast<off_t>(addr));
+    const ssize_t n = mem.read(buf, want, addr);
     if (n <= 0) return std::nullopt;
     if (const void* nul = std::memchr(buf, '\0', static_cast<std::size_t>(n))) {
       out.append(buf, static_cast<std::size_t>(static_cast<const char*>(nul) - buf));
@@ -58,20 +61,35 @@ std::optional<std::string> read_until_nul(int mem_fd, std::uint64_t addr, std::s
   }
   // Exactly max_len bytes read: the string is longer unless the next byte is its NUL.
   char next = 1;
-  if (::pread(mem_fd, &next, 1, static_cast<off_t>(addr)) == 1 && next == '\0') terminated = true;
+  if (mem.read(&next, 1, addr) == 1 && next == '\0') terminated = true;
   return out;
 }
 
 }  // namespace
 
-platform::UniqueFd open_process_memory(pid_t pid) {
-  return platform::UniqueFd(::open(proc_path(pid, "mem").c_str(), O_RDONLY | O_CLOEXEC));
+ProcessMemory ProcessMemory::open(pid_t pid) {
+  ProcessMemory mem;
+  mem.pid_ = pid;
+  mem.file_.reset(::open(proc_path(pid, "mem").c_str(), O_RDONLY | O_CLOEXEC));
+  if (!mem.file_ && errno == EACCES) mem.pidfd_ = platform::open_pidfd(pid, read_thread_group(pid));
+  return mem;
 }
 
-std::optional<std::string> read_string(int mem_fd, std::uint64_t addr, std::size_t max_len,
+ssize_t ProcessMemory::read(void* buf, std::size_t len, std::uint64_t addr) const {
+  if (file_) return ::pread(file_.get(), buf, len, static_cast<off_t>(addr));
+  if (!pidfd_) return -1;
+  iovec local{buf, len};
+  iovec remote{reinterpret_cast<void*>(addr), len};
+  const ssize_t n = ::process_vm_readv(pid_, &local, 1, &remote, 1, 0);
+  // SECURITY: see the header; a process that is gone by now may not have been the one read.
+  if (platform::pidfd_exited(pidfd_.get())) return -1;
+  return n;
+}
+
+std::optional<std::string> read_string(const ProcessMemory& mem, std::uint64_t addr, std::size_t max_len,
                                        int& error) {
   bool terminated = false;
-  auto s = mem_fd >= 0 ? read_until_nul(mem_fd, addr, max_len, terminated) : std::nullopt;
+  auto s = mem.valid() ? read_until_nul(mem, addr, max_len, terminated) : std::nullopt;
   if (!s) {
     error = EFAULT;
     return std::nullopt;
@@ -83,18 +101,18 @@ std::optional<std::string> read_string(int mem_fd, std::uint64_t addr, std::size
   return s;
 }
 
-std::optional<std::string> read_string_prefix(int mem_fd, std::uint64_t addr,
+std::optional<std::string> read_string_prefix(const ProcessMemory& mem, std::uint64_t addr,
                                               std::size_t max_len, bool& cut) {
   bool terminated = false;
-  auto s = mem_fd >= 0 ? read_until_nul(mem_fd, addr, max_len, terminated) : std::nullopt;
+  auto s = mem.valid() ? read_until_nul(mem, addr, max_len, terminated) : std::nullopt;
   if (s && !terminated) cut = true;
   return s;
 }
 
-std::optional<std::vector<std::uint64_t>> read_pointer_array(int mem_fd, std::uint64_t addr,
+std::optional<std::vector<std::uint64_t>> read_pointer_array(const ProcessMemory& mem, std::uint64_t addr,
                                                              std::size_t max_count, bool& cut) {
   std::vector<std::uint64_t> out;
-  if (mem_fd < 0) return std::nullopt;
+  if (!mem.valid()) return std::nullopt;
   std::uint64_t chunk[kPage / sizeof(std::uint64_t)];
   for (;;) {
     // Up to the end of the page (never into the next one, which may be unmapped), at least one
@@ -102,7 +120,7 @@ std::optional<std::vector<std::uint64_t>> read_pointer_array(int mem_fd, std::ui
     const std::size_t page_left = kPage - (addr % kPage);
     const std::size_t want = std::max<std::size_t>(page_left - page_left % sizeof(std::uint64_t),
                                                    sizeof(std::uint64_t));
-    const ssize_t n = ::pread(mem_fd, chunk, want, static_cast<off_t>(addr));
+    const ssize_t n = mem.read(chunk, want, addr);
     if (n < static_cast<ssize_t>(sizeof(std::uint64_t))) return std::nullopt;
     const std::size_t count = static_cast<std::size_t>(n) / sizeof(std::uint64_t);
     for (std::size_t i = 0; i < count; ++i) {

@@ -19,23 +19,47 @@
 
 namespace fence::launcher {
 
-// /proc/PID/mem opened for reading (invalid when the process is gone or not accessible).
-platform::UniqueFd open_process_memory(pid_t pid);
+// A notified process's memory, for reading. Through /proc/PID/mem when init may open it; a
+// process that made itself non-dumpable (ssh, gpg-agent, ssh-agent do) has a /proc/PID/mem
+// owned by a root that the sandbox's user namespace does not map, so init reads it with
+// process_vm_readv instead, which needs only the ptrace access init has.
+//
+// SECURITY: open() is followed by the caller's check that the notification is still valid
+// (the process behind the pid is the caller). The /proc file pins that process's memory; the
+// process_vm_readv path names it by pid, so each read is confirmed afterwards through a pidfd
+// opened with it: a read that may have reached a later process with the same pid fails.
+class ProcessMemory {
+ public:
+  ProcessMemory() = default;
+  // `pid`: the notified thread (init's pid namespace).
+  static ProcessMemory open(pid_t pid);
+
+  bool valid() const { return file_.valid() || pidfd_.valid(); }
+
+  // Reads up to `len` bytes at `addr` (pread semantics: short at the end of a mapping).
+  // Returns -1 when nothing is readable there or the process is gone.
+  ssize_t read(void* buf, std::size_t len, std::uint64_t addr) const;
+
+ private:
+  platform::UniqueFd file_;   // /proc/PID/mem
+  platform::UniqueFd pidfd_;  // else: the process, for process_vm_readv
+  pid_t pid_ = -1;
+};
 
 // A NUL-terminated string at `addr`, read page by page (a string ending just before an unmapped
 // page still reads). nullopt with error = EFAULT when unreadable, ENAMETOOLONG when no NUL
 // comes within `max_len` bytes.
-std::optional<std::string> read_string(int mem_fd, std::uint64_t addr, std::size_t max_len,
+std::optional<std::string> read_string(const ProcessMemory& mem, std::uint64_t addr, std::size_t max_len,
                                        int& error);
 
 // Like read_string, but a string longer than `max_len` is cut to its first `max_len` bytes
 // and `cut` is set.
-std::optional<std::string> read_string_prefix(int mem_fd, std::uint64_t addr,
+std::optional<std::string> read_string_prefix(const ProcessMemory& mem, std::uint64_t addr,
                                               std::size_t max_len, bool& cut);
 
 // A NULL-terminated array of 64-bit pointers at `addr` (an argv). At most `max_count` entries;
 // `cut` is set when the array is longer. nullopt when unreadable.
-std::optional<std::vector<std::uint64_t>> read_pointer_array(int mem_fd, std::uint64_t addr,
+std::optional<std::vector<std::uint64_t>> read_pointer_array(const ProcessMemory& mem, std::uint64_t addr,
                                                              std::size_t max_count, bool& cut);
 
 // An argv that fits a budget. Each element costs its length plus `per_item` bytes (the wire

@@ -55,7 +55,7 @@ ConnectGuard::ConnectGuard(const std::vector<std::string>& listed, bool report) 
   }
 }
 
-ConnectDecision ConnectGuard::decide(const seccomp_notif& req, int mem_fd) const {
+ConnectDecision ConnectGuard::decide(const seccomp_notif& req, const ProcessMemory& mem) const {
   ConnectDecision out;
   ConnectJob job;
   job.notification = req.id;
@@ -80,7 +80,7 @@ ConnectDecision ConnectGuard::decide(const seccomp_notif& req, int mem_fd) const
     return out;
   }
   job.length = static_cast<socklen_t>(length);
-  if (length > 0 && ::pread(mem_fd, &job.address, static_cast<std::size_t>(length), req.data.args[1]) != length) {
+  if (length > 0 && mem.read(&job.address, static_cast<std::size_t>(length), req.data.args[1]) != length) {
     out.error = EFAULT;
     return out;
   }

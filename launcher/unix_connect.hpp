@@ -45,6 +45,7 @@
 #include <vector>
 
 #include "ipc/protocol.hpp"
+#include "launcher/process_memory.hpp"
 #include "platform/landlock.hpp"
 #include "platform/unique_fd.hpp"
 
@@ -72,9 +73,9 @@ class ConnectGuard {
   // now (a path that is not a socket any more is simply not listed).
   ConnectGuard(const std::vector<std::string>& listed, bool report);
 
-  // Decides one connect notification. `mem_fd`: the caller's /proc/PID/mem. The caller checks
+  // Decides one connect notification. `mem`: the caller's memory. The caller checks
   // that the notification is still valid before acting on the decision.
-  ConnectDecision decide(const seccomp_notif& req, int mem_fd) const;
+  ConnectDecision decide(const seccomp_notif& req, const ProcessMemory& mem) const;
 
  private:
   ConnectDecision decide_unix_path(const seccomp_notif& req, ConnectJob job,

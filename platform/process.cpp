@@ -1,6 +1,7 @@
 #include "platform/process.hpp"
 
 #include <dirent.h>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -76,6 +77,18 @@ void close_fds_except(std::initializer_list<int> keep) {
     next = static_cast<unsigned>(fd) + 1;
   }
   close_range_compat(next, UINT_MAX);
+}
+
+UniqueFd open_pidfd(pid_t tid, pid_t tgid) {
+  long pidfd = ::syscall(kSysPidfdOpen, tid, kPidfdThread);
+  if (pidfd < 0 && errno == EINVAL && tgid > 0) pidfd = ::syscall(kSysPidfdOpen, tgid, 0U);
+  return UniqueFd(pidfd < 0 ? -1 : static_cast<int>(pidfd));
+}
+
+bool pidfd_exited(int pidfd) {
+  pollfd p{pidfd, POLLIN, 0};
+  const int n = retry_eintr([&] { return ::poll(&p, 1, 0); });
+  return n != 0;  // readable (exited), or an error: treat as gone
 }
 
 UniqueFd duplicate_fd_of(pid_t tid, int fd, int& error) {

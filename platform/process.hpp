@@ -30,4 +30,11 @@ void close_fds_except(std::initializer_list<int> keep);
 // `error` set, on failure (EBADF: no such fd; ESRCH: gone; EPERM: no ptrace access).
 UniqueFd duplicate_fd_of(pid_t tid, int fd, int& error);
 
+// A pidfd for thread `tid` (PIDFD_THREAD, Linux 6.9), or for its thread group `tgid` where the
+// kernel has no thread pidfds. Invalid on failure.
+UniqueFd open_pidfd(pid_t tid, pid_t tgid);
+
+// True when the process (or thread) behind `pidfd` has exited (the pidfd polls readable).
+bool pidfd_exited(int pidfd);
+
 }  // namespace fence::platform

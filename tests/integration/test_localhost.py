@@ -786,3 +786,17 @@ def test_script_runs_under_a_pty_with_allow_pty(fence):
     assert "/dev/pts/" in cp.stdout, fmt(cp)
     denied = fence.run(["script", "-qec", "tty", "/dev/null"], config={})
     assert denied.returncode != 0, fmt(denied)
+
+
+def test_listed_socket_reachable_from_a_non_dumpable_process(fence, tmp_path, unix_echo):
+    # ssh talking to a listed SSH_AUTH_SOCK is the common case: ssh makes itself non-dumpable,
+    # and init must still read its connect() address (unprivileged run: see test_monitor).
+    listed = unix_echo(tmp_path / "agent.sock")
+    cfg = {"network": {"allowUnixSockets": [str(tmp_path / "agent.sock")]}}
+    cp = fence.py(UNIX + f'''
+libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0
+attempt('agent', uconnect, {str(tmp_path / "agent.sock")!r})
+''', config=cfg)
+    assert_started(cp)
+    assert "agent: OK 'echo:hi'" in cp.stdout, fmt(cp)
+    assert listed.accepted == 1

@@ -423,3 +423,32 @@ def test_runtime_refuses_the_bypass_spellings_inside_a_script(fence, work, line)
     assert "script-ended" in cp.stdout, fmt(cp)
     assert not (work / "git-ran").exists(), fmt(cp)
     assert "Operation not permitted" in cp.stderr, fmt(cp)
+
+
+NON_DUMPABLE = r'''
+import subprocess
+libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0, as ssh, ssh-agent and gpg-agent do
+'''
+
+
+def test_non_dumpable_processes_are_checked_like_any_other(fence, work):
+    # Init reads a notified process's memory; a non-dumpable one's /proc/PID/mem belongs to a
+    # root that an unprivileged user's namespace does not map (the unprivileged run of this
+    # test is the one that matters). Its execs, writes and refusals must work as for others.
+    bin_dir = fake_git(work)
+    cp = fence.py(NON_DUMPABLE + r'''
+attempt('exec', lambda: subprocess.run(["/bin/echo", "ran"], capture_output=True, text=True).stdout.strip())
+attempt('write', write, "out.txt")
+attempt('refused-write', write, "/etc/hosts")
+attempt('push', lambda: subprocess.run(["git", "push"], capture_output=True).returncode)
+''', config={**DENY_GIT_PUSH, "filesystem": {"allowWrite": ["."]}}, flags=["-m"],
+                  env={"PATH": f"{bin_dir}:{CLEAN_PATH}"})
+    assert_started(cp)
+    assert "exec: OK 'ran'" in cp.stdout, fmt(cp)
+    assert "write: OK 'written'" in cp.stdout, fmt(cp)
+    assert (work / "out.txt").read_text() == "pwned\n"
+    assert "refused-write: ERR EROFS" in cp.stdout or "refused-write: ERR EACCES" in cp.stdout, fmt(cp)
+    assert "push: ERR EPERM" in cp.stdout, fmt(cp)
+    assert not (work / "git-ran").exists(), fmt(cp)
+    assert "[fence:fs] ✗ write /etc/hosts" in cp.stderr, fmt(cp)
+    assert fence_lines(cp.stderr, "[fence:cmd] ✗"), fmt(cp)

@@ -2,7 +2,10 @@
 // built from an execve's arguments: it always fits one IPC message.
 #include <fcntl.h>
 #include <seccomp.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -16,6 +19,7 @@
 #include "ipc/messages.hpp"
 #include "launcher/exec_check.hpp"
 #include "launcher/process_memory.hpp"
+#include "child_process.hpp"
 
 namespace {
 
@@ -28,7 +32,7 @@ using fence::launcher::read_string_prefix;
 std::uint64_t addr(const void* p) { return reinterpret_cast<std::uint64_t>(p); }
 
 struct SelfMemory {
-  fence::platform::UniqueFd fd = fence::launcher::open_process_memory(::getpid());
+  fence::launcher::ProcessMemory fd = fence::launcher::ProcessMemory::open(::getpid());
 };
 
 // An execve notification as the kernel would fill it, pointing into this process.
@@ -52,10 +56,10 @@ std::size_t wire_cost(const std::vector<std::string>& argv) {
 
 TEST_CASE("read_string reads up to a NUL, also at the edge of a mapping", "[exec_check]") {
   SelfMemory mem;
-  REQUIRE(mem.fd);
+  REQUIRE(mem.fd.valid());
   int error = 0;
   const char text[] = "hello";
-  CHECK(read_string(mem.fd.get(), addr(text), 4096, error) == std::optional<std::string>("hello"));
+  CHECK(read_string(mem.fd, addr(text), 4096, error) == std::optional<std::string>("hello"));
 
   // Two pages, the second unmapped: a string ending at the end of the first still reads.
   const long page = ::sysconf(_SC_PAGESIZE);
@@ -65,27 +69,27 @@ TEST_CASE("read_string reads up to a NUL, also at the edge of a mapping", "[exec
   REQUIRE(::munmap(map + page, page) == 0);
   char* edge = map + page - 4;
   std::memcpy(edge, "abc", 4);
-  CHECK(read_string(mem.fd.get(), addr(edge), 4096, error) == std::optional<std::string>("abc"));
+  CHECK(read_string(mem.fd, addr(edge), 4096, error) == std::optional<std::string>("abc"));
   // Unterminated before the hole: EFAULT, as the kernel would say.
   std::memcpy(edge, "abcd", 4);
-  CHECK_FALSE(read_string(mem.fd.get(), addr(edge), 4096, error));
+  CHECK_FALSE(read_string(mem.fd, addr(edge), 4096, error));
   CHECK(error == EFAULT);
   ::munmap(map, page);
 
   // Too long: ENAMETOOLONG; the prefix reader cuts instead.
   const std::string longer(100, 'x');
-  CHECK_FALSE(read_string(mem.fd.get(), addr(longer.c_str()), 10, error));
+  CHECK_FALSE(read_string(mem.fd, addr(longer.c_str()), 10, error));
   CHECK(error == ENAMETOOLONG);
   bool cut = false;
-  CHECK(read_string_prefix(mem.fd.get(), addr(longer.c_str()), 10, cut) ==
+  CHECK(read_string_prefix(mem.fd, addr(longer.c_str()), 10, cut) ==
         std::optional<std::string>(std::string(10, 'x')));
   CHECK(cut);
   cut = false;
   const std::string exact(10, 'y');
-  CHECK(read_string_prefix(mem.fd.get(), addr(exact.c_str()), 10, cut) ==
+  CHECK(read_string_prefix(mem.fd, addr(exact.c_str()), 10, cut) ==
         std::optional<std::string>(exact));
   CHECK_FALSE(cut);
-  CHECK_FALSE(read_string(-1, addr(text), 10, error));
+  CHECK_FALSE(read_string(fence::launcher::ProcessMemory(), addr(text), 10, error));
 }
 
 TEST_CASE("read_pointer_array stops at NULL and at the count bound", "[exec_check]") {
@@ -94,12 +98,12 @@ TEST_CASE("read_pointer_array stops at NULL and at the count bound", "[exec_chec
   const char* b = "b";
   const char* argv[] = {a, b, a, nullptr};
   bool cut = false;
-  auto p = read_pointer_array(mem.fd.get(), addr(argv), 16, cut);
+  auto p = read_pointer_array(mem.fd, addr(argv), 16, cut);
   REQUIRE(p);
   CHECK(p->size() == 3);
   CHECK((*p)[1] == addr(b));
   CHECK_FALSE(cut);
-  p = read_pointer_array(mem.fd.get(), addr(argv), 2, cut);
+  p = read_pointer_array(mem.fd, addr(argv), 2, cut);
   REQUIRE(p);
   CHECK(p->size() == 2);
   CHECK(cut);
@@ -131,7 +135,7 @@ TEST_CASE("read_exec_check reads path and argv of an execve", "[exec_check]") {
   char* const argv[] = {const_cast<char*>("git"), const_cast<char*>("push"),
                         const_cast<char*>("origin"), nullptr};
   auto req = exec_request(path, argv);
-  auto result = read_exec_check(req, mem.fd.get(), "sh");
+  auto result = read_exec_check(req, mem.fd, "sh");
   REQUIRE(std::holds_alternative<fence::ipc::ExecCheck>(result));
   const auto& check = std::get<fence::ipc::ExecCheck>(result);
   CHECK(check.path == "/bin/sh");
@@ -141,22 +145,22 @@ TEST_CASE("read_exec_check reads path and argv of an execve", "[exec_check]") {
   CHECK_FALSE(check.truncated);
 
   // argv NULL: empty.
-  auto empty = read_exec_check(exec_request(path, nullptr), mem.fd.get(), "sh");
+  auto empty = read_exec_check(exec_request(path, nullptr), mem.fd, "sh");
   REQUIRE(std::holds_alternative<fence::ipc::ExecCheck>(empty));
   CHECK(std::get<fence::ipc::ExecCheck>(empty).argv.empty());
 
   // A file that does not exist: answered at once, nothing to ask.
-  auto missing = read_exec_check(exec_request("/nonexistent/git", argv), mem.fd.get(), "sh");
+  auto missing = read_exec_check(exec_request("/nonexistent/git", argv), mem.fd, "sh");
   REQUIRE(std::holds_alternative<int>(missing));
   CHECK(std::get<int>(missing) == ENOENT);
-  auto notdir = read_exec_check(exec_request("/etc/passwd/git", argv), mem.fd.get(), "sh");
+  auto notdir = read_exec_check(exec_request("/etc/passwd/git", argv), mem.fd, "sh");
   REQUIRE(std::holds_alternative<int>(notdir));
   CHECK(std::get<int>(notdir) == ENOTDIR);
 
   // Unreadable pointers: the errno the kernel would give.
   auto bad = exec_request(path, argv);
   bad.data.args[0] = 8;
-  auto fault = read_exec_check(bad, mem.fd.get(), "sh");
+  auto fault = read_exec_check(bad, mem.fd, "sh");
   REQUIRE(std::holds_alternative<int>(fault));
   CHECK(std::get<int>(fault) == EFAULT);
 }
@@ -173,7 +177,7 @@ TEST_CASE("read_exec_check bounds a huge argv so it fits one message", "[exec_ch
   while (path.size() < 3990) path += "/.";
   path += "/true";
   auto req = exec_request(path.c_str(), argv.data());
-  auto result = read_exec_check(req, mem.fd.get(), "attacker");
+  auto result = read_exec_check(req, mem.fd, "attacker");
   REQUIRE(std::holds_alternative<fence::ipc::ExecCheck>(result));
   auto check = std::get<fence::ipc::ExecCheck>(result);
   CHECK(check.truncated);
@@ -191,4 +195,40 @@ TEST_CASE("read_comm and read_thread_group read this process", "[exec_check]") {
   CHECK(fence::launcher::read_thread_group(0) == -1);
   CHECK_FALSE(fence::launcher::read_comm(::getpid()).empty());
   CHECK(fence::launcher::read_comm(::getpid()).size() <= 16);
+}
+
+TEST_CASE("a non-dumpable process's memory is read without /proc/PID/mem", "[exec_check]") {
+  using fence::testing::Expect;
+  // ssh, ssh-agent and gpg-agent make themselves non-dumpable; their /proc/PID/mem then
+  // belongs to root, which a user namespace of an unprivileged user does not map.
+  for (auto as : fence::testing::kBothUsers) {
+    INFO(fence::testing::user_name(as));
+    fence::testing::expect_clean_exit(fence::testing::run_in_child(as, [&](Expect& expect) {
+      expect.succeeds(::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "prctl(PR_SET_DUMPABLE, 0)");
+      const char text[] = "non-dumpable";
+      auto mem = fence::launcher::ProcessMemory::open(::getpid());
+      expect.that(mem.valid(), "memory opened");
+      int error = 0;
+      expect.that(read_string(mem, addr(text), 4096, error) == std::optional<std::string>(text),
+                  "string read");
+      char byte = 0;
+      expect.that(mem.read(&byte, 1, 0) < 0, "address 0 unreadable");
+    }));
+  }
+  // A process that is gone: nothing is read, whichever path is used.
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    ::pause();
+    ::_exit(0);
+  }
+  auto mem = fence::launcher::ProcessMemory::open(child);
+  REQUIRE(mem.valid());
+  static const char text[] = "inherited";
+  char buf[sizeof text] = {};
+  CHECK(mem.read(buf, sizeof buf, addr(text)) == static_cast<ssize_t>(sizeof text));
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  CHECK(mem.read(buf, sizeof buf, addr(text)) <= 0);
 }
