@@ -41,8 +41,8 @@ std::optional<std::string> status_field(const std::string& status, const std::st
 }
 
 // Reads up to `max_len` bytes of a string; `terminated` tells whether its NUL was seen.
-std::optional<std::string> read_until_nul(const ProcessMemory& mem, std::uint64_t addr, std::size_t max_len,
-                                          bool& terminated) {
+std::optional<std::string> read_until_nul(const ProcessMemory& mem, std::uint64_t addr,
+                                          std::size_t max_len, bool& terminated) {
   std::string out;
   char buf[kPage];
   terminated = false;
@@ -86,8 +86,8 @@ ssize_t ProcessMemory::read(void* buf, std::size_t len, std::uint64_t addr) cons
   return n;
 }
 
-std::optional<std::string> read_string(const ProcessMemory& mem, std::uint64_t addr, std::size_t max_len,
-                                       int& error) {
+std::optional<std::string> read_string(const ProcessMemory& mem, std::uint64_t addr,
+                                       std::size_t max_len, int& error) {
   bool terminated = false;
   auto s = mem.valid() ? read_until_nul(mem, addr, max_len, terminated) : std::nullopt;
   if (!s) {
@@ -109,7 +109,8 @@ std::optional<std::string> read_string_prefix(const ProcessMemory& mem, std::uin
   return s;
 }
 
-std::optional<std::vector<std::uint64_t>> read_pointer_array(const ProcessMemory& mem, std::uint64_t addr,
+std::optional<std::vector<std::uint64_t>> read_pointer_array(const ProcessMemory& mem,
+                                                             std::uint64_t addr,
                                                              std::size_t max_count, bool& cut) {
   std::vector<std::uint64_t> out;
   if (!mem.valid()) return std::nullopt;
@@ -118,8 +119,8 @@ std::optional<std::vector<std::uint64_t>> read_pointer_array(const ProcessMemory
     // Up to the end of the page (never into the next one, which may be unmapped), at least one
     // pointer (an unaligned one may straddle two pages: pread then needs both).
     const std::size_t page_left = kPage - (addr % kPage);
-    const std::size_t want = std::max<std::size_t>(page_left - page_left % sizeof(std::uint64_t),
-                                                   sizeof(std::uint64_t));
+    const std::size_t want =
+        std::max<std::size_t>(page_left - page_left % sizeof(std::uint64_t), sizeof(std::uint64_t));
     const ssize_t n = mem.read(chunk, want, addr);
     if (n < static_cast<ssize_t>(sizeof(std::uint64_t))) return std::nullopt;
     const std::size_t count = static_cast<std::size_t>(n) / sizeof(std::uint64_t);
@@ -154,8 +155,10 @@ bool fit_argv(std::vector<std::string>& argv, std::size_t budget, std::size_t pe
   std::size_t lo = 0, hi = longest;
   while (lo < hi) {
     const std::size_t mid = lo + (hi - lo + 1) / 2;
-    if (cost(mid) <= budget) lo = mid;
-    else hi = mid - 1;
+    if (cost(mid) <= budget)
+      lo = mid;
+    else
+      hi = mid - 1;
   }
   for (auto& a : argv)
     if (a.size() > lo) a.resize(lo);

@@ -49,8 +49,8 @@ class ProcessMemory {
 // A NUL-terminated string at `addr`, read page by page (a string ending just before an unmapped
 // page still reads). nullopt with error = EFAULT when unreadable, ENAMETOOLONG when no NUL
 // comes within `max_len` bytes.
-std::optional<std::string> read_string(const ProcessMemory& mem, std::uint64_t addr, std::size_t max_len,
-                                       int& error);
+std::optional<std::string> read_string(const ProcessMemory& mem, std::uint64_t addr,
+                                       std::size_t max_len, int& error);
 
 // Like read_string, but a string longer than `max_len` is cut to its first `max_len` bytes
 // and `cut` is set.
@@ -59,7 +59,8 @@ std::optional<std::string> read_string_prefix(const ProcessMemory& mem, std::uin
 
 // A NULL-terminated array of 64-bit pointers at `addr` (an argv). At most `max_count` entries;
 // `cut` is set when the array is longer. nullopt when unreadable.
-std::optional<std::vector<std::uint64_t>> read_pointer_array(const ProcessMemory& mem, std::uint64_t addr,
+std::optional<std::vector<std::uint64_t>> read_pointer_array(const ProcessMemory& mem,
+                                                             std::uint64_t addr,
                                                              std::size_t max_count, bool& cut);
 
 // An argv that fits a budget. Each element costs its length plus `per_item` bytes (the wire

@@ -51,7 +51,8 @@ ipc::Violation connect_violation(const seccomp_notif& req, std::string path, int
 ConnectGuard::ConnectGuard(const std::vector<std::string>& listed, bool report) : report_(report) {
   for (const auto& path : listed) {
     struct stat st {};
-    if (::stat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) listed_.emplace(st.st_dev, st.st_ino);
+    if (::stat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode))
+      listed_.emplace(st.st_dev, st.st_ino);
   }
 }
 
@@ -80,7 +81,8 @@ ConnectDecision ConnectGuard::decide(const seccomp_notif& req, const ProcessMemo
     return out;
   }
   job.length = static_cast<socklen_t>(length);
-  if (length > 0 && mem.read(&job.address, static_cast<std::size_t>(length), req.data.args[1]) != length) {
+  if (length > 0 &&
+      mem.read(&job.address, static_cast<std::size_t>(length), req.data.args[1]) != length) {
     out.error = EFAULT;
     return out;
   }
@@ -205,8 +207,10 @@ void ConnectPool::loop() {
     ConnectJob job = std::move(queue_.front());
     queue_.pop_front();
     lock.unlock();
-    if (restricted) perform(job);
-    else answer(job.notification, EPERM);
+    if (restricted)
+      perform(job);
+    else
+      answer(job.notification, EPERM);
     lock.lock();
   }
 }

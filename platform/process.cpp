@@ -18,9 +18,9 @@ namespace fence::platform {
 
 namespace {
 
-constexpr long kSysCloseRange = 436;  // Linux 5.9, same number on every architecture
-constexpr long kSysPidfdOpen = 434;   // Linux 5.3, same number on every architecture
-constexpr long kSysPidfdGetfd = 438;  // Linux 5.6, same number on every architecture
+constexpr long kSysCloseRange = 436;        // Linux 5.9, same number on every architecture
+constexpr long kSysPidfdOpen = 434;         // Linux 5.3, same number on every architecture
+constexpr long kSysPidfdGetfd = 438;        // Linux 5.6, same number on every architecture
 constexpr unsigned kPidfdThread = 0200000;  // PIDFD_THREAD (= O_EXCL), Linux 6.9
 
 // Fallback for kernels without close_range: list /proc/self/fd first, then close, so the

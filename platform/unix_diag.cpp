@@ -73,7 +73,8 @@ bool unix_socket_bound_here(dev_t dev, ino_t ino) {
   std::vector<char> buffer(32 * 1024);
   bool found = false;
   for (;;) {
-    const ssize_t n = retry_eintr([&] { return ::recv(fd.get(), buffer.data(), buffer.size(), 0); });
+    const ssize_t n =
+        retry_eintr([&] { return ::recv(fd.get(), buffer.data(), buffer.size(), 0); });
     if (n < 0) throw SysError("unix_diag: receive");
     if (n == 0) throw SysError("unix_diag: receive", EPROTO);
     int left = static_cast<int>(n);

@@ -15,11 +15,11 @@
 #include <variant>
 #include <vector>
 
+#include "child_process.hpp"
 #include "ipc/frame.hpp"
 #include "ipc/messages.hpp"
 #include "launcher/exec_check.hpp"
 #include "launcher/process_memory.hpp"
-#include "child_process.hpp"
 
 namespace {
 
@@ -29,7 +29,9 @@ using fence::launcher::read_pointer_array;
 using fence::launcher::read_string;
 using fence::launcher::read_string_prefix;
 
-std::uint64_t addr(const void* p) { return reinterpret_cast<std::uint64_t>(p); }
+std::uint64_t addr(const void* p) {
+  return reinterpret_cast<std::uint64_t>(p);
+}
 
 struct SelfMemory {
   fence::launcher::ProcessMemory fd = fence::launcher::ProcessMemory::open(::getpid());
@@ -63,8 +65,8 @@ TEST_CASE("read_string reads up to a NUL, also at the edge of a mapping", "[exec
 
   // Two pages, the second unmapped: a string ending at the end of the first still reads.
   const long page = ::sysconf(_SC_PAGESIZE);
-  auto* map = static_cast<char*>(::mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE,
-                                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  auto* map = static_cast<char*>(
+      ::mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
   REQUIRE(map != MAP_FAILED);
   REQUIRE(::munmap(map + page, page) == 0);
   char* edge = map + page - 4;
