@@ -120,13 +120,10 @@ ConnectDecision ConnectGuard::decide_unix_path(const seccomp_notif& req, Connect
     out.error = errno;
     return out;
   }
-  // What the kernel answers for a file that is not a socket.
-  if (!S_ISSOCK(st.st_mode)) {
-    out.error = ECONNREFUSED;
-    return out;
-  }
+  // A file that is not a socket reaches nothing: the connect thread lets the kernel answer
+  // (EACCES without write permission on it, else ECONNREFUSED), as it would the caller.
   // SECURITY: the decision is about the file held open, which is what gets connected to.
-  if (!allowed(st.st_dev, st.st_ino)) {
+  if (S_ISSOCK(st.st_mode) && !allowed(st.st_dev, st.st_ino)) {
     out.error = EACCES;
     if (report_) out.violation = connect_violation(req, where->full_path(), EACCES);
     return out;
