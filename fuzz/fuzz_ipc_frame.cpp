@@ -111,6 +111,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case ipc::MessageType::ExecVerdict:
       decode_as<ipc::ExecVerdict>(frame.payload);
       break;
+    case ipc::MessageType::StartCommand:
+      decode_as<ipc::StartCommand>(frame.payload);
+      break;
   }
   return 0;
 }

@@ -71,6 +71,7 @@ bool is_known_message_type(std::uint16_t value) {
     case MessageType::Violation:
     case MessageType::ExecCheck:
     case MessageType::ExecVerdict:
+    case MessageType::StartCommand:
       return true;
   }
   return false;

@@ -305,5 +305,6 @@ std::optional<std::string> validate(const ExecCheck& m) {
 }
 
 std::optional<std::string> validate(const ExecVerdict&) { return std::nullopt; }
+std::optional<std::string> validate(const StartCommand&) { return std::nullopt; }
 
 }  // namespace fence::ipc

@@ -114,6 +114,10 @@ template <>
 struct MessageTraits<ExecVerdict> {
   static constexpr MessageType type = MessageType::ExecVerdict;
 };
+template <>
+struct MessageTraits<StartCommand> {
+  static constexpr MessageType type = MessageType::StartCommand;
+};
 
 std::string_view message_name(MessageType type);
 
@@ -204,6 +208,9 @@ template <typename Archive>
 void serialize(Archive& ar, ExecVerdict& m) {
   ar(m.id, checked(m.allowed));
 }
+
+template <typename Archive>
+void serialize(Archive&, StartCommand&) {}
 
 template <typename Archive>
 void serialize(Archive& ar, ListenersReady& m) {
@@ -300,6 +307,7 @@ std::optional<std::string> validate(const Violation& m);
 // 1 <= pid <= kMaxPid, text bounds.
 std::optional<std::string> validate(const ExecCheck& m);
 std::optional<std::string> validate(const ExecVerdict& m);
+std::optional<std::string> validate(const StartCommand& m);
 
 // A host as the proxy may ask for it: a DNS name (letters, digits, '-', '.', labels of 1..63,
 // at most 253 bytes, an optional trailing dot), an IPv4 dotted quad or an IPv6 literal

@@ -60,6 +60,7 @@ enum class MessageType : std::uint16_t {
   Violation = 20,
   ExecCheck = 21,
   ExecVerdict = 22,
+  StartCommand = 23,
 };
 
 // Bounds of the network messages.
@@ -314,6 +315,12 @@ struct ExecVerdict {
   bool allowed = false;
 };
 
+// StartCommand — supervisor -> launcher, once, after LaunchSpec, when the proxy worker has
+// answered its Hello. Init forks the command only after it arrives, so the launcher builds the
+// sandbox while the worker starts, and a command never runs in a sandbox whose proxies nobody
+// serves. No fields: its arrival is the message.
+struct StartCommand {};
+
 // ---------------------------------------------------------------------------------------------
 // Dispatch table: who may send what, when, how often, with how many fds.
 enum class Phase : std::uint8_t {
@@ -360,6 +367,8 @@ inline constexpr MessageRule kMessageRules[] = {
      "ExecCheck"},
     {MessageType::ExecVerdict, Role::Supervisor, Role::Launcher, Phase::Running, false, 0,
      "ExecVerdict"},
+    {MessageType::StartCommand, Role::Supervisor, Role::Launcher, Phase::Running, true, 0,
+     "StartCommand"},
     {MessageType::Hello, Role::Supervisor, Role::ProxyWorker, Phase::Handshake, true, 0, "Hello"},
     {MessageType::Hello, Role::ProxyWorker, Role::Supervisor, Phase::Handshake, true, 0, "Hello"},
     {MessageType::ProxyStart, Role::Supervisor, Role::ProxyWorker, Phase::Running, true, 2,

@@ -352,6 +352,14 @@ int init_loop(ipc::Channel& channel, const ipc::LaunchSpec& spec, int signal_fd,
     int pipe_fds[2];
     if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw StepError("command: pipe", errno);
     platform::UniqueFd read_end(pipe_fds[0]), write_end(pipe_fds[1]);
+    // Why last: everything above overlaps with the proxy worker's start. The command starts
+    // only when fence says its side is up (StartCommand); any other message, or none, means
+    // it never starts.
+    run_step("command: wait for fence", [&] {
+      auto go = channel.receive();
+      if (!go || go->type != ipc::MessageType::StartCommand)
+        throw StepError("command: wait for fence", EPROTO);
+    });
     pid_t pid = ::fork();
     if (pid < 0) throw StepError("command: fork", errno);
     if (pid == 0) {

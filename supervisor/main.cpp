@@ -262,7 +262,8 @@ int run(const CliOptions& cli) {
                                 " -> sandbox 127.0.0.1:" + std::to_string(p.port));
   }
 
-  // The proxy worker starts before the sandbox: if it cannot, the command does not run.
+  // The proxy worker starts before the sandbox (run_sandboxed waits for its Hello before it asks
+  // the launcher for anything): if it cannot, the command does not run.
   BrokerOptions broker_options;
   broker_options.http_port = spec.http_proxy_port;
   broker_options.socks_port = spec.socks_proxy_port;

@@ -27,6 +27,9 @@ NetworkBroker::NetworkBroker(NetworkPolicy policy, BrokerOptions options, EventS
   // SECURITY: the sandbox's own proxy listeners are never a target (SECURITY-RULES 3).
   shared_->connect_options.forbidden_loopback_ports = {options_.http_port, options_.socks_port};
   shared_->connect_options.forbidden_endpoints = options_.forbidden_endpoints;
+}
+
+void NetworkBroker::start_connect_threads() {
   // The connect threads block every signal, so a signal sent to fence reaches the main
   // thread's signalfd (and is forwarded to the sandbox) instead of killing the process.
   sigset_t all, previous;
@@ -55,6 +58,14 @@ void NetworkBroker::adopt_worker(pid_t pid, platform::UniqueFd channel) {
   channel_ = std::make_unique<ipc::Channel>(std::move(channel), ipc::Role::Supervisor,
                                             ipc::Role::ProxyWorker);
   channel_->send_hello();
+  hello_pending_ = true;
+  // Only the worker's requests need them: made while it starts, not before.
+  start_connect_threads();
+}
+
+void NetworkBroker::await_worker() {
+  if (!hello_pending_) return;
+  if (!channel_) throw std::runtime_error("no proxy worker");
   // A worker that never says Hello must not hang fence at startup.
   struct pollfd p {
     channel_->fd(), POLLIN, 0
@@ -68,6 +79,7 @@ void NetworkBroker::adopt_worker(pid_t pid, platform::UniqueFd channel) {
   const int flags = ::fcntl(channel_->fd(), F_GETFL);
   if (flags < 0 || ::fcntl(channel_->fd(), F_SETFL, flags | O_NONBLOCK) != 0)
     throw platform::SysError("fcntl(O_NONBLOCK) on the worker channel");
+  hello_pending_ = false;
 }
 
 void NetworkBroker::attach_listeners(std::vector<platform::UniqueFd> fds) {

@@ -74,12 +74,17 @@ class NetworkBroker {
   NetworkBroker(const NetworkBroker&) = delete;
   NetworkBroker& operator=(const NetworkBroker&) = delete;
 
-  // Spawns fence-proxy-worker and completes the Hello exchange. Throws on failure.
+  // Spawns fence-proxy-worker and sends our Hello; its answer is awaited by await_worker(), so
+  // that the worker sets itself up while the launcher starts. Throws on failure.
   void start(const std::string& worker_path);
 
   // Uses an already connected channel end as the worker (start() calls this after spawning;
-  // tests call it with an end they drive themselves, pid -1). Completes the Hello exchange.
+  // tests call it with an end they drive themselves, pid -1). Sends our Hello.
   void adopt_worker(pid_t pid, platform::UniqueFd channel);
+
+  // Waits (at most 5 s) for the worker's Hello. Throws when it does not come: the caller
+  // must not let the command start then. Once it returned, later calls return at once.
+  void await_worker();
 
   // The sandbox's listening sockets (from the launcher's ListenersReady): passed to the
   // worker in ProxyStart. Throws ipc::ProtocolError if they are not listening TCP sockets.
@@ -160,11 +165,13 @@ class NetworkBroker {
     bool stopping = false;
   };
   static void thread_main(std::shared_ptr<Shared> shared);
+  void start_connect_threads();
 
   BrokerOptions options_;
   EventSink on_event_;
   FaultSink on_fault_;
   pid_t worker_pid_ = -1;
+  bool hello_pending_ = false;  // our Hello sent, the worker's not received yet
   std::unique_ptr<ipc::Channel> channel_;
   std::shared_ptr<Shared> shared_;
 

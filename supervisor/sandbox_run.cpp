@@ -86,6 +86,19 @@ RunOutcome run_sandboxed(const std::string& launcher_path, const ipc::LaunchSpec
   try {
     channel.send_hello();
     channel.send(spec);
+    // The worker, started first, sets itself up while the launcher builds the sandbox; the
+    // command may start only once it has answered (without a worker it never runs).
+    if (broker) {
+      try {
+        broker->await_worker();
+      } catch (const std::exception& e) {
+        RunOutcome failed;
+        failed.exit_code = kExitSetupFailed;
+        failed.error = std::string("proxy worker: ") + e.what();
+        return finish(failed);
+      }
+    }
+    channel.send(ipc::StartCommand{});
     for (;;) {
       // The broker's descriptors change when its worker dies, so the set is rebuilt each turn.
       std::vector<pollfd> fds = {{channel.fd(), POLLIN, 0}, {signal_fd.get(), POLLIN, 0}};

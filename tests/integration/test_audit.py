@@ -112,7 +112,8 @@ def test_concurrent_runs_share_one_file(fence, tmp_path):
 
 
 def test_unwritable_audit_file_stops_the_run(fence, tmp_path, work):
-    cp = fence.run(["touch", str(work / "ran")], config={},
+    # A writable working directory: "ran" is what the command would have left.
+    cp = fence.run(["touch", str(work / "ran")], config={"filesystem": {"allowWrite": ["."]}},
                    flags=["--audit-log", str(tmp_path / "missing-dir" / "a.jsonl")])
     assert cp.returncode == 122, fmt(cp)
     assert not (work / "ran").exists()
@@ -168,7 +169,8 @@ def test_audit_syslog_sends_rfc5424_records(fence, tmp_path):
 
 
 def test_audit_syslog_without_a_socket_stops_the_run(fence, tmp_path, work):
-    cp = fence.run(["touch", str(work / "ran")], config={},
+    # A writable working directory: "ran" is what the command would have left.
+    cp = fence.run(["touch", str(work / "ran")], config={"filesystem": {"allowWrite": ["."]}},
                    flags=[f"--audit-syslog={tmp_path / 'none.sock'}"])
     assert cp.returncode == 122, fmt(cp)
     assert "syslog" in cp.stderr, fmt(cp)

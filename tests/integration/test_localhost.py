@@ -26,6 +26,11 @@ EXIT_SETUP = 121
 EXIT_CONFIG = 122
 
 
+# "The command did not run" is checked by a file it would have written: the working directory
+# must be writable for that check to mean anything.
+WRITABLE_CWD = {"filesystem": {"allowWrite": ["."]}}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -277,7 +282,7 @@ def test_port_in_use_is_an_error_before_the_command_runs(fence, work):
         busy.bind(("127.0.0.1", 0))
         busy.listen(1)
         port = busy.getsockname()[1]
-        cp = fence.sh(f"touch {work}/ran", flags=["-p", str(port)], config={})
+        cp = fence.sh(f"touch {work}/ran", flags=["-p", str(port)], config=WRITABLE_CWD)
     assert cp.returncode == EXIT_SETUP, fmt(cp)
     assert f"127.0.0.1:{port}" in cp.stderr and "Address already in use" in cp.stderr, fmt(cp)
     assert not (work / "ran").exists()
@@ -285,7 +290,7 @@ def test_port_in_use_is_an_error_before_the_command_runs(fence, work):
 
 @pytest.mark.parametrize("bad", ["0", "65536", "http", "1.2.3:80", "[::1]80", "localhost:80"])
 def test_bad_port_flag_is_a_usage_error(fence, work, bad):
-    cp = fence.sh(f"touch {work}/ran", flags=["-p", bad], config={})
+    cp = fence.sh(f"touch {work}/ran", flags=["-p", bad], config=WRITABLE_CWD)
     assert cp.returncode == EXIT_CONFIG, fmt(cp)
     assert "-p" in cp.stderr
     assert not (work / "ran").exists()
@@ -444,7 +449,8 @@ def test_transparent_port_to_a_closed_host_port_fails_cleanly(fence):
     ("6379", "array"),
 ])
 def test_bad_local_outbound_ports(fence, work, ports, message):
-    cp = fence.sh(f"touch {work}/ran", config={"network": {"allowLocalOutboundPorts": ports}})
+    cp = fence.sh(f"touch {work}/ran", config={"network": {"allowLocalOutboundPorts": ports},
+                                              **WRITABLE_CWD})
     assert cp.returncode == EXIT_CONFIG, fmt(cp)
     assert message in cp.stderr, fmt(cp)
     assert not (work / "ran").exists()
@@ -723,7 +729,8 @@ attempt('not-a-socket', uconnect, "/etc/hostname")
 def test_listed_path_that_is_not_a_socket_fails_closed(fence, tmp_path, work):
     regular = tmp_path / "not-a-socket"
     regular.write_text("secret\n")
-    cp = fence.sh(f"touch {work}/ran", config={"network": {"allowUnixSockets": [str(regular)]}})
+    cp = fence.sh(f"touch {work}/ran", config={"network": {"allowUnixSockets": [str(regular)]},
+                                              **WRITABLE_CWD})
     assert cp.returncode == EXIT_SETUP, fmt(cp)
     assert "unix socket" in cp.stderr, fmt(cp)
     assert not (work / "ran").exists()

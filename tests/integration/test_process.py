@@ -422,3 +422,32 @@ def test_fail_closed_without_user_namespaces(fence, work):
     assert "FENCE-RAN" not in cp.stdout and not (work / "ran-marker").exists(), fmt(cp)
     lines = fence_error_lines(cp.stderr)
     assert lines and re.search(r"user.?namespace", " ".join(lines), re.I), fmt(cp)
+
+
+@pytest.mark.parametrize("worker_script, why", [
+    ("#!/bin/sh\nexit 3\n", "exits at once"),
+    ("#!/bin/sh\nexec sleep 30\n", "never answers its Hello"),
+])
+def test_command_never_runs_without_a_proxy_worker(fence, fence_bin, tmp_path, work,
+                                                   worker_script, why):
+    # The launcher builds the sandbox while the worker starts; the command itself must wait
+    # for fence's StartCommand, which comes only once the worker has answered.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("fence", "fence-launcher"):
+        shutil.copy2(fence_bin.parent / name, bin_dir / name)
+    worker = bin_dir / "fence-proxy-worker"
+    worker.write_text(worker_script)
+    worker.chmod(0o755)
+    started = time.monotonic()
+    # One exec, no shell: a later exec would wait for fence's command policy and hide a
+    # command that started too early.
+    cp = fence.run(["touch", f"{work}/ran"], bin_path=bin_dir / "fence", timeout=20,
+                   config={"filesystem": {"allowWrite": ["."]}})
+    assert cp.returncode == EXIT_SETUP, fmt(cp)
+    assert "proxy worker" in cp.stderr, fmt(cp)
+    assert not (work / "ran").exists(), why
+    assert time.monotonic() - started < 10, "the Hello wait is bounded (5 s)"
+    # Nothing of the attempt is left running (the fake worker included).
+    leftover = subprocess.run(["pgrep", "-f", str(bin_dir)], capture_output=True, text=True)
+    assert leftover.stdout.strip() == "", leftover.stdout

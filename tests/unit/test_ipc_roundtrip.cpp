@@ -136,6 +136,10 @@ template <>
 ExecVerdict sample<ExecVerdict>() {
   return ExecVerdict{9, true};
 }
+template <>
+StartCommand sample<StartCommand>() {
+  return StartCommand{};
+}
 
 auto fields(const Hello& m) {
   return std::tie(m.version, m.role);
@@ -176,6 +180,9 @@ auto fields(const ExecCheck& m) {
 }
 auto fields(const ExecVerdict& m) {
   return std::tie(m.id, m.allowed);
+}
+auto fields(const StartCommand&) {
+  return std::tie();
 }
 auto fields(const SandboxReady& m) {
   return std::tie(m.command_pid, m.landlock_abi, m.seccomp, m.plan);
@@ -271,6 +278,8 @@ bool decode_and_validate(MessageType type, std::span<const std::byte> payload) {
       return attempt(ExecCheck{});
     case MessageType::ExecVerdict:
       return attempt(ExecVerdict{});
+    case MessageType::StartCommand:
+      return attempt(StartCommand{});
   }
   FAIL("decode_frame returned an unknown type");
   return false;
@@ -341,7 +350,7 @@ void send_raw(int fd, std::span<const std::byte> bytes, std::span<const int> fds
   Hello, LaunchSpec, SandboxReady, SetupFailed, ExecFailed, CommandExited, ListenersReady, \
       ProxyStart, ConnectRequest, ConnectAllowed, ConnectDenied, TunnelClosed,              \
       LocalListenerReady, LocalListener, InboundOpen, InboundReady, InboundFailed, RelayStart, \
-      RelayClosed, Violation, ExecCheck, ExecVerdict
+      RelayClosed, Violation, ExecCheck, ExecVerdict, StartCommand
 
 TEMPLATE_TEST_CASE("payload round trip", "[ipc][roundtrip]", FENCE_ALL_MESSAGES) {
   const TestType original = sample<TestType>();
@@ -500,6 +509,8 @@ TEMPLATE_TEST_CASE("all-zero and all-0xff payloads", "[ipc][corrupt]", FENCE_ALL
     // Only integers without a range of their own: decodes to the all-ones values.
     const TestType m = decode_payload<TestType>(ones);
     CHECK(m.id == ~std::uint64_t{0});
+  } else if constexpr (std::is_same_v<TestType, StartCommand>) {
+    CHECK(ones.empty());  // no fields: nothing to corrupt (trailing bytes: see below)
   } else if constexpr (std::is_same_v<TestType, SandboxReady>) {
     CHECK_THROWS_AS(decode_payload<TestType>(ones), DecodeError);  // seccomp byte 0xff
   } else {

@@ -161,12 +161,13 @@ class FakeWorker {
     auto [supervisor_end, worker_end] = ipc::make_channel_pair();
     worker_ = std::make_unique<ipc::Channel>(std::move(worker_end), ipc::Role::ProxyWorker,
                                              ipc::Role::Supervisor);
-    // adopt_worker sends its Hello, then blocks until ours arrives: ours goes first.
+    // await_worker blocks until our Hello arrives: ours goes first.
     worker_->send_hello();
     broker_ = std::make_unique<NetworkBroker>(
         std::move(policy), options, [this](const NetworkEvent& e) { events.push_back(e); },
         [this](const WorkerFault& f) { faults.push_back(f); });
     broker_->adopt_worker(-1, std::move(supervisor_end));
+    broker_->await_worker();
     auto hello = worker_->receive();
     REQUIRE(hello);
     REQUIRE(hello->type == ipc::MessageType::Hello);
