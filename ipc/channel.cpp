@@ -122,8 +122,13 @@ ReceiveResult Channel::receive_checked() {
   msg.msg_iovlen = 1;
   msg.msg_control = control.bytes;
   msg.msg_controllen = sizeof(control.bytes);
-  const ssize_t n =
+  ssize_t n =
       platform::retry_eintr([&] { return ::recvmsg(sock_.get(), &msg, MSG_CMSG_CLOEXEC); });
+  // ECONNRESET means only that the peer closed while our last message to it was unread; the
+  // kernel reports it once (and clears it) before the peer's own messages, which are still
+  // queued: e.g. a launcher's SetupFailed sent before it exited.
+  if (n < 0 && errno == ECONNRESET)
+    n = platform::retry_eintr([&] { return ::recvmsg(sock_.get(), &msg, MSG_CMSG_CLOEXEC); });
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return {ReceiveStatus::WouldBlock, std::nullopt};
     throw SysError("recvmsg");

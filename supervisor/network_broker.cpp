@@ -362,9 +362,11 @@ void NetworkBroker::stop() {
   }
   outbox_.clear();
   shared_->jobs_cv.notify_all();
+  // Killed before its channel closes: a worker that saw the close first would report it as a
+  // protocol violation by the supervisor.
+  if (worker_pid_ > 0) ::kill(worker_pid_, SIGKILL);
   channel_.reset();
   if (worker_pid_ > 0) {
-    ::kill(worker_pid_, SIGKILL);
     int status = 0;
     platform::retry_eintr([&] { return ::waitpid(worker_pid_, &status, 0); });
     worker_pid_ = -1;

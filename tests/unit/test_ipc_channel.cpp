@@ -274,6 +274,25 @@ TEST_CASE("messages out of order are rejected", "[ipc][channel][order]") {
   }
 }
 
+TEST_CASE("a peer that exits with our message unread still delivers its own", "[ipc][channel]") {
+  // The launcher fails, says why (SetupFailed) and exits while the supervisor's StartCommand
+  // sits unread in its queue: the kernel reports ECONNRESET once, then the queued messages.
+  Rig rig = make_rig();
+  send_raw(rig.launcher.get(), frame_of(kLauncherHello));
+  send_raw(rig.launcher.get(), frame_of(SetupFailed{"namespaces: user namespace", 28, ""}));
+  rig.supervisor.send_hello();
+  rig.supervisor.send(StartCommand{});
+  rig.launcher.reset();
+  auto hello = rig.supervisor.receive();
+  REQUIRE(hello);
+  CHECK(hello->type == MessageType::Hello);
+  auto failed = rig.supervisor.receive();
+  REQUIRE(failed);
+  REQUIRE(failed->type == MessageType::SetupFailed);
+  CHECK(failed->decode<SetupFailed>().error == 28);
+  CHECK_FALSE(rig.supervisor.receive());  // then end of stream
+}
+
 TEST_CASE("Hello contents are checked by receive()", "[ipc][channel][hello]") {
   SECTION("wrong role for this channel") {
     Rig rig = make_rig();
