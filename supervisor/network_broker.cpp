@@ -29,14 +29,20 @@ NetworkBroker::NetworkBroker(NetworkPolicy policy, BrokerOptions options, EventS
   shared_->connect_options.forbidden_endpoints = options_.forbidden_endpoints;
 }
 
-void NetworkBroker::start_connect_threads() {
+void NetworkBroker::spawn_connect_thread() {
   // The connect threads block every signal, so a signal sent to fence reaches the main
   // thread's signalfd (and is forwarded to the sandbox) instead of killing the process.
   sigset_t all, previous;
   sigfillset(&all);
   ::pthread_sigmask(SIG_BLOCK, &all, &previous);
-  for (std::size_t i = 0; i < options_.connect_threads; ++i)
+  try {
     std::thread(thread_main, shared_).detach();
+  } catch (const std::system_error&) {
+    // The job waits for a thread that is running (there is at least one unless this was the
+    // first, and then the request is answered when the sandbox ends: fail closed).
+    std::lock_guard lock(shared_->mutex);
+    --shared_->threads;
+  }
   ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
 }
 
@@ -59,8 +65,6 @@ void NetworkBroker::adopt_worker(pid_t pid, platform::UniqueFd channel) {
                                             ipc::Role::ProxyWorker);
   channel_->send_hello();
   hello_pending_ = true;
-  // Only the worker's requests need them: made while it starts, not before.
-  start_connect_threads();
 }
 
 void NetworkBroker::await_worker() {
@@ -172,10 +176,18 @@ void NetworkBroker::handle_message(ipc::Incoming& message) {
           return fault("more than " + std::to_string(options_.max_in_flight) +
                        " ConnectRequests in flight");
         pending_.emplace(request.id, request);
+        bool spawn = false;
         {
           std::lock_guard lock(shared_->mutex);
           shared_->jobs.push_back(Job{request.id, request});
+          // Threads are made when a request would otherwise wait, up to connect_threads: a
+          // run without network makes none.
+          if (shared_->jobs.size() > shared_->idle && shared_->threads < options_.connect_threads) {
+            ++shared_->threads;
+            spawn = true;
+          }
         }
+        if (spawn) spawn_connect_thread();
         shared_->jobs_cv.notify_one();
         return;
       }
@@ -252,7 +264,9 @@ void NetworkBroker::thread_main(std::shared_ptr<Shared> shared) {
     Job job;
     {
       std::unique_lock lock(shared->mutex);
+      ++shared->idle;
       shared->jobs_cv.wait(lock, [&] { return shared->stopping || !shared->jobs.empty(); });
+      --shared->idle;
       if (shared->stopping) return;
       job = std::move(shared->jobs.front());
       shared->jobs.pop_front();

@@ -57,7 +57,7 @@ struct BrokerOptions {
   std::uint16_t http_port = 3128;
   std::uint16_t socks_port = 1080;
   bool debug = false;
-  std::size_t connect_threads = 16;
+  std::size_t connect_threads = 16;  // at most; started when a request would wait
   std::size_t max_in_flight = 4096;  // more pending requests than this is a violation
   // fence's own host listeners (-p): never a target.
   std::vector<std::pair<IpAddress, std::uint16_t>> forbidden_endpoints;
@@ -163,9 +163,11 @@ class NetworkBroker {
     std::deque<Job> jobs;
     std::deque<Done> done;
     bool stopping = false;
+    std::size_t threads = 0;  // connect threads started
+    std::size_t idle = 0;     // of which waiting for a job
   };
   static void thread_main(std::shared_ptr<Shared> shared);
-  void start_connect_threads();
+  void spawn_connect_thread();
 
   BrokerOptions options_;
   EventSink on_event_;
