@@ -13,7 +13,8 @@
 //      caller (path_resolver.hpp) and holds the file it names (O_PATH). It allows the connect
 //      when that file is one of the listed sockets (same device and inode) or is bound by a
 //      socket of the sandbox's own network namespace (platform/unix_diag.hpp): a server that a
-//      sandboxed process started, wherever its file lives. Anything else: EACCES, reported.
+//      sandboxed process started, wherever its file lives. Any other socket file: EACCES,
+//      reported. A file that is not a socket reaches nothing; the kernel refuses it in step 3.
 //   3. PERFORMS the connect on a connect thread, from its copies: a checked path is replaced by
 //      /proc/self/fd/N of the held file, so the socket reached is the one checked even if the
 //      name changes meanwhile. The connect may block (a full backlog, a blocking TCP connect),
