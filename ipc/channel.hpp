@@ -28,6 +28,7 @@
 #include "ipc/dispatch.hpp"
 #include "ipc/errors.hpp"
 #include "ipc/frame.hpp"
+#include "platform/sys_error.hpp"
 #include "ipc/messages.hpp"
 #include "ipc/protocol.hpp"
 #include "platform/unique_fd.hpp"
@@ -73,6 +74,12 @@ class Channel {
   // (EPIPE instead of SIGPIPE when the peer is gone; EAGAIN on a full non-blocking socket).
   template <typename Msg>
   void send(const Msg& msg, std::span<const int> fds = {});
+
+  // Like send(), but a peer that is gone (EPIPE, ECONNRESET) is not an error: returns false.
+  // For messages that may cross the peer's exit: what it sent before exiting is still queued
+  // here, and receive() delivers it.
+  template <typename Msg>
+  bool send_unless_gone(const Msg& msg, std::span<const int> fds = {});
 
   // send(Hello{kProtocolVersion, self}).
   void send_hello();
@@ -130,6 +137,17 @@ void Channel::send(const Msg& msg, std::span<const int> fds) {
   const std::vector<std::byte> payload = encode_payload(msg);
   if (auto error = outbound_.admit(type, fds.size())) throw std::logic_error("ipc send: " + *error);
   send_frame(type, payload, fds);
+}
+
+template <typename Msg>
+bool Channel::send_unless_gone(const Msg& msg, std::span<const int> fds) {
+  try {
+    send(msg, fds);
+    return true;
+  } catch (const platform::SysError& e) {
+    if (e.error_code() == EPIPE || e.error_code() == ECONNRESET) return false;
+    throw;
+  }
 }
 
 }  // namespace fence::ipc

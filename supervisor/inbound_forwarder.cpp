@@ -75,7 +75,7 @@ void InboundForwarder::on_readable(int fd, ipc::Channel& launcher) {
 void InboundForwarder::ask(ipc::Channel& launcher, std::uint64_t id, Pending& pending) {
   pending.retry_at.reset();
   pending.asked = true;
-  launcher.send(ipc::InboundOpen{id, pending.port});
+  launcher.send_unless_gone(ipc::InboundOpen{id, pending.port});
 }
 
 void InboundForwarder::on_ready(std::uint64_t id, platform::UniqueFd inner, NetworkBroker* broker) {

@@ -98,7 +98,8 @@ RunOutcome run_sandboxed(const std::string& launcher_path, const ipc::LaunchSpec
         return finish(failed);
       }
     }
-    channel.send(ipc::StartCommand{});
+    // A launcher that is gone already (a step failed) left its SetupFailed for the loop below.
+    channel.send_unless_gone(ipc::StartCommand{});
     for (;;) {
       // The broker's descriptors change when its worker dies, so the set is rebuilt each turn.
       std::vector<pollfd> fds = {{channel.fd(), POLLIN, 0}, {signal_fd.get(), POLLIN, 0}};
@@ -182,7 +183,8 @@ RunOutcome run_sandboxed(const std::string& launcher_path, const ipc::LaunchSpec
           if (!spec.check_exec) throw ipc::ProtocolError("ExecCheck not asked for");
           // SECURITY: without a policy to ask, nothing is let through.
           const bool allowed = services.on_exec_check && services.on_exec_check(msg);
-          channel.send(ipc::ExecVerdict{msg.id, allowed});
+          // The sandbox may have ended meanwhile; its CommandExited is then queued.
+          channel.send_unless_gone(ipc::ExecVerdict{msg.id, allowed});
           break;
         }
         case ipc::MessageType::SandboxReady: {

@@ -414,14 +414,17 @@ def test_fail_closed_without_user_namespaces(fence, work):
     if probe.returncode != 0:
         pytest.skip(f"cannot build the no-userns environment: {probe.stderr.strip()}")
     argv = fence.argv(["--", "sh", "-c", "echo FENCE-RAN; touch ran-marker"])
-    cp = subprocess.run(
-        ["unshare", "-Ur", "sh", "-c",
-         'echo 0 > /proc/sys/user/max_user_namespaces && exec "$@"', "sh", *argv],
-        cwd=work, env=fence.env(), capture_output=True, text=True, timeout=30)
-    assert cp.returncode == EXIT_SETUP, fmt(cp)
-    assert "FENCE-RAN" not in cp.stdout and not (work / "ran-marker").exists(), fmt(cp)
-    lines = fence_error_lines(cp.stderr)
-    assert lines and re.search(r"user.?namespace", " ".join(lines), re.I), fmt(cp)
+    # Several times: the launcher fails and exits while fence is still sending to it, and the
+    # reason must arrive whichever comes first.
+    for _ in range(10):
+        cp = subprocess.run(
+            ["unshare", "-Ur", "sh", "-c",
+             'echo 0 > /proc/sys/user/max_user_namespaces && exec "$@"', "sh", *argv],
+            cwd=work, env=fence.env(), capture_output=True, text=True, timeout=30)
+        assert cp.returncode == EXIT_SETUP, fmt(cp)
+        assert "FENCE-RAN" not in cp.stdout and not (work / "ran-marker").exists(), fmt(cp)
+        lines = fence_error_lines(cp.stderr)
+        assert lines and re.search(r"user.?namespace", " ".join(lines), re.I), fmt(cp)
 
 
 @pytest.mark.parametrize("worker_script, why", [

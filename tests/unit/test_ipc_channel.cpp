@@ -293,6 +293,17 @@ TEST_CASE("a peer that exits with our message unread still delivers its own", "[
   CHECK_FALSE(rig.supervisor.receive());  // then end of stream
 }
 
+TEST_CASE("send_unless_gone tells a gone peer from a failure", "[ipc][channel]") {
+  Rig rig = make_rig();
+  rig.supervisor.send_hello();
+  CHECK(rig.supervisor.send_unless_gone(StartCommand{}));
+  rig.launcher.reset();
+  CHECK_FALSE(rig.supervisor.send_unless_gone(ExecVerdict{1, true}));
+  CHECK_THROWS_AS(rig.supervisor.send(ExecVerdict{2, true}), platform::SysError);
+  // What the channel refuses to send at all is still an error, gone peer or not.
+  CHECK_THROWS_AS(rig.supervisor.send_unless_gone(StartCommand{}), std::logic_error);  // once
+}
+
 TEST_CASE("Hello contents are checked by receive()", "[ipc][channel][hello]") {
   SECTION("wrong role for this channel") {
     Rig rig = make_rig();
