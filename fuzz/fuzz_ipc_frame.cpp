@@ -114,6 +114,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case ipc::MessageType::StartCommand:
       decode_as<ipc::StartCommand>(frame.payload);
       break;
+    case ipc::MessageType::UnixConnect:
+      decode_as<ipc::UnixConnect>(frame.payload);
+      break;
   }
   return 0;
 }

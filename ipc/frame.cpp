@@ -72,6 +72,7 @@ bool is_known_message_type(std::uint16_t value) {
     case MessageType::ExecCheck:
     case MessageType::ExecVerdict:
     case MessageType::StartCommand:
+    case MessageType::UnixConnect:
       return true;
   }
   return false;

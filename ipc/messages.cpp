@@ -307,4 +307,10 @@ std::optional<std::string> validate(const ExecCheck& m) {
 std::optional<std::string> validate(const ExecVerdict&) { return std::nullopt; }
 std::optional<std::string> validate(const StartCommand&) { return std::nullopt; }
 
+std::optional<std::string> validate(const UnixConnect& m) {
+  if (auto e = check_pid("UnixConnect", m.pid)) return e;
+  if (m.path.empty() || m.path.front() != '/') return "UnixConnect: path not absolute";
+  return std::nullopt;
+}
+
 }  // namespace fence::ipc

@@ -118,6 +118,10 @@ template <>
 struct MessageTraits<StartCommand> {
   static constexpr MessageType type = MessageType::StartCommand;
 };
+template <>
+struct MessageTraits<UnixConnect> {
+  static constexpr MessageType type = MessageType::UnixConnect;
+};
 
 std::string_view message_name(MessageType type);
 
@@ -211,6 +215,11 @@ void serialize(Archive& ar, ExecVerdict& m) {
 
 template <typename Archive>
 void serialize(Archive&, StartCommand&) {}
+
+template <typename Archive>
+void serialize(Archive& ar, UnixConnect& m) {
+  ar(m.pid, bounded(m.comm, kMaxCommLen), bounded(m.path, kMaxPathLen));
+}
 
 template <typename Archive>
 void serialize(Archive& ar, ListenersReady& m) {
@@ -308,6 +317,7 @@ std::optional<std::string> validate(const Violation& m);
 std::optional<std::string> validate(const ExecCheck& m);
 std::optional<std::string> validate(const ExecVerdict& m);
 std::optional<std::string> validate(const StartCommand& m);
+std::optional<std::string> validate(const UnixConnect& m);
 
 // A host as the proxy may ask for it: a DNS name (letters, digits, '-', '.', labels of 1..63,
 // at most 253 bytes, an optional trailing dot), an IPv4 dotted quad or an IPv6 literal

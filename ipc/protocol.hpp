@@ -61,6 +61,7 @@ enum class MessageType : std::uint16_t {
   ExecCheck = 21,
   ExecVerdict = 22,
   StartCommand = 23,
+  UnixConnect = 24,
 };
 
 // Bounds of the network messages.
@@ -321,6 +322,16 @@ struct ExecVerdict {
 // serves. No fields: its arrival is the message.
 struct StartCommand {};
 
+// UnixConnect — launcher -> supervisor, any number, only when LaunchSpec::report_violations:
+// init performed a connect to one of the listed host sockets (allowUnixSockets), for the
+// audit log and -d. The path is the listed socket's. Receiver checks: pid range, bounds, path
+// absolute.
+struct UnixConnect {
+  std::uint32_t pid = 0;  // in the sandbox's pid namespace
+  std::string comm;
+  std::string path;
+};
+
 // ---------------------------------------------------------------------------------------------
 // Dispatch table: who may send what, when, how often, with how many fds.
 enum class Phase : std::uint8_t {
@@ -369,6 +380,8 @@ inline constexpr MessageRule kMessageRules[] = {
      "ExecVerdict"},
     {MessageType::StartCommand, Role::Supervisor, Role::Launcher, Phase::Running, true, 0,
      "StartCommand"},
+    {MessageType::UnixConnect, Role::Launcher, Role::Supervisor, Phase::Running, false, 0,
+     "UnixConnect"},
     {MessageType::Hello, Role::Supervisor, Role::ProxyWorker, Phase::Handshake, true, 0, "Hello"},
     {MessageType::Hello, Role::ProxyWorker, Role::Supervisor, Phase::Handshake, true, 0, "Hello"},
     {MessageType::ProxyStart, Role::Supervisor, Role::ProxyWorker, Phase::Running, true, 2,

@@ -133,6 +133,7 @@ void Notifier::mediate_connect(const seccomp_notif& req) {
   // process with its pid.
   if (!id_valid(req.id)) return;
   if (decision.violation) sink_.report(*decision.violation);
+  if (decision.reached) sink_.report(*decision.reached);
   if (decision.job) return connect_pool_->submit(std::move(*decision.job));
   respond_error(req.id, decision.error);
 }

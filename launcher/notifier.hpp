@@ -41,6 +41,8 @@ class NotifierSink {
   virtual ~NotifierSink() = default;
   // A refused syscall or write; best effort (a lost report never changes an answer).
   virtual void report(const ipc::Violation& violation) = 0;
+  // A connect to a listed host socket that init performs; best effort, as report().
+  virtual void report(const ipc::UnixConnect& connect) = 0;
   // Asks about one exec. Throws when it cannot be asked (the supervisor is gone).
   virtual void ask(const ipc::ExecCheck& check) = 0;
 };

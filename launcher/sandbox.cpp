@@ -118,6 +118,13 @@ class ChannelSink final : public NotifierSink {
       // The supervisor is gone or the report is malformed: the refusal stands either way.
     }
   }
+  void report(const ipc::UnixConnect& connect) override {
+    try {
+      channel_.send(connect);
+    } catch (const std::exception&) {
+      // As for a violation: the connect happens either way.
+    }
+  }
   void ask(const ipc::ExecCheck& check) override { channel_.send(check); }
 
  private:

@@ -52,7 +52,7 @@ ConnectGuard::ConnectGuard(const std::vector<std::string>& listed, bool report) 
   for (const auto& path : listed) {
     struct stat st {};
     if (::stat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode))
-      listed_.emplace(st.st_dev, st.st_ino);
+      listed_.emplace(std::make_pair(st.st_dev, st.st_ino), path);
   }
 }
 
@@ -123,18 +123,24 @@ ConnectDecision ConnectGuard::decide_unix_path(const seccomp_notif& req, Connect
   // A file that is not a socket reaches nothing: the connect thread lets the kernel answer
   // (EACCES without write permission on it, else ECONNREFUSED), as it would the caller.
   // SECURITY: the decision is about the file held open, which is what gets connected to.
-  if (S_ISSOCK(st.st_mode) && !allowed(st.st_dev, st.st_ino)) {
-    out.error = EACCES;
-    if (report_) out.violation = connect_violation(req, where->full_path(), EACCES);
-    return out;
+  if (S_ISSOCK(st.st_mode)) {
+    const auto listed = listed_.find({st.st_dev, st.st_ino});
+    if (listed != listed_.end()) {
+      if (report_)
+        out.reached =
+            ipc::UnixConnect{req.pid, read_comm(static_cast<pid_t>(req.pid)), listed->second};
+    } else if (!bound_here(st.st_dev, st.st_ino)) {
+      out.error = EACCES;
+      if (report_) out.violation = connect_violation(req, where->full_path(), EACCES);
+      return out;
+    }
   }
   job.checked_file = std::move(file);
   out.job = std::move(job);
   return out;
 }
 
-bool ConnectGuard::allowed(dev_t dev, ino_t ino) const {
-  if (listed_.count({dev, ino}) != 0) return true;
+bool ConnectGuard::bound_here(dev_t dev, ino_t ino) {
   try {
     return platform::unix_socket_bound_here(dev, ino);
   } catch (const platform::SysError&) {

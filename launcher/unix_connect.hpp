@@ -39,7 +39,7 @@
 #include <deque>
 #include <mutex>
 #include <optional>
-#include <set>
+#include <map>
 #include <string>
 #include <thread>
 #include <utility>
@@ -66,6 +66,7 @@ struct ConnectDecision {
   std::optional<ConnectJob> job;            // set: perform it
   int error = 0;                            // else: answer this errno
   std::optional<ipc::Violation> violation;  // a refusal to report (only when reporting)
+  std::optional<ipc::UnixConnect> reached;  // a listed host socket allowed (only when reporting)
 };
 
 class ConnectGuard {
@@ -81,9 +82,10 @@ class ConnectGuard {
  private:
   ConnectDecision decide_unix_path(const seccomp_notif& req, ConnectJob job,
                                    const std::string& path) const;
-  bool allowed(dev_t dev, ino_t ino) const;
+  // A socket of the sandbox's own network namespace is bound to this file.
+  static bool bound_here(dev_t dev, ino_t ino);
 
-  std::set<std::pair<dev_t, ino_t>> listed_;
+  std::map<std::pair<dev_t, ino_t>, std::string> listed_;  // socket file -> its listed path
   bool report_;
 };
 

@@ -292,6 +292,7 @@ int run(const CliOptions& cli) {
                      {"seccomp", ready.seccomp}});
   };
   services.on_violation = [&](const ipc::Violation& v) { reporter.violation(v); };
+  services.on_unix_connect = [&](const ipc::UnixConnect& c) { reporter.unix_connect(c); };
   services.on_exec_check = [&](const ipc::ExecCheck& check) {
     // An argv that did not fit the message is judged on what arrived (its program word is
     // there); see CommandPolicy::check_exec.

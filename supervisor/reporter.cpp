@@ -108,6 +108,20 @@ void Reporter::violation(const ipc::Violation& v) {
   record(event);
 }
 
+void Reporter::unix_connect(const ipc::UnixConnect& c) {
+  ++network_allowed_;
+  if (debug_)
+    print("[fence:unix] ✓ connect " + c.path + " (" + c.comm + ", pid " + std::to_string(c.pid) +
+          ")");
+  record({{"event", "network"},
+          {"protocol", "unix"},
+          {"path", c.path},
+          {"rule", "allowUnixSockets"},
+          {"verdict", "allow"},
+          {"sandbox_pid", c.pid},
+          {"comm", c.comm}});
+}
+
 void Reporter::command(const CommandDecision& d) {
   ++commands_checked_;
   if (d.blocked) ++commands_blocked_;

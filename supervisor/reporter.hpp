@@ -52,6 +52,8 @@ class Reporter {
   void network(const NetworkEvent& event);
   void worker_fault(const WorkerFault& fault);
   void violation(const ipc::Violation& violation);
+  // A connect to a listed host socket (allowUnixSockets), performed by init.
+  void unix_connect(const ipc::UnixConnect& connect);
   void command(const CommandDecision& decision);
 
   // Totals for session_end.

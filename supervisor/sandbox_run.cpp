@@ -178,6 +178,16 @@ RunOutcome run_sandboxed(const std::string& launcher_path, const ipc::LaunchSpec
           if (services.on_violation) services.on_violation(msg);
           break;
         }
+        case ipc::MessageType::UnixConnect: {
+          auto msg = incoming->decode<ipc::UnixConnect>();
+          if (!spec.report_violations) throw ipc::ProtocolError("UnixConnect report not asked for");
+          // SECURITY: only a listed socket is ever reported as reached.
+          if (std::find(spec.unix_sockets.begin(), spec.unix_sockets.end(), msg.path) ==
+              spec.unix_sockets.end())
+            throw ipc::ProtocolError("UnixConnect for an unlisted path");
+          if (services.on_unix_connect) services.on_unix_connect(msg);
+          break;
+        }
         case ipc::MessageType::ExecCheck: {
           auto msg = incoming->decode<ipc::ExecCheck>();
           if (!spec.check_exec) throw ipc::ProtocolError("ExecCheck not asked for");

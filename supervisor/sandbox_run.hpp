@@ -34,6 +34,9 @@ struct SandboxServices {
   std::function<void(const ipc::SandboxReady&)> on_ready;
   // Violation reports from init (only sent when LaunchSpec::report_violations).
   std::function<void(const ipc::Violation&)> on_violation;
+  // A connect to a listed host socket, performed by init (only sent when
+  // LaunchSpec::report_violations and allowUnixSockets).
+  std::function<void(const ipc::UnixConnect&)> on_unix_connect;
   // The runtime command policy: true = the execve may proceed. Only asked when
   // LaunchSpec::check_exec; without a handler every exec is refused.
   std::function<bool(const ipc::ExecCheck&)> on_exec_check;

@@ -814,3 +814,26 @@ attempt('agent', uconnect, {str(tmp_path / "agent.sock")!r})
     assert_started(cp)
     assert "agent: OK 'echo:hi'" in cp.stdout, fmt(cp)
     assert listed.accepted == 1
+
+
+def test_listed_socket_connects_are_reported(fence, tmp_path, unix_echo):
+    # A connect to a listed host socket is a connection to a host service: -d and the audit
+    # log show it like a proxied one; the sandbox's own sockets are not reported.
+    listed = unix_echo(tmp_path / "agent.sock")
+    audit = tmp_path / "audit.jsonl"
+    cfg = {"network": {"allowUnixSockets": [str(tmp_path / "agent.sock")]}}
+    cp = fence.py(UNIX + f'''
+attempt('agent', uconnect, {str(tmp_path / "agent.sock")!r})
+srv = socket.socket(socket.AF_UNIX); srv.bind("/tmp/own.sock"); srv.listen(1)
+attempt('own', lambda: socket.socket(socket.AF_UNIX).connect("/tmp/own.sock"))
+''', config=cfg, flags=["-d", "--audit-log", str(audit)])
+    assert_started(cp)
+    assert "agent: OK 'echo:hi'" in cp.stdout and "own: OK" in cp.stdout, fmt(cp)
+    lines = [l for l in cp.stderr.splitlines() if l.startswith("[fence:unix]")]
+    assert len(lines) == 1 and f"✓ connect {tmp_path / 'agent.sock'} (python3" in lines[0], fmt(cp)
+    records = [json.loads(l) for l in audit.read_text().splitlines()]
+    unix = [r for r in records if r.get("event") == "network" and r.get("protocol") == "unix"]
+    assert len(unix) == 1, records
+    assert unix[0]["path"] == str(tmp_path / "agent.sock") and unix[0]["verdict"] == "allow"
+    assert unix[0]["rule"] == "allowUnixSockets" and unix[0]["sandbox_pid"] >= 1
+    assert listed.accepted == 1

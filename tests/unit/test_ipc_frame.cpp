@@ -66,7 +66,7 @@ TEST_CASE("decode_frame reports each violation precisely", "[ipc][frame]") {
     CHECK(decode_frame(f, 0).error == FrameError::VersionMismatch);
   }
   SECTION("unknown type") {
-    for (std::uint32_t t : {0u, 24u, 0xffffu}) {  // 1..23 are MessageType values
+    for (std::uint32_t t : {0u, 25u, 0xffffu}) {  // 1..24 are MessageType values
       set_le(f, 6, t, 2);
       CHECK(decode_frame(f, 0).error == FrameError::UnknownType);
     }

@@ -140,6 +140,10 @@ template <>
 StartCommand sample<StartCommand>() {
   return StartCommand{};
 }
+template <>
+UnixConnect sample<UnixConnect>() {
+  return UnixConnect{12, "ssh", "/run/user/1000/ssh-agent.sock"};
+}
 
 auto fields(const Hello& m) {
   return std::tie(m.version, m.role);
@@ -183,6 +187,9 @@ auto fields(const ExecVerdict& m) {
 }
 auto fields(const StartCommand&) {
   return std::tie();
+}
+auto fields(const UnixConnect& m) {
+  return std::tie(m.pid, m.comm, m.path);
 }
 auto fields(const SandboxReady& m) {
   return std::tie(m.command_pid, m.landlock_abi, m.seccomp, m.plan);
@@ -280,6 +287,8 @@ bool decode_and_validate(MessageType type, std::span<const std::byte> payload) {
       return attempt(ExecVerdict{});
     case MessageType::StartCommand:
       return attempt(StartCommand{});
+    case MessageType::UnixConnect:
+      return attempt(UnixConnect{});
   }
   FAIL("decode_frame returned an unknown type");
   return false;
@@ -350,7 +359,7 @@ void send_raw(int fd, std::span<const std::byte> bytes, std::span<const int> fds
   Hello, LaunchSpec, SandboxReady, SetupFailed, ExecFailed, CommandExited, ListenersReady, \
       ProxyStart, ConnectRequest, ConnectAllowed, ConnectDenied, TunnelClosed,              \
       LocalListenerReady, LocalListener, InboundOpen, InboundReady, InboundFailed, RelayStart, \
-      RelayClosed, Violation, ExecCheck, ExecVerdict, StartCommand
+      RelayClosed, Violation, ExecCheck, ExecVerdict, StartCommand, UnixConnect
 
 TEMPLATE_TEST_CASE("payload round trip", "[ipc][roundtrip]", FENCE_ALL_MESSAGES) {
   const TestType original = sample<TestType>();

@@ -46,8 +46,10 @@ using fence::testing::user_name;
 class RecordingSink final : public NotifierSink {
  public:
   void report(const fence::ipc::Violation& v) override { violations.push_back(v); }
+  void report(const fence::ipc::UnixConnect& c) override { connects.push_back(c); }
   void ask(const fence::ipc::ExecCheck& c) override { checks.push_back(c); }
   std::vector<fence::ipc::Violation> violations;
+  std::vector<fence::ipc::UnixConnect> connects;
   std::vector<fence::ipc::ExecCheck> checks;
 };
 
@@ -182,6 +184,7 @@ namespace {
 class UnreachableSink final : public NotifierSink {
  public:
   void report(const fence::ipc::Violation&) override {}
+  void report(const fence::ipc::UnixConnect&) override {}
   void ask(const fence::ipc::ExecCheck&) override { throw std::runtime_error("supervisor gone"); }
 };
 
