@@ -174,13 +174,7 @@ bool Notifier::id_valid(std::uint64_t id) const {
 }
 
 void Notifier::send(std::uint64_t id, std::int64_t value, int error, std::uint32_t flags) {
-  seccomp_notif_resp resp{};
-  resp.id = id;
-  resp.val = value;
-  resp.error = -error;
-  resp.flags = flags;
-  // Fails only when the caller is gone (ENOENT): nothing to do then.
-  (void)::ioctl(listener_.get(), SECCOMP_IOCTL_NOTIF_SEND, &resp);
+  platform::answer_notification(listener_.get(), id, value, error, flags);
 }
 
 void Notifier::respond_error(std::uint64_t id, int error) { send(id, 0, error, 0); }

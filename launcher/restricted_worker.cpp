@@ -9,6 +9,20 @@
 
 namespace fence::launcher {
 
+void restrict_this_thread(const platform::LandlockPolicy& policy) {
+  platform::drop_all_capabilities();
+  platform::apply_landlock(policy);
+}
+
+void follow_current_cpu(pid_t tid, int& last_cpu) {
+  const int cpu = ::sched_getcpu();
+  if (cpu < 0 || cpu == last_cpu) return;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  if (::sched_setaffinity(tid, sizeof set, &set) == 0) last_cpu = cpu;
+}
+
 RestrictedWorker::RestrictedWorker(const platform::LandlockPolicy& policy) {
   thread_ = std::thread([this, policy] { loop(policy); });
   std::unique_lock lock(mutex_);
@@ -32,11 +46,9 @@ RestrictedWorker::~RestrictedWorker() {
 void RestrictedWorker::loop(const platform::LandlockPolicy& policy) {
   int error = 0;
   try {
-    // Own cwd/umask (CLONE_FS), then the command's restrictions. Credentials, no_new_privs and
-    // Landlock domains are per thread: init's other threads keep theirs.
+    // Own cwd/umask (CLONE_FS), then the command's restrictions.
     if (::unshare(CLONE_FS) != 0) throw platform::SysError("unshare(CLONE_FS)");
-    platform::drop_all_capabilities();
-    platform::apply_landlock(policy);
+    restrict_this_thread(policy);
   } catch (const platform::SysError& e) {
     error = e.error_code() ? e.error_code() : EPERM;
   } catch (const std::exception&) {
@@ -59,16 +71,8 @@ void RestrictedWorker::loop(const platform::LandlockPolicy& policy) {
 }
 
 void RestrictedWorker::run(const std::function<void()>& work) {
-  // The caller sleeps until the job is done: running the worker on the caller's CPU makes the
-  // hand-off two context switches instead of two cross-CPU wake-ups (tens of microseconds on
-  // a virtual machine). Best effort: without it the job still runs, only later.
-  const int cpu = ::sched_getcpu();
-  if (cpu >= 0 && cpu != last_cpu_) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    if (::sched_setaffinity(tid_, sizeof set, &set) == 0) last_cpu_ = cpu;
-  }
+  // The caller sleeps until the job is done: the worker runs on its CPU.
+  follow_current_cpu(tid_, last_cpu_);
   std::unique_lock lock(mutex_);
   done_ = false;
   job_ = &work;

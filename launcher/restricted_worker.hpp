@@ -15,6 +15,16 @@
 
 namespace fence::launcher {
 
+// Restricts the calling thread like the command: no capabilities, `policy`'s Landlock domain.
+// Credentials, no_new_privs and Landlock domains are per thread: init's other threads keep
+// theirs. Throws SysError when it cannot (the thread must then not act for the command).
+void restrict_this_thread(const platform::LandlockPolicy& policy);
+
+// Moves thread `tid` to the CPU the caller runs on, unless `last_cpu` says it is there already
+// (updated on success). A thread woken by one that then sleeps is switched to instead of
+// woken across CPUs, which costs tens of microseconds on a virtual machine. Best effort.
+void follow_current_cpu(pid_t tid, int& last_cpu);
+
 class RestrictedWorker {
  public:
   // Starts the thread and waits until it is restricted; throws SysError when it cannot be.

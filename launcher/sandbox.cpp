@@ -111,23 +111,20 @@ std::vector<std::string> clipped(std::vector<std::string> lines) {
 class ChannelSink final : public NotifierSink {
  public:
   explicit ChannelSink(ipc::Channel& channel) : channel_(channel) {}
-  void report(const ipc::Violation& violation) override {
-    try {
-      channel_.send(violation);
-    } catch (const std::exception&) {
-      // The supervisor is gone or the report is malformed: the refusal stands either way.
-    }
-  }
-  void report(const ipc::UnixConnect& connect) override {
-    try {
-      channel_.send(connect);
-    } catch (const std::exception&) {
-      // As for a violation: the connect happens either way.
-    }
-  }
+  void report(const ipc::Violation& violation) override { send_report(violation); }
+  void report(const ipc::UnixConnect& connect) override { send_report(connect); }
   void ask(const ipc::ExecCheck& check) override { channel_.send(check); }
 
  private:
+  // The supervisor gone or a malformed report: what was decided stands either way.
+  template <typename Report>
+  void send_report(const Report& report) {
+    try {
+      channel_.send(report);
+    } catch (const std::exception&) {
+    }
+  }
+
   ipc::Channel& channel_;
 };
 

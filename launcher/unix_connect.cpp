@@ -1,8 +1,6 @@
 #include "launcher/unix_connect.hpp"
 
 #include <fcntl.h>
-#include <sched.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -14,8 +12,9 @@
 
 #include "launcher/path_resolver.hpp"
 #include "launcher/process_memory.hpp"
-#include "platform/capabilities.hpp"
+#include "launcher/restricted_worker.hpp"
 #include "platform/process.hpp"
+#include "platform/seccomp_profile.hpp"
 #include "platform/sys_error.hpp"
 #include "platform/unix_diag.hpp"
 
@@ -193,9 +192,7 @@ void ConnectPool::submit(ConnectJob job) {
 void ConnectPool::loop() {
   bool restricted = true;
   try {
-    // Credentials and Landlock domains are per thread: init's other threads keep theirs.
-    platform::drop_all_capabilities();
-    platform::apply_landlock(policy_);
+    restrict_this_thread(policy_);
   } catch (const std::exception&) {
     restricted = false;  // SECURITY: this thread then refuses whatever it takes
   }
@@ -218,19 +215,10 @@ void ConnectPool::loop() {
   }
 }
 
-// A waiting thread is moved to the CPU that runs init now (the caller of connect() slept on
-// it): waking it there is a context switch instead of a cross-CPU wake-up, which costs tens of
-// microseconds on a virtual machine. Best effort, as in restricted_worker.cpp.
+// Waiting threads follow init's CPU: the caller of connect() slept on it (restricted_worker.hpp).
 void ConnectPool::follow_caller_cpu() {
-  const int cpu = ::sched_getcpu();
-  if (cpu < 0) return;
-  for (Worker& w : workers_) {
-    if (!w.idle || w.cpu == cpu) continue;
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    if (::sched_setaffinity(w.tid, sizeof set, &set) == 0) w.cpu = cpu;
-  }
+  for (Worker& w : workers_)
+    if (w.idle) follow_current_cpu(w.tid, w.cpu);
 }
 
 void ConnectPool::perform(ConnectJob& job) const {
@@ -250,11 +238,7 @@ void ConnectPool::perform(ConnectJob& job) const {
 }
 
 void ConnectPool::answer(std::uint64_t notification, int error) const {
-  seccomp_notif_resp resp{};
-  resp.id = notification;
-  resp.error = -error;
-  // Fails only when the caller is gone (ENOENT): nothing to do then.
-  (void)::ioctl(listener_, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+  platform::answer_notification(listener_, notification, 0, error, 0);
 }
 
 }  // namespace fence::launcher

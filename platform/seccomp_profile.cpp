@@ -1,6 +1,7 @@
 #include "platform/seccomp_profile.hpp"
 
 #include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <linux/sched.h>
 #include <fcntl.h>
 #include <seccomp.h>
@@ -343,6 +344,16 @@ bool prefer_synchronous_wakeups(int listener) {
   constexpr unsigned long kNotifSetFlags = _IOW('!', 4, std::uint64_t);
   constexpr std::uint64_t kSyncWakeUp = 1;
   return ::ioctl(listener, kNotifSetFlags, kSyncWakeUp) == 0;
+}
+
+void answer_notification(int listener, std::uint64_t id, std::int64_t value, int error,
+                         std::uint32_t flags) {
+  seccomp_notif_resp resp{};
+  resp.id = id;
+  resp.val = value;
+  resp.error = -error;
+  resp.flags = flags;
+  (void)::ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp);
 }
 
 std::string syscall_name(std::uint32_t arch, int nr) {

@@ -89,6 +89,12 @@ int refusal_errno(int nr);
 // effort: false on older kernels, which work as before.
 bool prefer_synchronous_wakeups(int listener);
 
+// Answers notification `id` on `listener` (SECCOMP_IOCTL_NOTIF_SEND): `value` or `error`
+// (an errno, 0 for success), with `flags` (e.g. SECCOMP_USER_NOTIF_FLAG_CONTINUE). Safe from
+// any thread. Fails only when the caller is gone (ENOENT): nothing is left to do then.
+void answer_notification(int listener, std::uint64_t id, std::int64_t value, int error,
+                         std::uint32_t flags);
+
 // The name of syscall `nr` of audit architecture `arch` ("syscall N" when unknown).
 std::string syscall_name(std::uint32_t arch, int nr);
 

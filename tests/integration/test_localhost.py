@@ -370,13 +370,19 @@ http.server.ThreadingHTTPServer(("127.0.0.1", {port}), handler).serve_forever()
 
 # ------------------------------------------------------------------------------ local outbound
 
-def test_host_loopback_unreachable_by_default(fence, service):
-    redis = service()
-    cp = fence.py(PING + CONNECT_PING + f'''
+def try_both_routes(fence, redis, config):
+    """From inside: a direct connect to the host service's port, and the proxy route to it by
+    address and by name."""
+    return fence.py(PING + CONNECT_PING + f'''
 attempt('direct', ping, {redis.port})
 print('proxy', proxied_ping({redis.port}))
 print('proxy-localhost', proxied_ping({redis.port}, "localhost"))
-''', config={"network": {"allowedDomains": ["*"]}})
+''', config=config)
+
+
+def test_host_loopback_unreachable_by_default(fence, service):
+    redis = service()
+    cp = try_both_routes(fence, redis, {"network": {"allowedDomains": ["*"]}})
     assert_started(cp)
     assert err(cp, "direct"), fmt(cp)
     # "*" covers public destinations only: the loopback answer is refused (403 or, for a
@@ -388,11 +394,7 @@ print('proxy-localhost', proxied_ping({redis.port}, "localhost"))
 
 def test_allow_local_outbound_opens_the_proxy_route(fence, service):
     redis = service()
-    cp = fence.py(PING + CONNECT_PING + f'''
-attempt('direct', ping, {redis.port})
-print('proxy', proxied_ping({redis.port}))
-print('proxy-localhost', proxied_ping({redis.port}, "localhost"))
-''', config={"network": {"allowLocalOutbound": True}})
+    cp = try_both_routes(fence, redis, {"network": {"allowLocalOutbound": True}})
     assert_started(cp)
     assert err(cp, "direct"), fmt(cp)  # no transparent route without allowLocalOutboundPorts
     assert "proxy +PONG" in cp.stdout and "proxy-localhost +PONG" in cp.stdout, fmt(cp)
