@@ -125,6 +125,7 @@ class RootBuilder {
       platform::mount_fs("proc", in_new_root("/proc"), MS_NOSUID | MS_NODEV | MS_NOEXEC, "");
       // SECURITY: no nested user namespaces inside, even if seccomp were bypassed.
       platform::write_sysctl(in_new_root("/proc/sys/user/max_user_namespaces"), "0");
+      loopback_congestion_control_ = set_loopback_congestion_control();
       UniqueFd sys = platform::open_beneath(new_root_.get(), "/proc/sys", O_PATH | O_CLOEXEC);
       UniqueFd tree = platform::clone_mount(sys.get(), true);
       platform::set_mount_attributes(tree.get(), true, kReadOnly, 0);
@@ -132,6 +133,8 @@ class RootBuilder {
     });
     plan_.push_back("[fence:fs] proc on /proc (own pid namespace); /proc/sys read-only; "
                     "user.max_user_namespaces=0");
+    if (loopback_congestion_control_)
+      plan_.push_back("[fence:net] TCP congestion control in the sandbox: reno (lo only: no pacing)");
     // Why a fresh /sys: the host's shows the host's network interfaces (addresses, counters);
     // a sysfs mounted from inside the network namespace shows only lo.
     run_step("mount: /sys", [&] {
@@ -139,6 +142,22 @@ class RootBuilder {
                          "");
     });
     plan_.push_back("[fence:fs] sysfs on /sys (read-only, this network namespace)");
+  }
+
+  // Why reno: this network namespace has only lo, so every TCP connection made in it (the
+  // command's to the proxies, the worker's to the command, init's for -p) crosses a link with
+  // no queue and no loss. The host's default algorithm is inherited; if that is a pacing one
+  // such as BBR, each send waits for a pacing timer and a bulk transfer through the proxy
+  // loses about a quarter of its throughput (docs/benchmarks.md). reno is the one algorithm a
+  // namespace other than the initial one may always choose. Performance only, so best effort:
+  // the sandbox is the same without it. Written before /proc/sys becomes read-only.
+  bool set_loopback_congestion_control() const {
+    try {
+      platform::write_sysctl(in_new_root("/proc/sys/net/ipv4/tcp_congestion_control"), "reno");
+      return true;
+    } catch (const std::exception&) {
+      return false;
+    }
   }
 
   // Why a minimal /dev: only harmless devices, a private devpts (no host terminals), shm.
@@ -383,6 +402,7 @@ class RootBuilder {
   UniqueFd new_root_;
   std::vector<std::string> writable_roots_;
   std::vector<std::string> plan_;
+  bool loopback_congestion_control_ = false;
 };
 
 }  // namespace

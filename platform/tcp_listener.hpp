@@ -1,6 +1,9 @@
-// Listening TCP sockets on the loopback of the current network namespace (the proxy
-// listeners inside the sandbox).
+// TCP sockets of fence: listeners on the loopback of the current network namespace (the proxy
+// listeners inside the sandbox), the -p endpoints, and the congestion control of connections
+// that stay on this host.
 #pragma once
+
+#include <sys/socket.h>
 
 #include <cstdint>
 #include <string>
@@ -20,6 +23,18 @@ UniqueFd listen_on(const std::string& address, std::uint16_t port, int backlog =
 // the socket with `in_progress` set when the kernel answered EINPROGRESS; throws SysError
 // (ECONNREFUSED when nothing listens) otherwise.
 UniqueFd connect_loopback(std::uint16_t port, bool& in_progress);
+
+// True when a connection between these two endpoints never leaves this host: the peer is a
+// loopback address (127/8, ::1, ::ffff:127/104) or equals the local address.
+bool is_same_host_connection(const sockaddr_storage& local, const sockaddr_storage& peer);
+
+// For a connected TCP socket whose peer is on this host (a loopback address, or the socket's
+// own local address), switches its congestion control to reno; any other socket is left
+// alone. Why: such a connection crosses lo, which has no queue to probe and no loss, and a
+// pacing algorithm (BBR, a common host default) only makes each send wait for its pacing
+// timer (docs/benchmarks.md). reno is allowed for every user. Best effort: returns whether
+// it was switched.
+bool use_unpaced_congestion_control_if_local(int fd);
 
 // True when `fd` is a listening AF_INET stream socket.
 bool is_listening_tcp_socket(int fd);

@@ -18,6 +18,8 @@
 #include <semaphore>
 #include <thread>
 
+#include "platform/tcp_listener.hpp"
+
 namespace fence::supervisor {
 
 namespace {
@@ -139,6 +141,8 @@ platform::UniqueFd connect_one(const IpAddress& a, std::uint16_t port, Clock::ti
     error = errno;
     return {};
   }
+  // A host-local target (allowLocalOutbound, allowLocalOutboundPorts) is reached over lo.
+  platform::use_unpaced_congestion_control_if_local(fd.get());
   return fd;
 }
 

@@ -60,6 +60,7 @@ void InboundForwarder::on_readable(int fd, ipc::Channel& launcher) {
     platform::UniqueFd client(
         ::accept4(fd, reinterpret_cast<sockaddr*>(&addr), &len, SOCK_CLOEXEC | SOCK_NONBLOCK));
     if (!client) return;  // EAGAIN, or an error that concerns only that connection
+    platform::use_unpaced_congestion_control_if_local(client.get());
     const std::uint64_t id = next_id_++;
     Pending p;
     p.port = listener->where.port;

@@ -458,6 +458,84 @@ def test_bad_local_outbound_ports(fence, work, ports, message):
     assert not (work / "ran").exists()
 
 
+# ------------------------------------------------------------------------------ loopback pacing
+# Connections that never leave the host use reno, whatever the host's default algorithm: a
+# pacing one such as BBR only makes every send wait for a timer on lo (docs/benchmarks.md).
+
+def congestion_controls(ss_filter: str) -> list[str]:
+    """The congestion control of each established TCP socket that matches an ss filter."""
+    out = subprocess.run(["ss", "-Htin", "state", "established", ss_filter],
+                         capture_output=True, text=True, timeout=10).stdout
+    tokens = out.split()
+    return [tokens[i - 1] for i, t in enumerate(tokens) if t.startswith("wscale:") and i > 0]
+
+
+def host_default_congestion_control() -> str:
+    with open("/proc/sys/net/ipv4/tcp_congestion_control") as f:
+        return f.read().strip()
+
+
+def test_sandbox_tcp_is_not_paced(fence):
+    cp = fence.py(r'''
+print("default", open("/proc/sys/net/ipv4/tcp_congestion_control").read().strip())
+s = socket.create_connection(("127.0.0.1", 3128), timeout=5)
+print("own", s.getsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, 16).rstrip(b"\0").decode())
+try:
+    open("/proc/sys/net/ipv4/tcp_congestion_control", "w").write("bbr")
+    print("changed")
+except OSError as e:
+    print("unchanged", e.errno)
+''')
+    assert_started(cp)
+    assert "default reno" in cp.stdout and "own reno" in cp.stdout, fmt(cp)
+    assert "unchanged" in cp.stdout, fmt(cp)  # /proc/sys stays read-only for the command
+
+
+def test_fence_host_sockets_to_this_host_are_not_paced(fence, tmp_path):
+    default = host_default_congestion_control()
+    # -p: the host side of an inbound connection (accepted by fence).
+    port = free_port()
+    proc = start_server(fence, port, tmp_path, flags=["-p", str(port)])
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            assert wait_until(lambda: congestion_controls(f"( sport = :{port} )"), 10)
+            assert congestion_controls(f"( sport = :{port} )") == ["reno"]
+            # The client's own end keeps the host's default: only fence's sockets change.
+            assert congestion_controls(f"( dport = :{port} )") == [default]
+    finally:
+        stop(proc)
+
+    # allowLocalOutboundPorts: fence's connection to a service on the host's loopback.
+    seen: list[list[str]] = []
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(1)
+    lsock.settimeout(20)
+    svc = lsock.getsockname()[1]
+
+    def serve():
+        try:
+            conn, _ = lsock.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(10)
+            conn.recv(16)
+            seen.append(congestion_controls(f"( dport = :{svc} )"))
+            conn.sendall(b"+PONG\r\n")
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        cp = fence.py(PING + f"attempt('svc', ping, {svc})",
+                      config={"network": {"allowLocalOutboundPorts": [svc]}})
+        t.join(20)
+    finally:
+        lsock.close()
+    assert ok(cp, "svc"), fmt(cp)
+    assert seen == [["reno"]], seen
+
+
 # ------------------------------------------------------------------------------ unix sockets
 
 class UnixEcho(CountingServer):

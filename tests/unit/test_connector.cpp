@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -123,6 +124,11 @@ TEST_CASE("allowLocalOutbound: the connection is made to the checked address", "
     // Blocking and close-on-exec.
     CHECK((::fcntl(o.fd.get(), F_GETFL) & O_NONBLOCK) == 0);
     CHECK((::fcntl(o.fd.get(), F_GETFD) & FD_CLOEXEC) != 0);
+    // A host-local target is reached over lo: not paced (platform/tcp_listener.hpp).
+    char cc[16] = {};
+    socklen_t cc_len = sizeof cc;
+    REQUIRE(::getsockopt(o.fd.get(), IPPROTO_TCP, TCP_CONGESTION, cc, &cc_len) == 0);
+    CHECK(std::string(cc) == "reno");
     UniqueFd server(::accept4(l.fd.get(), nullptr, nullptr, SOCK_CLOEXEC));
     REQUIRE(server);
     // The fd is connected to this listener: its peer is the accepted socket's local end.
