@@ -134,7 +134,8 @@ class RootBuilder {
     plan_.push_back("[fence:fs] proc on /proc (own pid namespace); /proc/sys read-only; "
                     "user.max_user_namespaces=0");
     if (loopback_congestion_control_)
-      plan_.push_back("[fence:net] TCP congestion control in the sandbox: reno (lo only: no pacing)");
+      plan_.push_back(
+          "[fence:net] TCP congestion control in the sandbox: reno (lo only: no pacing)");
     // Why a fresh /sys: the host's shows the host's network interfaces (addresses, counters);
     // a sysfs mounted from inside the network namespace shows only lo.
     run_step("mount: /sys", [&] {

@@ -81,7 +81,8 @@ TEST_CASE("a loopback connection is switched to reno, other sockets are left alo
     for (const char* other : {"cubic", "bbr"})
       if (congestion_control(fd) == "reno")
         (void)::setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, other, std::strlen(other));
-  if (congestion_control(client.get()) == "reno") WARN("only reno is available: switch not observable");
+  if (congestion_control(client.get()) == "reno")
+    WARN("only reno is available: switch not observable");
   CHECK(use_unpaced_congestion_control_if_local(client.get()));
   CHECK(use_unpaced_congestion_control_if_local(server.get()));
   CHECK(congestion_control(client.get()) == "reno");
