@@ -143,6 +143,24 @@ bool Parser::read_dollar(WordBuilder& w, bool quoted) {
   return true;
 }
 
+// One step through the body of ${...} or ((...)): an escape, a double-quoted string, a
+// substitution (recorded as a command, since it runs) or one plain character.
+bool Parser::skip_unit(WordBuilder& ignored) {
+  const char c = s_[pos_];
+  if (c == '\\') {
+    pos_ = std::min(pos_ + 2, s_.size());
+    return true;
+  }
+  if (c == '"') {
+    ++pos_;
+    return read_double_quoted(ignored, false);
+  }
+  if (c == '$') return read_dollar(ignored, true);
+  if (c == '`') return read_backtick(ignored, true);
+  ++pos_;
+  return true;
+}
+
 // After "${" up to the matching '}'. Anything with '@' ("${a[@]}", "${@:2}") may be many words.
 bool Parser::read_parameter(bool quoted, bool& multi) {
   const std::size_t body = pos_;
@@ -155,19 +173,10 @@ bool Parser::read_parameter(bool quoted, bool& multi) {
       ++pos_;
       return true;
     }
-    if (c == '\\') {
-      pos_ = std::min(pos_ + 2, s_.size());
-    } else if (c == '\'' && !quoted) {
+    if (c == '\'' && !quoted) {
       ok = read_single_quoted(ignored);
-    } else if (c == '"') {
-      ++pos_;
-      ok = read_double_quoted(ignored, false);
-    } else if (c == '$') {
-      ok = read_dollar(ignored, true);
-    } else if (c == '`') {
-      ok = read_backtick(ignored, true);
     } else {
-      ++pos_;
+      ok = skip_unit(ignored);
     }
     if (!ok) return false;
   }
@@ -325,17 +334,9 @@ bool Parser::read_arithmetic() {
     if (c == '(' || c == ')') {
       depth += c == '(' ? 1 : -1;
       ++pos_;
-    } else if (c == '\\') {
-      pos_ = std::min(pos_ + 2, s_.size());
-    } else if (c == '"') {
-      ++pos_;
-      ok = read_double_quoted(ignored, false);
-    } else if (c == '$') {
-      ok = read_dollar(ignored, true);
-    } else if (c == '`') {
-      ok = read_backtick(ignored, true);
     } else {
-      ++pos_;  // also '\'': bash reads (( )) as if double-quoted, so '$(cmd)' runs
+      // '\'' is a plain character here: bash reads (( )) as if double-quoted, so '$(cmd)' runs.
+      ok = skip_unit(ignored);
     }
     if (!ok) return false;
   }

@@ -129,6 +129,7 @@ class Parser {
   bool read_double_quoted(WordBuilder& w, bool heredoc);
   bool read_dollar(WordBuilder& w, bool quoted);
   bool read_parameter(bool quoted, bool& multi);
+  bool skip_unit(WordBuilder& ignored);
   bool read_ansi_c(WordBuilder& w);
   std::string ansi_c_escape();
   bool read_backtick(WordBuilder& w, bool quoted);
