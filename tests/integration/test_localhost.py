@@ -93,18 +93,22 @@ class TcpService(CountingServer):
         return self.accepted
 
 
-@pytest.fixture
-def service():
-    services = []
+def made_and_closed(cls):
+    """A fixture body: yields a factory for cls, then closes everything it made."""
+    made = []
 
-    def make(**kw):
-        s = TcpService(**kw)
-        services.append(s)
-        return s
+    def make(*args, **kw):
+        made.append(cls(*args, **kw))
+        return made[-1]
 
     yield make
-    for s in services:
-        s.close()
+    for m in made:
+        m.close()
+
+
+@pytest.fixture
+def service():
+    yield from made_and_closed(TcpService)
 
 
 PING = r'''
@@ -547,16 +551,7 @@ class UnixEcho(CountingServer):
 
 @pytest.fixture
 def unix_echo():
-    servers = []
-
-    def make(path):
-        s = UnixEcho(path)
-        servers.append(s)
-        return s
-
-    yield make
-    for s in servers:
-        s.close()
+    yield from made_and_closed(UnixEcho)
 
 
 UNIX = r'''
