@@ -304,6 +304,12 @@ JsonValue parse_json_document(std::string_view text, std::string_view source_nam
                                             nlohmann::json::input_format_t::json,
                                             /*strict=*/true, /*ignore_comments=*/true);
   if (!ok) throw_config_error(source_name, text, 0, "", "invalid JSON");
+  // SECURITY: nlohmann's lexer takes a NUL byte for the end of the input, so text after one
+  // (`{...}\0{"network": ...}`) would be silently ignored. A JSON text never contains a raw
+  // NUL (a string spells it \u0000); one after the top-level value is what is left over.
+  if (const std::size_t nul = text.find('\0'); nul != std::string_view::npos)
+    throw_config_error(source_name, text, nul, "",
+                       "NUL byte after the top-level value (nothing may follow it)");
   return sax.take_root();
 }
 

@@ -182,6 +182,17 @@ def test_trailing_garbage_rejected(fence, work):
     assert RAN not in cp.stdout and not marker.exists(), fmt(cp)
 
 
+def test_text_after_a_nul_byte_rejected(fence, work):
+    # The JSON lexer reads a NUL as the end of the input: a second object after one must not
+    # be dropped silently (it is where a wider policy would hide).
+    first = '{"filesystem": {"allowWrite": [' + json.dumps(str(work)) + ']}}'
+    for tail in ('\0{"network": {"allowedDomains": ["*"]}}', '\0', '\n\0\n'):
+        cp, marker = run_marked(fence, (first + tail).encode())
+        assert cp.returncode == EXIT_CONFIG, fmt(cp)
+        assert RAN not in cp.stdout and not marker.exists(), fmt(cp)
+        assert any("NUL byte" in line for line in fence_error_lines(cp.stderr)), fmt(cp)
+
+
 def test_missing_settings_file_is_error(fence, tmp_path):
     missing = tmp_path / "does-not-exist.json"
     cp = fence.sh(f"echo {RAN}", config=missing)

@@ -228,6 +228,12 @@ TEST_CASE("config: syntax errors are reported with line:col", "[config]") {
   CHECK_THAT(error_for(std::string("{\"allowPty\"\0: true}", 18)),
              Catch::StartsWith("t.json:1:12: allowPty: syntax error"));
   CHECK_THAT(error_for("{\"allowPty\": true} /* unterminated"), Catch::StartsWith("t.json:1:"));
+  // nlohmann stops at a NUL byte as if the input ended there: what follows must not vanish.
+  const std::string smuggled("{}\0{\"network\": {\"allowedDomains\": [\"*\"]}}", 41);
+  CHECK(error_for(smuggled) ==
+        "t.json:1:3: top level: NUL byte after the top-level value (nothing may follow it)");
+  CHECK_THAT(error_for(std::string("{\"allowPty\": true}\n\0", 20)),
+             Catch::StartsWith("t.json:2:1: top level: NUL byte"));
   CHECK_THAT(error_for("{\"x\xff\": 1}"), Catch::Contains("syntax error"));
 }
 
