@@ -1,5 +1,8 @@
 #include "supervisor/audit_log.hpp"
 
+#include "platform/host_path.hpp"
+#include "supervisor/safe_text.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -113,24 +116,18 @@ std::string rfc3339_utc_now() {
   return buf;
 }
 
-std::optional<AuditLog> AuditLog::open(const std::string& path, std::string* error) {
-  auto fail = [&](const std::string& why) -> std::optional<AuditLog> {
-    if (error) *error = "cannot open audit log " + path + ": " + why;
+std::optional<AuditLog> AuditLog::open(const std::string& path, std::string* error,
+                                       std::string* resolved) {
+  try {
+    // SECURITY: never through a symlink or hard link an earlier sandboxed run could have planted
+    // (platform/host_path.hpp): the records carry text the command controls.
+    platform::HostFile file = platform::open_host_file_for_append(path, 0600);
+    if (resolved) *resolved = file.path;
+    return AuditLog(std::move(file.fd));
+  } catch (const platform::HostPathError& e) {
+    if (error) *error = "cannot open audit log " + in_quotes(path) + ": " + e.reason();
     return std::nullopt;
-  };
-  if (path.empty() || path.find('\0') != std::string::npos) return fail("invalid path");
-  // O_NONBLOCK only for the open itself: a FIFO without a reader must not hang the supervisor.
-  platform::UniqueFd fd(::open(
-      path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0600));
-  if (!fd) return fail(std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) return fail(std::strerror(errno));
-  if (S_ISDIR(st.st_mode) || S_ISSOCK(st.st_mode)) return fail("not a file");
-  const int flags = ::fcntl(fd.get(), F_GETFL);
-  if (flags < 0 || ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK) != 0) {
-    return fail(std::strerror(errno));
   }
-  return AuditLog(std::move(fd));
 }
 
 bool AuditLog::write(const nlohmann::json& event) const {

@@ -29,9 +29,12 @@ inline constexpr int kAuditSchemaVersion = 1;
 
 class AuditLog {
  public:
-  // open(path, O_WRONLY|O_APPEND|O_CREAT|O_CLOEXEC|O_NOCTTY, 0600). nullopt on failure, with
-  // the reason in *error when given ("cannot open audit log PATH: ...").
-  static std::optional<AuditLog> open(const std::string& path, std::string* error = nullptr);
+  // Opens `path` for appending, created with mode 0600 when missing, as
+  // platform::open_host_file_for_append does (no symlink or hard link a sandbox could have
+  // planted). nullopt on failure, with the reason in *error when given ("cannot open audit log:
+  // PATH: ..."); the path it reached in *resolved ("" for an inherited descriptor).
+  static std::optional<AuditLog> open(const std::string& path, std::string* error = nullptr,
+                                      std::string* resolved = nullptr);
   // Takes an already open descriptor (tests, or a log inherited by fd).
   explicit AuditLog(platform::UniqueFd fd) : fd_(std::move(fd)) {}
 

@@ -10,7 +10,9 @@
 #include <cstdio>
 #include <cstring>
 
+#include "platform/host_path.hpp"
 #include "supervisor/audit_log.hpp"
+#include "supervisor/safe_text.hpp"
 
 namespace fence::supervisor {
 
@@ -27,44 +29,6 @@ constexpr std::size_t kMsgReserveBytes = 256;
 // --- text: UTF-8 repair, control characters, RFC 5424 escapes, cutting ------------------------
 
 enum class TextField { SdValue, Msg };
-
-// One code point read from possibly invalid UTF-8: `length` input bytes, `valid` false when the
-// byte at the start does not begin a well-formed sequence (then length is 1).
-struct CodePoint {
-  char32_t value = 0;
-  std::size_t length = 1;
-  bool valid = false;
-};
-
-CodePoint next_code_point(std::string_view s, std::size_t i) {
-  const auto lead = static_cast<unsigned char>(s[i]);
-  if (lead < 0x80) return {lead, 1, true};
-  std::size_t length = 0;
-  char32_t value = 0;
-  char32_t smallest = 0;  // below this, the sequence is overlong
-  if ((lead & 0xE0) == 0xC0) {
-    length = 2, value = lead & 0x1F, smallest = 0x80;
-  } else if ((lead & 0xF0) == 0xE0) {
-    length = 3, value = lead & 0x0F, smallest = 0x800;
-  } else if ((lead & 0xF8) == 0xF0) {
-    length = 4, value = lead & 0x07, smallest = 0x10000;
-  } else {
-    return {};
-  }
-  if (s.size() - i < length) return {};
-  for (std::size_t k = 1; k < length; ++k) {
-    const auto c = static_cast<unsigned char>(s[i + k]);
-    if ((c & 0xC0) != 0x80) return {};
-    value = (value << 6) | (c & 0x3F);
-  }
-  if (value < smallest || value > 0x10FFFF || (value >= 0xD800 && value <= 0xDFFF)) return {};
-  return {value, length, true};
-}
-
-// Characters that could end a line or steer a terminal in whatever displays the log.
-bool is_control(char32_t c) {
-  return c < 0x20 || c == 0x7F || (c >= 0x80 && c <= 0x9F) || c == 0x2028 || c == 0x2029;
-}
 
 // Appends how code point `cp` (spelled `original` in the input) is written in `field`.
 void append_code_point(std::string& out, const CodePoint& cp, std::string_view original,
@@ -306,40 +270,50 @@ std::string format_rfc5424(const nlohmann::json& event, std::string_view hostnam
 
 // --- the socket -------------------------------------------------------------------------------
 
-AuditSyslog::AuditSyslog(platform::UniqueFd fd, const sockaddr_un& address,
-                         socklen_t address_length, std::string hostname)
+AuditSyslog::AuditSyslog(platform::UniqueFd fd, std::string socket_path, std::string hostname)
     : fd_(std::move(fd)),
-      address_(address),
-      address_length_(address_length),
+      socket_path_(std::move(socket_path)),
       hostname_(std::move(hostname)),
       dropped_(std::make_unique<std::atomic<std::uint64_t>>(0)) {}
 
+namespace {
+
+// connect(2) of `sock` to the unix socket at `path`. SECURITY: the kernel would follow every
+// symlink of `path`; instead the socket file is resolved as host_path.hpp says and connected to
+// through its own descriptor. Returns 0 or an errno; throws platform::HostPathError.
+int connect_safely(int sock, const std::string& path) {
+  const platform::UniqueFd file = platform::open_host_socket(path);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  const int n =
+      std::snprintf(address.sun_path, sizeof address.sun_path, "/proc/self/fd/%d", file.get());
+  const auto length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + n + 1);
+  return ::connect(sock, reinterpret_cast<const sockaddr*>(&address), length) == 0 ? 0 : errno;
+}
+
+}  // namespace
+
 std::optional<AuditSyslog> AuditSyslog::open(const std::string& socket_path, std::string* error) {
   auto fail = [&](const std::string& why) -> std::optional<AuditSyslog> {
-    if (error) *error = "cannot connect to syslog socket " + socket_path + ": " + why;
+    if (error) *error = "cannot connect to syslog socket " + in_quotes(socket_path) + ": " + why;
     return std::nullopt;
   };
   if (socket_path.empty() || socket_path.find('\0') != std::string::npos) {
     return fail("invalid path");
   }
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  if (socket_path.size() >= sizeof address.sun_path) return fail(std::strerror(ENAMETOOLONG));
-  std::memcpy(address.sun_path, socket_path.data(), socket_path.size());
-  const auto length =
-      static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + socket_path.size() + 1);
-
   // Non-blocking: a stalled collector must not stall the supervisor (send() bounds the wait).
   platform::UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!fd) return fail(std::strerror(errno));
-  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address), length) != 0) {
-    return fail(std::strerror(errno));
+  try {
+    if (const int e = connect_safely(fd.get(), socket_path)) return fail(std::strerror(e));
+  } catch (const platform::HostPathError& e) {
+    return fail(e.reason());
   }
 
   char host[HOST_NAME_MAX + 1] = {};
   std::string hostname = "-";
   if (::gethostname(host, sizeof host - 1) == 0 && host[0] != '\0') hostname = host;
-  return AuditSyslog(std::move(fd), address, length, std::move(hostname));
+  return AuditSyslog(std::move(fd), socket_path, std::move(hostname));
 }
 
 bool AuditSyslog::send(const nlohmann::json& event) const {
@@ -367,9 +341,9 @@ bool AuditSyslog::send_once(const std::string& message) const {
       // datagram socket just changes its peer, so the descriptor (and other threads using
       // it) stay valid.
       reconnected = true;
-      if (::connect(fd_.get(), reinterpret_cast<const sockaddr*>(&address_), address_length_) ==
-          0) {
-        continue;
+      try {
+        if (connect_safely(fd_.get(), socket_path_) == 0) continue;
+      } catch (const platform::HostPathError&) {
       }
       return false;
     }

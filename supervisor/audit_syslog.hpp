@@ -78,8 +78,10 @@ inline constexpr std::size_t kSyslogMaxValueBytes = 2048;
 
 class AuditSyslog {
  public:
-  // Connects an AF_UNIX SOCK_DGRAM socket (CLOEXEC, non-blocking) to `socket_path`. nullopt on
-  // failure, with "cannot connect to syslog socket PATH: reason" in *error when given.
+  // Connects an AF_UNIX SOCK_DGRAM socket (CLOEXEC, non-blocking) to `socket_path`, resolved
+  // without following a symlink a sandbox could have planted (platform/host_path.hpp) and
+  // reached through the resolved file itself. nullopt on failure, with "cannot connect to
+  // syslog socket PATH: reason" in *error when given.
   static std::optional<AuditSyslog> open(const std::string& socket_path = "/dev/log",
                                          std::string* error = nullptr);
 
@@ -98,14 +100,12 @@ class AuditSyslog {
   static constexpr int kSendTimeoutMs = 200;
 
  private:
-  AuditSyslog(platform::UniqueFd fd, const sockaddr_un& address, socklen_t address_length,
-              std::string hostname);
+  AuditSyslog(platform::UniqueFd fd, std::string socket_path, std::string hostname);
 
   bool send_once(const std::string& message) const;
 
   platform::UniqueFd fd_;
-  sockaddr_un address_{};
-  socklen_t address_length_ = 0;
+  std::string socket_path_;
   std::string hostname_;
   // Behind a pointer so that the class stays movable (it is returned in an optional).
   std::unique_ptr<std::atomic<std::uint64_t>> dropped_;

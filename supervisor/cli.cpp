@@ -1,4 +1,5 @@
 #include "supervisor/cli.hpp"
+#include "supervisor/safe_text.hpp"
 
 #include <arpa/inet.h>
 
@@ -67,14 +68,14 @@ std::string usage_text() {
 CliOptions parse_cli(int argc, const char* const* argv) {
   bool dashdash = false;
   const int start = command_start(argc, argv, dashdash);
-  if (start > argc) throw UsageError("option " + std::string(argv[argc - 1]) + " requires a value");
+  if (start > argc) throw UsageError("option " + in_quotes(argv[argc - 1]) + " requires a value");
   std::vector<const char*> own(argv, argv + start);
   CliOptions cli;
   try {
     auto options = make_options();
     auto result = options.parse(static_cast<int>(own.size()), own.data());
     if (!result.unmatched().empty())
-      throw UsageError("unexpected argument: " + result.unmatched().front());
+      throw UsageError("unexpected argument: " + in_quotes(result.unmatched().front()));
     cli.debug = result.count("debug") > 0;
     cli.monitor = result.count("monitor") > 0;
     cli.version = result.count("version") > 0;
@@ -105,7 +106,7 @@ CliOptions parse_cli(int argc, const char* const* argv) {
 }
 
 ExposedPort parse_exposed_port(std::string_view text) {
-  const std::string what = "-p " + std::string(text) + ": ";
+  const std::string what = "-p " + in_quotes(text) + ": ";
   ExposedPort out;
   std::string_view port_text = text;
   if (!text.empty() && text.front() == '[') {
@@ -115,13 +116,13 @@ ExposedPort parse_exposed_port(std::string_view text) {
     port_text = text.substr(close + 2);
     in6_addr a6{};
     if (::inet_pton(AF_INET6, out.address.c_str(), &a6) != 1)
-      throw UsageError(what + "not an IPv6 address: " + out.address);
+      throw UsageError(what + "not an IPv6 address: " + in_quotes(out.address));
   } else if (const auto colon = text.rfind(':'); colon != std::string_view::npos) {
     out.address = std::string(text.substr(0, colon));
     port_text = text.substr(colon + 1);
     in_addr a4{};
     if (::inet_pton(AF_INET, out.address.c_str(), &a4) != 1)
-      throw UsageError(what + "not an IPv4 address: " + out.address +
+      throw UsageError(what + "not an IPv4 address: " + in_quotes(out.address) +
                        " (write IPv6 addresses as [ADDR]:PORT)");
   }
   unsigned value = 0;

@@ -1,4 +1,5 @@
 #include "supervisor/command_policy.hpp"
+#include "supervisor/safe_text.hpp"
 
 #include <fnmatch.h>
 
@@ -202,7 +203,7 @@ bool match_allow(const CommandRule& rule, WordSpan cmd) {
 
 CommandRule compile_rule(const std::string& text, const char* list) {
   const ShellSplit split = split_shell_words(text);
-  const std::string where = std::string("command.") + list + " rule \"" + text + "\": ";
+  const std::string where = std::string("command.") + list + " rule " + in_quotes(text) + ": ";
   if (!split.ok()) throw std::invalid_argument(where + split.error);
   if (split.words.empty()) throw std::invalid_argument(where + "no command");
   CommandRule rule;

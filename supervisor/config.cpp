@@ -1,4 +1,5 @@
 #include "supervisor/config.hpp"
+#include "supervisor/safe_text.hpp"
 
 #include "supervisor/address_class.hpp"
 #include "supervisor/network_policy.hpp"
@@ -188,8 +189,8 @@ class SchemaReader {
         best = f.key;
       }
     }
-    if (!best.empty()) what += " (did you mean \"" + std::string(best) + "\"?)";
-    throw_config_error(source_, text_, member.key_offset, child_path(path, printable(member.key)),
+    if (!best.empty()) what += " (did you mean " + in_quotes(best) + "?)";
+    throw_config_error(source_, text_, member.key_offset, child_path(path, one_line(member.key)),
                        what);
   }
 
@@ -274,7 +275,7 @@ void read_command(const SchemaReader& r, const JsonValue& v, const std::string& 
 }
 
 [[noreturn]] void throw_io_error(const std::string& what, const std::string& path, int error) {
-  throw ConfigError(what + " " + path + ": " + std::strerror(error));
+  throw ConfigError(what + " " + in_quotes(path) + ": " + std::strerror(error));
 }
 
 // Reads a whole settings file with a size cap. Returns nullopt if it does not exist and
@@ -286,7 +287,7 @@ std::optional<std::string> read_settings_file(const std::string& path, bool miss
     const int error = errno;
     if (error == ENOENT || error == ENOTDIR) {
       if (missing_ok) return std::nullopt;
-      throw ConfigError("settings file not found: " + path);
+      throw ConfigError("settings file not found: " + in_quotes(path));
     }
     throw_io_error("cannot open settings file", path, error);
   }
@@ -296,9 +297,9 @@ std::optional<std::string> read_settings_file(const std::string& path, bool miss
   } closer{fd};
   struct stat st {};
   if (::fstat(fd, &st) != 0) throw_io_error("cannot stat settings file", path, errno);
-  if (!S_ISREG(st.st_mode)) throw ConfigError("settings file is not a regular file: " + path);
+  if (!S_ISREG(st.st_mode)) throw ConfigError("settings file is not a regular file: " + in_quotes(path));
   if (static_cast<std::uint64_t>(st.st_size) > kMaxConfigFileSize) {
-    throw ConfigError("settings file is larger than 1 MiB: " + path);
+    throw ConfigError("settings file is larger than 1 MiB: " + in_quotes(path));
   }
   std::string text;
   char buf[16384];
@@ -310,7 +311,7 @@ std::optional<std::string> read_settings_file(const std::string& path, bool miss
     text.append(buf, static_cast<std::size_t>(n));
     // The file may grow after fstat; the cap holds for what we actually read.
     if (text.size() > kMaxConfigFileSize) {
-      throw ConfigError("settings file is larger than 1 MiB: " + path);
+      throw ConfigError("settings file is larger than 1 MiB: " + in_quotes(path));
     }
   }
   return text;

@@ -1,4 +1,5 @@
 #include "supervisor/config_json.hpp"
+#include "supervisor/safe_text.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -146,7 +147,7 @@ class PositionedSax {
       message.erase(echo, expected == std::string::npos || expected < echo ? std::string::npos
                                                                            : expected + 1 - echo);
     }
-    fail(offset, printable(message));
+    fail(offset, one_line(message));
   }
 
   JsonValue take_root() { return std::move(root_); }
@@ -216,7 +217,7 @@ class PositionedSax {
         path += "[" + std::to_string(frame.value.items.size()) + "]";
       } else if (frame.has_pending_key) {
         if (!path.empty()) path += '.';
-        path += printable(frame.pending_key);
+        path += one_line(frame.pending_key);
       }
     }
     return path;
@@ -280,22 +281,6 @@ void throw_config_error(std::string_view source, std::string_view text, std::siz
   message += ": ";
   message += what;
   throw ConfigError(message);
-}
-
-std::string printable(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte < 0x20 || byte == 0x7F) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02X", byte);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out;
 }
 
 JsonValue parse_json_document(std::string_view text, std::string_view source_name) {

@@ -61,9 +61,6 @@ LineColumn line_column(std::string_view text, std::size_t offset);
                                      std::size_t offset, std::string_view key_path,
                                      std::string_view what);
 
-// Replaces control bytes with \xNN so a hostile key cannot forge terminal output.
-std::string printable(std::string_view text);
-
 // Parses JSON with // and /* */ comments. Rejects syntax errors, trailing garbage, duplicate keys,
 // NUL bytes in strings or keys, and nesting deeper than kMaxJsonDepth, all as ConfigError.
 JsonValue parse_json_document(std::string_view text, std::string_view source_name);

@@ -1,4 +1,5 @@
 #include "supervisor/domain.hpp"
+#include "supervisor/safe_text.hpp"
 
 #include <algorithm>
 #include <stdexcept>
@@ -38,7 +39,7 @@ std::vector<std::string_view> split_labels(std::string_view name) {
 }
 
 [[noreturn]] void reject(std::string_view pattern, const std::string& why) {
-  throw std::invalid_argument("invalid domain pattern \"" + std::string(pattern) + "\": " + why);
+  throw std::invalid_argument("invalid domain pattern " + in_quotes(pattern) + ": " + why);
 }
 
 // Specific messages for the mistakes people actually make, before the generic label check.

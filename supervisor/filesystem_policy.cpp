@@ -1,4 +1,5 @@
 #include "supervisor/filesystem_policy.hpp"
+#include "supervisor/safe_text.hpp"
 
 #include <sys/stat.h>
 
@@ -184,7 +185,7 @@ class PlanBuilder {
         // target is what must stay hidden / read-only.
         if (grant && is_symlink(match)) {
           plan_.warnings.push_back(std::string(field) + ": skipping symlink " + match +
-                                   " matched by \"" + raw + "\"");
+                                   " matched by " + in_quotes(raw));
           continue;
         }
         out.push_back(Entry{normalize_path(match, cwd_, home_), resolved_prefix.symlinks});

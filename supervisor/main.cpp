@@ -28,6 +28,7 @@
 #include "supervisor/network_policy.hpp"
 #include "supervisor/paths.hpp"
 #include "supervisor/reporter.hpp"
+#include "supervisor/safe_text.hpp"
 #include "supervisor/sandbox_run.hpp"
 
 extern char** environ;
@@ -37,8 +38,10 @@ namespace {
 using namespace fence;
 using namespace fence::supervisor;
 
+// SECURITY: every message may carry text from a settings file, the command line or the
+// sandbox; one_line() keeps it one line without terminal controls (safe_text.hpp).
 int fail(int code, const std::string& message) {
-  std::fprintf(stderr, "fence: %s\n", message.c_str());
+  std::fprintf(stderr, "fence: %s\n", one_line(message).c_str());
   return code;
 }
 
@@ -82,11 +85,7 @@ std::vector<std::string> own_executables() {
 }
 
 void debug_line(bool enabled, const std::string& line) {
-  if (enabled) std::fprintf(stderr, "%s\n", line.c_str());
-}
-
-std::string absolute_normal(const std::string& path) {
-  return std::filesystem::absolute(path).lexically_normal().string();
+  if (enabled) std::fprintf(stderr, "%s\n", one_line(line).c_str());
 }
 
 // The -p listeners are fence's own: the proxies never connect to them (a connection from the
@@ -148,9 +147,10 @@ int run(const CliOptions& cli) {
     if (!audit_path && config.audit.file) audit_path = absolute_path(*config.audit.file, cwd, home);
     // The audit sinks are opened before anything runs: a run that was asked to be audited and
     // cannot be does not happen.
+    std::string audit_file;  // the file reached, to protect from the sandbox
     if (audit_path) {
       std::string error;
-      audit = AuditLog::open(*audit_path, &error);
+      audit = AuditLog::open(*audit_path, &error, &audit_file);
       if (!audit) return fail(kExitConfigError, error);
     }
     if (cli.audit_syslog || config.audit.syslog) {
@@ -164,7 +164,7 @@ int run(const CliOptions& cli) {
     if (config.source_path) own_files.push_back(*config.source_path);
     // SECURITY: the audit log is written only by the supervisor; the sandbox can neither
     // append to, truncate, rename nor replace it, even inside an allowWrite directory.
-    if (audit_path) own_files.push_back(absolute_normal(*audit_path));
+    if (!audit_file.empty()) own_files.push_back(audit_file);
     own_files.push_back(home + "/.fence.json");
     fs = build_filesystem_plan(config, cwd, home, own_files);
   } catch (const ConfigError& e) {
@@ -221,10 +221,12 @@ int run(const CliOptions& cli) {
                                                        : commands->check_argv(cli.command);
     if (v.blocked) {
       // The run is recorded like any other, with the refusal as its only event.
-      reporter.record(session_start(spec.argv, cwd, ::getuid(), canonical_config_json(config), features()));
+      reporter.record(
+          session_start(spec.argv, cwd, ::getuid(), canonical_config_json(config), features()));
       reporter.command({"preflight", spec.argv, "", true, v.rule, v.command, 0, ""});
       reporter.record(session_end(kExitCommandBlocked, std::nullopt, 0, reporter.counts()));
-      return fail(kExitCommandBlocked, "command blocked by rule \"" + v.rule + "\": " + v.command +
+      return fail(kExitCommandBlocked, "command blocked by rule " + in_quotes(v.rule) + ": " +
+                                           v.command +
                                            (v.reason.empty() ? "" : " (" + v.reason + ")"));
     }
     reporter.debug_line("[fence:cmd] preflight: allowed by the command policy");
@@ -279,7 +281,8 @@ int run(const CliOptions& cli) {
     return fail(kExitSetupFailed, std::string("proxy worker: ") + e.what());
   }
   if (reporter.recording())
-    reporter.record(session_start(spec.argv, cwd, ::getuid(), canonical_config_json(config), features()));
+    reporter.record(
+        session_start(spec.argv, cwd, ::getuid(), canonical_config_json(config), features()));
   SandboxServices services;
   services.broker = &broker;
   services.inbound = inbound ? &*inbound : nullptr;

@@ -1,4 +1,5 @@
 #include "supervisor/network_policy.hpp"
+#include "supervisor/safe_text.hpp"
 
 #include <arpa/inet.h>
 
@@ -168,8 +169,8 @@ NetworkRule parse_network_rule(std::string_view text) {
   const auto ip = parse_canonical_ip(addr_text);
   if (slash != std::string_view::npos || ip) {
     if (!ip) {
-      throw std::invalid_argument("not an IP address in canonical form: \"" +
-                                  std::string(addr_text) + "\"");
+      throw std::invalid_argument("not an IP address in canonical form: " +
+                                  in_quotes(addr_text));
     }
     const int max_prefix = ip->is_v4() ? 32 : 128;
     int prefix = max_prefix;
@@ -186,7 +187,7 @@ NetworkRule parse_network_rule(std::string_view text) {
       }
     }
     if (!host_bits_zero(*ip, prefix)) {
-      throw std::invalid_argument("host bits set in " + std::string(body) +
+      throw std::invalid_argument("host bits set in " + in_quotes(body) +
                                   " (write the network address)");
     }
     rule.kind = NetworkRule::Kind::Cidr;
@@ -197,12 +198,12 @@ NetworkRule parse_network_rule(std::string_view text) {
   // SECURITY: "127.1" or "0x7f000001" would otherwise be taken for a domain pattern that never
   // matches anything, silently; make the user write what they mean.
   if (parse_ip_literal(body)) {
-    throw std::invalid_argument("IP address in a non-canonical form: \"" + std::string(body) +
-                                "\" (write it as a dotted quad)");
+    throw std::invalid_argument("IP address in a non-canonical form: " + in_quotes(body) +
+                                " (write it as a dotted quad)");
   }
   if (looks_numeric(body)) {
-    throw std::invalid_argument("numeric name that is not a valid IP address: \"" +
-                                std::string(body) + "\"");
+    throw std::invalid_argument("numeric name that is not a valid IP address: " +
+                                in_quotes(body));
   }
   rule.pattern = normalize_domain_pattern(body);  // throws std::invalid_argument
   rule.kind =
@@ -212,7 +213,7 @@ NetworkRule parse_network_rule(std::string_view text) {
 
 std::string NetworkRuleError::to_string() const {
   return std::string(in_denied ? "deniedDomains" : "allowedDomains") + "[" + std::to_string(index) +
-         "] \"" + entry + "\": " + message;
+         "] " + in_quotes(entry) + ": " + message;
 }
 
 NetworkPolicyBuild network_policy_from_strings(const std::vector<std::string>& allowed,

@@ -1,5 +1,7 @@
 #include "supervisor/paths.hpp"
 
+#include "supervisor/safe_text.hpp"
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -30,10 +32,6 @@ std::string join_child(const std::string& dir, std::string_view name) {
   if (out.empty() || out.back() != '/') out += '/';
   out += name;
   return out;
-}
-
-std::string in_quotes(std::string_view text) {
-  return "\"" + std::string(text) + "\"";
 }
 
 // Index just past the UTF-8 character starting at `i`, so '?' consumes a whole character.

@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "supervisor/safe_text.hpp"
+
 namespace fence::supervisor {
 
 std::string_view protocol_name(ipc::ProxyProtocol p) {
@@ -59,7 +61,8 @@ Reporter::Reporter(bool debug, bool monitor, std::optional<AuditLog> audit,
 
 void Reporter::print(const std::string& line) const {
   std::lock_guard lock(print_mutex_);
-  std::fprintf(stderr, "%s\n", line.c_str());
+  // SECURITY: paths, comm, argv and host names in these lines come from the sandbox.
+  std::fprintf(stderr, "%s\n", one_line(line).c_str());
 }
 
 void Reporter::debug_line(const std::string& line) const {
@@ -136,7 +139,7 @@ void Reporter::command(const CommandDecision& d) {
     last_command_line_ = std::move(key);
   }
   if (!repeat && d.blocked && (debug_ || monitor_)) {
-    std::string line = "[fence:cmd] ✗ " + shown + " (blocked by rule \"" + d.rule + "\"";
+    std::string line = "[fence:cmd] ✗ " + shown + " (blocked by rule " + in_quotes(d.rule);
     if (d.pid) line += ", " + d.comm + " pid " + std::to_string(d.pid);
     print(line + ")");
   } else if (!repeat && !d.blocked && debug_) {

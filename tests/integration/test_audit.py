@@ -119,6 +119,92 @@ def test_unwritable_audit_file_stops_the_run(fence, tmp_path, work):
     assert not (work / "ran").exists()
 
 
+# A sandboxed run with a writable project plants a link; the next run is asked to write its
+# audit log there. The records carry text the command controls (its argv), so following the
+# link would put that text into a file outside every writable tree (here a shell rc file).
+
+
+def plant(fence, work, script):
+    cp = fence.run(["sh", "-c", script], config={"filesystem": {"allowWrite": ["."]}})
+    assert cp.returncode == 0, fmt(cp)
+
+
+def assert_refused_audit(fence, work, log_arg, victims):
+    before = {v: (v.read_bytes() if v.is_file() else None) for v in victims}
+    cp = fence.run(["touch", str(work / "ran")], config={"filesystem": {"allowWrite": ["."]}},
+                   flags=["--audit-log", log_arg])
+    assert cp.returncode == 122, fmt(cp)
+    assert not (work / "ran").exists(), "the command ran" + fmt(cp)
+    errors = [l for l in cp.stderr.splitlines() if l.startswith("fence: ")]
+    assert len(errors) == 1 and "audit log" in errors[0], fmt(cp)
+    for v, content in before.items():
+        assert (v.read_bytes() if v.is_file() else None) == content, v
+    return errors[0]
+
+
+def test_audit_log_through_a_planted_symlink_is_refused(fence, work, home):
+    rc = home / ".bashrc"
+    rc.write_text("# the user's shell rc\n")
+    plant(fence, work, f"ln -s {rc} fence-audit.jsonl")
+    assert (work / "fence-audit.jsonl").is_symlink()
+    for spelling in ("./fence-audit.jsonl", str(work / "fence-audit.jsonl"),
+                     "../work/fence-audit.jsonl"):
+        line = assert_refused_audit(fence, work, spelling, [rc])
+        assert "symlink" in line, line
+    assert rc.read_text() == "# the user's shell rc\n"
+
+
+def test_audit_log_through_a_planted_directory_symlink_is_refused(fence, work, tmp_path):
+    outside = tmp_path / "autostart"
+    outside.mkdir()
+    plant(fence, work, f"ln -s {outside} logs && mkdir -p real && ln -s ../logs real/up")
+    for spelling in ("logs/audit.jsonl", str(work / "logs" / "audit.jsonl"),
+                     "real/up/audit.jsonl", "real/../logs/audit.jsonl"):
+        line = assert_refused_audit(fence, work, spelling, [])
+        assert "symlink" in line, line
+    assert list(outside.iterdir()) == []
+
+
+def test_audit_log_that_is_a_hard_link_is_refused(fence, work, tmp_path):
+    # A second name of a file elsewhere (an earlier run with a wider policy could make one).
+    victim = tmp_path / "victim.sh"
+    victim.write_text("echo safe\n")
+    os.link(victim, work / "audit.jsonl")
+    line = assert_refused_audit(fence, work, "audit.jsonl", [victim])
+    assert "hard link" in line, line
+
+
+def test_audit_log_may_be_an_inherited_descriptor(fence, tmp_path):
+    # `--audit-log >(jq .)`: /dev/fd/N is fence's own descriptor, not a file to resolve.
+    r, w = os.pipe()
+    try:
+        cp = fence.run(["true"], config={}, flags=["--audit-log", f"/dev/fd/{w}"], pass_fds=(w,))
+        os.close(w)
+        w = -1
+        assert cp.returncode == 0, fmt(cp)
+        data = b""
+        while chunk := os.read(r, 65536):
+            data += chunk
+    finally:
+        os.close(r)
+        if w >= 0:
+            os.close(w)
+    events = [json.loads(l)["event"] for l in data.decode().splitlines()]
+    assert events == ["session_start", "sandbox_ready", "session_end"], events
+
+
+def test_syslog_socket_through_a_planted_symlink_is_refused(fence, work, tmp_path):
+    real = tmp_path / "real.sock"
+    finish = syslog_listener(real)
+    plant(fence, work, f"ln -s {real} log.sock && ln -s {tmp_path} sockdir")
+    for spelling in ("log.sock", "sockdir/real.sock"):
+        cp = fence.run(["touch", str(work / "ran")], config={"filesystem": {"allowWrite": ["."]}},
+                       flags=[f"--audit-syslog={spelling}"])
+        assert cp.returncode == 122, fmt(cp)
+        assert "symlink" in cp.stderr and not (work / "ran").exists(), fmt(cp)
+    assert finish() == []
+
+
 # ------------------------------------------------------------------------------ syslog
 
 RFC5424 = re.compile(

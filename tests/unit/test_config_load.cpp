@@ -42,9 +42,9 @@ TEST_CASE("load: an explicit settings file is used", "[config][load]") {
 TEST_CASE("load: a missing explicit settings file is an error", "[config][load]") {
   const TempTree h("load");
   CHECK(load_error(h.path() + "/nope.json", h.path()) ==
-        "settings file not found: " + h.path() + "/nope.json");
+        "settings file not found: \"" + h.path() + "/nope.json\"");
   CHECK(load_error(h.path() + "/nodir/x.json", h.path()) ==
-        "settings file not found: " + h.path() + "/nodir/x.json");
+        "settings file not found: \"" + h.path() + "/nodir/x.json\"");
   CHECK(load_error(std::string(), h.path()) == "settings file path is empty");
 }
 
@@ -74,13 +74,13 @@ TEST_CASE("load: ~/.fence.json is used when present, else the default", "[config
 
 TEST_CASE("load: files that are not regular, too large or unreadable", "[config][load]") {
   const TempTree h("load");
-  CHECK(load_error(h.path(), h.path()) == "settings file is not a regular file: " + h.path());
+  CHECK(load_error(h.path(), h.path()) == "settings file is not a regular file: \"" + h.path() + "\"");
   const std::string fifo = h.path() + "/fifo";
   REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
-  CHECK(load_error(fifo, h.path()) == "settings file is not a regular file: " + fifo);
+  CHECK(load_error(fifo, h.path()) == "settings file is not a regular file: \"" + fifo + "\"");
 
   const std::string big = h.write("big.json", "{}" + std::string(1024 * 1024, ' '));
-  CHECK(load_error(big, h.path()) == "settings file is larger than 1 MiB: " + big);
+  CHECK(load_error(big, h.path()) == "settings file is larger than 1 MiB: \"" + big + "\"");
   const std::string just_fits = h.write("fits.json", "{}" + std::string(1024 * 1024 - 2, ' '));
   CHECK_NOTHROW(load_config(just_fits, h.path()));
 
@@ -93,5 +93,5 @@ TEST_CASE("load: files that are not regular, too large or unreadable", "[config]
   // A directory at ~/.fence.json is an error, not a silent fallback to the default.
   fs::create_directory(h.path() + "/.fence.json");
   CHECK(load_error(std::nullopt, h.path()) ==
-        "settings file is not a regular file: " + h.path() + "/.fence.json");
+        "settings file is not a regular file: \"" + h.path() + "/.fence.json\"");
 }
