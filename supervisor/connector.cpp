@@ -2,7 +2,9 @@
 
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <resolv.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -42,8 +44,27 @@ struct PendingResolve {
   ResolveResult result;
 };
 
+// SECURITY: the name decided must be the name resolved. glibc's stub resolver would try
+// NAME.DOMAIN for every `search` domain of resolv.conf (before NAME itself, with `ndots`), so
+// an allowed `nx.wild.test` that does not exist could come back as `nx.wild.test.corp.example`,
+// a host no rule names; and it would map names through HOSTALIASES (scrubbed from the
+// environment too). This thread's resolver state (`_res` is per thread) is therefore set to
+// query the name as it is and only that. A trailing dot cannot do it: /etc/hosts lookups
+// do not match "name.".
+bool resolve_names_as_given() {
+  if (::res_init() != 0) return false;
+  _res.options &= ~static_cast<unsigned long>(RES_DNSRCH | RES_DEFNAMES);
+  _res.options |= RES_NOALIASES;
+  return true;
+}
+
 ResolveResult run_getaddrinfo(const std::string& host) {
   ResolveResult r;
+  if (!resolve_names_as_given()) {
+    r.error = EAI_SYSTEM;
+    r.error_text = "cannot initialize the resolver";
+    return r;
+  }
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;

@@ -12,9 +12,11 @@
 # Upstream (each server runs under `timeout`, and `down` kills it):
 #   HTTP  on 198.51.100.10:80, :8080, 198.51.100.11:80, [2001:db8::10]:80
 #   HTTPS on 198.51.100.10:443, 198.51.100.11:443, [2001:db8::10]:443 (self-signed cert: cert.pem)
-#   DNS   on 198.51.100.10:53/udp answering NXDOMAIN to everything (the host namespace's
-#         resolv.conf points there, so unknown names fail fast and locally); every datagram is
-#         logged to dns.log.
+#   DNS   on 198.51.100.10:53/udp answering NXDOMAIN to everything except A queries for names
+#         under corp.test (answered 198.51.100.11); the host namespace's resolv.conf points
+#         there with `search corp.test`, so unknown names fail fast and locally and a resolver
+#         that applies the search list is caught; every datagram is logged to dns.log (and
+#         its question name as "qname").
 #   Served files: /hello.txt ("hello from upstream\n"), /big.bin (10 MiB, sha256 in the state
 #   file), /repo.git (bare git repository, dumb HTTP), /simple/ (PEP 503 index with the wheel
 #   fencefixture-1.0), /echo (JSON: request line, headers, local and peer address).
@@ -148,9 +150,12 @@ cat >"/etc/netns/$host_ns/hosts" <<'EOF'
 10.0.0.5	mixed.example
 198.51.100.1	selfhost.example
 EOF
+# The search list is hostile on purpose: fence must resolve exactly the name it decided on,
+# never NAME.corp.test (which the DNS responder below answers).
 cat >"/etc/netns/$host_ns/resolv.conf" <<'EOF'
 nameserver 198.51.100.10
-options timeout:1 attempts:1
+search corp.test
+options timeout:1 attempts:1 ndots:5
 EOF
 chmod -R a+rX "/etc/netns/$host_ns"
 
@@ -272,20 +277,29 @@ def dns():
     s.bind(("198.51.100.10", 53))
     while True:
         data, peer = s.recvfrom(4096)
-        log(dns_log, json.dumps({"time": time.time(), "peer": peer[0],
-                                 "data": data.decode("latin-1")}))
-        if len(data) < 12:
-            continue
-        i = 12
+        labels, i = [], 12
         try:
             while data[i]:
+                labels.append(data[i + 1:i + 1 + data[i]].decode("latin-1"))
                 i += data[i] + 1
             question = data[12:i + 5]
+            qtype = int.from_bytes(data[i + 1:i + 3], "big")
         except IndexError:
+            question = None
+        qname = ".".join(labels).lower()
+        log(dns_log, json.dumps({"time": time.time(), "peer": peer[0], "qname": qname,
+                                 "data": data.decode("latin-1")}))
+        if len(data) < 12 or question is None:
+            continue
+        rd = data[2] & 0x01
+        if qname.endswith(".corp.test") and qtype == 1:
+            # Same id, QR=1, RD copied, RA=1, NOERROR, one answer: A 198.51.100.11, TTL 5.
+            answer = b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x05\x00\x04" + bytes([198, 51, 100, 11])
+            s.sendto(data[:2] + bytes([0x80 | rd, 0x80]) + b"\x00\x01\x00\x01\x00\x00\x00\x00"
+                     + question + answer, peer)
             continue
         # Same id, QR=1, RD copied, RA=1, RCODE=3 (NXDOMAIN), one question, no answers.
-        flags = bytes([0x80 | (data[2] & 0x01), 0x83])
-        s.sendto(data[:2] + flags + b"\x00\x01\x00\x00\x00\x00\x00\x00" + question, peer)
+        s.sendto(data[:2] + bytes([0x80 | rd, 0x83]) + b"\x00\x01\x00\x00\x00\x00\x00\x00" + question, peer)
 
 for addr in ("198.51.100.10", "198.51.100.11", "2001:db8::10"):
     serve(addr, 80, False)

@@ -599,6 +599,30 @@ def test_denied_names_are_never_resolved(fence, net):
     assert f"d{m}" not in asked and f"u{m}" not in asked, asked
 
 
+def test_resolver_uses_no_search_list(fence, net):
+    """The fixture's resolv.conf has `search corp.test` (ndots:5) and its DNS server answers
+    every name under corp.test: an allowed name that does not exist must fail, not come back as
+    NAME.corp.test, through every route."""
+    m = marker()
+    names = {"http": f"h{m}.wild.test", "connect": f"c{m}.wild.test", "socks": f"s{m}.wild.test"}
+    cfg = net.config(["*.wild.test", f"single{m}"])
+    cp = fence.sh(
+        f"curl -s --max-time 20 -o /dev/null -w 'http %{{http_code}}\n' http://{names['http']}/hello.txt;"
+        f"curl -s --max-time 20 -o /dev/null -w 'connect %{{http_code}}\n' -p "
+        f"http://{names['connect']}/hello.txt;"
+        f"curl -s --max-time 20 -o /dev/null -w 'single %{{http_code}}\n' http://single{m}/hello.txt;"
+        f"curl -s --max-time 20 --proxy socks5h://127.0.0.1:1080 -o /dev/null "
+        f"-w 'socks %{{http_code}}\n' http://{names['socks']}/hello.txt; true",
+        config=cfg)
+    assert "http 502" in cp.stdout and "single 502" in cp.stdout, fmt(cp)
+    assert "connect 000" in cp.stdout and "socks 000" in cp.stdout, fmt(cp)
+    asked = [q.get("qname", "") for q in net.dns_queries()]
+    for name in [*names.values(), f"single{m}"]:
+        assert name in asked, (name, asked)
+        assert name + ".corp.test" not in asked, f"search list applied to {name}: {asked}"
+    assert not requests_for(net, m), net.access_entries()
+
+
 # ---------------------------------------------------------------------------------- SSRF
 
 SSRF_NAMES = {
