@@ -114,6 +114,22 @@ void refuse_own_listener(ConnectOutcome& out, const IpAddress& address, std::uin
   finish(out, ipc::DenyReason::Policy, "blocked by network policy: " + out.decision.reason);
 }
 
+// SECURITY-RULES 3: whether (address, port) may reach one of fence's own listeners: a port of
+// forbidden_loopback_ports on ANY loopback spelling (127.0.0.2 and ::ffff:127.1.2.3 reach a
+// listener on 0.0.0.0 or 127.0.0.1 as well), or an exact forbidden endpoint, compared with a
+// v4-mapped address taken as the v4 address it reaches.
+bool is_own_listener(const ConnectOptions& options, const IpAddress& address, std::uint16_t port) {
+  const auto& ports = options.forbidden_loopback_ports;
+  if (classify(address) == AddressClass::Loopback &&
+      std::find(ports.begin(), ports.end(), port) != ports.end())
+    return true;
+  const IpAddress reached = address.embedded_v4().value_or(address);
+  return std::any_of(
+      options.forbidden_endpoints.begin(), options.forbidden_endpoints.end(), [&](const auto& e) {
+        return e.second == port && e.first.embedded_v4().value_or(e.first) == reached;
+      });
+}
+
 platform::UniqueFd connect_one(const IpAddress& a, std::uint16_t port, Clock::time_point deadline,
                                int& error) {
   platform::UniqueFd fd(::socket(a.is_v4() ? AF_INET : AF_INET6,
@@ -294,15 +310,7 @@ ConnectOutcome establish(const NetworkPolicy& policy, const std::string& host, s
   }
 
   for (const IpAddress& a : addresses) {
-    const bool own_listener =
-        classify(a) == AddressClass::Loopback &&
-        std::find(options.forbidden_loopback_ports.begin(), options.forbidden_loopback_ports.end(),
-                  port) != options.forbidden_loopback_ports.end();
-    const bool forbidden =
-        own_listener ||
-        std::find(options.forbidden_endpoints.begin(), options.forbidden_endpoints.end(),
-                  std::pair{a, port}) != options.forbidden_endpoints.end();
-    if (forbidden) {
+    if (is_own_listener(options, a, port)) {
       refuse_own_listener(out, a, port);
       return out;
     }
@@ -352,8 +360,7 @@ ConnectOutcome establish_local(const NetworkPolicy& policy, std::uint16_t port,
   }
   const IpAddress loopback = *out.decision.chosen;
   out.resolved = loopback.to_string();
-  if (std::find(options.forbidden_endpoints.begin(), options.forbidden_endpoints.end(),
-                std::pair{loopback, port}) != options.forbidden_endpoints.end()) {
+  if (is_own_listener(options, loopback, port)) {
     refuse_own_listener(out, loopback, port);
     return out;
   }

@@ -89,14 +89,12 @@ void debug_line(bool enabled, const std::string& line) {
 }
 
 // The -p listeners are fence's own: the proxies never connect to them (a connection from the
-// sandbox to its own inbound port on the host would loop back into it).
+// sandbox to its own inbound port on the host would loop back into it). Their ports are
+// refused on every loopback address besides (BrokerOptions::inbound_ports).
 std::vector<std::pair<IpAddress, std::uint16_t>> inbound_endpoints(const CliOptions& cli) {
   std::vector<std::pair<IpAddress, std::uint16_t>> out;
-  for (const ExposedPort& p : cli.ports) {
+  for (const ExposedPort& p : cli.ports)
     if (auto a = parse_ip_literal(p.address)) out.emplace_back(*a, p.port);
-    if (p.address == "0.0.0.0") out.emplace_back(*parse_ip_literal("127.0.0.1"), p.port);
-    if (p.address == "::") out.emplace_back(*parse_ip_literal("::1"), p.port);
-  }
   return out;
 }
 
@@ -271,6 +269,7 @@ int run(const CliOptions& cli) {
   broker_options.socks_port = spec.socks_proxy_port;
   broker_options.debug = cli.debug;
   broker_options.forbidden_endpoints = inbound_endpoints(cli);
+  broker_options.inbound_ports = spec.inbound_ports;
   NetworkBroker broker(
       network_policy_from(config.network), broker_options,
       [&](const NetworkEvent& event) { reporter.network(event); },

@@ -24,8 +24,11 @@ NetworkBroker::NetworkBroker(NetworkPolicy policy, BrokerOptions options, EventS
   shared_->wakeup.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!shared_->wakeup) throw platform::SysError("eventfd");
   shared_->connect_options.host_own = host_addresses();
-  // SECURITY: the sandbox's own proxy listeners are never a target (SECURITY-RULES 3).
+  // SECURITY: the sandbox's own proxy listeners and fence's -p listeners are never a target
+  // (SECURITY-RULES 3), whatever loopback address names them.
   shared_->connect_options.forbidden_loopback_ports = {options_.http_port, options_.socks_port};
+  for (std::uint16_t port : options_.inbound_ports)
+    shared_->connect_options.forbidden_loopback_ports.push_back(port);
   shared_->connect_options.forbidden_endpoints = options_.forbidden_endpoints;
 }
 
@@ -360,7 +363,9 @@ void NetworkBroker::drain(std::chrono::milliseconds limit) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return;
-    struct pollfd p {channel_->fd(), POLLIN, 0};
+    struct pollfd p {
+      channel_->fd(), POLLIN, 0
+    };
     if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return;
     handle_worker_message();
   }

@@ -45,7 +45,7 @@ struct NetworkEvent {
   std::string connected;  // the address connected to
   std::uint64_t bytes_up = 0, bytes_down = 0;
   std::uint32_t duration_ms = 0;
-  bool closed = false;    // a TunnelClosed report (allowed connections end with one)
+  bool closed = false;  // a TunnelClosed report (allowed connections end with one)
 };
 
 // Violations and faults of the worker, for the user and the audit log.
@@ -59,8 +59,11 @@ struct BrokerOptions {
   bool debug = false;
   std::size_t connect_threads = 16;  // at most; started when a request would wait
   std::size_t max_in_flight = 4096;  // more pending requests than this is a violation
-  // fence's own host listeners (-p): never a target.
+  // fence's own host listeners (-p): never a target, on their own address nor on any
+  // loopback address (a listener on 0.0.0.0 answers on all of 127/8, and ::ffff:127.x.y.z
+  // reaches a v4 listener), whatever the rules allow.
   std::vector<std::pair<IpAddress, std::uint16_t>> forbidden_endpoints;
+  std::vector<std::uint16_t> inbound_ports;
 };
 
 class NetworkBroker {

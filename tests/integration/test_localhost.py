@@ -139,6 +139,23 @@ def proxied_ping(port, host="127.0.0.1", proxy=3128):
     return data
 '''
 
+SOCKS_PING = r'''
+def socks_ping(port, host):
+    import ipaddress
+    s = socket.create_connection(("127.0.0.1", 1080), timeout=5)
+    s.sendall(b"\x05\x01\x00")
+    if s.recv(2) != b"\x05\x00":
+        return "no greeting"
+    try:
+        a = ipaddress.ip_address(host)
+        addr = (b"\x01" if a.version == 4 else b"\x04") + a.packed
+    except ValueError:
+        addr = b"\x03" + bytes([len(host)]) + host.encode()
+    s.sendall(b"\x05\x01\x00" + addr + port.to_bytes(2, "big"))
+    reply = s.recv(4)
+    s.close()
+    return "ok" if reply[1:2] == b"\x00" else f"refused {reply[1]}"
+'''
 
 # ------------------------------------------------------------------------------ allowLocalBinding
 
@@ -403,6 +420,33 @@ def test_allow_local_outbound_opens_the_proxy_route(fence, service):
     assert err(cp, "direct"), fmt(cp)  # no transparent route without allowLocalOutboundPorts
     assert "proxy +PONG" in cp.stdout and "proxy-localhost +PONG" in cp.stdout, fmt(cp)
     assert redis.connections == 2
+
+
+SPELLINGS = ["127.0.0.1", "localhost", "127.0.0.2", "127.1.2.3", "127.255.255.254",
+             "::ffff:127.0.0.2", "::ffff:7f00:1", "::ffff:127.0.0.1", "::1"]
+
+
+@pytest.mark.parametrize("bind", ["0.0.0.0", "127.0.0.1", "[::]"])
+def test_fence_own_listeners_are_never_a_target(fence, service, bind):
+    """allowLocalOutbound opens the host's loopback, never fence's own -p listeners nor the
+    proxy ports, however the loopback address is spelled (a listener on 0.0.0.0 answers on
+    all of 127/8, and a v4-mapped address reaches a v4 listener)."""
+    redis = service()  # a host service on loopback that stays reachable
+    port = free_port()
+    targets = [(h, p) for h in SPELLINGS for p in (port, 3128, 1080)]
+    code = PING + CONNECT_PING + SOCKS_PING + f"""
+for host, p in {targets!r}:
+    print(host, p, 'http', proxied_ping(p, f"[{{host}}]" if ':' in host else host))
+    print(host, p, 'socks', socks_ping(p, host))
+print('service', proxied_ping({redis.port}))
+"""
+    cp = fence.py(code, config={"network": {"allowLocalOutbound": True}},
+                  flags=["-p", f"{bind}:{port}"])
+    assert_started(cp)
+    assert "service +PONG" in cp.stdout, fmt(cp)
+    for host, p in targets:
+        assert f"{host} {p} http status 403" in cp.stdout, f"{host}:{p}" + fmt(cp)
+        assert f"{host} {p} socks refused 2" in cp.stdout, f"{host}:{p}" + fmt(cp)
 
 
 def test_allow_local_binding_implies_local_outbound(fence, service):
