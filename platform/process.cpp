@@ -4,12 +4,15 @@
 #include <poll.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
+#include <fstream>
+#include <string>
 #include <vector>
 
 #include "platform/sys_error.hpp"
@@ -58,6 +61,38 @@ void set_parent_death_signal(int sig, pid_t expected_parent) {
   // SECURITY: if the parent exited before the prctl, no signal will ever come and we
   // would outlive the supervisor; we are re-parented by now, so getppid() tells.
   if (::getppid() != expected_parent) throw SysError("parent exited before PDEATHSIG", ESRCH);
+}
+
+void become_child_subreaper() {
+  if (::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0)
+    throw SysError("prctl(PR_SET_CHILD_SUBREAPER)");
+}
+
+std::vector<pid_t> child_processes() {
+  std::vector<pid_t> children;
+  DIR* tasks = ::opendir("/proc/self/task");
+  if (!tasks) return children;
+  while (const dirent* e = ::readdir(tasks)) {
+    if (e->d_name[0] == '.') continue;
+    const std::string file = std::string("/proc/self/task/") + e->d_name + "/children";
+    std::ifstream in(file);
+    for (pid_t pid; in >> pid;) children.push_back(pid);
+  }
+  ::closedir(tasks);
+  return children;
+}
+
+void reap_children_except(const std::vector<pid_t>& keep) {
+  for (;;) {
+    bool waited = false;
+    for (pid_t pid : child_processes()) {
+      if (std::find(keep.begin(), keep.end(), pid) != keep.end()) continue;
+      int status = 0;
+      if (retry_eintr([&] { return ::waitpid(pid, &status, 0); }) == pid) waited = true;
+    }
+    // A child reaped may have left its own orphans to us meanwhile: look again.
+    if (!waited) return;
+  }
 }
 
 void close_fds_from(int lowest) {

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <initializer_list>
+#include <vector>
 
 #include "platform/unique_fd.hpp"
 
@@ -17,6 +18,18 @@ void set_non_dumpable();
 // `expected_parent` to close the race where the parent died before the prctl; throws
 // SysError(ESRCH) in that case. (PID 1 of a new pid namespace sees its parent as 0.)
 void set_parent_death_signal(int sig, pid_t expected_parent);
+
+// PR_SET_CHILD_SUBREAPER: a descendant orphaned by the death of its parent (the sandbox's init
+// when the outer launcher ends first) becomes the caller's child, so the caller can reap it
+// instead of leaving it to a pid 1 that may never reap (a container without an init).
+void become_child_subreaper();
+
+// The caller's child processes now, from /proc/self/task/*/children (every thread's).
+std::vector<pid_t> child_processes();
+
+// Waits for every child of the caller except those in `keep` (children it had before it
+// started any, e.g. inherited from a shell that exec'd it), until none is left.
+void reap_children_except(const std::vector<pid_t>& keep);
 
 // Closes every fd >= lowest (close_range, or a /proc/self/fd walk on kernels before 5.9).
 void close_fds_from(int lowest);

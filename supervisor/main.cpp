@@ -330,11 +330,30 @@ int run(const CliOptions& cli) {
   return outcome.exit_code;
 }
 
+int run_command_line(int argc, char** argv);
+
 }  // namespace
 
 int main(int argc, char** argv) {
   // SECURITY: the supervisor holds the policy; nothing may attach to it or read its memory.
   fence::platform::set_non_dumpable();
+  // fence exits only after every process it started has been reaped: the sandbox's init,
+  // orphaned when the outer launcher ends first, comes back to fence rather than to a pid 1
+  // that may not reap (SECURITY-RULES 15). Children fence inherited are not its to wait for.
+  const std::vector<pid_t> inherited = fence::platform::child_processes();
+  try {
+    fence::platform::become_child_subreaper();
+  } catch (const std::exception& e) {
+    return fail(kExitSetupFailed, e.what());
+  }
+  const int status = run_command_line(argc, argv);
+  fence::platform::reap_children_except(inherited);
+  return status;
+}
+
+namespace {
+
+int run_command_line(int argc, char** argv) {
   // SECURITY: the supervisor's own resolver must not be steered by the caller's environment
   // (HOSTALIASES, RES_OPTIONS, LOCALDOMAIN; SECURITY-RULES 16). The command gets its own
   // sanitized copy of the environment.
@@ -368,3 +387,5 @@ int main(int argc, char** argv) {
     return fail(kExitSetupFailed, e.what());
   }
 }
+
+}  // namespace

@@ -4,6 +4,7 @@ pid namespace lifetime, signal forwarding, non-dumpable processes, fail-closed s
 import hashlib
 import json
 import os
+import sys
 import platform
 import re
 import select
@@ -311,6 +312,79 @@ def test_no_orphans_after_command_exits(fence):
             f"orphans survived the run: {processes_with(marker)}"
     finally:
         kill_marked(marker)
+
+
+# Runs each fence command line as a child of a subreaper (a container's init that reaps, or
+# one that does not: either way what fence leaves behind becomes this process's child), and
+# prints each exit status and how many processes fence left to it.
+SUBREAPER = r'''
+import ctypes, glob, json, os, subprocess, sys
+assert ctypes.CDLL(None).prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+def children():
+    out = []
+    for f in glob.glob(f"/proc/{os.getpid()}/task/*/children"):
+        out += [int(p) for p in open(f).read().split()]
+    return out
+results = []
+for argv in json.loads(sys.argv[1]):
+    code = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL, timeout=60).returncode
+    left = children()
+    names = []
+    for pid in left:
+        try:
+            names.append(open(f"/proc/{pid}/comm").read().strip())
+        except OSError:
+            names.append("?")
+        os.waitpid(pid, 0)
+    results.append([code, names])
+print(json.dumps(results))
+'''
+
+
+def test_fence_reaps_every_process_it_started(fence, tmp_path, work):
+    """fence exits only after every process it started has been reaped: under a subreaper
+    (a container whose init does not reap) no launcher, init or worker is left behind, and
+    the exit status is unchanged."""
+    cfg = fence.write_config({"filesystem": {"allowWrite": ["."]},
+                              "network": {"allowedDomains": ["example.com"]},
+                              "command": {"deny": ["git push"]}})
+    bad = fence.write_config("{")
+    cases = [
+        (["true"], [], 0),
+        (["sh", "-c", "exit 7"], [], 7),
+        (["sh", "-c", "sleep 30 & kill -9 $$"], [], 137),
+        (["sh", "-c", "touch x; exit 3"], ["-m"], 3),
+        (["no-such-command-anywhere"], [], 127),
+        (["git", "push"], [], 120),
+        (["true"], ["-s", str(bad)], 122),
+        (["true"], ["-p", "1"], 121 if os.getuid() != 0 else 0),
+    ]
+    argvs, expected = [], []
+    for args, flags, code in cases:
+        argvs.append([str(fence.bin), *(flags if "-s" in flags else ["-s", str(cfg), *flags]),
+                      "--", *args])
+        expected.append(code)
+    for _ in range(10):
+        argvs.append([str(fence.bin), "-s", str(cfg), "--", "true"])
+        expected.append(0)
+    cp = subprocess.run([sys.executable, "-c", SUBREAPER, json.dumps(argvs)], cwd=work,
+                        env=fence.env(), capture_output=True, text=True, timeout=300)
+    assert cp.returncode == 0, fmt(cp)
+    results = json.loads(cp.stdout)
+    assert [r[0] for r in results] == expected, results
+    left = [(argv, r[1]) for argv, r in zip(argvs, results) if r[1]]
+    assert not left, f"processes left to the subreaper: {left}"
+
+
+def test_fence_does_not_wait_for_children_it_inherited(fence):
+    # A shell that execs fence leaves its background job as fence's child: not fence's to reap.
+    argv = " ".join(fence.argv(["--", "true"], config={}))
+    start = time.monotonic()
+    cp = subprocess.run(["sh", "-c", f"sleep 20 >/dev/null 2>&1 & exec {argv}"], env=fence.env(),
+                        cwd=fence.work, capture_output=True, text=True, timeout=30)
+    assert cp.returncode == 0, fmt(cp)
+    assert time.monotonic() - start < 10, "fence waited for a child it did not start"
 
 
 @pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 42), (signal.SIGINT, 43),
