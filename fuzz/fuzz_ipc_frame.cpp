@@ -43,6 +43,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;
   }
   if (datagram.size() > ipc::kMaxFrameSize || frame.payload.size() > ipc::kMaxPayload) std::abort();
+  // A payload in a memfd: the datagram is a header; the channel checks and reads the fd.
+  if (frame.payload_in_fd) {
+    if (!frame.payload.empty() || datagram.size() != ipc::kFrameHeaderSize ||
+        frame.payload_len > ipc::kMaxLargePayload || fds_received < 1)
+      std::abort();
+    return 0;
+  }
   // No default: a new MessageType must get its case here (-Wswitch).
   switch (frame.type) {
     case ipc::MessageType::Hello:
@@ -116,6 +123,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       break;
     case ipc::MessageType::UnixConnect:
       decode_as<ipc::UnixConnect>(frame.payload);
+      break;
+    case ipc::MessageType::WorkerLog:
+      decode_as<ipc::WorkerLog>(frame.payload);
       break;
   }
   return 0;

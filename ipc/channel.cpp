@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "platform/sealed_memfd.hpp"
 #include "platform/sys_error.hpp"
 
 namespace fence::ipc {
@@ -70,8 +71,22 @@ void Channel::send_hello() {
 }
 
 void Channel::send_frame(MessageType type, std::span<const std::byte> payload,
-                         std::span<const int> fds) {
-  std::vector<std::byte> frame = encode_frame(type, payload, fds.size());
+                         std::span<const int> message_fds) {
+  // A payload over a datagram's size (large messages only: encode_payload's limit said so)
+  // travels in a sealed memfd, attached after the message's own fds.
+  std::vector<int> with_payload;
+  platform::UniqueFd payload_fd;
+  std::span<const int> fds = message_fds;
+  std::vector<std::byte> frame;
+  if (payload.size() > kMaxPayload) {
+    payload_fd = platform::make_sealed_memfd("fence-ipc", payload);
+    with_payload.assign(message_fds.begin(), message_fds.end());
+    with_payload.push_back(payload_fd.get());
+    fds = with_payload;
+    frame = encode_frame_header_only(type, payload.size(), fds.size());
+  } else {
+    frame = encode_frame(type, payload, fds.size());
+  }
   iovec iov{frame.data(), frame.size()};
   msghdr msg{};
   msg.msg_iov = &iov;
@@ -122,8 +137,7 @@ ReceiveResult Channel::receive_checked() {
   msg.msg_iovlen = 1;
   msg.msg_control = control.bytes;
   msg.msg_controllen = sizeof(control.bytes);
-  ssize_t n =
-      platform::retry_eintr([&] { return ::recvmsg(sock_.get(), &msg, MSG_CMSG_CLOEXEC); });
+  ssize_t n = platform::retry_eintr([&] { return ::recvmsg(sock_.get(), &msg, MSG_CMSG_CLOEXEC); });
   // ECONNRESET means only that the peer closed while our last message to it was unread; the
   // kernel reports it once (and clears it) before the peer's own messages, which are still
   // queued: e.g. a launcher's SetupFailed sent before it exited.
@@ -151,14 +165,28 @@ ReceiveResult Channel::receive_checked() {
   const std::span<const std::byte> datagram(buf_.data(), static_cast<std::size_t>(n));
   const DecodedFrame frame = decode_frame(datagram, received.fds.size());
   if (!frame.ok()) fail(std::string(describe(frame.error)));
+  std::vector<std::byte> payload;
+  if (frame.payload_in_fd) {
+    // SECURITY: only a type the table calls large may come this way, and its memfd must be
+    // sealed and of the announced size; it is copied out before anything decodes it.
+    if (!is_large_type(frame.type))
+      fail(std::string(message_name(frame.type)) + ": payload in a memfd, but it is not large");
+    const platform::UniqueFd payload_fd = std::move(received.fds.back());
+    received.fds.pop_back();
+    std::string why;
+    auto bytes = platform::read_sealed_memfd(payload_fd.get(), frame.payload_len, &why);
+    if (!bytes) fail(std::string(message_name(frame.type)) + ": " + why);
+    payload = std::move(*bytes);
+  } else {
+    payload.assign(frame.payload.begin(), frame.payload.end());
+  }
   try {
     inbound_.on_receive(frame.type, received.fds.size());
   } catch (const ProtocolError& e) {
     fail(e.what());
   }
 
-  Incoming in{frame.type, std::vector<std::byte>(frame.payload.begin(), frame.payload.end()),
-              std::move(received.fds)};
+  Incoming in{frame.type, std::move(payload), std::move(received.fds)};
   if (in.type == MessageType::Hello) {
     Hello hello{};
     try {

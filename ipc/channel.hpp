@@ -28,9 +28,9 @@
 #include "ipc/dispatch.hpp"
 #include "ipc/errors.hpp"
 #include "ipc/frame.hpp"
-#include "platform/sys_error.hpp"
 #include "ipc/messages.hpp"
 #include "ipc/protocol.hpp"
+#include "platform/sys_error.hpp"
 #include "platform/unique_fd.hpp"
 
 namespace fence::ipc {
@@ -134,7 +134,7 @@ template <typename Msg>
 void Channel::send(const Msg& msg, std::span<const int> fds) {
   constexpr MessageType type = MessageTraits<Msg>::type;
   if (auto error = validate(msg)) throw EncodeError("refusing to send invalid " + *error);
-  const std::vector<std::byte> payload = encode_payload(msg);
+  const std::vector<std::byte> payload = encode_payload(msg, payload_limit(type));
   if (auto error = outbound_.admit(type, fds.size())) throw std::logic_error("ipc send: " + *error);
   send_frame(type, payload, fds);
 }

@@ -12,8 +12,9 @@ constexpr bool table_is_consistent() {
     const auto t = static_cast<std::uint16_t>(a.type);
     if (t == 0 || t >= 32) return false;  // fits the seen_once_ bitmask
     if (a.fds > kMaxFdsPerMessage) return false;
+    if (std::size_t{a.fds} + (a.large ? 1 : 0) > kMaxFdsPerMessage) return false;  // + memfd
     for (const MessageRule& b : kMessageRules) {
-      if (a.type == b.type && a.fds != b.fds) return false;
+      if (a.type == b.type && (a.fds != b.fds || a.large != b.large)) return false;
       if (&a != &b && a.type == b.type && a.sender == b.sender && a.receiver == b.receiver) {
         return false;  // one rule per direction
       }
@@ -37,6 +38,17 @@ std::optional<std::size_t> fds_for_type(MessageType type) {
     if (rule.type == type) return rule.fds;
   }
   return std::nullopt;
+}
+
+bool is_large_type(MessageType type) {
+  for (const MessageRule& rule : kMessageRules) {
+    if (rule.type == type) return rule.large;
+  }
+  return false;
+}
+
+std::size_t payload_limit(MessageType type) {
+  return is_large_type(type) ? kMaxLargePayload : kMaxPayload;
 }
 
 std::string_view role_name(Role role) {

@@ -26,6 +26,11 @@ const MessageRule* find_rule(MessageType type, Role sender, Role receiver);
 // compile time), or nullopt for a type without a rule.
 std::optional<std::size_t> fds_for_type(MessageType type);
 
+// Whether a message of `type` may be large (its payload then up to kMaxLargePayload bytes, in
+// a memfd), and its payload limit: kMaxLargePayload or kMaxPayload.
+bool is_large_type(MessageType type);
+std::size_t payload_limit(MessageType type);
+
 std::string_view role_name(Role role);
 
 class PeerState {

@@ -43,6 +43,8 @@ std::string_view describe(FrameError error) {
       return "fd count over the maximum";
     case FrameError::FdCountMismatch:
       return "fd count does not match the fds received";
+    case FrameError::UnknownFlags:
+      return "unknown frame flags";
   }
   return "unknown frame error";
 }
@@ -73,6 +75,7 @@ bool is_known_message_type(std::uint16_t value) {
     case MessageType::ExecVerdict:
     case MessageType::StartCommand:
     case MessageType::UnixConnect:
+    case MessageType::WorkerLog:
       return true;
   }
   return false;
@@ -88,8 +91,25 @@ std::vector<std::byte> encode_frame(MessageType type, std::span<const std::byte>
   put_le(out, kProtocolVersion, 2);
   put_le(out, static_cast<std::uint16_t>(type), 2);
   put_le(out, payload.size(), 4);
-  put_le(out, fd_count, 4);
+  put_le(out, fd_count, 2);
+  put_le(out, 0, 2);
   out.insert(out.end(), payload.begin(), payload.end());
+  return out;
+}
+
+std::vector<std::byte> encode_frame_header_only(MessageType type, std::size_t payload_size,
+                                                std::size_t fd_count) {
+  if (payload_size > kMaxLargePayload) throw EncodeError("payload over kMaxLargePayload");
+  if (fd_count < 1 || fd_count > kMaxFdsPerMessage)
+    throw EncodeError("fd count out of range for a payload in a memfd");
+  std::vector<std::byte> out;
+  out.reserve(kFrameHeaderSize);
+  put_le(out, kMagic, 4);
+  put_le(out, kProtocolVersion, 2);
+  put_le(out, static_cast<std::uint16_t>(type), 2);
+  put_le(out, payload_size, 4);
+  put_le(out, fd_count, 2);
+  put_le(out, kFramePayloadInFd, 2);
   return out;
 }
 
@@ -100,17 +120,27 @@ DecodedFrame decode_frame(std::span<const std::byte> datagram, std::size_t fds_r
   const auto type = static_cast<std::uint16_t>(get_le(datagram, 6, 2));
   if (!is_known_message_type(type)) return failure(FrameError::UnknownType);
   const std::uint32_t payload_len = get_le(datagram, 8, 4);
-  if (payload_len > kMaxPayload) return failure(FrameError::PayloadTooLarge);
-  if (payload_len != datagram.size() - kFrameHeaderSize) {
-    return failure(FrameError::LengthMismatch);
-  }
-  const std::uint32_t fd_count = get_le(datagram, 12, 4);
+  const std::uint32_t fd_count = get_le(datagram, 12, 2);
+  const std::uint32_t flags = get_le(datagram, 14, 2);
   if (fd_count > kMaxFdsPerMessage) return failure(FrameError::TooManyFds);
   // SECURITY: the header must declare exactly the fds the kernel delivered; the caller closes
   // them all on any mismatch.
   if (fd_count != fds_received) return failure(FrameError::FdCountMismatch);
+  if (flags == kFramePayloadInFd) {
+    // The payload is in the last fd; the datagram is the header alone. Whether this type may
+    // be large is the dispatch table's to say (the receiver checks it next).
+    if (datagram.size() != kFrameHeaderSize) return failure(FrameError::LengthMismatch);
+    if (payload_len > kMaxLargePayload) return failure(FrameError::PayloadTooLarge);
+    if (fd_count < 1) return failure(FrameError::FdCountMismatch);
+    return DecodedFrame{FrameError::None, static_cast<MessageType>(type), {}, true, payload_len};
+  }
+  if (flags != 0) return failure(FrameError::UnknownFlags);
+  if (payload_len > kMaxPayload) return failure(FrameError::PayloadTooLarge);
+  if (payload_len != datagram.size() - kFrameHeaderSize) {
+    return failure(FrameError::LengthMismatch);
+  }
   return DecodedFrame{FrameError::None, static_cast<MessageType>(type),
-                      datagram.subspan(kFrameHeaderSize)};
+                      datagram.subspan(kFrameHeaderSize), false, payload_len};
 }
 
 }  // namespace fence::ipc

@@ -6,8 +6,13 @@
 //   offset 4  uint16 version      kProtocolVersion
 //   offset 6  uint16 type         MessageType
 //   offset 8  uint32 payload_len  == datagram size - kFrameHeaderSize, <= kMaxPayload
-//   offset 12 uint32 fd_count     == number of fds received with the datagram, <= kMaxFdsPerMessage
+//   offset 12 uint16 fd_count     == number of fds received with the datagram, <= kMaxFdsPerMessage
+//   offset 14 uint16 flags        0, or kFramePayloadInFd
 //   offset 16 payload             cereal binary archive of the message (messages.hpp)
+// With kFramePayloadInFd the datagram is the header alone: the payload (payload_len <=
+// kMaxLargePayload bytes) is the content of the LAST fd, a memfd sealed against every change
+// (the channel checks the seals and the size, then copies it before decoding), and fd_count
+// counts that fd too. Only types whose rule says `large` may use it.
 // The header is checked completely before cereal sees a byte of the payload.
 #pragma once
 
@@ -41,7 +46,10 @@ enum class FrameError {
   LengthMismatch,   // payload_len != datagram size - header
   TooManyFds,       // fd_count > kMaxFdsPerMessage
   FdCountMismatch,  // fd_count != fds actually received
+  UnknownFlags,     // flags other than 0 and kFramePayloadInFd
 };
+
+inline constexpr std::uint16_t kFramePayloadInFd = 1;
 
 std::string_view describe(FrameError error);
 
@@ -49,6 +57,8 @@ struct DecodedFrame {
   FrameError error = FrameError::None;
   MessageType type{};                  // valid only when ok()
   std::span<const std::byte> payload;  // view into the datagram; valid only when ok()
+  bool payload_in_fd = false;          // the payload is the last fd's content (empty span)
+  std::uint32_t payload_len = 0;       // its size
   bool ok() const { return error == FrameError::None; }
 };
 
@@ -59,22 +69,27 @@ bool is_known_message_type(std::uint16_t value);
 std::vector<std::byte> encode_frame(MessageType type, std::span<const std::byte> payload,
                                     std::size_t fd_count);
 
+// The header alone, for a payload of `payload_size` bytes carried in a memfd that is the last
+// of `fd_count` fds. Throws EncodeError when the size or fd count is out of bounds.
+std::vector<std::byte> encode_frame_header_only(MessageType type, std::size_t payload_size,
+                                                std::size_t fd_count);
+
 // Checks the header of `datagram` against its own size and the number of fds that arrived
 // with it. Never throws.
 DecodedFrame decode_frame(std::span<const std::byte> datagram, std::size_t fds_received);
 
 // cereal binary archive of `msg`. Throws EncodeError when a field exceeds its wire bound or
-// the whole exceeds kMaxPayload.
+// the whole exceeds `limit` (kMaxPayload, or kMaxLargePayload for a large message).
 template <typename Msg>
-std::vector<std::byte> encode_payload(const Msg& msg) {
-  VectorWriteBuf buf(kMaxPayload);
+std::vector<std::byte> encode_payload(const Msg& msg, std::size_t limit = kMaxPayload) {
+  VectorWriteBuf buf(limit);
   std::ostream os(&buf);
   try {
     cereal::BinaryOutputArchive ar(os);
     ar(msg);
   } catch (const cereal::Exception& e) {
     throw EncodeError(std::string(message_name(MessageTraits<Msg>::type)) + ": payload exceeds " +
-                      std::to_string(kMaxPayload) + " bytes");
+                      std::to_string(limit) + " bytes");
   }
   return buf.take();
 }

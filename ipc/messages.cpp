@@ -41,7 +41,8 @@ Error check_ports(std::string_view field, const std::vector<std::uint16_t>& port
     if (port == 0) return std::string(field) + ": port 0";
     if (!seen.insert(port).second) return std::string(field) + ": duplicate port";
     for (std::uint16_t r : reserved)
-      if (port == r) return std::string(field) + ": port " + std::to_string(port) + " is a proxy port";
+      if (port == r)
+        return std::string(field) + ": port " + std::to_string(port) + " is a proxy port";
   }
   return std::nullopt;
 }
@@ -156,9 +157,11 @@ std::optional<std::string> validate(const LaunchSpec& m) {
   // command race init for the port; the supervisor keeps the two sets apart.
   for (std::uint16_t port : m.local_outbound_ports) {
     for (std::uint16_t b : m.bind_ports)
-      if (port == b) return "LaunchSpec: port " + std::to_string(port) + " both bound and forwarded";
+      if (port == b)
+        return "LaunchSpec: port " + std::to_string(port) + " both bound and forwarded";
     for (std::uint16_t b : m.inbound_ports)
-      if (port == b) return "LaunchSpec: port " + std::to_string(port) + " both inbound and forwarded";
+      if (port == b)
+        return "LaunchSpec: port " + std::to_string(port) + " both inbound and forwarded";
   }
   if (m.unix_sockets.size() > kMaxSocketCount) return "LaunchSpec: too many unix sockets";
   if (auto e = check_paths("unix_sockets", m.unix_sockets)) return "LaunchSpec: " + *e;
@@ -258,14 +261,18 @@ std::optional<std::string> validate(const ConnectRequest& m) {
   return std::nullopt;
 }
 
-std::optional<std::string> validate(const ConnectAllowed&) { return std::nullopt; }
+std::optional<std::string> validate(const ConnectAllowed&) {
+  return std::nullopt;
+}
 
 std::optional<std::string> validate(const ConnectDenied& m) {
   if (!is_text(m.text, kMaxReasonLen)) return "ConnectDenied: bad text";
   return std::nullopt;
 }
 
-std::optional<std::string> validate(const TunnelClosed&) { return std::nullopt; }
+std::optional<std::string> validate(const TunnelClosed&) {
+  return std::nullopt;
+}
 
 std::optional<std::string> validate(const LocalListenerReady& m) {
   if (m.port == 0) return "LocalListenerReady: port 0";
@@ -282,15 +289,21 @@ std::optional<std::string> validate(const InboundOpen& m) {
   return std::nullopt;
 }
 
-std::optional<std::string> validate(const InboundReady&) { return std::nullopt; }
+std::optional<std::string> validate(const InboundReady&) {
+  return std::nullopt;
+}
 
 std::optional<std::string> validate(const InboundFailed& m) {
   if (m.error < 1 || m.error > kMaxErrno) return "InboundFailed: errno out of range";
   return std::nullopt;
 }
 
-std::optional<std::string> validate(const RelayStart&) { return std::nullopt; }
-std::optional<std::string> validate(const RelayClosed&) { return std::nullopt; }
+std::optional<std::string> validate(const RelayStart&) {
+  return std::nullopt;
+}
+std::optional<std::string> validate(const RelayClosed&) {
+  return std::nullopt;
+}
 
 std::optional<std::string> validate(const Violation& m) {
   if (auto e = check_pid("Violation", m.pid)) return e;
@@ -304,12 +317,21 @@ std::optional<std::string> validate(const ExecCheck& m) {
   return std::nullopt;
 }
 
-std::optional<std::string> validate(const ExecVerdict&) { return std::nullopt; }
-std::optional<std::string> validate(const StartCommand&) { return std::nullopt; }
+std::optional<std::string> validate(const ExecVerdict&) {
+  return std::nullopt;
+}
+std::optional<std::string> validate(const StartCommand&) {
+  return std::nullopt;
+}
 
 std::optional<std::string> validate(const UnixConnect& m) {
   if (auto e = check_pid("UnixConnect", m.pid)) return e;
   if (m.path.empty() || m.path.front() != '/') return "UnixConnect: path not absolute";
+  return std::nullopt;
+}
+
+std::optional<std::string> validate(const WorkerLog& m) {
+  if (m.text.empty()) return "WorkerLog: empty text";
   return std::nullopt;
 }
 

@@ -47,8 +47,6 @@ template <>
 struct MessageTraits<CommandExited> {
   static constexpr MessageType type = MessageType::CommandExited;
 };
-
-// Name of a message type for logs; "unknown" for a value outside the enum.
 template <>
 struct MessageTraits<ListenersReady> {
   static constexpr MessageType type = MessageType::ListenersReady;
@@ -122,7 +120,12 @@ template <>
 struct MessageTraits<UnixConnect> {
   static constexpr MessageType type = MessageType::UnixConnect;
 };
+template <>
+struct MessageTraits<WorkerLog> {
+  static constexpr MessageType type = MessageType::WorkerLog;
+};
 
+// Name of a message type for logs; "unknown" for a value outside the enum.
 std::string_view message_name(MessageType type);
 
 // --- bounds not named in protocol.hpp --------------------------------------------------------
@@ -135,7 +138,7 @@ inline constexpr std::int32_t kMaxExitCode = 255;
 // turns negative as pid_t would address a whole process group.
 inline constexpr std::uint32_t kMaxPid = 4 * 1024 * 1024;
 inline constexpr std::size_t kMaxDetailLen = kMaxPathLen;  // SetupFailed::detail may be a path
-inline constexpr std::size_t kMaxCommLen = 16;               // TASK_COMM_LEN
+inline constexpr std::size_t kMaxCommLen = 16;             // TASK_COMM_LEN
 
 // --- serialization ---------------------------------------------------------------------------
 
@@ -205,7 +208,7 @@ void serialize(Archive& ar, Violation& m) {
 template <typename Archive>
 void serialize(Archive& ar, ExecCheck& m) {
   ar(m.id, m.pid, bounded(m.comm, kMaxCommLen), bounded(m.path, kMaxPathLen),
-     bounded(m.argv, kMaxArgCount, kMaxArgLen), checked(m.truncated));
+     bounded(m.argv, kMaxArgCount, kMaxArgLen));
 }
 
 template <typename Archive>
@@ -219,6 +222,11 @@ void serialize(Archive&, StartCommand&) {}
 template <typename Archive>
 void serialize(Archive& ar, UnixConnect& m) {
   ar(m.pid, bounded(m.comm, kMaxCommLen), bounded(m.path, kMaxPathLen));
+}
+
+template <typename Archive>
+void serialize(Archive& ar, WorkerLog& m) {
+  ar(bounded(m.text, kMaxTextLen));
 }
 
 template <typename Archive>
@@ -318,6 +326,7 @@ std::optional<std::string> validate(const ExecCheck& m);
 std::optional<std::string> validate(const ExecVerdict& m);
 std::optional<std::string> validate(const StartCommand& m);
 std::optional<std::string> validate(const UnixConnect& m);
+std::optional<std::string> validate(const WorkerLog& m);
 
 // A host as the proxy may ask for it: a DNS name (letters, digits, '-', '.', labels of 1..63,
 // at most 253 bytes, an optional trailing dot), an IPv4 dotted quad or an IPv6 literal

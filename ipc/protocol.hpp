@@ -18,18 +18,27 @@
 
 namespace fence::ipc {
 
-inline constexpr std::uint32_t kMagic = 0x46454e43;  // "FENC"
-inline constexpr std::uint16_t kProtocolVersion = 4;  // bump on any change
+inline constexpr std::uint32_t kMagic = 0x46454e43;   // "FENC"
+inline constexpr std::uint16_t kProtocolVersion = 5;  // bump on any change
+// A payload travels in its datagram up to kMaxPayload bytes. Messages whose rule says `large`
+// (an argv and environment as large as the kernel accepts for execve) may be bigger: their
+// payload then travels in a sealed memfd attached as the last fd (frame.hpp), up to
+// kMaxLargePayload bytes.
 inline constexpr std::size_t kMaxPayload = 64 * 1024;
+inline constexpr std::size_t kMaxLargePayload = 16 * 1024 * 1024;
 inline constexpr std::size_t kMaxFdsPerMessage = 4;
 
 // Bounds used by message schemas. Checked before any allocation while decoding.
 inline constexpr std::size_t kMaxPathLen = 4096;
 inline constexpr std::size_t kMaxPathCount = 512;
-inline constexpr std::size_t kMaxArgCount = 1024;
-inline constexpr std::size_t kMaxArgLen = 16 * 1024;
-inline constexpr std::size_t kMaxEnvCount = 1024;
-inline constexpr std::size_t kMaxEnvLen = 16 * 1024;
+// argv and environment: as the kernel allows for execve (MAX_ARG_STRLEN, 131072 bytes with the
+// NUL, per string; ARG_MAX, at most 3/4 of an 8 MiB stack with every string and its pointer
+// counted, for all of them). The counts only bound what kMaxLargePayload already bounds.
+inline constexpr std::size_t kMaxArgLen = 128 * 1024 - 1;
+inline constexpr std::size_t kMaxArgBytes = 6 * 1024 * 1024;
+inline constexpr std::size_t kMaxArgCount = kMaxArgBytes / 8;
+inline constexpr std::size_t kMaxEnvCount = kMaxArgCount;
+inline constexpr std::size_t kMaxEnvLen = kMaxArgLen;
 inline constexpr std::size_t kMaxTextLen = 1024;
 inline constexpr std::size_t kMaxPlanLines = 512;
 inline constexpr std::size_t kMaxPortCount = 256;   // -p ports, allowLocalOutboundPorts
@@ -62,6 +71,7 @@ enum class MessageType : std::uint16_t {
   ExecVerdict = 22,
   StartCommand = 23,
   UnixConnect = 24,
+  WorkerLog = 25,
 };
 
 // Bounds of the network messages.
@@ -77,10 +87,12 @@ struct Hello {
 };
 
 // LaunchSpec — supervisor -> launcher, once, after Hello. Everything the launcher needs to
-// build the sandbox. All paths are absolute, normalized, symlink-free as resolved by the
-// supervisor; the launcher re-opens each with RESOLVE_NO_SYMLINKS and fails closed if one has
-// changed into a symlink since. Receiver checks: absolute paths without "..", NUL-free strings,
-// argv non-empty, env entries of the form KEY=VALUE with a valid KEY.
+// build the sandbox. Carries 3 fds: the command's stdin, stdout and stderr (fence's own; the
+// launcher's standard streams are /dev/null, so only the command ever uses these). Large. All paths
+// are absolute, normalized, symlink-free as resolved by the supervisor; the launcher re-opens each
+// with RESOLVE_NO_SYMLINKS and fails closed if one has changed into a symlink since. Receiver
+// checks: absolute paths without "..", NUL-free strings, argv non-empty, env entries of the form
+// KEY=VALUE with a valid KEY.
 struct LaunchSpec {
   std::vector<std::string> argv;        // exact argv; argv[0] is searched in PATH inside
   std::vector<std::string> env;         // KEY=VALUE, already sanitized by the supervisor
@@ -94,18 +106,18 @@ struct LaunchSpec {
   // allowAllUnixSockets: any AF_UNIX socket, connect unmediated. Otherwise a non-empty
   // unix_sockets (below) permits stream/seqpacket sockets whose connects init mediates.
   bool allow_all_unix_sockets = false;
-  bool allow_git_config = false;        // .git/config writable
-  bool debug = false;                   // launcher reports its plan in SandboxReady
+  bool allow_git_config = false;         // .git/config writable
+  bool debug = false;                    // launcher reports its plan in SandboxReady
   std::uint16_t http_proxy_port = 3128;  // listener ports inside the sandbox's loopback
   std::uint16_t socks_proxy_port = 1080;
   // Localhost and inbound (docs/configuration.md, "network"). Port lists: 1..65535, unique,
   // none equal to a proxy port.
-  bool allow_local_binding = false;               // the command may bind any TCP port
-  std::vector<std::uint16_t> bind_ports;          // ...or only these (the -p ports)
-  std::vector<std::uint16_t> inbound_ports;       // -p: InboundOpen may name these
+  bool allow_local_binding = false;                 // the command may bind any TCP port
+  std::vector<std::uint16_t> bind_ports;            // ...or only these (the -p ports)
+  std::vector<std::uint16_t> inbound_ports;         // -p: InboundOpen may name these
   std::vector<std::uint16_t> local_outbound_ports;  // transparent listeners to create
-  std::vector<std::string> unix_sockets;          // host sockets made visible (normalized paths)
-  bool allow_pty = false;                         // the command may open /dev/ptmx
+  std::vector<std::string> unix_sockets;            // host sockets made visible (normalized paths)
+  bool allow_pty = false;                           // the command may open /dev/ptmx
   // Observability (docs/monitoring.md).
   bool report_violations = false;  // denied syscalls and writes reported as Violation
   bool check_exec = false;         // every execve inside is asked about with ExecCheck
@@ -114,18 +126,18 @@ struct LaunchSpec {
 // SandboxReady — launcher -> supervisor, once, after the sandbox is complete and just before
 // exec of the command. Receiver checks: bounded line count/length, landlock_abi in [0, 64].
 struct SandboxReady {
-  std::uint32_t command_pid = 0;        // pid of the command as seen from the host pid namespace
-  std::uint32_t landlock_abi = 0;       // ABI actually enforced
-  bool seccomp = false;                 // seccomp filter installed
-  std::vector<std::string> plan;        // human-readable sandbox plan (only when debug)
+  std::uint32_t command_pid = 0;   // pid of the command as seen from the host pid namespace
+  std::uint32_t landlock_abi = 0;  // ABI actually enforced
+  bool seccomp = false;            // seccomp filter installed
+  std::vector<std::string> plan;   // human-readable sandbox plan (only when debug)
 };
 
 // SetupFailed — launcher -> supervisor, at most once, instead of SandboxReady. The command was
 // NOT run. Receiver checks: bounded strings, errno in [0, 4096].
 struct SetupFailed {
-  std::string step;    // plan step that failed, e.g. "landlock: restrict_self"
+  std::string step;        // plan step that failed, e.g. "landlock: restrict_self"
   std::int32_t error = 0;  // errno
-  std::string detail;  // path or extra context
+  std::string detail;      // path or extra context
 };
 
 // ExecFailed — launcher -> supervisor, at most once, after SandboxReady when execve of the
@@ -195,12 +207,12 @@ struct ConnectAllowed {
 };
 
 enum class DenyReason : std::uint8_t {
-  Policy = 1,           // no rule allows the name (or a deny rule matches)
-  ResolveFailed = 2,    // the name did not resolve
-  NonPublicAddress = 3, // resolved to loopback/private/link-local/... and the policy forbids it
-  ConnectFailed = 4,    // refused / unreachable
-  Timeout = 5,          // resolving or connecting took too long
-  Overloaded = 6,       // too many requests in flight
+  Policy = 1,            // no rule allows the name (or a deny rule matches)
+  ResolveFailed = 2,     // the name did not resolve
+  NonPublicAddress = 3,  // resolved to loopback/private/link-local/... and the policy forbids it
+  ConnectFailed = 4,     // refused / unreachable
+  Timeout = 5,           // resolving or connecting took too long
+  Overloaded = 6,        // too many requests in flight
 };
 
 // ConnectDenied — supervisor -> proxy worker, answers one ConnectRequest. Receiver checks: id
@@ -291,23 +303,24 @@ enum class ViolationKind : std::uint8_t {
 // checks: kind known, 1 <= pid <= kMaxPid, bounded NUL-free strings.
 struct Violation {
   ViolationKind kind = ViolationKind::Syscall;
-  std::uint32_t pid = 0;    // in the sandbox's pid namespace
-  std::string comm;         // the process's name (/proc/PID/comm), <= 16 bytes
-  std::string operation;    // e.g. "ptrace", "write", "unlink"
-  std::string detail;       // e.g. a path; may be empty
-  std::int32_t error = 0;   // errno returned to the process
+  std::uint32_t pid = 0;   // in the sandbox's pid namespace
+  std::string comm;        // the process's name (/proc/PID/comm), <= 16 bytes
+  std::string operation;   // e.g. "ptrace", "write", "unlink"
+  std::string detail;      // e.g. a path; may be empty
+  std::int32_t error = 0;  // errno returned to the process
 };
 
 // ExecCheck — launcher -> supervisor, any number, only when LaunchSpec::check_exec: a process
 // inside is blocked in execve until the answer. argv is what init read from the process's
-// memory (truncated = it did not fit). Receiver checks: id not pending, pid range, bounds.
+// memory, whole (an argv that cannot be read whole is refused by init, never sent in part).
+// Large. Receiver checks: id not pending, pid range, bounds.
+// SECURITY: path and argv are hostile text (the sandboxed process wrote them).
 struct ExecCheck {
   std::uint64_t id = 0;
   std::uint32_t pid = 0;
   std::string comm;
-  std::string path;                // execve's path argument as given
+  std::string path;  // execve's path argument as given
   std::vector<std::string> argv;
-  bool truncated = false;
 };
 
 // ExecVerdict — supervisor -> launcher, answers one ExecCheck. Receiver checks: id pending.
@@ -332,6 +345,14 @@ struct UnixConnect {
   std::string path;
 };
 
+// WorkerLog — proxy worker -> supervisor, any number: one diagnostic line (the worker's own
+// failures; with ProxyStart::debug, its sandbox steps). The worker's standard streams are
+// /dev/null, so this is its only voice. Receiver checks: bounded, NUL-free text; the
+// supervisor escapes it for display, prefixes it, and prints a bounded number per worker.
+struct WorkerLog {
+  std::string text;
+};
+
 // ---------------------------------------------------------------------------------------------
 // Dispatch table: who may send what, when, how often, with how many fds.
 enum class Phase : std::uint8_t {
@@ -343,17 +364,18 @@ struct MessageRule {
   MessageType type;
   Role sender;
   Role receiver;
-  Phase phase;        // phase the receiving side must be in
-  bool once;          // may be received at most once per channel
-  std::uint8_t fds;   // exact number of fds carried
+  Phase phase;       // phase the receiving side must be in
+  bool once;         // may be received at most once per channel
+  std::uint8_t fds;  // exact number of fds carried (a payload's memfd not counted)
   std::string_view name;
+  bool large = false;  // the payload may exceed kMaxPayload (then up to kMaxLargePayload)
 };
 
 inline constexpr MessageRule kMessageRules[] = {
     {MessageType::Hello, Role::Supervisor, Role::Launcher, Phase::Handshake, true, 0, "Hello"},
     {MessageType::Hello, Role::Launcher, Role::Supervisor, Phase::Handshake, true, 0, "Hello"},
-    {MessageType::LaunchSpec, Role::Supervisor, Role::Launcher, Phase::Running, true, 0,
-     "LaunchSpec"},
+    {MessageType::LaunchSpec, Role::Supervisor, Role::Launcher, Phase::Running, true, 3,
+     "LaunchSpec", true},
     {MessageType::SandboxReady, Role::Launcher, Role::Supervisor, Phase::Running, true, 0,
      "SandboxReady"},
     {MessageType::SetupFailed, Role::Launcher, Role::Supervisor, Phase::Running, true, 0,
@@ -375,7 +397,7 @@ inline constexpr MessageRule kMessageRules[] = {
     {MessageType::Violation, Role::Launcher, Role::Supervisor, Phase::Running, false, 0,
      "Violation"},
     {MessageType::ExecCheck, Role::Launcher, Role::Supervisor, Phase::Running, false, 0,
-     "ExecCheck"},
+     "ExecCheck", true},
     {MessageType::ExecVerdict, Role::Supervisor, Role::Launcher, Phase::Running, false, 0,
      "ExecVerdict"},
     {MessageType::StartCommand, Role::Supervisor, Role::Launcher, Phase::Running, true, 0,
@@ -400,6 +422,8 @@ inline constexpr MessageRule kMessageRules[] = {
      "RelayStart"},
     {MessageType::RelayClosed, Role::ProxyWorker, Role::Supervisor, Phase::Running, false, 0,
      "RelayClosed"},
+    {MessageType::WorkerLog, Role::ProxyWorker, Role::Supervisor, Phase::Running, false, 0,
+     "WorkerLog"},
 };
 
 }  // namespace fence::ipc

@@ -57,13 +57,17 @@ int exec_in_path(const std::vector<std::string>& argv, const std::vector<std::st
     std::size_t end = path.find(':', start);
     if (end == std::string::npos) end = path.size();
     // An empty PATH entry means the current directory.
-    if (end == start) candidate.assign(1, '.');
-    else candidate.assign(path, start, end - start);
+    if (end == start)
+      candidate.assign(1, '.');
+    else
+      candidate.assign(path, start, end - start);
     candidate += '/';
     candidate += name;
     ::execve(candidate.c_str(), args.data(), envp.data());
-    if (errno == EACCES) result = EACCES;
-    else if (errno != ENOENT && errno != ENOTDIR && result != EACCES) result = errno;
+    if (errno == EACCES)
+      result = EACCES;
+    else if (errno != ENOENT && errno != ENOTDIR && result != EACCES)
+      result = errno;
     start = end + 1;
   }
   return result;
@@ -106,8 +110,12 @@ void exec_command(const CommandSetup& setup, int error_fd) {
   if (::sigprocmask(SIG_SETMASK, &all, nullptr) != 0) fail(error_fd, 0, errno);
   // Step 1.
   if (::chdir(spec.cwd.c_str()) != 0) fail(error_fd, 1, errno);
-  // Step 2 — SECURITY: nothing but stdio (and the report pipe, CLOEXEC) reaches the command,
-  // including fds leaked by whoever started fence (SECURITY-RULES 13).
+  // Step 2 — the command's standard streams are fence's (init's own are /dev/null). SECURITY:
+  // nothing else (but the report pipe, CLOEXEC) reaches the command, including fds leaked by
+  // whoever started fence (SECURITY-RULES 13).
+  for (int fd = 0; fd < 3; ++fd) {
+    if (::dup2(setup.stdio[fd], fd) < 0) fail(error_fd, 2, errno);
+  }
   try {
     platform::close_fds_except({0, 1, 2, error_fd, setup.listener_socket});
   } catch (const platform::SysError& e) {

@@ -18,9 +18,15 @@ struct ExecReport {
 };
 
 inline constexpr const char* kCommandSteps[] = {
-    "command: reset signals", "command: chdir",         "command: close stray fds",
-    "command: drop capabilities", "command: no_new_privs", "command: landlock",
-    "command: seccomp",         "command: hand seccomp listener to init", "command: execve",
+    "command: reset signals",
+    "command: chdir",
+    "command: stdio, close stray fds",
+    "command: drop capabilities",
+    "command: no_new_privs",
+    "command: landlock",
+    "command: seccomp",
+    "command: hand seccomp listener to init",
+    "command: execve",
 };
 inline constexpr std::uint32_t kExecStep = 8;
 
@@ -28,7 +34,8 @@ struct CommandSetup {
   const ipc::LaunchSpec* spec = nullptr;
   platform::LandlockPolicy landlock;
   platform::SeccompOptions seccomp;
-  int listener_socket = -1;  // with seccomp.needs_listener(): where the listener fd goes
+  int listener_socket = -1;     // with seccomp.needs_listener(): where the listener fd goes
+  int stdio[3] = {-1, -1, -1};  // the command's stdin, stdout, stderr (from the LaunchSpec)
 };
 
 [[noreturn]] void exec_command(const CommandSetup& setup, int error_fd);

@@ -1,8 +1,8 @@
 #include "launcher/exec_check.hpp"
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <seccomp.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -45,7 +45,8 @@ int missing_target(const seccomp_notif& req, const std::string& path) {
 
 }  // namespace
 
-std::variant<ipc::ExecCheck, int> read_exec_check(const seccomp_notif& req, const ProcessMemory& mem,
+std::variant<ipc::ExecCheck, int> read_exec_check(const seccomp_notif& req,
+                                                  const ProcessMemory& mem,
                                                   const std::string& comm) {
   const bool at = req.data.nr == SCMP_SYS(execveat);
   const auto& args = req.data.args;
@@ -65,18 +66,22 @@ std::variant<ipc::ExecCheck, int> read_exec_check(const seccomp_notif& req, cons
                      .substr(0, ipc::kMaxPathLen);
 
   // argv NULL is an empty argv (the kernel then passes a single "").
+  // SECURITY: the whole argv or nothing: a rule word after the part read would otherwise go
+  // unseen. What no execve can carry (a string over MAX_ARG_STRLEN, more than ARG_MAX in all)
+  // is answered E2BIG, as the kernel itself would.
   if (argv_addr != 0) {
-    bool cut = false;
-    auto pointers = read_pointer_array(mem, argv_addr, ipc::kMaxArgCount, cut);
+    bool too_many = false;
+    auto pointers = read_pointer_array(mem, argv_addr, ipc::kMaxArgCount, too_many);
     if (!pointers) return EFAULT;
+    if (too_many) return E2BIG;
+    std::size_t total = 0;
     for (std::uint64_t p : *pointers) {
-      auto arg = read_string_prefix(mem, p, ipc::kMaxArgLen, cut);
-      if (!arg) return EFAULT;
+      auto arg = read_string(mem, p, ipc::kMaxArgLen, error);
+      if (!arg) return error == ENAMETOOLONG ? E2BIG : error;
+      total += arg->size() + 1 + sizeof(std::uint64_t);  // as the kernel counts it
+      if (total > ipc::kMaxArgBytes) return E2BIG;
       check.argv.push_back(std::move(*arg));
     }
-    const std::size_t budget = kExecCheckBudget - check.path.size();
-    if (fit_argv(check.argv, budget, kWireTagBytes)) cut = true;
-    check.truncated = cut;
   }
   return check;
 }

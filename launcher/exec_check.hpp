@@ -10,7 +10,6 @@
 
 #include <linux/seccomp.h>
 
-#include <cstddef>
 #include <string>
 #include <variant>
 
@@ -19,19 +18,16 @@
 
 namespace fence::launcher {
 
-// What one ExecCheck may hold, so that it stays well under ipc::kMaxPayload: path, comm and
-// fixed fields take the rest. Every argv element costs its bytes plus its 4-byte length tag.
-inline constexpr std::size_t kExecCheckBudget = 60 * 1024;
-inline constexpr std::size_t kWireTagBytes = 4;
-
 // Reads the path and argv of the execve/execveat in `req` from `mem` (the caller's
 // /proc/PID/mem). Returns the check to send (id left 0), or the errno to answer at once, where
-// the kernel would fail the same way: the arguments cannot be read (EFAULT, ENAMETOOLONG), or
-// the file does not exist as the caller would resolve it (ENOENT, ENOTDIR: a shell trying each
-// PATH directory is not asked about, nor reported, once per directory).
-// argv is bounded by kMaxArgCount elements of at most kMaxArgLen bytes and kExecCheckBudget
-// in all; `truncated` is set when anything was cut (fit_argv: every element keeps a prefix).
-std::variant<ipc::ExecCheck, int> read_exec_check(const seccomp_notif& req, const ProcessMemory& mem,
+// the kernel would fail the same way: the arguments cannot be read (EFAULT, ENAMETOOLONG for
+// the path), an argv no execve can carry (E2BIG: a string over ipc::kMaxArgLen bytes, or more
+// than ipc::kMaxArgBytes in all, counted as the kernel counts them), or the file does not
+// exist as the caller would resolve it (ENOENT, ENOTDIR: a shell trying each PATH directory
+// is not asked about, nor reported, once per directory). argv is always read whole: an
+// ExecCheck is a large message (ipc/protocol.hpp) and carries all of it.
+std::variant<ipc::ExecCheck, int> read_exec_check(const seccomp_notif& req,
+                                                  const ProcessMemory& mem,
                                                   const std::string& comm);
 
 }  // namespace fence::launcher

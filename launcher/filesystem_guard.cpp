@@ -39,7 +39,9 @@ bool is_refusal(int error, bool removal) {
 }
 
 // The path by which the restricted worker reopens init's fd `fd` (its /proc/self is init).
-std::string self_fd(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+std::string self_fd(int fd) {
+  return "/proc/self/fd/" + std::to_string(fd);
+}
 
 // One notification: its arguments as the process passed them, decided and answered here.
 // Only what the decision needs is read from /proc (umask for creations; name and paths for
@@ -58,18 +60,28 @@ class Request {
 
   FilesystemOutcome decide() {
     const int nr = req_.data.nr;
-    if (nr == SCMP_SYS(open) || nr == SCMP_SYS(openat) || nr == SCMP_SYS(creat)) open_file(nr);
-    else if (nr == SCMP_SYS(mkdir) || nr == SCMP_SYS(mkdirat)) make_node(nr == SCMP_SYS(mkdirat), true);
-    else if (nr == SCMP_SYS(mknod) || nr == SCMP_SYS(mknodat)) make_node(nr == SCMP_SYS(mknodat), false);
-    else if (nr == SCMP_SYS(symlink) || nr == SCMP_SYS(symlinkat)) make_symlink(nr == SCMP_SYS(symlinkat));
-    else if (nr == SCMP_SYS(link) || nr == SCMP_SYS(linkat)) make_link(nr == SCMP_SYS(linkat));
+    if (nr == SCMP_SYS(open) || nr == SCMP_SYS(openat) || nr == SCMP_SYS(creat))
+      open_file(nr);
+    else if (nr == SCMP_SYS(mkdir) || nr == SCMP_SYS(mkdirat))
+      make_node(nr == SCMP_SYS(mkdirat), true);
+    else if (nr == SCMP_SYS(mknod) || nr == SCMP_SYS(mknodat))
+      make_node(nr == SCMP_SYS(mknodat), false);
+    else if (nr == SCMP_SYS(symlink) || nr == SCMP_SYS(symlinkat))
+      make_symlink(nr == SCMP_SYS(symlinkat));
+    else if (nr == SCMP_SYS(link) || nr == SCMP_SYS(linkat))
+      make_link(nr == SCMP_SYS(linkat));
     else if (nr == SCMP_SYS(rename) || nr == SCMP_SYS(renameat) || nr == SCMP_SYS(renameat2))
       rename(nr != SCMP_SYS(rename), nr == SCMP_SYS(renameat2));
-    else if (nr == SCMP_SYS(unlink)) remove(false, args_[0], 0);
-    else if (nr == SCMP_SYS(rmdir)) remove(false, args_[0], AT_REMOVEDIR);
-    else if (nr == SCMP_SYS(unlinkat)) remove(true, args_[1], static_cast<int>(args_[2]));
-    else if (nr == SCMP_SYS(truncate)) truncate_file();
-    else refuse(ENOSYS);
+    else if (nr == SCMP_SYS(unlink))
+      remove(false, args_[0], 0);
+    else if (nr == SCMP_SYS(rmdir))
+      remove(false, args_[0], AT_REMOVEDIR);
+    else if (nr == SCMP_SYS(unlinkat))
+      remove(true, args_[1], static_cast<int>(args_[2]));
+    else if (nr == SCMP_SYS(truncate))
+      truncate_file();
+    else
+      refuse(ENOSYS);
     return std::move(outcome_);
   }
 
@@ -141,20 +153,24 @@ class Request {
       result = op();
       error = result < 0 ? errno : 0;
     });
-    if (result < 0) refuse(error);
-    else outcome_.answer.value = result;
+    if (result < 0)
+      refuse(error);
+    else
+      outcome_.answer.value = result;
     return result;
   }
 
   static bool exists(const Location& loc) {
     struct stat st {};
-    return loc.object || ::fstatat(loc.parent.get(), loc.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+    return loc.object ||
+           ::fstatat(loc.parent.get(), loc.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
   }
 
   static bool is_fifo(const Location& loc) {
     struct stat st {};
-    const int rc = loc.object ? ::fstat(loc.object.get(), &st)
-                              : ::fstatat(loc.parent.get(), loc.name.c_str(), &st, AT_SYMLINK_NOFOLLOW);
+    const int rc = loc.object
+                       ? ::fstat(loc.object.get(), &st)
+                       : ::fstatat(loc.parent.get(), loc.name.c_str(), &st, AT_SYMLINK_NOFOLLOW);
     return rc == 0 && S_ISFIFO(st.st_mode);
   }
 
@@ -198,7 +214,8 @@ class Request {
       fd = perform(open_with(open_flags), creates || tmpfile);
     }
     if (fd < 0) {
-      if (fifo && outcome_.answer.error == ENXIO && (flags & O_ACCMODE) == O_WRONLY) park(loc, flags);
+      if (fifo && outcome_.answer.error == ENXIO && (flags & O_ACCMODE) == O_WRONLY)
+        park(loc, flags);
       return;
     }
     outcome_.answer = Answer{};
@@ -208,9 +225,9 @@ class Request {
   }
 
   void park(const Location& loc, int flags) {
-    UniqueFd target(loc.object ? ::fcntl(loc.object.get(), F_DUPFD_CLOEXEC, 0)
-                               : ::openat(loc.parent.get(), loc.name.c_str(),
-                                          O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    UniqueFd target(
+        loc.object ? ::fcntl(loc.object.get(), F_DUPFD_CLOEXEC, 0)
+                   : ::openat(loc.parent.get(), loc.name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
     if (!target) return;  // answer ENXIO: the FIFO went away
     outcome_.parked = ParkedOpen{std::move(target), flags};
   }
@@ -256,7 +273,8 @@ class Request {
         old_loc = Location{{}, {}, std::move(*object)};
       }
     }
-    if (!old_loc) old_loc = locate(at ? args_[0] : kCwd, args_[at ? 1 : 0], flags & AT_SYMLINK_FOLLOW);
+    if (!old_loc)
+      old_loc = locate(at ? args_[0] : kCwd, args_[at ? 1 : 0], flags & AT_SYMLINK_FOLLOW);
     if (!old_loc) return;
     if (!locate_target(at ? args_[2] : kCwd, args_[at ? 3 : 1], false)) return;
     const Location& new_loc = *target_;
@@ -298,7 +316,8 @@ class Request {
     const Location& loc = *target_;
     operation_ = flags & AT_REMOVEDIR ? "rmdir" : "unlink";
     removal_ = true;
-    perform([&]() -> std::int64_t { return ::unlinkat(loc.parent.get(), loc.name.c_str(), flags); });
+    perform(
+        [&]() -> std::int64_t { return ::unlinkat(loc.parent.get(), loc.name.c_str(), flags); });
   }
 
   // truncate(path, length): through an O_PATH fd of exactly the resolved file, so the kernel
@@ -307,9 +326,9 @@ class Request {
     if (!locate_target(kCwd, args_[0], true)) return;
     const Location& loc = *target_;
     operation_ = "truncate";
-    UniqueFd file(loc.object ? ::fcntl(loc.object.get(), F_DUPFD_CLOEXEC, 0)
-                             : ::openat(loc.parent.get(), loc.name.c_str(),
-                                        O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    UniqueFd file(
+        loc.object ? ::fcntl(loc.object.get(), F_DUPFD_CLOEXEC, 0)
+                   : ::openat(loc.parent.get(), loc.name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
     if (!file) return refuse(errno);
     const auto length = static_cast<off_t>(args_[1]);
     perform([&]() -> std::int64_t { return ::truncate(self_fd(file.get()).c_str(), length); });

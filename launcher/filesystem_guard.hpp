@@ -57,8 +57,8 @@ GuardedNames find_guarded_names(const ipc::LaunchSpec& spec);
 // The answer to one notification: a value, an errno, or an fd to inject as the result.
 struct Answer {
   std::int64_t value = 0;
-  int error = 0;               // errno, 0 on success
-  platform::UniqueFd fd;       // set: inject it and return its number
+  int error = 0;          // errno, 0 on success
+  platform::UniqueFd fd;  // set: inject it and return its number
   bool cloexec = false;
 };
 

@@ -37,8 +37,8 @@ void InboundConnector::open(ipc::Channel& channel, const ipc::InboundOpen& reque
   }
   ids_.insert(request.id);
   const int key = fd.get();
-  pending_.emplace(key, Pending{request.id, std::move(fd),
-                                std::chrono::steady_clock::now() + kConnectTimeout});
+  pending_.emplace(
+      key, Pending{request.id, std::move(fd), std::chrono::steady_clock::now() + kConnectTimeout});
 }
 
 void InboundConnector::add_poll_fds(std::vector<pollfd>& fds) const {

@@ -1,4 +1,5 @@
-// fence-launcher: started by the supervisor with exactly one inherited channel at fd 3.
+// fence-launcher: started by the supervisor with exactly one inherited channel at fd 3 and
+// /dev/null as stdin, stdout and stderr (the command's streams come with the LaunchSpec).
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -33,7 +34,16 @@ int main() {
     channel.send_hello();
     auto hello = channel.receive();
     if (!hello || hello->type != ipc::MessageType::Hello) return 1;
-    return launcher::run_launcher(channel);
+    try {
+      return launcher::run_launcher(channel);
+    } catch (const std::exception& e) {
+      // Its standard streams are /dev/null: what went wrong goes to fence (best effort).
+      ipc::SetupFailed failed;
+      failed.step = "launcher";
+      failed.detail = std::string(e.what()).substr(0, ipc::kMaxDetailLen);
+      channel.send_unless_gone(failed);
+      return 1;
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "fence-launcher: %s\n", e.what());
     return 1;

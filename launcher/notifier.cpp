@@ -67,8 +67,10 @@ void Notifier::handle(const seccomp_notif& req) {
 }
 
 void Notifier::allow_startup_exec(const seccomp_notif& req) {
-  if (is_exec(req)) respond_continue(req.id);
-  else respond_error(req.id, ENOSYS);
+  if (is_exec(req))
+    respond_continue(req.id);
+  else
+    respond_error(req.id, ENOSYS);
 }
 
 void Notifier::refuse_syscall(const seccomp_notif& req) {
@@ -145,12 +147,16 @@ bool Notifier::on_verdict(const ipc::ExecVerdict& verdict) {
   pending_.erase(it);
   // SECURITY: CONTINUE lets the kernel run the exec with the arguments as they are now in the
   // caller's memory (exec_check.hpp: best effort against a process racing its own argv).
-  if (verdict.allowed) respond_continue(notification);
-  else respond_error(notification, EPERM);
+  if (verdict.allowed)
+    respond_continue(notification);
+  else
+    respond_error(notification, EPERM);
   return true;
 }
 
-int Notifier::next_timeout_ms() const { return parked_.empty() ? -1 : kParkedRetryMs; }
+int Notifier::next_timeout_ms() const {
+  return parked_.empty() ? -1 : kParkedRetryMs;
+}
 
 void Notifier::on_timer() {
   for (auto it = parked_.begin(); it != parked_.end();) {
@@ -177,7 +183,9 @@ void Notifier::send(std::uint64_t id, std::int64_t value, int error, std::uint32
   platform::answer_notification(listener_.get(), id, value, error, flags);
 }
 
-void Notifier::respond_error(std::uint64_t id, int error) { send(id, 0, error, 0); }
+void Notifier::respond_error(std::uint64_t id, int error) {
+  send(id, 0, error, 0);
+}
 
 void Notifier::respond_continue(std::uint64_t id) {
   if (!id_valid(id)) return;

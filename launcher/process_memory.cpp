@@ -101,14 +101,6 @@ std::optional<std::string> read_string(const ProcessMemory& mem, std::uint64_t a
   return s;
 }
 
-std::optional<std::string> read_string_prefix(const ProcessMemory& mem, std::uint64_t addr,
-                                              std::size_t max_len, bool& cut) {
-  bool terminated = false;
-  auto s = mem.valid() ? read_until_nul(mem, addr, max_len, terminated) : std::nullopt;
-  if (s && !terminated) cut = true;
-  return s;
-}
-
 std::optional<std::vector<std::uint64_t>> read_pointer_array(const ProcessMemory& mem,
                                                              std::uint64_t addr,
                                                              std::size_t max_count, bool& cut) {
@@ -134,35 +126,6 @@ std::optional<std::vector<std::uint64_t>> read_pointer_array(const ProcessMemory
     }
     addr += count * sizeof(std::uint64_t);
   }
-}
-
-bool fit_argv(std::vector<std::string>& argv, std::size_t budget, std::size_t per_item) {
-  bool cut = false;
-  // Not even the length tags fit: keep the leading elements whose tags do.
-  if (per_item > 0 && argv.size() > budget / per_item) {
-    argv.resize(budget / per_item);
-    cut = true;
-  }
-  auto cost = [&](std::size_t limit) {
-    std::size_t total = 0;
-    for (const auto& a : argv) total += per_item + std::min(a.size(), limit);
-    return total;
-  };
-  std::size_t longest = 0;
-  for (const auto& a : argv) longest = std::max(longest, a.size());
-  if (cost(longest) <= budget) return cut;
-  // Largest prefix length that fits (cost is monotonic in the limit; cost(0) fits).
-  std::size_t lo = 0, hi = longest;
-  while (lo < hi) {
-    const std::size_t mid = lo + (hi - lo + 1) / 2;
-    if (cost(mid) <= budget)
-      lo = mid;
-    else
-      hi = mid - 1;
-  }
-  for (auto& a : argv)
-    if (a.size() > lo) a.resize(lo);
-  return true;
 }
 
 std::string read_comm(pid_t pid) {

@@ -52,22 +52,11 @@ class ProcessMemory {
 std::optional<std::string> read_string(const ProcessMemory& mem, std::uint64_t addr,
                                        std::size_t max_len, int& error);
 
-// Like read_string, but a string longer than `max_len` is cut to its first `max_len` bytes
-// and `cut` is set.
-std::optional<std::string> read_string_prefix(const ProcessMemory& mem, std::uint64_t addr,
-                                              std::size_t max_len, bool& cut);
-
 // A NULL-terminated array of 64-bit pointers at `addr` (an argv). At most `max_count` entries;
 // `cut` is set when the array is longer. nullopt when unreadable.
 std::optional<std::vector<std::uint64_t>> read_pointer_array(const ProcessMemory& mem,
                                                              std::uint64_t addr,
                                                              std::size_t max_count, bool& cut);
-
-// An argv that fits a budget. Each element costs its length plus `per_item` bytes (the wire
-// length tag). When the whole does not fit, every element is cut to the same largest prefix
-// length that fits, so that every word is still there, at least in part (a later word of a
-// rule cannot be pushed out by long ones before it). Returns true when anything was cut.
-bool fit_argv(std::vector<std::string>& argv, std::size_t budget, std::size_t per_item);
 
 // The process's name from /proc/PID/comm (without the newline), "?" when unreadable.
 std::string read_comm(pid_t pid);

@@ -26,11 +26,12 @@ constexpr const char* kNewRoot = "/newroot";
 constexpr const char* kOldRoot = "/oldroot";
 constexpr const char* kMaskFile = "/mask-file";
 
-constexpr std::uint64_t kReadOnly = platform::kMountAttrRdonly | platform::kMountAttrNosuid |
-                                    platform::kMountAttrNodev;
+constexpr std::uint64_t kReadOnly =
+    platform::kMountAttrRdonly | platform::kMountAttrNosuid | platform::kMountAttrNodev;
 
 void make_dir(const std::string& path, mode_t mode) {
-  if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST) throw platform::SysError("mkdir " + path);
+  if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST)
+    throw platform::SysError("mkdir " + path);
 }
 
 void make_file(const std::string& path, mode_t mode) {
@@ -131,8 +132,9 @@ class RootBuilder {
       platform::set_mount_attributes(tree.get(), true, kReadOnly, 0);
       platform::attach_mount(tree.get(), sys.get());
     });
-    plan_.push_back("[fence:fs] proc on /proc (own pid namespace); /proc/sys read-only; "
-                    "user.max_user_namespaces=0");
+    plan_.push_back(
+        "[fence:fs] proc on /proc (own pid namespace); /proc/sys read-only; "
+        "user.max_user_namespaces=0");
     if (loopback_congestion_control_)
       plan_.push_back(
           "[fence:net] TCP congestion control in the sandbox: reno (lo only: no pacing)");
@@ -222,8 +224,8 @@ class RootBuilder {
     if (in_private_dir(path)) make_mount_point(path, source.get());
     UniqueFd target = platform::open_beneath(new_root_.get(), path, O_PATH | O_CLOEXEC);
     UniqueFd tree = platform::clone_mount(source.get(), true);
-    const std::uint64_t attrs = read_only ? kReadOnly
-                                          : platform::kMountAttrNosuid | platform::kMountAttrNodev;
+    const std::uint64_t attrs =
+        read_only ? kReadOnly : platform::kMountAttrNosuid | platform::kMountAttrNodev;
     platform::set_mount_attributes(tree.get(), true, attrs, 0);
     platform::attach_mount(tree.get(), target.get());
   }
@@ -354,7 +356,8 @@ class RootBuilder {
         // ELOOP: reached through a symlink; the supervisor also sent the resolved target.
         // ENOENT: nothing to mount; init's creation guard keeps the name from being created.
         if (e.error_code() == ELOOP)
-          plan_.push_back("[fence:fs] protect " + path + ": reached through a symlink, target protected");
+          plan_.push_back("[fence:fs] protect " + path +
+                          ": reached through a symlink, target protected");
         continue;
       }
       struct stat st {};
@@ -368,7 +371,8 @@ class RootBuilder {
         if (!link) platform::set_mount_attributes(tree.get(), true, kReadOnly, 0);
         platform::attach_mount(tree.get(), target.get());
       });
-      plan_.push_back("[fence:fs] " + std::string(S_ISLNK(st.st_mode) ? "pin symlink " : "ro-bind ") + path);
+      plan_.push_back("[fence:fs] " +
+                      std::string(S_ISLNK(st.st_mode) ? "pin symlink " : "ro-bind ") + path);
     }
   }
 

@@ -23,12 +23,12 @@
 #include "launcher/step_error.hpp"
 #include "platform/capabilities.hpp"
 #include "platform/fd_passing.hpp"
-#include "platform/process.hpp"
 #include "platform/landlock.hpp"
 #include "platform/namespaces.hpp"
+#include "platform/process.hpp"
 #include "platform/seccomp_profile.hpp"
-#include "platform/tcp_listener.hpp"
 #include "platform/sys_error.hpp"
+#include "platform/tcp_listener.hpp"
 
 // The sandbox plan, in order. Each step says why it sits where it does.
 //
@@ -55,7 +55,9 @@ constexpr int kForwardedSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, 
 // Signals sent by a process (kill, sigqueue, tgkill) carry si_code <= 0. Terminal-generated
 // ones (Ctrl-C) carry SI_KERNEL and already reach the command through its process group, so
 // forwarding them would deliver them twice.
-bool sent_by_process(int si_code) { return si_code <= 0; }
+bool sent_by_process(int si_code) {
+  return si_code <= 0;
+}
 
 void send_setup_failed(ipc::Channel& channel, const StepError& e) {
   ipc::SetupFailed msg;
@@ -156,7 +158,8 @@ std::vector<seccomp_notif> answer_startup(Notifier& notifier, int read_fd, pid_t
       seccomp_notif req{};
       const Notifier::Received r = notifier.receive(req);
       // The child may be waiting for an answer: never wait for it in turn.
-      if (r == Notifier::Received::ListenerGone) throw StepError("seccomp notifier: receive", errno);
+      if (r == Notifier::Received::ListenerGone)
+        throw StepError("seccomp notifier: receive", errno);
       if (r != Notifier::Received::Notification) continue;
       const bool startup = command_not_started(read_fd);
       if (startup && Notifier::is_exec(req) && static_cast<pid_t>(req.pid) == command_pid)
@@ -213,7 +216,8 @@ int init_loop(ipc::Channel& channel, const ipc::LaunchSpec& spec, int signal_fd,
   InboundConnector inbound(spec.inbound_ports);
   int notifier_fd = notifier ? notifier->fd() : -1;
   for (;;) {
-    std::vector<pollfd> fds = {{signal_fd, POLLIN, 0}, {channel.fd(), POLLIN, 0}, {notifier_fd, POLLIN, 0}};
+    std::vector<pollfd> fds = {
+        {signal_fd, POLLIN, 0}, {channel.fd(), POLLIN, 0}, {notifier_fd, POLLIN, 0}};
     inbound.add_poll_fds(fds);
     const int timeout =
         earliest_timeout(inbound.next_timeout_ms(), notifier ? notifier->next_timeout_ms() : -1);
@@ -266,7 +270,26 @@ int init_loop(ipc::Channel& channel, const ipc::LaunchSpec& spec, int signal_fd,
   }
 }
 
-[[noreturn]] void run_init(ipc::Channel& channel, const ipc::LaunchSpec& spec) {
+// The command's standard streams, as they came with the LaunchSpec. Each is moved above 2 so
+// that the child's dup2 onto 0, 1, 2 never overwrites one it still has to place.
+struct CommandStdio {
+  platform::UniqueFd fds[3];
+};
+
+CommandStdio take_stdio(std::vector<platform::UniqueFd>& fds) {
+  CommandStdio stdio;
+  for (std::size_t i = 0; i < 3; ++i) {
+    if (fds.at(i).get() < 3) {
+      platform::UniqueFd moved(::fcntl(fds[i].get(), F_DUPFD_CLOEXEC, 3));
+      if (!moved) throw StepError("launcher: stdio", errno);
+      fds[i] = std::move(moved);
+    }
+    stdio.fds[i] = std::move(fds[i]);
+  }
+  return stdio;
+}
+
+[[noreturn]] void run_init(ipc::Channel& channel, const ipc::LaunchSpec& spec, CommandStdio stdio) {
   try {
     platform::set_parent_death_signal(SIGKILL, 0);
     std::vector<std::string> plan = build_root_filesystem(spec);
@@ -293,7 +316,8 @@ int init_loop(ipc::Channel& channel, const ipc::LaunchSpec& spec, int signal_fd,
         channel.send(ipc::LocalListenerReady{port}, std::span<const int>(&raw, 1));
       });
       plan.push_back("[fence:net] forward 127.0.0.1:" + std::to_string(port) +
-                     " to the host's 127.0.0.1:" + std::to_string(port) + " (allowLocalOutboundPorts)");
+                     " to the host's 127.0.0.1:" + std::to_string(port) +
+                     " (allowLocalOutboundPorts)");
     }
     for (std::uint16_t port : spec.inbound_ports)
       plan.push_back("[fence:net] inbound: host connections for -p " + std::to_string(port) +
@@ -301,10 +325,11 @@ int init_loop(ipc::Channel& channel, const ipc::LaunchSpec& spec, int signal_fd,
 
     CommandSetup setup;
     setup.spec = &spec;
+    for (int i = 0; i < 3; ++i) setup.stdio[i] = stdio.fds[i].get();
     setup.landlock = landlock_policy_for(spec);
     setup.seccomp.unix_sockets = spec.allow_all_unix_sockets ? platform::UnixSockets::All
-                                 : spec.unix_sockets.empty()  ? platform::UnixSockets::PairsOnly
-                                                              : platform::UnixSockets::Listed;
+                                 : spec.unix_sockets.empty() ? platform::UnixSockets::PairsOnly
+                                                             : platform::UnixSockets::Listed;
     setup.seccomp.report_violations = spec.report_violations;
     setup.seccomp.check_exec = spec.check_exec;
     // Protected names that do not exist yet are guarded by init (filesystem_guard.hpp).
@@ -319,9 +344,8 @@ int init_loop(ipc::Channel& channel, const ipc::LaunchSpec& spec, int signal_fd,
     std::unique_ptr<RestrictedWorker> worker;
     platform::UniqueFd listener_ours, listener_theirs;
     if (setup.seccomp.notifies_filesystem()) {
-      run_step("seccomp notifier: restricted worker", [&] {
-        worker = std::make_unique<RestrictedWorker>(setup.landlock);
-      });
+      run_step("seccomp notifier: restricted worker",
+               [&] { worker = std::make_unique<RestrictedWorker>(setup.landlock); });
     }
     if (setup.seccomp.needs_listener()) {
       int sv[2];
@@ -371,6 +395,8 @@ int init_loop(ipc::Channel& channel, const ipc::LaunchSpec& spec, int signal_fd,
       exec_command(setup, write_end.get());
     }
     write_end.reset();
+    // Init never writes to the command's streams: only the command keeps them.
+    for (auto& fd : stdio.fds) fd.reset();
     ChannelSink sink(channel);
     std::unique_ptr<FilesystemGuard> filesystem;
     std::unique_ptr<ConnectGuard> connect_guard;
@@ -385,9 +411,8 @@ int init_loop(ipc::Channel& channel, const ipc::LaunchSpec& spec, int signal_fd,
                                                          spec.report_violations);
         if (setup.seccomp.mediates_connect())
           connect_guard = std::make_unique<ConnectGuard>(spec.unix_sockets, spec.report_violations);
-        notifier = std::make_unique<Notifier>(std::move(listener), setup.seccomp,
-                                              filesystem.get(), sink, connect_guard.get(),
-                                              &setup.landlock);
+        notifier = std::make_unique<Notifier>(std::move(listener), setup.seccomp, filesystem.get(),
+                                              sink, connect_guard.get(), &setup.landlock);
       }
     }
     report_exec_outcome(channel, read_end.get(), pid, abi,
@@ -434,10 +459,10 @@ int run_launcher(ipc::Channel& channel) {
   auto incoming = channel.receive();
   if (!incoming) return 1;
   const ipc::LaunchSpec spec = incoming->decode<ipc::LaunchSpec>();
+  CommandStdio stdio = take_stdio(incoming->fds);
   try {
-    run_step("namespaces: user namespace", [] {
-      platform::enter_user_namespace(::getuid(), ::getgid());
-    });
+    run_step("namespaces: user namespace",
+             [] { platform::enter_user_namespace(::getuid(), ::getgid()); });
     run_step("namespaces: mount, pid, net, ipc, uts, cgroup",
              [] { platform::enter_sandbox_namespaces(); });
   } catch (const StepError& e) {
@@ -449,7 +474,8 @@ int run_launcher(ipc::Channel& channel) {
     send_setup_failed(channel, StepError("namespaces: fork init", errno));
     return 1;
   }
-  if (init_pid == 0) run_init(channel, spec);
+  if (init_pid == 0) run_init(channel, spec, std::move(stdio));
+  for (auto& fd : stdio.fds) fd.reset();
   return wait_for_init(init_pid);
 }
 

@@ -10,7 +10,10 @@ namespace fence::launcher {
 class StepError : public std::runtime_error {
  public:
   StepError(std::string step, int error, std::string detail = {})
-      : std::runtime_error(step), step_(std::move(step)), error_(error), detail_(std::move(detail)) {}
+      : std::runtime_error(step),
+        step_(std::move(step)),
+        error_(error),
+        detail_(std::move(detail)) {}
   const std::string& step() const noexcept { return step_; }
   int error() const noexcept { return error_; }
   const std::string& detail() const noexcept { return detail_; }

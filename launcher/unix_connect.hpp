@@ -37,9 +37,9 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <optional>
-#include <map>
 #include <string>
 #include <thread>
 #include <utility>

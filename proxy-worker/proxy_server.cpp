@@ -25,9 +25,9 @@ constexpr std::chrono::milliseconds kAcceptPause{100};
 
 // Errors of accept4 that concern only the connection being accepted.
 bool transient_accept_error(int err) {
-  return err == EINTR || err == ECONNABORTED || err == EPROTO || err == EPERM ||
-         err == ENETDOWN || err == ENOPROTOOPT || err == EHOSTDOWN || err == ENONET ||
-         err == EHOSTUNREACH || err == EOPNOTSUPP || err == ENETUNREACH;
+  return err == EINTR || err == ECONNABORTED || err == EPROTO || err == EPERM || err == ENETDOWN ||
+         err == ENOPROTOOPT || err == EHOSTDOWN || err == ENONET || err == EHOSTUNREACH ||
+         err == EOPNOTSUPP || err == ENETUNREACH;
 }
 
 }  // namespace
@@ -40,7 +40,9 @@ ProxyServer::ProxyServer(asio::io_context& io, WorkerStart start)
       http_{asio::posix::stream_descriptor(io, start.http_listener.release()),
             asio::steady_timer(io), ClientKind::Http},
       socks_{asio::posix::stream_descriptor(io, start.socks_listener.release()),
-             asio::steady_timer(io), ClientKind::Socks5} {}
+             asio::steady_timer(io), ClientKind::Socks5} {
+  attach_log_channel(&channel_);
+}
 
 ProxyServer::~ProxyServer() {
   boost::system::error_code ignored;
@@ -68,8 +70,8 @@ void ProxyServer::wait_accept(Listener& listener) {
 
 void ProxyServer::accept_ready(Listener& listener) {
   for (int i = 0; i < kAcceptBurst; ++i) {
-    UniqueFd client(::accept4(listener.socket.native_handle(), nullptr, nullptr,
-                              SOCK_NONBLOCK | SOCK_CLOEXEC));
+    UniqueFd client(
+        ::accept4(listener.socket.native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
     if (!client) {
       const int err = errno;
       if (err == EAGAIN || err == EWOULDBLOCK) break;
@@ -176,12 +178,12 @@ void ProxyServer::start_inbound_relay(std::uint64_t id, UniqueFd outer, UniqueFd
     throw ipc::ProtocolError("RelayStart reuses id " + std::to_string(id));
   RelayOptions options;
   options.idle_timeout = std::chrono::milliseconds(limits_.idle_timeout_ms);
-  start_relay(io_, std::move(outer), std::move(inner), std::move(options),
-              [this, id](const RelayStats& stats) {
-                relays_.erase(id);
-                relay_closed(ipc::RelayClosed{id, stats.bytes_up, stats.bytes_down,
-                                              stats.duration_ms});
-              });
+  start_relay(
+      io_, std::move(outer), std::move(inner), std::move(options),
+      [this, id](const RelayStats& stats) {
+        relays_.erase(id);
+        relay_closed(ipc::RelayClosed{id, stats.bytes_up, stats.bytes_down, stats.duration_ms});
+      });
 }
 
 std::shared_ptr<ClientSession> ProxyServer::take_pending(std::uint64_t id) {
@@ -223,9 +225,13 @@ void ProxyServer::admit_waiting() {
   }
 }
 
-void ProxyServer::tunnel_closed(const ipc::TunnelClosed& closed) { send(closed); }
+void ProxyServer::tunnel_closed(const ipc::TunnelClosed& closed) {
+  send(closed);
+}
 
-void ProxyServer::relay_closed(const ipc::RelayClosed& closed) { send(closed); }
+void ProxyServer::relay_closed(const ipc::RelayClosed& closed) {
+  send(closed);
+}
 
 void ProxyServer::send(Outgoing message) {
   outgoing_.push_back(std::move(message));

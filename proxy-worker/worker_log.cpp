@@ -1,17 +1,28 @@
 #include "proxy-worker/worker_log.hpp"
 
-#include <unistd.h>
-
+#include <algorithm>
 #include <string>
 
 namespace fence::proxy {
+namespace {
+
+ipc::Channel* g_log_channel = nullptr;
+
+}  // namespace
+
+void attach_log_channel(ipc::Channel* channel) {
+  g_log_channel = channel;
+}
 
 void log_line(std::string_view text) {
-  std::string line = "[fence:proxy] ";
-  line.append(text);
-  line.push_back('\n');
-  // One write per line so lines of concurrent processes on the same terminal do not mix.
-  [[maybe_unused]] const auto n = ::write(STDERR_FILENO, line.data(), line.size());
+  if (g_log_channel == nullptr || text.empty()) return;
+  ipc::WorkerLog line{std::string(text.substr(0, ipc::kMaxTextLen))};
+  std::replace(line.text.begin(), line.text.end(), '\0', '?');
+  try {
+    g_log_channel->send(line);
+  } catch (...) {
+    // Nobody to tell.
+  }
 }
 
 }  // namespace fence::proxy

@@ -1,12 +1,21 @@
-// Diagnostics of the worker on its inherited stderr. Plain write(2): stdio would call fstat on
-// a stream's first use, and the worker's seccomp filter kills fstat.
+// Diagnostics of the worker. Its standard streams are /dev/null: the process that parses
+// hostile bytes holds no handle on fence's terminal, CI log or redirected files. Each line goes
+// to the supervisor as a WorkerLog message instead, and the supervisor displays it (escaped,
+// prefixed "[fence:proxy] ", a bounded number of them), as OpenSSH's monitor does with the
+// log lines of its unprivileged child.
 #pragma once
 
 #include <string_view>
 
+#include "ipc/channel.hpp"
+
 namespace fence::proxy {
 
-// Writes "[fence:proxy] <text>\n" to fd 2 in one write; errors are ignored.
+// Where log_line() sends from now on (nullptr: lines are dropped). The worker is one thread.
+void attach_log_channel(ipc::Channel* channel);
+
+// Sends one line (cut to ipc::kMaxTextLen bytes, NULs replaced); best effort: a full or
+// broken channel drops it. Never throws.
 void log_line(std::string_view text);
 
 }  // namespace fence::proxy

@@ -19,12 +19,12 @@ struct ExposedPort {
 };
 
 struct CliOptions {
-  std::vector<std::string> command;      // exact argv of the command
+  std::vector<std::string> command;          // exact argv of the command
   std::optional<std::string> shell_command;  // -c STRING
-  std::optional<std::string> settings;   // -s FILE
-  std::optional<std::string> audit_log;  // --audit-log FILE
-  std::optional<std::string> audit_syslog;  // --audit-syslog[=SOCKET] (default /dev/log)
-  std::vector<ExposedPort> ports;        // -p/--port, in order
+  std::optional<std::string> settings;       // -s FILE
+  std::optional<std::string> audit_log;      // --audit-log FILE
+  std::optional<std::string> audit_syslog;   // --audit-syslog[=SOCKET] (default /dev/log)
+  std::vector<ExposedPort> ports;            // -p/--port, in order
   bool debug = false;
   bool monitor = false;
   bool version = false;

@@ -297,7 +297,8 @@ std::optional<std::string> read_settings_file(const std::string& path, bool miss
   } closer{fd};
   struct stat st {};
   if (::fstat(fd, &st) != 0) throw_io_error("cannot stat settings file", path, errno);
-  if (!S_ISREG(st.st_mode)) throw ConfigError("settings file is not a regular file: " + in_quotes(path));
+  if (!S_ISREG(st.st_mode))
+    throw ConfigError("settings file is not a regular file: " + in_quotes(path));
   if (static_cast<std::uint64_t>(st.st_size) > kMaxConfigFileSize) {
     throw ConfigError("settings file is larger than 1 MiB: " + in_quotes(path));
   }

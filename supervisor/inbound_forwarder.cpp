@@ -108,12 +108,11 @@ void InboundForwarder::on_failed(std::uint64_t id, int error) {
     p.retry_at = now + kInboundRetryInterval;  // the server may not be listening yet
     return;
   }
-  refuse(p,
-         "nothing accepted the connection at 127.0.0.1:" + std::to_string(p.port) +
-             " inside the sandbox: " + std::strerror(error) +
-             (error == ECONNREFUSED
-                  ? " (retried for " + std::to_string(kInboundRetryWindow.count() / 1000) + " s)"
-                  : std::string()));
+  refuse(p, "nothing accepted the connection at 127.0.0.1:" + std::to_string(p.port) +
+                " inside the sandbox: " + std::strerror(error) +
+                (error == ECONNREFUSED
+                     ? " (retried for " + std::to_string(kInboundRetryWindow.count() / 1000) + " s)"
+                     : std::string()));
   pending_.erase(it);
 }
 

@@ -274,6 +274,7 @@ int run(const CliOptions& cli) {
       network_policy_from(config.network), broker_options,
       [&](const NetworkEvent& event) { reporter.network(event); },
       [&](const WorkerFault& fault) { reporter.worker_fault(fault); });
+  broker.on_worker_log([&](const std::string& text) { reporter.worker_log(text); });
   try {
     broker.start(find_helper("fence-proxy-worker"));
   } catch (const std::exception& e) {
@@ -296,8 +297,7 @@ int run(const CliOptions& cli) {
   services.on_violation = [&](const ipc::Violation& v) { reporter.violation(v); };
   services.on_unix_connect = [&](const ipc::UnixConnect& c) { reporter.unix_connect(c); };
   services.on_exec_check = [&](const ipc::ExecCheck& check) {
-    // An argv that did not fit the message is judged on what arrived (its program word is
-    // there); see CommandPolicy::check_exec.
+    // SECURITY: the argv is whole (init never sends part of one) and hostile text.
     const CommandPolicy::Verdict v = commands->check_exec(check.path, check.argv);
     reporter.command(
         {"exec", check.argv, check.path, v.blocked, v.rule, v.command, check.pid, check.comm});

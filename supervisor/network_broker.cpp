@@ -204,6 +204,14 @@ void NetworkBroker::handle_message(ipc::Incoming& message) {
         return report_closed(relays_, "RelayClosed", closed.id, closed.bytes_up, closed.bytes_down,
                              closed.duration_ms);
       }
+      case ipc::MessageType::WorkerLog: {
+        const auto log = incoming->decode<ipc::WorkerLog>();
+        // SECURITY: the worker's only voice; bounded so a compromised one cannot flood it.
+        if (++log_lines_ <= kMaxWorkerLogLines && on_log_) on_log_(log.text);
+        if (log_lines_ == kMaxWorkerLogLines + 1 && on_log_)
+          on_log_("(further lines of the proxy worker dropped)");
+        return;
+      }
       default:
         return fault("unexpected message from the proxy worker");
     }

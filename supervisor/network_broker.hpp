@@ -70,12 +70,18 @@ class NetworkBroker {
  public:
   using EventSink = std::function<void(const NetworkEvent&)>;
   using FaultSink = std::function<void(const WorkerFault&)>;
+  // The worker's diagnostic lines (WorkerLog), as it sent them (hostile text: the sink
+  // displays them escaped). At most kMaxWorkerLogLines per worker reach it.
+  using LogSink = std::function<void(const std::string&)>;
+  static constexpr std::size_t kMaxWorkerLogLines = 256;
 
   NetworkBroker(NetworkPolicy policy, BrokerOptions options, EventSink on_event,
                 FaultSink on_fault);
   ~NetworkBroker();
   NetworkBroker(const NetworkBroker&) = delete;
   NetworkBroker& operator=(const NetworkBroker&) = delete;
+
+  void on_worker_log(LogSink sink) { on_log_ = std::move(sink); }
 
   // Spawns fence-proxy-worker and sends our Hello; its answer is awaited by await_worker(), so
   // that the worker sets itself up while the launcher starts. Throws on failure.
@@ -175,6 +181,8 @@ class NetworkBroker {
   BrokerOptions options_;
   EventSink on_event_;
   FaultSink on_fault_;
+  LogSink on_log_;
+  std::size_t log_lines_ = 0;
   pid_t worker_pid_ = -1;
   bool hello_pending_ = false;  // our Hello sent, the worker's not received yet
   std::unique_ptr<ipc::Channel> channel_;

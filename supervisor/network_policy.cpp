@@ -169,8 +169,7 @@ NetworkRule parse_network_rule(std::string_view text) {
   const auto ip = parse_canonical_ip(addr_text);
   if (slash != std::string_view::npos || ip) {
     if (!ip) {
-      throw std::invalid_argument("not an IP address in canonical form: " +
-                                  in_quotes(addr_text));
+      throw std::invalid_argument("not an IP address in canonical form: " + in_quotes(addr_text));
     }
     const int max_prefix = ip->is_v4() ? 32 : 128;
     int prefix = max_prefix;
@@ -202,8 +201,7 @@ NetworkRule parse_network_rule(std::string_view text) {
                                 " (write it as a dotted quad)");
   }
   if (looks_numeric(body)) {
-    throw std::invalid_argument("numeric name that is not a valid IP address: " +
-                                in_quotes(body));
+    throw std::invalid_argument("numeric name that is not a valid IP address: " + in_quotes(body));
   }
   rule.pattern = normalize_domain_pattern(body);  // throws std::invalid_argument
   rule.kind =

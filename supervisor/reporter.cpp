@@ -95,6 +95,10 @@ void Reporter::worker_fault(const WorkerFault& fault) {
   record({{"event", "worker_fault"}, {"what", fault.what}});
 }
 
+void Reporter::worker_log(const std::string& text) const {
+  print("[fence:proxy] " + text);
+}
+
 void Reporter::violation(const ipc::Violation& v) {
   ++violations_;
   const bool fs = v.kind == ipc::ViolationKind::Filesystem;

@@ -24,14 +24,14 @@
 namespace fence::supervisor {
 
 struct CommandDecision {
-  std::string source;              // "preflight" (fence's own argv / -c) or "exec" (runtime)
-  std::vector<std::string> argv;   // what was checked
-  std::string path;                // exec: the path given to execve
+  std::string source;             // "preflight" (fence's own argv / -c) or "exec" (runtime)
+  std::vector<std::string> argv;  // what was checked
+  std::string path;               // exec: the path given to execve
   bool blocked = false;
-  std::string rule;                // the deny rule that matched
-  std::string command;             // the simple command that matched it
-  std::uint32_t pid = 0;           // exec: pid inside the sandbox
-  std::string comm;                // exec: the calling process's name
+  std::string rule;       // the deny rule that matched
+  std::string command;    // the simple command that matched it
+  std::uint32_t pid = 0;  // exec: pid inside the sandbox
+  std::string comm;       // exec: the calling process's name
 };
 
 class Reporter {
@@ -51,6 +51,8 @@ class Reporter {
 
   void network(const NetworkEvent& event);
   void worker_fault(const WorkerFault& fault);
+  // A diagnostic line of the proxy worker: "[fence:proxy] TEXT", always printed.
+  void worker_log(const std::string& text) const;
   void violation(const ipc::Violation& violation);
   // A connect to a listed host socket (allowUnixSockets), performed by init.
   void unix_connect(const ipc::UnixConnect& connect);

@@ -40,6 +40,28 @@ platform::UniqueFd block_forwarded_signals(sigset_t& old_mask) {
   return fd;
 }
 
+// fence's stdin, stdout and stderr, for the command (LaunchSpec's fds). A stream fence was
+// started without is /dev/null for the command.
+class CommandStdio {
+ public:
+  CommandStdio() {
+    for (int fd = 0; fd < 3; ++fd) {
+      if (::fcntl(fd, F_GETFD) >= 0) {
+        fds_[fd] = fd;
+        continue;
+      }
+      null_[fd].reset(::open("/dev/null", (fd == 0 ? O_RDONLY : O_WRONLY) | O_CLOEXEC));
+      if (!null_[fd]) throw platform::SysError("open /dev/null");
+      fds_[fd] = null_[fd].get();
+    }
+  }
+  operator std::span<const int>() const { return fds_; }
+
+ private:
+  int fds_[3] = {-1, -1, -1};
+  platform::UniqueFd null_[3];
+};
+
 }  // namespace
 
 std::string find_helper(const std::string& name) {
@@ -85,7 +107,7 @@ RunOutcome run_sandboxed(const std::string& launcher_path, const ipc::LaunchSpec
   bool ready = false;
   try {
     channel.send_hello();
-    channel.send(spec);
+    channel.send(spec, CommandStdio());
     // The worker, started first, sets itself up while the launcher builds the sandbox; the
     // command may start only once it has answered (without a worker it never runs).
     if (broker) {

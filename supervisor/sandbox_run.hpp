@@ -12,9 +12,9 @@
 namespace fence::supervisor {
 
 struct RunOutcome {
-  int exit_code = 0;       // what fence should exit with
-  int signal = 0;          // the signal that killed the command, 0 if it exited
-  std::string error;       // set when fence itself failed: one line naming the cause
+  int exit_code = 0;              // what fence should exit with
+  int signal = 0;                 // the signal that killed the command, 0 if it exited
+  std::string error;              // set when fence itself failed: one line naming the cause
   std::vector<std::string> plan;  // sandbox plan lines (debug)
 };
 

@@ -36,8 +36,12 @@ struct InheritChannelOnly : bp::extend::handler {
 }  // namespace
 
 pid_t spawn_helper(const std::string& executable, int channel_fd, std::error_code& error) {
-  bp::child child(bp::exe = executable, bp::env = bp::environment{}, InheritChannelOnly(channel_fd),
-                  error);
+  // SECURITY: a helper gets no handle on fence's standard streams (a CI log, a terminal): the
+  // worker parses hostile bytes, and the launcher is given the command's streams as fds of
+  // its LaunchSpec instead. Their diagnostics come back as messages fence checks.
+  bp::child child(bp::exe = executable, bp::env = bp::environment{},
+                  bp::std_in<bp::null, bp::std_out> bp::null, bp::std_err > bp::null,
+                  InheritChannelOnly(channel_fd), error);
   if (error) return -1;
   const pid_t pid = child.id();
   child.detach();  // reaped by the caller (waitpid)

@@ -1,5 +1,5 @@
-// Starting fence's helper processes: Boost.Process with an empty environment, stdio inherited,
-// the channel end at fd 3 and nothing else (SECURITY-RULES 13, 16).
+// Starting fence's helper processes: Boost.Process with an empty environment, /dev/null as
+// stdin, stdout and stderr, the channel end at fd 3 and nothing else (SECURITY-RULES 13, 16).
 #pragma once
 
 #include <sys/types.h>

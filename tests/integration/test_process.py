@@ -13,6 +13,7 @@ import signal
 import subprocess
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -385,6 +386,47 @@ def test_fence_does_not_wait_for_children_it_inherited(fence):
                         cwd=fence.work, capture_output=True, text=True, timeout=30)
     assert cp.returncode == 0, fmt(cp)
     assert time.monotonic() - start < 10, "fence waited for a child it did not start"
+
+
+def children_of(pid: int) -> list[int]:
+    out = []
+    for f in Path(f"/proc/{pid}/task").glob("*/children"):
+        out += [int(p) for p in f.read_text().split()]
+    return out
+
+
+def test_helpers_hold_no_handle_on_fence_streams(fence, tmp_path):
+    """The proxy worker (which parses hostile bytes) and the launcher get /dev/null as their
+    standard streams; only the command gets fence's, here files such as a CI log."""
+    if os.geteuid() != 0:
+        pytest.skip("fence's helpers are non-dumpable: only root can list their descriptors")
+    out, errf = tmp_path / "out.log", tmp_path / "err.log"
+    with open(out, "w") as o, open(errf, "w") as e:
+        p = fence.popen(["sh", "-c", "echo ready; sleep 30"], stdout=o, stderr=e)
+    try:
+        assert wait_until(lambda: "ready" in out.read_text(), 15), errf.read_text()
+        helpers = children_of(p.pid)
+        inits = [c for h in helpers for c in children_of(h)]
+        assert len(helpers) == 2 and len(inits) == 1, (helpers, inits)  # launcher, worker; init
+        command = children_of(inits[0])
+        for pid in helpers + inits:
+            comm = Path(f"/proc/{pid}/comm").read_text().strip()
+            for fd in (0, 1, 2):
+                assert os.readlink(f"/proc/{pid}/fd/{fd}") == "/dev/null", (comm, fd)
+            held = [os.readlink(f) for f in Path(f"/proc/{pid}/fd").iterdir()]
+            assert str(out) not in held and str(errf) not in held, (comm, held)
+        # The command does have them.
+        assert os.readlink(f"/proc/{command[0]}/fd/1") == str(out)
+        assert os.readlink(f"/proc/{command[0]}/fd/2") == str(errf)
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_worker_lines_reach_the_user_through_fence(fence):
+    cp = fence.run(["true"], config={}, flags=["-d"])
+    assert cp.returncode == 0, fmt(cp)
+    assert "[fence:proxy] sandbox: seccomp: allowlist installed" in cp.stderr, fmt(cp)
 
 
 @pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 42), (signal.SIGINT, 43),

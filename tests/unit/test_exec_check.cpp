@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "child_process.hpp"
+#include "ipc/dispatch.hpp"
 #include "ipc/frame.hpp"
 #include "ipc/messages.hpp"
 #include "launcher/exec_check.hpp"
@@ -23,11 +24,9 @@
 
 namespace {
 
-using fence::launcher::fit_argv;
 using fence::launcher::read_exec_check;
 using fence::launcher::read_pointer_array;
 using fence::launcher::read_string;
-using fence::launcher::read_string_prefix;
 
 std::uint64_t addr(const void* p) {
   return reinterpret_cast<std::uint64_t>(p);
@@ -46,12 +45,6 @@ seccomp_notif exec_request(const char* path, char* const* argv) {
   req.data.args[0] = addr(path);
   req.data.args[1] = addr(argv);
   return req;
-}
-
-std::size_t wire_cost(const std::vector<std::string>& argv) {
-  std::size_t total = 0;
-  for (const auto& a : argv) total += 4 + a.size();
-  return total;
 }
 
 }  // namespace
@@ -78,19 +71,12 @@ TEST_CASE("read_string reads up to a NUL, also at the edge of a mapping", "[exec
   CHECK(error == EFAULT);
   ::munmap(map, page);
 
-  // Too long: ENAMETOOLONG; the prefix reader cuts instead.
+  // Too long: ENAMETOOLONG; exactly the bound still reads.
   const std::string longer(100, 'x');
   CHECK_FALSE(read_string(mem.fd, addr(longer.c_str()), 10, error));
   CHECK(error == ENAMETOOLONG);
-  bool cut = false;
-  CHECK(read_string_prefix(mem.fd, addr(longer.c_str()), 10, cut) ==
-        std::optional<std::string>(std::string(10, 'x')));
-  CHECK(cut);
-  cut = false;
   const std::string exact(10, 'y');
-  CHECK(read_string_prefix(mem.fd, addr(exact.c_str()), 10, cut) ==
-        std::optional<std::string>(exact));
-  CHECK_FALSE(cut);
+  CHECK(read_string(mem.fd, addr(exact.c_str()), 10, error) == std::optional<std::string>(exact));
   CHECK_FALSE(read_string(fence::launcher::ProcessMemory(), addr(text), 10, error));
 }
 
@@ -111,26 +97,6 @@ TEST_CASE("read_pointer_array stops at NULL and at the count bound", "[exec_chec
   CHECK(cut);
 }
 
-TEST_CASE("fit_argv keeps every word, cut to a common prefix, within the budget", "[exec_check]") {
-  std::vector<std::string> small = {"git", "push", "origin"};
-  CHECK_FALSE(fit_argv(small, 1000, 4));
-  CHECK(small == std::vector<std::string>{"git", "push", "origin"});
-
-  std::vector<std::string> argv = {"git", std::string(5000, 'c'), "push", std::string(3000, 'd')};
-  CHECK(fit_argv(argv, 1000, 4));
-  CHECK(wire_cost(argv) <= 1000);
-  REQUIRE(argv.size() == 4);
-  CHECK(argv[0] == "git");
-  CHECK(argv[2] == "push");  // short words survive whole after long ones
-  CHECK(argv[1].size() == argv[3].size());
-  CHECK(argv[1].size() >= 400);
-
-  std::vector<std::string> many(100, "word");
-  CHECK(fit_argv(many, 40, 4));
-  CHECK(many.size() == 10);
-  CHECK(wire_cost(many) <= 40);
-}
-
 TEST_CASE("read_exec_check reads path and argv of an execve", "[exec_check]") {
   SelfMemory mem;
   const char* path = "/bin/sh";
@@ -144,7 +110,6 @@ TEST_CASE("read_exec_check reads path and argv of an execve", "[exec_check]") {
   CHECK(check.argv == std::vector<std::string>{"git", "push", "origin"});
   CHECK(check.comm == "sh");
   CHECK(check.pid == static_cast<std::uint32_t>(::getpid()));
-  CHECK_FALSE(check.truncated);
 
   // argv NULL: empty.
   auto empty = read_exec_check(exec_request(path, nullptr), mem.fd, "sh");
@@ -167,11 +132,13 @@ TEST_CASE("read_exec_check reads path and argv of an execve", "[exec_check]") {
   CHECK(std::get<int>(fault) == EFAULT);
 }
 
-TEST_CASE("read_exec_check bounds a huge argv so it fits one message", "[exec_check]") {
+TEST_CASE("read_exec_check reads a huge argv whole, and refuses what no execve carries",
+          "[exec_check]") {
   SelfMemory mem;
-  // 2000 arguments of 20 KiB each: over every bound (count, length, total).
-  std::vector<std::string> storage(2000, std::string(20 * 1024, 'z'));
-  storage[1] = "push";
+  // 3000 file names, one 64 KiB script and a refused word at the very end.
+  std::vector<std::string> storage(3000, "src/some/deep/path/file-name.c");
+  storage[1] = std::string(64 * 1024, 'z');
+  storage.push_back("push");
   std::vector<char*> argv;
   for (auto& s : storage) argv.push_back(s.data());
   argv.push_back(nullptr);
@@ -182,14 +149,34 @@ TEST_CASE("read_exec_check bounds a huge argv so it fits one message", "[exec_ch
   auto result = read_exec_check(req, mem.fd, "attacker");
   REQUIRE(std::holds_alternative<fence::ipc::ExecCheck>(result));
   auto check = std::get<fence::ipc::ExecCheck>(result);
-  CHECK(check.truncated);
-  CHECK(check.argv.size() <= fence::ipc::kMaxArgCount);
-  CHECK(check.argv[1] == "push");
-  for (const auto& a : check.argv) CHECK(a.size() <= fence::ipc::kMaxArgLen);
+  CHECK(check.argv == storage);  // every word, every byte
   check.id = 7;
   CHECK_FALSE(fence::ipc::validate(check));
-  const auto payload = fence::ipc::encode_payload(check);  // throws when over kMaxPayload
-  CHECK(payload.size() <= fence::ipc::kMaxPayload);
+  // Over a datagram: it travels as a large message.
+  CHECK(fence::ipc::is_large_type(fence::ipc::MessageType::ExecCheck));
+  const auto payload = fence::ipc::encode_payload(check, fence::ipc::kMaxLargePayload);
+  CHECK(payload.size() > fence::ipc::kMaxPayload);
+  CHECK(fence::ipc::decode_payload<fence::ipc::ExecCheck>(payload).argv == storage);
+
+  // One string over MAX_ARG_STRLEN, or more than ARG_MAX in all: E2BIG, as from the kernel.
+  std::string huge(fence::ipc::kMaxArgLen + 1, 'h');
+  char* const too_long[] = {const_cast<char*>("echo"), huge.data(), nullptr};
+  auto e2big = read_exec_check(exec_request(path.c_str(), too_long), mem.fd, "attacker");
+  REQUIRE(std::holds_alternative<int>(e2big));
+  CHECK(std::get<int>(e2big) == E2BIG);
+  std::vector<std::string> big(60, std::string(fence::ipc::kMaxArgLen, 'b'));
+  std::vector<char*> many;
+  for (auto& s : big) many.push_back(s.data());
+  many.push_back(nullptr);
+  auto total = read_exec_check(exec_request(path.c_str(), many.data()), mem.fd, "attacker");
+  REQUIRE(std::holds_alternative<int>(total));
+  CHECK(std::get<int>(total) == E2BIG);
+  // The longest string the kernel takes is read whole.
+  std::string longest(fence::ipc::kMaxArgLen, 'l');
+  char* const at_limit[] = {const_cast<char*>("echo"), longest.data(), nullptr};
+  auto ok = read_exec_check(exec_request(path.c_str(), at_limit), mem.fd, "attacker");
+  REQUIRE(std::holds_alternative<fence::ipc::ExecCheck>(ok));
+  CHECK(std::get<fence::ipc::ExecCheck>(ok).argv[1] == longest);
 }
 
 TEST_CASE("read_comm and read_thread_group read this process", "[exec_check]") {

@@ -230,12 +230,17 @@ TEST_CASE("the encoder refuses values over their bounds", "[ipc][bounded]") {
   CHECK_THROWS_AS(encode(Probe{"", {"abcde"}, false, Colour::Red}), EncodeError);
 }
 
-TEST_CASE("encode_payload refuses payloads over kMaxPayload", "[ipc][bounded]") {
+TEST_CASE("encode_payload refuses payloads over its limit", "[ipc][bounded]") {
   LaunchSpec m;
   m.cwd = "/";
-  m.argv.assign(8, std::string(kMaxArgLen, 'a'));  // each within bounds, 128 KiB in total
-  CHECK_THROWS_AS(encode_payload(m), EncodeError);
+  m.argv.assign(8, std::string(16 * 1024, 'a'));  // each within bounds, 128 KiB in total
+  CHECK_THROWS_AS(encode_payload(m), EncodeError);  // over kMaxPayload
+  CHECK_NOTHROW(encode_payload(m, kMaxLargePayload));
+  m.argv.assign(130, std::string(kMaxArgLen, 'a'));  // over kMaxLargePayload
+  CHECK_THROWS_AS(encode_payload(m, kMaxLargePayload), EncodeError);
   m.argv.resize(3);
+  CHECK_NOTHROW(encode_payload(m, kMaxLargePayload));
+  m.argv.assign(3, std::string(16 * 1024, 'a'));
   CHECK_NOTHROW(encode_payload(m));
 }
 

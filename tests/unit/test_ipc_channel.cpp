@@ -2,6 +2,7 @@
 // end of stream, non-blocking reads.
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include <cstring>
 
 #include "ipc/channel.hpp"
+#include "platform/sealed_memfd.hpp"
 #include "platform/sys_error.hpp"
 
 namespace fence::ipc {
@@ -394,9 +396,10 @@ TEST_CASE("send() enforces the table and validate() on this side", "[ipc][channe
   LaunchSpec spec;
   spec.argv = {"true"};
   spec.cwd = "/";
-  CHECK_THROWS_AS(supervisor.send(spec), std::logic_error);  // before our Hello
   Pipe p = make_pipe();
   const int fds[] = {p.read.get()};
+  const int stdio[] = {p.read.get(), p.write.get(), p.write.get()};
+  CHECK_THROWS_AS(supervisor.send(spec, stdio), std::logic_error);  // before our Hello
   CHECK_THROWS_AS(supervisor.send(Hello{kProtocolVersion, Role::Supervisor}, fds),
                   std::logic_error);
   supervisor.send_hello();
@@ -404,9 +407,10 @@ TEST_CASE("send() enforces the table and validate() on this side", "[ipc][channe
   CHECK_THROWS_AS(supervisor.send(ExecFailed{1}), std::logic_error);  // launcher's message
   LaunchSpec bad = spec;
   bad.cwd = "relative";
-  CHECK_THROWS_AS(supervisor.send(bad), EncodeError);
-  supervisor.send(spec);
-  CHECK_THROWS_AS(supervisor.send(spec), std::logic_error);  // once
+  CHECK_THROWS_AS(supervisor.send(bad, stdio), EncodeError);
+  CHECK_THROWS_AS(supervisor.send(spec), std::logic_error);  // without its 3 fds
+  supervisor.send(spec, stdio);
+  CHECK_THROWS_AS(supervisor.send(spec, stdio), std::logic_error);  // once
 
   // Only the valid ones went out.
   REQUIRE(launcher.receive()->type == MessageType::Hello);
@@ -416,6 +420,99 @@ TEST_CASE("send() enforces the table and validate() on this side", "[ipc][channe
   const int fd = launcher.fd();
   REQUIRE(::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK) == 0);
   CHECK(launcher.try_receive().status == ReceiveStatus::WouldBlock);
+}
+
+TEST_CASE("large messages travel in a sealed memfd, whole", "[ipc][channel][large]") {
+  auto [a, b] = make_channel_pair();
+  Channel supervisor(std::move(a), Role::Supervisor, Role::Launcher);
+  Channel launcher(std::move(b), Role::Launcher, Role::Supervisor);
+  supervisor.send_hello();
+  launcher.send_hello();
+  REQUIRE(launcher.receive()->type == MessageType::Hello);
+  REQUIRE(supervisor.receive()->type == MessageType::Hello);
+
+  // An argv and environment as large as the kernel takes (3,000 names, a 64 KiB script, a
+  // 20 KiB variable): the launcher gets every byte, and its 3 fds.
+  LaunchSpec spec;
+  spec.cwd = "/";
+  spec.argv.assign(3000, "file-name-argument.c");
+  spec.argv[0] = "cc";
+  spec.argv.push_back(std::string(64 * 1024, 's'));
+  spec.env = {"BIG=" + std::string(20 * 1024, 'v'), "PATH=/usr/bin"};
+  Pipe p = make_pipe();
+  const int stdio[] = {p.read.get(), p.write.get(), p.write.get()};
+  const std::size_t before = open_fd_count();
+  supervisor.send(spec, stdio);
+  auto in = launcher.receive();
+  REQUIRE(in);
+  CHECK(in->fds.size() == 3);  // the memfd is not among them
+  const LaunchSpec got = in->decode<LaunchSpec>();
+  CHECK(got.argv == spec.argv);
+  CHECK(got.env == spec.env);
+  in.reset();
+  CHECK(open_fd_count() == before);  // nothing left open on either side
+
+  ExecCheck check{1, 7, "sh", "/usr/bin/echo", std::vector<std::string>(1100, "word")};
+  check.argv.push_back("push");
+  check.argv.push_back(std::string(kMaxArgLen, 'x'));
+  launcher.send(check);
+  auto asked = supervisor.receive();
+  REQUIRE(asked);
+  CHECK(asked->decode<ExecCheck>().argv == check.argv);
+}
+
+TEST_CASE("a payload memfd is checked before a byte of it is decoded", "[ipc][channel][large]") {
+  const ExecCheck check{1, 7, "sh", "/usr/bin/echo", {"echo", std::string(100000, 'x')}};
+  const auto payload = encode_payload(check, kMaxLargePayload);
+  const auto header = encode_frame_header_only(MessageType::ExecCheck, payload.size(), 1);
+  auto hello_then = [&](Rig& rig) {
+    send_raw(rig.launcher.get(), frame_of(kLauncherHello));
+    REQUIRE(rig.supervisor.receive());
+  };
+  SECTION("sealed and of the announced size: accepted") {
+    Rig rig = make_rig();
+    hello_then(rig);
+    UniqueFd memfd = platform::make_sealed_memfd("t", payload);
+    const int fds[] = {memfd.get()};
+    send_raw(rig.launcher.get(), header, fds);
+    auto in = rig.supervisor.receive();
+    REQUIRE(in);
+    CHECK(in->decode<ExecCheck>().argv == check.argv);
+  }
+  SECTION("not sealed: the sender could still change it") {
+    Rig rig = make_rig();
+    hello_then(rig);
+    UniqueFd memfd(::memfd_create("t", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+    REQUIRE(::write(memfd.get(), payload.data(), payload.size()) ==
+            static_cast<ssize_t>(payload.size()));
+    const int fds[] = {memfd.get()};
+    expect_rejected_and_closed(rig, header, fds);
+  }
+  SECTION("not a memfd (a pipe could block the reader)") {
+    Rig rig = make_rig();
+    hello_then(rig);
+    Pipe p = make_pipe();
+    const int fds[] = {p.read.get()};
+    expect_rejected_and_closed(rig, header, fds);
+  }
+  SECTION("another size than the header says") {
+    Rig rig = make_rig();
+    hello_then(rig);
+    auto shorter = payload;
+    shorter.pop_back();
+    UniqueFd memfd = platform::make_sealed_memfd("t", shorter);
+    const int fds[] = {memfd.get()};
+    expect_rejected_and_closed(rig, header, fds);
+  }
+  SECTION("a type that is not large") {
+    Rig rig = make_rig();
+    hello_then(rig);
+    const auto small = encode_payload(SandboxReady{7, 3, true, {}});
+    UniqueFd memfd = platform::make_sealed_memfd("t", small);
+    const int fds[] = {memfd.get()};
+    expect_rejected_and_closed(
+        rig, encode_frame_header_only(MessageType::SandboxReady, small.size(), 1), fds);
+  }
 }
 
 TEST_CASE("send() to a closed peer is EPIPE, not SIGPIPE", "[ipc][channel][send]") {

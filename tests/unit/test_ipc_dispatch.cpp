@@ -11,12 +11,13 @@ namespace fence::ipc {
 TEST_CASE("Hello must come first, and only once", "[ipc][dispatch]") {
   PeerState s(Role::Supervisor, Role::Launcher);
   CHECK(s.phase() == Phase::Handshake);
-  CHECK(s.admit(MessageType::LaunchSpec, 0).has_value());  // before Hello
+  CHECK(s.admit(MessageType::LaunchSpec, 3).has_value());  // before Hello
   CHECK(s.phase() == Phase::Handshake);                    // rejection changed nothing
   CHECK_FALSE(s.admit(MessageType::Hello, 0).has_value());
   CHECK(s.phase() == Phase::Running);
   CHECK(s.admit(MessageType::Hello, 0).has_value());  // second Hello
-  CHECK_FALSE(s.admit(MessageType::LaunchSpec, 0).has_value());
+  CHECK(s.admit(MessageType::LaunchSpec, 0).has_value());  // without the command's stdio
+  CHECK_FALSE(s.admit(MessageType::LaunchSpec, 3).has_value());
 }
 
 TEST_CASE("'once' messages at most once", "[ipc][dispatch]") {

@@ -66,7 +66,7 @@ TEST_CASE("decode_frame reports each violation precisely", "[ipc][frame]") {
     CHECK(decode_frame(f, 0).error == FrameError::VersionMismatch);
   }
   SECTION("unknown type") {
-    for (std::uint32_t t : {0u, 25u, 0xffffu}) {  // 1..24 are MessageType values
+    for (std::uint32_t t : {0u, 26u, 0xffffu}) {  // 1..25 are MessageType values
       set_le(f, 6, t, 2);
       CHECK(decode_frame(f, 0).error == FrameError::UnknownType);
     }
@@ -94,6 +94,33 @@ TEST_CASE("decode_frame reports each violation precisely", "[ipc][frame]") {
     set_le(f, 12, 0xffffffffu, 4);
     CHECK(decode_frame(f, 0).error == FrameError::TooManyFds);
   }
+  SECTION("flags other than kFramePayloadInFd") {
+    set_le(f, 14, 2, 2);
+    CHECK(decode_frame(f, 0).error == FrameError::UnknownFlags);
+    set_le(f, 14, 0xffff, 2);
+    CHECK(decode_frame(f, 0).error == FrameError::UnknownFlags);
+  }
+  SECTION("a payload in a memfd: header alone, within kMaxLargePayload, the fd counted") {
+    auto h = encode_frame_header_only(MessageType::ExecCheck, 1 << 20, 1);
+    REQUIRE(h.size() == kFrameHeaderSize);
+    const DecodedFrame d = decode_frame(h, 1);
+    REQUIRE(d.ok());
+    CHECK(d.payload_in_fd);
+    CHECK(d.payload_len == 1u << 20);
+    CHECK(d.payload.empty());
+    CHECK(decode_frame(h, 0).error == FrameError::FdCountMismatch);
+    h.push_back(std::byte{1});  // inline bytes as well
+    CHECK(decode_frame(h, 1).error == FrameError::LengthMismatch);
+    h.pop_back();
+    set_le(h, 8, kMaxLargePayload + 1, 4);
+    CHECK(decode_frame(h, 1).error == FrameError::PayloadTooLarge);
+    set_le(h, 8, 10, 4);
+    set_le(h, 12, 0, 2);  // no fd to hold it
+    CHECK(decode_frame(h, 0).error == FrameError::FdCountMismatch);
+    CHECK_THROWS_AS(encode_frame_header_only(MessageType::ExecCheck, kMaxLargePayload + 1, 1),
+                    EncodeError);
+    CHECK_THROWS_AS(encode_frame_header_only(MessageType::ExecCheck, 10, 0), EncodeError);
+  }
   SECTION("fd_count != fds received") {
     CHECK(decode_frame(f, 1).error == FrameError::FdCountMismatch);  // stray fd
     set_le(f, 12, 2, 4);
@@ -109,9 +136,10 @@ TEST_CASE("encode_frame refuses what decode_frame would reject", "[ipc][frame]")
 }
 
 TEST_CASE("every FrameError has a description", "[ipc][frame]") {
-  for (auto e : {FrameError::None, FrameError::TooShort, FrameError::BadMagic,
-                 FrameError::VersionMismatch, FrameError::UnknownType, FrameError::PayloadTooLarge,
-                 FrameError::LengthMismatch, FrameError::TooManyFds, FrameError::FdCountMismatch}) {
+  for (auto e :
+       {FrameError::None, FrameError::TooShort, FrameError::BadMagic, FrameError::VersionMismatch,
+        FrameError::UnknownType, FrameError::PayloadTooLarge, FrameError::LengthMismatch,
+        FrameError::TooManyFds, FrameError::FdCountMismatch, FrameError::UnknownFlags}) {
     CHECK(describe(e) != "unknown frame error");
   }
 }

@@ -130,7 +130,7 @@ Violation sample<Violation>() {
 }
 template <>
 ExecCheck sample<ExecCheck>() {
-  return ExecCheck{9, 77, "sh", "/usr/bin/git", {"git", "push", "origin"}, true};
+  return ExecCheck{9, 77, "sh", "/usr/bin/git", {"git", "push", "origin"}};
 }
 template <>
 ExecVerdict sample<ExecVerdict>() {
@@ -143,6 +143,10 @@ StartCommand sample<StartCommand>() {
 template <>
 UnixConnect sample<UnixConnect>() {
   return UnixConnect{12, "ssh", "/run/user/1000/ssh-agent.sock"};
+}
+template <>
+WorkerLog sample<WorkerLog>() {
+  return WorkerLog{"sandbox: seccomp: allowlist installed"};
 }
 
 auto fields(const Hello& m) {
@@ -180,7 +184,7 @@ auto fields(const Violation& m) {
   return std::tie(m.kind, m.pid, m.comm, m.operation, m.detail, m.error);
 }
 auto fields(const ExecCheck& m) {
-  return std::tie(m.id, m.pid, m.comm, m.path, m.argv, m.truncated);
+  return std::tie(m.id, m.pid, m.comm, m.path, m.argv);
 }
 auto fields(const ExecVerdict& m) {
   return std::tie(m.id, m.allowed);
@@ -190,6 +194,9 @@ auto fields(const StartCommand&) {
 }
 auto fields(const UnixConnect& m) {
   return std::tie(m.pid, m.comm, m.path);
+}
+auto fields(const WorkerLog& m) {
+  return std::tie(m.text);
 }
 auto fields(const SandboxReady& m) {
   return std::tie(m.command_pid, m.landlock_abi, m.seccomp, m.plan);
@@ -289,6 +296,8 @@ bool decode_and_validate(MessageType type, std::span<const std::byte> payload) {
       return attempt(StartCommand{});
     case MessageType::UnixConnect:
       return attempt(UnixConnect{});
+    case MessageType::WorkerLog:
+      return attempt(WorkerLog{});
   }
   FAIL("decode_frame returned an unknown type");
   return false;
@@ -359,7 +368,7 @@ void send_raw(int fd, std::span<const std::byte> bytes, std::span<const int> fds
   Hello, LaunchSpec, SandboxReady, SetupFailed, ExecFailed, CommandExited, ListenersReady, \
       ProxyStart, ConnectRequest, ConnectAllowed, ConnectDenied, TunnelClosed,              \
       LocalListenerReady, LocalListener, InboundOpen, InboundReady, InboundFailed, RelayStart, \
-      RelayClosed, Violation, ExecCheck, ExecVerdict, StartCommand, UnixConnect
+      RelayClosed, Violation, ExecCheck, ExecVerdict, StartCommand, UnixConnect, WorkerLog
 
 TEMPLATE_TEST_CASE("payload round trip", "[ipc][roundtrip]", FENCE_ALL_MESSAGES) {
   const TestType original = sample<TestType>();

@@ -264,8 +264,8 @@ class FakeWorker {
 };
 
 NetworkPolicy test_policy() {
-  auto build = network_policy_from_strings({"allowed.test", "*.allowed.test"}, {"denied.test"},
-                                           false);
+  auto build =
+      network_policy_from_strings({"allowed.test", "*.allowed.test"}, {"denied.test"}, false);
   REQUIRE(build.ok());
   return build.policy;
 }
@@ -344,8 +344,8 @@ TEST_CASE("broker: malformed frames from the worker are faults", "[broker]") {
                                true);
   }
   SECTION("wrong protocol version") {
-    expect_fault_from_datagram(raw_frame(ipc::kMagic, ipc::kProtocolVersion + 1, type, len, 0, payload),
-                               false);
+    expect_fault_from_datagram(
+        raw_frame(ipc::kMagic, ipc::kProtocolVersion + 1, type, len, 0, payload), false);
   }
   SECTION("truncated header") {
     auto frame = raw_frame(ipc::kMagic, ipc::kProtocolVersion, type, len, 0, payload);
@@ -353,8 +353,8 @@ TEST_CASE("broker: malformed frames from the worker are faults", "[broker]") {
     expect_fault_from_datagram(frame, false);
   }
   SECTION("payload_len larger than the datagram") {
-    expect_fault_from_datagram(raw_frame(ipc::kMagic, ipc::kProtocolVersion, type, len + 1, 0, payload),
-                               false);
+    expect_fault_from_datagram(
+        raw_frame(ipc::kMagic, ipc::kProtocolVersion, type, len + 1, 0, payload), false);
   }
   SECTION("payload with trailing bytes") {
     auto padded = payload;
@@ -364,8 +364,8 @@ TEST_CASE("broker: malformed frames from the worker are faults", "[broker]") {
   }
   SECTION("payload cut short") {
     std::vector<std::byte> cut(payload.begin(), payload.end() - 3);
-    expect_fault_from_datagram(
-        raw_frame(ipc::kMagic, ipc::kProtocolVersion, type, len - 3, 0, cut), false);
+    expect_fault_from_datagram(raw_frame(ipc::kMagic, ipc::kProtocolVersion, type, len - 3, 0, cut),
+                               false);
   }
   SECTION("host that fails validation") {
     expect_fault_from_datagram(frame_of(request(1, "bad host/../x")), false);
@@ -401,8 +401,7 @@ TEST_CASE("broker: a ConnectRequest with an extra SCM_RIGHTS fd is a fault, the 
   CHECK(fd_count_settled(before) == before);
 }
 
-TEST_CASE("broker: an fd the frame header does not declare is a fault, the fd closed",
-          "[broker]") {
+TEST_CASE("broker: an fd the frame header does not declare is a fault, the fd closed", "[broker]") {
   // A valid ConnectRequest frame declaring 0 fds, with one attached: the frame check
   // (fd_count != fds received) refuses it; expect_fault_from_datagram checks the fd closed.
   expect_fault_from_datagram(frame_of(request(1, "allowed.test"), 0), true);
@@ -437,6 +436,29 @@ TEST_CASE("broker: messages only the supervisor or launcher may send are faults"
 }
 
 // --- cases: policy decisions ------------------------------------------------------------------
+
+TEST_CASE("broker: the worker's log lines are delivered as sent, a bounded number of them",
+          "[broker]") {
+  FakeWorker w(test_policy());
+  std::vector<std::string> lines;
+  w.broker().on_worker_log([&](const std::string& text) { lines.push_back(text); });
+  const std::string hostile = "fatal: \x1b[2J\r\nfence: forged";
+  for (std::size_t i = 0; i < NetworkBroker::kMaxWorkerLogLines + 50; ++i) {
+    w.send_raw(frame_of(ipc::WorkerLog{i == 0 ? hostile : "line " + std::to_string(i)}));
+    if (i % 64 == 63) w.deliver();
+  }
+  w.deliver();
+  CHECK(w.faults.empty());
+  REQUIRE(lines.size() == NetworkBroker::kMaxWorkerLogLines + 1);
+  CHECK(lines.front() == hostile);  // escaping is the display's job (Reporter, safe_text)
+  CHECK(lines[NetworkBroker::kMaxWorkerLogLines - 1] ==
+        "line " + std::to_string(NetworkBroker::kMaxWorkerLogLines - 1));
+  CHECK(lines.back() == "(further lines of the proxy worker dropped)");
+  // An empty line is a protocol violation like any bad field.
+  w.send_raw(frame_of(ipc::WorkerLog{""}));
+  w.deliver();
+  CHECK(w.faults.size() == 1);
+}
 
 TEST_CASE("broker: a denied name is refused by policy and never resolved", "[broker]") {
   const std::size_t before = fd_count();
@@ -623,8 +645,7 @@ TEST_CASE("broker: max_in_flight pending requests are fine, one more is a fault"
 // worker off with a fault; never an event-loop call that does not return. The watchdog
 // unblocks a stalled broker by reading the answers, so that a regression fails instead of
 // hanging the suite.
-TEST_CASE("broker: a worker that never reads its answers cannot stall the supervisor",
-          "[broker]") {
+TEST_CASE("broker: a worker that never reads its answers cannot stall the supervisor", "[broker]") {
   const std::size_t before = fd_count();
   {
     BrokerOptions options = FakeWorker::default_options();
