@@ -47,6 +47,25 @@ Error check_ports(std::string_view field, const std::vector<std::uint16_t>& port
   return std::nullopt;
 }
 
+// Relative component patterns: "a/*.b/**/c". SECURITY: a pattern starting with "**" would
+// make every directory an ancestor of a protected name; "." and ".." never name a component.
+Error check_name_patterns(std::string_view field, const std::vector<std::string>& patterns) {
+  if (patterns.size() > kMaxNamePatternCount) return std::string(field) + ": too many patterns";
+  for (const std::string& p : patterns) {
+    if (!is_text(p, kMaxNamePatternLen) || p.empty() || p.front() == '/' || p.back() == '/' ||
+        p.starts_with("**"))
+      return std::string(field) + ": bad pattern";
+    std::size_t pos = 0;
+    while (pos <= p.size()) {
+      const std::size_t end = std::min(p.find('/', pos), p.size());
+      const std::string_view part(p.data() + pos, end - pos);
+      if (part.empty() || part == "." || part == "..") return std::string(field) + ": bad pattern";
+      pos = end + 1;
+    }
+  }
+  return std::nullopt;
+}
+
 Error check_pid(std::string_view what, std::uint32_t pid) {
   if (pid == 0 || pid > kMaxPid) return std::string(what) + ": pid out of range";
   return std::nullopt;
@@ -143,6 +162,13 @@ std::optional<std::string> validate(const LaunchSpec& m) {
       {"hidden", &m.hidden}};
   for (const auto& [name, list] : lists) {
     if (auto e = check_paths(name, *list)) return "LaunchSpec: " + *e;
+  }
+  const std::pair<std::string_view, const std::vector<std::string>*> patterns[] = {
+      {"protected_names", &m.protected_names},
+      {"protected_files", &m.protected_files},
+      {"creatable_protected", &m.creatable_protected}};
+  for (const auto& [name, list] : patterns) {
+    if (auto e = check_name_patterns(name, *list)) return "LaunchSpec: " + *e;
   }
   if (m.http_proxy_port == 0 || m.socks_proxy_port == 0 || m.http_proxy_port == m.socks_proxy_port)
     return "LaunchSpec: proxy ports must be distinct and non-zero";

@@ -155,10 +155,12 @@ void serialize(Archive& ar, LaunchSpec& m) {
      bounded(m.writable, kMaxPathCount, kMaxPathLen),
      bounded(m.read_only, kMaxPathCount, kMaxPathLen),
      bounded(m.hidden, kMaxPathCount, kMaxPathLen), checked(m.host_tmp),
-     checked(m.allow_all_unix_sockets), checked(m.allow_git_config), checked(m.debug),
-     m.http_proxy_port, m.socks_proxy_port, checked(m.allow_local_binding),
-     bounded(m.bind_ports, kMaxPortCount), bounded(m.inbound_ports, kMaxPortCount),
-     bounded(m.local_outbound_ports, kMaxPortCount),
+     bounded(m.protected_names, kMaxNamePatternCount, kMaxNamePatternLen),
+     bounded(m.protected_files, kMaxNamePatternCount, kMaxNamePatternLen),
+     bounded(m.creatable_protected, kMaxNamePatternCount, kMaxNamePatternLen),
+     checked(m.allow_all_unix_sockets), checked(m.debug), m.http_proxy_port, m.socks_proxy_port,
+     checked(m.allow_local_binding), bounded(m.bind_ports, kMaxPortCount),
+     bounded(m.inbound_ports, kMaxPortCount), bounded(m.local_outbound_ports, kMaxPortCount),
      bounded(m.unix_sockets, kMaxSocketCount, kMaxPathLen), checked(m.allow_pty),
      checked(m.report_violations), checked(m.check_exec));
 }
@@ -294,7 +296,8 @@ bool is_valid_env_key(std::string_view key);
 // channel is checked by Channel::receive, which knows the peer.
 std::optional<std::string> validate(const Hello& m);
 // argv non-empty with a non-empty argv[0]; env entries KEY=VALUE with a valid, unique KEY;
-// cwd and every path list entry normalized absolute; all bounds of the wire schema.
+// cwd and every path list entry normalized absolute; name patterns relative, without empty,
+// "." or ".." components, not starting with "**"; all bounds of the wire schema.
 std::optional<std::string> validate(const LaunchSpec& m);
 // 1 <= command_pid <= kMaxPid, landlock_abi <= kMaxLandlockAbi, plan bounds.
 std::optional<std::string> validate(const SandboxReady& m);

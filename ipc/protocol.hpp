@@ -41,8 +41,10 @@ inline constexpr std::size_t kMaxEnvCount = kMaxArgCount;
 inline constexpr std::size_t kMaxEnvLen = kMaxArgLen;
 inline constexpr std::size_t kMaxTextLen = 1024;
 inline constexpr std::size_t kMaxPlanLines = 512;
-inline constexpr std::size_t kMaxPortCount = 256;   // -p ports, allowLocalOutboundPorts
-inline constexpr std::size_t kMaxSocketCount = 64;  // allowUnixSockets entries
+inline constexpr std::size_t kMaxPortCount = 256;        // -p ports, allowLocalOutboundPorts
+inline constexpr std::size_t kMaxSocketCount = 64;       // allowUnixSockets entries
+inline constexpr std::size_t kMaxNamePatternCount = 64;  // protected name patterns, per list
+inline constexpr std::size_t kMaxNamePatternLen = 256;
 
 enum class Role : std::uint8_t { Supervisor = 1, Launcher = 2, ProxyWorker = 3 };
 
@@ -103,10 +105,14 @@ struct LaunchSpec {
   std::vector<std::string> read_only;   // denyWrite + always-protected: read-only bind on top
   std::vector<std::string> hidden;      // denyRead: masked (empty, read-only)
   bool host_tmp = false;                // allowWrite contains /tmp: host /tmp instead of tmpfs
+  // Protected at any depth below a writable root (launcher/protected_names.hpp): relative
+  // component patterns ("*", "?" within a component, "**" for any number of them).
+  std::vector<std::string> protected_names;      // the name and everything beneath it
+  std::vector<std::string> protected_files;      // the name, unless it is a directory
+  std::vector<std::string> creatable_protected;  // creation exceptions (git's sample hooks)
   // allowAllUnixSockets: any AF_UNIX socket, connect unmediated. Otherwise a non-empty
   // unix_sockets (below) permits stream/seqpacket sockets whose connects init mediates.
   bool allow_all_unix_sockets = false;
-  bool allow_git_config = false;         // .git/config writable
   bool debug = false;                    // launcher reports its plan in SandboxReady
   std::uint16_t http_proxy_port = 3128;  // listener ports inside the sandbox's loopback
   std::uint16_t socks_proxy_port = 1080;

@@ -13,6 +13,8 @@
 #include "launcher/path_resolver.hpp"
 #include "launcher/process_memory.hpp"
 #include "launcher/root_filesystem.hpp"
+#include "platform/fs_calls.hpp"
+#include "platform/process.hpp"
 
 namespace fence::launcher {
 namespace {
@@ -49,10 +51,11 @@ std::string self_fd(int fd) {
 class Request {
  public:
   Request(const seccomp_notif& req, const ProcessMemory& mem, const GuardedNames& names,
-          RestrictedWorker& worker)
+          const ProtectedNames& protected_names, RestrictedWorker& worker)
       : req_(req),
         args_(req.data.args),
         names_(names),
+        protected_(protected_names),
         worker_(worker),
         pid_(static_cast<pid_t>(req.pid)),
         resolver_(pid_),
@@ -80,6 +83,14 @@ class Request {
       remove(true, args_[1], static_cast<int>(args_[2]));
     else if (nr == SCMP_SYS(truncate))
       truncate_file();
+    else if (nr == SCMP_SYS(chmod))
+      change_mode(kCwd, args_[0], args_[1], 0);
+    else if (nr == SCMP_SYS(fchmodat))
+      change_mode(args_[0], args_[1], args_[2], 0);
+    else if (nr == platform::kFchmodat2)
+      change_mode(args_[0], args_[1], args_[2], args_[3]);
+    else if (nr == SCMP_SYS(fchmod))
+      change_fd_mode();
     else
       refuse(ENOSYS);
     return std::move(outcome_);
@@ -142,6 +153,14 @@ class Request {
     return names_.names.count(full) > 0 || (ancestors_too && names_.ancestors.count(full) > 0);
   }
 
+  // What the protected names say of the place `loc` names (launcher/protected_names.hpp).
+  NameVerdict verdict(const Location& loc) const {
+    if (protected_.empty()) return {};
+    if (loc.object) return protected_.classify(fd_path(loc.object.get()));
+    const std::string dir = fd_path(loc.parent.get());
+    return protected_.classify((dir == "/" ? "" : dir) + "/" + bare(loc.name));
+  }
+
   // Runs `op` on the restricted worker (with the caller's umask when it `creates`); its result
   // is the answer.
   std::int64_t perform(const std::function<std::int64_t()>& op, bool creates = false) {
@@ -188,6 +207,13 @@ class Request {
     const bool creates = (flags & O_CREAT) && !exists(loc);
     operation_ = creates ? "create" : (writes ? "write" : "truncate");
     if ((flags & O_CREAT) && guarded(loc, false)) return refuse(EACCES);
+    // SECURITY-RULES 7 at any depth: no new protected file (but git's sample hooks), no write
+    // or truncation of one. An O_TMPFILE file has no name until it is linked (checked then).
+    const bool tmpfile_open = (flags & O_TMPFILE) == O_TMPFILE;
+    if (!tmpfile_open && (writes || creates || (flags & O_TRUNC))) {
+      const NameVerdict v = verdict(loc);
+      if (v.refuses_file() && !(creates && v.creatable)) return refuse(EACCES);
+    }
     // A FIFO open would sleep until the other side comes: init opens it without blocking,
     // then gives the process a blocking file as it asked for.
     const bool fifo = !creates && !(flags & O_NONBLOCK) && !(flags & O_PATH) && is_fifo(loc);
@@ -240,6 +266,10 @@ class Request {
     const dev_t dev = static_cast<dev_t>(args_[at ? 3 : 2]);
     // mkdir of a missing parent of a guarded name is fine (an empty directory); nothing else.
     if (guarded(loc, !directory)) return refuse(EACCES);
+    // A directory may stand where a protected file name would (`.git`), and git's own hooks
+    // directory may be made; no other protected name, and no device, FIFO or socket file.
+    const NameVerdict v = verdict(loc);
+    if (directory ? (v.protected_tree && !v.creatable) : v.refuses_file()) return refuse(EACCES);
     perform(
         [&]() -> std::int64_t {
           return directory ? ::mkdirat(loc.parent.get(), loc.name.c_str(), mode)
@@ -255,6 +285,10 @@ class Request {
     const Location& loc = *target_;
     operation_ = "symlink";
     if (guarded(loc, true)) return refuse(EACCES);
+    // SECURITY: a symlink where a protected name could lie beneath (`.claude -> elsewhere`)
+    // would bring a tree of the attacker's choosing into a protected place.
+    const NameVerdict v = verdict(loc);
+    if (v.refuses_file() || v.ancestor) return refuse(EACCES);
     perform([&]() -> std::int64_t {
       return ::symlinkat(text->c_str(), loc.parent.get(), loc.name.c_str());
     });
@@ -280,6 +314,13 @@ class Request {
     const Location& new_loc = *target_;
     operation_ = "link";
     if (guarded(new_loc, true)) return refuse(EACCES);
+    // SECURITY: no protected name made by a link, and no second name for a protected file
+    // (writes through it would reach the protected one).
+    const NameVerdict to = verdict(new_loc);
+    if (to.refuses_file() || verdict(*old_loc).refuses_file()) return refuse(EACCES);
+    // A hard link to a symlink is a symlink: not where a protected name could lie beneath.
+    if (to.ancestor && !old_loc->object && !is_plain_entry(old_loc->parent.get(), old_loc->name))
+      return refuse(EACCES);
     perform([&]() -> std::int64_t {
       if (old_loc->object) {
         return ::linkat(AT_FDCWD, self_fd(old_loc->object.get()).c_str(), new_loc.parent.get(),
@@ -303,10 +344,28 @@ class Request {
     // RENAME_EXCHANGE also puts the new side's entry at the old name.
     const bool exchange = (flags & RENAME_EXCHANGE) != 0;
     if (guarded(to, true) || (exchange && guarded(from, true))) return refuse(EACCES);
+    // SECURITY: a protected name is never renamed away nor onto (at any depth), and nothing
+    // but a plain file moves to where a protected name could lie beneath: a directory or a
+    // symlink there would bring its own tree into a protected place.
+    const NameVerdict from_v = verdict(from);
+    const NameVerdict to_v = verdict(to);
+    if (from_v.refuses_file() || to_v.refuses_file()) return refuse(EACCES);
+    if (exchange && (from_v.ancestor || to_v.ancestor)) return refuse(EACCES);
+    if (to_v.ancestor && !is_plain_entry(from.parent.get(), from.name)) return refuse(EACCES);
     perform([&]() -> std::int64_t {
-      return ::syscall(SYS_renameat2, from.parent.get(), from.name.c_str(), to.parent.get(),
-                       to.name.c_str(), flags);
+      return platform::rename_at(from.parent.get(), from.name.c_str(), to.parent.get(),
+                                 to.name.c_str(), flags);
     });
+  }
+
+  // Neither a directory nor a symlink (nor missing): what may go where a protected name could
+  // lie beneath. SECURITY: checking first and acting next is safe here because init answers
+  // one notification at a time and, with protected names, every syscall that can change a
+  // name is notified: nothing in the sandbox can swap the entry in between.
+  static bool is_plain_entry(int dir, const std::string& name) {
+    struct stat st {};
+    return ::fstatat(dir, bare(name).c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+           !S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode);
   }
 
   // unlink, rmdir, unlinkat: the last component is never followed.
@@ -316,6 +375,8 @@ class Request {
     const Location& loc = *target_;
     operation_ = flags & AT_REMOVEDIR ? "rmdir" : "unlink";
     removal_ = true;
+    const NameVerdict v = verdict(loc);
+    if (v.protected_tree || (v.protected_file && !(flags & AT_REMOVEDIR))) return refuse(EACCES);
     perform(
         [&]() -> std::int64_t { return ::unlinkat(loc.parent.get(), loc.name.c_str(), flags); });
   }
@@ -326,12 +387,57 @@ class Request {
     if (!locate_target(kCwd, args_[0], true)) return;
     const Location& loc = *target_;
     operation_ = "truncate";
+    if (verdict(loc).refuses_file()) return refuse(EACCES);
     UniqueFd file(
         loc.object ? ::fcntl(loc.object.get(), F_DUPFD_CLOEXEC, 0)
                    : ::openat(loc.parent.get(), loc.name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
     if (!file) return refuse(errno);
     const auto length = static_cast<off_t>(args_[1]);
     perform([&]() -> std::int64_t { return ::truncate(self_fd(file.get()).c_str(), length); });
+  }
+
+  // chmod, fchmodat, fchmodat2: SECURITY: the mode of a protected file is part of it (an
+  // executable bit turns a dormant hook on). Performed on exactly the file resolved.
+  void change_mode(std::uint64_t dir, std::uint64_t path_addr, std::uint64_t mode_arg,
+                   std::uint64_t flags_arg) {
+    const int flags = static_cast<int>(flags_arg);
+    if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) return refuse(EINVAL);
+    std::optional<Location> loc;
+    if (flags & AT_EMPTY_PATH) {
+      auto path = string_arg(path_addr);
+      if (!path) return;
+      if (path->empty()) {
+        auto object = dir_arg(dir);
+        if (!object) return;
+        loc = Location{{}, {}, std::move(*object)};
+      }
+    }
+    if (!loc && !locate_target(dir, path_addr, !(flags & AT_SYMLINK_NOFOLLOW))) return;
+    if (loc) target_ = std::move(loc);
+    const Location& at = *target_;
+    operation_ = "chmod";
+    if (verdict(at).refuses_file()) return refuse(EACCES);
+    UniqueFd file(
+        at.object ? ::fcntl(at.object.get(), F_DUPFD_CLOEXEC, 0)
+                  : ::openat(at.parent.get(), at.name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    if (!file) return refuse(errno);
+    // A symlink is there only with AT_SYMLINK_NOFOLLOW: its mode cannot be changed.
+    struct stat st {};
+    if (::fstat(file.get(), &st) == 0 && S_ISLNK(st.st_mode)) return refuse(EOPNOTSUPP);
+    const auto mode = static_cast<mode_t>(mode_arg);
+    perform([&]() -> std::int64_t { return ::chmod(self_fd(file.get()).c_str(), mode); });
+  }
+
+  // fchmod(fd): the caller's own file description, taken over and checked by its path.
+  void change_fd_mode() {
+    int error = 0;
+    UniqueFd file = platform::duplicate_fd_of(pid_, static_cast<int>(args_[0]), error);
+    if (!file) return refuse(error == ESRCH ? EBADF : error);
+    target_ = Location{{}, {}, UniqueFd(::fcntl(file.get(), F_DUPFD_CLOEXEC, 0))};
+    operation_ = "chmod";
+    if (verdict(*target_).refuses_file()) return refuse(EACCES);
+    const auto mode = static_cast<mode_t>(args_[1]);
+    perform([&]() -> std::int64_t { return ::fchmod(file.get(), mode); });
   }
 
   static void clear_nonblock(int fd) {
@@ -342,6 +448,7 @@ class Request {
   const seccomp_notif& req_;
   const decltype(seccomp_notif::data.args)& args_;
   const GuardedNames& names_;
+  const ProtectedNames& protected_;
   RestrictedWorker& worker_;
   pid_t pid_;
   Resolver resolver_;
@@ -355,7 +462,14 @@ class Request {
 
 }  // namespace
 
-GuardedNames find_guarded_names(const ipc::LaunchSpec& spec) {
+ProtectedNames protected_names_for(const ipc::LaunchSpec& spec) {
+  std::vector<std::string> roots = spec.writable;
+  if (spec.host_tmp) roots.push_back("/tmp");
+  return ProtectedNames(std::move(roots), spec.protected_names, spec.protected_files,
+                        spec.creatable_protected);
+}
+
+GuardedNames find_guarded_names(const ipc::LaunchSpec& spec, const ProtectedNames& names) {
   std::vector<std::string> roots = spec.writable;
   if (spec.host_tmp) roots.push_back("/tmp");
   GuardedNames guarded;
@@ -365,6 +479,8 @@ GuardedNames find_guarded_names(const ipc::LaunchSpec& spec) {
     });
     struct stat st {};
     if (!in_writable || ::lstat(path.c_str(), &st) == 0) continue;
+    // Covered by a protected name, which decides for itself (git's sample hooks included).
+    if (names.classify(path).protected_tree) continue;
     guarded.names.insert(path);
     for (std::string dir = path.substr(0, path.rfind('/')); !dir.empty();
          dir = dir.substr(0, dir.rfind('/'))) {
@@ -375,11 +491,15 @@ GuardedNames find_guarded_names(const ipc::LaunchSpec& spec) {
   return guarded;
 }
 
-FilesystemGuard::FilesystemGuard(GuardedNames names, RestrictedWorker& worker, bool report)
-    : names_(std::move(names)), worker_(worker), report_(report) {}
+FilesystemGuard::FilesystemGuard(GuardedNames names, ProtectedNames protected_names,
+                                 RestrictedWorker& worker, bool report)
+    : names_(std::move(names)),
+      protected_(std::move(protected_names)),
+      worker_(worker),
+      report_(report) {}
 
 FilesystemOutcome FilesystemGuard::handle(const seccomp_notif& req, const ProcessMemory& mem) {
-  Request request(req, mem, names_, worker_);
+  Request request(req, mem, names_, protected_, worker_);
   FilesystemOutcome outcome = request.decide();
   const int error = outcome.answer.error;
   if (report_ && !outcome.parked && *request.operation() && is_refusal(error, request.removal())) {

@@ -39,6 +39,7 @@
 
 #include "ipc/protocol.hpp"
 #include "launcher/process_memory.hpp"
+#include "launcher/protected_names.hpp"
 #include "launcher/restricted_worker.hpp"
 #include "platform/unique_fd.hpp"
 
@@ -50,9 +51,12 @@ struct GuardedNames {
   bool empty() const { return names.empty(); }
 };
 
-// The protected paths of `spec` that are missing inside a writable tree, computed in the
-// finished sandbox root (after pivot_root).
-GuardedNames find_guarded_names(const ipc::LaunchSpec& spec);
+// The names protected at any depth of the writable trees of `spec`.
+ProtectedNames protected_names_for(const ipc::LaunchSpec& spec);
+
+// The protected paths of `spec` that are missing inside a writable tree and that no protected
+// name covers, computed in the finished sandbox root (after pivot_root).
+GuardedNames find_guarded_names(const ipc::LaunchSpec& spec, const ProtectedNames& names);
 
 // The answer to one notification: a value, an errno, or an fd to inject as the result.
 struct Answer {
@@ -77,8 +81,11 @@ struct FilesystemOutcome {
 
 class FilesystemGuard {
  public:
-  // `report`: build Violations for refused writes (and guard refusals).
-  FilesystemGuard(GuardedNames names, RestrictedWorker& worker, bool report);
+  // `names`: missing protected paths (the creation guard); `protected_names`: names protected
+  // at any depth of a writable tree. `report`: build Violations for refused writes (and guard
+  // refusals).
+  FilesystemGuard(GuardedNames names, ProtectedNames protected_names, RestrictedWorker& worker,
+                  bool report);
 
   // Decides and performs one filesystem syscall. `mem`: the caller's memory.
   FilesystemOutcome handle(const seccomp_notif& req, const ProcessMemory& mem);
@@ -88,6 +95,7 @@ class FilesystemGuard {
 
  private:
   GuardedNames names_;
+  ProtectedNames protected_;
   RestrictedWorker& worker_;
   bool report_;
 };

@@ -332,11 +332,20 @@ CommandStdio take_stdio(std::vector<platform::UniqueFd>& fds) {
                                                              : platform::UnixSockets::Listed;
     setup.seccomp.report_violations = spec.report_violations;
     setup.seccomp.check_exec = spec.check_exec;
-    // Protected names that do not exist yet are guarded by init (filesystem_guard.hpp).
-    GuardedNames guarded = find_guarded_names(spec);
+    // Protected names at any depth of a writable tree, and protected paths that do not exist
+    // yet, are guarded by init (filesystem_guard.hpp).
+    ProtectedNames names = protected_names_for(spec);
+    GuardedNames guarded = find_guarded_names(spec, names);
     setup.seccomp.notify_creations = !guarded.empty();
+    setup.seccomp.notify_writes = !names.empty();
     for (const auto& name : guarded.names)
       plan.push_back("[fence:fs] guard " + name + " (missing: creation refused)");
+    if (!names.empty()) {
+      std::string line = "[fence:fs] protected at any depth of a writable tree:";
+      for (const auto& p : spec.protected_names) line += " " + p;
+      for (const auto& p : spec.protected_files) line += " " + p + " (unless a directory)";
+      plan.push_back(line);
+    }
     // One listener for every notifying rule, answered by init; none at all when nothing needs
     // it (the plain profile costs nothing more). The restricted worker, which performs the
     // filesystem syscalls, is started before the fork so the child is forked from an idle
@@ -407,8 +416,8 @@ CommandStdio take_stdio(std::vector<platform::UniqueFd>& fds) {
       platform::UniqueFd listener = platform::receive_fd(listener_ours.get());
       if (listener) {
         if (worker)
-          filesystem = std::make_unique<FilesystemGuard>(std::move(guarded), *worker,
-                                                         spec.report_violations);
+          filesystem = std::make_unique<FilesystemGuard>(std::move(guarded), std::move(names),
+                                                         *worker, spec.report_violations);
         if (setup.seccomp.mediates_connect())
           connect_guard = std::make_unique<ConnectGuard>(spec.unix_sockets, spec.report_violations);
         notifier = std::make_unique<Notifier>(std::move(listener), setup.seccomp, filesystem.get(),

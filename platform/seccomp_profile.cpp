@@ -1,9 +1,9 @@
 #include "platform/seccomp_profile.hpp"
 
-#include <linux/filter.h>
-#include <linux/seccomp.h>
-#include <linux/sched.h>
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/sched.h>
+#include <linux/seccomp.h>
 #include <seccomp.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -88,6 +88,7 @@ struct NewSyscall {
   int number;
 };
 constexpr NewSyscall kNewerSyscalls[] = {
+    {"fchmodat2", 452},       // Linux 6.6: fchmodat with flags
     {"open_tree_attr", 467},  // Linux 6.15: open_tree() plus mount attributes
 };
 
@@ -121,9 +122,12 @@ constexpr const char* kArgumentRefusals[] = {"ioctl",       "clone",  "unshare",
 
 // Answered by the listener: performed there (filesystem) or checked (exec).
 constexpr const char* kFilesystemSyscalls[] = {
-    "open",    "openat",  "creat",     "mkdir",  "mkdirat", "mknod",    "mknodat",
-    "symlink", "symlinkat", "link",    "linkat", "rename",  "renameat", "renameat2",
-    "unlink",  "unlinkat", "rmdir",    "truncate"};
+    "open",      "openat",   "creat",  "mkdir",  "mkdirat",  "mknod",     "mknodat", "symlink",
+    "symlinkat", "link",     "linkat", "rename", "renameat", "renameat2", "unlink",  "unlinkat",
+    "rmdir",     "truncate", "chmod",  "fchmod", "fchmodat", "fchmodat2"};
+// The syscalls of kFilesystemSyscalls that cannot create a name.
+constexpr std::string_view kWriteOnlySyscalls[] = {"unlink", "unlinkat", "rmdir",    "truncate",
+                                                   "chmod",  "fchmod",   "fchmodat", "fchmodat2"};
 constexpr const char* kExecSyscalls[] = {"execve", "execveat"};
 constexpr const char* kConnectSyscalls[] = {"connect"};
 
@@ -136,8 +140,8 @@ void deny(scmp_filter_ctx ctx, const SeccompOptions& options, const char* name, 
           Cmp... cmp) {
   const int nr = resolve(name);
   const bool notify = options.report_violations && error == EPERM;
-  check(seccomp_rule_add(ctx, notify ? SCMP_ACT_NOTIFY : SCMP_ACT_ERRNO(error), nr,
-                         sizeof...(cmp), cmp...),
+  check(seccomp_rule_add(ctx, notify ? SCMP_ACT_NOTIFY : SCMP_ACT_ERRNO(error), nr, sizeof...(cmp),
+                         cmp...),
         std::string("rule for ") + name);
 }
 
@@ -234,7 +238,7 @@ void add_filesystem_rules(scmp_filter_ctx ctx, const SeccompOptions& options) {
   // per argument in a rule. Single-bit masks: the kernel reads flags as an int, and a bit
   // above 31 cannot fake one of these.
   std::vector<int> flags = {O_CREAT};
-  if (options.report_violations) flags = {O_WRONLY, O_RDWR, O_CREAT, O_TRUNC};
+  if (options.notifies_writes()) flags = {O_WRONLY, O_RDWR, O_CREAT, O_TRUNC};
   for (const int flag : flags) {
     const auto f = static_cast<std::uint64_t>(flag);
     notify(ctx, "open", SCMP_A1(SCMP_CMP_MASKED_EQ, f, f));
@@ -244,8 +248,9 @@ void add_filesystem_rules(scmp_filter_ctx ctx, const SeccompOptions& options) {
     const std::string_view n = name;
     if (n == "open" || n == "openat") continue;
     // The creation guard alone needs only what can create a name.
-    const bool removes = n == "unlink" || n == "unlinkat" || n == "rmdir" || n == "truncate";
-    if (removes && !options.report_violations) continue;
+    const bool creates = std::find(std::begin(kWriteOnlySyscalls), std::end(kWriteOnlySyscalls),
+                                   n) == std::end(kWriteOnlySyscalls);
+    if (!creates && !options.notifies_writes()) continue;
     notify(ctx, name);
   }
   // openat2's flags live in memory a filter cannot read; ENOSYS makes callers use openat.
@@ -289,7 +294,9 @@ template <typename Names>
 std::vector<int> numbers_of(const Names& names) {
   std::vector<int> out;
   for (const char* name : names) {
-    const int nr = seccomp_syscall_resolve_name(name);
+    int nr = seccomp_syscall_resolve_name(name);
+    for (const auto& known : kNewerSyscalls)
+      if (nr < 0 && std::string_view(name) == known.name) nr = known.number;
     if (nr >= 0) out.push_back(nr);
   }
   return out;
@@ -299,7 +306,8 @@ const std::vector<int>& refused_numbers() {
   static const std::vector<int> numbers = [] {
     std::vector<const char*> names(std::begin(kArgumentRefusals), std::end(kArgumentRefusals));
     for (const auto& group : deny_groups())
-      if (group.error == EPERM) names.insert(names.end(), group.syscalls.begin(), group.syscalls.end());
+      if (group.error == EPERM)
+        names.insert(names.end(), group.syscalls.begin(), group.syscalls.end());
     std::vector<int> out;
     for (const char* name : names) out.push_back(resolve(name));
     return out;
@@ -375,9 +383,11 @@ std::vector<std::string> describe_seccomp(const SeccompOptions& options) {
       "seccomp: default allow; other architectures (i386 int 0x80, x32) kill "
       "the process");
   lines.emplace_back(std::string("seccomp: ioctl TIOCSTI, TIOCLINUX denied (terminal injection; "
-                                 "cmd compared on 32 bits)") + (report ? " [reported]" : ""));
+                                 "cmd compared on 32 bits)") +
+                     (report ? " [reported]" : ""));
   lines.emplace_back(std::string("seccomp: clone/unshare with any CLONE_NEW* flag denied (no "
-                                 "nested namespaces)") + (report ? " [reported]" : ""));
+                                 "nested namespaces)") +
+                     (report ? " [reported]" : ""));
   for (const auto& group : deny_groups()) {
     std::string line = "seccomp: ";
     line += group.why;
@@ -396,12 +406,18 @@ std::vector<std::string> describe_seccomp(const SeccompOptions& options) {
     lines.emplace_back(
         "seccomp: notify: every EPERM refusal above goes to init, which reports it (syscall "
         "name, pid, comm) and refuses it with the same errno");
+  }
+  if (options.notifies_writes()) {
     lines.emplace_back(
-        "seccomp: notify: open/openat with O_WRONLY, O_RDWR, O_CREAT or O_TRUNC (read-only "
-        "opens stay in the kernel), creat, mkdir*, mknod*, symlink*, link*, rename*, unlink*, "
-        "rmdir, truncate: performed by init on a thread with the command's Landlock policy "
-        "and no capabilities; refusals (EACCES, EPERM, EROFS; EBUSY for pinned mount points) "
-        "reported with the path");
+        std::string("seccomp: notify: open/openat with O_WRONLY, O_RDWR, O_CREAT or O_TRUNC "
+                    "(read-only opens stay in the kernel), creat, mkdir*, mknod*, symlink*, "
+                    "link*, rename*, unlink*, rmdir, truncate, chmod, fchmod, fchmodat, "
+                    "fchmodat2: performed by init on a thread with the command's Landlock "
+                    "policy and no capabilities (protected names at any depth of a writable "
+                    "tree are never made, written, renamed, removed or chmod-ed)") +
+        (report ? "; refusals (EACCES, EPERM, EROFS; EBUSY for pinned mount points) reported "
+                  "with the path"
+                : ""));
   } else if (options.notify_creations) {
     lines.emplace_back(
         "seccomp: notify: open/openat with O_CREAT, creat, mkdir*, mknod*, symlink*, link*, "
@@ -424,14 +440,17 @@ std::vector<std::string> describe_seccomp(const SeccompOptions& options) {
     case UnixSockets::Listed:
       lines.emplace_back(
           "seccomp: socket(AF_UNIX) for stream/seqpacket allowed (allowUnixSockets); "
-          "datagram unix sockets and socketpairs denied" + reported);
+          "datagram unix sockets and socketpairs denied" +
+          reported);
       lines.emplace_back(
           "seccomp: notify: connect: performed by init from its own copy of the address; a "
           "unix socket file only if listed or bound inside the sandbox");
       break;
     case UnixSockets::PairsOnly:
-      lines.emplace_back("seccomp: socket(AF_UNIX) denied; socketpair allowed for "
-                         "stream/seqpacket, denied for datagram" + reported);
+      lines.emplace_back(
+          "seccomp: socket(AF_UNIX) denied; socketpair allowed for "
+          "stream/seqpacket, denied for datagram" +
+          reported);
       break;
   }
   return lines;

@@ -40,22 +40,27 @@ struct SeccompOptions {
   // symlink*, link*, rename*) goes to the listener, which decides and PERFORMS it
   // (launcher/filesystem_guard.hpp).
   bool notify_creations = false;
+  // Every syscall that can create, write, truncate, remove, rename or chmod a name goes to the
+  // listener (the names protected at any depth of a writable tree): open/openat with
+  // O_WRONLY, O_RDWR, O_CREAT or O_TRUNC, creat, mkdir*, mknod*, symlink*, link*, rename*,
+  // unlink*, rmdir, truncate, chmod, fchmod, fchmodat, fchmodat2.
+  bool notify_writes = false;
   // Violations are reported: (1) the syscalls denied with EPERM go to the listener instead,
   // which refuses them with that same errno and reports them; (2) every syscall that writes
-  // to the filesystem (open/openat with O_WRONLY, O_RDWR, O_CREAT or O_TRUNC, creat, mkdir*,
-  // mknod*, symlink*, link*, rename*, unlink*, rmdir, truncate) goes to the listener, which
-  // performs it and reports a refusal. Read-only opens never reach the listener.
+  // to the filesystem (those of notify_writes) goes to the listener, which performs it and
+  // reports a refusal. Read-only opens never reach the listener.
   bool report_violations = false;
   // execve and execveat go to the listener (the runtime command policy).
   bool check_exec = false;
 
   bool mediates_connect() const { return unix_sockets == UnixSockets::Listed; }
-  bool needs_listener() const {
-    return notify_creations || report_violations || check_exec || mediates_connect();
-  }
+  bool needs_listener() const { return notifies_filesystem() || check_exec || mediates_connect(); }
   // Filesystem syscalls are performed by the listener (creation guard or write reports);
   // openat2 then gets ENOSYS, its flags live in memory a filter cannot read.
-  bool notifies_filesystem() const { return notify_creations || report_violations; }
+  bool notifies_filesystem() const {
+    return notify_creations || notify_writes || report_violations;
+  }
+  bool notifies_writes() const { return notify_writes || report_violations; }
 };
 
 // Loads the filter for this thread and every thread of the process (TSYNC, unless a listener

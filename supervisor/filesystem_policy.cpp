@@ -125,7 +125,7 @@ class PlanBuilder {
  public:
   PlanBuilder(const Config& config, const std::string& cwd, const std::string& home)
       : config_(config), cwd_(cwd), home_(home) {
-    plan_.allow_git_config = config.filesystem.allow_git_config;
+    add_protected_names();
   }
 
   FilesystemPlan build(const std::vector<std::string>& own_config_files) {
@@ -274,6 +274,17 @@ class PlanBuilder {
         }
       }
     }
+  }
+
+  void add_protected_names() {
+    for (std::string_view name : kAlwaysProtectedNames) plan_.protected_names.emplace_back(name);
+    for (std::string_view name : kProtectedGitNames) plan_.protected_names.emplace_back(name);
+    if (!config_.filesystem.allow_git_config)
+      for (std::string_view name : kProtectedGitConfigNames)
+        plan_.protected_names.emplace_back(name);
+    for (std::string_view name : kProtectedFileNames) plan_.protected_files.emplace_back(name);
+    for (std::string_view name : kCreatableProtectedNames)
+      plan_.creatable_protected.emplace_back(name);
   }
 
   // Protects the resolved target and, when the name itself is reached through a symlink, the

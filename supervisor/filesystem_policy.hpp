@@ -36,6 +36,21 @@ inline constexpr std::array<std::string_view, 13> kAlwaysProtectedNames = {
 inline constexpr std::array<std::string_view, 2> kAlwaysProtectedHomeNames = {".config/git/config",
                                                                               ".fence.json"};
 
+// Protected at any depth of a writable tree, whether they exist or not (name patterns for
+// launcher/protected_names.hpp): kAlwaysProtectedNames, and the parts of every git directory
+// (submodules' and worktrees' included) that make git run code. `.git/config` (and its
+// per-worktree form) only without allowGitConfig.
+inline constexpr std::array<std::string_view, 4> kProtectedGitNames = {
+    ".git/hooks", ".git/commondir", ".git/modules/**/hooks", ".git/modules/**/commondir"};
+inline constexpr std::array<std::string_view, 4> kProtectedGitConfigNames = {
+    ".git/config", ".git/config.worktree", ".git/modules/**/config",
+    ".git/worktrees/*/config.worktree"};
+// A `.git` that is not a directory points git at a git directory elsewhere.
+inline constexpr std::array<std::string_view, 1> kProtectedFileNames = {".git"};
+// What `git init` and `git clone` create in a new git directory and git never runs.
+inline constexpr std::array<std::string_view, 4> kCreatableProtectedNames = {
+    ".git/hooks", ".git/hooks/*.sample", ".git/modules/**/hooks", ".git/modules/**/hooks/*.sample"};
+
 struct FilesystemPlan {
   std::vector<std::string> readable;    // system dirs, cwd, home, allowRead (existing only)
   std::vector<std::string> executable;  // allowExecute (existing only)
@@ -43,8 +58,11 @@ struct FilesystemPlan {
   std::vector<std::string> read_only;   // denyWrite + always-protected (existing or not)
   std::vector<std::string> hidden;      // denyRead (existing only, nested entries collapsed)
   bool host_tmp = false;                // allowWrite has /tmp: bind the host /tmp
-  bool allow_git_config = false;        // filesystem.allowGitConfig
-  std::vector<std::string> warnings;    // entries ignored and why, for -d / -m output
+  // Name patterns protected at any depth of a writable tree (see above).
+  std::vector<std::string> protected_names;
+  std::vector<std::string> protected_files;
+  std::vector<std::string> creatable_protected;
+  std::vector<std::string> warnings;  // entries ignored and why, for -d / -m output
 };
 
 // Builds the plan. cwd and home must be absolute; own_config_files are fence's settings files

@@ -186,7 +186,9 @@ int run(const CliOptions& cli) {
   spec.read_only = fs.read_only;
   spec.hidden = fs.hidden;
   spec.host_tmp = fs.host_tmp;
-  spec.allow_git_config = fs.allow_git_config;
+  spec.protected_names = fs.protected_names;
+  spec.protected_files = fs.protected_files;
+  spec.creatable_protected = fs.creatable_protected;
   spec.debug = cli.debug;
   spec.http_proxy_port = config.network.http_proxy_port.value_or(3128);
   spec.socks_proxy_port = config.network.socks_proxy_port.value_or(1080);

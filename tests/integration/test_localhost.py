@@ -32,8 +32,10 @@ WRITABLE_CWD = {"filesystem": {"allowWrite": ["."]}}
 
 
 def free_port() -> int:
+    # Bound on every IPv4 address: a port that some connection of this namespace uses as its
+    # local port on another address (198.51.100.1) would make a later 0.0.0.0 bind fail.
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind(("0.0.0.0", 0))
         return s.getsockname()[1]
 
 

@@ -103,7 +103,8 @@ TEST_CASE("plan: allowGitConfig leaves .git/config out, hooks stay", "[filesyste
   Config c;
   c.filesystem.allow_git_config = true;
   const FilesystemPlan plan = l.plan(c);
-  CHECK(plan.allow_git_config);
+  CHECK(std::find(plan.protected_names.begin(), plan.protected_names.end(), ".git/config") ==
+        plan.protected_names.end());
   CHECK_FALSE(contains(plan.read_only, l.cwd + "/.git/config"));
   CHECK_FALSE(contains(plan.read_only, l.home + "/.git/config"));
   CHECK(contains(plan.read_only, l.cwd + "/.git/hooks"));
