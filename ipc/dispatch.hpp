@@ -19,9 +19,6 @@
 
 namespace fence::ipc {
 
-// The rule for `type` sent from `sender` to `receiver`, or nullptr if there is none.
-const MessageRule* find_rule(MessageType type, Role sender, Role receiver);
-
 // Number of fds a message of `type` carries (the same in every rule for that type, checked at
 // compile time), or nullopt for a type without a rule.
 std::optional<std::size_t> fds_for_type(MessageType type);
@@ -52,7 +49,7 @@ class PeerState {
   Role sender_;
   Role receiver_;
   Phase phase_ = Phase::Handshake;
-  std::uint32_t seen_once_ = 0;  // bit n set: a 'once' message of type n has been admitted
+  std::uint64_t seen_once_ = 0;  // bit n set: the 'once' message of rule n has been admitted
 };
 
 }  // namespace fence::ipc

@@ -49,38 +49,6 @@ std::string_view describe(FrameError error) {
   return "unknown frame error";
 }
 
-bool is_known_message_type(std::uint16_t value) {
-  switch (static_cast<MessageType>(value)) {
-    case MessageType::Hello:
-    case MessageType::LaunchSpec:
-    case MessageType::SandboxReady:
-    case MessageType::SetupFailed:
-    case MessageType::ExecFailed:
-    case MessageType::CommandExited:
-    case MessageType::ListenersReady:
-    case MessageType::ProxyStart:
-    case MessageType::ConnectRequest:
-    case MessageType::ConnectAllowed:
-    case MessageType::ConnectDenied:
-    case MessageType::TunnelClosed:
-    case MessageType::LocalListenerReady:
-    case MessageType::LocalListener:
-    case MessageType::InboundOpen:
-    case MessageType::InboundReady:
-    case MessageType::InboundFailed:
-    case MessageType::RelayStart:
-    case MessageType::RelayClosed:
-    case MessageType::Violation:
-    case MessageType::ExecCheck:
-    case MessageType::ExecVerdict:
-    case MessageType::StartCommand:
-    case MessageType::UnixConnect:
-    case MessageType::WorkerLog:
-      return true;
-  }
-  return false;
-}
-
 std::vector<std::byte> encode_frame(MessageType type, std::span<const std::byte> payload,
                                     std::size_t fd_count) {
   if (payload.size() > kMaxPayload) throw EncodeError("payload over kMaxPayload");

@@ -62,9 +62,6 @@ struct DecodedFrame {
   bool ok() const { return error == FrameError::None; }
 };
 
-// True for the values of MessageType.
-bool is_known_message_type(std::uint16_t value);
-
 // Header + payload. Throws EncodeError when payload or fd_count exceeds the bounds.
 std::vector<std::byte> encode_frame(MessageType type, std::span<const std::byte> payload,
                                     std::size_t fd_count);

@@ -99,13 +99,6 @@ Error check_env(const std::vector<std::string>& env) {
 
 }  // namespace
 
-std::string_view message_name(MessageType type) {
-  for (const MessageRule& rule : kMessageRules) {
-    if (rule.type == type) return rule.name;
-  }
-  return "unknown";
-}
-
 bool is_normalized_absolute_path(std::string_view path) {
   if (!is_text(path, kMaxPathLen) || path.empty() || path.front() != '/') return false;
   if (path == "/") return true;

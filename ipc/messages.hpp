@@ -18,127 +18,11 @@
 
 namespace fence::ipc {
 
-// --- message type of each struct -----------------------------------------------------------
-
+// The message type of a struct (its kType; kept as a trait for generic code).
 template <typename Msg>
-struct MessageTraits;  // undefined for anything that is not a message
-
-template <>
-struct MessageTraits<Hello> {
-  static constexpr MessageType type = MessageType::Hello;
+struct MessageTraits {
+  static constexpr MessageType type = Msg::kType;
 };
-template <>
-struct MessageTraits<LaunchSpec> {
-  static constexpr MessageType type = MessageType::LaunchSpec;
-};
-template <>
-struct MessageTraits<SandboxReady> {
-  static constexpr MessageType type = MessageType::SandboxReady;
-};
-template <>
-struct MessageTraits<SetupFailed> {
-  static constexpr MessageType type = MessageType::SetupFailed;
-};
-template <>
-struct MessageTraits<ExecFailed> {
-  static constexpr MessageType type = MessageType::ExecFailed;
-};
-template <>
-struct MessageTraits<CommandExited> {
-  static constexpr MessageType type = MessageType::CommandExited;
-};
-template <>
-struct MessageTraits<ListenersReady> {
-  static constexpr MessageType type = MessageType::ListenersReady;
-};
-template <>
-struct MessageTraits<ProxyStart> {
-  static constexpr MessageType type = MessageType::ProxyStart;
-};
-template <>
-struct MessageTraits<ConnectRequest> {
-  static constexpr MessageType type = MessageType::ConnectRequest;
-};
-template <>
-struct MessageTraits<ConnectAllowed> {
-  static constexpr MessageType type = MessageType::ConnectAllowed;
-};
-template <>
-struct MessageTraits<ConnectDenied> {
-  static constexpr MessageType type = MessageType::ConnectDenied;
-};
-template <>
-struct MessageTraits<TunnelClosed> {
-  static constexpr MessageType type = MessageType::TunnelClosed;
-};
-
-template <>
-struct MessageTraits<LocalListenerReady> {
-  static constexpr MessageType type = MessageType::LocalListenerReady;
-};
-template <>
-struct MessageTraits<LocalListener> {
-  static constexpr MessageType type = MessageType::LocalListener;
-};
-template <>
-struct MessageTraits<InboundOpen> {
-  static constexpr MessageType type = MessageType::InboundOpen;
-};
-template <>
-struct MessageTraits<InboundReady> {
-  static constexpr MessageType type = MessageType::InboundReady;
-};
-template <>
-struct MessageTraits<InboundFailed> {
-  static constexpr MessageType type = MessageType::InboundFailed;
-};
-template <>
-struct MessageTraits<RelayStart> {
-  static constexpr MessageType type = MessageType::RelayStart;
-};
-template <>
-struct MessageTraits<RelayClosed> {
-  static constexpr MessageType type = MessageType::RelayClosed;
-};
-template <>
-struct MessageTraits<Violation> {
-  static constexpr MessageType type = MessageType::Violation;
-};
-template <>
-struct MessageTraits<ExecCheck> {
-  static constexpr MessageType type = MessageType::ExecCheck;
-};
-template <>
-struct MessageTraits<ExecVerdict> {
-  static constexpr MessageType type = MessageType::ExecVerdict;
-};
-template <>
-struct MessageTraits<StartCommand> {
-  static constexpr MessageType type = MessageType::StartCommand;
-};
-template <>
-struct MessageTraits<UnixConnect> {
-  static constexpr MessageType type = MessageType::UnixConnect;
-};
-template <>
-struct MessageTraits<WorkerLog> {
-  static constexpr MessageType type = MessageType::WorkerLog;
-};
-
-// Name of a message type for logs; "unknown" for a value outside the enum.
-std::string_view message_name(MessageType type);
-
-// --- bounds not named in protocol.hpp --------------------------------------------------------
-
-inline constexpr std::int32_t kMaxErrno = 4096;
-inline constexpr std::uint32_t kMaxLandlockAbi = 64;
-inline constexpr std::int32_t kMaxSignal = 64;
-inline constexpr std::int32_t kMaxExitCode = 255;
-// Linux PID_MAX_LIMIT. SECURITY: command_pid is later passed to kill(); 0 or a value that
-// turns negative as pid_t would address a whole process group.
-inline constexpr std::uint32_t kMaxPid = 4 * 1024 * 1024;
-inline constexpr std::size_t kMaxDetailLen = kMaxPathLen;  // SetupFailed::detail may be a path
-inline constexpr std::size_t kMaxCommLen = 16;             // TASK_COMM_LEN
 
 // --- serialization ---------------------------------------------------------------------------
 
@@ -158,9 +42,10 @@ void serialize(Archive& ar, LaunchSpec& m) {
      bounded(m.protected_names, kMaxNamePatternCount, kMaxNamePatternLen),
      bounded(m.protected_files, kMaxNamePatternCount, kMaxNamePatternLen),
      bounded(m.creatable_protected, kMaxNamePatternCount, kMaxNamePatternLen),
-     checked(m.allow_all_unix_sockets), checked(m.debug), m.http_proxy_port, m.socks_proxy_port,
-     checked(m.allow_local_binding), bounded(m.bind_ports, kMaxPortCount),
-     bounded(m.inbound_ports, kMaxPortCount), bounded(m.local_outbound_ports, kMaxPortCount),
+     checked(m.protect_bare_repositories), checked(m.allow_all_unix_sockets), checked(m.debug),
+     m.http_proxy_port, m.socks_proxy_port, checked(m.allow_local_binding),
+     bounded(m.bind_ports, kMaxPortCount), bounded(m.inbound_ports, kMaxPortCount),
+     bounded(m.local_outbound_ports, kMaxPortCount),
      bounded(m.unix_sockets, kMaxSocketCount, kMaxPathLen), checked(m.allow_pty),
      checked(m.report_violations), checked(m.check_exec));
 }

@@ -1,25 +1,33 @@
 // The whole fence IPC protocol in one place: every message, its numeric type, who may send it,
-// when, and how often. Bump kProtocolVersion on ANY change to this file's wire formats.
+// when, how often and with how many fds (kMessageRules, the one table every other list is
+// derived from), and every constant both ends of a channel must agree on. Bump
+// kProtocolVersion on ANY change to this file's wire formats.
 //
 // Channels (one socketpair each, AF_UNIX SOCK_SEQPACKET, one datagram = one message):
-//   supervisor <-> launcher      (launcher end at fd 3 of fence-launcher)
-//   supervisor <-> proxy worker  (worker end at fd 3 of fence-proxy-worker)
+//   supervisor <-> launcher      (launcher end at fd kChannelFd of fence-launcher)
+//   supervisor <-> proxy worker  (worker end at fd kChannelFd of fence-proxy-worker)
 // The identity of a peer is the channel a message arrived on, never anything in the message.
 //
-// Every message struct below says: sender, when, and how the receiver validates it. The
-// receiver calls `validate(msg)` (declared next to the struct) after decoding; any failure is a
-// protocol violation that ends the channel.
+// Every message struct below says: sender, when, and how the receiver validates it; its kType
+// ties it to its row of kMessageRules. The receiver calls `validate(msg)` (messages.hpp) after
+// decoding; any failure is a protocol violation that ends the channel. Each side handles a
+// message in one named function (`on_<message>`), routed by ipc/handlers.hpp.
 #pragma once
 
+#include <csignal>
+#include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace fence::ipc {
 
+// --- framing ---------------------------------------------------------------------------------
+
 inline constexpr std::uint32_t kMagic = 0x46454e43;   // "FENC"
-inline constexpr std::uint16_t kProtocolVersion = 5;  // bump on any change
+inline constexpr std::uint16_t kProtocolVersion = 6;  // bump on any change
 // A payload travels in its datagram up to kMaxPayload bytes. Messages whose rule says `large`
 // (an argv and environment as large as the kernel accepts for execve) may be bigger: their
 // payload then travels in a sealed memfd attached as the last fd (frame.hpp), up to
@@ -28,7 +36,19 @@ inline constexpr std::size_t kMaxPayload = 64 * 1024;
 inline constexpr std::size_t kMaxLargePayload = 16 * 1024 * 1024;
 inline constexpr std::size_t kMaxFdsPerMessage = 4;
 
-// Bounds used by message schemas. Checked before any allocation while decoding.
+// --- the processes ---------------------------------------------------------------------------
+
+// The one descriptor a helper (fence-launcher, fence-proxy-worker) inherits: its channel end.
+inline constexpr int kChannelFd = 3;
+// Signals the supervisor forwards to the launcher, and init to the command, when a process
+// (not the terminal) sends them.
+inline constexpr int kForwardedSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+// The proxy listeners inside the sandbox, unless the configuration names other ports.
+inline constexpr std::uint16_t kDefaultHttpProxyPort = 3128;
+inline constexpr std::uint16_t kDefaultSocksProxyPort = 1080;
+
+// --- bounds of the message schemas, checked before any allocation while decoding -----------
+
 inline constexpr std::size_t kMaxPathLen = 4096;
 inline constexpr std::size_t kMaxPathCount = 512;
 // argv and environment: as the kernel allows for execve (MAX_ARG_STRLEN, 131072 bytes with the
@@ -45,45 +65,61 @@ inline constexpr std::size_t kMaxPortCount = 256;        // -p ports, allowLocal
 inline constexpr std::size_t kMaxSocketCount = 64;       // allowUnixSockets entries
 inline constexpr std::size_t kMaxNamePatternCount = 64;  // protected name patterns, per list
 inline constexpr std::size_t kMaxNamePatternLen = 256;
+inline constexpr std::size_t kMaxDetailLen = kMaxPathLen;  // SetupFailed::detail may be a path
+inline constexpr std::size_t kMaxCommLen = 16;             // TASK_COMM_LEN
+inline constexpr std::int32_t kMaxErrno = 4096;
+inline constexpr std::uint32_t kMaxLandlockAbi = 64;
+inline constexpr std::int32_t kMaxSignal = 64;
+inline constexpr std::int32_t kMaxExitCode = 255;
+// Linux PID_MAX_LIMIT. SECURITY: command_pid is later passed to kill(); 0 or a value that
+// turns negative as pid_t would address a whole process group.
+inline constexpr std::uint32_t kMaxPid = 4 * 1024 * 1024;
+// Network messages: a DNS name (RFC 1035) and the text shown to a refused client.
+inline constexpr std::size_t kMaxHostLen = 253;
+inline constexpr std::size_t kMaxReasonLen = 256;
+// ConnectRequests the worker may have pending at once; one more is a protocol violation.
+inline constexpr std::size_t kMaxPendingRequests = 1024;
 
 enum class Role : std::uint8_t { Supervisor = 1, Launcher = 2, ProxyWorker = 3 };
 
+// Numbered by channel: 1xx supervisor <-> launcher, 2xx supervisor <-> proxy worker, each
+// answer next to its request.
 enum class MessageType : std::uint16_t {
   Hello = 1,
-  LaunchSpec = 2,
-  SandboxReady = 3,
-  SetupFailed = 4,
-  ExecFailed = 5,
-  CommandExited = 6,
-  ListenersReady = 7,
-  ProxyStart = 8,
-  ConnectRequest = 9,
-  ConnectAllowed = 10,
-  ConnectDenied = 11,
-  TunnelClosed = 12,
-  LocalListenerReady = 13,
-  LocalListener = 14,
-  InboundOpen = 15,
-  InboundReady = 16,
-  InboundFailed = 17,
-  RelayStart = 18,
-  RelayClosed = 19,
-  Violation = 20,
-  ExecCheck = 21,
-  ExecVerdict = 22,
-  StartCommand = 23,
-  UnixConnect = 24,
-  WorkerLog = 25,
+  // supervisor <-> launcher
+  LaunchSpec = 101,
+  ListenersReady = 102,
+  LocalListenerReady = 103,
+  StartCommand = 104,
+  SandboxReady = 105,
+  SetupFailed = 106,
+  ExecFailed = 107,
+  CommandExited = 108,
+  InboundOpen = 109,
+  InboundReady = 110,
+  InboundFailed = 111,
+  ExecCheck = 112,
+  ExecVerdict = 113,
+  Violation = 114,
+  UnixConnect = 115,
+  // supervisor <-> proxy worker
+  ProxyStart = 201,
+  LocalListener = 202,
+  ConnectRequest = 203,
+  ConnectAllowed = 204,
+  ConnectDenied = 205,
+  TunnelClosed = 206,
+  RelayStart = 207,
+  RelayClosed = 208,
+  WorkerLog = 209,
 };
-
-// Bounds of the network messages.
-inline constexpr std::size_t kMaxHostLen = 253;
-inline constexpr std::size_t kMaxReasonLen = 256;
 
 // ---------------------------------------------------------------------------------------------
 // Hello — first message on every channel, in both directions, exactly once.
 // Receiver checks: version == kProtocolVersion, role == the role expected on this channel.
 struct Hello {
+  static constexpr MessageType kType = MessageType::Hello;
+
   std::uint16_t version = kProtocolVersion;
   Role role = Role::Supervisor;
 };
@@ -96,6 +132,8 @@ struct Hello {
 // checks: absolute paths without "..", NUL-free strings, argv non-empty, env entries of the form
 // KEY=VALUE with a valid KEY.
 struct LaunchSpec {
+  static constexpr MessageType kType = MessageType::LaunchSpec;
+
   std::vector<std::string> argv;        // exact argv; argv[0] is searched in PATH inside
   std::vector<std::string> env;         // KEY=VALUE, already sanitized by the supervisor
   std::string cwd;                      // working directory inside the sandbox
@@ -110,12 +148,15 @@ struct LaunchSpec {
   std::vector<std::string> protected_names;      // the name and everything beneath it
   std::vector<std::string> protected_files;      // the name, unless it is a directory
   std::vector<std::string> creatable_protected;  // creation exceptions (git's sample hooks)
+  // Directories outside any .git that hold a HEAD are git directories too (a bare repository
+  // git would use there): their config, commondir and hooks are protected (no allowGitConfig).
+  bool protect_bare_repositories = false;
   // allowAllUnixSockets: any AF_UNIX socket, connect unmediated. Otherwise a non-empty
   // unix_sockets (below) permits stream/seqpacket sockets whose connects init mediates.
   bool allow_all_unix_sockets = false;
-  bool debug = false;                    // launcher reports its plan in SandboxReady
-  std::uint16_t http_proxy_port = 3128;  // listener ports inside the sandbox's loopback
-  std::uint16_t socks_proxy_port = 1080;
+  bool debug = false;  // launcher reports its plan in SandboxReady
+  std::uint16_t http_proxy_port = kDefaultHttpProxyPort;  // listeners inside the sandbox
+  std::uint16_t socks_proxy_port = kDefaultSocksProxyPort;
   // Localhost and inbound (docs/configuration.md, "network"). Port lists: 1..65535, unique,
   // none equal to a proxy port.
   bool allow_local_binding = false;                 // the command may bind any TCP port
@@ -132,6 +173,8 @@ struct LaunchSpec {
 // SandboxReady — launcher -> supervisor, once, after the sandbox is complete and just before
 // exec of the command. Receiver checks: bounded line count/length, landlock_abi in [0, 64].
 struct SandboxReady {
+  static constexpr MessageType kType = MessageType::SandboxReady;
+
   std::uint32_t command_pid = 0;   // pid of the command as seen from the host pid namespace
   std::uint32_t landlock_abi = 0;  // ABI actually enforced
   bool seccomp = false;            // seccomp filter installed
@@ -141,6 +184,8 @@ struct SandboxReady {
 // SetupFailed — launcher -> supervisor, at most once, instead of SandboxReady. The command was
 // NOT run. Receiver checks: bounded strings, errno in [0, 4096].
 struct SetupFailed {
+  static constexpr MessageType kType = MessageType::SetupFailed;
+
   std::string step;        // plan step that failed, e.g. "landlock: restrict_self"
   std::int32_t error = 0;  // errno
   std::string detail;      // path or extra context
@@ -149,12 +194,16 @@ struct SetupFailed {
 // ExecFailed — launcher -> supervisor, at most once, after SandboxReady when execve of the
 // command failed (not found / not executable). Receiver checks: errno in [1, 4096].
 struct ExecFailed {
+  static constexpr MessageType kType = MessageType::ExecFailed;
+
   std::int32_t error = 0;
 };
 
 // CommandExited — launcher -> supervisor, once, when the command (the sandbox's main process)
 // has ended. Receiver checks: signaled => 1 <= status <= 64, else 0 <= status <= 255.
 struct CommandExited {
+  static constexpr MessageType kType = MessageType::CommandExited;
+
   bool signaled = false;
   std::int32_t status = 0;  // exit code, or signal number when signaled
 };
@@ -168,6 +217,8 @@ struct CommandExited {
 // was created in). Receiver checks: ports in 1..65535 and equal to the LaunchSpec's; each fd
 // is a listening AF_INET stream socket (SO_ACCEPTCONN, SO_DOMAIN, SO_TYPE).
 struct ListenersReady {
+  static constexpr MessageType kType = MessageType::ListenersReady;
+
   std::uint16_t http_port = 0;
   std::uint16_t socks_port = 0;
 };
@@ -175,6 +226,8 @@ struct ListenersReady {
 // ProxyStart — supervisor -> proxy worker, once, after Hello. Carries the 2 listening fds of
 // ListenersReady (HTTP first) and the worker's limits. Receiver checks: limits in range.
 struct ProxyStart {
+  static constexpr MessageType kType = MessageType::ProxyStart;
+
   std::uint32_t max_tunnels = 4096;         // open client connections at once
   std::uint32_t max_header_bytes = 16384;   // request line + headers (HTTP), whole greeting (SOCKS)
   std::uint32_t header_timeout_ms = 10000;  // to receive a complete request / greeting
@@ -183,13 +236,11 @@ struct ProxyStart {
 };
 
 // LocalForward: a connection accepted on a transparent local listener (allowLocalOutboundPorts).
-// Inbound: a -p connection; never sent by the worker (only names events in the supervisor).
 enum class ProxyProtocol : std::uint8_t {
   HttpConnect = 1,
   HttpForward = 2,
   Socks5 = 3,
   LocalForward = 4,
-  Inbound = 5,
 };
 
 // ConnectRequest — proxy worker -> supervisor, any number, after Hello. The worker asks for a
@@ -199,6 +250,8 @@ enum class ProxyProtocol : std::uint8_t {
 // or an IPv6 literal (no brackets, no zone), port 1..65535, protocol known. The number of
 // pending requests is capped; over the cap is a protocol violation.
 struct ConnectRequest {
+  static constexpr MessageType kType = MessageType::ConnectRequest;
+
   std::uint64_t id = 0;
   std::string host;
   std::uint16_t port = 0;
@@ -209,6 +262,8 @@ struct ConnectRequest {
 // socket already connected to exactly the address the supervisor checked. Receiver checks: id
 // is one it asked for and not yet answered.
 struct ConnectAllowed {
+  static constexpr MessageType kType = MessageType::ConnectAllowed;
+
   std::uint64_t id = 0;
 };
 
@@ -224,6 +279,8 @@ enum class DenyReason : std::uint8_t {
 // ConnectDenied — supervisor -> proxy worker, answers one ConnectRequest. Receiver checks: id
 // is pending, reason known, text bounded. `text` is shown to the client (403/502 body).
 struct ConnectDenied {
+  static constexpr MessageType kType = MessageType::ConnectDenied;
+
   std::uint64_t id = 0;
   DenyReason reason = DenyReason::Policy;
   std::string text;
@@ -233,6 +290,8 @@ struct ConnectDenied {
 // connection that used it has ended. Receiver checks: id was allowed and is not closed yet.
 // The counts are the worker's and only feed the audit log.
 struct TunnelClosed {
+  static constexpr MessageType kType = MessageType::TunnelClosed;
+
   std::uint64_t id = 0;
   std::uint64_t bytes_up = 0;    // client -> upstream
   std::uint64_t bytes_down = 0;  // upstream -> client
@@ -247,6 +306,8 @@ struct TunnelClosed {
 // Receiver checks: port is in local_outbound_ports and not reported before; the fd is a
 // listening AF_INET stream socket.
 struct LocalListenerReady {
+  static constexpr MessageType kType = MessageType::LocalListenerReady;
+
   std::uint16_t port = 0;
 };
 
@@ -255,6 +316,8 @@ struct LocalListenerReady {
 // "127.0.0.1", port, LocalForward}; the supervisor decides as for any request. Receiver
 // checks: port non-zero, not given before.
 struct LocalListener {
+  static constexpr MessageType kType = MessageType::LocalListener;
+
   std::uint16_t port = 0;
 };
 
@@ -262,6 +325,8 @@ struct LocalListener {
 // Asks init to connect to 127.0.0.1:port inside the sandbox. Receiver checks: port is one of
 // LaunchSpec::inbound_ports (anything else is a protocol violation), id not pending.
 struct InboundOpen {
+  static constexpr MessageType kType = MessageType::InboundOpen;
+
   std::uint64_t id = 0;
   std::uint16_t port = 0;
 };
@@ -269,12 +334,16 @@ struct InboundOpen {
 // InboundReady — launcher -> supervisor, answers one InboundOpen. Carries 1 fd: the connected
 // inner socket. Receiver checks: id pending; the fd is a connected AF_INET stream socket.
 struct InboundReady {
+  static constexpr MessageType kType = MessageType::InboundReady;
+
   std::uint64_t id = 0;
 };
 
 // InboundFailed — launcher -> supervisor, answers one InboundOpen when connecting failed.
 // Receiver checks: id pending, 1 <= error <= 4096.
 struct InboundFailed {
+  static constexpr MessageType kType = MessageType::InboundFailed;
+
   std::uint64_t id = 0;
   std::int32_t error = 0;
 };
@@ -283,12 +352,16 @@ struct InboundFailed {
 // connection, then the inner connection; the worker relays bytes between them (no parsing).
 // Receiver checks: id not in use.
 struct RelayStart {
+  static constexpr MessageType kType = MessageType::RelayStart;
+
   std::uint64_t id = 0;
 };
 
 // RelayClosed — proxy worker -> supervisor, once per RelayStart, when the relay has ended.
 // Receiver checks: id was started and is not closed yet. Counts only feed the audit log.
 struct RelayClosed {
+  static constexpr MessageType kType = MessageType::RelayClosed;
+
   std::uint64_t id = 0;
   std::uint64_t bytes_up = 0;    // host client -> sandbox server
   std::uint64_t bytes_down = 0;  // sandbox server -> host client
@@ -308,6 +381,8 @@ enum class ViolationKind : std::uint8_t {
 // fields come from the sandbox (comm, paths) and are only displayed and logged. Receiver
 // checks: kind known, 1 <= pid <= kMaxPid, bounded NUL-free strings.
 struct Violation {
+  static constexpr MessageType kType = MessageType::Violation;
+
   ViolationKind kind = ViolationKind::Syscall;
   std::uint32_t pid = 0;   // in the sandbox's pid namespace
   std::string comm;        // the process's name (/proc/PID/comm), <= 16 bytes
@@ -322,6 +397,8 @@ struct Violation {
 // Large. Receiver checks: id not pending, pid range, bounds.
 // SECURITY: path and argv are hostile text (the sandboxed process wrote them).
 struct ExecCheck {
+  static constexpr MessageType kType = MessageType::ExecCheck;
+
   std::uint64_t id = 0;
   std::uint32_t pid = 0;
   std::string comm;
@@ -331,6 +408,8 @@ struct ExecCheck {
 
 // ExecVerdict — supervisor -> launcher, answers one ExecCheck. Receiver checks: id pending.
 struct ExecVerdict {
+  static constexpr MessageType kType = MessageType::ExecVerdict;
+
   std::uint64_t id = 0;
   bool allowed = false;
 };
@@ -339,13 +418,17 @@ struct ExecVerdict {
 // answered its Hello. Init forks the command only after it arrives, so the launcher builds the
 // sandbox while the worker starts, and a command never runs in a sandbox whose proxies nobody
 // serves. No fields: its arrival is the message.
-struct StartCommand {};
+struct StartCommand {
+  static constexpr MessageType kType = MessageType::StartCommand;
+};
 
 // UnixConnect — launcher -> supervisor, any number, only when LaunchSpec::report_violations:
 // init performed a connect to one of the listed host sockets (allowUnixSockets), for the
 // audit log and -d. The path is the listed socket's. Receiver checks: pid range, bounds, path
 // absolute.
 struct UnixConnect {
+  static constexpr MessageType kType = MessageType::UnixConnect;
+
   std::uint32_t pid = 0;  // in the sandbox's pid namespace
   std::string comm;
   std::string path;
@@ -356,6 +439,8 @@ struct UnixConnect {
 // /dev/null, so this is its only voice. Receiver checks: bounded, NUL-free text; the
 // supervisor escapes it for display, prefixes it, and prints a bounded number per worker.
 struct WorkerLog {
+  static constexpr MessageType kType = MessageType::WorkerLog;
+
   std::string text;
 };
 
@@ -373,63 +458,90 @@ struct MessageRule {
   Phase phase;       // phase the receiving side must be in
   bool once;         // may be received at most once per channel
   std::uint8_t fds;  // exact number of fds carried (a payload's memfd not counted)
+  bool large;        // the payload may exceed kMaxPayload (then up to kMaxLargePayload)
   std::string_view name;
-  bool large = false;  // the payload may exceed kMaxPayload (then up to kMaxLargePayload)
 };
 
+namespace rules {
+inline constexpr Role S = Role::Supervisor, L = Role::Launcher, W = Role::ProxyWorker;
+inline constexpr Phase Hs = Phase::Handshake, Run = Phase::Running;
+inline constexpr bool Once = true, Many = false, Large = true, Small = false;
+}  // namespace rules
+
+// THE table: everything else about a message type (whether it is known, its name, its fd
+// count, whether it may be large) is read from here.
+// clang-format off
 inline constexpr MessageRule kMessageRules[] = {
-    {MessageType::Hello, Role::Supervisor, Role::Launcher, Phase::Handshake, true, 0, "Hello"},
-    {MessageType::Hello, Role::Launcher, Role::Supervisor, Phase::Handshake, true, 0, "Hello"},
-    {MessageType::LaunchSpec, Role::Supervisor, Role::Launcher, Phase::Running, true, 3,
-     "LaunchSpec", true},
-    {MessageType::SandboxReady, Role::Launcher, Role::Supervisor, Phase::Running, true, 0,
-     "SandboxReady"},
-    {MessageType::SetupFailed, Role::Launcher, Role::Supervisor, Phase::Running, true, 0,
-     "SetupFailed"},
-    {MessageType::ExecFailed, Role::Launcher, Role::Supervisor, Phase::Running, true, 0,
-     "ExecFailed"},
-    {MessageType::CommandExited, Role::Launcher, Role::Supervisor, Phase::Running, true, 0,
-     "CommandExited"},
-    {MessageType::ListenersReady, Role::Launcher, Role::Supervisor, Phase::Running, true, 2,
-     "ListenersReady"},
-    {MessageType::LocalListenerReady, Role::Launcher, Role::Supervisor, Phase::Running, false, 1,
-     "LocalListenerReady"},
-    {MessageType::InboundOpen, Role::Supervisor, Role::Launcher, Phase::Running, false, 0,
-     "InboundOpen"},
-    {MessageType::InboundReady, Role::Launcher, Role::Supervisor, Phase::Running, false, 1,
-     "InboundReady"},
-    {MessageType::InboundFailed, Role::Launcher, Role::Supervisor, Phase::Running, false, 0,
-     "InboundFailed"},
-    {MessageType::Violation, Role::Launcher, Role::Supervisor, Phase::Running, false, 0,
-     "Violation"},
-    {MessageType::ExecCheck, Role::Launcher, Role::Supervisor, Phase::Running, false, 0,
-     "ExecCheck", true},
-    {MessageType::ExecVerdict, Role::Supervisor, Role::Launcher, Phase::Running, false, 0,
-     "ExecVerdict"},
-    {MessageType::StartCommand, Role::Supervisor, Role::Launcher, Phase::Running, true, 0,
-     "StartCommand"},
-    {MessageType::UnixConnect, Role::Launcher, Role::Supervisor, Phase::Running, false, 0,
-     "UnixConnect"},
-    {MessageType::Hello, Role::Supervisor, Role::ProxyWorker, Phase::Handshake, true, 0, "Hello"},
-    {MessageType::Hello, Role::ProxyWorker, Role::Supervisor, Phase::Handshake, true, 0, "Hello"},
-    {MessageType::ProxyStart, Role::Supervisor, Role::ProxyWorker, Phase::Running, true, 2,
-     "ProxyStart"},
-    {MessageType::ConnectRequest, Role::ProxyWorker, Role::Supervisor, Phase::Running, false, 0,
-     "ConnectRequest"},
-    {MessageType::ConnectAllowed, Role::Supervisor, Role::ProxyWorker, Phase::Running, false, 1,
-     "ConnectAllowed"},
-    {MessageType::ConnectDenied, Role::Supervisor, Role::ProxyWorker, Phase::Running, false, 0,
-     "ConnectDenied"},
-    {MessageType::TunnelClosed, Role::ProxyWorker, Role::Supervisor, Phase::Running, false, 0,
-     "TunnelClosed"},
-    {MessageType::LocalListener, Role::Supervisor, Role::ProxyWorker, Phase::Running, false, 1,
-     "LocalListener"},
-    {MessageType::RelayStart, Role::Supervisor, Role::ProxyWorker, Phase::Running, false, 2,
-     "RelayStart"},
-    {MessageType::RelayClosed, Role::ProxyWorker, Role::Supervisor, Phase::Running, false, 0,
-     "RelayClosed"},
-    {MessageType::WorkerLog, Role::ProxyWorker, Role::Supervisor, Phase::Running, false, 0,
-     "WorkerLog"},
+    // type                            from      to        phase      often       fds size
+    {MessageType::Hello,               rules::S, rules::L, rules::Hs,  rules::Once, 0, rules::Small, "Hello"},
+    {MessageType::Hello,               rules::L, rules::S, rules::Hs,  rules::Once, 0, rules::Small, "Hello"},
+    {MessageType::Hello,               rules::S, rules::W, rules::Hs,  rules::Once, 0, rules::Small, "Hello"},
+    {MessageType::Hello,               rules::W, rules::S, rules::Hs,  rules::Once, 0, rules::Small, "Hello"},
+    // supervisor <-> launcher
+    {MessageType::LaunchSpec,          rules::S, rules::L, rules::Run, rules::Once, 3, rules::Large, "LaunchSpec"},
+    {MessageType::ListenersReady,      rules::L, rules::S, rules::Run, rules::Once, 2, rules::Small, "ListenersReady"},
+    {MessageType::LocalListenerReady,  rules::L, rules::S, rules::Run, rules::Many, 1, rules::Small, "LocalListenerReady"},
+    {MessageType::StartCommand,        rules::S, rules::L, rules::Run, rules::Once, 0, rules::Small, "StartCommand"},
+    {MessageType::SandboxReady,        rules::L, rules::S, rules::Run, rules::Once, 0, rules::Small, "SandboxReady"},
+    {MessageType::SetupFailed,         rules::L, rules::S, rules::Run, rules::Once, 0, rules::Small, "SetupFailed"},
+    {MessageType::ExecFailed,          rules::L, rules::S, rules::Run, rules::Once, 0, rules::Small, "ExecFailed"},
+    {MessageType::CommandExited,       rules::L, rules::S, rules::Run, rules::Once, 0, rules::Small, "CommandExited"},
+    {MessageType::InboundOpen,         rules::S, rules::L, rules::Run, rules::Many, 0, rules::Small, "InboundOpen"},
+    {MessageType::InboundReady,        rules::L, rules::S, rules::Run, rules::Many, 1, rules::Small, "InboundReady"},
+    {MessageType::InboundFailed,       rules::L, rules::S, rules::Run, rules::Many, 0, rules::Small, "InboundFailed"},
+    {MessageType::ExecCheck,           rules::L, rules::S, rules::Run, rules::Many, 0, rules::Large, "ExecCheck"},
+    {MessageType::ExecVerdict,         rules::S, rules::L, rules::Run, rules::Many, 0, rules::Small, "ExecVerdict"},
+    {MessageType::Violation,           rules::L, rules::S, rules::Run, rules::Many, 0, rules::Small, "Violation"},
+    {MessageType::UnixConnect,         rules::L, rules::S, rules::Run, rules::Many, 0, rules::Small, "UnixConnect"},
+    // supervisor <-> proxy worker
+    {MessageType::ProxyStart,          rules::S, rules::W, rules::Run, rules::Once, 2, rules::Small, "ProxyStart"},
+    {MessageType::LocalListener,       rules::S, rules::W, rules::Run, rules::Many, 1, rules::Small, "LocalListener"},
+    {MessageType::ConnectRequest,      rules::W, rules::S, rules::Run, rules::Many, 0, rules::Small, "ConnectRequest"},
+    {MessageType::ConnectAllowed,      rules::S, rules::W, rules::Run, rules::Many, 1, rules::Small, "ConnectAllowed"},
+    {MessageType::ConnectDenied,       rules::S, rules::W, rules::Run, rules::Many, 0, rules::Small, "ConnectDenied"},
+    {MessageType::TunnelClosed,        rules::W, rules::S, rules::Run, rules::Many, 0, rules::Small, "TunnelClosed"},
+    {MessageType::RelayStart,          rules::S, rules::W, rules::Run, rules::Many, 2, rules::Small, "RelayStart"},
+    {MessageType::RelayClosed,         rules::W, rules::S, rules::Run, rules::Many, 0, rules::Small, "RelayClosed"},
+    {MessageType::WorkerLog,           rules::W, rules::S, rules::Run, rules::Many, 0, rules::Small, "WorkerLog"},
 };
+// clang-format on
+
+// Lookups in kMessageRules (constexpr: usable in static_asserts).
+constexpr const MessageRule* find_rule(MessageType type, Role sender, Role receiver) {
+  for (const MessageRule& rule : kMessageRules)
+    if (rule.type == type && rule.sender == sender && rule.receiver == receiver) return &rule;
+  return nullptr;
+}
+// Any rule for `type` (every rule of a type agrees on fds, size and name: checked below).
+constexpr const MessageRule* rule_for(MessageType type) {
+  for (const MessageRule& rule : kMessageRules)
+    if (rule.type == type) return &rule;
+  return nullptr;
+}
+constexpr bool is_known_message_type(std::uint16_t value) {
+  return rule_for(static_cast<MessageType>(value)) != nullptr;
+}
+constexpr std::string_view message_name(MessageType type) {
+  const MessageRule* rule = rule_for(type);
+  return rule ? rule->name : "unknown";
+}
+
+namespace detail {
+constexpr bool table_is_consistent() {
+  for (std::size_t i = 0; i < std::size(kMessageRules); ++i) {
+    const MessageRule& a = kMessageRules[i];
+    if (std::size_t{a.fds} + (a.large ? 1 : 0) > kMaxFdsPerMessage) return false;  // + memfd
+    for (std::size_t j = 0; j < std::size(kMessageRules); ++j) {
+      const MessageRule& b = kMessageRules[j];
+      if (a.type == b.type && (a.fds != b.fds || a.large != b.large || a.name != b.name))
+        return false;
+      if (i != j && a.type == b.type && a.sender == b.sender && a.receiver == b.receiver)
+        return false;  // one rule per direction
+    }
+  }
+  return std::size(kMessageRules) <= 64;  // PeerState's once-bitmask is per rule
+}
+}  // namespace detail
+static_assert(detail::table_is_consistent(), "kMessageRules: inconsistent dispatch table");
 
 }  // namespace fence::ipc

@@ -2,12 +2,17 @@
 
 #include <fcntl.h>
 #include <seccomp.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
+#include <cstring>
 #include <functional>
 
 #include "launcher/path_resolver.hpp"
@@ -91,6 +96,16 @@ class Request {
       change_mode(args_[0], args_[1], args_[2], args_[3]);
     else if (nr == SCMP_SYS(fchmod))
       change_fd_mode();
+    else if (nr == SCMP_SYS(setxattr) || nr == SCMP_SYS(lsetxattr))
+      change_xattr(true, nr == SCMP_SYS(setxattr), true);
+    else if (nr == SCMP_SYS(removexattr) || nr == SCMP_SYS(lremovexattr))
+      change_xattr(true, nr == SCMP_SYS(removexattr), false);
+    else if (nr == SCMP_SYS(fsetxattr))
+      change_xattr(false, false, true);
+    else if (nr == SCMP_SYS(fremovexattr))
+      change_xattr(false, false, false);
+    else if (nr == SCMP_SYS(bind))
+      bind_socket();
     else
       refuse(ENOSYS);
     return std::move(outcome_);
@@ -149,16 +164,51 @@ class Request {
   bool guarded(const Location& loc, bool ancestors_too) const {
     if (names_.names.empty() || loc.object || !loc.parent) return false;
     const std::string dir = fd_path(loc.parent.get());
+    // SECURITY: a directory whose path cannot be told (over PATH_MAX) fails closed.
+    if (dir.empty()) return true;
     const std::string full = (dir == "/" ? "" : dir) + "/" + bare(loc.name);
     return names_.names.count(full) > 0 || (ancestors_too && names_.ancestors.count(full) > 0);
   }
 
   // What the protected names say of the place `loc` names (launcher/protected_names.hpp).
+  // SECURITY: a place whose path cannot be told (a directory deeper than PATH_MAX, where
+  // readlink fails) is refused as if protected: the names below it cannot be checked.
   NameVerdict verdict(const Location& loc) const {
     if (protected_.empty()) return {};
-    if (loc.object) return protected_.classify(fd_path(loc.object.get()));
-    const std::string dir = fd_path(loc.parent.get());
-    return protected_.classify((dir == "/" ? "" : dir) + "/" + bare(loc.name));
+    std::string path = loc.object ? fd_path(loc.object.get()) : fd_path(loc.parent.get());
+    if (path.empty()) return NameVerdict::unknown();
+    if (!loc.object) path = (path == "/" ? "" : path) + "/" + bare(loc.name);
+    NameVerdict v = protected_.classify(path);
+    if (!v.refuses_file() && v.in_writable_root && protected_.bare_repositories() &&
+        in_bare_repository_role(path))
+      v.protected_tree = true;
+    return v;
+  }
+
+  // SECURITY: git takes any directory with a HEAD (and objects/, refs/) for a git directory
+  // when it looks for a repository from a working directory below or at it, so a bare
+  // repository planted in `src/` would run its config (core.fsmonitor, core.pager) the next
+  // time git runs there. Outside any `.git` (whose own parts the name patterns protect), the
+  // config, commondir and hooks of a directory with a HEAD are protected, and so is a HEAD
+  // next to a config, commondir or hooks (in whichever order they come). These lookups are
+  // consistent with the operation: init performs every name change in the sandbox, one at a
+  // time.
+  static bool in_bare_repository_role(const std::string& path) {
+    if (path.find("/.git/") != std::string::npos || path.ends_with("/.git")) return false;
+    const std::size_t slash = path.rfind('/');
+    const std::string dir = path.substr(0, slash);
+    const std::string name = path.substr(slash + 1);
+    auto has = [](const std::string& directory, const char* entry) {
+      struct stat st {};
+      return ::fstatat(AT_FDCWD, (directory + "/" + entry).c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+    };
+    if (name == "config" || name == "config.worktree" || name == "commondir" || name == "hooks")
+      return has(dir, "HEAD");
+    if (name == "HEAD") return has(dir, "config") || has(dir, "commondir") || has(dir, "hooks");
+    // Anything in a hooks directory of a directory with a HEAD.
+    const std::size_t up = dir.rfind('/');
+    return up != std::string::npos && dir.substr(up + 1) == "hooks" &&
+           has(dir.substr(0, up), "HEAD");
   }
 
   // Runs `op` on the restricted worker (with the caller's umask when it `creates`); its result
@@ -440,6 +490,112 @@ class Request {
     perform([&]() -> std::int64_t { return ::fchmod(file.get(), mode); });
   }
 
+  // setxattr, lsetxattr, fsetxattr, removexattr, lremovexattr, fremovexattr. SECURITY: an
+  // extended attribute can be part of what runs: system.posix_acl_access sets the mode bits
+  // (an execute bit for a dormant hook). Protected names refuse them all; any other is
+  // performed on exactly the file resolved (or the caller's own file description).
+  void change_xattr(bool by_path, bool follow, bool set) {
+    constexpr std::size_t first = 1;          // name, value, size, flags follow the path or fd
+    constexpr std::size_t kMaxName = 255;     // XATTR_NAME_MAX
+    constexpr std::size_t kMaxValue = 65536;  // XATTR_SIZE_MAX
+    UniqueFd file;
+    if (by_path) {
+      if (!locate_target(kCwd, args_[0], follow)) return;
+      const Location& at = *target_;
+      file.reset(at.object
+                     ? ::fcntl(at.object.get(), F_DUPFD_CLOEXEC, 0)
+                     : ::openat(at.parent.get(), at.name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+      if (!file) return refuse(errno);
+    } else {
+      int error = 0;
+      file = platform::duplicate_fd_of(pid_, static_cast<int>(args_[0]), error);
+      if (!file) return refuse(error == ESRCH ? EBADF : error);
+      target_ = Location{{}, {}, UniqueFd(::fcntl(file.get(), F_DUPFD_CLOEXEC, 0))};
+    }
+    operation_ = set ? "setxattr" : "removexattr";
+    if (verdict(*target_).refuses_file()) return refuse(EACCES);
+    int error = EFAULT;
+    auto name = read_string(mem_, args_[first], kMaxName, error);
+    if (!name) return refuse(error == ENAMETOOLONG ? ERANGE : error);
+    std::string value;
+    const std::size_t size = set ? static_cast<std::size_t>(args_[first + 2]) : 0;
+    if (size > kMaxValue) return refuse(E2BIG);
+    if (size > 0) {
+      value.resize(size);
+      if (mem_.read(value.data(), size, args_[first + 1]) != static_cast<ssize_t>(size))
+        return refuse(EFAULT);
+    }
+    const int flags = set ? static_cast<int>(args_[first + 3]) : 0;
+    const bool via_fd = !by_path;
+    perform([&]() -> std::int64_t {
+      if (via_fd) {
+        return set ? ::fsetxattr(file.get(), name->c_str(), value.data(), size, flags)
+                   : ::fremovexattr(file.get(), name->c_str());
+      }
+      // The O_PATH fd of the file resolved (a symlink itself when not followed): no name of
+      // the caller's is looked up again.
+      const std::string path = self_fd(file.get());
+      return set ? ::lsetxattr(path.c_str(), name->c_str(), value.data(), size, flags)
+                 : ::lremovexattr(path.c_str(), name->c_str());
+    });
+  }
+
+  // bind(2): a unix socket bound to a path creates that name (a socket at `.bashrc`, at a
+  // guarded `~/.fence.json`, at `sub/.git`). The socket is taken over, the address copied
+  // once; a pathname is resolved and checked like any creation, and the bind performed from
+  // the directory resolved. Any other address is bound as given (Landlock's TCP bind rules
+  // apply to the thread that does it).
+  void bind_socket() {
+    int error = 0;
+    UniqueFd socket = platform::duplicate_fd_of(pid_, static_cast<int>(args_[0]), error);
+    if (!socket) return refuse(error == ESRCH ? EBADF : error);
+    const int length = static_cast<int>(args_[2]);
+    sockaddr_storage address{};
+    if (length < 0 || static_cast<std::size_t>(length) > sizeof address) return refuse(EINVAL);
+    if (length > 0 && mem_.read(&address, static_cast<std::size_t>(length), args_[1]) != length)
+      return refuse(EFAULT);
+    int domain = 0;
+    socklen_t size = sizeof domain;
+    if (::getsockopt(socket.get(), SOL_SOCKET, SO_DOMAIN, &domain, &size) != 0)
+      return refuse(errno);
+    const auto* un = reinterpret_cast<const sockaddr_un*>(&address);
+    constexpr auto kPathOffset = static_cast<int>(offsetof(sockaddr_un, sun_path));
+    const bool pathname = domain == AF_UNIX && address.ss_family == AF_UNIX &&
+                          length > kPathOffset && un->sun_path[0] != '\0';
+    if (!pathname) {
+      perform([&]() -> std::int64_t {
+        return ::bind(socket.get(), reinterpret_cast<const sockaddr*>(&address),
+                      static_cast<socklen_t>(length));
+      });
+      return;
+    }
+    const std::string path(un->sun_path,
+                           ::strnlen(un->sun_path, static_cast<std::size_t>(length - kPathOffset)));
+    std::optional<UniqueFd> base = UniqueFd();
+    if (path[0] != '/') base = dir_arg(kCwd);
+    if (!base) return;
+    int resolve_error = 0;
+    auto loc = resolver_.resolve(*base, path, /*follow_last=*/false, resolve_error);
+    if (!loc) return refuse(resolve_error);
+    target_ = std::move(loc);
+    operation_ = "bind";
+    if (target_->object) return refuse(EADDRINUSE);  // a /proc magic link: a name that exists
+    if (guarded(*target_, true) || verdict(*target_).refuses_file()) return refuse(EACCES);
+    const std::string name = bare(target_->name);
+    if (name.size() >= sizeof un->sun_path) return refuse(ENAMETOOLONG);
+    perform(
+        [&]() -> std::int64_t {
+          // From the directory resolved (the worker has a working directory of its own).
+          if (::fchdir(target_->parent.get()) != 0) return -1;
+          sockaddr_un local{};
+          local.sun_family = AF_UNIX;
+          std::memcpy(local.sun_path, name.c_str(), name.size() + 1);
+          return ::bind(socket.get(), reinterpret_cast<const sockaddr*>(&local),
+                        static_cast<socklen_t>(kPathOffset + name.size() + 1));
+        },
+        true);
+  }
+
   static void clear_nonblock(int fd) {
     const int fl = ::fcntl(fd, F_GETFL);
     if (fl >= 0) ::fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
@@ -466,7 +622,7 @@ ProtectedNames protected_names_for(const ipc::LaunchSpec& spec) {
   std::vector<std::string> roots = spec.writable;
   if (spec.host_tmp) roots.push_back("/tmp");
   return ProtectedNames(std::move(roots), spec.protected_names, spec.protected_files,
-                        spec.creatable_protected);
+                        spec.creatable_protected, spec.protect_bare_repositories);
 }
 
 GuardedNames find_guarded_names(const ipc::LaunchSpec& spec, const ProtectedNames& names) {

@@ -67,22 +67,25 @@ std::vector<std::string> split_components(std::string_view path) {
 ProtectedNames::ProtectedNames(std::vector<std::string> roots,
                                const std::vector<std::string>& names,
                                const std::vector<std::string>& files,
-                               const std::vector<std::string>& creatable)
+                               const std::vector<std::string>& creatable, bool bare_repositories)
     : roots_(std::move(roots)),
       names_(parse(names)),
       files_(parse(files)),
-      creatable_(parse(creatable)) {}
+      creatable_(parse(creatable)),
+      bare_repositories_(bare_repositories) {}
 
 NameVerdict ProtectedNames::classify(std::string_view path) const {
   NameVerdict v;
-  // The innermost root: below it, names are matched; the root itself is what the policy named.
+  // SECURITY: from the outermost root holding the path, so that a root nested in another
+  // (`sub/.git` beside `.`) cannot hide names below it; and from that root's own name on, so
+  // that a root inside a protected place (`repo/.git`) does not make it writable.
   const std::string* root = nullptr;
   for (const auto& r : roots_)
-    if (within(path, r) && (!root || r.size() > root->size())) root = &r;
+    if (within(path, r) && (!root || r.size() < root->size())) root = &r;
   if (!root) return v;
   v.in_writable_root = true;
-  const std::vector<std::string> below =
-      split_components(path.substr(std::min(path.size(), root->size())));
+  const std::size_t anchor = *root == "/" ? 0 : root->rfind('/');
+  const std::vector<std::string> below = split_components(path.substr(anchor));
   if (below.empty()) return v;
   for (const auto& p : names_) {
     const Fit f = fit_anywhere(p, below);

@@ -7,7 +7,9 @@
 //
 // The patterns come from the supervisor (LaunchSpec::protected_names and friends): relative
 // paths of components, `*` and `?` within a component as fnmatch(3), `**` for any number of
-// components. A pattern matches at any depth below a writable root:
+// components. A pattern matches at any depth of a writable tree, counted from the outermost
+// writable root that holds the path and including that root's own name (`allowWrite` of
+// `repo/.git` beside `.` leaves `repo/.git/hooks` protected, and so does `repo/.git` alone):
 //   protected_names      the path matched and everything beneath it: nothing may be created,
 //                        written, truncated, renamed (away or onto), linked, removed or chmod-ed
 //   protected_files      the path matched, unless it is a directory (a `.git` file points git
@@ -36,6 +38,9 @@ struct NameVerdict {
 
   // Whether a non-directory may be created, written, removed or renamed at the path.
   bool refuses_file() const { return protected_tree || protected_file; }
+
+  // For a place whose path cannot be told: everything refused.
+  static NameVerdict unknown() { return {true, true, false, true, true}; }
 };
 
 class ProtectedNames {
@@ -43,13 +48,20 @@ class ProtectedNames {
   ProtectedNames() = default;
   // `roots`: absolute, normalized writable roots (host trees the sandbox can write).
   ProtectedNames(std::vector<std::string> roots, const std::vector<std::string>& names,
-                 const std::vector<std::string>& files, const std::vector<std::string>& creatable);
+                 const std::vector<std::string>& files, const std::vector<std::string>& creatable,
+                 bool bare_repositories = false);
 
   bool empty() const { return roots_.empty() || (names_.empty() && files_.empty()); }
 
   // The verdict for an absolute, normalized path (as /proc/self/fd shows it). Paths outside
-  // every writable root are never protected here (they are read-only anyway).
+  // every writable root are never protected here (they are read-only anyway). The match
+  // starts at the outermost root holding the path, and at that root's last component.
   NameVerdict classify(std::string_view path) const;
+
+  // Whether a git directory that is not named .git (a bare repository: any directory with a
+  // HEAD) gets its config, commondir and hooks protected too. Which directories are such is
+  // decided with the filesystem (launcher/filesystem_guard.cpp).
+  bool bare_repositories() const { return bare_repositories_; }
 
  private:
   using Pattern = std::vector<std::string>;
@@ -57,6 +69,7 @@ class ProtectedNames {
   std::vector<Pattern> names_;
   std::vector<Pattern> files_;
   std::vector<Pattern> creatable_;
+  bool bare_repositories_ = false;
 };
 
 // Splits "a/b/c" into its components (empty ones dropped).

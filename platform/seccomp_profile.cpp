@@ -88,7 +88,9 @@ struct NewSyscall {
   int number;
 };
 constexpr NewSyscall kNewerSyscalls[] = {
-    {"fchmodat2", 452},       // Linux 6.6: fchmodat with flags
+    {"fchmodat2", 452},   // Linux 6.6: fchmodat with flags
+    {"setxattrat", 463},  // Linux 6.13: *xattrat, their arguments in a struct
+    {"removexattrat", 466},
     {"open_tree_attr", 467},  // Linux 6.15: open_tree() plus mount attributes
 };
 
@@ -121,13 +123,18 @@ constexpr const char* kArgumentRefusals[] = {"ioctl",       "clone",  "unshare",
                                              "personality", "socket", "socketpair"};
 
 // Answered by the listener: performed there (filesystem) or checked (exec).
+// (bind: a unix socket bound to a path creates that name.)
 constexpr const char* kFilesystemSyscalls[] = {
-    "open",      "openat",   "creat",  "mkdir",  "mkdirat",  "mknod",     "mknodat", "symlink",
-    "symlinkat", "link",     "linkat", "rename", "renameat", "renameat2", "unlink",  "unlinkat",
-    "rmdir",     "truncate", "chmod",  "fchmod", "fchmodat", "fchmodat2"};
+    "open",      "openat",    "creat",       "mkdir",        "mkdirat",     "mknod",
+    "mknodat",   "symlink",   "symlinkat",   "link",         "linkat",      "rename",
+    "renameat",  "renameat2", "bind",        "unlink",       "unlinkat",    "rmdir",
+    "truncate",  "chmod",     "fchmod",      "fchmodat",     "fchmodat2",   "setxattr",
+    "lsetxattr", "fsetxattr", "removexattr", "lremovexattr", "fremovexattr"};
 // The syscalls of kFilesystemSyscalls that cannot create a name.
-constexpr std::string_view kWriteOnlySyscalls[] = {"unlink", "unlinkat", "rmdir",    "truncate",
-                                                   "chmod",  "fchmod",   "fchmodat", "fchmodat2"};
+constexpr std::string_view kWriteOnlySyscalls[] = {
+    "unlink",    "unlinkat",    "rmdir",        "truncate",    "chmod",
+    "fchmod",    "fchmodat",    "fchmodat2",    "setxattr",    "lsetxattr",
+    "fsetxattr", "removexattr", "lremovexattr", "fremovexattr"};
 constexpr const char* kExecSyscalls[] = {"execve", "execveat"};
 constexpr const char* kConnectSyscalls[] = {"connect"};
 
@@ -253,8 +260,11 @@ void add_filesystem_rules(scmp_filter_ctx ctx, const SeccompOptions& options) {
     if (!creates && !options.notifies_writes()) continue;
     notify(ctx, name);
   }
-  // openat2's flags live in memory a filter cannot read; ENOSYS makes callers use openat.
+  // openat2's flags live in memory a filter cannot read; ENOSYS makes callers use openat. The
+  // *xattrat calls keep their arguments in a struct as well; callers fall back to *xattr.
   deny(ctx, options, "openat2", ENOSYS);
+  if (options.notifies_writes())
+    for (const char* name : {"setxattrat", "removexattrat"}) deny(ctx, options, name, ENOSYS);
 }
 
 // The runtime command policy: init reads the path and argv and asks the supervisor.
@@ -411,8 +421,9 @@ std::vector<std::string> describe_seccomp(const SeccompOptions& options) {
     lines.emplace_back(
         std::string("seccomp: notify: open/openat with O_WRONLY, O_RDWR, O_CREAT or O_TRUNC "
                     "(read-only opens stay in the kernel), creat, mkdir*, mknod*, symlink*, "
-                    "link*, rename*, unlink*, rmdir, truncate, chmod, fchmod, fchmodat, "
-                    "fchmodat2: performed by init on a thread with the command's Landlock "
+                    "link*, rename*, bind, unlink*, rmdir, truncate, chmod, fchmod, fchmodat, "
+                    "fchmodat2, *setxattr, *removexattr (setxattrat, removexattrat: ENOSYS): "
+                    "performed by init on a thread with the command's Landlock "
                     "policy and no capabilities (protected names at any depth of a writable "
                     "tree are never made, written, renamed, removed or chmod-ed)") +
         (report ? "; refusals (EACCES, EPERM, EROFS; EBUSY for pinned mount points) reported "
@@ -421,7 +432,7 @@ std::vector<std::string> describe_seccomp(const SeccompOptions& options) {
   } else if (options.notify_creations) {
     lines.emplace_back(
         "seccomp: notify: open/openat with O_CREAT, creat, mkdir*, mknod*, symlink*, link*, "
-        "rename*: performed by init on a thread with the command's Landlock policy (missing "
+        "rename*, bind: performed by init on a thread with the command's Landlock policy (missing "
         "protected names are never created)");
   }
   if (options.notifies_filesystem())

@@ -37,13 +37,14 @@ enum class UnixSockets {
 struct SeccompOptions {
   UnixSockets unix_sockets = UnixSockets::PairsOnly;
   // Every syscall that can create a name (open/openat with O_CREAT, creat, mkdir*, mknod*,
-  // symlink*, link*, rename*) goes to the listener, which decides and PERFORMS it
+  // symlink*, link*, rename*, bind) goes to the listener, which decides and PERFORMS it
   // (launcher/filesystem_guard.hpp).
   bool notify_creations = false;
-  // Every syscall that can create, write, truncate, remove, rename or chmod a name goes to the
-  // listener (the names protected at any depth of a writable tree): open/openat with
-  // O_WRONLY, O_RDWR, O_CREAT or O_TRUNC, creat, mkdir*, mknod*, symlink*, link*, rename*,
-  // unlink*, rmdir, truncate, chmod, fchmod, fchmodat, fchmodat2.
+  // Every syscall that can create, write, truncate, remove, rename or chmod a name, or change
+  // its extended attributes, goes to the listener (the names protected at any depth of a
+  // writable tree): open/openat with O_WRONLY, O_RDWR, O_CREAT or O_TRUNC, creat, mkdir*,
+  // mknod*, symlink*, link*, rename*, bind, unlink*, rmdir, truncate, chmod, fchmod,
+  // fchmodat, fchmodat2, *setxattr, *removexattr (setxattrat and removexattrat get ENOSYS).
   bool notify_writes = false;
   // Violations are reported: (1) the syscalls denied with EPERM go to the listener instead,
   // which refuses them with that same errno and reports them; (2) every syscall that writes

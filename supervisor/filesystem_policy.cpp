@@ -285,6 +285,7 @@ class PlanBuilder {
     for (std::string_view name : kProtectedFileNames) plan_.protected_files.emplace_back(name);
     for (std::string_view name : kCreatableProtectedNames)
       plan_.creatable_protected.emplace_back(name);
+    plan_.protect_bare_repositories = !config_.filesystem.allow_git_config;
   }
 
   // Protects the resolved target and, when the name itself is reached through a symlink, the

@@ -26,25 +26,31 @@ inline constexpr std::array<std::string_view, 12> kSystemReadablePaths = {
 // Always read-only, in the working directory AND in home, whatever the policy says: these are
 // the usual persistence vectors (code that runs the next time a shell, editor, agent or git
 // starts). SECURITY-RULES 7.
-inline constexpr std::array<std::string_view, 13> kAlwaysProtectedNames = {
-    ".gitconfig", ".gitmodules",      ".bashrc",       ".bash_profile", ".zshrc",
-    ".zprofile",  ".profile",         ".ripgreprc",    ".mcp.json",     ".vscode",
-    ".idea",      ".claude/commands", ".claude/agents"};
+inline constexpr std::array<std::string_view, 18> kAlwaysProtectedNames = {
+    ".gitconfig",   ".gitmodules",      ".bashrc",       ".bash_profile", ".bash_login",
+    ".bash_logout", ".zshrc",           ".zshenv",       ".zprofile",     ".zlogin",
+    ".zlogout",     ".profile",         ".ripgreprc",    ".mcp.json",     ".vscode",
+    ".idea",        ".claude/commands", ".claude/agents"};
 
-// Always read-only in home only: git's second global config file and fence's own user config
-// (protected even when it does not exist, so a sandboxed run cannot plant one for the next run).
-inline constexpr std::array<std::string_view, 2> kAlwaysProtectedHomeNames = {".config/git/config",
-                                                                              ".fence.json"};
+// Always read-only in home only: git's second global config file, fence's own user config
+// (protected even when it does not exist, so a sandboxed run cannot plant one for the next
+// run), what ssh and sshd run or trust, and what a desktop session or systemd starts.
+inline constexpr std::array<std::string_view, 7> kAlwaysProtectedHomeNames = {
+    ".config/git/config", ".fence.json",         ".ssh/authorized_keys", ".ssh/config", ".ssh/rc",
+    ".config/autostart",  ".config/systemd/user"};
 
 // Protected at any depth of a writable tree, whether they exist or not (name patterns for
 // launcher/protected_names.hpp): kAlwaysProtectedNames, and the parts of every git directory
 // (submodules' and worktrees' included) that make git run code. `.git/config` (and its
 // per-worktree form) only without allowGitConfig.
-inline constexpr std::array<std::string_view, 4> kProtectedGitNames = {
-    ".git/hooks", ".git/commondir", ".git/modules/**/hooks", ".git/modules/**/commondir"};
-inline constexpr std::array<std::string_view, 4> kProtectedGitConfigNames = {
-    ".git/config", ".git/config.worktree", ".git/modules/**/config",
-    ".git/worktrees/*/config.worktree"};
+// (`commondir` names the directory git takes hooks and config from; a linked worktree's
+// `.git/worktrees/NAME/commondir` too.)
+inline constexpr std::array<std::string_view, 5> kProtectedGitNames = {
+    ".git/hooks", ".git/commondir", ".git/worktrees/*/commondir", ".git/modules/**/hooks",
+    ".git/modules/**/commondir"};
+inline constexpr std::array<std::string_view, 5> kProtectedGitConfigNames = {
+    ".git/config", ".git/config.worktree", ".git/worktrees/*/config.worktree",
+    ".git/modules/**/config", ".git/modules/**/config.worktree"};
 // A `.git` that is not a directory points git at a git directory elsewhere.
 inline constexpr std::array<std::string_view, 1> kProtectedFileNames = {".git"};
 // What `git init` and `git clone` create in a new git directory and git never runs.
@@ -62,7 +68,8 @@ struct FilesystemPlan {
   std::vector<std::string> protected_names;
   std::vector<std::string> protected_files;
   std::vector<std::string> creatable_protected;
-  std::vector<std::string> warnings;  // entries ignored and why, for -d / -m output
+  bool protect_bare_repositories = false;  // without allowGitConfig
+  std::vector<std::string> warnings;       // entries ignored and why, for -d / -m output
 };
 
 // Builds the plan. cwd and home must be absolute; own_config_files are fence's settings files

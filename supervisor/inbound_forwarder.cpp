@@ -118,7 +118,7 @@ void InboundForwarder::on_failed(std::uint64_t id, int error) {
 
 NetworkEvent InboundForwarder::event_for(const Pending& p) {
   NetworkEvent event;
-  event.protocol = ipc::ProxyProtocol::Inbound;
+  event.kind = ConnectionKind::Inbound;
   event.host = p.peer;
   event.port = p.port;
   event.rule = p.rule;

@@ -189,6 +189,7 @@ int run(const CliOptions& cli) {
   spec.protected_names = fs.protected_names;
   spec.protected_files = fs.protected_files;
   spec.creatable_protected = fs.creatable_protected;
+  spec.protect_bare_repositories = fs.protect_bare_repositories;
   spec.debug = cli.debug;
   spec.http_proxy_port = config.network.http_proxy_port.value_or(3128);
   spec.socks_proxy_port = config.network.socks_proxy_port.value_or(1080);
@@ -226,7 +227,7 @@ int run(const CliOptions& cli) {
       reporter.command({"preflight", spec.argv, "", true, v.rule, v.command, 0, ""});
       reporter.record(session_end(kExitCommandBlocked, std::nullopt, 0, reporter.counts()));
       return fail(kExitCommandBlocked, "command blocked by rule " + in_quotes(v.rule) + ": " +
-                                           v.command +
+                                           shortened(v.command, Reporter::kMaxShownArgv) +
                                            (v.reason.empty() ? "" : " (" + v.reason + ")"));
     }
     reporter.debug_line("[fence:cmd] preflight: allowed by the command policy");

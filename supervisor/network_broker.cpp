@@ -14,6 +14,20 @@
 
 namespace fence::supervisor {
 
+ConnectionKind kind_of(ipc::ProxyProtocol protocol) {
+  switch (protocol) {
+    case ipc::ProxyProtocol::HttpConnect:
+      return ConnectionKind::HttpConnect;
+    case ipc::ProxyProtocol::HttpForward:
+      return ConnectionKind::HttpForward;
+    case ipc::ProxyProtocol::Socks5:
+      return ConnectionKind::Socks5;
+    case ipc::ProxyProtocol::LocalForward:
+      return ConnectionKind::LocalForward;
+  }
+  return ConnectionKind::HttpConnect;
+}
+
 NetworkBroker::NetworkBroker(NetworkPolicy policy, BrokerOptions options, EventSink on_event,
                              FaultSink on_fault)
     : options_(options),
@@ -246,7 +260,7 @@ void NetworkBroker::handle_completions() {
   for (Done& d : done) {
     pending_.erase(d.id);
     NetworkEvent event;
-    event.protocol = d.request.protocol;
+    event.kind = kind_of(d.request.protocol);
     event.host = d.request.host;
     event.port = d.request.port;
     event.allowed = d.outcome.fd.valid();

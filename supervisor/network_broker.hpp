@@ -34,8 +34,13 @@ namespace fence::supervisor {
 class AuditLog;
 
 // One network decision, as reported to -d/-m and the audit log.
+// What a network event is about: a request of the worker (its protocol), or a -p connection
+// carried in from the host (the supervisor's own; never on the wire).
+enum class ConnectionKind { HttpConnect, HttpForward, Socks5, LocalForward, Inbound };
+ConnectionKind kind_of(ipc::ProxyProtocol protocol);
+
 struct NetworkEvent {
-  ipc::ProxyProtocol protocol = ipc::ProxyProtocol::HttpConnect;
+  ConnectionKind kind = ConnectionKind::HttpConnect;
   std::string host;
   std::uint16_t port = 0;
   bool allowed = false;

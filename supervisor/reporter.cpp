@@ -6,44 +6,44 @@
 
 namespace fence::supervisor {
 
-std::string_view protocol_name(ipc::ProxyProtocol p) {
-  switch (p) {
-    case ipc::ProxyProtocol::HttpConnect:
+std::string_view protocol_name(ConnectionKind kind) {
+  switch (kind) {
+    case ConnectionKind::HttpConnect:
       return "http-connect";
-    case ipc::ProxyProtocol::HttpForward:
+    case ConnectionKind::HttpForward:
       return "http-forward";
-    case ipc::ProxyProtocol::Socks5:
+    case ConnectionKind::Socks5:
       return "socks5";
-    case ipc::ProxyProtocol::LocalForward:
+    case ConnectionKind::LocalForward:
       return "local-forward";
-    case ipc::ProxyProtocol::Inbound:
+    case ConnectionKind::Inbound:
       return "inbound";
   }
   return "unknown";
 }
 
 std::string describe_network_event(const NetworkEvent& e) {
-  using P = ipc::ProxyProtocol;
+  using P = ConnectionKind;
   const std::string target = e.host + ":" + std::to_string(e.port);
   const std::string counts = " (" + std::to_string(e.bytes_up) + " bytes up, " +
                              std::to_string(e.bytes_down) + " down, " +
                              std::to_string(e.duration_ms) + " ms)";
-  if (e.protocol == P::Inbound) {
+  if (e.kind == P::Inbound) {
     // host = the host-side client, port = the sandbox port it was carried to.
     const std::string inner = "127.0.0.1:" + std::to_string(e.port);
     if (e.closed) return "[fence:inbound] ✓ closed " + e.host + " -> " + inner + counts;
     if (e.allowed) return "[fence:inbound] ✓ " + e.host + " -> " + inner + " (" + e.rule + ")";
     return "[fence:inbound] ✗ " + e.host + " -> " + inner + " (" + e.reason + ")";
   }
-  if (e.protocol == P::LocalForward) {
+  if (e.kind == P::LocalForward) {
     if (e.closed) return "[fence:local] ✓ closed " + target + counts;
     if (e.allowed)
       return "[fence:local] ✓ " + target + " -> host " + e.connected + " (" + e.rule + ")";
     return "[fence:local] ✗ " + target + " (" + (e.reason.empty() ? e.rule : e.reason) + ")";
   }
-  const bool socks = e.protocol == P::Socks5;
+  const bool socks = e.kind == P::Socks5;
   const std::string line = socks ? "[fence:socks] " : "[fence:http] ";
-  const std::string method = e.protocol == P::HttpForward ? "HTTP" : "CONNECT";
+  const std::string method = e.kind == P::HttpForward ? "HTTP" : "CONNECT";
   if (e.closed) return line + "✓ closed " + target + counts;
   if (e.allowed)
     return line + "✓ " + method + " " + target + " -> " + e.connected + " (" + e.rule + ")";
@@ -77,14 +77,14 @@ void Reporter::record(const nlohmann::json& event) const {
 void Reporter::network(const NetworkEvent& event) {
   if (debug_ || (monitor_ && !event.allowed)) print(describe_network_event(event));
   if (!event.closed) {
-    if (event.protocol == ipc::ProxyProtocol::Inbound && event.allowed) ++inbound_;
+    if (event.kind == ConnectionKind::Inbound && event.allowed) ++inbound_;
     (event.allowed ? network_allowed_ : network_denied_)++;
   }
   if (!recording()) return;
   // One record per decision: refusals when they happen, allowed connections when they end
   // (with their byte counts and duration).
   if (event.closed || !event.allowed)
-    record(network_decision(protocol_name(event.protocol), event.host, event.port, event.resolved,
+    record(network_decision(protocol_name(event.kind), event.host, event.port, event.resolved,
                             event.connected, event.rule, event.allowed, event.reason,
                             event.bytes_up, event.bytes_down, event.duration_ms));
 }
@@ -133,7 +133,11 @@ void Reporter::command(const CommandDecision& d) {
   ++commands_checked_;
   if (d.blocked) ++commands_blocked_;
   std::string shown;
-  for (const auto& a : d.argv) shown += (shown.empty() ? "" : " ") + a;
+  for (const auto& a : d.argv) {
+    shown += (shown.empty() ? "" : " ") + a;
+    if (shown.size() > kMaxShownArgv) break;  // an argv may hold megabytes
+  }
+  shown = shortened(shown, kMaxShownArgv);
   // A shell walking PATH tries the same argv once per directory (/usr/bin/git, /bin/git):
   // one line for the attempt; the audit log keeps every exec.
   bool repeat = false;

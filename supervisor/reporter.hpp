@@ -36,6 +36,9 @@ struct CommandDecision {
 
 class Reporter {
  public:
+  // Bytes of an argv shown in a -m / -d line (the audit record keeps all of it).
+  static constexpr std::size_t kMaxShownArgv = 2048;
+
   Reporter(bool debug, bool monitor, std::optional<AuditLog> audit,
            std::optional<AuditSyslog> syslog);
 
@@ -77,6 +80,6 @@ class Reporter {
 // The stderr line for a network event (without the trailing newline).
 std::string describe_network_event(const NetworkEvent& e);
 // "http-connect", "http-forward", "socks5", "local-forward", "inbound".
-std::string_view protocol_name(ipc::ProxyProtocol protocol);
+std::string_view protocol_name(ConnectionKind kind);
 
 }  // namespace fence::supervisor

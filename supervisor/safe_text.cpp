@@ -69,7 +69,12 @@ CodePoint next_code_point(std::string_view s, std::size_t i) {
 }
 
 bool is_control(char32_t c) {
-  return c < 0x20 || c == 0x7F || (c >= 0x80 && c <= 0x9F) || c == 0x2028 || c == 0x2029;
+  return c < 0x20 || c == 0x7F || (c >= 0x80 && c <= 0x9F) || c == 0x2028 || c == 0x2029 ||
+         // Bidirectional controls reorder what follows them on the screen (the "(comm, pid)"
+         // fence appends, a forged path): ALM, LRM, RLM, the embeddings and overrides, the
+         // isolates.
+         c == 0x061C || c == 0x200E || c == 0x200F || (c >= 0x202A && c <= 0x202E) ||
+         (c >= 0x2066 && c <= 0x2069);
 }
 
 std::string one_line(std::string_view text) {
@@ -84,6 +89,18 @@ std::string in_quotes(std::string_view text) {
   append_escaped(out, text, true);
   out += '"';
   return out;
+}
+
+std::string shortened(std::string_view text, std::size_t max_bytes) {
+  if (text.size() <= max_bytes) return std::string(text);
+  std::size_t cut = 0;
+  while (cut < text.size()) {
+    const std::size_t next = cut + next_code_point(text, cut).length;
+    if (next > max_bytes) break;
+    cut = next;
+  }
+  return std::string(text.substr(0, cut)) + "... (" + std::to_string(text.size() - cut) +
+         " more bytes)";
 }
 
 }  // namespace fence::supervisor

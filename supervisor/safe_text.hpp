@@ -24,7 +24,8 @@ struct CodePoint {
 };
 CodePoint next_code_point(std::string_view s, std::size_t i);
 
-// Characters that could end a line or steer a terminal: C0, DEL, C1, U+2028, U+2029.
+// Characters that could end a line, steer a terminal or reorder what is shown: C0, DEL, C1,
+// U+2028, U+2029, and the bidirectional controls (U+061C, U+200E/F, U+202A-E, U+2066-9).
 bool is_control(char32_t c);
 
 // `text` with every control character written as an escape (\n, \r, \t, \e, \xNN, \u2028) and
@@ -34,5 +35,9 @@ std::string one_line(std::string_view text);
 
 // one_line(text) between double quotes, with '"' and '\' escaped too.
 std::string in_quotes(std::string_view text);
+
+// `text` cut to about `max_bytes` (never inside a UTF-8 character), with "... (N more bytes)"
+// when anything was cut: for lines that repeat an argv, which may hold megabytes.
+std::string shortened(std::string_view text, std::size_t max_bytes);
 
 }  // namespace fence::supervisor

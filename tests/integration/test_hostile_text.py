@@ -14,8 +14,10 @@ from conftest import PY, fmt
 
 ESC = "\x1b"
 # A payload that clears the screen, colours the rest red, and forges a line of its own.
-PAYLOAD = ESC + "[2J" + ESC + "]0;owned\x07\r\nfence: forged line\x9b31m\u2028tail"
-CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f\x80-\x9f\u2028\u2029]")
+PAYLOAD = (ESC + "[2J" + ESC + "]0;owned\x07\r\nfence: forged line\x9b31m\u2028tail"
+           "\u202egnp.exe\u2066x\u2069")
+CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f\x80-\x9f\u2028\u2029\u061c\u200e\u200f"
+                     r"\u202a-\u202e\u2066-\u2069]")
 
 
 def assert_clean(cp) -> None:

@@ -264,3 +264,122 @@ print("moved", moved, flush=True)
     assert "DIRECTORY-MOVED" not in cp.stdout, fmt(cp)
     assert not (tree / "r/.git/modules/m/hooks").exists()
     assert int(cp.stdout.split("moved")[-1]) > 0, "no file was ever moved: the race never ran" + fmt(cp)
+
+
+def test_names_below_a_path_too_long_to_tell_are_refused(fence, tree):
+    """A directory deeper than PATH_MAX: its path cannot be read back, so nothing below it
+    may be written where a protected name could be; and nothing prepared there can be moved
+    up into place."""
+    before = snapshot(tree / "a")
+    cp = fence.py(r'''
+top = os.getcwd()
+os.makedirs("deep")
+os.chdir("deep")
+depth = 0
+while len(top) + 6 + 201 * depth <= 4200:  # (getcwd itself fails that deep)
+    try:
+        os.mkdir("d" * 200)   # refused once this directory's own path is too long to tell
+    except OSError:
+        break
+    os.chdir("d" * 200)
+    depth += 1
+print("depth", depth, flush=True)
+attempt("deep-git", os.makedirs, "p/.git/hooks")
+attempt("deep-config", write, "p/.git/config", "[core]\n\tfsmonitor = evil\n")
+attempt("deep-bashrc", write, ".bashrc", "evil\n")
+attempt("deep-plain", write, "plain.txt")
+os.makedirs("q", exist_ok=True)
+t = os.open(top, os.O_PATH)
+attempt("move-up", os.rename, "q", f"/proc/self/fd/{t}/evil")
+''', config=CWD_WRITABLE)
+    assert_started(cp)
+    for name in ("deep-config", "deep-bashrc", "deep-plain"):
+        assert err(cp, name), f"{name} should have failed" + fmt(cp)
+    assert not (tree / "evil" / ".git").exists()
+    assert snapshot(tree / "a") == before
+
+
+def test_linked_worktree_commondir_and_nested_roots(fence, tree):
+    (tree / "a/.git/worktrees/wt").mkdir(parents=True)
+    (tree / "a/.git/worktrees/wt/commondir").write_text("../..\n")
+    cfg = {"filesystem": {"allowWrite": [".", "sub/.git"]}}
+    cp = fence.py(r'''
+attempt("commondir", write, "a/.git/worktrees/wt/commondir", "/tmp/evil\n")
+attempt("new-commondir", write, "a/.git/worktrees/wt2/commondir", "/tmp/evil\n") \
+    if os.makedirs("a/.git/worktrees/wt2") is None else None
+attempt("nested-root-hook", write, "sub/.git/hooks/pre-commit", "#!/bin/sh\n")
+attempt("nested-root-config", write, "sub/.git/config", "[core]\n", "a")
+attempt("nested-root-index", write, "sub/.git/index", "x")
+''', config=cfg)
+    for name in ("commondir", "new-commondir", "nested-root-hook", "nested-root-config"):
+        assert err(cp, name), f"{name} should have failed" + fmt(cp)
+    assert ok(cp, "nested-root-index"), fmt(cp)
+    assert (tree / "a/.git/worktrees/wt/commondir").read_text() == "../..\n"
+
+
+def test_unix_socket_bind_cannot_make_a_protected_name(fence, tree, home):
+    cfg = {"filesystem": {"allowWrite": [".", str(home)]}}
+    cp = fence.py(r'''
+import socket
+def bind(path, make=lambda: socket.socketpair()[0]):
+    s = make(); s.bind(path); return "bound"
+for p in [".bashrc", "n/.git", "n/.git/hooks/x", "a/.git/config"]:
+    os.makedirs("n", exist_ok=True)
+    attempt("bind " + p, bind, p)
+attempt("bind-guarded", bind, os.environ["HOME"] + "/.fence.json")
+attempt("bind-plain", bind, "n/plain.sock")
+attempt("bind-abstract", bind, "\0fence-test-abstract")
+''', config=cfg)
+    for p in [".bashrc", "n/.git", "n/.git/hooks/x", "a/.git/config"]:
+        assert err(cp, f"bind {p}"), p + fmt(cp)
+    assert err(cp, "bind-guarded"), fmt(cp)
+    assert ok(cp, "bind-plain") and ok(cp, "bind-abstract"), fmt(cp)
+    assert not os.path.lexists(tree / ".bashrc") and not os.path.lexists(home / ".fence.json")
+    assert not os.path.lexists(tree / "n/.git")
+
+
+def test_acl_xattr_cannot_change_a_protected_mode(fence, tree):
+    hook = tree / "a/.git/hooks/pre-commit"
+    mode = hook.stat().st_mode
+    cp = fence.py(r'''
+import struct
+acl = struct.pack("<I", 2) + struct.pack("<HHI", 1, 7, 0xffffffff) + \
+      struct.pack("<HHI", 4, 5, 0xffffffff) + struct.pack("<HHI", 0x20, 5, 0xffffffff)
+p = "a/.git/hooks/pre-commit"
+attempt("acl", os.setxattr, p, "system.posix_acl_access", acl)
+attempt("acl-fd", lambda: os.setxattr(os.open(p, os.O_RDONLY), "system.posix_acl_access", acl))
+attempt("user-xattr", os.setxattr, p, "user.x", b"1")
+attempt("remove", os.removexattr, p, "user.x")
+''', config=CWD_WRITABLE)
+    for name in ("acl", "acl-fd", "user-xattr", "remove"):
+        assert err(cp, name), f"{name} should have failed" + fmt(cp)
+    assert hook.stat().st_mode == mode
+
+
+def test_bare_repository_cannot_be_planted(fence, tree):
+    """git takes a directory with HEAD, objects/ and refs/ for a repository: one planted in
+    a subdirectory would run its config the next time git runs there."""
+    cp = fence.py(r'''
+os.makedirs("src1/objects/info"); os.makedirs("src1/refs/heads")
+write("src1/HEAD", "ref: refs/heads/main\n")
+attempt("config-after-head", write, "src1/config", "[core]\n\tpager = evil\n")
+attempt("hooks-after-head", os.mkdir, "src1/hooks")
+os.makedirs("src2/objects"); os.makedirs("src2/refs")
+write("src2/config", "[core]\n\tfsmonitor = evil\n")
+attempt("head-after-config", write, "src2/HEAD", "ref: refs/heads/main\n")
+write("head.tmp", "ref: refs/heads/main\n")
+attempt("head-renamed-in", os.rename, "head.tmp", "src2/HEAD")
+os.makedirs("src3/hooks")
+write("src3/hooks/post-checkout", "#!/bin/sh\n")
+attempt("head-after-hooks", write, "src3/HEAD", "ref: refs/heads/main\n")
+attempt("plain-file-named-config", write, "src4/config", "x") if os.makedirs("src4") is None else None
+''', config=CWD_WRITABLE)
+    for name in ("config-after-head", "hooks-after-head", "head-after-config", "head-renamed-in",
+                 "head-after-hooks"):
+        assert err(cp, name), f"{name} should have failed" + fmt(cp)
+    assert ok(cp, "plain-file-named-config"), fmt(cp)
+    assert not (tree / "src1/config").exists() and not (tree / "src2/HEAD").exists()
+    # With allowGitConfig, repositories (bare ones included) may be made.
+    cp = fence.sh("git init -q --bare b.git && git clone -q --bare vendor b2.git 2>/dev/null; "
+                  "test -f b.git/config && echo made", config=GIT_CONFIG_WRITABLE)
+    assert "made" in cp.stdout, fmt(cp)

@@ -26,7 +26,7 @@ TEST_CASE("frame header layout is little-endian and 16 bytes", "[ipc][frame]") {
                                    0x46,  // magic "FENC" LE
                                    kProtocolVersion,
                                    0,
-                                   4,
+                                   106,  // SetupFailed
                                    0,
                                    3,
                                    0,

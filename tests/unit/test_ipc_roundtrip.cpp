@@ -43,6 +43,7 @@ LaunchSpec sample<LaunchSpec>() {
   m.protected_names = {".bashrc", ".git/hooks", ".git/modules/**/hooks"};
   m.protected_files = {".git"};
   m.creatable_protected = {".git/hooks/*.sample"};
+  m.protect_bare_repositories = true;
   m.debug = true;
   m.http_proxy_port = 3129;
   m.socks_proxy_port = 1081;
@@ -157,6 +158,7 @@ auto fields(const Hello& m) {
 auto fields(const LaunchSpec& m) {
   return std::tie(m.argv, m.env, m.cwd, m.readable, m.executable, m.writable, m.read_only, m.hidden,
                   m.host_tmp, m.protected_names, m.protected_files, m.creatable_protected,
+                  m.protect_bare_repositories,
                   m.allow_all_unix_sockets, m.debug,
                   m.http_proxy_port, m.socks_proxy_port, m.allow_local_binding, m.bind_ports,
                   m.inbound_ports, m.local_outbound_ports, m.unix_sockets, m.allow_pty,

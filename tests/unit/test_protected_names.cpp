@@ -45,16 +45,28 @@ TEST_CASE("protected names match at any depth, with everything beneath", "[prote
   }
 }
 
-TEST_CASE("only below a writable root, and the root itself is what the policy named",
+TEST_CASE("only in a writable tree, from its outermost root and that root's own name on",
           "[protected_names]") {
   CHECK_FALSE(at("/home/u/.bashrc").in_writable_root);  // outside: read-only anyway
   CHECK_FALSE(at("/home/u/.bashrc").refuses_file());
   CHECK_FALSE(at("/home/u/projx/.bashrc").in_writable_root);
   CHECK(at("/home/u/proj").in_writable_root);
   CHECK_FALSE(at("/home/u/proj").refuses_file());
-  const ProtectedNames vscode({"/home/u/.vscode"}, {".vscode"}, {}, {});
-  CHECK_FALSE(vscode.classify("/home/u/.vscode/settings.json").refuses_file());
-  CHECK(vscode.classify("/home/u/.vscode/x/.vscode/a").refuses_file());
+  // A root inside a protected place does not open it up...
+  const ProtectedNames git_root({"/r/sub/.git"}, {".git/hooks", ".vscode"}, {".git"}, {});
+  CHECK(git_root.classify("/r/sub/.git/hooks/pre-commit").refuses_file());
+  CHECK_FALSE(git_root.classify("/r/sub/.git/objects/ab").refuses_file());
+  CHECK(ProtectedNames({"/home/u/.vscode"}, {".vscode"}, {}, {})
+            .classify("/home/u/.vscode/settings.json")
+            .refuses_file());
+  // ...and neither does a root nested in another one (allowWrite [".", "sub/.git"]).
+  const ProtectedNames nested({"/r", "/r/sub/.git"}, {".git/hooks"}, {}, {});
+  CHECK(nested.classify("/r/sub/.git/hooks/pre-commit").refuses_file());
+  CHECK_FALSE(nested.classify("/r/sub/.git/index").refuses_file());
+  // A root's name that matches nothing changes nothing.
+  CHECK_FALSE(ProtectedNames({"/home/u/.vscode-projects"}, {".vscode"}, {}, {})
+                  .classify("/home/u/.vscode-projects/a")
+                  .refuses_file());
   CHECK(ProtectedNames({}, {".bashrc"}, {}, {}).empty());
 }
 
@@ -89,6 +101,14 @@ TEST_CASE("ancestors of protected names: where no directory or symlink may be mo
     INFO(p);
     CHECK_FALSE(at(p).ancestor);
   }
+}
+
+TEST_CASE("a place whose path is unknown is refused", "[protected_names]") {
+  const NameVerdict v = NameVerdict::unknown();
+  CHECK(v.refuses_file());
+  CHECK(v.protected_tree);
+  CHECK(v.ancestor);
+  CHECK_FALSE(v.creatable);
 }
 
 TEST_CASE("split_components drops empty components", "[protected_names]") {
