@@ -132,7 +132,7 @@ void exec_command(const CommandSetup& setup, int error_fd) {
     step = 5;
     platform::apply_landlock(setup.landlock);
     step = 6;
-    platform::UniqueFd listener = platform::install_seccomp_filter(setup.seccomp);
+    platform::UniqueFd listener = install_seccomp_filter(setup.seccomp);
     step = 7;
     if (setup.seccomp.needs_listener()) {
       // The command keeps no copy of the listener: init alone answers it. From here on init

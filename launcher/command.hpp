@@ -5,8 +5,8 @@
 #include <cstdint>
 
 #include "ipc/protocol.hpp"
+#include "launcher/command_seccomp.hpp"
 #include "platform/landlock.hpp"
-#include "platform/seccomp_profile.hpp"
 
 namespace fence::launcher {
 
@@ -33,7 +33,7 @@ inline constexpr std::uint32_t kExecStep = 8;
 struct CommandSetup {
   const ipc::LaunchSpec* spec = nullptr;
   platform::LandlockPolicy landlock;
-  platform::SeccompOptions seccomp;
+  SeccompOptions seccomp;
   int listener_socket = -1;     // with seccomp.needs_listener(): where the listener fd goes
   int stdio[3] = {-1, -1, -1};  // the command's stdin, stdout, stderr (from the LaunchSpec)
 };

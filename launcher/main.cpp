@@ -12,10 +12,6 @@
 #include "platform/capabilities.hpp"
 #include "platform/process.hpp"
 
-namespace {
-constexpr int kChannelFd = 3;
-}
-
 int main() {
   using namespace fence;
   try {
@@ -24,12 +20,12 @@ int main() {
     // SECURITY: if the supervisor dies, the launcher (and with it the sandbox) dies too.
     platform::set_parent_death_signal(SIGKILL, ::getppid());
     struct stat st {};
-    if (::fstat(kChannelFd, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+    if (::fstat(ipc::kChannelFd, &st) != 0 || !S_ISSOCK(st.st_mode)) {
       std::fprintf(stderr, "fence-launcher: must be started by fence (no channel on fd 3)\n");
       return 2;
     }
-    platform::close_fds_except({0, 1, 2, kChannelFd});
-    ipc::Channel channel(platform::UniqueFd(kChannelFd), ipc::Role::Launcher,
+    platform::close_fds_except({0, 1, 2, ipc::kChannelFd});
+    ipc::Channel channel(platform::UniqueFd(ipc::kChannelFd), ipc::Role::Launcher,
                          ipc::Role::Supervisor);
     channel.send_hello();
     auto hello = channel.receive();

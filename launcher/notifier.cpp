@@ -12,9 +12,7 @@
 
 namespace fence::launcher {
 
-using platform::NotifiedSyscall;
-
-Notifier::Notifier(platform::UniqueFd listener, const platform::SeccompOptions& options,
+Notifier::Notifier(platform::UniqueFd listener, const SeccompOptions& options,
                    FilesystemGuard* filesystem, NotifierSink& sink, const ConnectGuard* connect,
                    const platform::LandlockPolicy* connect_policy)
     : listener_(std::move(listener)),
@@ -39,7 +37,7 @@ Notifier::Received Notifier::receive(seccomp_notif& out) {
 }
 
 bool Notifier::is_exec(const seccomp_notif& req) {
-  return platform::classify_notified_syscall(req.data.nr) == NotifiedSyscall::Exec;
+  return classify_notified_syscall(req.data.nr) == NotifiedSyscall::Exec;
 }
 
 bool Notifier::handle_one() {
@@ -50,7 +48,7 @@ bool Notifier::handle_one() {
 }
 
 void Notifier::handle(const seccomp_notif& req) {
-  switch (platform::classify_notified_syscall(req.data.nr)) {
+  switch (classify_notified_syscall(req.data.nr)) {
     case NotifiedSyscall::Refusal:
       return refuse_syscall(req);
     case NotifiedSyscall::Filesystem:
@@ -75,7 +73,7 @@ void Notifier::allow_startup_exec(const seccomp_notif& req) {
 
 void Notifier::refuse_syscall(const seccomp_notif& req) {
   const int nr = req.data.nr;
-  const int error = platform::refusal_errno(nr);
+  const int error = refusal_errno(nr);
   // SECURITY: the answer is the refusal, whatever happens to the report.
   if (options_.report_violations && error != 0) {
     ipc::Violation v;

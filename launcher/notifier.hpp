@@ -28,9 +28,9 @@
 #include <vector>
 
 #include "ipc/protocol.hpp"
+#include "launcher/command_seccomp.hpp"
 #include "launcher/filesystem_guard.hpp"
 #include "launcher/unix_connect.hpp"
-#include "platform/seccomp_profile.hpp"
 #include "platform/unique_fd.hpp"
 
 namespace fence::launcher {
@@ -53,8 +53,8 @@ class Notifier {
   // options notify filesystem syscalls (else those are refused with ENOSYS).
   // `connect` and `connect_policy` (the command's Landlock policy): required when the options
   // mediate connect() (else it is refused with ENOSYS).
-  Notifier(platform::UniqueFd listener, const platform::SeccompOptions& options,
-           FilesystemGuard* filesystem, NotifierSink& sink, const ConnectGuard* connect = nullptr,
+  Notifier(platform::UniqueFd listener, const SeccompOptions& options, FilesystemGuard* filesystem,
+           NotifierSink& sink, const ConnectGuard* connect = nullptr,
            const platform::LandlockPolicy* connect_policy = nullptr);
 
   int fd() const { return listener_.get(); }
@@ -104,7 +104,7 @@ class Notifier {
   };
 
   platform::UniqueFd listener_;
-  platform::SeccompOptions options_;
+  SeccompOptions options_;
   FilesystemGuard* filesystem_;
   NotifierSink& sink_;
   std::uint64_t next_check_id_ = 1;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "launcher/process_memory.hpp"
+#include "platform/process.hpp"
 
 namespace fence::launcher {
 namespace {
@@ -56,7 +57,7 @@ pid_t proc_owner(const std::string& dir) {
 
 // SECURITY: true when `tid` is a thread of init itself (the caller of this code).
 bool is_init_thread(pid_t tid) {
-  return ::syscall(SYS_tgkill, ::getpid(), tid, 0) == 0;
+  return platform::is_own_thread(tid);
 }
 
 std::optional<Location> fail(int& error, int value) {

@@ -75,8 +75,7 @@ class RootBuilder {
       make_dir(std::string(kStaging) + kOldRoot, 0755);
       make_file(std::string(kStaging) + kMaskFile, 0000);
       if (::chdir(kStaging) != 0) throw platform::SysError("chdir staging");
-      if (::syscall(SYS_pivot_root, ".", (std::string(".") + kOldRoot).c_str()) != 0)
-        throw platform::SysError("pivot_root to staging");
+      platform::pivot_root(".", std::string(".") + kOldRoot);
       if (::chdir("/") != 0) throw platform::SysError("chdir /");
     });
     old_root_ = open_dir(kOldRoot);

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "launcher/command.hpp"
+#include "launcher/command_seccomp.hpp"
 #include "launcher/filesystem_guard.hpp"
 #include "launcher/inbound.hpp"
 #include "launcher/notifier.hpp"
@@ -26,7 +27,6 @@
 #include "platform/landlock.hpp"
 #include "platform/namespaces.hpp"
 #include "platform/process.hpp"
-#include "platform/seccomp_profile.hpp"
 #include "platform/sys_error.hpp"
 #include "platform/tcp_listener.hpp"
 
@@ -49,8 +49,6 @@
 
 namespace fence::launcher {
 namespace {
-
-constexpr int kForwardedSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
 
 // Signals sent by a process (kill, sigqueue, tgkill) carry si_code <= 0. Terminal-generated
 // ones (Ctrl-C) carry SI_KERNEL and already reach the command through its process group, so
@@ -76,7 +74,7 @@ platform::UniqueFd make_signal_fd(std::initializer_list<int> extra) {
   sigemptyset(&set);
   struct sigaction sa {};
   sa.sa_handler = noop_handler;
-  for (int sig : kForwardedSignals) {
+  for (int sig : ipc::kForwardedSignals) {
     ::sigaction(sig, &sa, nullptr);
     sigaddset(&set, sig);
   }
@@ -327,9 +325,9 @@ CommandStdio take_stdio(std::vector<platform::UniqueFd>& fds) {
     setup.spec = &spec;
     for (int i = 0; i < 3; ++i) setup.stdio[i] = stdio.fds[i].get();
     setup.landlock = landlock_policy_for(spec);
-    setup.seccomp.unix_sockets = spec.allow_all_unix_sockets ? platform::UnixSockets::All
-                                 : spec.unix_sockets.empty() ? platform::UnixSockets::PairsOnly
-                                                             : platform::UnixSockets::Listed;
+    setup.seccomp.unix_sockets = spec.allow_all_unix_sockets ? UnixSockets::All
+                                 : spec.unix_sockets.empty() ? UnixSockets::PairsOnly
+                                                             : UnixSockets::Listed;
     setup.seccomp.report_violations = spec.report_violations;
     setup.seccomp.check_exec = spec.check_exec;
     // Protected names at any depth of a writable tree, and protected paths that do not exist
@@ -382,8 +380,7 @@ CommandStdio take_stdio(std::vector<platform::UniqueFd>& fds) {
     if (spec.debug) {
       for (auto& line : platform::describe_landlock(setup.landlock, abi))
         plan.push_back("[fence:landlock] " + line);
-      for (auto& line : platform::describe_seccomp(setup.seccomp))
-        plan.push_back("[fence:seccomp] " + line);
+      for (auto& line : describe_seccomp(setup.seccomp)) plan.push_back("[fence:seccomp] " + line);
     }
     platform::UniqueFd signal_fd = make_signal_fd({SIGCHLD});
     int pipe_fds[2];

@@ -10,11 +10,11 @@
 #include <cstddef>
 #include <cstring>
 
+#include "launcher/command_seccomp.hpp"
 #include "launcher/path_resolver.hpp"
 #include "launcher/process_memory.hpp"
 #include "launcher/restricted_worker.hpp"
 #include "platform/process.hpp"
-#include "platform/seccomp_profile.hpp"
 #include "platform/sys_error.hpp"
 #include "platform/unix_diag.hpp"
 

@@ -49,14 +49,15 @@ UniqueFd open_beneath(int root_fd, const std::string& absolute_path, int flags) 
   // SECURITY: no symlink (planted or not) is ever followed while resolving a mount source or
   // target, and resolution cannot leave root_fd.
   how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-  int fd = static_cast<int>(
-      retry_eintr([&] { return ::syscall(SYS_openat2, root_fd, relative.c_str(), &how, sizeof how); }));
+  int fd = static_cast<int>(retry_eintr(
+      [&] { return ::syscall(SYS_openat2, root_fd, relative.c_str(), &how, sizeof how); }));
   if (fd < 0) throw SysError("openat2 " + absolute_path);
   return UniqueFd(fd);
 }
 
 UniqueFd clone_mount(int fd, bool recursive) {
-  unsigned flags = kOpenTreeClone | kOpenTreeCloexec | kAtEmptyPath | (recursive ? kAtRecursive : 0);
+  unsigned flags =
+      kOpenTreeClone | kOpenTreeCloexec | kAtEmptyPath | (recursive ? kAtRecursive : 0);
   int tree = static_cast<int>(::syscall(SYS_open_tree, fd, "", flags));
   if (tree < 0) throw SysError("open_tree(clone)");
   return UniqueFd(tree);
@@ -73,6 +74,11 @@ void attach_mount(int tree_fd, int target_fd) {
   if (::syscall(SYS_move_mount, tree_fd, "", target_fd, "",
                 kMoveMountFEmptyPath | kMoveMountTEmptyPath) != 0)
     throw SysError("move_mount");
+}
+
+void pivot_root(const std::string& new_root, const std::string& put_old) {
+  if (::syscall(SYS_pivot_root, new_root.c_str(), put_old.c_str()) != 0)
+    throw SysError("pivot_root");
 }
 
 void pivot_into(const std::string& new_root) {

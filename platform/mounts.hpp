@@ -40,4 +40,7 @@ void attach_mount(int tree_fd, int target_fd);
 // Makes `new_root` the root of the mount namespace and detaches the old root entirely.
 void pivot_into(const std::string& new_root);
 
+// pivot_root(2): `new_root` becomes the root, the old root is moved to `put_old` (beneath it).
+void pivot_root(const std::string& new_root, const std::string& put_old);
+
 }  // namespace fence::platform

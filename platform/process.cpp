@@ -95,6 +95,16 @@ void reap_children_except(const std::vector<pid_t>& keep) {
   }
 }
 
+bool mark_cloexec_from(int lowest) noexcept {
+  constexpr unsigned kCloseRangeCloexec = 1U << 2;  // CLOSE_RANGE_CLOEXEC
+  return ::syscall(SYS_close_range, static_cast<unsigned>(std::max(lowest, 0)), ~0U,
+                   kCloseRangeCloexec) == 0;
+}
+
+bool is_own_thread(pid_t tid) noexcept {
+  return ::syscall(SYS_tgkill, ::getpid(), tid, 0) == 0;
+}
+
 void close_fds_from(int lowest) {
   close_range_compat(static_cast<unsigned>(std::max(lowest, 0)), UINT_MAX);
 }

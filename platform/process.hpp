@@ -31,6 +31,13 @@ std::vector<pid_t> child_processes();
 // started any, e.g. inherited from a shell that exec'd it), until none is left.
 void reap_children_except(const std::vector<pid_t>& keep);
 
+// Marks every fd >= lowest close-on-exec (close_range CLOEXEC, Linux 5.11): for a child
+// between fork and exec that still needs its fds until the exec. Returns false on failure.
+bool mark_cloexec_from(int lowest) noexcept;
+
+// Whether `tid` is a thread of the calling process (tgkill with signal 0).
+bool is_own_thread(pid_t tid) noexcept;
+
 // Closes every fd >= lowest (close_range, or a /proc/self/fd walk on kernels before 5.9).
 void close_fds_from(int lowest);
 

@@ -1,5 +1,6 @@
 #include "proxy-worker/http_request.hpp"
 
+#include "ipc/protocol.hpp"
 #include "proxy-worker/http_head.hpp"
 
 #include <arpa/inet.h>
@@ -25,7 +26,7 @@ struct HttpRequestParser::Beast {
 
 namespace {
 
-constexpr std::size_t kMaxHostNameLen = 253;  // == fence::ipc::kMaxHostLen
+constexpr std::size_t kMaxHostNameLen = ipc::kMaxHostLen;
 constexpr std::size_t kMaxLabelLen = 63;
 constexpr std::uint16_t kDefaultHttpPort = 80;
 constexpr std::array<std::string_view, 7> kAbsoluteFormMethods = {
@@ -246,7 +247,8 @@ ParseStatus HttpRequestParser::fail(int status, std::string text) {
 ParseStatus HttpRequestParser::feed(std::string_view bytes) {
   if (status_ != ParseStatus::NeedMore || bytes.empty()) return status_;
   // Typically a TLS ClientHello (0x16) from a client configured with an https:// proxy URL.
-  if (head_.empty() && !((bytes[0] >= 'A' && bytes[0] <= 'Z') || (bytes[0] >= 'a' && bytes[0] <= 'z')))
+  if (head_.empty() &&
+      !((bytes[0] >= 'A' && bytes[0] <= 'Z') || (bytes[0] >= 'a' && bytes[0] <= 'z')))
     return fail(400, "not an HTTP request; the proxy URL must start with http://");
   // Beast only ever sees one complete head: its incremental mode misparses a header line cut
   // by a read boundary (Boost 1.74), and one complete buffer is also what gets fuzzed.

@@ -19,8 +19,8 @@
 #include <deque>
 #include <list>
 #include <map>
-#include <set>
 #include <memory>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <variant>
@@ -31,7 +31,7 @@
 
 namespace fence::proxy {
 
-inline constexpr std::size_t kMaxInFlight = 1024;
+inline constexpr std::size_t kMaxInFlight = ipc::kMaxPendingRequests;
 
 // Thrown out of the event loop when the supervisor has gone away (EOF): a normal end.
 class SupervisorGone : public std::runtime_error {

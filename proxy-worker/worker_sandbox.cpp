@@ -74,7 +74,9 @@ std::uint64_t worker_fd_limit(std::uint32_t max_tunnels) {
   return static_cast<std::uint64_t>(max_tunnels) * kFdsPerTunnel + kFdSlack;
 }
 
-std::uint64_t worker_address_space_limit() { return kSanitized ? 0 : kAddressSpace; }
+std::uint64_t worker_address_space_limit() {
+  return kSanitized ? 0 : kAddressSpace;
+}
 
 WorkerStart start_worker() {
   // 1. Non-dumpable: no core files with client bytes, no ptrace or /proc/<pid>/mem access by
@@ -144,6 +146,7 @@ std::vector<std::string> restrict_worker(const ipc::ProxyStart& limits) {
                      ": no filesystem access, no TCP bind/connect, scoped");
   // 12. seccomp last: the steps above need syscalls (unshare, prctl, landlock_*) it forbids.
   install_worker_seccomp();
+  for (auto& line : describe_worker_seccomp()) steps.push_back(std::move(line));
   steps.emplace_back("seccomp: allowlist installed");
   return steps;
 }

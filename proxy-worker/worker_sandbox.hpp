@@ -13,7 +13,7 @@
 namespace fence::proxy {
 
 // The worker's channel end, inherited from the supervisor at this fd.
-inline constexpr int kChannelFd = 3;
+using ipc::kChannelFd;
 
 // Everything the supervisor hands the worker at startup.
 struct WorkerStart {

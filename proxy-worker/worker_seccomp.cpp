@@ -1,22 +1,18 @@
 #include "proxy-worker/worker_seccomp.hpp"
 
 #include <fcntl.h>
-#include <seccomp.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 
 #include <cstdint>
-#include <memory>
 
-#include "platform/sys_error.hpp"
+#include "platform/seccomp_filter.hpp"
 
 namespace fence::proxy {
 
 namespace {
 
-// The kernel reads fcntl's and ioctl's command as 32-bit ints; compare the low 32 bits only so
-// high garbage cannot make a forbidden command look allowed (or the reverse).
-constexpr std::uint64_t kLow32 = 0xffffffffULL;
+using platform::kLow32;
 
 struct AllowGroup {
   const char* why;
@@ -24,8 +20,8 @@ struct AllowGroup {
 };
 
 // Argument-independent allowances.
-std::vector<AllowGroup> allow_groups() {
-  return {
+const std::vector<AllowGroup>& allow_groups() {
+  static const std::vector<AllowGroup> groups = {
       {"bytes on fds it holds",
        {"read", "write", "readv", "writev", "recvfrom", "recvmsg", "sendto", "sendmsg", "close",
         "shutdown", "splice", "pipe2"}},
@@ -35,83 +31,94 @@ std::vector<AllowGroup> allow_groups() {
        {"getsockopt", "setsockopt", "getsockname", "getpeername"}},
       {"event loop and timers",
        {"epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait", "epoll_pwait2", "eventfd2",
-        "timerfd_create", "timerfd_settime", "timerfd_gettime", "clock_gettime",
-        "clock_nanosleep", "nanosleep", "gettimeofday", "restart_syscall"}},
-      {"memory (mmap/mprotect: see the PROT_EXEC rules)",
+        "timerfd_create", "timerfd_settime", "timerfd_gettime", "clock_gettime", "clock_nanosleep",
+        "nanosleep", "gettimeofday", "restart_syscall"}},
+      {"memory (mmap/mprotect: see the PROT_EXEC rule)",
        {"brk", "munmap", "mremap", "madvise", "futex"}},
-      {"process basics", {"rt_sigreturn", "rt_sigprocmask", "exit", "exit_group", "getpid",
-                          "gettid", "getrandom", "sched_yield"}},
+      {"process basics",
+       {"rt_sigreturn", "rt_sigprocmask", "exit", "exit_group", "getpid", "gettid", "getrandom",
+        "sched_yield"}},
   };
+  return groups;
 }
 
-struct CtxDeleter {
-  void operator()(void* ctx) const { seccomp_release(ctx); }
+// Commands allowed for a syscall, compared on their low 32 bits (the kernel reads them as ints,
+// so high garbage can neither hide a forbidden one nor forge an allowed one).
+struct NamedCommand {
+  const char* name;
+  std::uint64_t value;
 };
-using Ctx = std::unique_ptr<void, CtxDeleter>;
+struct CommandRule {
+  const char* syscall;
+  const char* why;
+  std::vector<NamedCommand> commands;
+};
 
-void check(int rc, const std::string& what) {
-  if (rc < 0) throw platform::SysError("worker seccomp: " + what, -rc);
+const std::vector<CommandRule>& command_rules() {
+  static const std::vector<CommandRule> rules = {
+      // Flags (O_NONBLOCK, FD_CLOEXEC) and the relay pipes' size. Not F_DUPFD*,
+      // F_SETOWN/F_SETSIG, leases, locks.
+      {"fcntl",
+       "flags and the relay pipes' size",
+       {{"F_GETFL", F_GETFL},
+        {"F_SETFL", F_SETFL},
+        {"F_GETFD", F_GETFD},
+        {"F_SETFD", F_SETFD},
+        {"F_SETPIPE_SZ", F_SETPIPE_SZ}}},
+      // Asio's non-blocking switch and the readable-bytes query; nothing else (no TIOCSTI).
+      {"ioctl",
+       "non-blocking switch, readable bytes",
+       {{"FIONBIO", FIONBIO}, {"FIONREAD", FIONREAD}}},
+  };
+  return rules;
 }
 
-template <typename... Cmp>
-void allow(scmp_filter_ctx ctx, const char* name, Cmp... cmp) {
-  const int nr = seccomp_syscall_resolve_name(name);
+// SECURITY: no executable memory, ever: a parser exploit cannot map or flip shellcode to
+// executable (W^X for everything after startup; the binary's text was mapped by then).
+constexpr const char* kNoExecMemory[] = {"mmap", "mprotect"};
+
+void allow(platform::SeccompFilter& filter, const char* name) {
   // A name this architecture does not have (e.g. epoll_wait on arm64) needs no rule.
-  if (nr == __NR_SCMP_ERROR || nr < 0) return;
-  check(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, sizeof...(cmp), cmp...),
-        std::string("allow ") + name);
-}
-
-void add_argument_rules(scmp_filter_ctx ctx) {
-  // fcntl: flags (O_NONBLOCK, FD_CLOEXEC) and the relay pipes' size. Not F_DUPFD*,
-  // F_SETOWN/F_SETSIG, leases, locks.
-  for (const int cmd : {F_GETFL, F_SETFL, F_GETFD, F_SETFD, F_SETPIPE_SZ}) {
-    allow(ctx, "fcntl", SCMP_A1(SCMP_CMP_MASKED_EQ, kLow32, static_cast<std::uint64_t>(cmd)));
-  }
-  // ioctl: Asio's non-blocking switch and the readable-bytes query; nothing else (no TIOCSTI).
-  for (const unsigned long cmd : {FIONBIO, FIONREAD}) {
-    allow(ctx, "ioctl", SCMP_A1(SCMP_CMP_MASKED_EQ, kLow32, static_cast<std::uint64_t>(cmd)));
-  }
-  // SECURITY: no executable memory, ever: a parser exploit cannot map or flip shellcode to
-  // executable (W^X for everything after startup; the binary's text was mapped by then).
-  allow(ctx, "mmap", SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
-  allow(ctx, "mprotect", SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
-}
-
-Ctx build_filter() {
-  Ctx ctx(seccomp_init(SCMP_ACT_KILL_PROCESS));
-  if (!ctx) throw platform::SysError("worker seccomp: init", ENOMEM);
-  // SECURITY: i386 (int 0x80) and x32 syscall numbers differ from the ones named here; any
-  // syscall from another ABI kills the process (libseccomp also emits the x32 range check).
-  check(seccomp_attr_set(ctx.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS),
-        "bad-arch action");
-  // The worker is single-threaded; TSYNC still makes a thread we did not expect fail the load.
-  check(seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_TSYNC, 1), "tsync");
-  for (const auto& group : allow_groups()) {
-    for (const char* name : group.syscalls) allow(ctx.get(), name);
-  }
-  add_argument_rules(ctx.get());
-  return ctx;
+  if (const auto nr = platform::syscall_number(name)) filter.add(SCMP_ACT_ALLOW, *nr, name);
 }
 
 }  // namespace
 
 void install_worker_seccomp() {
-  Ctx ctx = build_filter();
-  check(seccomp_load(ctx.get()), "load filter");
+  platform::SeccompFilter filter(SCMP_ACT_KILL_PROCESS, "worker seccomp");
+  // The worker is single-threaded; TSYNC still makes a thread we did not expect fail the load.
+  filter.synchronize_threads();
+  for (const auto& group : allow_groups())
+    for (const char* name : group.syscalls) allow(filter, name);
+  for (const auto& rule : command_rules()) {
+    const auto nr = platform::syscall_number(rule.syscall);
+    if (!nr) continue;
+    for (const auto& cmd : rule.commands)
+      filter.add(SCMP_ACT_ALLOW, *nr, rule.syscall, SCMP_A1(SCMP_CMP_MASKED_EQ, kLow32, cmd.value));
+  }
+  for (const char* name : kNoExecMemory) {
+    if (const auto nr = platform::syscall_number(name))
+      filter.add(SCMP_ACT_ALLOW, *nr, name, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+  }
+  filter.load(false);
 }
 
 std::vector<std::string> describe_worker_seccomp() {
   std::vector<std::string> lines;
-  lines.emplace_back("worker seccomp: allowlist, anything else kills the process; other ABIs kill");
+  lines.emplace_back("seccomp: allowlist, anything else kills the process; other ABIs kill");
   for (const auto& group : allow_groups()) {
-    std::string line = std::string("worker seccomp: ") + group.why + ":";
+    std::string line = std::string("seccomp: ") + group.why + ":";
     for (const char* name : group.syscalls) line += std::string(" ") + name;
     lines.push_back(std::move(line));
   }
-  lines.emplace_back("worker seccomp: fcntl F_GETFL/F_SETFL/F_GETFD/F_SETFD only");
-  lines.emplace_back("worker seccomp: ioctl FIONBIO/FIONREAD only");
-  lines.emplace_back("worker seccomp: mmap/mprotect without PROT_EXEC only");
+  for (const auto& rule : command_rules()) {
+    std::string line = std::string("seccomp: ") + rule.syscall + " (" + rule.why + ") only";
+    for (const auto& cmd : rule.commands) line += std::string(" ") + cmd.name;
+    lines.push_back(std::move(line));
+  }
+  std::string line = "seccomp:";
+  for (const char* name : kNoExecMemory) line += std::string(" ") + name;
+  lines.push_back(line + " without PROT_EXEC only");
   return lines;
 }
 

@@ -17,7 +17,8 @@ namespace fence::proxy {
 // Other architectures (i386 via int 0x80, x32) are killed too. Throws platform::SysError.
 void install_worker_seccomp();
 
-// One line per rule group, for `fence -d` / tests.
+// One line per rule group, written from the tables the filter is built from (the worker's
+// sandbox steps with `fence -d`).
 std::vector<std::string> describe_worker_seccomp();
 
 }  // namespace fence::proxy

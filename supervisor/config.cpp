@@ -360,15 +360,16 @@ Config load_config(const std::optional<std::string>& settings_path, const std::s
 
 std::string canonical_config_json(const Config& c) {
   nlohmann::json j;
-  j["network"] = {{"allowedDomains", c.network.allowed_domains},
-                  {"deniedDomains", c.network.denied_domains},
-                  {"allowUnixSockets", c.network.allow_unix_sockets},
-                  {"allowAllUnixSockets", c.network.allow_all_unix_sockets},
-                  {"allowLocalBinding", c.network.allow_local_binding},
-                  {"allowLocalOutbound", c.network.effective_allow_local_outbound()},
-                  {"httpProxyPort", c.network.http_proxy_port.value_or(3128)},
-                  {"socksProxyPort", c.network.socks_proxy_port.value_or(1080)},
-                  {"allowLocalOutboundPorts", c.network.allow_local_outbound_ports}};
+  j["network"] = {
+      {"allowedDomains", c.network.allowed_domains},
+      {"deniedDomains", c.network.denied_domains},
+      {"allowUnixSockets", c.network.allow_unix_sockets},
+      {"allowAllUnixSockets", c.network.allow_all_unix_sockets},
+      {"allowLocalBinding", c.network.allow_local_binding},
+      {"allowLocalOutbound", c.network.effective_allow_local_outbound()},
+      {"httpProxyPort", c.network.http_proxy_port.value_or(ipc::kDefaultHttpProxyPort)},
+      {"socksProxyPort", c.network.socks_proxy_port.value_or(ipc::kDefaultSocksProxyPort)},
+      {"allowLocalOutboundPorts", c.network.allow_local_outbound_ports}};
   j["filesystem"] = {{"denyRead", c.filesystem.deny_read},
                      {"allowRead", c.filesystem.allow_read},
                      {"allowExecute", c.filesystem.allow_execute},

@@ -12,9 +12,11 @@
 #include <string>
 #include <string_view>
 
+#include "ipc/protocol.hpp"
+
 namespace fence::supervisor {
 
-inline constexpr std::size_t kMaxDomainLength = 253;
+inline constexpr std::size_t kMaxDomainLength = ipc::kMaxHostLen;
 inline constexpr std::size_t kMaxLabelLength = 63;
 
 // Validates a pattern and returns its canonical form (lowercase, no trailing dot).

@@ -191,8 +191,8 @@ int run(const CliOptions& cli) {
   spec.creatable_protected = fs.creatable_protected;
   spec.protect_bare_repositories = fs.protect_bare_repositories;
   spec.debug = cli.debug;
-  spec.http_proxy_port = config.network.http_proxy_port.value_or(3128);
-  spec.socks_proxy_port = config.network.socks_proxy_port.value_or(1080);
+  spec.http_proxy_port = config.network.http_proxy_port.value_or(ipc::kDefaultHttpProxyPort);
+  spec.socks_proxy_port = config.network.socks_proxy_port.value_or(ipc::kDefaultSocksProxyPort);
   if (spec.http_proxy_port == spec.socks_proxy_port)
     return fail(kExitConfigError, "network.httpProxyPort and network.socksProxyPort are equal");
   if (auto error = add_local_network(spec, config, cli, cwd, home))

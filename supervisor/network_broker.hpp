@@ -59,11 +59,12 @@ struct WorkerFault {
 };
 
 struct BrokerOptions {
-  std::uint16_t http_port = 3128;
-  std::uint16_t socks_port = 1080;
+  std::uint16_t http_port = ipc::kDefaultHttpProxyPort;
+  std::uint16_t socks_port = ipc::kDefaultSocksProxyPort;
   bool debug = false;
   std::size_t connect_threads = 16;  // at most; started when a request would wait
-  std::size_t max_in_flight = 4096;  // more pending requests than this is a violation
+  // More pending requests than this is a violation (the worker never has more).
+  std::size_t max_in_flight = ipc::kMaxPendingRequests;
   // fence's own host listeners (-p): never a target, on their own address nor on any
   // loopback address (a listener on 0.0.0.0 answers on all of 127/8, and ::ffff:127.x.y.z
   // reaches a v4 listener), whatever the rules allow.

@@ -23,8 +23,6 @@
 namespace fence::supervisor {
 namespace {
 
-constexpr int kForwardedSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
-
 std::string describe_errno(int error) {
   return error ? std::strerror(error) : "failed";
 }
@@ -32,7 +30,7 @@ std::string describe_errno(int error) {
 platform::UniqueFd block_forwarded_signals(sigset_t& old_mask) {
   sigset_t set;
   sigemptyset(&set);
-  for (int sig : kForwardedSignals) sigaddset(&set, sig);
+  for (int sig : ipc::kForwardedSignals) sigaddset(&set, sig);
   sigaddset(&set, SIGCHLD);
   if (::sigprocmask(SIG_BLOCK, &set, &old_mask) != 0) throw platform::SysError("sigprocmask");
   platform::UniqueFd fd(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));

@@ -7,12 +7,12 @@
 #include <boost/process.hpp>
 #include <boost/process/extend.hpp>
 
+#include "platform/process.hpp"
+
 namespace fence::supervisor {
 namespace {
 
 namespace bp = boost::process;
-
-constexpr unsigned kCloseRangeCloexec = 1U << 2;  // CLOSE_RANGE_CLOEXEC
 
 // Boost.Process initializer: in the child, between fork and exec, put the channel end at fd 3
 // and mark every other fd above stderr close-on-exec (not closed, so Boost's own error pipe
@@ -21,13 +21,13 @@ struct InheritChannelOnly : bp::extend::handler {
   explicit InheritChannelOnly(int fd) : fd_(fd) {}
   template <typename Executor>
   void on_exec_setup(Executor& exec) const {
-    if (fd_ != kHelperChannelFd && ::dup2(fd_, kHelperChannelFd) < 0) {
+    if (fd_ != ipc::kChannelFd && ::dup2(fd_, ipc::kChannelFd) < 0) {
       exec.set_error(std::error_code(errno, std::system_category()), "dup2 channel");
       return;
     }
     // dup2 cleared CLOEXEC on fd 3; when fd_ already was 3 clear it by hand.
-    if (fd_ == kHelperChannelFd) ::fcntl(kHelperChannelFd, F_SETFD, 0);
-    if (::syscall(SYS_close_range, kHelperChannelFd + 1, ~0U, kCloseRangeCloexec) != 0)
+    if (fd_ == ipc::kChannelFd) ::fcntl(ipc::kChannelFd, F_SETFD, 0);
+    if (!platform::mark_cloexec_from(ipc::kChannelFd + 1))
       exec.set_error(std::error_code(errno, std::system_category()), "close_range");
   }
   int fd_;

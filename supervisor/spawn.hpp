@@ -7,9 +7,9 @@
 #include <string>
 #include <system_error>
 
-namespace fence::supervisor {
+#include "ipc/protocol.hpp"
 
-inline constexpr int kHelperChannelFd = 3;
+namespace fence::supervisor {
 
 // Returns the child's pid (the caller reaps it), or -1 with `error` set.
 pid_t spawn_helper(const std::string& executable, int channel_fd, std::error_code& error);

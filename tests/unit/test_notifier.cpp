@@ -5,10 +5,10 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,13 +20,13 @@
 #include <vector>
 
 #include "child_process.hpp"
+#include "launcher/command_seccomp.hpp"
 #include "launcher/filesystem_guard.hpp"
 #include "launcher/notifier.hpp"
 #include "launcher/restricted_worker.hpp"
 #include "platform/capabilities.hpp"
 #include "platform/fd_passing.hpp"
 #include "platform/landlock.hpp"
-#include "platform/seccomp_profile.hpp"
 #include "temp_tree.hpp"
 
 namespace {
@@ -57,8 +57,8 @@ class RecordingSink final : public NotifierSink {
 // the first attempt that did not go as expected (0: all did, and the last exec ran /bin/true).
 [[noreturn]] void sandboxed(int sock, const std::string& denied, const std::string& allowed) {
   fence::platform::set_no_new_privs();
-  auto listener = fence::platform::install_seccomp_filter(
-      {.report_violations = true, .check_exec = true});
+  auto listener =
+      fence::launcher::install_seccomp_filter({.report_violations = true, .check_exec = true});
   fence::platform::send_fd(sock, listener.get());
   listener.reset();
   ::close(sock);
@@ -84,8 +84,10 @@ int serve_until_exit(Notifier& notifier, pid_t pid, Between between) {
   for (int round = 0; round < 2000 && !exited; ++round) {
     pollfd p{notifier.fd(), POLLIN, 0};
     if (::poll(&p, 1, 10) > 0) {
-      if (p.revents & POLLIN) notifier.handle_one();
-      else if (p.revents & (POLLHUP | POLLERR)) exited = true;  // nobody uses the filter
+      if (p.revents & POLLIN)
+        notifier.handle_one();
+      else if (p.revents & (POLLHUP | POLLERR))
+        exited = true;  // nobody uses the filter
     }
     between();
   }
@@ -107,7 +109,8 @@ TEST_CASE("notifier: refused writes and syscalls reported, execs asked and answe
   const std::string denied = tree / "denied.txt";
   const std::string allowed = rw + "/allowed.txt";
   fence::platform::LandlockPolicy policy;
-  policy.paths = {{"/", fence::platform::PathAccess::Read}, {rw, fence::platform::PathAccess::Write}};
+  policy.paths = {{"/", fence::platform::PathAccess::Read},
+                  {rw, fence::platform::PathAccess::Write}};
   policy.restrict_bind = policy.restrict_connect = false;
 
   for (RunAs as : kBothUsers) {
@@ -154,7 +157,8 @@ TEST_CASE("notifier: refused writes and syscalls reported, execs asked and answe
       bool fs = false, sys = false;
       for (const auto& v : sink.violations) {
         if (v.kind == fence::ipc::ViolationKind::Filesystem && v.detail == denied &&
-            v.operation == "create" && v.error == EACCES && v.pid == static_cast<std::uint32_t>(pid))
+            v.operation == "create" && v.error == EACCES &&
+            v.pid == static_cast<std::uint32_t>(pid))
           fs = true;
         if (v.kind == fence::ipc::ViolationKind::Syscall && v.operation == "ptrace" &&
             v.error == EPERM)
@@ -199,7 +203,7 @@ TEST_CASE("notifier: with nobody to ask, an exec is refused", "[notifier]") {
     if (pid == 0) {
       ::close(sv[0]);
       fence::platform::set_no_new_privs();
-      auto listener = fence::platform::install_seccomp_filter({.check_exec = true});
+      auto listener = fence::launcher::install_seccomp_filter({.check_exec = true});
       fence::platform::send_fd(sv[1], listener.get());
       listener.reset();
       char* const argv[] = {const_cast<char*>("true"), nullptr};

@@ -5,8 +5,8 @@
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
-#include <sched.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
@@ -25,17 +25,17 @@
 #include <vector>
 
 #include "child_process.hpp"
+#include "launcher/command_seccomp.hpp"
 #include "platform/capabilities.hpp"
-#include "platform/seccomp_profile.hpp"
 #include "temp_tree.hpp"
 
 namespace {
 
-using fence::platform::classify_notified_syscall;
-using fence::platform::install_seccomp_filter;
-using fence::platform::NotifiedSyscall;
-using fence::platform::refusal_errno;
-using fence::platform::SeccompOptions;
+using fence::launcher::classify_notified_syscall;
+using fence::launcher::install_seccomp_filter;
+using fence::launcher::NotifiedSyscall;
+using fence::launcher::refusal_errno;
+using fence::launcher::SeccompOptions;
 using fence::testing::Expect;
 using fence::testing::expect_clean_exit;
 using fence::testing::kBothUsers;
@@ -149,8 +149,10 @@ TEST_CASE("seccomp report_violations: EPERM refusals and writes notified, reads 
       expect.succeeds(open_with(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), "read-only open, flags");
       expect.that(!answerer.saw(SYS_openat), "read-only opens were not notified");
       // Write intent goes to the listener, whichever flag carries it.
-      for (int flags : {O_WRONLY, O_RDWR, O_RDONLY | O_CREAT, O_RDONLY | O_TRUNC, O_WRONLY | O_APPEND})
-        expect.fails_with(open_with(file, flags), kNotifiedErrno, "open flags " + std::to_string(flags));
+      for (int flags :
+           {O_WRONLY, O_RDWR, O_RDONLY | O_CREAT, O_RDONLY | O_TRUNC, O_WRONLY | O_APPEND})
+        expect.fails_with(open_with(file, flags), kNotifiedErrno,
+                          "open flags " + std::to_string(flags));
       expect.fails_with(::syscall(SYS_open, file.c_str(), O_WRONLY), kNotifiedErrno, "open(2)");
       expect.fails_with(::syscall(SYS_creat, file.c_str(), 0644), kNotifiedErrno, "creat");
       expect.fails_with(::unlink(file.c_str()), kNotifiedErrno, "unlink");
@@ -173,7 +175,8 @@ TEST_CASE("seccomp report_violations: EPERM refusals and writes notified, reads 
       // ENOSYS answers exist for libc fallbacks: they stay in the filter.
       expect.fails_with(::syscall(SYS_clone3, nullptr, 0), ENOSYS, "clone3");
       expect.that(!answerer.saw(SYS_clone3), "clone3 not notified");
-      expect.fails_with(::syscall(SYS_openat2, AT_FDCWD, file.c_str(), nullptr, 0), ENOSYS, "openat2");
+      expect.fails_with(::syscall(SYS_openat2, AT_FDCWD, file.c_str(), nullptr, 0), ENOSYS,
+                        "openat2");
       expect.that(!answerer.saw(SYS_openat2), "openat2 not notified");
       // Without check_exec, execve is the kernel's business.
       char* const argv[] = {nullptr};
@@ -208,8 +211,9 @@ TEST_CASE("seccomp check_exec alone: only execve/execveat notified", "[seccomp][
                       "write-open stays in the kernel");
       expect.that(!answerer.saw(SYS_openat), "openat not notified");
       // openat2 is only ENOSYS when filesystem syscalls are notified.
-      expect.that(::syscall(SYS_openat2, AT_FDCWD, file.c_str(), nullptr, 0) == -1 && errno != ENOSYS,
-                  "openat2 is the kernel's");
+      expect.that(
+          ::syscall(SYS_openat2, AT_FDCWD, file.c_str(), nullptr, 0) == -1 && errno != ENOSYS,
+          "openat2 is the kernel's");
     }));
   }
 }
@@ -237,7 +241,8 @@ TEST_CASE("seccomp notify_creations alone: creation notified, removal and writes
   }
 }
 
-TEST_CASE("classify_notified_syscall and refusal_errno agree with the profile", "[seccomp][notify]") {
+TEST_CASE("classify_notified_syscall and refusal_errno agree with the profile",
+          "[seccomp][notify]") {
   CHECK(classify_notified_syscall(SYS_openat) == NotifiedSyscall::Filesystem);
   CHECK(classify_notified_syscall(SYS_unlinkat) == NotifiedSyscall::Filesystem);
   CHECK(classify_notified_syscall(SYS_truncate) == NotifiedSyscall::Filesystem);
@@ -268,7 +273,7 @@ TEST_CASE("syscall_name names native and newer syscalls", "[seccomp][notify]") {
 TEST_CASE("describe_seccomp says what is notified", "[seccomp][notify]") {
   auto joined = [](const SeccompOptions& o) {
     std::string all;
-    for (const auto& line : fence::platform::describe_seccomp(o)) all += line + "\n";
+    for (const auto& line : fence::launcher::describe_seccomp(o)) all += line + "\n";
     return all;
   };
   const std::string plain = joined({});

@@ -20,14 +20,14 @@
 #include <thread>
 
 #include "child_process.hpp"
+#include "launcher/command_seccomp.hpp"
 #include "platform/capabilities.hpp"
-#include "platform/seccomp_profile.hpp"
 #include "temp_tree.hpp"
 
 namespace {
 
-using fence::platform::install_seccomp_filter;
-using fence::platform::SeccompOptions;
+using fence::launcher::install_seccomp_filter;
+using fence::launcher::SeccompOptions;
 
 using fence::testing::Expect;
 using fence::testing::expect_clean_exit;
@@ -195,7 +195,7 @@ TEST_CASE("seccomp allows only PER_LINUX and the personality query", "[seccomp]"
 }
 
 TEST_CASE("seccomp denies socket(AF_UNIX) unless allowed; socketpair keeps working", "[seccomp]") {
-  using fence::platform::UnixSockets;
+  using fence::launcher::UnixSockets;
   for (RunAs as : kBothUsers) {
     INFO(user_name(as));
     expect_clean_exit(run_in_child(as, [&](Expect& expect) {
@@ -217,8 +217,8 @@ TEST_CASE("seccomp denies socket(AF_UNIX) unless allowed; socketpair keeps worki
       expect.fails_with(::socketpair(AF_UNIX, SOCK_DGRAM, 0, pair), EPERM, "datagram pair");
       expect.fails_with(::socketpair(AF_UNIX, SOCK_RAW | SOCK_NONBLOCK, 0, pair), EPERM,
                         "raw pair");
-      expect.fails_with(::syscall(SYS_socketpair, AF_UNIX, kHighBit | SOCK_DGRAM, 0, pair),
-                        EPERM, "datagram pair with high bits");
+      expect.fails_with(::syscall(SYS_socketpair, AF_UNIX, kHighBit | SOCK_DGRAM, 0, pair), EPERM,
+                        "datagram pair with high bits");
       expect.succeeds(::socket(AF_INET, SOCK_STREAM, 0), "socket(AF_INET)");
     }));
     expect_clean_exit(run_in_child(as, [&](Expect& expect) {
@@ -272,13 +272,13 @@ TEST_CASE("seccomp kills x32 syscalls and i386 int 0x80", "[seccomp]") {
 }
 
 TEST_CASE("describe_seccomp lists the rule groups", "[seccomp]") {
-  const auto lines = fence::platform::describe_seccomp({});
+  const auto lines = fence::launcher::describe_seccomp({});
   std::string all;
   for (const auto& line : lines) all += line + "\n";
   CHECK(all.find("TIOCSTI") != std::string::npos);
   CHECK(all.find("io_uring_setup") != std::string::npos);
   CHECK(all.find("socket(AF_UNIX) denied") != std::string::npos);
-  CHECK(fence::platform::describe_seccomp({.unix_sockets = fence::platform::UnixSockets::All})
+  CHECK(fence::launcher::describe_seccomp({.unix_sockets = fence::launcher::UnixSockets::All})
             .back()
             .find("allowed") != std::string::npos);
 }

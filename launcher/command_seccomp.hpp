@@ -1,4 +1,5 @@
-// The seccomp profile installed last before exec (launcher step 6), built with libseccomp.
+// The command's seccomp profile, installed last before exec (command_child.cpp), built with
+// platform/seccomp_filter.hpp.
 //
 // Default action ALLOW plus a deny list: the sandbox's real walls are namespaces, mounts and
 // Landlock; seccomp removes the kernel interfaces that would let a process climb over them
@@ -14,9 +15,10 @@
 #include <string>
 #include <vector>
 
+#include "platform/seccomp_filter.hpp"
 #include "platform/unique_fd.hpp"
 
-namespace fence::platform {
+namespace fence::launcher {
 
 // Which AF_UNIX sockets the command may create, and how they may connect (the network
 // section of docs/configuration.md).
@@ -68,9 +70,10 @@ struct SeccompOptions {
 // is needed: the kernel refuses TSYNC with a listener; the caller is single-threaded then). The
 // caller has set no_new_privs. Returns the listener fd when options.needs_listener(), an invalid
 // fd otherwise. Throws SysError on any failure (fail closed).
-UniqueFd install_seccomp_filter(const SeccompOptions& options);
+platform::UniqueFd install_seccomp_filter(const SeccompOptions& options);
 
-// One line per rule group for `fence -d`, including what goes to the listener.
+// One line per rule group for `fence -d`, including what goes to the listener: each written
+// from the same table entry that installs the group's rules.
 std::vector<std::string> describe_seccomp(const SeccompOptions& options);
 
 // What a notification for syscall `nr` (native architecture; every other one is killed) means.
@@ -89,19 +92,4 @@ NotifiedSyscall classify_notified_syscall(int nr);
 // report_violations turns into a notification.
 int refusal_errno(int nr);
 
-// Asks the kernel to hand a notification to the listener, and the answer back to the caller,
-// on the CPU that is already running (SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP, Linux 6.6): a
-// notified syscall then costs two context switches instead of two cross-CPU wake-ups. Best
-// effort: false on older kernels, which work as before.
-bool prefer_synchronous_wakeups(int listener);
-
-// Answers notification `id` on `listener` (SECCOMP_IOCTL_NOTIF_SEND): `value` or `error`
-// (an errno, 0 for success), with `flags` (e.g. SECCOMP_USER_NOTIF_FLAG_CONTINUE). Safe from
-// any thread. Fails only when the caller is gone (ENOENT): nothing is left to do then.
-void answer_notification(int listener, std::uint64_t id, std::int64_t value, int error,
-                         std::uint32_t flags);
-
-// The name of syscall `nr` of audit architecture `arch` ("syscall N" when unknown).
-std::string syscall_name(std::uint32_t arch, int nr);
-
-}  // namespace fence::platform
+}  // namespace fence::launcher
