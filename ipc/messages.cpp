@@ -1,7 +1,5 @@
 #include "ipc/messages.hpp"
 
-#include <arpa/inet.h>
-
 #include <set>
 
 namespace fence::ipc {
@@ -9,10 +7,6 @@ namespace fence::ipc {
 namespace {
 
 using Error = std::optional<std::string>;
-
-bool is_text(std::string_view s, std::size_t max_len) {
-  return s.size() <= max_len && s.find('\0') == std::string_view::npos;
-}
 
 Error check_text(std::string_view field, std::string_view s, std::size_t max_len) {
   if (!is_text(s, max_len)) {
@@ -98,34 +92,6 @@ Error check_env(const std::vector<std::string>& env) {
 }
 
 }  // namespace
-
-bool is_normalized_absolute_path(std::string_view path) {
-  if (!is_text(path, kMaxPathLen) || path.empty() || path.front() != '/') return false;
-  if (path == "/") return true;
-  // Walk the components after the leading '/'.
-  std::size_t pos = 1;
-  while (true) {
-    const std::size_t next = path.find('/', pos);
-    const std::string_view comp =
-        path.substr(pos, next == std::string_view::npos ? std::string_view::npos : next - pos);
-    // SECURITY: ".." would let a path escape the directory the supervisor resolved and
-    // checked; "." and empty components would make two spellings of one path.
-    if (comp.empty() || comp == "." || comp == "..") return false;
-    if (next == std::string_view::npos) return true;
-    pos = next + 1;
-  }
-}
-
-bool is_valid_env_key(std::string_view key) {
-  if (key.empty()) return false;
-  auto alpha = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'; };
-  auto digit = [](char c) { return c >= '0' && c <= '9'; };
-  if (!alpha(key.front())) return false;
-  for (char c : key) {
-    if (!alpha(c) && !digit(c)) return false;
-  }
-  return true;
-}
 
 std::optional<std::string> validate(const Hello& m) {
   if (m.version != kProtocolVersion) {
@@ -226,38 +192,6 @@ std::optional<std::string> validate(const CommandExited& m) {
            std::to_string(m.status) + " out of range";
   }
   return std::nullopt;
-}
-
-bool is_valid_target_host(std::string_view host) {
-  if (host.empty() || host.size() > kMaxHostLen) return false;
-  if (host.find(':') != std::string_view::npos) {
-    // IPv6 literal: hex digits, ':' and '.' (embedded v4) only, then inet_pton must accept it.
-    for (char c : host) {
-      const bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
-                      c == ':' || c == '.';
-      if (!ok) return false;
-    }
-    in6_addr addr{};
-    return ::inet_pton(AF_INET6, std::string(host).c_str(), &addr) == 1;
-  }
-  std::string_view name = host;
-  if (name.back() == '.') name.remove_suffix(1);
-  if (name.empty()) return false;
-  std::size_t label = 0;
-  for (std::size_t i = 0; i <= name.size(); ++i) {
-    if (i == name.size() || name[i] == '.') {
-      if (label == 0 || label > 63) return false;
-      if (name[i - 1] == '-' || name[i - label] == '-') return false;
-      label = 0;
-      continue;
-    }
-    const char c = name[i];
-    const bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                    c == '-' || c == '_';
-    if (!ok) return false;
-    ++label;
-  }
-  return true;
 }
 
 std::optional<std::string> validate(const ListenersReady& m) {

@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "ipc/bounded.hpp"
+#include "ipc/grammar.hpp"
 #include "ipc/protocol.hpp"
 
 namespace fence::ipc {
@@ -38,7 +39,7 @@ void serialize(Archive& ar, LaunchSpec& m) {
      bounded(m.executable, kMaxPathCount, kMaxPathLen),
      bounded(m.writable, kMaxPathCount, kMaxPathLen),
      bounded(m.read_only, kMaxPathCount, kMaxPathLen),
-     bounded(m.hidden, kMaxPathCount, kMaxPathLen), checked(m.host_tmp),
+     bounded(m.hidden, kMaxPathCount, kMaxPathLen),
      bounded(m.protected_names, kMaxNamePatternCount, kMaxNamePatternLen),
      bounded(m.protected_files, kMaxNamePatternCount, kMaxNamePatternLen),
      bounded(m.creatable_protected, kMaxNamePatternCount, kMaxNamePatternLen),
@@ -156,7 +157,8 @@ void serialize(Archive& ar, SandboxReady& m) {
 
 template <typename Archive>
 void serialize(Archive& ar, SetupFailed& m) {
-  ar(bounded(m.step, kMaxTextLen), m.error, bounded(m.detail, kMaxDetailLen));
+  ar(checked(m.stage, SetupStage::Launcher, SetupStage::Command), bounded(m.step, kMaxTextLen),
+     m.error, bounded(m.detail, kMaxDetailLen));
 }
 
 template <typename Archive>
@@ -170,12 +172,6 @@ void serialize(Archive& ar, CommandExited& m) {
 }
 
 // --- validation --------------------------------------------------------------------------------
-
-// Absolute and normalized: starts with '/', no empty, "." or ".." component (so no "//" and
-// no trailing '/', except the root "/" itself), no NUL, at most kMaxPathLen bytes.
-bool is_normalized_absolute_path(std::string_view path);
-// [A-Za-z_][A-Za-z0-9_]*
-bool is_valid_env_key(std::string_view key);
 
 // Version == kProtocolVersion and a known role. Whether the role is the one expected on the
 // channel is checked by Channel::receive, which knows the peer.
@@ -215,10 +211,5 @@ std::optional<std::string> validate(const ExecVerdict& m);
 std::optional<std::string> validate(const StartCommand& m);
 std::optional<std::string> validate(const UnixConnect& m);
 std::optional<std::string> validate(const WorkerLog& m);
-
-// A host as the proxy may ask for it: a DNS name (letters, digits, '-', '.', labels of 1..63,
-// at most 253 bytes, an optional trailing dot), an IPv4 dotted quad or an IPv6 literal
-// (inet_pton-parsable, no brackets, no zone).
-bool is_valid_target_host(std::string_view host);
 
 }  // namespace fence::ipc

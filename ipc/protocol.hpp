@@ -27,7 +27,7 @@ namespace fence::ipc {
 // --- framing ---------------------------------------------------------------------------------
 
 inline constexpr std::uint32_t kMagic = 0x46454e43;   // "FENC"
-inline constexpr std::uint16_t kProtocolVersion = 6;  // bump on any change
+inline constexpr std::uint16_t kProtocolVersion = 7;  // bump on any change
 // A payload travels in its datagram up to kMaxPayload bytes. Messages whose rule says `large`
 // (an argv and environment as large as the kernel accepts for execve) may be bigger: their
 // payload then travels in a sealed memfd attached as the last fd (frame.hpp), up to
@@ -139,10 +139,10 @@ struct LaunchSpec {
   std::string cwd;                      // working directory inside the sandbox
   std::vector<std::string> readable;    // tier allowRead: read, list, execute
   std::vector<std::string> executable;  // tier allowExecute: read files, execute; no listing
-  std::vector<std::string> writable;    // tier allowWrite: bound read-write, all rights
+  std::vector<std::string> writable;    // tier allowWrite: read-write, all rights; "/tmp" here
+                                        // is the host's /tmp (otherwise a private tmpfs)
   std::vector<std::string> read_only;   // denyWrite + always-protected: read-only bind on top
   std::vector<std::string> hidden;      // denyRead: masked (empty, read-only)
-  bool host_tmp = false;                // allowWrite contains /tmp: host /tmp instead of tmpfs
   // Protected at any depth below a writable root (launcher/protected_names.hpp): relative
   // component patterns ("*", "?" within a component, "**" for any number of them).
   std::vector<std::string> protected_names;      // the name and everything beneath it
@@ -181,11 +181,26 @@ struct SandboxReady {
   std::vector<std::string> plan;   // human-readable sandbox plan (only when debug)
 };
 
+// The part of the sandbox's construction a step belongs to: what the supervisor's advice for a
+// failure depends on.
+enum class SetupStage : std::uint8_t {
+  Launcher = 1,       // the launcher's own start: standard streams, the protocol
+  UserNamespace = 2,  // unshare(CLONE_NEWUSER) and the uid/gid maps
+  Namespaces = 3,     // mount, pid, net, ipc, uts and cgroup namespaces; forking init
+  Filesystem = 4,     // the root filesystem: mounts, binds, pivot_root
+  Network = 5,        // loopback, the proxy and local listeners
+  Notifier = 6,       // the seccomp notifier and its restricted thread
+  Landlock = 7,       // the Landlock ruleset
+  Seccomp = 8,        // the command's seccomp filter
+  Command = 9,        // the command's own steps: waiting for fence, fork, chdir, capabilities
+};
+
 // SetupFailed — launcher -> supervisor, at most once, instead of SandboxReady. The command was
-// NOT run. Receiver checks: bounded strings, errno in [0, 4096].
+// NOT run. Receiver checks: stage known, bounded strings, errno in [0, 4096].
 struct SetupFailed {
   static constexpr MessageType kType = MessageType::SetupFailed;
 
+  SetupStage stage = SetupStage::Launcher;
   std::string step;        // plan step that failed, e.g. "landlock: restrict_self"
   std::int32_t error = 0;  // errno
   std::string detail;      // path or extra context
@@ -246,8 +261,8 @@ enum class ProxyProtocol : std::uint8_t {
 // ConnectRequest — proxy worker -> supervisor, any number, after Hello. The worker asks for a
 // connection to host:port on behalf of one client. Receiver checks: id not already pending
 // (ids are the worker's; the supervisor never trusts them for anything but matching the
-// reply), host is a DNS name ([A-Za-z0-9-.], labels 1..63, total <= 253) or an IPv4 literal
-// or an IPv6 literal (no brackets, no zone), port 1..65535, protocol known. The number of
+// reply), host is_valid_target_host (ipc/grammar.hpp: a DNS name, an IPv4 literal or an IPv6
+// literal without brackets or zone), port 1..65535, protocol known. The number of
 // pending requests is capped; over the cap is a protocol violation.
 struct ConnectRequest {
   static constexpr MessageType kType = MessageType::ConnectRequest;

@@ -1,4 +1,5 @@
 #include "launcher/command.hpp"
+#include "launcher/writable_roots.hpp"
 
 #include <signal.h>
 #include <unistd.h>
@@ -83,9 +84,11 @@ platform::LandlockPolicy landlock_policy_for(const ipc::LaunchSpec& spec) {
   // Terminals and /dev/null need write and ioctl; the devices are a fixed minimal set.
   policy.paths.emplace_back("/dev", PathAccess::Device);
   policy.paths.emplace_back("/dev/shm", PathAccess::Write);
+  // /tmp is writable whether it is the host's (a writable root) or a private tmpfs.
   policy.paths.emplace_back("/tmp", PathAccess::Write);
   for (const auto& p : spec.executable) policy.paths.emplace_back(p, PathAccess::Execute);
-  for (const auto& p : spec.writable) policy.paths.emplace_back(p, PathAccess::Write);
+  for (const auto& p : writable_roots(spec))
+    if (p != "/tmp") policy.paths.emplace_back(p, PathAccess::Write);
   // Only lo exists, so every TCP peer is inside the sandbox (defense in depth; the network
   // namespace is the isolation). bind: any port with allowLocalBinding, else only the -p
   // ports. connect: the proxy and transparent listeners, and the ports the command may serve

@@ -17,16 +17,20 @@ struct ExecReport {
   std::int32_t error = 0;  // errno
 };
 
-inline constexpr const char* kCommandSteps[] = {
-    "command: reset signals",
-    "command: chdir",
-    "command: stdio, close stray fds",
-    "command: drop capabilities",
-    "command: no_new_privs",
-    "command: landlock",
-    "command: seccomp",
-    "command: hand seccomp listener to init",
-    "command: execve",
+struct CommandStepName {
+  ipc::SetupStage stage;
+  const char* name;
+};
+inline constexpr CommandStepName kCommandSteps[] = {
+    {ipc::SetupStage::Command, "command: reset signals"},
+    {ipc::SetupStage::Command, "command: chdir"},
+    {ipc::SetupStage::Command, "command: stdio, close stray fds"},
+    {ipc::SetupStage::Command, "command: drop capabilities"},
+    {ipc::SetupStage::Command, "command: no_new_privs"},
+    {ipc::SetupStage::Landlock, "command: landlock"},
+    {ipc::SetupStage::Seccomp, "command: seccomp"},
+    {ipc::SetupStage::Seccomp, "command: hand seccomp listener to init"},
+    {ipc::SetupStage::Command, "command: execve"},
 };
 inline constexpr std::uint32_t kExecStep = 8;
 

@@ -17,7 +17,7 @@
 
 #include "launcher/path_resolver.hpp"
 #include "launcher/process_memory.hpp"
-#include "launcher/root_filesystem.hpp"
+#include "launcher/writable_roots.hpp"
 #include "platform/fs_calls.hpp"
 #include "platform/process.hpp"
 
@@ -619,22 +619,15 @@ class Request {
 }  // namespace
 
 ProtectedNames protected_names_for(const ipc::LaunchSpec& spec) {
-  std::vector<std::string> roots = spec.writable;
-  if (spec.host_tmp) roots.push_back("/tmp");
-  return ProtectedNames(std::move(roots), spec.protected_names, spec.protected_files,
+  return ProtectedNames(writable_roots(spec), spec.protected_names, spec.protected_files,
                         spec.creatable_protected, spec.protect_bare_repositories);
 }
 
 GuardedNames find_guarded_names(const ipc::LaunchSpec& spec, const ProtectedNames& names) {
-  std::vector<std::string> roots = spec.writable;
-  if (spec.host_tmp) roots.push_back("/tmp");
   GuardedNames guarded;
   for (const auto& path : spec.read_only) {
-    const bool in_writable = std::any_of(roots.begin(), roots.end(), [&](const std::string& r) {
-      return path != r && path_within(path, r);
-    });
     struct stat st {};
-    if (!in_writable || ::lstat(path.c_str(), &st) == 0) continue;
+    if (!beneath_writable_root(spec, path) || ::lstat(path.c_str(), &st) == 0) continue;
     // Covered by a protected name, which decides for itself (git's sample hooks included).
     if (names.classify(path).protected_tree) continue;
     guarded.names.insert(path);

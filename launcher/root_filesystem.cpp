@@ -10,6 +10,7 @@
 #include <set>
 
 #include "launcher/step_error.hpp"
+#include "launcher/writable_roots.hpp"
 #include "platform/mounts.hpp"
 #include "platform/namespaces.hpp"
 #include "platform/sys_error.hpp"
@@ -66,10 +67,10 @@ class RootBuilder {
 
   std::vector<std::string> build() {
     // Why first: nothing we mount may propagate back to the host's mount namespace.
-    run_step("mount: make / private", [] { platform::make_mounts_private(); });
+    run_step(Stage::Filesystem, "mount: make / private", [] { platform::make_mounts_private(); });
     // Why a staging tmpfs: the new root and masks need directories and files that must not be
     // created on the host.
-    run_step("mount: staging tmpfs", [] {
+    run_step(Stage::Filesystem, "mount: staging tmpfs", [] {
       platform::mount_fs("tmpfs", kStaging, MS_NOSUID | MS_NODEV, "mode=0755,size=1m");
       make_dir(std::string(kStaging) + kNewRoot, 0755);
       make_dir(std::string(kStaging) + kOldRoot, 0755);
@@ -91,7 +92,8 @@ class RootBuilder {
     bind_read_only();
     mask_hidden();
     // Why last: pivot_root detaches the host tree; from here on only the new root exists.
-    run_step("mount: pivot_root into sandbox root", [] { platform::pivot_into(kNewRoot); });
+    run_step(Stage::Filesystem, "mount: pivot_root into sandbox root",
+             [] { platform::pivot_into(kNewRoot); });
     plan_.push_back("[fence:fs] pivot_root: host tree detached");
     return plan_;
   }
@@ -99,7 +101,7 @@ class RootBuilder {
  private:
   static UniqueFd open_dir(const std::string& path) {
     UniqueFd fd(::open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-    if (!fd) throw StepError("mount: open " + path, errno, path);
+    if (!fd) throw StepError(Stage::Filesystem, "mount: open " + path, errno, path);
     return fd;
   }
 
@@ -108,7 +110,7 @@ class RootBuilder {
   // Why read-only everywhere first: Landlock does not cover metadata (chmod, utimes, xattrs),
   // so everything not explicitly writable is also a read-only mount (SECURITY-RULES 6).
   void copy_host_tree() {
-    run_step("mount: read-only copy of host /", [&] {
+    run_step(Stage::Filesystem, "mount: read-only copy of host /", [&] {
       UniqueFd tree = platform::clone_mount(old_root_.get(), true);
       platform::set_mount_attributes(tree.get(), true, kReadOnly, 0);
       UniqueFd target = platform::open_beneath(new_root_dir_.get(), "/", O_PATH | O_CLOEXEC);
@@ -121,7 +123,7 @@ class RootBuilder {
   // Why a fresh /proc: the host's would show host processes; this one shows only the sandbox's
   // pid namespace. /proc/sys is then made read-only after limiting nested user namespaces.
   void mount_proc() {
-    run_step("mount: /proc", [&] {
+    run_step(Stage::Filesystem, "mount: /proc", [&] {
       platform::mount_fs("proc", in_new_root("/proc"), MS_NOSUID | MS_NODEV | MS_NOEXEC, "");
       // SECURITY: no nested user namespaces inside, even if seccomp were bypassed.
       platform::write_sysctl(in_new_root("/proc/sys/user/max_user_namespaces"), "0");
@@ -139,7 +141,7 @@ class RootBuilder {
           "[fence:net] TCP congestion control in the sandbox: reno (lo only: no pacing)");
     // Why a fresh /sys: the host's shows the host's network interfaces (addresses, counters);
     // a sysfs mounted from inside the network namespace shows only lo.
-    run_step("mount: /sys", [&] {
+    run_step(Stage::Filesystem, "mount: /sys", [&] {
       platform::mount_fs("sysfs", in_new_root("/sys"), MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
                          "");
     });
@@ -164,7 +166,7 @@ class RootBuilder {
 
   // Why a minimal /dev: only harmless devices, a private devpts (no host terminals), shm.
   void mount_dev() {
-    run_step("mount: /dev", [&] {
+    run_step(Stage::Filesystem, "mount: /dev", [&] {
       const std::string dev = in_new_root("/dev");
       platform::mount_fs("tmpfs", dev, MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k");
       for (const char* node : {"null", "zero", "full", "random", "urandom", "tty"}) {
@@ -199,16 +201,16 @@ class RootBuilder {
   // Why private /tmp and /run: host unix sockets (D-Bus, ssh-agent, X11, tmux, docker) live
   // there and must be unreachable (SECURITY-RULES 4).
   void mount_tmp_and_run() {
-    run_step("mount: /tmp", [&] {
-      if (spec_.host_tmp) {
+    run_step(Stage::Filesystem, "mount: /tmp", [&] {
+      if (has_host_tmp(spec_)) {
         bind_from_host("/tmp");
       } else {
         platform::mount_fs("tmpfs", in_new_root("/tmp"), MS_NOSUID | MS_NODEV, "mode=1777");
       }
     });
-    plan_.push_back(spec_.host_tmp ? "[fence:fs] bind host /tmp read-write (allowWrite)"
-                                   : "[fence:fs] tmpfs /tmp (private)");
-    run_step("mount: /run", [&] {
+    plan_.push_back(has_host_tmp(spec_) ? "[fence:fs] bind host /tmp read-write (allowWrite)"
+                                        : "[fence:fs] tmpfs /tmp (private)");
+    run_step(Stage::Filesystem, "mount: /run", [&] {
       if (exists_beneath(new_root_.get(), "/run"))
         platform::mount_fs("tmpfs", in_new_root("/run"), MS_NOSUID | MS_NODEV, "mode=0755");
     });
@@ -232,8 +234,8 @@ class RootBuilder {
   // Directories the sandbox gets fresh and empty: host paths beneath them (a project in /tmp,
   // HOME under /run/user) are reachable only when the policy names them.
   bool in_private_dir(const std::string& path) const {
-    return (!spec_.host_tmp && path_within(path, "/tmp") && path != "/tmp") ||
-           (path_within(path, "/run") && path != "/run");
+    return (!has_host_tmp(spec_) && ipc::is_within(path, "/tmp") && path != "/tmp") ||
+           (ipc::is_within(path, "/run") && path != "/run");
   }
 
   // Creates the directories leading to `path` (and `path` itself, as a directory or an empty
@@ -254,11 +256,6 @@ class RootBuilder {
     }
   }
 
-  bool inside_writable_spec(const std::string& path) const {
-    return std::any_of(spec_.writable.begin(), spec_.writable.end(),
-                       [&](const std::string& root) { return path_within(path, root); });
-  }
-
   // Readable paths (the working directory, HOME, allowRead, allowExecute) that live under a
   // private directory are bound read-only from the host; writable ones come next.
   void bind_readable_in_private_dirs() {
@@ -266,24 +263,25 @@ class RootBuilder {
     paths.insert(paths.end(), spec_.executable.begin(), spec_.executable.end());
     paths.push_back(spec_.cwd);
     for (const auto& path : parents_first(paths)) {
-      if (!in_private_dir(path) || inside_writable_spec(path)) continue;
+      if (!in_private_dir(path) || in_writable_root(spec_, path)) continue;
       if (!exists_beneath(old_root_.get(), path)) continue;
-      run_step("mount: read-only bind " + path, [&] { bind_from_host(path, true); });
+      run_step(Stage::Filesystem, "mount: read-only bind " + path,
+               [&] { bind_from_host(path, true); });
       plan_.push_back("[fence:fs] bind " + path + " read-only (inside a private directory)");
     }
   }
 
+  // The host's /tmp, when writable, is bound in its own step (mount_tmp_and_run).
   void bind_writable() {
-    for (const auto& path : parents_first(spec_.writable)) {
+    for (const auto& path : parents_first(writable_roots(spec_))) {
+      if (path == "/tmp") continue;
       if (!exists_beneath(old_root_.get(), path)) {
         plan_.push_back("[fence:fs] allowWrite " + path + ": does not exist, skipped");
         continue;
       }
-      run_step("mount: allowWrite bind " + path, [&] { bind_from_host(path); });
-      writable_roots_.push_back(path);
+      run_step(Stage::Filesystem, "mount: allowWrite bind " + path, [&] { bind_from_host(path); });
       plan_.push_back("[fence:fs] bind " + path + " read-write");
     }
-    if (spec_.host_tmp) writable_roots_.push_back("/tmp");
   }
 
   // allowUnixSockets: each listed host socket appears at its own path, also inside the
@@ -295,20 +293,16 @@ class RootBuilder {
         plan_.push_back("[fence:net] allowUnixSockets " + path + ": does not exist, skipped");
         continue;
       }
-      run_step("mount: unix socket " + path, [&] {
+      run_step(Stage::Filesystem, "mount: unix socket " + path, [&] {
         UniqueFd source = platform::open_beneath(old_root_.get(), path, O_PATH | O_CLOEXEC);
         struct stat st {};
         if (::fstat(source.get(), &st) != 0) throw platform::SysError("fstat " + path);
-        if (!S_ISSOCK(st.st_mode)) throw StepError("mount: unix socket " + path, ENOTSOCK, path);
+        if (!S_ISSOCK(st.st_mode))
+          throw StepError(Stage::Filesystem, "mount: unix socket " + path, ENOTSOCK, path);
         if (in_private_dir(path)) bind_from_host(path, true);
       });
       plan_.push_back("[fence:net] unix socket " + path + " reachable (allowUnixSockets)");
     }
-  }
-
-  bool inside_writable(const std::string& path) const {
-    return std::any_of(writable_roots_.begin(), writable_roots_.end(),
-                       [&](const std::string& root) { return path_within(path, root); });
   }
 
   // SECURITY: a protected path must not be defeated by renaming or removing one of its
@@ -321,10 +315,10 @@ class RootBuilder {
     std::vector<std::string> protected_paths = spec_.read_only;
     protected_paths.insert(protected_paths.end(), spec_.hidden.begin(), spec_.hidden.end());
     for (const auto& path : protected_paths) {
-      for (const auto& root : writable_roots_) {
-        if (path == root || !path_within(path, root)) continue;
+      for (const auto& root : writable_roots(spec_)) {
+        if (path == root || !ipc::is_within(path, root)) continue;
         std::string dir = path.substr(0, path.rfind('/'));
-        while (dir.size() > root.size() && path_within(dir, root)) {
+        while (dir.size() > root.size() && ipc::is_within(dir, root)) {
           pins.insert(dir);
           dir = dir.substr(0, dir.rfind('/'));
         }
@@ -332,7 +326,7 @@ class RootBuilder {
     }
     for (const auto& dir : parents_first({pins.begin(), pins.end()})) {
       if (!exists_beneath(new_root_.get(), dir)) continue;
-      run_step("mount: pin " + dir, [&] {
+      run_step(Stage::Filesystem, "mount: pin " + dir, [&] {
         UniqueFd target = platform::open_beneath(new_root_.get(), dir, O_PATH | O_CLOEXEC);
         UniqueFd tree = platform::clone_mount(target.get(), true);
         platform::attach_mount(tree.get(), target.get());
@@ -344,14 +338,15 @@ class RootBuilder {
   void bind_read_only() {
     for (const auto& path : parents_first(spec_.read_only)) {
       // Outside every writable root the path is already on a read-only mount.
-      if (!inside_writable(path)) continue;
+      if (!in_writable_root(spec_, path)) continue;
       UniqueFd target;
       try {
         // O_NOFOLLOW: a protected name that is itself a symlink is opened as the link.
         target = platform::open_beneath(new_root_.get(), path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
       } catch (const platform::SysError& e) {
         if (e.error_code() != ENOENT && e.error_code() != ENOTDIR && e.error_code() != ELOOP)
-          throw StepError("mount: read-only bind " + path, e.error_code(), e.op());
+          throw StepError(Stage::Filesystem, "mount: read-only bind " + path, e.error_code(),
+                          e.op());
         // ELOOP: reached through a symlink; the supervisor also sent the resolved target.
         // ENOENT: nothing to mount; init's creation guard keeps the name from being created.
         if (e.error_code() == ELOOP)
@@ -361,8 +356,8 @@ class RootBuilder {
       }
       struct stat st {};
       if (::fstatat(target.get(), "", &st, AT_EMPTY_PATH) != 0)
-        throw StepError("mount: read-only bind " + path, errno, "fstat");
-      run_step("mount: read-only bind " + path, [&] {
+        throw StepError(Stage::Filesystem, "mount: read-only bind " + path, errno, "fstat");
+      run_step(Stage::Filesystem, "mount: read-only bind " + path, [&] {
         // SECURITY: a symlink cannot be made read-only, but once it is a mount point it cannot
         // be removed, renamed or replaced (EBUSY), so it keeps pointing at the protected target.
         const bool link = S_ISLNK(st.st_mode);
@@ -381,7 +376,7 @@ class RootBuilder {
   void mask_hidden() {
     for (const auto& path : parents_first(spec_.hidden)) {
       if (!exists_beneath(new_root_.get(), path)) continue;
-      run_step("mount: denyRead mask " + path, [&] {
+      run_step(Stage::Filesystem, "mount: denyRead mask " + path, [&] {
         UniqueFd target = platform::open_beneath(new_root_.get(), path, O_PATH | O_CLOEXEC);
         struct stat st {};
         if (::fstat(target.get(), &st) != 0) throw platform::SysError("fstat " + path);
@@ -404,18 +399,11 @@ class RootBuilder {
   UniqueFd old_root_;
   UniqueFd new_root_dir_;
   UniqueFd new_root_;
-  std::vector<std::string> writable_roots_;
   std::vector<std::string> plan_;
   bool loopback_congestion_control_ = false;
 };
 
 }  // namespace
-
-bool path_within(const std::string& path, const std::string& root) {
-  if (root == "/") return true;
-  return path == root || (path.size() > root.size() && path.compare(0, root.size(), root) == 0 &&
-                          path[root.size()] == '/');
-}
 
 std::vector<std::string> build_root_filesystem(const ipc::LaunchSpec& spec) {
   return RootBuilder(spec).build();

@@ -14,7 +14,4 @@ namespace fence::launcher {
 //   pivot_root. Returns human-readable plan lines. Throws StepError.
 std::vector<std::string> build_root_filesystem(const ipc::LaunchSpec& spec);
 
-// True when `path` equals `root` or lies beneath it (both absolute, normalized).
-bool path_within(const std::string& path, const std::string& root);
-
 }  // namespace fence::launcher

@@ -59,6 +59,7 @@ bool sent_by_process(int si_code) {
 
 void send_setup_failed(ipc::Channel& channel, const StepError& e) {
   ipc::SetupFailed msg;
+  msg.stage = e.stage();
   msg.step = e.step().substr(0, ipc::kMaxTextLen);
   msg.error = e.error();
   msg.detail = e.detail().substr(0, ipc::kMaxTextLen);
@@ -149,7 +150,7 @@ std::vector<seccomp_notif> answer_startup(Notifier& notifier, int read_fd, pid_t
     pollfd fds[2] = {{read_fd, POLLIN, 0}, {listener, POLLIN, 0}};
     if (::poll(fds, 2, -1) < 0) {
       if (errno == EINTR) continue;
-      throw StepError("command: wait for exec", errno);
+      throw StepError(Stage::Command, "command: wait for exec", errno);
     }
     if (fds[0].revents) return deferred;
     if (fds[1].revents & POLLIN) {
@@ -157,7 +158,7 @@ std::vector<seccomp_notif> answer_startup(Notifier& notifier, int read_fd, pid_t
       const Notifier::Received r = notifier.receive(req);
       // The child may be waiting for an answer: never wait for it in turn.
       if (r == Notifier::Received::ListenerGone)
-        throw StepError("seccomp notifier: receive", errno);
+        throw StepError(Stage::Notifier, "seccomp notifier: receive", errno);
       if (r != Notifier::Received::Notification) continue;
       const bool startup = command_not_started(read_fd);
       if (startup && Notifier::is_exec(req) && static_cast<pid_t>(req.pid) == command_pid)
@@ -190,12 +191,12 @@ void report_exec_outcome(ipc::Channel& channel, int read_fd, pid_t command_pid, 
     return;
   }
   if (n != static_cast<ssize_t>(sizeof report) || report.step > kExecStep)
-    throw StepError("command: report pipe", EPROTO);
+    throw StepError(Stage::Command, "command: report pipe", EPROTO);
   if (report.step == kExecStep) {
     channel.send(ipc::ExecFailed{report.error == 0 ? ENOENT : report.error});
     return;
   }
-  throw StepError(kCommandSteps[report.step], report.error);
+  throw StepError(kCommandSteps[report.step].stage, kCommandSteps[report.step].name, report.error);
 }
 
 // The earlier of two poll timeouts (-1: none).
@@ -279,7 +280,7 @@ CommandStdio take_stdio(std::vector<platform::UniqueFd>& fds) {
   for (std::size_t i = 0; i < 3; ++i) {
     if (fds.at(i).get() < 3) {
       platform::UniqueFd moved(::fcntl(fds[i].get(), F_DUPFD_CLOEXEC, 3));
-      if (!moved) throw StepError("launcher: stdio", errno);
+      if (!moved) throw StepError(Stage::Launcher, "launcher: stdio", errno);
       fds[i] = std::move(moved);
     }
     stdio.fds[i] = std::move(fds[i]);
@@ -291,12 +292,12 @@ CommandStdio take_stdio(std::vector<platform::UniqueFd>& fds) {
   try {
     platform::set_parent_death_signal(SIGKILL, 0);
     std::vector<std::string> plan = build_root_filesystem(spec);
-    run_step("net: loopback up", [] { platform::bring_up_loopback(); });
+    run_step(Stage::Network, "net: loopback up", [] { platform::bring_up_loopback(); });
     plan.push_back("[fence:net] network namespace: lo only (up)");
     // Why here: the listeners must exist inside this network namespace before the command
     // starts, so its very first connection finds them (no startup race). The supervisor hands
     // them to the proxy worker; init keeps no copy.
-    run_step("net: proxy listeners", [&] {
+    run_step(Stage::Network, "net: proxy listeners", [&] {
       platform::UniqueFd http = platform::listen_on_loopback(spec.http_proxy_port);
       platform::UniqueFd socks = platform::listen_on_loopback(spec.socks_proxy_port);
       const int fds[] = {http.get(), socks.get()};
@@ -308,7 +309,7 @@ CommandStdio take_stdio(std::vector<platform::UniqueFd>& fds) {
     // place: a program connecting to 127.0.0.1:PORT reaches the worker, which asks the
     // supervisor for the host's 127.0.0.1:PORT.
     for (std::uint16_t port : spec.local_outbound_ports) {
-      run_step("net: local listener " + std::to_string(port), [&] {
+      run_step(Stage::Network, "net: local listener " + std::to_string(port), [&] {
         platform::UniqueFd fd = platform::listen_on_loopback(port);
         const int raw = fd.get();
         channel.send(ipc::LocalListenerReady{port}, std::span<const int>(&raw, 1));
@@ -351,13 +352,13 @@ CommandStdio take_stdio(std::vector<platform::UniqueFd>& fds) {
     std::unique_ptr<RestrictedWorker> worker;
     platform::UniqueFd listener_ours, listener_theirs;
     if (setup.seccomp.notifies_filesystem()) {
-      run_step("seccomp notifier: restricted worker",
+      run_step(Stage::Notifier, "seccomp notifier: restricted worker",
                [&] { worker = std::make_unique<RestrictedWorker>(setup.landlock); });
     }
     if (setup.seccomp.needs_listener()) {
       int sv[2];
       if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
-        throw StepError("seccomp notifier: socketpair", errno);
+        throw StepError(Stage::Notifier, "seccomp notifier: socketpair", errno);
       listener_ours.reset(sv[0]);
       listener_theirs.reset(sv[1]);
       setup.listener_socket = listener_theirs.get();
@@ -376,7 +377,8 @@ CommandStdio take_stdio(std::vector<platform::UniqueFd>& fds) {
           "[fence:seccomp] violations reported: denied syscalls, and writes refused by the "
           "filesystem policy (with their path)");
     const int abi = platform::landlock_abi();
-    if (abi <= 0) throw StepError("landlock: not available in this kernel", ENOSYS);
+    if (abi <= 0)
+      throw StepError(Stage::Landlock, "landlock: not available in this kernel", ENOSYS);
     if (spec.debug) {
       for (auto& line : platform::describe_landlock(setup.landlock, abi))
         plan.push_back("[fence:landlock] " + line);
@@ -384,18 +386,18 @@ CommandStdio take_stdio(std::vector<platform::UniqueFd>& fds) {
     }
     platform::UniqueFd signal_fd = make_signal_fd({SIGCHLD});
     int pipe_fds[2];
-    if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw StepError("command: pipe", errno);
+    if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw StepError(Stage::Command, "command: pipe", errno);
     platform::UniqueFd read_end(pipe_fds[0]), write_end(pipe_fds[1]);
     // Why last: everything above overlaps with the proxy worker's start. The command starts
     // only when fence says its side is up (StartCommand); any other message, or none, means
     // it never starts.
-    run_step("command: wait for fence", [&] {
+    run_step(Stage::Command, "command: wait for fence", [&] {
       auto go = channel.receive();
       if (!go || go->type != ipc::MessageType::StartCommand)
-        throw StepError("command: wait for fence", EPROTO);
+        throw StepError(Stage::Command, "command: wait for fence", EPROTO);
     });
     pid_t pid = ::fork();
-    if (pid < 0) throw StepError("command: fork", errno);
+    if (pid < 0) throw StepError(Stage::Command, "command: fork", errno);
     if (pid == 0) {
       read_end.reset();
       exec_command(setup, write_end.get());
@@ -432,7 +434,7 @@ CommandStdio take_stdio(std::vector<platform::UniqueFd>& fds) {
     ::_exit(1);
   } catch (const std::exception& e) {
     try {
-      send_setup_failed(channel, StepError("launcher: init", 0, e.what()));
+      send_setup_failed(channel, StepError(Stage::Launcher, "launcher: init", 0, e.what()));
     } catch (...) {
     }
     ::_exit(1);
@@ -467,9 +469,9 @@ int run_launcher(ipc::Channel& channel) {
   const ipc::LaunchSpec spec = incoming->decode<ipc::LaunchSpec>();
   CommandStdio stdio = take_stdio(incoming->fds);
   try {
-    run_step("namespaces: user namespace",
+    run_step(Stage::UserNamespace, "namespaces: user namespace",
              [] { platform::enter_user_namespace(::getuid(), ::getgid()); });
-    run_step("namespaces: mount, pid, net, ipc, uts, cgroup",
+    run_step(Stage::Namespaces, "namespaces: mount, pid, net, ipc, uts, cgroup",
              [] { platform::enter_sandbox_namespaces(); });
   } catch (const StepError& e) {
     send_setup_failed(channel, e);
@@ -477,7 +479,7 @@ int run_launcher(ipc::Channel& channel) {
   }
   pid_t init_pid = ::fork();
   if (init_pid < 0) {
-    send_setup_failed(channel, StepError("namespaces: fork init", errno));
+    send_setup_failed(channel, StepError(Stage::Namespaces, "namespaces: fork init", errno));
     return 1;
   }
   if (init_pid == 0) run_init(channel, spec, std::move(stdio));

@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "ipc/grammar.hpp"
 #include "ipc/protocol.hpp"
 #include "supervisor/paths.hpp"
 
@@ -224,10 +225,11 @@ class PlanBuilder {
   void add_writable() {
     std::vector<Entry> entries;
     std::vector<std::string> trees;  // everything the sandbox will be able to write
+    bool host_tmp = false;
     for (const std::string& raw : config_.filesystem.allow_write) {
       for (Entry& e : expand("filesystem.allowWrite", raw, true)) {
         if (e.path == "/tmp") {
-          plan_.host_tmp = true;  // the launcher binds the host /tmp instead of a private tmpfs
+          host_tmp = true;  // the launcher binds the host /tmp instead of a private tmpfs
           continue;
         }
         if (!has_glob(raw)) trees.push_back(absolute_path(raw, cwd_, home_));
@@ -235,7 +237,10 @@ class PlanBuilder {
         entries.push_back(std::move(e));
       }
     }
-    if (plan_.host_tmp) trees.push_back("/tmp");
+    if (host_tmp) {
+      trees.push_back("/tmp");
+      plan_.writable.push_back("/tmp");
+    }
     for (Entry& e : entries) {
       if (!exists_nofollow(e.path)) {
         plan_.warnings.push_back("filesystem.allowWrite: " + e.path + " does not exist; ignored");
@@ -246,12 +251,11 @@ class PlanBuilder {
       // Places earlier runs commonly could write (the working directory, HOME, /tmp) count as
       // writable trees whatever this run's policy says.
       const auto planted = std::find_if(e.symlinks.begin(), e.symlinks.end(), [&](auto& link) {
-        const bool in_common_place = is_same_or_beneath(link, cwd_) ||
-                                     is_same_or_beneath(link, home_) ||
-                                     is_same_or_beneath(link, "/tmp");
+        const bool in_common_place = ipc::is_within(link, cwd_) || ipc::is_within(link, home_) ||
+                                     ipc::is_within(link, "/tmp");
         return in_common_place ||
                std::any_of(trees.begin(), trees.end(), [&](const std::string& tree) {
-                 return link != tree && is_same_or_beneath(link, tree);
+                 return link != tree && ipc::is_within(link, tree);
                });
       });
       if (planted != e.symlinks.end()) {
@@ -337,7 +341,7 @@ class PlanBuilder {
     // Sorted order puts a directory right before its descendants: keep only outermost entries.
     std::vector<std::string> outermost;
     for (std::string& h : plan_.hidden) {
-      if (outermost.empty() || !is_same_or_beneath(h, outermost.back())) {
+      if (outermost.empty() || !ipc::is_within(h, outermost.back())) {
         outermost.push_back(std::move(h));
       }
     }
@@ -346,14 +350,13 @@ class PlanBuilder {
     // what denyRead masks.
     auto under_hidden = [this](const std::string& p) {
       return std::any_of(plan_.hidden.begin(), plan_.hidden.end(),
-                         [&](const std::string& h) { return is_same_or_beneath(p, h); });
+                         [&](const std::string& h) { return ipc::is_within(p, h); });
     };
     for (std::vector<std::string>* list :
          {&plan_.readable, &plan_.executable, &plan_.writable, &plan_.read_only}) {
       sort_unique(*list);
       list->erase(std::remove_if(list->begin(), list->end(), under_hidden), list->end());
     }
-    if (plan_.host_tmp && under_hidden("/tmp")) plan_.host_tmp = false;
     check_ipc_limits();
   }
 

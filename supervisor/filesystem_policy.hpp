@@ -60,10 +60,9 @@ inline constexpr std::array<std::string_view, 4> kCreatableProtectedNames = {
 struct FilesystemPlan {
   std::vector<std::string> readable;    // system dirs, cwd, home, allowRead (existing only)
   std::vector<std::string> executable;  // allowExecute (existing only)
-  std::vector<std::string> writable;    // allowWrite (existing only, /tmp excluded)
+  std::vector<std::string> writable;    // allowWrite (existing only; "/tmp": the host's /tmp)
   std::vector<std::string> read_only;   // denyWrite + always-protected (existing or not)
   std::vector<std::string> hidden;      // denyRead (existing only, nested entries collapsed)
-  bool host_tmp = false;                // allowWrite has /tmp: bind the host /tmp
   // Name patterns protected at any depth of a writable tree (see above).
   std::vector<std::string> protected_names;
   std::vector<std::string> protected_files;

@@ -185,7 +185,6 @@ int run(const CliOptions& cli) {
   spec.writable = fs.writable;
   spec.read_only = fs.read_only;
   spec.hidden = fs.hidden;
-  spec.host_tmp = fs.host_tmp;
   spec.protected_names = fs.protected_names;
   spec.protected_files = fs.protected_files;
   spec.creatable_protected = fs.creatable_protected;
@@ -324,7 +323,7 @@ int run(const CliOptions& cli) {
   }
   if (!outcome.error.empty()) {
     std::string message = outcome.error;
-    if (message.find("namespaces: user namespace") != std::string::npos) {
+    if (outcome.failed_stage == ipc::SetupStage::UserNamespace) {
       const std::string hint = user_namespace_fix_hint();
       if (!hint.empty()) message += "; to fix: " + hint;
     }

@@ -268,12 +268,6 @@ std::string normalize_path(std::string_view raw, const std::string& cwd, const s
   return resolve_path(raw, cwd, home).path;
 }
 
-bool is_same_or_beneath(std::string_view path, std::string_view root) {
-  if (root == "/") return !path.empty() && path[0] == '/';
-  if (!path.starts_with(root)) return false;
-  return path.size() == root.size() || path[root.size()] == '/';
-}
-
 bool has_glob(std::string_view text) {
   return text.find_first_of("*?") != std::string_view::npos;
 }

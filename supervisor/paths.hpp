@@ -49,9 +49,6 @@ ResolvedPath resolve_path(std::string_view raw, const std::string& cwd, const st
 // resolve_path(...).path.
 std::string normalize_path(std::string_view raw, const std::string& cwd, const std::string& home);
 
-// True if `path` equals `root` or lies beneath it (component-wise; both normalized absolute).
-bool is_same_or_beneath(std::string_view path, std::string_view root);
-
 // True if the string contains glob metacharacters ('*' or '?').
 bool has_glob(std::string_view text);
 

@@ -228,6 +228,7 @@ RunOutcome run_sandboxed(const std::string& launcher_path, const ipc::LaunchSpec
         case ipc::MessageType::SetupFailed: {
           auto msg = incoming->decode<ipc::SetupFailed>();
           outcome.exit_code = kExitSetupFailed;
+          outcome.failed_stage = msg.stage;
           outcome.error = "sandbox setup failed at \"" + msg.step +
                           "\": " + describe_errno(msg.error) +
                           (msg.detail.empty() ? "" : " (" + msg.detail + ")");

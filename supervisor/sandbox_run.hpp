@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,9 +13,11 @@
 namespace fence::supervisor {
 
 struct RunOutcome {
-  int exit_code = 0;              // what fence should exit with
-  int signal = 0;                 // the signal that killed the command, 0 if it exited
-  std::string error;              // set when fence itself failed: one line naming the cause
+  int exit_code = 0;  // what fence should exit with
+  int signal = 0;     // the signal that killed the command, 0 if it exited
+  std::string error;  // set when fence itself failed: one line naming the cause
+  // The part of the sandbox's construction that failed (SetupFailed), when one did.
+  std::optional<ipc::SetupStage> failed_stage;
   std::vector<std::string> plan;  // sandbox plan lines (debug)
 };
 

@@ -68,7 +68,7 @@ TEST_CASE("plan: default readable set", "[filesystem_policy]") {
   CHECK(plan.writable.empty());
   CHECK(plan.executable.empty());
   CHECK(plan.hidden.empty());
-  CHECK_FALSE(plan.host_tmp);
+  CHECK_FALSE(contains(plan.writable, "/tmp"));
   CHECK(std::is_sorted(plan.readable.begin(), plan.readable.end()));
 }
 
@@ -145,9 +145,11 @@ TEST_CASE("plan: allowWrite, /tmp and missing entries", "[filesystem_policy]") {
   Config c;
   c.filesystem.allow_write = {".", "./out/", "/tmp/", "~/missing"};
   const FilesystemPlan plan = l.plan(c);
-  CHECK(plan.writable == std::vector<std::string>{l.cwd, l.cwd + "/out"});
-  CHECK(plan.host_tmp);
-  CHECK_FALSE(contains(plan.writable, "/tmp"));
+  // /tmp is the entry it is: the launcher binds the host's /tmp for it.
+  std::vector<std::string> expected{l.cwd, l.cwd + "/out", "/tmp"};
+  std::sort(expected.begin(), expected.end());
+  CHECK(plan.writable == expected);
+  CHECK(contains(plan.writable, "/tmp"));
   CHECK(has_warning(plan, "filesystem.allowWrite: " + l.home + "/missing does not exist"));
 }
 
@@ -202,12 +204,12 @@ TEST_CASE("plan: denyRead hides files and directories and beats every other tier
   CHECK(has_warning(plan, "filesystem.denyRead: " + l.home + "/missing does not exist"));
 }
 
-TEST_CASE("plan: hidden /tmp turns host_tmp off", "[filesystem_policy]") {
+TEST_CASE("plan: a hidden /tmp is not writable", "[filesystem_policy]") {
   Layout l;
   Config c;
   c.filesystem.allow_write = {"/tmp"};
   c.filesystem.deny_read = {"/tmp"};
-  CHECK_FALSE(l.plan(c).host_tmp);
+  CHECK_FALSE(contains(l.plan(c).writable, "/tmp"));
 }
 
 TEST_CASE("plan: grants never follow symlinks that a sandboxed run could have planted",

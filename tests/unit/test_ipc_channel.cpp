@@ -281,7 +281,8 @@ TEST_CASE("a peer that exits with our message unread still delivers its own", "[
   // sits unread in its queue: the kernel reports ECONNRESET once, then the queued messages.
   Rig rig = make_rig();
   send_raw(rig.launcher.get(), frame_of(kLauncherHello));
-  send_raw(rig.launcher.get(), frame_of(SetupFailed{"namespaces: user namespace", 28, ""}));
+  send_raw(rig.launcher.get(),
+           frame_of(SetupFailed{SetupStage::UserNamespace, "namespaces: user namespace", 28, ""}));
   rig.supervisor.send_hello();
   rig.supervisor.send(StartCommand{});
   rig.launcher.reset();

@@ -91,13 +91,14 @@ TEST_CASE("SandboxReady validation", "[ipc][validate]") {
 }
 
 TEST_CASE("SetupFailed validation", "[ipc][validate]") {
-  CHECK_FALSE(validate(SetupFailed{"mount", 0, ""}));
-  CHECK_FALSE(validate(SetupFailed{"mount", kMaxErrno, "/x"}));
-  CHECK(validate(SetupFailed{"mount", -1, ""}));
-  CHECK(validate(SetupFailed{"mount", kMaxErrno + 1, ""}));
-  CHECK(validate(SetupFailed{"", 1, ""}));
-  CHECK(validate(SetupFailed{std::string(kMaxTextLen + 1, 's'), 1, ""}));
-  CHECK(validate(SetupFailed{"mount", 1, std::string(kMaxDetailLen + 1, 'd')}));
+  CHECK_FALSE(validate(SetupFailed{SetupStage::Filesystem, "mount", 0, ""}));
+  CHECK_FALSE(validate(SetupFailed{SetupStage::Filesystem, "mount", kMaxErrno, "/x"}));
+  CHECK(validate(SetupFailed{SetupStage::Filesystem, "mount", -1, ""}));
+  CHECK(validate(SetupFailed{SetupStage::Filesystem, "mount", kMaxErrno + 1, ""}));
+  CHECK(validate(SetupFailed{SetupStage::Filesystem, "", 1, ""}));
+  CHECK(validate(SetupFailed{SetupStage::Filesystem, std::string(kMaxTextLen + 1, 's'), 1, ""}));
+  CHECK(validate(
+      SetupFailed{SetupStage::Filesystem, "mount", 1, std::string(kMaxDetailLen + 1, 'd')}));
 }
 
 TEST_CASE("ExecFailed validation", "[ipc][validate]") {
@@ -223,6 +224,16 @@ TEST_CASE("ConnectRequest and ConnectDenied enums are checked while decoding", "
     }
     payload[8] = static_cast<std::byte>(DenyReason::Overloaded);
     CHECK(decode_payload<ConnectDenied>(payload).reason == DenyReason::Overloaded);
+  }
+  SECTION("setup stage") {
+    auto payload = encode_payload(SetupFailed{SetupStage::Network, "net: loopback up", 1, ""});
+    // The stage is the first byte.
+    for (int bad : {0, 10, 0xff}) {
+      payload[0] = static_cast<std::byte>(bad);
+      CHECK_THROWS_AS(decode_payload<SetupFailed>(payload), DecodeError);
+    }
+    payload[0] = static_cast<std::byte>(SetupStage::Command);
+    CHECK(decode_payload<SetupFailed>(payload).stage == SetupStage::Command);
   }
 }
 

@@ -38,7 +38,6 @@ LaunchSpec sample<LaunchSpec>() {
   m.writable = {"/home/u/project", "/tmp"};
   m.read_only = {"/home/u/project/.git/hooks"};
   m.hidden = {"/home/u/.ssh"};
-  m.host_tmp = true;
   m.allow_all_unix_sockets = false;
   m.protected_names = {".bashrc", ".git/hooks", ".git/modules/**/hooks"};
   m.protected_files = {".git"};
@@ -63,7 +62,7 @@ SandboxReady sample<SandboxReady>() {
 }
 template <>
 SetupFailed sample<SetupFailed>() {
-  return SetupFailed{"landlock: restrict_self", 1, "/home/u/project"};
+  return SetupFailed{SetupStage::Landlock, "landlock: restrict_self", 1, "/home/u/project"};
 }
 template <>
 ExecFailed sample<ExecFailed>() {
@@ -157,12 +156,11 @@ auto fields(const Hello& m) {
 }
 auto fields(const LaunchSpec& m) {
   return std::tie(m.argv, m.env, m.cwd, m.readable, m.executable, m.writable, m.read_only, m.hidden,
-                  m.host_tmp, m.protected_names, m.protected_files, m.creatable_protected,
-                  m.protect_bare_repositories,
-                  m.allow_all_unix_sockets, m.debug,
-                  m.http_proxy_port, m.socks_proxy_port, m.allow_local_binding, m.bind_ports,
-                  m.inbound_ports, m.local_outbound_ports, m.unix_sockets, m.allow_pty,
-                  m.report_violations, m.check_exec);
+                  m.protected_names, m.protected_files, m.creatable_protected,
+                  m.protect_bare_repositories, m.allow_all_unix_sockets, m.debug, m.http_proxy_port,
+                  m.socks_proxy_port, m.allow_local_binding, m.bind_ports, m.inbound_ports,
+                  m.local_outbound_ports, m.unix_sockets, m.allow_pty, m.report_violations,
+                  m.check_exec);
 }
 auto fields(const LocalListenerReady& m) {
   return std::tie(m.port);
@@ -207,7 +205,7 @@ auto fields(const SandboxReady& m) {
   return std::tie(m.command_pid, m.landlock_abi, m.seccomp, m.plan);
 }
 auto fields(const SetupFailed& m) {
-  return std::tie(m.step, m.error, m.detail);
+  return std::tie(m.stage, m.step, m.error, m.detail);
 }
 auto fields(const ExecFailed& m) {
   return std::tie(m.error);
@@ -369,11 +367,11 @@ void send_raw(int fd, std::span<const std::byte> bytes, std::span<const int> fds
 
 }  // namespace
 
-#define FENCE_ALL_MESSAGES                                                                 \
-  Hello, LaunchSpec, SandboxReady, SetupFailed, ExecFailed, CommandExited, ListenersReady, \
-      ProxyStart, ConnectRequest, ConnectAllowed, ConnectDenied, TunnelClosed,              \
-      LocalListenerReady, LocalListener, InboundOpen, InboundReady, InboundFailed, RelayStart, \
-      RelayClosed, Violation, ExecCheck, ExecVerdict, StartCommand, UnixConnect, WorkerLog
+#define FENCE_ALL_MESSAGES                                                                         \
+  Hello, LaunchSpec, SandboxReady, SetupFailed, ExecFailed, CommandExited, ListenersReady,         \
+      ProxyStart, ConnectRequest, ConnectAllowed, ConnectDenied, TunnelClosed, LocalListenerReady, \
+      LocalListener, InboundOpen, InboundReady, InboundFailed, RelayStart, RelayClosed, Violation, \
+      ExecCheck, ExecVerdict, StartCommand, UnixConnect, WorkerLog
 
 TEMPLATE_TEST_CASE("payload round trip", "[ipc][roundtrip]", FENCE_ALL_MESSAGES) {
   const TestType original = sample<TestType>();
@@ -514,8 +512,7 @@ TEMPLATE_TEST_CASE("all-zero and all-0xff payloads", "[ipc][corrupt]", FENCE_ALL
   }
   // all-0xff: every size tag is 0xffffffff and every bool 0xff, so these must all be rejected.
   const std::vector<std::byte> ones(size, std::byte{0xff});
-  if constexpr (std::is_same_v<TestType, ExecFailed> ||
-                std::is_same_v<TestType, InboundFailed>) {
+  if constexpr (std::is_same_v<TestType, ExecFailed> || std::is_same_v<TestType, InboundFailed>) {
     CHECK(validate(decode_payload<TestType>(ones)).has_value());  // errno -1
   } else if constexpr (std::is_same_v<TestType, LocalListenerReady> ||
                        std::is_same_v<TestType, LocalListener> ||

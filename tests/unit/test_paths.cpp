@@ -7,12 +7,13 @@
 #include <stdexcept>
 #include <string>
 
+#include "ipc/grammar.hpp"
 #include "supervisor/paths.hpp"
 #include "temp_tree.hpp"
 
 namespace fs = std::filesystem;
+using fence::ipc::is_within;
 using fence::supervisor::absolute_path;
-using fence::supervisor::is_same_or_beneath;
 using fence::supervisor::lexically_normalize;
 using fence::supervisor::normalize_path;
 using fence::supervisor::resolve_path;
@@ -122,11 +123,11 @@ TEST_CASE("paths: symlink loops are errors", "[paths]") {
   CHECK_THROWS_AS(normalize_path(t / "self", "/", "/h"), std::invalid_argument);
 }
 
-TEST_CASE("paths: is_same_or_beneath compares whole components", "[paths]") {
-  CHECK(is_same_or_beneath("/a/b", "/a/b"));
-  CHECK(is_same_or_beneath("/a/b/c", "/a/b"));
-  CHECK_FALSE(is_same_or_beneath("/a/bc", "/a/b"));
-  CHECK_FALSE(is_same_or_beneath("/a", "/a/b"));
-  CHECK(is_same_or_beneath("/anything", "/"));
-  CHECK(is_same_or_beneath("/", "/"));
+TEST_CASE("paths: is_within compares whole components", "[paths]") {
+  CHECK(is_within("/a/b", "/a/b"));
+  CHECK(is_within("/a/b/c", "/a/b"));
+  CHECK_FALSE(is_within("/a/bc", "/a/b"));
+  CHECK_FALSE(is_within("/a", "/a/b"));
+  CHECK(is_within("/anything", "/"));
+  CHECK(is_within("/", "/"));
 }
