@@ -1,5 +1,5 @@
 #include "supervisor/cli.hpp"
-#include "supervisor/safe_text.hpp"
+#include "supervisor/policy/safe_text.hpp"
 
 #include <arpa/inet.h>
 

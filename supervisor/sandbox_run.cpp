@@ -16,8 +16,8 @@
 #include "ipc/channel.hpp"
 #include "platform/sys_error.hpp"
 #include "supervisor/exit_codes.hpp"
-#include "supervisor/inbound_forwarder.hpp"
-#include "supervisor/network_broker.hpp"
+#include "supervisor/network/inbound_forwarder.hpp"
+#include "supervisor/network/network_broker.hpp"
 #include "supervisor/spawn.hpp"
 
 namespace fence::supervisor {

@@ -3,7 +3,8 @@
 
 #include <catch2/catch.hpp>
 
-#include "supervisor/address_class.hpp"
+#include "supervisor/network/connector.hpp"
+#include "supervisor/policy/address_class.hpp"
 
 namespace fence::supervisor {
 namespace {

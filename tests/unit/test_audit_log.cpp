@@ -11,7 +11,7 @@
 #include <regex>
 #include <sstream>
 
-#include "supervisor/audit_log.hpp"
+#include "supervisor/audit/audit_log.hpp"
 
 namespace fence::supervisor {
 namespace {

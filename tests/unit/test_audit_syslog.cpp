@@ -19,8 +19,8 @@
 #include <utility>
 #include <vector>
 
-#include "supervisor/audit_log.hpp"
-#include "supervisor/audit_syslog.hpp"
+#include "supervisor/audit/audit_log.hpp"
+#include "supervisor/audit/audit_syslog.hpp"
 
 namespace fence::supervisor {
 namespace {
@@ -561,9 +561,10 @@ TEST_CASE("events are normalized as in the JSON log; unknown events carry their 
 TEST_CASE("open() fails with a clear error for a missing or unusable socket", "[audit_syslog]") {
   std::string error;
   CHECK_FALSE(AuditSyslog::open("/nonexistent-fence-dir/log", &error));
-  CHECK(error == "cannot connect to syslog socket \"/nonexistent-fence-dir/log\": "
-                 "/nonexistent-fence-dir: " +
-                     std::string(std::strerror(ENOENT)));
+  CHECK(error ==
+        "cannot connect to syslog socket \"/nonexistent-fence-dir/log\": "
+        "/nonexistent-fence-dir: " +
+            std::string(std::strerror(ENOENT)));
 
   CHECK_FALSE(AuditSyslog::open("/" + std::string(300, 'x'), &error));
   CHECK(error.find(std::strerror(ENAMETOOLONG)) != std::string::npos);

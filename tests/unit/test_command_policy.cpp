@@ -7,8 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "supervisor/command_policy.hpp"
-#include "supervisor/shell_words.hpp"
+#include "supervisor/config/config.hpp"
+#include "supervisor/policy/command_policy.hpp"
+#include "supervisor/policy/shell_words.hpp"
 
 namespace fence::supervisor {
 namespace {
@@ -694,7 +695,7 @@ TEST_CASE("misses: words known only at run time", "[command_policy]") {
     CHECK(blocks(p, "sudo $opts git push"));
     CHECK(blocks(p, "env \"$v\" git push"));
     CHECK(blocks(p, "echo push | xargs git"));  // xargs input may be "push"
-    CHECK_FALSE(blocks(p, "env -S \"$x\""));  // a run-time command line: checked at exec
+    CHECK_FALSE(blocks(p, "env -S \"$x\""));    // a run-time command line: checked at exec
   }
   SECTION("not the program") {
     CHECK_FALSE(blocks(p, "echo $x push"));

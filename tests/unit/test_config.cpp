@@ -4,8 +4,8 @@
 #include <string>
 #include <string_view>
 
-#include "supervisor/config.hpp"
-#include "supervisor/default_config.hpp"
+#include "supervisor/config/config.hpp"
+#include "supervisor/config/default_config.hpp"
 
 using fence::supervisor::Config;
 using fence::supervisor::ConfigError;

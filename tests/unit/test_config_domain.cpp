@@ -4,7 +4,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "supervisor/domain.hpp"
+#include "supervisor/policy/domain.hpp"
 
 using fence::supervisor::domain_matches;
 using fence::supervisor::normalize_domain_pattern;

@@ -8,7 +8,7 @@
 #include <optional>
 #include <string>
 
-#include "supervisor/config.hpp"
+#include "supervisor/config/config.hpp"
 #include "temp_tree.hpp"
 
 namespace fs = std::filesystem;
@@ -74,7 +74,8 @@ TEST_CASE("load: ~/.fence.json is used when present, else the default", "[config
 
 TEST_CASE("load: files that are not regular, too large or unreadable", "[config][load]") {
   const TempTree h("load");
-  CHECK(load_error(h.path(), h.path()) == "settings file is not a regular file: \"" + h.path() + "\"");
+  CHECK(load_error(h.path(), h.path()) ==
+        "settings file is not a regular file: \"" + h.path() + "\"");
   const std::string fifo = h.path() + "/fifo";
   REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
   CHECK(load_error(fifo, h.path()) == "settings file is not a regular file: \"" + fifo + "\"");

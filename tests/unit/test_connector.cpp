@@ -13,7 +13,7 @@
 
 #include <cstdlib>
 
-#include "supervisor/connector.hpp"
+#include "supervisor/network/connector.hpp"
 
 namespace fence::supervisor {
 namespace {
@@ -165,14 +165,15 @@ TEST_CASE("allowLocalOutbound: the connection is made to the checked address", "
   }
   SECTION("the proxy's own listener ports are never a target") {
     ConnectOptions opt = fast_options();
-    opt.forbidden_loopback_ports = {l.port};
-    ConnectOutcome o = establish(p, "127.0.0.1", l.port, opt);
+    NetworkPolicy own = p;
+    own.own_listeners.loopback_ports = {l.port};
+    ConnectOutcome o = establish(own, "127.0.0.1", l.port, opt);
     CHECK_FALSE(o.ok());
     CHECK(o.reason == ipc::DenyReason::Policy);
     CHECK(o.text.find("fence's own listeners") != std::string::npos);
-    opt.forbidden_loopback_ports = {};
-    opt.forbidden_endpoints = {{IpAddress::v4(127, 0, 0, 1), l.port}};
-    CHECK(establish(p, "127.0.0.1", l.port, opt).reason == ipc::DenyReason::Policy);
+    own.own_listeners.loopback_ports = {};
+    own.own_listeners.endpoints = {{IpAddress::v4(127, 0, 0, 1), l.port}};
+    CHECK(establish(own, "127.0.0.1", l.port, opt).reason == ipc::DenyReason::Policy);
   }
 }
 

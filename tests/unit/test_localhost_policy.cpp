@@ -4,8 +4,8 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <sys/socket.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <optional>
@@ -17,8 +17,8 @@
 #include "launcher/inbound.hpp"
 #include "platform/tcp_listener.hpp"
 #include "supervisor/cli.hpp"
-#include "supervisor/config.hpp"
-#include "supervisor/network_policy.hpp"
+#include "supervisor/config/config.hpp"
+#include "supervisor/policy/network_policy.hpp"
 
 using namespace fence;
 using supervisor::parse_exposed_port;
@@ -39,8 +39,8 @@ std::uint16_t bound_port(int fd) {
 }
 
 // Drives the connector like init's loop until the supervisor side has an answer.
-std::optional<ipc::Incoming> answer_of(launcher::InboundConnector& connector, ipc::Channel& launcher,
-                                       ipc::Channel& supervisor) {
+std::optional<ipc::Incoming> answer_of(launcher::InboundConnector& connector,
+                                       ipc::Channel& launcher, ipc::Channel& supervisor) {
   for (int i = 0; i < 500; ++i) {
     pollfd p{supervisor.fd(), POLLIN, 0};
     if (::poll(&p, 1, 0) == 1) return supervisor.receive();
@@ -72,9 +72,9 @@ TEST_CASE("-p: forms that are accepted", "[localhost][cli]") {
 }
 
 TEST_CASE("-p: malformed values are usage errors", "[localhost][cli]") {
-  for (const char* bad : {"", "0", "65536", "-1", "80x", "x80", "localhost:80", "1.2.3:80",
-                          "1.2.3.4:", ":80", "[::1]80", "[::1]:", "[1.2.3.4]:80", "::1:80",
-                          "[fe80::1%eth0]:80", "8000 ", " 8000"}) {
+  for (const char* bad :
+       {"", "0", "65536", "-1", "80x", "x80", "localhost:80", "1.2.3:80", "1.2.3.4:", ":80",
+        "[::1]80", "[::1]:", "[1.2.3.4]:80", "::1:80", "[fe80::1%eth0]:80", "8000 ", " 8000"}) {
     INFO(bad);
     CHECK_THROWS_AS(parse_exposed_port(bad), UsageError);
   }
@@ -102,7 +102,8 @@ TEST_CASE("--audit-syslog: optional socket path", "[localhost][cli]") {
 }
 
 TEST_CASE("config: allowLocalOutboundPorts", "[localhost][config]") {
-  auto c = supervisor::parse_config(R"({"network": {"allowLocalOutboundPorts": [6379, 5432]}})", "t");
+  auto c =
+      supervisor::parse_config(R"({"network": {"allowLocalOutboundPorts": [6379, 5432]}})", "t");
   CHECK(c.network.allow_local_outbound_ports == std::vector<std::uint16_t>{6379, 5432});
   for (const char* bad : {R"({"network": {"allowLocalOutboundPorts": [0]}})",
                           R"({"network": {"allowLocalOutboundPorts": [70000]}})",
@@ -119,9 +120,12 @@ TEST_CASE("config: audit section", "[localhost][config]") {
   auto c = supervisor::parse_config(R"({"audit": {"file": "audit.jsonl", "syslog": true}})", "t");
   CHECK(c.audit.file == std::string("audit.jsonl"));
   CHECK(c.audit.syslog);
-  CHECK_THROWS_AS(supervisor::parse_config(R"({"audit": {"file": ""}})", "t"), supervisor::ConfigError);
-  CHECK_THROWS_AS(supervisor::parse_config(R"({"audit": {"path": "x"}})", "t"), supervisor::ConfigError);
-  CHECK_THROWS_AS(supervisor::parse_config(R"({"audit": {"syslog": "yes"}})", "t"), supervisor::ConfigError);
+  CHECK_THROWS_AS(supervisor::parse_config(R"({"audit": {"file": ""}})", "t"),
+                  supervisor::ConfigError);
+  CHECK_THROWS_AS(supervisor::parse_config(R"({"audit": {"path": "x"}})", "t"),
+                  supervisor::ConfigError);
+  CHECK_THROWS_AS(supervisor::parse_config(R"({"audit": {"syslog": "yes"}})", "t"),
+                  supervisor::ConfigError);
 }
 
 TEST_CASE("policy: the transparent route allows exactly the listed ports", "[localhost][policy]") {

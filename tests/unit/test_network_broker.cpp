@@ -36,9 +36,9 @@
 #include "ipc/channel.hpp"
 #include "ipc/frame.hpp"
 #include "platform/sys_error.hpp"
-#include "supervisor/connector.hpp"
-#include "supervisor/network_broker.hpp"
-#include "supervisor/network_policy.hpp"
+#include "supervisor/network/connector.hpp"
+#include "supervisor/network/network_broker.hpp"
+#include "supervisor/policy/network_policy.hpp"
 
 namespace fence::supervisor {
 namespace {

@@ -1,7 +1,8 @@
 // The pure network policy: rule parsing and the decision table.
 #include <catch2/catch.hpp>
 
-#include "supervisor/network_policy.hpp"
+#include "supervisor/config/config.hpp"
+#include "supervisor/policy/network_policy.hpp"
 
 namespace fence::supervisor {
 namespace {
@@ -225,7 +226,7 @@ TEST_CASE("resolved answers: SSRF guard", "[net][policy]") {
     INFO(addr);
     d = eval("example.com", {addr});
     CHECK_FALSE(d.allowed);
-    CHECK(d.non_public);
+    CHECK(d.deny_reason == fence::ipc::DenyReason::NonPublicAddress);
     CHECK(d.reason == reason);
     CHECK_FALSE(d.chosen.has_value());
   }
@@ -295,7 +296,7 @@ TEST_CASE("explicit IP/CIDR opt-in for private and loopback ranges", "[net][poli
   // Other private ranges stay closed.
   d = evaluate_addresses(p, "db.internal", 443, ips({"192.168.0.1"}), {});
   CHECK_FALSE(d.allowed);
-  CHECK(d.non_public);
+  CHECK(d.deny_reason == fence::ipc::DenyReason::NonPublicAddress);
   // A name with no name rule: allowed only if every address is covered by an IP rule.
   d = evaluate_name(p, "other.internal", 443);
   CHECK(d.allowed);
@@ -320,7 +321,7 @@ TEST_CASE("explicit IP/CIDR opt-in for private and loopback ranges", "[net][poli
   d = evaluate_addresses(r, "example.com", 443, ips({"203.0.113.1", "198.51.100.1"}), {});
   CHECK_FALSE(d.allowed);
   CHECK(d.rule == "198.51.100.0/24");
-  CHECK_FALSE(d.non_public);
+  CHECK(d.deny_reason == fence::ipc::DenyReason::Policy);
 }
 
 TEST_CASE("allowLocalOutbound opens loopback only", "[net][policy]") {
@@ -350,4 +351,56 @@ TEST_CASE("allowLocalOutbound opens loopback only", "[net][policy]") {
   CHECK_FALSE(evaluate_name(denied, "127.0.0.1", 80).allowed);
 }
 
+}  // namespace fence::supervisor
+
+namespace fence::supervisor {
+namespace {
+
+TEST_CASE("fence's own listeners are refused by the policy", "[net][policy]") {
+  NetworkPolicy p = policy({"*", "127.0.0.0/8", "::1"}, {}, true);
+  p.own_listeners.loopback_ports = {3128};
+  p.own_listeners.endpoints = {{IpAddress::v4(198, 51, 100, 1), 8000}};
+  auto endpoints = [&](const char* host, std::uint16_t port, std::initializer_list<const char*> a) {
+    const Decision answer = evaluate_addresses(p, host, port, ips(a), kNoOwn);
+    return evaluate_endpoints(p, answer, port, ips(a));
+  };
+  // Any loopback spelling of a proxy port.
+  for (const char* a : {"127.0.0.1", "127.0.0.2", "127.1.2.3", "::ffff:127.0.0.2"}) {
+    const Decision d = endpoints(a, 3128, {a});
+    CHECK_FALSE(d.allowed);
+    CHECK(d.rule == "fence listener");
+    CHECK(d.deny_reason == ipc::DenyReason::Policy);
+  }
+  CHECK(endpoints("127.0.0.1", 3129, {"127.0.0.1"}).allowed);
+  // An exact endpoint, also through its v4-mapped form; other ports of that address are not.
+  CHECK_FALSE(endpoints("example.com", 8000, {"198.51.100.1"}).allowed);
+  CHECK_FALSE(endpoints("example.com", 8000, {"198.51.100.9", "::ffff:198.51.100.1"}).allowed);
+  CHECK(endpoints("example.com", 8001, {"198.51.100.1"}).allowed);
+  // A refusal stays a refusal.
+  Decision denied;
+  denied.rule = "default deny";
+  CHECK(evaluate_endpoints(p, denied, 80, ips({"198.51.100.9"})).rule == "default deny");
+  // Transparent forwards are checked too.
+  p.local_outbound_ports = {3128, 5432};
+  CHECK_FALSE(evaluate_local_forward(p, 3128).allowed);
+  CHECK(evaluate_local_forward(p, 5432).allowed);
+}
+
+TEST_CASE("the name is decided once: evaluate_answer takes the name's decision", "[net][policy]") {
+  const NetworkPolicy p = policy({"example.com", "198.51.100.0/24"});
+  const Decision by_name = evaluate_name(p, "198.51.100.7", 443);
+  REQUIRE(by_name.literal);
+  CHECK(*by_name.literal == IpAddress::v4(198, 51, 100, 7));
+  CHECK_FALSE(evaluate_name(p, "example.com", 443).literal);
+  const Decision d = evaluate_answer(p, by_name, 443, {*by_name.literal}, kNoOwn);
+  CHECK(d.allowed);
+  CHECK(d.literal == by_name.literal);
+  // A denied name is not reconsidered, whatever the answer.
+  const NetworkPolicy names_only = policy({"example.com"});
+  const Decision no = evaluate_name(names_only, "other.example", 443);
+  REQUIRE_FALSE(no.allowed);
+  CHECK_FALSE(evaluate_answer(names_only, no, 443, ips({"198.51.100.7"}), kNoOwn).allowed);
+}
+
+}  // namespace
 }  // namespace fence::supervisor

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "ipc/grammar.hpp"
-#include "supervisor/paths.hpp"
+#include "supervisor/config/paths.hpp"
 #include "temp_tree.hpp"
 
 namespace fs = std::filesystem;

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "supervisor/paths.hpp"
+#include "supervisor/config/paths.hpp"
 #include "temp_tree.hpp"
 
 namespace fs = std::filesystem;

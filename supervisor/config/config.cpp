@@ -1,0 +1,399 @@
+#include "supervisor/config/config.hpp"
+#include "supervisor/policy/safe_text.hpp"
+
+#include "supervisor/policy/address_class.hpp"
+#include "supervisor/policy/network_policy.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <functional>
+#include <stdexcept>
+#include <utility>
+
+#include "supervisor/config/default_config.hpp"
+#include "supervisor/config/paths.hpp"
+#include "supervisor/policy/domain.hpp"
+
+namespace fence::supervisor {
+namespace {
+
+using Kind = JsonValue::Kind;
+
+// Normalizes one string entry or throws std::invalid_argument explaining what is wrong.
+using EntryValidator = std::function<std::string(std::string_view)>;
+
+struct Field {
+  std::string_view key;
+  std::function<void(const JsonValue&, const std::string&)> read;
+};
+
+std::string child_path(const std::string& parent, std::string_view key) {
+  return parent.empty() ? std::string(key) : parent + "." + std::string(key);
+}
+
+// Edit distance, for "did you mean" hints on unknown keys.
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      const bool same = std::tolower(static_cast<unsigned char>(a[i - 1])) ==
+                        std::tolower(static_cast<unsigned char>(b[j - 1]));
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (same ? 0 : 1)});
+      diagonal = up;
+    }
+  }
+  return row[b.size()];
+}
+
+class SchemaReader {
+ public:
+  SchemaReader(std::string_view text, std::string_view source) : text_(text), source_(source) {}
+
+  [[noreturn]] void fail(const JsonValue& at, const std::string& path,
+                         const std::string& what) const {
+    throw_config_error(source_, text_, at.offset, path, what);
+  }
+
+  void expect_kind(const JsonValue& v, Kind kind, const std::string& path,
+                   std::string_view expected) const {
+    if (v.kind != kind) {
+      fail(v, path,
+           "expected " + std::string(expected) + ", found " + std::string(kind_name(v.kind)));
+    }
+  }
+
+  // Reads an object whose keys must all be listed in `fields` (each at most once: duplicates
+  // were already rejected by the JSON reader).
+  void read_object(const JsonValue& v, const std::string& path,
+                   const std::vector<Field>& fields) const {
+    expect_kind(v, Kind::Object, path, "an object");
+    for (const JsonMember& member : v.members) {
+      const auto field = std::find_if(fields.begin(), fields.end(),
+                                      [&](const Field& f) { return f.key == member.key; });
+      if (field == fields.end()) unknown_key(member, path, fields);
+      field->read(member.value, child_path(path, member.key));
+    }
+  }
+
+  bool read_bool(const JsonValue& v, const std::string& path) const {
+    expect_kind(v, Kind::Boolean, path, "true or false");
+    return v.boolean;
+  }
+
+  std::uint16_t read_port(const JsonValue& v, const std::string& path) const {
+    if (v.kind == Kind::Unsigned && v.unsigned_integer >= 1 && v.unsigned_integer <= 65535) {
+      return static_cast<std::uint16_t>(v.unsigned_integer);
+    }
+    if (v.kind == Kind::Unsigned || v.kind == Kind::Integer) {
+      fail(v, path, "port must be between 1 and 65535, found " + v.text);
+    }
+    if (v.kind == Kind::Float) fail(v, path, "port must be an integer, found " + v.text);
+    fail(v, path, "expected a port number (1..65535), found " + std::string(kind_name(v.kind)));
+  }
+
+  std::vector<std::string> read_strings(const JsonValue& v, const std::string& path,
+                                        const EntryValidator& validate) const {
+    expect_kind(v, Kind::Array, path, "an array of strings");
+    std::vector<std::string> out;
+    out.reserve(v.items.size());
+    for (std::size_t i = 0; i < v.items.size(); ++i) {
+      const JsonValue& item = v.items[i];
+      const std::string item_path = path + "[" + std::to_string(i) + "]";
+      expect_kind(item, Kind::String, item_path, "a string");
+      if (item.text.empty()) fail(item, item_path, "must not be empty");
+      try {
+        out.push_back(validate(item.text));
+      } catch (const std::invalid_argument& e) {
+        fail(item, item_path, e.what());
+      }
+    }
+    return out;
+  }
+
+  // Field builders for read_object() tables: each binds a key to where its value goes.
+  Field strings(std::string_view key, std::vector<std::string>& into,
+                EntryValidator validate) const {
+    return {key, [this, &into, validate](const JsonValue& x, const std::string& p) {
+              into = read_strings(x, p, validate);
+            }};
+  }
+  Field flag(std::string_view key, bool& into) const {
+    return {key,
+            [this, &into](const JsonValue& x, const std::string& p) { into = read_bool(x, p); }};
+  }
+  Field optional_flag(std::string_view key, std::optional<bool>& into) const {
+    return {key,
+            [this, &into](const JsonValue& x, const std::string& p) { into = read_bool(x, p); }};
+  }
+  Field port(std::string_view key, std::optional<std::uint16_t>& into) const {
+    return {key,
+            [this, &into](const JsonValue& x, const std::string& p) { into = read_port(x, p); }};
+  }
+  // A list of distinct ports.
+  Field ports(std::string_view key, std::vector<std::uint16_t>& into) const {
+    return {key, [this, &into](const JsonValue& x, const std::string& p) {
+              expect_kind(x, Kind::Array, p, "an array of port numbers");
+              into.clear();
+              for (std::size_t i = 0; i < x.items.size(); ++i) {
+                const std::string item_path = p + "[" + std::to_string(i) + "]";
+                const std::uint16_t port = read_port(x.items[i], item_path);
+                if (std::find(into.begin(), into.end(), port) != into.end())
+                  fail(x.items[i], item_path, "port " + std::to_string(port) + " is listed twice");
+                into.push_back(port);
+              }
+            }};
+  }
+  Field text(std::string_view key, std::optional<std::string>& into,
+             EntryValidator validate) const {
+    return {key, [this, &into, validate](const JsonValue& x, const std::string& p) {
+              expect_kind(x, Kind::String, p, "a string");
+              if (x.text.empty()) fail(x, p, "must not be empty");
+              try {
+                into = validate(x.text);
+              } catch (const std::invalid_argument& e) {
+                fail(x, p, e.what());
+              }
+            }};
+  }
+  template <typename Section>
+  Field section(std::string_view key,
+                void (*reader)(const SchemaReader&, const JsonValue&, const std::string&, Section&),
+                Section& into) const {
+    return {key, [this, reader, &into](const JsonValue& x, const std::string& p) {
+              reader(*this, x, p, into);
+            }};
+  }
+
+ private:
+  [[noreturn]] void unknown_key(const JsonMember& member, const std::string& path,
+                                const std::vector<Field>& fields) const {
+    std::string what = "unknown key";
+    std::string_view best;
+    std::size_t best_distance = 4;  // suggest only near misses
+    for (const Field& f : fields) {
+      const std::size_t d = edit_distance(member.key, f.key);
+      if (d < best_distance) {
+        best_distance = d;
+        best = f.key;
+      }
+    }
+    if (!best.empty()) what += " (did you mean " + in_quotes(best) + "?)";
+    throw_config_error(source_, text_, member.key_offset, child_path(path, one_line(member.key)),
+                       what);
+  }
+
+  std::string_view text_;
+  std::string_view source_;
+};
+
+// allowedDomains / deniedDomains entries: fence's domain patterns, plus this implementation's
+// extensions (host:port, IPv4/IPv6 addresses and CIDR ranges, "*"), which the network policy's
+// own parser checks (docs/configuration.md).
+std::string validate_domain(std::string_view raw) {
+  try {
+    return normalize_domain_pattern(raw);
+  } catch (const std::invalid_argument& domain_error) {
+    if (raw.find("://") != std::string_view::npos) throw;  // a URL, not a host
+    const bool extension = raw == "*" || raw.find(':') != std::string_view::npos ||
+                           raw.find('/') != std::string_view::npos || parse_ip_literal(raw);
+    if (!extension) throw;
+    parse_network_rule(raw);  // throws std::invalid_argument naming what is wrong
+    return std::string(raw);
+  }
+}
+
+std::string validate_path(std::string_view raw) {
+  validate_path_syntax(raw);
+  return std::string(raw);
+}
+
+std::string validate_command(std::string_view raw) {
+  if (raw.find_first_not_of(" \t\r\n") == std::string_view::npos) {
+    throw std::invalid_argument("must not be blank");
+  }
+  return std::string(raw);
+}
+
+void read_network(const SchemaReader& r, const JsonValue& v, const std::string& path,
+                  NetworkConfig& out) {
+  r.read_object(v, path,
+                {
+                    r.strings("allowedDomains", out.allowed_domains, validate_domain),
+                    r.strings("deniedDomains", out.denied_domains, validate_domain),
+                    r.strings("allowUnixSockets", out.allow_unix_sockets, validate_path),
+                    r.flag("allowAllUnixSockets", out.allow_all_unix_sockets),
+                    r.flag("allowLocalBinding", out.allow_local_binding),
+                    r.optional_flag("allowLocalOutbound", out.allow_local_outbound),
+                    r.port("httpProxyPort", out.http_proxy_port),
+                    r.port("socksProxyPort", out.socks_proxy_port),
+                    r.ports("allowLocalOutboundPorts", out.allow_local_outbound_ports),
+                });
+}
+
+void read_audit(const SchemaReader& r, const JsonValue& v, const std::string& path,
+                AuditConfig& out) {
+  r.read_object(v, path,
+                {
+                    r.text("file", out.file, validate_path),
+                    r.flag("syslog", out.syslog),
+                });
+}
+
+void read_filesystem(const SchemaReader& r, const JsonValue& v, const std::string& path,
+                     FilesystemConfig& out) {
+  r.read_object(v, path,
+                {
+                    r.strings("denyRead", out.deny_read, validate_path),
+                    r.strings("allowRead", out.allow_read, validate_path),
+                    r.strings("allowExecute", out.allow_execute, validate_path),
+                    r.strings("allowWrite", out.allow_write, validate_path),
+                    r.strings("denyWrite", out.deny_write, validate_path),
+                    r.flag("allowGitConfig", out.allow_git_config),
+                });
+}
+
+void read_command(const SchemaReader& r, const JsonValue& v, const std::string& path,
+                  CommandConfig& out) {
+  r.read_object(v, path,
+                {
+                    r.strings("deny", out.deny, validate_command),
+                    r.strings("allow", out.allow, validate_command),
+                    r.flag("useDefaults", out.use_defaults),
+                });
+}
+
+[[noreturn]] void throw_io_error(const std::string& what, const std::string& path, int error) {
+  throw ConfigError(what + " " + in_quotes(path) + ": " + std::strerror(error));
+}
+
+// Reads a whole settings file with a size cap. Returns nullopt if it does not exist and
+// missing_ok; every other failure is a ConfigError.
+std::optional<std::string> read_settings_file(const std::string& path, bool missing_ok) {
+  // O_NONBLOCK: opening a FIFO planted at the settings path must not hang fence.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) {
+    const int error = errno;
+    if (error == ENOENT || error == ENOTDIR) {
+      if (missing_ok) return std::nullopt;
+      throw ConfigError("settings file not found: " + in_quotes(path));
+    }
+    throw_io_error("cannot open settings file", path, error);
+  }
+  struct FdCloser {
+    int fd;
+    ~FdCloser() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) throw_io_error("cannot stat settings file", path, errno);
+  if (!S_ISREG(st.st_mode))
+    throw ConfigError("settings file is not a regular file: " + in_quotes(path));
+  if (static_cast<std::uint64_t>(st.st_size) > kMaxConfigFileSize) {
+    throw ConfigError("settings file is larger than 1 MiB: " + in_quotes(path));
+  }
+  std::string text;
+  char buf[16384];
+  while (true) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw_io_error("cannot read settings file", path, errno);
+    if (n == 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+    // The file may grow after fstat; the cap holds for what we actually read.
+    if (text.size() > kMaxConfigFileSize) {
+      throw ConfigError("settings file is larger than 1 MiB: " + in_quotes(path));
+    }
+  }
+  return text;
+}
+
+}  // namespace
+
+Config parse_config(std::string_view text, std::string_view source_name) {
+  const JsonValue root = parse_json_document(text, source_name);
+  const SchemaReader r(text, source_name);
+  if (root.kind != Kind::Object) {
+    r.fail(root, "",
+           "the configuration must be a JSON object, found " + std::string(kind_name(root.kind)));
+  }
+  Config config;
+  r.read_object(root, "",
+                {
+                    r.section("network", read_network, config.network),
+                    r.section("filesystem", read_filesystem, config.filesystem),
+                    r.section("command", read_command, config.command),
+                    r.section("audit", read_audit, config.audit),
+                    r.flag("allowPty", config.allow_pty),
+                });
+  return config;
+}
+
+Config load_config(const std::optional<std::string>& settings_path, const std::string& home) {
+  if (settings_path) {
+    if (settings_path->empty()) throw ConfigError("settings file path is empty");
+    const std::optional<std::string> text = read_settings_file(*settings_path, false);
+    Config config = parse_config(*text, *settings_path);
+    config.source_path = *settings_path;
+    return config;
+  }
+  if (!home.empty()) {
+    const std::string path = home + "/" + std::string(kUserConfigFileName);
+    if (const std::optional<std::string> text = read_settings_file(path, true)) {
+      Config config = parse_config(*text, path);
+      config.source_path = path;
+      return config;
+    }
+  }
+  return parse_config(kDefaultConfigJson, kDefaultConfigSourceName);
+}
+
+std::string canonical_config_json(const Config& c) {
+  nlohmann::json j;
+  j["network"] = {
+      {"allowedDomains", c.network.allowed_domains},
+      {"deniedDomains", c.network.denied_domains},
+      {"allowUnixSockets", c.network.allow_unix_sockets},
+      {"allowAllUnixSockets", c.network.allow_all_unix_sockets},
+      {"allowLocalBinding", c.network.allow_local_binding},
+      {"allowLocalOutbound", c.network.effective_allow_local_outbound()},
+      {"httpProxyPort", c.network.http_proxy_port.value_or(ipc::kDefaultHttpProxyPort)},
+      {"socksProxyPort", c.network.socks_proxy_port.value_or(ipc::kDefaultSocksProxyPort)},
+      {"allowLocalOutboundPorts", c.network.allow_local_outbound_ports}};
+  j["filesystem"] = {{"denyRead", c.filesystem.deny_read},
+                     {"allowRead", c.filesystem.allow_read},
+                     {"allowExecute", c.filesystem.allow_execute},
+                     {"allowWrite", c.filesystem.allow_write},
+                     {"denyWrite", c.filesystem.deny_write},
+                     {"allowGitConfig", c.filesystem.allow_git_config}};
+  j["command"] = {{"deny", c.command.deny},
+                  {"allow", c.command.allow},
+                  {"useDefaults", c.command.use_defaults}};
+  j["audit"] = {{"file", c.audit.file.value_or("")}, {"syslog", c.audit.syslog}};
+  j["allowPty"] = c.allow_pty;
+  return j.dump();  // nlohmann::json objects keep keys sorted
+}
+
+NetworkPolicy network_policy_from(const NetworkConfig& config) {
+  NetworkPolicyBuild b = network_policy_from_strings(config.allowed_domains, config.denied_domains,
+                                                     config.effective_allow_local_outbound());
+  if (!b.ok()) throw std::invalid_argument(b.errors.front().to_string());
+  b.policy.local_outbound_ports = config.allow_local_outbound_ports;
+  return std::move(b.policy);
+}
+
+CommandRules command_rules_from(const CommandConfig& config) {
+  return CommandRules{config.deny, config.allow, config.use_defaults};
+}
+
+}  // namespace fence::supervisor

@@ -1,0 +1,79 @@
+#include "supervisor/config/environment.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <string_view>
+
+namespace fence::supervisor {
+namespace {
+
+// glibc's UNSECURE_ENVVARS (the list it clears for setuid programs) minus the LD_ ones, which
+// the prefix rule covers.
+constexpr std::array<std::string_view, 13> kUnsecure = {
+    "GCONV_PATH",  "GETCONF_DIR",  "GLIBC_TUNABLES", "HOSTALIASES", "LOCALDOMAIN",
+    "LOCPATH",     "MALLOC_TRACE", "NIS_PATH",       "NLSPATH",     "RESOLV_HOST_CONF",
+    "RES_OPTIONS", "TMPDIR",       "TZDIR",
+};
+
+bool valid_name(std::string_view name) {
+  if (name.empty()) return false;
+  if (!(std::isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_')) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+  });
+}
+
+}  // namespace
+
+bool is_unsafe_variable(const std::string& name) {
+  if (name.rfind("LD_", 0) == 0 || name.rfind("DYLD_", 0) == 0) return true;
+  return std::find(kUnsecure.begin(), kUnsecure.end(), name) != kUnsecure.end();
+}
+
+std::vector<std::string> sandbox_environment(const std::vector<std::string>& input,
+                                             std::vector<std::string>* removed) {
+  std::vector<std::string> out;
+  for (const auto& entry : input) {
+    const auto eq = entry.find('=');
+    if (eq == std::string::npos) continue;
+    const std::string name = entry.substr(0, eq);
+    if (!valid_name(name) || name == "FENCE_SANDBOX" || is_unsafe_variable(name)) {
+      if (removed && name != "FENCE_SANDBOX") removed->push_back(name);
+      continue;
+    }
+    out.push_back(entry);
+  }
+  out.emplace_back("FENCE_SANDBOX=1");
+  return out;
+}
+
+void add_proxy_environment(std::vector<std::string>& env, std::uint16_t http_port,
+                           std::uint16_t socks_port) {
+  const std::string http = "http://127.0.0.1:" + std::to_string(http_port);
+  const std::string socks = "socks5h://127.0.0.1:" + std::to_string(socks_port);
+  std::vector<std::pair<std::string, std::string>> vars = {
+      {"HTTP_PROXY", http},
+      {"HTTPS_PROXY", http},
+      {"http_proxy", http},
+      {"https_proxy", http},
+      {"ALL_PROXY", socks},
+      {"all_proxy", socks},
+      {"NO_PROXY", "localhost,127.0.0.1,::1"},
+      {"no_proxy", "localhost,127.0.0.1,::1"},
+  };
+  if (::access("/usr/bin/nc.openbsd", X_OK) == 0)
+    vars.emplace_back("GIT_SSH_COMMAND",
+                      "ssh -o ProxyCommand='/usr/bin/nc.openbsd -X 5 -x 127.0.0.1:" +
+                          std::to_string(socks_port) + " %h %p'");
+  std::erase_if(env, [&](const std::string& entry) {
+    return std::any_of(vars.begin(), vars.end(), [&](const auto& v) {
+      return entry.size() > v.first.size() && entry.compare(0, v.first.size(), v.first) == 0 &&
+             entry[v.first.size()] == '=';
+    });
+  });
+  for (const auto& [name, value] : vars) env.push_back(name + "=" + value);
+}
+
+}  // namespace fence::supervisor

@@ -1,0 +1,350 @@
+#include "supervisor/policy/command_policy.hpp"
+#include "supervisor/policy/safe_text.hpp"
+
+#include <fnmatch.h>
+
+#include <algorithm>
+#include <optional>
+#include <stdexcept>
+#include <utility>
+
+#include "supervisor/policy/command_wrappers.hpp"
+
+namespace fence::supervisor {
+namespace {
+
+using Kind = ShellWord::Kind;
+using Verdict = CommandPolicy::Verdict;
+using Words = std::vector<ShellWord>;
+using WordSpan = std::span<const ShellWord>;
+using command_wrappers::base_name;
+using command_wrappers::Inner;
+using command_wrappers::joined;
+using command_wrappers::literal_word;
+using command_wrappers::unwrap;
+
+// Verdicts quote the command; keep log lines bounded.
+constexpr std::size_t kMaxShownCommand = 512;
+// Run-time words with more '*' than this are assumed to fit any rule word (see could_match).
+constexpr std::size_t kMaxPatternStars = 4;
+
+// ---- Matching ---------------------------------------------------------------------------------
+
+bool names_program(std::string_view program, std::string_view rule_program) {
+  const std::string_view name = base_name(program);
+  const std::string_view want = base_name(rule_program);
+  // mkfs.ext4, mkfs.vfat ... are separate binaries doing what mkfs does.
+  return name == want || (want == "mkfs" && name.starts_with("mkfs."));
+}
+
+// What a rule word accepts besides itself, as a prefix ("" = only itself).
+std::string prefix_of(std::string_view rule_word) {
+  if (rule_word.size() > 1 && (rule_word.back() == '=' || rule_word.back() == '/')) {
+    return std::string(rule_word);
+  }
+  if (rule_word.size() > 2 && rule_word.starts_with("--") &&
+      rule_word.find('=') == std::string_view::npos) {
+    return std::string(rule_word) + "=";
+  }
+  return {};
+}
+
+bool word_matches(std::string_view rule_word, std::string_view arg) {
+  if (arg == rule_word) return true;
+  const std::string prefix = prefix_of(rule_word);
+  return !prefix.empty() && arg.starts_with(prefix);
+}
+
+bool is_option_set(std::string_view word) {  // -[a-zA-Z]+
+  return word.size() >= 2 && word[0] == '-' &&
+         std::all_of(word.begin() + 1, word.end(),
+                     [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); });
+}
+
+bool is_short_cluster(std::string_view arg) {
+  return arg.size() >= 2 && arg[0] == '-' && arg[1] != '-';
+}
+
+// The literal start of an fnmatch pattern, unescaped.
+std::string pattern_head(std::string_view pattern) {
+  std::string head;
+  for (std::size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] == '\\' && i + 1 < pattern.size()) {
+      head += pattern[++i];
+    } else if (pattern[i] == '*' || pattern[i] == '?' || pattern[i] == '[') {
+      break;
+    } else {
+      head += pattern[i];
+    }
+  }
+  return head;
+}
+
+// fnmatch backtracks exponentially on "*a*a*a..."; a pattern with that many stars could be
+// nearly anything anyway, so it is not tried.
+bool too_many_stars(std::string_view pattern) {
+  std::size_t stars = 0;
+  for (std::size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] == '*') ++stars;
+    if (pattern[i] == '\\') ++i;  // an escaped character
+  }
+  return stars > kMaxPatternStars;
+}
+
+// Could a Single or Glob word become a word that the rule word matches?
+bool could_match(const std::string& rule_word, const ShellWord& w) {
+  if (too_many_stars(w.pattern)) return true;
+  const int flags = w.kind == Kind::Glob ? FNM_PATHNAME : 0;  // a glob never yields "/" alone
+  if (::fnmatch(w.pattern.c_str(), rule_word.c_str(), flags) == 0) return true;
+  const std::string prefix = prefix_of(rule_word);
+  if (prefix.empty()) return false;
+  const std::string head = pattern_head(w.pattern);
+  return head.starts_with(prefix) || prefix.starts_with(head);
+}
+
+// Could a Glob program (a path pattern; '*' never crosses '/') name the rule's program?
+bool could_name(const ShellWord& program, std::string_view rule_program) {
+  const std::string pattern(base_name(program.pattern));
+  const std::string want(base_name(rule_program));
+  if (too_many_stars(pattern)) return true;
+  if (::fnmatch(pattern.c_str(), want.c_str(), 0) == 0) return true;
+  const std::string head = pattern_head(pattern);
+  return want == "mkfs" &&
+         (head.starts_with("mkfs.") || std::string_view("mkfs.").starts_with(head));
+}
+
+bool could_be_short_cluster(const ShellWord& w) {
+  if (w.kind == Kind::Any) return true;
+  const std::string head = pattern_head(w.pattern);
+  return head.empty() || (head[0] == '-' && (head.size() == 1 || head[1] != '-'));
+}
+
+enum class Match : std::uint8_t { None, Certain, Possible };
+
+// A deny rule against one layer; Possible when only run-time words make it match.
+Match match_deny(const CommandRule& rule, WordSpan cmd) {
+  const ShellWord& program = cmd.front();
+  WordSpan args = cmd.subspan(1);
+  bool possible = false;
+  // An unknown program ("$CC", "$(which git)") could be any program. It is taken to be the
+  // rule's program when the rest of the rule can still be found in its arguments; a one-word
+  // rule ("shutdown") is left to the runtime check, which sees the program that really runs
+  // (otherwise every `"$EDITOR" file` would be refused under the default list).
+  const bool one_word = rule.options.empty() && rule.ordered.empty();
+  switch (program.kind) {
+    case Kind::Any:
+    case Kind::Single:
+      if (one_word) return Match::None;
+      possible = true;
+      break;
+    case Kind::Glob:  // file names: the first is the program, the others its first arguments
+      if (!could_name(program, rule.program)) return Match::None;
+      possible = true;
+      args = cmd;
+      break;
+    case Kind::Literal:
+      if (!names_program(program.text, rule.program)) return Match::None;
+      break;
+  }
+  if (!rule.options.empty()) {
+    std::string letters;
+    bool unknown = false;
+    for (const ShellWord& a : args) {
+      if (!a.literal()) unknown = unknown || could_be_short_cluster(a);
+      if (a.literal() && is_short_cluster(a.text)) letters += a.text.substr(1);
+    }
+    for (const std::string& set : rule.options) {
+      const bool all = std::all_of(set.begin() + 1, set.end(),
+                                   [&](char c) { return letters.find(c) != std::string::npos; });
+      if (all) continue;
+      if (!unknown) return Match::None;
+      possible = true;
+    }
+  }
+  std::size_t k = 0;  // next rule word to find; greedy is optimal for an in-order subsequence
+  const std::size_t n = rule.ordered.size();
+  for (const ShellWord& a : args) {
+    if (k == n) break;
+    switch (a.kind) {
+      case Kind::Literal:
+        if (word_matches(rule.ordered[k], a.text)) ++k;
+        break;
+      case Kind::Single:  // one word
+        if (could_match(rule.ordered[k], a)) {
+          ++k;
+          possible = true;
+        }
+        break;
+      case Kind::Glob:  // several words, each fitting the pattern
+        for (; k < n && could_match(rule.ordered[k], a); ++k) possible = true;
+        break;
+      case Kind::Any:
+        return Match::Possible;  // may become all the missing words
+    }
+  }
+  if (k < n) return Match::None;
+  return possible ? Match::Possible : Match::Certain;
+}
+
+bool match_allow(const CommandRule& rule, WordSpan cmd) {
+  const ShellWord& program = cmd.front();
+  if (!program.literal()) return false;
+  const bool by_path = rule.program.find('/') != std::string::npos;
+  if (by_path ? program.text != rule.program : !names_program(program.text, rule.program)) {
+    return false;
+  }
+  if (cmd.size() - 1 < rule.words.size()) return false;
+  for (std::size_t i = 0; i < rule.words.size(); ++i) {
+    const ShellWord& a = cmd[i + 1];
+    if (!a.literal() || !word_matches(rule.words[i], a.text)) return false;
+  }
+  return true;
+}
+
+CommandRule compile_rule(const std::string& text, const char* list) {
+  const ShellSplit split = split_shell_words(text);
+  const std::string where = std::string("command.") + list + " rule " + in_quotes(text) + ": ";
+  if (!split.ok()) throw std::invalid_argument(where + split.error);
+  if (split.words.empty()) throw std::invalid_argument(where + "no command");
+  CommandRule rule;
+  rule.text = text;
+  rule.program = split.words.front().text;
+  for (std::size_t i = 1; i < split.words.size(); ++i) {
+    const std::string& w = split.words[i].text;
+    rule.words.push_back(w);
+    (is_option_set(w) ? rule.options : rule.ordered).push_back(w);
+  }
+  return rule;
+}
+
+// ---- Verdicts ---------------------------------------------------------------------------------
+
+std::string shown(std::string text) {
+  if (text.size() <= kMaxShownCommand) return text;
+  std::size_t cut = kMaxShownCommand;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;  // UTF-8
+  text.resize(cut);
+  return text + "...";
+}
+
+Verdict refused(std::string_view rule, std::string command, std::string reason) {
+  return Verdict{true, std::string(rule), shown(std::move(command)), std::move(reason), false};
+}
+
+// One layer: refused when a deny rule matches and no allow rule does.
+std::optional<Verdict> check_layer(const std::vector<CommandRule>& deny,
+                                   const std::vector<CommandRule>& allow, WordSpan cmd) {
+  for (const CommandRule& rule : allow) {
+    if (match_allow(rule, cmd)) return std::nullopt;
+  }
+  const CommandRule* possible = nullptr;
+  for (const CommandRule& rule : deny) {
+    const Match m = match_deny(rule, cmd);
+    if (m == Match::Certain) {
+      Verdict v = refused(rule.text, joined(cmd), "denied command");
+      v.certain = true;
+      return v;
+    }
+    if (m == Match::Possible && possible == nullptr) possible = &rule;
+  }
+  if (possible == nullptr) return std::nullopt;
+  return refused(possible->text, joined(cmd),
+                 "may run a denied command (words known only at run time)");
+}
+
+}  // namespace
+
+const std::vector<std::string>& default_denied_commands() {
+  static const std::vector<std::string> kDefaults = {
+      // Power state.
+      "shutdown", "reboot", "halt", "poweroff", "init 0", "init 6", "systemctl poweroff",
+      "systemctl reboot", "systemctl halt",
+      // Kernel and disks.
+      "insmod", "rmmod", "modprobe", "kexec", "mkfs", "fdisk", "parted", "dd if=",
+      // Ways out of the sandbox's view of the system.
+      "docker run -v /:/", "docker run --privileged", "chroot", "unshare", "nsenter"};
+  return kDefaults;
+}
+
+CommandPolicy::CommandPolicy(const CommandRules& rules) {
+  for (const std::string& text : rules.deny) deny_.push_back(compile_rule(text, "deny"));
+  if (rules.use_defaults) {
+    for (const std::string& text : default_denied_commands()) {
+      deny_.push_back(compile_rule(text, "deny"));
+    }
+  }
+  for (const std::string& text : rules.allow) allow_.push_back(compile_rule(text, "allow"));
+}
+
+CommandPolicy::Verdict CommandPolicy::check_argv(const std::vector<std::string>& argv) const {
+  if (empty() || argv.empty()) return {};
+  Words words;
+  for (const std::string& a : argv) words.push_back(literal_word(a));
+  return check_command(words, 0, 0);
+}
+
+CommandPolicy::Verdict CommandPolicy::check_exec(const std::string& path,
+                                                 const std::vector<std::string>& argv) const {
+  Verdict v = check_argv(argv);
+  // SECURITY: argv[0] is the caller's choice (`exec -a ls git push`); the program is the path
+  // given to execve. Both are judged, and either refuses.
+  if (!v.certain && !path.empty() && (argv.empty() || argv.front() != path)) {
+    std::vector<std::string> by_path = argv;
+    if (by_path.empty())
+      by_path.push_back(path);
+    else
+      by_path.front() = path;
+    Verdict w = check_argv(by_path);
+    if (w.certain) v = std::move(w);
+  }
+  // Only certain matches refuse: what an unknown word or unparsable text turns into is exec'd
+  // again, and checked again, with its real argv.
+  if (!v.certain) v = {};
+  return v;
+}
+
+CommandPolicy::Verdict CommandPolicy::check_shell(std::string_view text) const {
+  if (empty()) return {};
+  return check_text(text, 0);
+}
+
+CommandPolicy::Verdict CommandPolicy::check_text(std::string_view text, int depth) const {
+  if (depth > kMaxShellDepth) {
+    return refused(kUnparsableRule, std::string(text), "shell commands nested too deeply");
+  }
+  const ShellParse parse = parse_shell(text);
+  if (!parse.ok()) {
+    return refused(kUnparsableRule, std::string(text), "cannot parse shell text: " + parse.error);
+  }
+  for (const SimpleCommand& cmd : parse.commands) {
+    Verdict v = check_command(cmd, depth, 0);
+    if (v.blocked) return v;
+  }
+  return {};
+}
+
+CommandPolicy::Verdict CommandPolicy::check_command(std::span<const ShellWord> cmd, int depth,
+                                                    int layers) const {
+  if (cmd.empty()) return {};
+  if (layers > kMaxWrapperLayers) {
+    return refused(kUnparsableRule, joined(cmd), "too many nested wrapper commands");
+  }
+  if (std::optional<Verdict> v = check_layer(deny_, allow_, cmd)) return *v;
+  // SECURITY: every layer is checked on its own, wrapper and wrapped: `sudo git push` is
+  // checked as `sudo git push` and as `git push`.
+  for (const Inner& inner : unwrap(cmd)) {
+    Verdict v;
+    if (!inner.shell_text) {
+      v = check_command(inner.argv, depth, layers + 1);
+    } else if (inner.shell_text->literal()) {
+      v = check_text(inner.shell_text->text, depth + 1);
+    } else {
+      v = refused(kUnparsableRule, inner.shell_text->text,
+                  "runs shell text that is only known at run time");
+    }
+    if (v.blocked) return v;
+  }
+  return {};
+}
+
+}  // namespace fence::supervisor
