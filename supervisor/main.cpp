@@ -13,6 +13,7 @@
 #include "platform/capabilities.hpp"
 #include "platform/landlock.hpp"
 #include "platform/process.hpp"
+#include "supervisor/audit/audit_events.hpp"
 #include "supervisor/audit/audit_log.hpp"
 #include "supervisor/audit/audit_syslog.hpp"
 #include "supervisor/audit/reporter.hpp"
@@ -288,14 +289,7 @@ int run(const CliOptions& cli) {
   SandboxServices services;
   services.broker = &broker;
   services.inbound = inbound ? &*inbound : nullptr;
-  services.on_ready = [&](const ipc::SandboxReady& ready) {
-    // What the finished sandbox enforces, as init measured it (session_start has what was
-    // asked for).
-    reporter.record({{"event", "sandbox_ready"},
-                     {"command_pid", ready.command_pid},
-                     {"landlock_abi", ready.landlock_abi},
-                     {"seccomp", ready.seccomp}});
-  };
+  services.on_ready = [&](const ipc::SandboxReady& ready) { reporter.sandbox_ready(ready); };
   services.on_violation = [&](const ipc::Violation& v) { reporter.violation(v); };
   services.on_unix_connect = [&](const ipc::UnixConnect& c) { reporter.unix_connect(c); };
   services.on_exec_check = [&](const ipc::ExecCheck& check) {

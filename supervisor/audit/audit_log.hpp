@@ -7,7 +7,7 @@
 // Each line is written with ONE write(2) on an O_APPEND descriptor, so lines from several
 // writers (threads, or processes sharing the file) never interleave. Strings that are not valid
 // UTF-8 (argv may contain anything) are written with U+FFFD replacements.
-// The schema of each event is documented in docs/ (see the builders below).
+// The schema of each event is documented in docs/audit-log.md; audit_events.hpp builds them.
 #pragma once
 
 #include <sys/types.h>
@@ -50,32 +50,5 @@ class AuditLog {
 
 // "2024-05-01T12:34:56.789Z" for now (CLOCK_REALTIME).
 std::string rfc3339_utc_now();
-
-// SHA-256 of `data`, and as lowercase hex.
-std::array<std::uint8_t, 32> sha256(std::string_view data);
-std::string sha256_hex(std::string_view data);
-
-// --- event builders (the fields "v" and "time" are added by AuditLog::write) -----------------
-
-// {"event":"session_start","argv":[...],"cwd":...,"uid":N,"pid":N,
-//  "policy_sha256": sha256_hex(canonical_config_json),"features":{...}}
-nlohmann::json session_start(const std::vector<std::string>& argv, const std::string& cwd,
-                             uid_t uid, std::string_view canonical_config_json,
-                             const nlohmann::json& features);
-
-// {"event":"network","protocol":"http-connect"|"http-forward"|"socks5",
-//  "host":...,"port":N,"resolved":"198.51.100.10, 2001:db8::10","connected":"198.51.100.10",
-//  "rule":"*.example.com","verdict":"allow"|"deny","reason":...,
-//  "bytes_up":N,"bytes_down":N,"duration_ms":N}
-nlohmann::json network_decision(std::string_view protocol, std::string_view host,
-                                std::uint16_t port, std::string_view resolved,
-                                std::string_view connected, std::string_view rule, bool allowed,
-                                std::string_view reason, std::uint64_t bytes_up,
-                                std::uint64_t bytes_down, std::uint64_t duration_ms);
-
-// {"event":"session_end","exit_code":N | "signal":N,"duration_ms":N,"counts":{...}}
-// Exactly one of exit_code / signal is written (signal wins if both are given).
-nlohmann::json session_end(std::optional<int> exit_code, std::optional<int> signal,
-                           std::uint64_t duration_ms, const nlohmann::json& counts);
 
 }  // namespace fence::supervisor

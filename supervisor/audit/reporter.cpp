@@ -2,25 +2,10 @@
 
 #include <cstdio>
 
+#include "supervisor/audit/audit_events.hpp"
 #include "supervisor/policy/safe_text.hpp"
 
 namespace fence::supervisor {
-
-std::string_view protocol_name(ConnectionKind kind) {
-  switch (kind) {
-    case ConnectionKind::HttpConnect:
-      return "http-connect";
-    case ConnectionKind::HttpForward:
-      return "http-forward";
-    case ConnectionKind::Socks5:
-      return "socks5";
-    case ConnectionKind::LocalForward:
-      return "local-forward";
-    case ConnectionKind::Inbound:
-      return "inbound";
-  }
-  return "unknown";
-}
 
 std::string describe_network_event(const NetworkEvent& e) {
   using P = ConnectionKind;
@@ -47,10 +32,9 @@ std::string describe_network_event(const NetworkEvent& e) {
   if (e.closed) return line + "✓ closed " + target + counts;
   if (e.allowed)
     return line + "✓ " + method + " " + target + " -> " + e.connected + " (" + e.rule + ")";
-  const bool policy = e.rule == "default deny" || e.reason.find("allowlist") != std::string::npos ||
-                      e.reason.find("blocked by network policy") != std::string::npos ||
-                      e.rule.rfind("deny", 0) == 0;
-  const std::string status = socks ? "" : (policy ? "403 " : "502 ");
+  // The status the worker answered with (client_session.cpp): 403 for a policy refusal.
+  const std::string status =
+      socks ? "" : (e.deny_reason == ipc::DenyReason::Policy ? "403 " : "502 ");
   return line + "✗ " + method + " " + status + target + " (" +
          (e.reason.empty() ? e.rule : e.reason) + ")";
 }
@@ -83,20 +67,21 @@ void Reporter::network(const NetworkEvent& event) {
   if (!recording()) return;
   // One record per decision: refusals when they happen, allowed connections when they end
   // (with their byte counts and duration).
-  if (event.closed || !event.allowed)
-    record(network_decision(protocol_name(event.kind), event.host, event.port, event.resolved,
-                            event.connected, event.rule, event.allowed, event.reason,
-                            event.bytes_up, event.bytes_down, event.duration_ms));
+  if (event.closed || !event.allowed) record(network_record(event));
 }
 
 void Reporter::worker_fault(const WorkerFault& fault) {
   ++worker_faults_;
   print("[fence:proxy] worker fault: " + fault.what + "; the sandbox has no network now");
-  record({{"event", "worker_fault"}, {"what", fault.what}});
+  record(worker_fault_record(fault));
 }
 
-void Reporter::worker_log(const std::string& text) const {
+void Reporter::worker_log(const std::string& text) {
   print("[fence:proxy] " + text);
+}
+
+void Reporter::sandbox_ready(const ipc::SandboxReady& ready) {
+  record(sandbox_ready_record(ready));
 }
 
 void Reporter::violation(const ipc::Violation& v) {
@@ -108,11 +93,7 @@ void Reporter::violation(const ipc::Violation& v) {
     line += " (" + v.comm + ", pid " + std::to_string(v.pid) + ")";
     print(line);
   }
-  nlohmann::json event = {{"event", "violation"},     {"kind", fs ? "filesystem" : "syscall"},
-                          {"operation", v.operation}, {"sandbox_pid", v.pid},
-                          {"comm", v.comm},           {"errno", v.error}};
-  if (!v.detail.empty()) event["path"] = v.detail;
-  record(event);
+  record(violation_record(v));
 }
 
 void Reporter::unix_connect(const ipc::UnixConnect& c) {
@@ -120,13 +101,7 @@ void Reporter::unix_connect(const ipc::UnixConnect& c) {
   if (debug_)
     print("[fence:unix] ✓ connect " + c.path + " (" + c.comm + ", pid " + std::to_string(c.pid) +
           ")");
-  record({{"event", "network"},
-          {"protocol", "unix"},
-          {"path", c.path},
-          {"rule", "allowUnixSockets"},
-          {"verdict", "allow"},
-          {"sandbox_pid", c.pid},
-          {"comm", c.comm}});
+  record(unix_connect_record(c));
 }
 
 void Reporter::command(const CommandDecision& d) {
@@ -153,21 +128,7 @@ void Reporter::command(const CommandDecision& d) {
   } else if (!repeat && !d.blocked && debug_) {
     print("[fence:cmd] ✓ " + d.source + " " + shown);
   }
-  if (!recording()) return;
-  nlohmann::json event = {{"event", "command"},
-                          {"source", d.source},
-                          {"argv", d.argv},
-                          {"verdict", d.blocked ? "deny" : "allow"}};
-  if (d.blocked) {
-    event["rule"] = d.rule;
-    event["matched"] = d.command;
-  }
-  if (!d.path.empty()) event["path"] = d.path;
-  if (d.pid) {
-    event["sandbox_pid"] = d.pid;
-    event["comm"] = d.comm;
-  }
-  record(event);
+  if (recording()) record(command_record(d));
 }
 
 nlohmann::json Reporter::counts() const {

@@ -19,22 +19,11 @@
 #include "ipc/protocol.hpp"
 #include "supervisor/audit/audit_log.hpp"
 #include "supervisor/audit/audit_syslog.hpp"
-#include "supervisor/network/network_broker.hpp"
+#include "supervisor/audit/events.hpp"
 
 namespace fence::supervisor {
 
-struct CommandDecision {
-  std::string source;             // "preflight" (fence's own argv / -c) or "exec" (runtime)
-  std::vector<std::string> argv;  // what was checked
-  std::string path;               // exec: the path given to execve
-  bool blocked = false;
-  std::string rule;       // the deny rule that matched
-  std::string command;    // the simple command that matched it
-  std::uint32_t pid = 0;  // exec: pid inside the sandbox
-  std::string comm;       // exec: the calling process's name
-};
-
-class Reporter {
+class Reporter final : public EventSink {
  public:
   // Bytes of an argv shown in a -m / -d line (the audit record keeps all of it).
   static constexpr std::size_t kMaxShownArgv = 2048;
@@ -52,14 +41,15 @@ class Reporter {
   // A record for the audit file and syslog ("v", "time" and "pid" are added).
   void record(const nlohmann::json& event) const;
 
-  void network(const NetworkEvent& event);
-  void worker_fault(const WorkerFault& fault);
-  // A diagnostic line of the proxy worker: "[fence:proxy] TEXT", always printed.
-  void worker_log(const std::string& text) const;
-  void violation(const ipc::Violation& violation);
-  // A connect to a listed host socket (allowUnixSockets), performed by init.
-  void unix_connect(const ipc::UnixConnect& connect);
-  void command(const CommandDecision& decision);
+  // EventSink: each event's line (for -d, or -m when refused), counter and record.
+  void network(const NetworkEvent& event) override;
+  void worker_fault(const WorkerFault& fault) override;
+  // "[fence:proxy] TEXT", always printed.
+  void worker_log(const std::string& text) override;
+  void sandbox_ready(const ipc::SandboxReady& ready) override;
+  void violation(const ipc::Violation& violation) override;
+  void unix_connect(const ipc::UnixConnect& connect) override;
+  void command(const CommandDecision& decision) override;
 
   // Totals for session_end.
   nlohmann::json counts() const;
@@ -79,7 +69,5 @@ class Reporter {
 
 // The stderr line for a network event (without the trailing newline).
 std::string describe_network_event(const NetworkEvent& e);
-// "http-connect", "http-forward", "socks5", "local-forward", "inbound".
-std::string_view protocol_name(ConnectionKind kind);
 
 }  // namespace fence::supervisor

@@ -127,6 +127,7 @@ NetworkEvent InboundForwarder::event_for(const Pending& p) {
 
 void InboundForwarder::refuse(Pending& p, const std::string& reason) {
   NetworkEvent event = event_for(p);
+  event.deny_reason = ipc::DenyReason::ConnectFailed;  // inside, nothing took the connection
   event.reason = reason;
   on_event_(event);
   // The host client sees its connection closed (refused cleanly).

@@ -14,20 +14,6 @@
 
 namespace fence::supervisor {
 
-ConnectionKind kind_of(ipc::ProxyProtocol protocol) {
-  switch (protocol) {
-    case ipc::ProxyProtocol::HttpConnect:
-      return ConnectionKind::HttpConnect;
-    case ipc::ProxyProtocol::HttpForward:
-      return ConnectionKind::HttpForward;
-    case ipc::ProxyProtocol::Socks5:
-      return ConnectionKind::Socks5;
-    case ipc::ProxyProtocol::LocalForward:
-      return ConnectionKind::LocalForward;
-  }
-  return ConnectionKind::HttpConnect;
-}
-
 NetworkBroker::NetworkBroker(NetworkPolicy policy, BrokerOptions options, EventSink on_event,
                              FaultSink on_fault)
     : options_(options),
@@ -264,6 +250,7 @@ void NetworkBroker::handle_completions() {
     event.host = d.request.host;
     event.port = d.request.port;
     event.allowed = d.outcome.fd.valid();
+    event.deny_reason = d.outcome.reason;
     event.rule = d.outcome.decision.rule;
     event.reason = event.allowed ? std::string() : d.outcome.text;
     event.resolved = d.outcome.resolved;

@@ -26,37 +26,13 @@
 
 #include "ipc/channel.hpp"
 #include "platform/unique_fd.hpp"
+#include "supervisor/audit/events.hpp"
 #include "supervisor/network/connector.hpp"
 #include "supervisor/policy/network_policy.hpp"
 
 namespace fence::supervisor {
 
 class AuditLog;
-
-// One network decision, as reported to -d/-m and the audit log.
-// What a network event is about: a request of the worker (its protocol), or a -p connection
-// carried in from the host (the supervisor's own; never on the wire).
-enum class ConnectionKind { HttpConnect, HttpForward, Socks5, LocalForward, Inbound };
-ConnectionKind kind_of(ipc::ProxyProtocol protocol);
-
-struct NetworkEvent {
-  ConnectionKind kind = ConnectionKind::HttpConnect;
-  std::string host;
-  std::uint16_t port = 0;
-  bool allowed = false;
-  std::string rule;       // the rule that decided, or "default deny"
-  std::string reason;     // why it was refused (empty when allowed)
-  std::string resolved;   // the name's addresses, if resolved
-  std::string connected;  // the address connected to
-  std::uint64_t bytes_up = 0, bytes_down = 0;
-  std::uint32_t duration_ms = 0;
-  bool closed = false;  // a TunnelClosed report (allowed connections end with one)
-};
-
-// Violations and faults of the worker, for the user and the audit log.
-struct WorkerFault {
-  std::string what;
-};
 
 struct BrokerOptions {
   std::uint16_t http_port = ipc::kDefaultHttpProxyPort;

@@ -845,6 +845,32 @@ def test_monitor_prints_blocked_only(fence, net):
                 if "www.allowed.example" in l and "curl" not in l], fmt(cp)
 
 
+def test_refusal_reason_in_monitor_line_and_audit_record(fence, net, tmp_path):
+    """The -m line shows the status the client got (403 for a rule, 502 for an address refused
+    by its class or a name that does not resolve) and the record names the reason as a value."""
+    audit = tmp_path / "audit.jsonl"
+    m = uuid.uuid4().hex[:8]
+    cfg = net.config(["*", "*.wild.test"], ["denied.example"])
+    cp = fence.sh(
+        "curl -s --max-time 20 -o /dev/null -w 'denied %{http_connect}\n' -p "
+        "http://denied.example/hello.txt; "
+        "curl -s --max-time 20 -o /dev/null -w 'private %{http_connect}\n' --noproxy '' -p "
+        "http://127.0.0.1:9/; "
+        f"curl -s --max-time 20 -o /dev/null -w 'nx %{{http_connect}}\n' -p http://nx{m}.wild.test/; "
+        "true",
+        config=cfg, flags=["-m", "--audit-log", str(audit)])
+    assert "denied 403" in cp.stdout and "private 502" in cp.stdout, fmt(cp)
+    assert "nx 502" in cp.stdout, fmt(cp)
+    lines = [l for l in cp.stderr.splitlines() if "✗ CONNECT" in l]
+    assert any("403 denied.example:80" in l for l in lines), fmt(cp)
+    assert any("502 127.0.0.1:9" in l for l in lines), fmt(cp)
+    assert any(f"502 nx{m}.wild.test:80" in l for l in lines), fmt(cp)
+    reasons = {r["host"]: r.get("deny_reason") for r in audit_decisions(audit)
+               if r["verdict"] == "deny"}
+    assert reasons == {"denied.example": "policy", "127.0.0.1": "non-public-address",
+                       f"nx{m}.wild.test": "resolve-failed"}, reasons
+
+
 def test_debug_prints_allowed_decisions(fence, net):
     cfg = net.config(["*.allowed.example"])
     cp = fence.sh(

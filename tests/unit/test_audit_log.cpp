@@ -11,7 +11,10 @@
 #include <regex>
 #include <sstream>
 
+#include "supervisor/audit/audit_events.hpp"
 #include "supervisor/audit/audit_log.hpp"
+#include "supervisor/audit/reporter.hpp"
+#include "supervisor/audit/sha256.hpp"
 
 namespace fence::supervisor {
 namespace {
@@ -170,4 +173,38 @@ TEST_CASE("two processes appending never interleave lines", "[audit]") {
   remove_temp(path);
 }
 
+}  // namespace fence::supervisor
+
+namespace fence::supervisor {
+namespace {
+
+TEST_CASE("a refusal's reason is a value to the -m line and the record", "[audit_log]") {
+  NetworkEvent e;
+  e.kind = ConnectionKind::HttpConnect;
+  e.host = "db.example";
+  e.port = 443;
+  e.rule = "*";
+  e.reason = "blocked by network policy: db.example resolves to a private address";
+  // The worker answered 502 for an address refused by its class, 403 for a rule.
+  e.deny_reason = ipc::DenyReason::NonPublicAddress;
+  CHECK(describe_network_event(e).find("CONNECT 502 db.example:443") != std::string::npos);
+  CHECK(network_record(e)["deny_reason"] == "non-public-address");
+  e.deny_reason = ipc::DenyReason::Policy;
+  CHECK(describe_network_event(e).find("CONNECT 403 db.example:443") != std::string::npos);
+  CHECK(network_record(e)["deny_reason"] == "policy");
+  // Whatever the text says.
+  e.reason = "resolution failed: db.example: no addresses";
+  e.deny_reason = ipc::DenyReason::ResolveFailed;
+  CHECK(describe_network_event(e).find("CONNECT 502 ") != std::string::npos);
+  CHECK(network_record(e)["deny_reason"] == "resolve-failed");
+  e.allowed = true;
+  e.closed = true;
+  CHECK_FALSE(network_record(e).contains("deny_reason"));
+  for (auto r :
+       {ipc::DenyReason::Policy, ipc::DenyReason::ResolveFailed, ipc::DenyReason::NonPublicAddress,
+        ipc::DenyReason::ConnectFailed, ipc::DenyReason::Timeout, ipc::DenyReason::Overloaded})
+    CHECK(deny_reason_name(r) != "unknown");
+}
+
+}  // namespace
 }  // namespace fence::supervisor

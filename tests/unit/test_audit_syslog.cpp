@@ -19,8 +19,10 @@
 #include <utility>
 #include <vector>
 
+#include "supervisor/audit/audit_events.hpp"
 #include "supervisor/audit/audit_log.hpp"
 #include "supervisor/audit/audit_syslog.hpp"
+#include "supervisor/audit/sha256.hpp"
 
 namespace fence::supervisor {
 namespace {
