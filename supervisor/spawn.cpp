@@ -4,10 +4,14 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <filesystem>
+#include <stdexcept>
+
 #include <boost/process.hpp>
 #include <boost/process/extend.hpp>
 
 #include "platform/process.hpp"
+#include "platform/sys_error.hpp"
 
 namespace fence::supervisor {
 namespace {
@@ -46,6 +50,18 @@ pid_t spawn_helper(const std::string& executable, int channel_fd, std::error_cod
   const pid_t pid = child.id();
   child.detach();  // reaped by the caller (waitpid)
   return pid;
+}
+
+std::string find_helper(const std::string& name) {
+  std::error_code ec;
+  const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) throw platform::SysError("readlink /proc/self/exe", ec.value());
+  const auto dir = self.parent_path();
+  for (const auto& candidate : {dir / name, dir / ".." / "libexec" / "fence" / name}) {
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate.lexically_normal().string();
+  }
+  throw std::runtime_error("cannot find " + name + " next to " + self.string() +
+                           " or in ../libexec/fence");
 }
 
 }  // namespace fence::supervisor

@@ -33,8 +33,8 @@ std::string rule_text(const ExposedPort& p) {
 
 }  // namespace
 
-InboundForwarder::InboundForwarder(const std::vector<ExposedPort>& ports, EventSink on_event)
-    : on_event_(std::move(on_event)) {
+InboundForwarder::InboundForwarder(const std::vector<ExposedPort>& ports, EventSink& events)
+    : events_(events) {
   for (const ExposedPort& p : ports)
     listeners_.push_back({p, platform::listen_on(p.address, p.port)});
 }
@@ -50,7 +50,7 @@ bool InboundForwarder::owns(int fd) const {
                      [fd](const Listener& l) { return l.fd.get() == fd; });
 }
 
-void InboundForwarder::on_readable(int fd, ipc::Channel& launcher) {
+void InboundForwarder::on_readable(int fd, InboundOpener& launcher) {
   auto listener = std::find_if(listeners_.begin(), listeners_.end(),
                                [fd](const Listener& l) { return l.fd.get() == fd; });
   if (listener == listeners_.end()) return;
@@ -73,13 +73,13 @@ void InboundForwarder::on_readable(int fd, ipc::Channel& launcher) {
   }
 }
 
-void InboundForwarder::ask(ipc::Channel& launcher, std::uint64_t id, Pending& pending) {
+void InboundForwarder::ask(InboundOpener& launcher, std::uint64_t id, Pending& pending) {
   pending.retry_at.reset();
   pending.asked = true;
-  launcher.send_unless_gone(ipc::InboundOpen{id, pending.port});
+  launcher.send_inbound_open(id, pending.port);
 }
 
-void InboundForwarder::on_ready(std::uint64_t id, platform::UniqueFd inner, NetworkBroker* broker) {
+void InboundForwarder::on_ready(std::uint64_t id, platform::UniqueFd inner, WorkerHost* worker) {
   auto it = pending_.find(id);
   // SECURITY: ids are ours; an answer we did not ask for is the launcher breaking protocol.
   if (it == pending_.end() || !it->second.asked)
@@ -92,7 +92,7 @@ void InboundForwarder::on_ready(std::uint64_t id, platform::UniqueFd inner, Netw
   NetworkEvent event = event_for(p);
   event.allowed = true;
   event.connected = "127.0.0.1";
-  if (!broker || !broker->start_relay(event, std::move(p.outer), std::move(inner)))
+  if (!worker || !worker->send_relay_start(event, std::move(p.outer), std::move(inner)))
     refuse(p, "the proxy worker is gone");
 }
 
@@ -129,12 +129,12 @@ void InboundForwarder::refuse(Pending& p, const std::string& reason) {
   NetworkEvent event = event_for(p);
   event.deny_reason = ipc::DenyReason::ConnectFailed;  // inside, nothing took the connection
   event.reason = reason;
-  on_event_(event);
+  events_.network(event);
   // The host client sees its connection closed (refused cleanly).
   p.outer.reset();
 }
 
-void InboundForwarder::on_timer(ipc::Channel& launcher) {
+void InboundForwarder::on_timer(InboundOpener& launcher) {
   const auto now = Clock::now();
   for (auto& [id, p] : pending_)
     if (p.retry_at && *p.retry_at <= now) ask(launcher, id, p);

@@ -21,8 +21,9 @@
 
 #include "ipc/channel.hpp"
 #include "platform/unique_fd.hpp"
+#include "supervisor/audit/events.hpp"
 #include "supervisor/cli.hpp"
-#include "supervisor/network/network_broker.hpp"
+#include "supervisor/network/worker_host.hpp"
 
 namespace fence::supervisor {
 
@@ -34,25 +35,30 @@ inline constexpr std::chrono::milliseconds kInboundRetryWindow{5000};
 inline constexpr std::size_t kMaxInboundPending = 256;
 inline constexpr std::size_t kMaxInboundRelays = 1024;
 
+// Where InboundOpen goes: the launcher's host (launcher_host.hpp) implements it.
+class InboundOpener {
+ public:
+  virtual ~InboundOpener() = default;
+  virtual void send_inbound_open(std::uint64_t id, std::uint16_t port) = 0;
+};
+
 class InboundForwarder {
  public:
-  using EventSink = std::function<void(const NetworkEvent&)>;
-
   // Binds every listener (non-blocking). Throws platform::SysError naming the address when one
   // cannot be bound (e.g. "cannot listen on 127.0.0.1:8000: Address already in use").
-  InboundForwarder(const std::vector<ExposedPort>& ports, EventSink on_event);
+  InboundForwarder(const std::vector<ExposedPort>& ports, EventSink& events);
 
   bool empty() const { return listeners_.empty(); }
   // `relays`: inbound relays the worker is running now.
   void add_poll_fds(std::vector<pollfd>& fds, std::size_t relays) const;
   bool owns(int fd) const;
   // A listener is readable: accept what is queued and ask the launcher for each.
-  void on_readable(int fd, ipc::Channel& launcher);
+  void on_readable(int fd, InboundOpener& launcher);
   // The launcher's answers.
-  void on_ready(std::uint64_t id, platform::UniqueFd inner, NetworkBroker* broker);
+  void on_ready(std::uint64_t id, platform::UniqueFd inner, WorkerHost* worker);
   void on_failed(std::uint64_t id, int error);
   // Retries that are due.
-  void on_timer(ipc::Channel& launcher);
+  void on_timer(InboundOpener& launcher);
   // Milliseconds until the next retry, -1 when none is waiting.
   int next_timeout_ms() const;
 
@@ -71,14 +77,14 @@ class InboundForwarder {
     std::optional<Clock::time_point> retry_at;  // set: waiting to ask again
     bool asked = false;                         // an InboundOpen is outstanding
   };
-  void ask(ipc::Channel& launcher, std::uint64_t id, Pending& pending);
+  void ask(InboundOpener& launcher, std::uint64_t id, Pending& pending);
   void refuse(Pending& pending, const std::string& reason);
   static NetworkEvent event_for(const Pending& pending);
 
   std::vector<Listener> listeners_;
   std::map<std::uint64_t, Pending> pending_;
   std::uint64_t next_id_ = 1;
-  EventSink on_event_;
+  EventSink& events_;
 };
 
 }  // namespace fence::supervisor

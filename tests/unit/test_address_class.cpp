@@ -3,7 +3,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "supervisor/network/connector.hpp"
+#include "supervisor/network/upstream_connector.hpp"
 #include "supervisor/policy/address_class.hpp"
 
 namespace fence::supervisor {

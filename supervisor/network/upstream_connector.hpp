@@ -21,32 +21,17 @@
 
 #include "ipc/protocol.hpp"
 #include "platform/unique_fd.hpp"
+#include "supervisor/network/dns_resolver.hpp"
 #include "supervisor/policy/address_class.hpp"
 #include "supervisor/policy/network_policy.hpp"
 
 namespace fence::supervisor {
 
-inline constexpr std::size_t kMaxConcurrentResolutions = 16;
-
-struct ResolveResult {
-  // 0 on success, else an EAI_* code (EAI_AGAIN for a timeout is reported as Timeout only when
-  // `timed_out` is set).
-  int error = 0;
-  std::string error_text;
-  bool timed_out = false;
-  bool overloaded = false;
-  std::vector<IpAddress> addresses;  // deduplicated, in resolver order
-};
-
-// A resolver: name -> addresses, honoring the timeout. The default (empty function) is
-// resolve_name() below; tests inject fakes.
-using Resolver = std::function<ResolveResult(const std::string& host, int timeout_ms)>;
-
 struct ConnectOptions {
   int resolve_timeout_ms = 5000;
   int connect_timeout_ms = 10000;
   std::vector<IpAddress> host_own;  // host_addresses(), gathered once by the caller
-  Resolver resolver;                // empty: resolve_name
+  DnsResolver resolver;             // empty: resolve_name
 };
 
 struct ConnectOutcome {
@@ -67,21 +52,6 @@ ConnectOutcome establish(const NetworkPolicy& policy, const std::string& host, s
 // host (never one of options.forbidden_endpoints).
 ConnectOutcome establish_local(const NetworkPolicy& policy, std::uint16_t port,
                                const ConnectOptions& options);
-
-// getaddrinfo(host, AF_UNSPEC, SOCK_STREAM) in a detached helper thread; waits at most
-// timeout_ms. The helper holds one of kMaxConcurrentResolutions slots until getaddrinfo
-// returns (even after a timeout), so a stuck resolver cannot multiply threads.
-ResolveResult resolve_name(const std::string& host, int timeout_ms);
-
-// Number of resolve_name() calls that reached getaddrinfo since the process started (tests
-// prove with it that a denied name was never resolved).
-std::uint64_t resolver_call_count();
-
-// Unsets HOSTALIASES, RES_OPTIONS, LOCALDOMAIN and the other environment variables through
-// which glibc's resolver can be steered (SECURITY-RULES 16). Call once at supervisor start,
-// before any thread exists and before the first resolution (glibc reads them at resolver
-// initialization).
-void scrub_resolver_environment();
 
 // The addresses of this host's interfaces (getifaddrs, AF_INET and AF_INET6, zone dropped).
 // Empty on failure.

@@ -13,7 +13,7 @@
 
 #include <cstdlib>
 
-#include "supervisor/network/connector.hpp"
+#include "supervisor/network/upstream_connector.hpp"
 
 namespace fence::supervisor {
 namespace {
@@ -60,7 +60,7 @@ ConnectOptions fast_options() {
   return o;
 }
 
-Resolver fixed_answer(std::vector<IpAddress> answer, int* calls = nullptr) {
+DnsResolver fixed_answer(std::vector<IpAddress> answer, int* calls = nullptr) {
   return [answer, calls](const std::string&, int) {
     if (calls) ++*calls;
     ResolveResult r;
@@ -69,7 +69,7 @@ Resolver fixed_answer(std::vector<IpAddress> answer, int* calls = nullptr) {
   };
 }
 
-Resolver must_not_resolve() {
+DnsResolver must_not_resolve() {
   return [](const std::string& host, int) -> ResolveResult {
     FAIL("resolver called for " << host);
     return {};

@@ -1,6 +1,6 @@
-// NetworkBroker against a hostile proxy worker (issue 3, "Faults"; SECURITY-RULES 19).
+// WorkerHost against a hostile proxy worker (issue 3, "Faults"; SECURITY-RULES 19).
 //
-// This test process plays both sides: it owns a real NetworkBroker (the supervisor side, with
+// This test process plays both sides: it owns a real WorkerHost (the supervisor side, with
 // its real policy, connector and thread pool) and IMPERSONATES the proxy worker on the other end
 // of a real SEQPACKET socketpair. The fake worker sends well-formed requests through an
 // ipc::Channel and malformed or forbidden ones as raw datagrams (sendmsg), so that nothing on
@@ -36,8 +36,8 @@
 #include "ipc/channel.hpp"
 #include "ipc/frame.hpp"
 #include "platform/sys_error.hpp"
-#include "supervisor/network/connector.hpp"
-#include "supervisor/network/network_broker.hpp"
+#include "supervisor/network/upstream_connector.hpp"
+#include "supervisor/network/worker_host.hpp"
 #include "supervisor/policy/network_policy.hpp"
 
 namespace fence::supervisor {
@@ -157,15 +157,13 @@ struct Answer {
 
 class FakeWorker {
  public:
-  explicit FakeWorker(NetworkPolicy policy, BrokerOptions options = default_options()) {
+  explicit FakeWorker(NetworkPolicy policy, WorkerHostOptions options = default_options()) {
     auto [supervisor_end, worker_end] = ipc::make_channel_pair();
     worker_ = std::make_unique<ipc::Channel>(std::move(worker_end), ipc::Role::ProxyWorker,
                                              ipc::Role::Supervisor);
     // await_worker blocks until our Hello arrives: ours goes first.
     worker_->send_hello();
-    broker_ = std::make_unique<NetworkBroker>(
-        std::move(policy), options, [this](const NetworkEvent& e) { events.push_back(e); },
-        [this](const WorkerFault& f) { faults.push_back(f); });
+    broker_ = std::make_unique<WorkerHost>(std::move(policy), options, sink_);
     broker_->adopt_worker(-1, std::move(supervisor_end));
     broker_->await_worker();
     auto hello = worker_->receive();
@@ -177,13 +175,13 @@ class FakeWorker {
     channel_fd_ = broker_->poll_fds()[1];
   }
 
-  static BrokerOptions default_options() {
-    BrokerOptions o;
+  static WorkerHostOptions default_options() {
+    WorkerHostOptions o;
     o.connect_threads = 4;
     return o;
   }
 
-  NetworkBroker& broker() { return *broker_; }
+  WorkerHost& broker() { return *broker_; }
   int sock() const { return worker_->fd(); }
   // The broker's worker channel fd, as it was after adopt_worker.
   int channel_fd() const { return channel_fd_; }
@@ -208,7 +206,7 @@ class FakeWorker {
     }
   }
 
-  // One round of the supervisor's event loop, as in sandbox_run.cpp: poll the broker's fds
+  // One round of the supervisor's event loop, as in launcher_host.cpp: poll the broker's fds
   // (the channel also for writing while answers wait in the broker's queue), dispatch.
   void pump(int timeout_ms) {
     std::vector<pollfd> fds;
@@ -253,13 +251,28 @@ class FakeWorker {
     REQUIRE(answers.size() >= n);
   }
 
+  // What the host reports, as the run's Reporter would receive it.
+  struct RecordingSink final : EventSink {
+    explicit RecordingSink(FakeWorker& w) : w(w) {}
+    void network(const NetworkEvent& e) override { w.events.push_back(e); }
+    void worker_fault(const WorkerFault& f) override { w.faults.push_back(f); }
+    void worker_log(const std::string& text) override { w.log_lines.push_back(text); }
+    void sandbox_ready(const ipc::SandboxReady&) override {}
+    void violation(const ipc::Violation&) override {}
+    void unix_connect(const ipc::UnixConnect&) override {}
+    void command(const CommandDecision&) override {}
+    FakeWorker& w;
+  };
+
   std::vector<NetworkEvent> events;
   std::vector<WorkerFault> faults;
+  std::vector<std::string> log_lines;
   std::vector<Answer> answers;
 
  private:
+  RecordingSink sink_{*this};
   std::unique_ptr<ipc::Channel> worker_;
-  std::unique_ptr<NetworkBroker> broker_;
+  std::unique_ptr<WorkerHost> broker_;
   int channel_fd_ = -1;
 };
 
@@ -440,19 +453,18 @@ TEST_CASE("broker: messages only the supervisor or launcher may send are faults"
 TEST_CASE("broker: the worker's log lines are delivered as sent, a bounded number of them",
           "[broker]") {
   FakeWorker w(test_policy());
-  std::vector<std::string> lines;
-  w.broker().on_worker_log([&](const std::string& text) { lines.push_back(text); });
+  const std::vector<std::string>& lines = w.log_lines;
   const std::string hostile = "fatal: \x1b[2J\r\nfence: forged";
-  for (std::size_t i = 0; i < NetworkBroker::kMaxWorkerLogLines + 50; ++i) {
+  for (std::size_t i = 0; i < WorkerHost::kMaxWorkerLogLines + 50; ++i) {
     w.send_raw(frame_of(ipc::WorkerLog{i == 0 ? hostile : "line " + std::to_string(i)}));
     if (i % 64 == 63) w.deliver();
   }
   w.deliver();
   CHECK(w.faults.empty());
-  REQUIRE(lines.size() == NetworkBroker::kMaxWorkerLogLines + 1);
+  REQUIRE(lines.size() == WorkerHost::kMaxWorkerLogLines + 1);
   CHECK(lines.front() == hostile);  // escaping is the display's job (Reporter, safe_text)
-  CHECK(lines[NetworkBroker::kMaxWorkerLogLines - 1] ==
-        "line " + std::to_string(NetworkBroker::kMaxWorkerLogLines - 1));
+  CHECK(lines[WorkerHost::kMaxWorkerLogLines - 1] ==
+        "line " + std::to_string(WorkerHost::kMaxWorkerLogLines - 1));
   CHECK(lines.back() == "(further lines of the proxy worker dropped)");
   // An empty line is a protocol violation like any bad field.
   w.send_raw(frame_of(ipc::WorkerLog{""}));
@@ -564,7 +576,7 @@ TEST_CASE("broker: TunnelClosed for an id never allowed is a fault", "[broker]")
 TEST_CASE("broker: 5000 refused requests are all answered, fds unchanged", "[broker]") {
   const std::size_t before = fd_count();
   {
-    BrokerOptions options = FakeWorker::default_options();
+    WorkerHostOptions options = FakeWorker::default_options();
     options.max_in_flight = 64;
     FakeWorker w(test_policy(), options);
     const auto resolved = resolver_call_count();
@@ -615,7 +627,7 @@ TEST_CASE("broker: 5000 refused requests are all answered, fds unchanged", "[bro
 TEST_CASE("broker: max_in_flight pending requests are fine, one more is a fault", "[broker]") {
   const std::size_t before = fd_count();
   {
-    BrokerOptions options = FakeWorker::default_options();
+    WorkerHostOptions options = FakeWorker::default_options();
     options.max_in_flight = 8;
     FakeWorker w(test_policy(), options);
     // Exactly at the limit, twice (answers drained in between).
@@ -648,7 +660,7 @@ TEST_CASE("broker: max_in_flight pending requests are fine, one more is a fault"
 TEST_CASE("broker: a worker that never reads its answers cannot stall the supervisor", "[broker]") {
   const std::size_t before = fd_count();
   {
-    BrokerOptions options = FakeWorker::default_options();
+    WorkerHostOptions options = FakeWorker::default_options();
     options.max_in_flight = 64;
     FakeWorker w(test_policy(), options);
     std::atomic<bool> in_call{false};

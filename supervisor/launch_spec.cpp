@@ -1,0 +1,120 @@
+#include "supervisor/launch_spec.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <optional>
+
+#include "supervisor/config/environment.hpp"
+#include "supervisor/config/paths.hpp"
+#include "supervisor/spawn.hpp"
+
+extern char** environ;
+
+namespace fence::supervisor {
+namespace {
+
+std::vector<std::string> current_environment() {
+  std::vector<std::string> env;
+  for (char** e = environ; e && *e; ++e) env.emplace_back(*e);
+  return env;
+}
+
+// The executables of this installation: fence itself and its helpers.
+std::vector<std::string> own_executables() {
+  std::vector<std::string> files;
+  std::error_code ec;
+  const auto self = std::filesystem::canonical("/proc/self/exe", ec);
+  if (!ec) files.push_back(self.string());
+  for (const char* helper : {"fence-launcher", "fence-proxy-worker"}) {
+    try {
+      files.push_back(std::filesystem::canonical(find_helper(helper)).string());
+    } catch (const std::exception&) {
+      // Not installed (yet): nothing to protect.
+    }
+  }
+  return files;
+}
+
+FilesystemPlan plan_filesystem(const Config& config, const RunPlaces& at,
+                               const std::string& audit_file) {
+  // SECURITY: fence's own configuration and executables are never writable from inside
+  // (SECURITY-RULES 7, 14), even when they sit in an allowWrite directory.
+  std::vector<std::string> own_files = own_executables();
+  if (config.source_path) own_files.push_back(*config.source_path);
+  // SECURITY: the audit log is written only by the supervisor; the sandbox can neither
+  // append to, truncate, rename nor replace it, even inside an allowWrite directory.
+  if (!audit_file.empty()) own_files.push_back(audit_file);
+  own_files.push_back(at.home + "/.fence.json");
+  try {
+    return build_filesystem_plan(config, at.cwd, at.home, own_files);
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError(e.what());
+  }
+}
+
+// Localhost and inbound fields (docs/configuration.md, "network").
+void add_local_network(ipc::LaunchSpec& spec, const Config& config, const CliOptions& cli,
+                       const RunPlaces& at) {
+  const auto& net = config.network;
+  spec.allow_local_binding = net.allow_local_binding;
+  for (const ExposedPort& p : cli.ports) {
+    if (p.port == spec.http_proxy_port || p.port == spec.socks_proxy_port)
+      throw ConfigError("-p " + std::to_string(p.port) +
+                        ": that port is the sandbox's proxy listener");
+    spec.inbound_ports.push_back(p.port);
+    // -p implies binding for that port only.
+    if (!spec.allow_local_binding) spec.bind_ports.push_back(p.port);
+  }
+  for (std::uint16_t port : net.allow_local_outbound_ports) {
+    if (port == spec.http_proxy_port || port == spec.socks_proxy_port)
+      throw ConfigError("network.allowLocalOutboundPorts: " + std::to_string(port) +
+                        " is a proxy port");
+    if (std::find(spec.inbound_ports.begin(), spec.inbound_ports.end(), port) !=
+        spec.inbound_ports.end())
+      throw ConfigError("network.allowLocalOutboundPorts: " + std::to_string(port) +
+                        " is also exposed with -p (one port cannot be served inside and "
+                        "forwarded out)");
+    spec.local_outbound_ports.push_back(port);
+  }
+  for (const std::string& raw : net.allow_unix_sockets) {
+    const std::string path = normalize_path(raw, at.cwd, at.home);
+    if (std::find(spec.unix_sockets.begin(), spec.unix_sockets.end(), path) ==
+        spec.unix_sockets.end())
+      spec.unix_sockets.push_back(path);
+  }
+  spec.allow_all_unix_sockets = net.allow_all_unix_sockets;
+  spec.allow_pty = config.allow_pty;
+}
+
+}  // namespace
+
+LaunchPlan build_launch_spec(const CliOptions& cli, const Config& config, const RunPlaces& at,
+                             const std::string& audit_file) {
+  FilesystemPlan fs = plan_filesystem(config, at, audit_file);
+  LaunchPlan plan;
+  plan.fs_warnings = std::move(fs.warnings);
+  ipc::LaunchSpec& spec = plan.spec;
+  spec.argv = cli.shell_command ? std::vector<std::string>{"/bin/sh", "-c", *cli.shell_command}
+                                : cli.command;
+  spec.env = sandbox_environment(current_environment(), &plan.removed_env);
+  spec.cwd = at.cwd;
+  spec.readable = std::move(fs.readable);
+  spec.executable = std::move(fs.executable);
+  spec.writable = std::move(fs.writable);
+  spec.read_only = std::move(fs.read_only);
+  spec.hidden = std::move(fs.hidden);
+  spec.protected_names = std::move(fs.protected_names);
+  spec.protected_files = std::move(fs.protected_files);
+  spec.creatable_protected = std::move(fs.creatable_protected);
+  spec.protect_bare_repositories = fs.protect_bare_repositories;
+  spec.debug = cli.debug;
+  spec.http_proxy_port = config.network.http_proxy_port.value_or(ipc::kDefaultHttpProxyPort);
+  spec.socks_proxy_port = config.network.socks_proxy_port.value_or(ipc::kDefaultSocksProxyPort);
+  if (spec.http_proxy_port == spec.socks_proxy_port)
+    throw ConfigError("network.httpProxyPort and network.socksProxyPort are equal");
+  add_local_network(spec, config, cli, at);
+  add_proxy_environment(spec.env, spec.http_proxy_port, spec.socks_proxy_port);
+  return plan;
+}
+
+}  // namespace fence::supervisor

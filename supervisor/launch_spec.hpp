@@ -1,0 +1,34 @@
+// The LaunchSpec of a run: everything the launcher needs to build the sandbox, computed once
+// from the policy, the command line and the places of the run.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "ipc/protocol.hpp"
+#include "supervisor/cli.hpp"
+#include "supervisor/config/config.hpp"
+#include "supervisor/config/filesystem_plan.hpp"
+
+namespace fence::supervisor {
+
+// Where the run happens.
+struct RunPlaces {
+  std::string cwd;
+  std::string home;
+};
+
+// The filesystem plan (the configuration's tiers resolved on this host, fence's own files
+// protected: its executables, its settings file, `audit_file` when non-empty, ~/.fence.json),
+// the command, its sanitized environment with the proxy variables, the proxy ports and the
+// localhost and inbound fields. Names of environment variables removed go to *removed_env.
+// Throws ConfigError for a policy that cannot be planned or ports that collide.
+struct LaunchPlan {
+  ipc::LaunchSpec spec;
+  std::vector<std::string> fs_warnings;  // entries ignored and why, for -d / -m
+  std::vector<std::string> removed_env;  // environment variables not passed on
+};
+LaunchPlan build_launch_spec(const CliOptions& cli, const Config& config, const RunPlaces& at,
+                             const std::string& audit_file);
+
+}  // namespace fence::supervisor

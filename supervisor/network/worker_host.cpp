@@ -1,0 +1,330 @@
+#include "supervisor/network/worker_host.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ipc/handlers.hpp"
+#include "platform/sys_error.hpp"
+#include "platform/tcp_listener.hpp"
+#include "supervisor/spawn.hpp"
+
+namespace fence::supervisor {
+namespace {
+
+constexpr ipc::Route<WorkerHost> kRoutes[] = {
+    ipc::route<&WorkerHost::on_connect_request>(),
+    ipc::route<&WorkerHost::on_tunnel_closed>(),
+    ipc::route<&WorkerHost::on_relay_closed>(),
+    ipc::route<&WorkerHost::on_worker_log>(),
+};
+static_assert(ipc::routes_complete(kRoutes, ipc::Role::ProxyWorker, ipc::Role::Supervisor));
+
+ConnectOptions connect_options() {
+  ConnectOptions options;
+  options.host_own = host_addresses();
+  return options;
+}
+
+}  // namespace
+
+WorkerHost::WorkerHost(NetworkPolicy policy, WorkerHostOptions options, EventSink& events)
+    : options_(options),
+      events_(events),
+      pool_(std::move(policy), connect_options(), options.connect_threads) {}
+
+WorkerHost::~WorkerHost() {
+  stop();
+}
+
+void WorkerHost::start(const std::string& worker_path) {
+  auto [ours, theirs] = ipc::make_channel_pair();
+  std::error_code error;
+  const pid_t pid = spawn_helper(worker_path, theirs.get(), error);
+  theirs.reset();
+  if (pid < 0) throw std::runtime_error("cannot start " + worker_path + ": " + error.message());
+  adopt_worker(pid, std::move(ours));
+}
+
+void WorkerHost::adopt_worker(pid_t pid, platform::UniqueFd channel) {
+  worker_pid_ = pid;
+  channel_ = std::make_unique<ipc::Channel>(std::move(channel), ipc::Role::Supervisor,
+                                            ipc::Role::ProxyWorker);
+  channel_->send_hello();
+  hello_pending_ = true;
+}
+
+void WorkerHost::await_worker() {
+  if (!hello_pending_) return;
+  if (!channel_) throw std::runtime_error("no proxy worker");
+  // A worker that never says Hello must not hang fence at startup.
+  struct pollfd p {
+    channel_->fd(), POLLIN, 0
+  };
+  if (platform::retry_eintr([&] { return ::poll(&p, 1, 5000); }) != 1)
+    throw std::runtime_error("the proxy worker did not answer within 5 s");
+  auto hello = channel_->receive();
+  if (!hello || hello->type != ipc::MessageType::Hello)
+    throw std::runtime_error("the proxy worker did not start");
+  // From here on the channel is non-blocking: see WorkerReply.
+  const int flags = ::fcntl(channel_->fd(), F_GETFL);
+  if (flags < 0 || ::fcntl(channel_->fd(), F_SETFL, flags | O_NONBLOCK) != 0)
+    throw platform::SysError("fcntl(O_NONBLOCK) on the worker channel");
+  hello_pending_ = false;
+}
+
+// --- supervisor -> worker ---------------------------------------------------------------------
+
+void WorkerHost::send_proxy_start(std::vector<platform::UniqueFd> listeners) {
+  // SECURITY: the launcher is trusted, but a listener that is not what it claims would hand
+  // the worker something else entirely; check before passing it on.
+  if (listeners.size() != 2) throw ipc::ProtocolError("ListenersReady: expected 2 fds");
+  for (const auto& fd : listeners)
+    if (!platform::is_listening_tcp_socket(fd.get()))
+      throw ipc::ProtocolError("ListenersReady: fd is not a listening TCP socket");
+  if (!channel_) return;
+  ipc::ProxyStart start;
+  start.debug = options_.debug;
+  const int raw[] = {listeners[0].get(), listeners[1].get()};
+  channel_->send(start, raw);
+  // Our copies close here: the worker alone holds the listeners, so if it dies the sandbox's
+  // proxies refuse connections (fail closed).
+}
+
+void WorkerHost::send_local_listener(std::uint16_t port, platform::UniqueFd listener) {
+  if (!platform::is_listening_tcp_socket(listener.get()))
+    throw ipc::ProtocolError("LocalListenerReady: fd is not a listening TCP socket");
+  WorkerReply r;
+  r.kind = WorkerReply::Kind::LocalListener;
+  r.id = port;
+  r.fd = std::move(listener);
+  reply(std::move(r));
+}
+
+bool WorkerHost::send_relay_start(NetworkEvent event, platform::UniqueFd outer,
+                                  platform::UniqueFd inner) {
+  if (!channel_) return false;
+  const std::uint64_t id = next_relay_id_++;
+  relays_.emplace(id, event);
+  events_.network(event);
+  WorkerReply r;
+  r.kind = WorkerReply::Kind::Relay;
+  r.id = id;
+  r.fd = std::move(outer);
+  r.second = std::move(inner);
+  reply(std::move(r));
+  return true;
+}
+
+// The pool's completions: ConnectAllowed with the connected socket, or ConnectDenied.
+void WorkerHost::answer_completions() {
+  for (ConnectPool::Done& d : pool_.take_done()) {
+    const std::uint64_t id = d.request.id;
+    pending_.erase(id);
+    NetworkEvent event;
+    event.kind = kind_of(d.request.protocol);
+    event.host = std::move(d.request.host);
+    event.port = d.request.port;
+    event.allowed = d.outcome.ok();
+    event.deny_reason = d.outcome.reason;
+    event.rule = d.outcome.decision.rule;
+    event.reason = event.allowed ? std::string() : d.outcome.text;
+    event.resolved = d.outcome.resolved;
+    event.connected = d.outcome.connected_address;
+    if (!channel_) {
+      // The worker is gone: the decision is still reported, the connection is closed unused.
+      events_.network(event);
+      continue;
+    }
+    if (event.allowed) open_.emplace(id, event);
+    events_.network(event);
+    WorkerReply r;
+    r.id = id;
+    r.fd = std::move(d.outcome.fd);
+    r.reason = d.outcome.reason;
+    r.text = d.outcome.text.substr(0, ipc::kMaxReasonLen);
+    reply(std::move(r));
+  }
+}
+
+// --- worker -> supervisor ---------------------------------------------------------------------
+
+void WorkerHost::on_connect_request(const ipc::ConnectRequest& request) {
+  // SECURITY: ids are the worker's; a duplicate or a flood is a violation.
+  if (pending_.count(request.id) || open_.count(request.id))
+    return fault("ConnectRequest reuses id " + std::to_string(request.id));
+  if (pending_.size() >= options_.max_in_flight)
+    return fault("more than " + std::to_string(options_.max_in_flight) +
+                 " ConnectRequests in flight");
+  pending_.insert(request.id);
+  pool_.submit(request);
+}
+
+void WorkerHost::on_tunnel_closed(const ipc::TunnelClosed& closed) {
+  report_closed(open_, "TunnelClosed", closed.id, closed.bytes_up, closed.bytes_down,
+                closed.duration_ms);
+}
+
+void WorkerHost::on_relay_closed(const ipc::RelayClosed& closed) {
+  report_closed(relays_, "RelayClosed", closed.id, closed.bytes_up, closed.bytes_down,
+                closed.duration_ms);
+}
+
+void WorkerHost::on_worker_log(const ipc::WorkerLog& log) {
+  // SECURITY: the worker's only voice; bounded so a compromised one cannot flood it.
+  if (++log_lines_ <= kMaxWorkerLogLines) events_.worker_log(log.text);
+  if (log_lines_ == kMaxWorkerLogLines + 1)
+    events_.worker_log("(further lines of the proxy worker dropped)");
+}
+
+void WorkerHost::report_closed(std::map<std::uint64_t, NetworkEvent>& open, std::string_view what,
+                               std::uint64_t id, std::uint64_t bytes_up, std::uint64_t bytes_down,
+                               std::uint32_t duration_ms) {
+  auto it = open.find(id);
+  // SECURITY: the ids are the supervisor's record of what it allowed; anything else is a lie.
+  if (it == open.end()) return fault(std::string(what) + " for unknown id " + std::to_string(id));
+  NetworkEvent event = std::move(it->second);
+  open.erase(it);
+  event.closed = true;
+  event.bytes_up = bytes_up;
+  event.bytes_down = bytes_down;
+  event.duration_ms = duration_ms;
+  events_.network(event);
+}
+
+// --- the event loop ---------------------------------------------------------------------------
+
+std::vector<int> WorkerHost::poll_fds() const {
+  std::vector<int> fds{pool_.wakeup_fd()};
+  if (channel_) fds.push_back(channel_->fd());
+  return fds;
+}
+
+void WorkerHost::on_readable(int fd) {
+  flush_outbox();
+  if (fd == pool_.wakeup_fd()) {
+    answer_completions();
+  } else if (channel_ && fd == channel_->fd()) {
+    receive_from_worker();
+  }
+}
+
+void WorkerHost::receive_from_worker() {
+  // Drain everything queued, one datagram at a time.
+  for (int i = 0; i < 256 && channel_; ++i) {
+    try {
+      ipc::ReceiveResult result = channel_->try_receive();
+      if (result.status == ipc::ReceiveStatus::WouldBlock) return;
+      if (result.status == ipc::ReceiveStatus::Closed) return fault("the proxy worker exited");
+      ipc::dispatch(kRoutes, *this, *result.message);
+    } catch (const ipc::ProtocolError& e) {
+      return fault(std::string("protocol violation: ") + e.what());
+    } catch (const platform::SysError& e) {
+      return fault(e.what());
+    }
+  }
+}
+
+void WorkerHost::reply(WorkerReply r) {
+  if (!channel_) return;
+  if (outbox_.empty() && try_send(r)) return;
+  if (!channel_) return;
+  if (outbox_.size() >= options_.max_in_flight)
+    return fault("the proxy worker does not read its answers");
+  outbox_.push_back(std::move(r));
+}
+
+bool WorkerHost::try_send(WorkerReply& r) {
+  try {
+    if (r.kind == WorkerReply::Kind::LocalListener) {
+      const int fd = r.fd.get();
+      channel_->send(ipc::LocalListener{static_cast<std::uint16_t>(r.id)},
+                     std::span<const int>(&fd, 1));
+    } else if (r.kind == WorkerReply::Kind::Relay) {
+      const int fds[] = {r.fd.get(), r.second.get()};
+      channel_->send(ipc::RelayStart{r.id}, fds);
+    } else if (r.fd) {
+      const int fd = r.fd.get();
+      channel_->send(ipc::ConnectAllowed{r.id}, std::span<const int>(&fd, 1));
+    } else {
+      channel_->send(ipc::ConnectDenied{r.id, r.reason, r.text});
+    }
+    return true;
+  } catch (const platform::SysError& e) {
+    if (e.error_code() == EAGAIN || e.error_code() == EWOULDBLOCK) return false;
+    fault(std::string("cannot answer the proxy worker: ") + e.what());
+  } catch (const std::exception& e) {
+    fault(std::string("cannot answer the proxy worker: ") + e.what());
+  }
+  return true;  // not queued: the worker is gone
+}
+
+void WorkerHost::flush_outbox() {
+  while (channel_ && !outbox_.empty()) {
+    if (!try_send(outbox_.front())) return;
+    outbox_.pop_front();
+  }
+}
+
+void WorkerHost::fault(const std::string& what) {
+  outbox_.clear();
+  // Requests not started yet are dropped: nothing is resolved or connected for a worker
+  // that has been cut off.
+  pool_.drop_queued();
+  events_.worker_fault(WorkerFault{what});
+  // SECURITY: a misbehaving worker is cut off at once; the sandbox's listeners die with it.
+  channel_.reset();
+  if (worker_pid_ > 0) {
+    ::kill(worker_pid_, SIGKILL);
+    int status = 0;
+    platform::retry_eintr([&] { return ::waitpid(worker_pid_, &status, 0); });
+    worker_pid_ = -1;
+  }
+  pending_.clear();
+  // Inbound relays died with the worker: report them closed (without byte counts).
+  for (auto& [id, event] : relays_) {
+    event.closed = true;
+    events_.network(event);
+  }
+  relays_.clear();
+}
+
+void WorkerHost::drain(std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (channel_ && (!open_.empty() || !relays_.empty())) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return;
+    struct pollfd p {
+      channel_->fd(), POLLIN, 0
+    };
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return;
+    receive_from_worker();
+  }
+}
+
+void WorkerHost::stop() {
+  pool_.stop();
+  outbox_.clear();
+  // Killed before its channel closes: a worker that saw the close first would report it as a
+  // protocol violation by the supervisor.
+  if (worker_pid_ > 0) ::kill(worker_pid_, SIGKILL);
+  channel_.reset();
+  if (worker_pid_ > 0) {
+    int status = 0;
+    platform::retry_eintr([&] { return ::waitpid(worker_pid_, &status, 0); });
+    worker_pid_ = -1;
+  }
+  // Allowed connections still open when the sandbox ends are reported without byte counts.
+  for (auto* open : {&open_, &relays_}) {
+    for (auto& [id, event] : *open) {
+      event.closed = true;
+      events_.network(event);
+    }
+    open->clear();
+  }
+}
+
+}  // namespace fence::supervisor
