@@ -9,7 +9,7 @@
 #include "platform/process.hpp"
 #include "supervisor/cli.hpp"
 #include "supervisor/exit_codes.hpp"
-#include "supervisor/linux_features.hpp"
+#include "supervisor/features_report.hpp"
 #include "supervisor/network/dns_resolver.hpp"
 #include "supervisor/policy/safe_text.hpp"
 #include "supervisor/run.hpp"

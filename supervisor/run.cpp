@@ -21,7 +21,7 @@
 #include "supervisor/exit_codes.hpp"
 #include "supervisor/launch_spec.hpp"
 #include "supervisor/launcher_host.hpp"
-#include "supervisor/linux_features.hpp"
+#include "supervisor/features_report.hpp"
 #include "supervisor/network/inbound_forwarder.hpp"
 #include "supervisor/network/worker_host.hpp"
 #include "supervisor/policy/command_policy.hpp"

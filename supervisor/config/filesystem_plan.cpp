@@ -59,6 +59,7 @@ class PlanBuilder {
   struct Entry {
     std::string path;
     std::vector<std::string> symlinks;  // followed while resolving (for globs: in the prefix)
+    std::string lexical;                // a literal entry before its symlinks were followed
   };
 
   // Without a usable home (HOME unset or relative) only "~" entries fail; the rest still works.
@@ -74,7 +75,8 @@ class PlanBuilder {
     try {
       if (!has_glob(raw)) {
         ResolvedPath resolved = resolve_path(raw, cwd_, home_);
-        return {Entry{std::move(resolved.path), std::move(resolved.symlinks)}};
+        return {Entry{std::move(resolved.path), std::move(resolved.symlinks),
+                      std::move(resolved.lexical)}};
       }
       const std::string pattern = absolute_path(raw, cwd_, home_);
       const std::string prefix = glob_literal_prefix(pattern);
@@ -137,7 +139,7 @@ class PlanBuilder {
           host_tmp = true;  // the launcher binds the host /tmp instead of a private tmpfs
           continue;
         }
-        if (!has_glob(raw)) trees.push_back(absolute_path(raw, cwd_, home_));
+        if (!e.lexical.empty()) trees.push_back(e.lexical);
         trees.push_back(e.path);
         entries.push_back(std::move(e));
       }
@@ -196,10 +198,9 @@ class PlanBuilder {
   // Protects the resolved target and, when the name itself is reached through a symlink, the
   // name too: the launcher pins a symlink in place so it cannot be swapped for a directory.
   void protect(const std::string& raw) {
-    const std::string resolved = normalize_path(raw, cwd_, home_);
-    plan_.read_only.push_back(resolved);
-    const std::string lexical = absolute_path(raw, cwd_, home_);
-    if (lexical != resolved) plan_.read_only.push_back(lexical);
+    ResolvedPath resolved = resolve_path(raw, cwd_, home_);
+    if (resolved.lexical != resolved.path) plan_.read_only.push_back(std::move(resolved.lexical));
+    plan_.read_only.push_back(std::move(resolved.path));
   }
 
   void protect_hooks_paths(const std::string& git_config, const std::string& worktree) {

@@ -114,6 +114,7 @@ ResolvedPath resolve_path(std::string_view raw, const std::string& cwd, const st
   for (std::string_view comp : split_components(absolute)) pending.emplace_back(comp);
 
   ResolvedPath out;
+  out.lexical = absolute;
   std::string resolved;  // "" stands for "/"
   bool exists = true;    // false once a component is missing: the rest is kept as written
   int hops = 0;

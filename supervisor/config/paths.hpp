@@ -23,6 +23,7 @@ inline constexpr std::size_t kMaxGlobEntriesVisited = 100'000;
 inline constexpr int kMaxSymlinkHops = 40;
 
 struct ResolvedPath {
+  std::string lexical;                // absolute_path(): before any symlink is followed
   std::string path;                   // absolute, normalized, symlinks of existing prefix resolved
   std::vector<std::string> symlinks;  // absolute location of every symlink that was followed
 };

@@ -1,4 +1,4 @@
-#include "supervisor/linux_features.hpp"
+#include "supervisor/features_report.hpp"
 
 #include <sstream>
 
