@@ -28,17 +28,17 @@ class BodyFramer {
 
  private:
   enum class State {
-    Length,       // content-length body: remaining_ bytes left
-    Size,         // chunk-size hex digits
-    Extension,    // chunk-ext up to CR
-    SizeLf,       // LF after the chunk-size line's CR
-    Data,         // remaining_ bytes of chunk data
-    DataCr,       // CR after chunk data
-    DataLf,       // LF after chunk data
-    TrailerStart, // start of a trailer line, or the final CRLF
-    Trailer,      // inside a trailer field line
-    TrailerLf,    // LF ending a trailer field line
-    FinalLf,      // LF of the final empty line
+    Length,        // content-length body: remaining_ bytes left
+    Size,          // chunk-size hex digits
+    Extension,     // chunk-ext up to CR
+    SizeLf,        // LF after the chunk-size line's CR
+    Data,          // remaining_ bytes of chunk data
+    DataCr,        // CR after chunk data
+    DataLf,        // LF after chunk data
+    TrailerStart,  // start of a trailer line, or the final CRLF
+    Trailer,       // inside a trailer field line
+    TrailerLf,     // LF ending a trailer field line
+    FinalLf,       // LF of the final empty line
     Done,
     Bad,
   };

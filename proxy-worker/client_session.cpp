@@ -53,11 +53,14 @@ ClientSession::ClientSession(ProxyServer& server, UniqueFd client, ClientKind ki
   }
 }
 
-ClientSession::~ClientSession() { server_.session_closed(); }
+ClientSession::~ClientSession() {
+  server_.session_closed();
+}
 
 void ClientSession::start() {
   // A transparent connection has nothing to parse: its target is the listener's port.
-  if (kind_ == ClientKind::Local) return ask("127.0.0.1", local_port_, ipc::ProxyProtocol::LocalForward);
+  if (kind_ == ClientKind::Local)
+    return ask("127.0.0.1", local_port_, ipc::ProxyProtocol::LocalForward);
   start_request();
 }
 
@@ -71,10 +74,10 @@ void ClientSession::start_request() {
   }
   // SECURITY: one deadline for the whole request (slowloris): it is not reset by progress.
   deadline_.expires_after(std::chrono::milliseconds(server_.limits().header_timeout_ms));
-  deadline_.async_wait([self = shared_from_this(), gen = requests_served_](
-                           const boost::system::error_code& ec) {
-    if (!ec && gen == self->requests_served_) self->on_deadline();
-  });
+  deadline_.async_wait(
+      [self = shared_from_this(), gen = requests_served_](const boost::system::error_code& ec) {
+        if (!ec && gen == self->requests_served_) self->on_deadline();
+      });
   if (received_.empty()) return read_more();
   // A fresh parser over the bytes already buffered: the same path as freshly read bytes.
   const std::string_view buffered(received_);
@@ -110,14 +113,13 @@ void ClientSession::http_progress(std::string_view fresh) {
     case ParseStatus::NeedMore:
       return read_more();
     case ParseStatus::Bad:
-      return reply_and_close(http_response(http_->error_status(),
-                                           http_reason(http_->error_status()),
-                                           http_->error_text()));
+      return reply_and_close(http_response(
+          http_->error_status(), http_reason(http_->error_status()), http_->error_text()));
     case ParseStatus::Done: {
       const auto& target = http_->target();
-      return ask(target.host, target.port,
-                 target.is_connect ? ipc::ProxyProtocol::HttpConnect
-                                   : ipc::ProxyProtocol::HttpForward);
+      return ask(
+          target.host, target.port,
+          target.is_connect ? ipc::ProxyProtocol::HttpConnect : ipc::ProxyProtocol::HttpForward);
     }
   }
 }
@@ -132,13 +134,13 @@ void ClientSession::socks_progress(std::string_view fresh) {
     if (static_cast<std::uint8_t>(write_buf_.at(1)) == kSocksMethodNone) {
       return reply_and_close(std::move(write_buf_));
     }
-    asio::async_write(client_, asio::buffer(write_buf_),
-                      [self = shared_from_this(), status](const boost::system::error_code& ec,
-                                                         std::size_t) {
-                        if (self->state_ != State::Reading) return;
-                        if (ec) return self->close();
-                        self->socks_progress({});
-                      });
+    asio::async_write(
+        client_, asio::buffer(write_buf_),
+        [self = shared_from_this(), status](const boost::system::error_code& ec, std::size_t) {
+          if (self->state_ != State::Reading) return;
+          if (ec) return self->close();
+          self->socks_progress({});
+        });
     return;
   }
   switch (status) {
@@ -154,8 +156,7 @@ void ClientSession::socks_progress(std::string_view fresh) {
   }
 }
 
-void ClientSession::ask(const std::string& host, std::uint16_t port,
-                        ipc::ProxyProtocol protocol) {
+void ClientSession::ask(const std::string& host, std::uint16_t port, ipc::ProxyProtocol protocol) {
   state_ = State::Asking;
   deadline_.cancel();  // the supervisor bounds its own resolve/connect time
   protocol_ = protocol;
@@ -170,7 +171,8 @@ void ClientSession::on_deadline() {
   // An idle keep-alive connection with no new request: just close it.
   if (requests_served_ > 0 && !got_request_bytes_) return close();
   if (kind_ == ClientKind::Http) {
-    return reply_and_close(http_response(408, http_reason(408), "request head not received in time"));
+    return reply_and_close(
+        http_response(408, http_reason(408), "request head not received in time"));
   }
   close();
 }
@@ -185,7 +187,8 @@ void ClientSession::denied(const ipc::ConnectDenied& answer) {
   if (state_ != State::Asking) return;
   state_ = State::Answering;
   if (kind_ == ClientKind::Local) return close();  // the program sees the connection reset
-  if (kind_ == ClientKind::Socks5) return reply_and_close(socks5_reply(socks_reply_for(answer.reason)));
+  if (kind_ == ClientKind::Socks5)
+    return reply_and_close(socks5_reply(socks_reply_for(answer.reason)));
   if (answer.reason == ipc::DenyReason::Policy) {
     return reply_and_close(http_response(403, http_reason(403), kBlockedBody));
   }
@@ -246,11 +249,13 @@ void ClientSession::start_forward(std::uint64_t id, UniqueFd upstream) {
   f.upstream.assign(upstream.release());
   f.id = id;
   f.started = std::chrono::steady_clock::now();
-  const std::string_view raw_head(received_.data(), std::min(http_->head_bytes(), received_.size()));
+  const std::string_view raw_head(received_.data(),
+                                  std::min(http_->head_bytes(), received_.size()));
   f.keep_alive = client_wants_keep_alive(raw_head);
   f.request_was_head = target.upstream_head.rfind("HEAD ", 0) == 0;
   f.up_out = target.upstream_head;
-  f.body = target.chunked ? BodyFramer::chunked() : BodyFramer::content_length(target.content_length);
+  f.body =
+      target.chunked ? BodyFramer::chunked() : BodyFramer::content_length(target.content_length);
   // Bytes the client sent after the head: body first, then (pipelined) the next request.
   const std::string early = client_leftover();
   const std::size_t n = f.body.accept(early);
@@ -272,14 +277,14 @@ void ClientSession::start_forward(std::uint64_t id, UniqueFd upstream) {
 void ClientSession::arm_idle() {
   const auto idle = std::chrono::milliseconds(server_.limits().idle_timeout_ms);
   deadline_.expires_at(last_activity_ + idle);
-  deadline_.async_wait([self = shared_from_this(), gen = fwd_gen_, idle](
-                           const boost::system::error_code& ec) {
-    if (ec || gen != self->fwd_gen_ || self->state_ != State::Forwarding) return;
-    if (std::chrono::steady_clock::now() - self->last_activity_ >= idle) {
-      return self->abort_forward();
-    }
-    self->arm_idle();
-  });
+  deadline_.async_wait(
+      [self = shared_from_this(), gen = fwd_gen_, idle](const boost::system::error_code& ec) {
+        if (ec || gen != self->fwd_gen_ || self->state_ != State::Forwarding) return;
+        if (std::chrono::steady_clock::now() - self->last_activity_ >= idle) {
+          return self->abort_forward();
+        }
+        self->arm_idle();
+      });
 }
 
 void ClientSession::forward_up() {
@@ -309,9 +314,8 @@ void ClientSession::forward_up() {
   // body stays in `pipelined` (at most one read) until this response is over.
   f.up_reading_client = true;
   client_.async_read_some(
-      asio::buffer(f.up_buf),
-      [self = shared_from_this(), gen = fwd_gen_](const boost::system::error_code& ec,
-                                                  std::size_t n) {
+      asio::buffer(f.up_buf), [self = shared_from_this(), gen = fwd_gen_](
+                                  const boost::system::error_code& ec, std::size_t n) {
         if (gen != self->fwd_gen_ || self->state_ != State::Forwarding) return;
         Forward& f = *self->fwd_;
         f.up_reading_client = false;
@@ -328,17 +332,17 @@ void ClientSession::forward_up() {
 
 void ClientSession::forward_down() {
   Forward& f = *fwd_;
-  f.upstream.async_read_some(
-      asio::buffer(f.down_buf),
-      [self = shared_from_this(), gen = fwd_gen_](const boost::system::error_code& ec,
-                                                  std::size_t n) {
-        if (gen != self->fwd_gen_ || self->state_ != State::Forwarding) return;
-        Forward& f = *self->fwd_;
-        if (ec == asio::error::eof) return self->on_upstream_eof();
-        if (ec) return self->abort_forward();
-        self->touch();
-        self->on_upstream_bytes(std::string_view(f.down_buf.data(), n));
-      });
+  f.upstream.async_read_some(asio::buffer(f.down_buf),
+                             [self = shared_from_this(), gen = fwd_gen_](
+                                 const boost::system::error_code& ec, std::size_t n) {
+                               if (gen != self->fwd_gen_ || self->state_ != State::Forwarding)
+                                 return;
+                               Forward& f = *self->fwd_;
+                               if (ec == asio::error::eof) return self->on_upstream_eof();
+                               if (ec) return self->abort_forward();
+                               self->touch();
+                               self->on_upstream_bytes(std::string_view(f.down_buf.data(), n));
+                             });
 }
 
 void ClientSession::on_upstream_bytes(std::string_view bytes) {
@@ -408,8 +412,8 @@ void ClientSession::flush_down() {
   }
   f.down_writing = true;
   asio::async_write(client_, asio::buffer(f.down_out),
-                    [self = shared_from_this(), gen = fwd_gen_](
-                        const boost::system::error_code& ec, std::size_t n) {
+                    [self = shared_from_this(), gen = fwd_gen_](const boost::system::error_code& ec,
+                                                                std::size_t n) {
                       if (gen != self->fwd_gen_ || self->state_ != State::Forwarding) return;
                       Forward& f = *self->fwd_;
                       f.down_writing = false;
@@ -434,8 +438,8 @@ void ClientSession::report_forward() {
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::steady_clock::now() - f.started)
                       .count();
-  server_.tunnel_closed(ipc::TunnelClosed{f.id, f.bytes_up, f.bytes_down,
-                                          static_cast<std::uint32_t>(ms)});
+  server_.tunnel_closed(
+      ipc::TunnelClosed{f.id, f.bytes_up, f.bytes_down, static_cast<std::uint32_t>(ms)});
   ++fwd_gen_;  // every pending handler of this forward is now stale
   boost::system::error_code ignored;
   f.upstream.close(ignored);
@@ -491,13 +495,13 @@ void ClientSession::drain_then_close() {
 }
 
 void ClientSession::drain() {
-  client_.async_read_some(asio::buffer(drain_buf_),
-                          [self = shared_from_this()](const boost::system::error_code& ec,
-                                                      std::size_t) {
-                            if (self->state_ != State::Closing) return;
-                            if (ec) return self->close();  // the client closed: done
-                            self->drain();
-                          });
+  client_.async_read_some(
+      asio::buffer(drain_buf_),
+      [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+        if (self->state_ != State::Closing) return;
+        if (ec) return self->close();  // the client closed: done
+        self->drain();
+      });
 }
 
 void ClientSession::close() {

@@ -13,10 +13,10 @@
 #pragma once
 
 #include <array>
-#include <chrono>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -81,13 +81,13 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
 
   // --- absolute-form forwarding (State::Forwarding) ---
   void start_forward(std::uint64_t id, platform::UniqueFd upstream);
-  void forward_up();            // request head + body -> upstream
-  void forward_down();          // upstream -> response -> client
+  void forward_up();    // request head + body -> upstream
+  void forward_down();  // upstream -> response -> client
   void on_upstream_bytes(std::string_view bytes);
   void on_upstream_eof();
   void flush_down();
   void maybe_finish_forward();
-  void abort_forward();         // error: close both, report
+  void abort_forward();  // error: close both, report
   void bad_response(const std::string& why);
   void end_forward(bool keep_client);
   void report_forward();
@@ -115,23 +115,23 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
     explicit Forward(boost::asio::io_context& io) : upstream(io) {}
     boost::asio::posix::stream_descriptor upstream;
     std::uint64_t id = 0;
-    bool keep_alive = false;    // the client asked for it
+    bool keep_alive = false;  // the client asked for it
     bool request_was_head = false;
-    std::string up_out;         // bytes waiting for upstream
+    std::string up_out;  // bytes waiting for upstream
     bool up_writing = false;
     bool up_reading_client = false;
-    bool up_done = false;       // head and whole body written upstream
+    bool up_done = false;  // head and whole body written upstream
     BodyFramer body = BodyFramer::content_length(0);
-    std::string pipelined;      // client bytes after the request body: the next request
+    std::string pipelined;  // client bytes after the request body: the next request
     std::unique_ptr<HttpResponseParser> response;
-    std::size_t response_fed = 0;  // bytes fed to `response` before the current feed
+    std::size_t response_fed = 0;             // bytes fed to `response` before the current feed
     std::optional<BodyFramer> response_body;  // framed body being relayed
     ResponseFraming framing = ResponseFraming::None;
-    bool head_sent = false;     // a final response head went to the client
-    bool close_after = false;   // the client connection ends after this response
+    bool head_sent = false;    // a final response head went to the client
+    bool close_after = false;  // the client connection ends after this response
     bool response_done = false;
     bool upstream_eof = false;
-    std::string down_out;       // bytes waiting for the client
+    std::string down_out;  // bytes waiting for the client
     bool down_writing = false;
     std::array<char, 16384> up_buf{};
     std::array<char, 16384> down_buf{};

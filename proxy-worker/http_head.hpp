@@ -38,10 +38,10 @@ class HeadBuffer {
   }
 
   bool empty() const { return data_.empty(); }
-  std::string& data() { return data_; }              // what was kept so far
+  std::string& data() { return data_; }  // what was kept so far
   const std::string& data() const { return data_; }
   std::size_t head_size() const { return head_size_; }  // on Complete, through the blank line
-  const char* problem() const { return problem_; }    // on Bad
+  const char* problem() const { return problem_; }      // on Bad
   void release() { data_ = std::string(); }
 
  private:

@@ -43,11 +43,11 @@ class HttpResponseParser {
   ParseStatus status() const { return status_; }
   // On Done: how many bytes (over all feeds) formed the head, final CRLF CRLF included.
   std::size_t head_bytes() const { return head_bytes_; }
-  int status_code() const { return status_code_; }                 // on Done
-  bool interim() const { return status_code_ / 100 == 1; }         // on Done: 1xx, more follows
-  ResponseFraming framing() const { return framing_; }             // on Done
+  int status_code() const { return status_code_; }                  // on Done
+  bool interim() const { return status_code_ / 100 == 1; }          // on Done: 1xx, more follows
+  ResponseFraming framing() const { return framing_; }              // on Done
   std::uint64_t content_length() const { return content_length_; }  // on Done, ContentLength
-  const std::string& error_text() const { return error_text_; }    // on Bad: one line
+  const std::string& error_text() const { return error_text_; }     // on Bad: one line
 
   // On Done: the head to send to the client. The status line and end-to-end headers as
   // received; Connection, Keep-Alive, Proxy-Connection and headers named by Connection dropped

@@ -31,7 +31,8 @@ TEST_CASE("body framer: content-length") {
 }
 
 TEST_CASE("body framer: chunked") {
-  const std::string body = "4\r\nwiki\r\n5;name=value\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\n\r\n";
+  const std::string body =
+      "4\r\nwiki\r\n5;name=value\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\n\r\n";
   CHECK(body_length(BodyFramer::chunked(), body + "NEXT") == body.size());
   const std::string trailers = "1\r\na\r\n0\r\nExpires: never\r\nX: y\r\n\r\n";
   CHECK(body_length(BodyFramer::chunked(), trailers + "tail") == trailers.size());
@@ -40,14 +41,14 @@ TEST_CASE("body framer: chunked") {
 }
 
 TEST_CASE("body framer: chunked framing an origin could read differently is bad") {
-  CHECK(body_length(BodyFramer::chunked(), "4\nwiki\r\n0\r\n\r\n") == kBad);       // bare LF
-  CHECK(body_length(BodyFramer::chunked(), " 4\r\nwiki\r\n0\r\n\r\n") == kBad);    // space
+  CHECK(body_length(BodyFramer::chunked(), "4\nwiki\r\n0\r\n\r\n") == kBad);     // bare LF
+  CHECK(body_length(BodyFramer::chunked(), " 4\r\nwiki\r\n0\r\n\r\n") == kBad);  // space
   CHECK(body_length(BodyFramer::chunked(), "4 \r\nwiki\r\n0\r\n\r\n") == kBad);
-  CHECK(body_length(BodyFramer::chunked(), "\r\nwiki\r\n0\r\n\r\n") == kBad);      // no size
-  CHECK(body_length(BodyFramer::chunked(), "4\r\nwikiX\r\n0\r\n\r\n") == kBad);    // overrun
+  CHECK(body_length(BodyFramer::chunked(), "\r\nwiki\r\n0\r\n\r\n") == kBad);    // no size
+  CHECK(body_length(BodyFramer::chunked(), "4\r\nwikiX\r\n0\r\n\r\n") == kBad);  // overrun
   CHECK(body_length(BodyFramer::chunked(), "-4\r\nwiki\r\n0\r\n\r\n") == kBad);
-  CHECK(body_length(BodyFramer::chunked(), "1000000000000000\r\n") == kBad);       // 16 digits
-  CHECK(body_length(BodyFramer::chunked(), "0\r\n folded\r\n\r\n") == kBad);       // obs-fold
+  CHECK(body_length(BodyFramer::chunked(), "1000000000000000\r\n") == kBad);  // 16 digits
+  CHECK(body_length(BodyFramer::chunked(), "0\r\n folded\r\n\r\n") == kBad);  // obs-fold
   CHECK(body_length(BodyFramer::chunked(), "0\r\nX: y\n\r\n") == kBad);
   CHECK(body_length(BodyFramer::chunked(), std::string("1;a\0b\r\n", 7)) == kBad);
 }

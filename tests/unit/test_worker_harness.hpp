@@ -88,8 +88,8 @@ std::string read_until(int fd, Done done, int timeout_ms = kTimeoutMs, bool* eof
   const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
   if (eof) *eof = false;
   while (!done(out)) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          deadline - Clock::now()).count();
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
     if (left <= 0 || !wait_readable(fd, static_cast<int>(left))) break;
     char buf[4096];
     const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
@@ -103,16 +103,18 @@ std::string read_until(int fd, Done done, int timeout_ms = kTimeoutMs, bool* eof
 }
 
 inline std::string read_exact(int fd, std::size_t size, int timeout_ms = kTimeoutMs) {
-  return read_until(fd, [size](const std::string& s) { return s.size() >= size; }, timeout_ms);
+  return read_until(
+      fd, [size](const std::string& s) { return s.size() >= size; }, timeout_ms);
 }
 
 inline std::string read_to_eof(int fd, int timeout_ms = kTimeoutMs, bool* eof = nullptr) {
-  return read_until(fd, [](const std::string&) { return false; }, timeout_ms, eof);
+  return read_until(
+      fd, [](const std::string&) { return false; }, timeout_ms, eof);
 }
 
 inline std::string read_head(int fd) {
-  return read_until(
-      fd, [](const std::string& s) { return s.find("\r\n\r\n") != std::string::npos; });
+  return read_until(fd,
+                    [](const std::string& s) { return s.find("\r\n\r\n") != std::string::npos; });
 }
 
 inline std::string proc_file(pid_t pid, const char* name) {

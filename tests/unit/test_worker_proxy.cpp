@@ -106,7 +106,8 @@ TEST_CASE("worker: denied by policy is a 403 with fence's wording") {
 TEST_CASE("worker: other denials are a 502 with the supervisor's text") {
   WorkerHarness w;
   UniqueFd client = connect_loopback(w.http_port());
-  write_all(client.get(), "GET http://unresolvable.example/ HTTP/1.1\r\nHost: unresolvable.example\r\n\r\n");
+  write_all(client.get(),
+            "GET http://unresolvable.example/ HTTP/1.1\r\nHost: unresolvable.example\r\n\r\n");
   const auto req = w.expect_request();
   CHECK(req.protocol == ipc::ProxyProtocol::HttpForward);
   CHECK(req.port == 80);
@@ -136,11 +137,13 @@ TEST_CASE("worker: absolute-form sends the rewritten head and one body, nothing 
   CHECK(head.find("Proxy-Authorization") == std::string::npos);
   CHECK(head.find("Connection: close") != std::string::npos);
   const std::string rest = head.substr(head.find("\r\n\r\n") + 4) +
-                           read_until(upstream.get(), [](const std::string&) { return false; }, 300);
+                           read_until(
+                               upstream.get(), [](const std::string&) { return false; }, 300);
   CHECK(rest == "abc");
 
   write_all(upstream.get(), "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
-  const std::string first = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok";
+  const std::string first =
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok";
   const std::string response = read_exact(client.get(), first.size());
   CHECK(response == first);
   const auto closed = w.expect_closed();
@@ -148,7 +151,9 @@ TEST_CASE("worker: absolute-form sends the rewritten head and one body, nothing 
   CHECK(closed.bytes_down == response.size());
   // The first upstream saw nothing of the second request.
   bool up_eof = false;
-  CHECK(read_until(upstream.get(), [](const std::string&) { return false; }, 300, &up_eof).empty());
+  CHECK(read_until(
+            upstream.get(), [](const std::string&) { return false; }, 300, &up_eof)
+            .empty());
 
   const auto second = w.expect_request();
   CHECK(second.host == "other.example");
@@ -176,17 +181,21 @@ TEST_CASE("worker: keep-alive, pipelined requests each asked and answered in tur
   const std::string a = "HTTP/1.1 200 OK\r\nContent-Length: 9\r\nConnection: keep-alive\r\n\r\n";
   CHECK(read_exact(client.get(), a.size()) == a);
   CHECK(w.expect_closed().id == r1.id);
-  CHECK(read_until(up1.get(), [](const std::string&) { return false; }, 200).empty());
+  CHECK(read_until(
+            up1.get(), [](const std::string&) { return false; }, 200)
+            .empty());
 
   // 2: a chunked response, relayed exactly; bytes after it are dropped.
   const auto r2 = w.expect_request();
   CHECK(r2.host == "b.example");
   UniqueFd up2 = w.allow(r2.id);
   CHECK(read_head(up2.get()).rfind("GET /2 HTTP/1.1\r\n", 0) == 0);
-  write_all(up2.get(), "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-                       "2\r\nok\r\n0\r\n\r\nHTTP/1.1 200 OK\r\n\r\nsmuggled");
-  const std::string b = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
-                        "Connection: keep-alive\r\n\r\n2\r\nok\r\n0\r\n\r\n";
+  write_all(up2.get(),
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "2\r\nok\r\n0\r\n\r\nHTTP/1.1 200 OK\r\n\r\nsmuggled");
+  const std::string b =
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+      "Connection: keep-alive\r\n\r\n2\r\nok\r\n0\r\n\r\n";
   CHECK(read_exact(client.get(), b.size()) == b);
   CHECK(w.expect_closed().id == r2.id);
 
@@ -225,10 +234,12 @@ TEST_CASE("worker: absolute-form with a chunked body forwards exactly that body"
   const std::string body = "4\r\nwiki\r\n5;ext=1\r\npedia\r\n0\r\nTrailer: x\r\n\r\n";
   write_all(client.get(),
             "PUT http://example.com/up HTTP/1.1\r\nHost: example.com\r\n"
-            "Transfer-Encoding: chunked\r\n\r\n" + body + "GARBAGE AFTER THE BODY");
+            "Transfer-Encoding: chunked\r\n\r\n" +
+                body + "GARBAGE AFTER THE BODY");
   const auto req = w.expect_request();
   UniqueFd upstream = w.allow(req.id);
-  std::string got = read_until(upstream.get(), [](const std::string&) { return false; }, 500);
+  std::string got = read_until(
+      upstream.get(), [](const std::string&) { return false; }, 500);
   const auto end = got.find("\r\n\r\n");
   REQUIRE(end != std::string::npos);
   CHECK(got.substr(end + 4) == body);

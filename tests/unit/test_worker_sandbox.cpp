@@ -47,8 +47,7 @@ void check_restrictions(WorkerHarness& w, const ipc::ProxyStart& limits) {
   const std::string nofile = std::to_string(limits.max_tunnels * 6ULL + 64);
   CHECK(limit_of(pid, "Max open files") == std::make_pair(nofile, nofile));
   CHECK(limit_of(pid, "Max processes") == std::make_pair(std::string("0"), std::string("0")));
-  CHECK(limit_of(pid, "Max core file size") ==
-        std::make_pair(std::string("0"), std::string("0")));
+  CHECK(limit_of(pid, "Max core file size") == std::make_pair(std::string("0"), std::string("0")));
 #if !defined(__SANITIZE_ADDRESS__)
   CHECK(limit_of(pid, "Max address space") ==
         std::make_pair(std::string("268435456"), std::string("268435456")));
