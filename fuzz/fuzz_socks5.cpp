@@ -12,8 +12,8 @@
 
 namespace {
 
-using fence::proxy::ParseStatus;
-using fence::proxy::Socks5Parser;
+using fence::proxy_worker::ParseStatus;
+using fence::proxy_worker::Socks5Parser;
 
 void require_at(bool condition, const char* what, int line) {
   if (condition) return;
@@ -66,7 +66,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // Minimum: greeting of 3 bytes + a one-byte DOMAINNAME request of 8; maximum:
     // 2+255 + 4+1+255+2.
     require(split.consumed() >= 11 && split.consumed() <= 519);
-    const auto again = fence::proxy::normalize_target_host(split.host(), true);
+    const auto again = fence::proxy_worker::normalize_target_host(split.host(), true);
     require(again.has_value() && *again == split.host());
   } else if (status == ParseStatus::Bad) {
     const auto code = split.error_reply_code();

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-namespace fence::proxy {
+namespace fence::proxy_worker {
 
 namespace {
 
@@ -129,4 +129,4 @@ void BodyFramer::step(char c) {
   }
 }
 
-}  // namespace fence::proxy
+}  // namespace fence::proxy_worker

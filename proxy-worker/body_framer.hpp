@@ -14,7 +14,7 @@
 #include <cstdint>
 #include <string_view>
 
-namespace fence::proxy {
+namespace fence::proxy_worker {
 
 class BodyFramer {
  public:
@@ -52,4 +52,4 @@ class BodyFramer {
   std::size_t trailer_bytes_ = 0;
 };
 
-}  // namespace fence::proxy
+}  // namespace fence::proxy_worker

@@ -7,7 +7,7 @@
 
 #include "proxy-worker/proxy_server.hpp"
 
-namespace fence::proxy {
+namespace fence::proxy_worker {
 
 namespace {
 
@@ -512,4 +512,4 @@ void ClientSession::close() {
   client_.close(ignored);
 }
 
-}  // namespace fence::proxy
+}  // namespace fence::proxy_worker

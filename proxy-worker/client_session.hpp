@@ -30,7 +30,7 @@
 #include "proxy-worker/relay.hpp"
 #include "proxy-worker/socks5.hpp"
 
-namespace fence::proxy {
+namespace fence::proxy_worker {
 
 class ProxyServer;
 
@@ -143,4 +143,4 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   std::chrono::steady_clock::time_point last_activity_;
 };
 
-}  // namespace fence::proxy
+}  // namespace fence::proxy_worker

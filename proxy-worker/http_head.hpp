@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-namespace fence::proxy {
+namespace fence::proxy_worker {
 
 class HeadBuffer {
  public:
@@ -64,4 +64,4 @@ inline std::string single_line(std::string text) {
   return text;
 }
 
-}  // namespace fence::proxy
+}  // namespace fence::proxy_worker

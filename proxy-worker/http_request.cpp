@@ -16,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-namespace fence::proxy {
+namespace fence::proxy_worker {
 
 namespace http = boost::beast::http;
 
@@ -481,4 +481,4 @@ std::string http_response(int status, std::string_view reason, std::string_view 
   return out;
 }
 
-}  // namespace fence::proxy
+}  // namespace fence::proxy_worker

@@ -23,7 +23,7 @@
 
 #include "proxy-worker/http_head.hpp"
 
-namespace fence::proxy {
+namespace fence::proxy_worker {
 
 // Result of feeding bytes to an incremental parser (also used by Socks5Parser).
 enum class ParseStatus { NeedMore, Done, Bad };
@@ -93,4 +93,4 @@ std::string_view http_reason(int status);
 // "0x7f.0.0.1", "017.0.0.1") are refused rather than passed on with a second meaning.
 std::optional<std::string> normalize_target_host(std::string_view host, bool allow_ipv6);
 
-}  // namespace fence::proxy
+}  // namespace fence::proxy_worker

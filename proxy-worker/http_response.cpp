@@ -8,7 +8,7 @@
 #include <limits>
 #include <vector>
 
-namespace fence::proxy {
+namespace fence::proxy_worker {
 
 namespace http = boost::beast::http;
 
@@ -220,4 +220,4 @@ bool client_wants_keep_alive(std::string_view raw_head) {
   return http11 || keep;
 }
 
-}  // namespace fence::proxy
+}  // namespace fence::proxy_worker

@@ -19,7 +19,7 @@
 
 #include "proxy-worker/http_request.hpp"  // ParseStatus
 
-namespace fence::proxy {
+namespace fence::proxy_worker {
 
 enum class ResponseFraming {
   None,           // HEAD response, 1xx, 204, 304: the head is the whole response
@@ -78,4 +78,4 @@ class HttpResponseParser {
 // Connection / Proxy-Connection says "close"; HTTP/1.0 only with "keep-alive".
 bool client_wants_keep_alive(std::string_view raw_head);
 
-}  // namespace fence::proxy
+}  // namespace fence::proxy_worker

@@ -14,7 +14,7 @@
 #include "proxy-worker/worker_sandbox.hpp"
 
 int main() {
-  using namespace fence::proxy;
+  using namespace fence::proxy_worker;
   int status = 0;
   // Declared out here so that the channel they hold still carries the last line below.
   std::optional<WorkerStart> start;

@@ -11,7 +11,7 @@
 #include "platform/sys_error.hpp"
 #include "proxy-worker/worker_log.hpp"
 
-namespace fence::proxy {
+namespace fence::proxy_worker {
 
 namespace {
 
@@ -263,4 +263,4 @@ void ProxyServer::flush() {
   }
 }
 
-}  // namespace fence::proxy
+}  // namespace fence::proxy_worker

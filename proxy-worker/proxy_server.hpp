@@ -29,7 +29,7 @@
 #include "proxy-worker/client_session.hpp"
 #include "proxy-worker/worker_sandbox.hpp"
 
-namespace fence::proxy {
+namespace fence::proxy_worker {
 
 inline constexpr std::size_t kMaxInFlight = ipc::kMaxPendingRequests;
 
@@ -107,4 +107,4 @@ class ProxyServer {
   std::deque<Outgoing> outgoing_;
 };
 
-}  // namespace fence::proxy
+}  // namespace fence::proxy_worker

@@ -9,7 +9,7 @@
 #include <cerrno>
 #include <memory>
 
-namespace fence::proxy {
+namespace fence::proxy_worker {
 
 namespace {
 
@@ -233,4 +233,4 @@ void start_relay(asio::io_context& io, UniqueFd client, UniqueFd upstream, Relay
   relay->start();
 }
 
-}  // namespace fence::proxy
+}  // namespace fence::proxy_worker

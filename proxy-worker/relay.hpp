@@ -19,7 +19,7 @@
 
 #include "platform/unique_fd.hpp"
 
-namespace fence::proxy {
+namespace fence::proxy_worker {
 
 struct RelayStats {
   std::uint64_t bytes_up = 0;    // written to upstream (client -> upstream)
@@ -38,4 +38,4 @@ void start_relay(boost::asio::io_context& io, platform::UniqueFd client,
                  platform::UniqueFd upstream, RelayOptions options,
                  std::function<void(const RelayStats&)> on_end);
 
-}  // namespace fence::proxy
+}  // namespace fence::proxy_worker

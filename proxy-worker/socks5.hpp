@@ -19,7 +19,7 @@
 
 #include "proxy-worker/http_request.hpp"  // ParseStatus
 
-namespace fence::proxy {
+namespace fence::proxy_worker {
 
 inline constexpr std::uint8_t kSocksVersion = 0x05;
 inline constexpr std::uint8_t kSocksMethodNoAuth = 0x00;
@@ -81,4 +81,4 @@ class Socks5Parser {
 // VER=5, REP=code, RSV=0, ATYP=IPv4, BND.ADDR=0.0.0.0, BND.PORT=0 (10 bytes).
 std::string socks5_reply(std::uint8_t code);
 
-}  // namespace fence::proxy
+}  // namespace fence::proxy_worker

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <string>
 
-namespace fence::proxy {
+namespace fence::proxy_worker {
 namespace {
 
 ipc::Channel* g_log_channel = nullptr;
@@ -25,4 +25,4 @@ void log_line(std::string_view text) {
   }
 }
 
-}  // namespace fence::proxy
+}  // namespace fence::proxy_worker

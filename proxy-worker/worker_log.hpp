@@ -9,7 +9,7 @@
 
 #include "ipc/channel.hpp"
 
-namespace fence::proxy {
+namespace fence::proxy_worker {
 
 // Where log_line() sends from now on (nullptr: lines are dropped). The worker is one thread.
 void attach_log_channel(ipc::Channel* channel);
@@ -18,4 +18,4 @@ void attach_log_channel(ipc::Channel* channel);
 // broken channel drops it. Never throws.
 void log_line(std::string_view text);
 
-}  // namespace fence::proxy
+}  // namespace fence::proxy_worker

@@ -19,7 +19,7 @@
 #include "platform/sys_error.hpp"
 #include "proxy-worker/worker_seccomp.hpp"
 
-namespace fence::proxy {
+namespace fence::proxy_worker {
 
 namespace {
 
@@ -151,4 +151,4 @@ std::vector<std::string> restrict_worker(const ipc::ProxyStart& limits) {
   return steps;
 }
 
-}  // namespace fence::proxy
+}  // namespace fence::proxy_worker

@@ -10,7 +10,7 @@
 #include "ipc/protocol.hpp"
 #include "platform/unique_fd.hpp"
 
-namespace fence::proxy {
+namespace fence::proxy_worker {
 
 // The worker's channel end, inherited from the supervisor at this fd.
 using ipc::kChannelFd;
@@ -41,4 +41,4 @@ std::uint64_t worker_fd_limit(std::uint32_t max_tunnels);
 // RLIMIT_AS of the worker (0 = not set: sanitizer builds reserve terabytes of address space).
 std::uint64_t worker_address_space_limit();
 
-}  // namespace fence::proxy
+}  // namespace fence::proxy_worker

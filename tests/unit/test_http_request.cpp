@@ -5,9 +5,9 @@
 
 #include "proxy-worker/http_request.hpp"
 
-using fence::proxy::HttpRequestParser;
-using fence::proxy::HttpTarget;
-using fence::proxy::ParseStatus;
+using fence::proxy_worker::HttpRequestParser;
+using fence::proxy_worker::HttpTarget;
+using fence::proxy_worker::ParseStatus;
 
 namespace {
 
@@ -149,7 +149,7 @@ TEST_CASE("Hosts outside the allowed syntax are 400", "[http_request]") {
 }
 
 TEST_CASE("normalize_target_host", "[http_request]") {
-  using fence::proxy::normalize_target_host;
+  using fence::proxy_worker::normalize_target_host;
   CHECK(normalize_target_host("WWW.Example.com.", false) ==
         std::optional<std::string>("www.example.com"));
   CHECK(normalize_target_host("xn--bcher-kva.example", false).has_value());
@@ -386,12 +386,12 @@ TEST_CASE("header size and count limits give 431", "[http_request]") {
 }
 
 TEST_CASE("http_response format", "[http_request]") {
-  CHECK(
-      fence::proxy::http_response(403, "Forbidden", "Connection blocked by network allowlist\n") ==
-      "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: 40\r\n"
-      "Connection: close\r\n\r\nConnection blocked by network allowlist\n");
-  CHECK(fence::proxy::http_response(400, "Bad\r\nX: y", "") ==
+  CHECK(fence::proxy_worker::http_response(403, "Forbidden",
+                                           "Connection blocked by network allowlist\n") ==
+        "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: 40\r\n"
+        "Connection: close\r\n\r\nConnection blocked by network allowlist\n");
+  CHECK(fence::proxy_worker::http_response(400, "Bad\r\nX: y", "") ==
         "HTTP/1.1 400 Bad  X: y\r\nContent-Type: text/plain\r\nContent-Length: 0\r\n"
         "Connection: close\r\n\r\n");
-  CHECK(fence::proxy::http_reason(431) == "Request Header Fields Too Large");
+  CHECK(fence::proxy_worker::http_reason(431) == "Request Header Fields Too Large");
 }

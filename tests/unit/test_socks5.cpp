@@ -5,8 +5,8 @@
 
 #include "proxy-worker/socks5.hpp"
 
-using fence::proxy::ParseStatus;
-using fence::proxy::Socks5Parser;
+using fence::proxy_worker::ParseStatus;
+using fence::proxy_worker::Socks5Parser;
 
 namespace {
 
@@ -184,6 +184,6 @@ TEST_CASE("socks5 incomplete input needs more", "[socks5]") {
 }
 
 TEST_CASE("socks5_reply format", "[socks5]") {
-  CHECK(fence::proxy::socks5_reply(0x02) == bytes({5, 2, 0, 1, 0, 0, 0, 0, 0, 0}));
-  CHECK(fence::proxy::socks5_reply(0x00).size() == 10);
+  CHECK(fence::proxy_worker::socks5_reply(0x02) == bytes({5, 2, 0, 1, 0, 0, 0, 0, 0, 0}));
+  CHECK(fence::proxy_worker::socks5_reply(0x00).size() == 10);
 }

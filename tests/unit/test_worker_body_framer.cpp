@@ -4,7 +4,7 @@
 
 #include "proxy-worker/body_framer.hpp"
 
-namespace fence::proxy {
+namespace fence::proxy_worker {
 namespace {
 
 // Feeds `bytes` whole and byte by byte; both must agree. Returns the body length (or npos).
@@ -54,4 +54,4 @@ TEST_CASE("body framer: chunked framing an origin could read differently is bad"
 }
 
 }  // namespace
-}  // namespace fence::proxy
+}  // namespace fence::proxy_worker

@@ -4,7 +4,7 @@
 
 #include "proxy-worker/http_response.hpp"
 
-namespace fence::proxy {
+namespace fence::proxy_worker {
 namespace {
 
 // Feeds `bytes` whole and byte by byte; both must agree on status and head size.
@@ -94,4 +94,4 @@ TEST_CASE("response parser: does the client want keep-alive") {
 }
 
 }  // namespace
-}  // namespace fence::proxy
+}  // namespace fence::proxy_worker
