@@ -160,7 +160,7 @@ void ClientSession::ask(const std::string& host, std::uint16_t port, ipc::ProxyP
   state_ = State::Asking;
   deadline_.cancel();  // the supervisor bounds its own resolve/connect time
   protocol_ = protocol;
-  id_ = server_.ask(shared_from_this(), host, port, protocol);
+  id_ = server_.supervisor().ask_connect(shared_from_this(), host, port, protocol);
 }
 
 void ClientSession::on_deadline() {
@@ -199,7 +199,7 @@ void ClientSession::denied(const ipc::ConnectDenied& answer) {
 void ClientSession::allowed(std::uint64_t id, UniqueFd upstream) {
   if (state_ != State::Asking) {
     // The client is gone; the supervisor still gets its TunnelClosed for this id.
-    server_.tunnel_closed(ipc::TunnelClosed{id, 0, 0, 0});
+    server_.supervisor().send_tunnel_closed(ipc::TunnelClosed{id, 0, 0, 0});
     return;
   }
   state_ = State::Answering;
@@ -222,7 +222,7 @@ void ClientSession::allowed(std::uint64_t id, UniqueFd upstream) {
                    const boost::system::error_code& ec, std::size_t) mutable {
     if (ec) {
       self->close();
-      self->server_.tunnel_closed(ipc::TunnelClosed{id, 0, 0, 0});
+      self->server_.supervisor().send_tunnel_closed(ipc::TunnelClosed{id, 0, 0, 0});
       return;
     }
     self->state_ = State::Relaying;
@@ -230,7 +230,7 @@ void ClientSession::allowed(std::uint64_t id, UniqueFd upstream) {
     start_relay(self->server_.io(), std::move(client), std::move(*upstream), std::move(options),
                 [self, id](const RelayStats& stats) {
                   self->state_ = State::Closed;
-                  self->server_.tunnel_closed(
+                  self->server_.supervisor().send_tunnel_closed(
                       ipc::TunnelClosed{id, stats.bytes_up, stats.bytes_down, stats.duration_ms});
                 });
   };
@@ -438,7 +438,7 @@ void ClientSession::report_forward() {
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::steady_clock::now() - f.started)
                       .count();
-  server_.tunnel_closed(
+  server_.supervisor().send_tunnel_closed(
       ipc::TunnelClosed{f.id, f.bytes_up, f.bytes_down, static_cast<std::uint32_t>(ms)});
   ++fwd_gen_;  // every pending handler of this forward is now stale
   boost::system::error_code ignored;
