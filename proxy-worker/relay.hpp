@@ -1,8 +1,13 @@
 // The bytes of one allowed tunnel, both ways, between the client's socket and the upstream
 // socket the supervisor connected (DESIGN §3 step 4).
 //
-// Used for CONNECT and SOCKS5 tunnels (absolute-form requests are forwarded one by one by
-// client_session.cpp instead).
+// Used for CONNECT, SOCKS5 and transparent (LocalForward) tunnels and for inbound (-p)
+// relays; absolute-form requests are forwarded one by one by HttpForwarder instead.
+//
+// Trust: the bytes are hostile both ways (the sandboxed program on one side, a server it chose
+// on the other) and are never parsed: they are moved as they are, with no buffer beyond one
+// chunk per direction. The two sockets are trusted to be what the supervisor's answer made
+// them (ConnectAllowed, RelayStart).
 // - Zero-copy: each direction splices socket -> pipe -> socket through its own 1 MiB pipe; a
 //   direction falls back to read/write when splice is refused (EINVAL) or no pipe could be
 //   made.

@@ -153,13 +153,11 @@ std::shared_ptr<ClientSession> SupervisorClient::take_pending(std::uint64_t id) 
 
 // --- sending ----------------------------------------------------------------------------------
 
-std::uint64_t SupervisorClient::ask_connect(std::shared_ptr<ClientSession> session,
-                                            const std::string& host, std::uint16_t port,
-                                            ipc::ProxyProtocol protocol) {
-  const std::uint64_t id = next_id_++;
-  waiting_.push_back(Waiting{std::move(session), ipc::ConnectRequest{id, host, port, protocol}});
+void SupervisorClient::ask_connect(std::shared_ptr<ClientSession> session, const std::string& host,
+                                   std::uint16_t port, ipc::ProxyProtocol protocol) {
+  waiting_.push_back(
+      Waiting{std::move(session), ipc::ConnectRequest{next_id_++, host, port, protocol}});
   admit_waiting();
-  return id;
 }
 
 void SupervisorClient::admit_waiting() {

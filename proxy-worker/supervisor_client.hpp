@@ -76,12 +76,12 @@ class SupervisorClient {
   void start(boost::asio::io_context& io, ProxyServer& server);
 
   // --- worker -> supervisor ---
-  // Asks for a connection to host:port for `session` (ConnectRequest, queued while
-  // kMaxPendingRequests are pending) and returns the request's id; the answer is delivered to
-  // session->allowed() or session->denied(). The host is already normalized by the parsers
-  // (normalize_target_host), which is what the channel's own check accepts.
-  std::uint64_t ask_connect(std::shared_ptr<ClientSession> session, const std::string& host,
-                            std::uint16_t port, ipc::ProxyProtocol protocol);
+  // Asks for a connection to host:port for `session`: a ConnectRequest with a fresh id, queued
+  // while kMaxPendingRequests are pending. Its answer goes to session->allowed() or
+  // session->denied(). The host is as the parsers normalized it (normalize_target_host), a form
+  // the channel's own check of the message accepts.
+  void ask_connect(std::shared_ptr<ClientSession> session, const std::string& host,
+                   std::uint16_t port, ipc::ProxyProtocol protocol);
   void send_tunnel_closed(const ipc::TunnelClosed& closed);
   // The inbound relay `closed.id` has ended: its id is free again.
   void send_relay_closed(const ipc::RelayClosed& closed);
