@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "ipc/grammar.hpp"
 #include "proxy-worker/http_request.hpp"
 
 namespace {
@@ -138,6 +139,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // The host is already normal: normalizing again changes nothing.
     const auto again = fence::proxy_worker::normalize_target_host(target.host, true);
     require(again.has_value() && *again == target.host);
+    // The channel's check of ConnectRequest, the one check on the worker's sending side.
+    require(fence::ipc::is_valid_target_host(target.host));
     if (target.is_connect) {
       require(target.upstream_head.empty());
     } else {

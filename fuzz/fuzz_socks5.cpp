@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "ipc/grammar.hpp"
 #include "proxy-worker/socks5.hpp"
 
 namespace {
@@ -59,7 +60,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   if (status == ParseStatus::Done) {
     require(split.greeting_complete() && split.greeting_reply()[1] == 0);
-    require(!split.host().empty() && split.host().size() <= 253);
+    require(!split.host().empty() && split.host().size() <= fence::ipc::kMaxHostLen);
     require(split.port() != 0);
     require(split.host() == whole.host() && split.port() == whole.port());
     require(split.consumed() == whole.consumed());
@@ -68,6 +69,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     require(split.consumed() >= 11 && split.consumed() <= 519);
     const auto again = fence::proxy_worker::normalize_target_host(split.host(), true);
     require(again.has_value() && *again == split.host());
+    // The channel's check of ConnectRequest, the one check on the worker's sending side.
+    require(fence::ipc::is_valid_target_host(split.host()));
   } else if (status == ParseStatus::Bad) {
     const auto code = split.error_reply_code();
     require(code == 0x01 || code == 0x07 || code == 0x08);

@@ -3,6 +3,7 @@
 #include <string>
 #include <string_view>
 
+#include "ipc/grammar.hpp"
 #include "proxy-worker/http_request.hpp"
 
 using fence::proxy_worker::HttpRequestParser;
@@ -161,6 +162,20 @@ TEST_CASE("normalize_target_host", "[http_request]") {
   CHECK_FALSE(normalize_target_host("", true).has_value());
   CHECK_FALSE(normalize_target_host(std::string_view("a\0b", 3), true).has_value());
   CHECK_FALSE(normalize_target_host(std::string(254, 'a'), false).has_value());
+  // What it returns, the channel's check of ConnectRequest accepts: the worker checks a target
+  // host once more only there, when it sends.
+  for (const auto* host : {"WWW.Example.com.", "1.2.3.4", "::FFFF:1.2.3.4", "a-b.c"}) {
+    const auto normalized = normalize_target_host(host, true);
+    REQUIRE(normalized.has_value());
+    CHECK(fence::ipc::is_valid_target_host(*normalized));
+  }
+  const std::string label(63, 'a');
+  const auto longest =
+      normalize_target_host(label + "." + label + "." + label + "." + std::string(61, 'a'),
+                            false);  // 253 bytes
+  REQUIRE(longest.has_value());
+  CHECK(longest->size() == fence::ipc::kMaxHostLen);
+  CHECK(fence::ipc::is_valid_target_host(*longest));
 }
 
 TEST_CASE("absolute-form GET is rewritten to origin-form", "[http_request]") {
