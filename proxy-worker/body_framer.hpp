@@ -1,6 +1,10 @@
 // Where the body of one absolute-form request ends in the client's byte stream. Pure and
 // incremental like the head parser, so it can be unit-tested and fuzzed on bytes.
 //
+// Trust: every byte is hostile. HttpForwarder feeds it the client's request body (written by
+// the sandboxed program) and an origin's response body (from a server the program chose, so
+// no more trusted). It only counts them: its answer is where the body ends.
+//
 // SECURITY: the worker forwards exactly one request per upstream connection (the head that
 // HttpRequestParser checked and rewrote, then this body). Bytes after the body — a pipelined
 // second request, possibly with another Host — are never forwarded on that connection: they

@@ -38,9 +38,10 @@
 
 namespace fence::proxy_worker {
 
+// From ProxyStart: idle_timeout_ms and max_header_bytes.
 struct ForwardOptions {
-  std::chrono::milliseconds idle_timeout{300000};  // no byte either way: the forward fails
-  std::size_t max_header_bytes = 16384;            // of the response head
+  std::chrono::milliseconds idle_timeout{};  // no byte either way for this long: Failed
+  std::size_t max_header_bytes = 0;          // of the response head
 };
 
 // How a forward ended: what becomes of the client connection.

@@ -1,5 +1,7 @@
 // Accumulating an HTTP message head (request or response) from untrusted bytes: shared by the
 // request and response parsers. Pure, no I/O.
+// Trust: every byte is hostile: HttpRequestParser feeds it a client's bytes (the sandboxed
+// program's), HttpResponseParser an origin's. It keeps at most max_bytes of them.
 #pragma once
 
 #include <algorithm>

@@ -2,6 +2,11 @@
 // listener. Pure and incremental: no I/O, no sockets, and no buffer larger than
 // max_header_bytes, so it can be unit-tested and fuzzed directly on bytes.
 //
+// Trust: every byte is hostile. The sandboxed program writes them; ClientSession feeds what it
+// reads from a client of the HTTP listener, and the pipelined bytes after a forwarded
+// request. Only a Done target leaves the parser, and the worker only asks the supervisor
+// about it; normalize_target_host is the guarantee that its host has the protocol's grammar.
+//
 // Accepted:
 //   CONNECT host:port HTTP/1.x                      (authority-form; IPv6 as [::1]:443)
 //   GET|HEAD|POST|PUT|DELETE|PATCH|OPTIONS http://host[:port]/path?query HTTP/1.x

@@ -2,6 +2,10 @@
 // forwarded request, decides how its body is framed, and rewrites the head for the client.
 // Pure and incremental like HttpRequestParser: no I/O, never more than max_header_bytes kept.
 //
+// Trust: every byte is hostile. HttpForwarder feeds it what the upstream socket delivers: an
+// origin the policy allowed, but one the sandboxed program chose and may run. The head it
+// rewrites goes to that program, so a response can only ever mislead its own client.
+//
 // SECURITY: the worker keeps a client connection alive only when it knows exactly where the
 // response ends (Content-Length, chunked as read by BodyFramer, or no body). Anything it
 // cannot read unambiguously (bare CR/LF, NUL, obs-fold, several Content-Length, Content-Length

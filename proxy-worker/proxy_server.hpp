@@ -2,6 +2,8 @@
 // HTTP and SOCKS5 proxy listeners of ProxyStart, the transparent listeners of LocalListener,
 // and the inbound relays of RelayStart. What reaches the supervisor goes through
 // SupervisorClient (supervisor_client.hpp).
+// Trust: it accepts the sandbox's connections but reads none of their bytes (the sessions do);
+// its listeners and relay ends come from the supervisor and are used as they are.
 // Capacity: at most max_tunnels client connections live at once (reading, asking or
 // relaying); a connection over the cap is closed at once (HTTP: after a best-effort 503).
 #pragma once

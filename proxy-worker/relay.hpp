@@ -22,6 +22,7 @@
 #include <functional>
 #include <string>
 
+#include "ipc/protocol.hpp"
 #include "platform/unique_fd.hpp"
 
 namespace fence::proxy_worker {
@@ -33,7 +34,7 @@ struct RelayStats {
 };
 
 struct RelayOptions {
-  std::chrono::milliseconds idle_timeout{300000};
+  std::chrono::milliseconds idle_timeout{ipc::ProxyStart{}.idle_timeout_ms};
   std::string early_up;  // client bytes already read past the request: tunnel data
 };
 

@@ -2,6 +2,10 @@
 // I/O, safe to feed byte by byte; it buffers at most one greeting or one request (<= 262
 // bytes), whatever length bytes the client sends.
 //
+// Trust: every byte is hostile: the sandboxed program writes them, and ClientSession feeds
+// what it reads from a client of the SOCKS5 listener. Only a Done target leaves the parser,
+// its DOMAINNAME through normalize_target_host; the worker only asks the supervisor about it.
+//
 // Caller protocol:
 //   1. feed() bytes as they arrive.
 //   2. As soon as greeting_complete() turns true, send greeting_reply() once: {5,0} when the

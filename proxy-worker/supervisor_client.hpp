@@ -7,9 +7,10 @@
 // hands over (ConnectAllowed), a listener (ProxyStart, LocalListener) or the two ends of an
 // inbound connection (RelayStart) are used as they are. Its messages are still checked like
 // any peer's: the channel checks frame, table and schema (ipc/channel.hpp), and the handlers
-// check the worker's own facts: an answer is for a request that is pending, a listener is
-// listening and its port was not given before, a relay id is not in use. Any violation throws
-// ipc::ProtocolError, which ends the worker (fail closed: the kernel closes every client).
+// check the worker's own facts: ProxyStart comes first and its fds are listening sockets, an
+// answer is for a request that is pending, a LocalListener port was not given before, a
+// RelayStart id is not in use. Any violation throws ipc::ProtocolError, which ends the worker
+// (fail closed: the kernel closes every client, and the sandbox has no network).
 //
 // Channel discipline:
 //   - Every ConnectRequest carries a fresh 64-bit id; its answer (ConnectAllowed with one fd,

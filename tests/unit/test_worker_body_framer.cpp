@@ -24,13 +24,13 @@ std::size_t body_length(BodyFramer proto, std::string_view bytes) {
 constexpr std::size_t kBad = std::string_view::npos;
 constexpr std::size_t kIncomplete = std::string_view::npos - 1;
 
-TEST_CASE("body framer: content-length") {
+TEST_CASE("body framer: content-length", "[worker]") {
   CHECK(body_length(BodyFramer::content_length(3), "abcGET / HTTP/1.1") == 3);
   CHECK(body_length(BodyFramer::content_length(0), "GET") == 0);
   CHECK(body_length(BodyFramer::content_length(10), "abc") == kIncomplete);
 }
 
-TEST_CASE("body framer: chunked") {
+TEST_CASE("body framer: chunked", "[worker]") {
   const std::string body =
       "4\r\nwiki\r\n5;name=value\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\n\r\n";
   CHECK(body_length(BodyFramer::chunked(), body + "NEXT") == body.size());
@@ -40,7 +40,7 @@ TEST_CASE("body framer: chunked") {
   CHECK(body_length(BodyFramer::chunked(), "4\r\nwi") == kIncomplete);
 }
 
-TEST_CASE("body framer: chunked framing an origin could read differently is bad") {
+TEST_CASE("body framer: chunked framing an origin could read differently is bad", "[worker]") {
   CHECK(body_length(BodyFramer::chunked(), "4\nwiki\r\n0\r\n\r\n") == kBad);     // bare LF
   CHECK(body_length(BodyFramer::chunked(), " 4\r\nwiki\r\n0\r\n\r\n") == kBad);  // space
   CHECK(body_length(BodyFramer::chunked(), "4 \r\nwiki\r\n0\r\n\r\n") == kBad);

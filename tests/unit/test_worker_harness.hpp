@@ -1,7 +1,7 @@
 // Plays the supervisor for the real fence-proxy-worker binary (from the test binary's own
-// directory): a channel socketpair at the worker's fd 3, an empty environment, Hello, then
-// ProxyStart with two listening sockets on 127.0.0.1 ephemeral ports. The tests then act as
-// clients of those ports and answer the worker's ConnectRequests themselves.
+// directory): a channel socketpair at the worker's fd 3 (ipc::kChannelFd), an empty environment,
+// Hello, then ProxyStart with two listening sockets on 127.0.0.1 ephemeral ports. The tests then
+// act as clients of those ports and answer the worker's ConnectRequests themselves.
 #pragma once
 
 #include <arpa/inet.h>
@@ -163,10 +163,11 @@ class WorkerHarness {
           ::_exit(120);
         }
       }
-      // dup2 clears CLOEXEC on fd 3; everything else of ours is CLOEXEC or closed by the worker.
-      if (theirs.get() == 3) {
-        ::fcntl(3, F_SETFD, 0);
-      } else if (::dup2(theirs.get(), 3) != 3) {
+      // dup2 clears CLOEXEC on the channel fd; everything else of ours is CLOEXEC or closed by
+      // the worker.
+      if (theirs.get() == ipc::kChannelFd) {
+        ::fcntl(ipc::kChannelFd, F_SETFD, 0);
+      } else if (::dup2(theirs.get(), ipc::kChannelFd) != ipc::kChannelFd) {
         ::_exit(121);
       }
       char* const argv[] = {const_cast<char*>(path.c_str()), nullptr};

@@ -22,7 +22,8 @@ std::string socks_domain_request(const std::string& host, std::uint16_t port) {
   return r;
 }
 
-TEST_CASE("worker: CONNECT allowed relays both ways with half-close and reports bytes") {
+TEST_CASE("worker: CONNECT allowed relays both ways with half-close and reports bytes",
+          "[worker]") {
   WorkerHarness w;
   UniqueFd client = connect_loopback(w.http_port());
   // Tunnel data sent right behind the head must reach upstream too.
@@ -57,7 +58,7 @@ TEST_CASE("worker: CONNECT allowed relays both ways with half-close and reports 
   CHECK(closed.bytes_down == 13);  // "pong" + "late data"
 }
 
-TEST_CASE("worker: CONNECT relays bulk data through a TCP upstream") {
+TEST_CASE("worker: CONNECT relays bulk data through a TCP upstream", "[worker]") {
   WorkerHarness w;
   std::uint16_t port = 0;
   UniqueFd server = listen_loopback(port);
@@ -90,7 +91,7 @@ TEST_CASE("worker: CONNECT relays bulk data through a TCP upstream") {
   CHECK(closed.bytes_down == 64 * chunk.size());
 }
 
-TEST_CASE("worker: denied by policy is a 403 with fence's wording") {
+TEST_CASE("worker: denied by policy is a 403 with fence's wording", "[worker]") {
   WorkerHarness w;
   UniqueFd client = connect_loopback(w.http_port());
   write_all(client.get(), "CONNECT blocked.example:443 HTTP/1.1\r\n\r\n");
@@ -103,7 +104,7 @@ TEST_CASE("worker: denied by policy is a 403 with fence's wording") {
   CHECK(body_of(response) == "Connection blocked by network allowlist");
 }
 
-TEST_CASE("worker: other denials are a 502 with the supervisor's text") {
+TEST_CASE("worker: other denials are a 502 with the supervisor's text", "[worker]") {
   WorkerHarness w;
   UniqueFd client = connect_loopback(w.http_port());
   write_all(client.get(),
@@ -117,7 +118,8 @@ TEST_CASE("worker: other denials are a 502 with the supervisor's text") {
   CHECK(body_of(response) == "name did not resolve");
 }
 
-TEST_CASE("worker: absolute-form sends the rewritten head and one body, nothing after it") {
+TEST_CASE("worker: absolute-form sends the rewritten head and one body, nothing after it",
+          "[worker]") {
   WorkerHarness w;
   UniqueFd client = connect_loopback(w.http_port());
   // A body of 3 bytes, then a pipelined request for another host that must not be forwarded
@@ -165,7 +167,7 @@ TEST_CASE("worker: absolute-form sends the rewritten head and one body, nothing 
   CHECK(refusal.rfind("HTTP/1.1 403 Forbidden\r\n", 0) == 0);
 }
 
-TEST_CASE("worker: keep-alive, pipelined requests each asked and answered in turn") {
+TEST_CASE("worker: keep-alive, pipelined requests each asked and answered in turn", "[worker]") {
   WorkerHarness w;
   UniqueFd client = connect_loopback(w.http_port());
   write_all(client.get(),
@@ -213,7 +215,7 @@ TEST_CASE("worker: keep-alive, pipelined requests each asked and answered in tur
   CHECK(w.expect_closed().id == r3.id);
 }
 
-TEST_CASE("worker: a malformed response before any byte reached the client is a 502") {
+TEST_CASE("worker: a malformed response before any byte reached the client is a 502", "[worker]") {
   WorkerHarness w;
   UniqueFd client = connect_loopback(w.http_port());
   write_all(client.get(), "GET http://a.example/ HTTP/1.1\r\nHost: a.example\r\n\r\n");
@@ -228,7 +230,7 @@ TEST_CASE("worker: a malformed response before any byte reached the client is a 
   CHECK(w.expect_closed().id == req.id);
 }
 
-TEST_CASE("worker: absolute-form with a chunked body forwards exactly that body") {
+TEST_CASE("worker: absolute-form with a chunked body forwards exactly that body", "[worker]") {
   WorkerHarness w;
   UniqueFd client = connect_loopback(w.http_port());
   const std::string body = "4\r\nwiki\r\n5;ext=1\r\npedia\r\n0\r\nTrailer: x\r\n\r\n";
@@ -245,7 +247,7 @@ TEST_CASE("worker: absolute-form with a chunked body forwards exactly that body"
   CHECK(got.substr(end + 4) == body);
 }
 
-TEST_CASE("worker: a bad request is answered 400 and never reaches the supervisor") {
+TEST_CASE("worker: a bad request is answered 400 and never reaches the supervisor", "[worker]") {
   WorkerHarness w;
   UniqueFd client = connect_loopback(w.http_port());
   write_all(client.get(),
@@ -256,7 +258,7 @@ TEST_CASE("worker: a bad request is answered 400 and never reaches the superviso
   CHECK_FALSE(w.receive(200));
 }
 
-TEST_CASE("worker: SOCKS5 allowed, with data both ways") {
+TEST_CASE("worker: SOCKS5 allowed, with data both ways", "[worker]") {
   WorkerHarness w;
   UniqueFd client = connect_loopback(w.socks_port());
   write_all(client.get(), std::string("\x05\x01\x00", 3));
@@ -282,7 +284,7 @@ TEST_CASE("worker: SOCKS5 allowed, with data both ways") {
   CHECK(closed.bytes_down == 5);
 }
 
-TEST_CASE("worker: SOCKS5 greeting and request in one write; denial codes") {
+TEST_CASE("worker: SOCKS5 greeting and request in one write; denial codes", "[worker]") {
   WorkerHarness w;
   const std::pair<ipc::DenyReason, char> cases[] = {
       {ipc::DenyReason::Policy, 0x02},        {ipc::DenyReason::NonPublicAddress, 0x02},
@@ -302,7 +304,7 @@ TEST_CASE("worker: SOCKS5 greeting and request in one write; denial codes") {
   }
 }
 
-TEST_CASE("worker: SOCKS5 BIND is 'command not supported' without asking") {
+TEST_CASE("worker: SOCKS5 BIND is 'command not supported' without asking", "[worker]") {
   WorkerHarness w;
   UniqueFd client = connect_loopback(w.socks_port());
   write_all(client.get(), std::string("\x05\x01\x00\x05\x02\x00\x01\x7f\x00\x00\x01\x00\x50", 13));
@@ -313,7 +315,7 @@ TEST_CASE("worker: SOCKS5 BIND is 'command not supported' without asking") {
   CHECK_FALSE(w.receive(200));
 }
 
-TEST_CASE("worker: SOCKS5 without the no-auth method gets 0xFF and is closed") {
+TEST_CASE("worker: SOCKS5 without the no-auth method gets 0xFF and is closed", "[worker]") {
   WorkerHarness w;
   UniqueFd client = connect_loopback(w.socks_port());
   write_all(client.get(), std::string("\x05\x01\x02", 3));  // username/password only
@@ -323,7 +325,7 @@ TEST_CASE("worker: SOCKS5 without the no-auth method gets 0xFF and is closed") {
   CHECK_FALSE(w.receive(200));
 }
 
-TEST_CASE("worker: SOCKS5 IPv6 target is asked for in canonical form") {
+TEST_CASE("worker: SOCKS5 IPv6 target is asked for in canonical form", "[worker]") {
   WorkerHarness w;
   UniqueFd client = connect_loopback(w.socks_port());
   std::string request("\x05\x01\x00\x05\x01\x00\x04", 7);
@@ -335,7 +337,7 @@ TEST_CASE("worker: SOCKS5 IPv6 target is asked for in canonical form") {
   CHECK(req.port == 443);
 }
 
-TEST_CASE("worker: an incomplete request head times out with 408") {
+TEST_CASE("worker: an incomplete request head times out with 408", "[worker]") {
   ipc::ProxyStart limits;
   limits.header_timeout_ms = 300;
   WorkerHarness w(limits);
@@ -347,7 +349,7 @@ TEST_CASE("worker: an incomplete request head times out with 408") {
   CHECK(Clock::now() - start < std::chrono::seconds(3));
 }
 
-TEST_CASE("worker: an idle tunnel is closed after idle_timeout and reported") {
+TEST_CASE("worker: an idle tunnel is closed after idle_timeout and reported", "[worker]") {
   ipc::ProxyStart limits;
   limits.idle_timeout_ms = 300;
   WorkerHarness w(limits);
@@ -364,7 +366,7 @@ TEST_CASE("worker: an idle tunnel is closed after idle_timeout and reported") {
   CHECK(closed.duration_ms >= 250);
 }
 
-TEST_CASE("worker: connections over max_tunnels are refused with 503") {
+TEST_CASE("worker: connections over max_tunnels are refused with 503", "[worker]") {
   ipc::ProxyStart limits;
   limits.max_tunnels = 1;
   WorkerHarness w(limits);
@@ -379,7 +381,7 @@ TEST_CASE("worker: connections over max_tunnels are refused with 503") {
   CHECK(read_exact(first.get(), kEstablished.size()) == kEstablished);
 }
 
-TEST_CASE("worker: answers are matched by id, in any order") {
+TEST_CASE("worker: answers are matched by id, in any order", "[worker]") {
   WorkerHarness w;
   UniqueFd a = connect_loopback(w.http_port());
   write_all(a.get(), "CONNECT a.example:443 HTTP/1.1\r\n\r\n");
