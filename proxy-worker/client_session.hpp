@@ -7,8 +7,8 @@
 // request, which gets its own ConnectRequest.
 //
 // Trust: everything read from the client socket is hostile: the sandboxed program writes it.
-// The session holds at most one read of it beyond what the parsers keep (HttpRequestParser,
-// Socks5Parser: size caps, strict grammar), and a parsed target is only ever asked about.
+// Until the decision the session keeps what it read, at most max_header_bytes plus one read,
+// and hands it to the parsers (HttpRequestParser, Socks5Parser: size caps, strict grammar).
 // SECURITY: the only thing this object can do with a parsed target is ask; the upstream socket,
 // if any, comes from the supervisor's answer.
 #pragma once

@@ -22,8 +22,9 @@ int main() {
   std::optional<boost::asio::io_context> io;
   std::optional<ProxyServer> server;
   try {
-    prepare_process();     // steps 1-3 (worker_sandbox.hpp)
-    supervisor.emplace();  // step 4: Hello both ways on the inherited channel
+    prepare_process();  // steps 1-3 (worker_sandbox.hpp)
+    // Step 4: Hello both ways on the inherited channel, then ProxyStart.
+    supervisor.emplace(fence::platform::UniqueFd(fence::ipc::kChannelFd));
     WorkerStart start = supervisor->await_proxy_start();
     log = &*supervisor;
     const auto steps = restrict_worker(start.limits);  // steps 5-12, seccomp last

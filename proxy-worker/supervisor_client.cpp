@@ -46,8 +46,8 @@ bool supervisor_gone(int err) {
 // --- handshake --------------------------------------------------------------------------------
 
 // The channel is blocking until the event loop takes over.
-SupervisorClient::SupervisorClient()
-    : channel_(UniqueFd(ipc::kChannelFd), ipc::Role::ProxyWorker, ipc::Role::Supervisor) {
+SupervisorClient::SupervisorClient(UniqueFd channel_end)
+    : channel_(std::move(channel_end), ipc::Role::ProxyWorker, ipc::Role::Supervisor) {
   channel_.send_hello();
   auto hello = channel_.receive();  // type, version and role checked by the channel
   if (!hello || hello->type != ipc::MessageType::Hello) {
@@ -108,10 +108,10 @@ void SupervisorClient::receive_all() {
   }
 }
 
-void SupervisorClient::on_proxy_start(const ipc::ProxyStart& start, std::vector<UniqueFd> fds) {
+void SupervisorClient::on_proxy_start(const ipc::ProxyStart& limits, std::vector<UniqueFd> fds) {
   check_listener(fds.at(0).get(), "HTTP listener");
   check_listener(fds.at(1).get(), "SOCKS5 listener");
-  start_.emplace(WorkerStart{std::move(fds.at(0)), std::move(fds.at(1)), start});
+  start_.emplace(WorkerStart{std::move(fds.at(0)), std::move(fds.at(1)), limits});
 }
 
 void SupervisorClient::on_local_listener(const ipc::LocalListener& listener,

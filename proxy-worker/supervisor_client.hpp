@@ -61,9 +61,9 @@ struct WorkerStart {
 
 class SupervisorClient {
  public:
-  // Takes the channel end the worker inherited at ipc::kChannelFd and says Hello both ways
+  // Takes the worker's channel end (inherited at ipc::kChannelFd) and says Hello both ways
   // (blocking). Throws platform::SysError, ipc::ProtocolError.
-  SupervisorClient();
+  explicit SupervisorClient(platform::UniqueFd channel_end);
   ~SupervisorClient();
   SupervisorClient(const SupervisorClient&) = delete;
   SupervisorClient& operator=(const SupervisorClient&) = delete;
@@ -94,7 +94,7 @@ class SupervisorClient {
   void send_worker_log(std::string_view text) noexcept;
 
   // --- supervisor -> worker ---
-  void on_proxy_start(const ipc::ProxyStart& start, std::vector<platform::UniqueFd> listeners);
+  void on_proxy_start(const ipc::ProxyStart& limits, std::vector<platform::UniqueFd> listeners);
   void on_local_listener(const ipc::LocalListener& listener, std::vector<platform::UniqueFd> fd);
   void on_connect_allowed(const ipc::ConnectAllowed& answer,
                           std::vector<platform::UniqueFd> upstream);
