@@ -28,8 +28,7 @@ using Request = http::request<http::empty_body>;
 
 namespace {
 
-constexpr std::size_t kMaxHostNameLen = ipc::kMaxHostLen;
-constexpr std::size_t kMaxLabelLen = 63;
+constexpr std::size_t kMaxLabelLen = 63;  // RFC 1035; ipc/grammar.hpp has the same bound
 constexpr std::uint16_t kDefaultHttpPort = 80;
 constexpr std::array<std::string_view, 7> kAbsoluteFormMethods = {
     "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"};
@@ -475,7 +474,7 @@ std::optional<std::string> normalize_target_host(std::string_view host, bool all
   }
   std::string name = lower(host);
   if (name.back() == '.') name.pop_back();
-  if (name.empty() || name.size() > kMaxHostNameLen) return std::nullopt;
+  if (name.empty() || name.size() > ipc::kMaxHostLen) return std::nullopt;
   std::size_t label_start = 0;
   for (std::size_t i = 0; i <= name.size(); ++i) {
     if (i == name.size() || name[i] == '.') {

@@ -49,10 +49,8 @@ bool supervisor_gone(int err) {
 SupervisorClient::SupervisorClient(UniqueFd channel_end)
     : channel_(std::move(channel_end), ipc::Role::ProxyWorker, ipc::Role::Supervisor) {
   channel_.send_hello();
-  auto hello = channel_.receive();  // type, version and role checked by the channel
-  if (!hello || hello->type != ipc::MessageType::Hello) {
-    throw ipc::ProtocolError("supervisor did not say Hello");
-  }
+  // The channel admits nothing but Hello before Hello, and checks its version and role.
+  if (!channel_.receive()) throw ipc::ProtocolError("supervisor did not say Hello");
 }
 
 SupervisorClient::~SupervisorClient() {
