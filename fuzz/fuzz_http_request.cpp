@@ -8,12 +8,13 @@
 #include <string>
 #include <string_view>
 
+#include "ipc/grammar.hpp"
 #include "proxy-worker/http_request.hpp"
 
 namespace {
 
-using fence::proxy::HttpRequestParser;
-using fence::proxy::ParseStatus;
+using fence::proxy_worker::HttpRequestParser;
+using fence::proxy_worker::ParseStatus;
 
 void require_at(bool condition, const char* what, int line) {
   if (condition) return;
@@ -36,7 +37,7 @@ bool line_starts_with(std::string_view line, std::string_view lower_prefix) {
 
 // The upstream head of an absolute-form request: CRLF lines only, exactly one Host line equal
 // to the target, no Proxy-* line, ends with "Connection: close" and the empty line.
-void check_upstream_head(const fence::proxy::HttpTarget& target) {
+void check_upstream_head(const fence::proxy_worker::HttpTarget& target) {
   const std::string& head = target.upstream_head;
   require(head.size() >= 4 && head.compare(head.size() - 4, 4, "\r\n\r\n") == 0);
   require(head.find('\0') == std::string::npos);
@@ -136,8 +137,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     require(split.head_bytes() <= max_bytes);
     require(input.compare(split.head_bytes() - 4, 4, "\r\n\r\n") == 0);
     // The host is already normal: normalizing again changes nothing.
-    const auto again = fence::proxy::normalize_target_host(target.host, true);
+    const auto again = fence::proxy_worker::normalize_target_host(target.host, true);
     require(again.has_value() && *again == target.host);
+    // The channel's check of ConnectRequest, the one check on the worker's sending side.
+    require(fence::ipc::is_valid_target_host(target.host));
     if (target.is_connect) {
       require(target.upstream_head.empty());
     } else {

@@ -8,12 +8,13 @@
 #include <string>
 #include <string_view>
 
+#include "ipc/grammar.hpp"
 #include "proxy-worker/socks5.hpp"
 
 namespace {
 
-using fence::proxy::ParseStatus;
-using fence::proxy::Socks5Parser;
+using fence::proxy_worker::ParseStatus;
+using fence::proxy_worker::Socks5Parser;
 
 void require_at(bool condition, const char* what, int line) {
   if (condition) return;
@@ -59,15 +60,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   if (status == ParseStatus::Done) {
     require(split.greeting_complete() && split.greeting_reply()[1] == 0);
-    require(!split.host().empty() && split.host().size() <= 253);
+    require(!split.host().empty() && split.host().size() <= fence::ipc::kMaxHostLen);
     require(split.port() != 0);
     require(split.host() == whole.host() && split.port() == whole.port());
     require(split.consumed() == whole.consumed());
     // Minimum: greeting of 3 bytes + a one-byte DOMAINNAME request of 8; maximum:
     // 2+255 + 4+1+255+2.
     require(split.consumed() >= 11 && split.consumed() <= 519);
-    const auto again = fence::proxy::normalize_target_host(split.host(), true);
+    const auto again = fence::proxy_worker::normalize_target_host(split.host(), true);
     require(again.has_value() && *again == split.host());
+    // The channel's check of ConnectRequest, the one check on the worker's sending side.
+    require(fence::ipc::is_valid_target_host(split.host()));
   } else if (status == ParseStatus::Bad) {
     const auto code = split.error_reply_code();
     require(code == 0x01 || code == 0x07 || code == 0x08);

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-namespace fence::proxy {
+namespace fence::proxy_worker {
 
 namespace {
 
@@ -30,15 +30,17 @@ BodyFramer BodyFramer::content_length(std::uint64_t length) {
   return BodyFramer(length == 0 ? State::Done : State::Length, length);
 }
 
-BodyFramer BodyFramer::chunked() { return BodyFramer(State::Size, 0); }
+BodyFramer BodyFramer::chunked() {
+  return BodyFramer(State::Size, 0);
+}
 
 std::size_t BodyFramer::accept(std::string_view bytes) {
   std::size_t used = 0;
   while (used < bytes.size() && state_ != State::Done && state_ != State::Bad) {
     if (state_ == State::Length || state_ == State::Data) {
       // Bulk path: body data is not inspected.
-      const auto take = static_cast<std::size_t>(
-          std::min<std::uint64_t>(remaining_, bytes.size() - used));
+      const auto take =
+          static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, bytes.size() - used));
       used += take;
       remaining_ -= take;
       if (remaining_ == 0) state_ = state_ == State::Length ? State::Done : State::DataCr;
@@ -127,4 +129,4 @@ void BodyFramer::step(char c) {
   }
 }
 
-}  // namespace fence::proxy
+}  // namespace fence::proxy_worker

@@ -1,6 +1,10 @@
 // Where the body of one absolute-form request ends in the client's byte stream. Pure and
 // incremental like the head parser, so it can be unit-tested and fuzzed on bytes.
 //
+// Trust: every byte is hostile. HttpForwarder feeds it the client's request body (written by
+// the sandboxed program) and an origin's response body (from a server the program chose, so
+// no more trusted). It only counts them: its answer is where the body ends.
+//
 // SECURITY: the worker forwards exactly one request per upstream connection (the head that
 // HttpRequestParser checked and rewrote, then this body). Bytes after the body — a pipelined
 // second request, possibly with another Host — are never forwarded on that connection: they
@@ -14,7 +18,7 @@
 #include <cstdint>
 #include <string_view>
 
-namespace fence::proxy {
+namespace fence::proxy_worker {
 
 class BodyFramer {
  public:
@@ -28,17 +32,17 @@ class BodyFramer {
 
  private:
   enum class State {
-    Length,       // content-length body: remaining_ bytes left
-    Size,         // chunk-size hex digits
-    Extension,    // chunk-ext up to CR
-    SizeLf,       // LF after the chunk-size line's CR
-    Data,         // remaining_ bytes of chunk data
-    DataCr,       // CR after chunk data
-    DataLf,       // LF after chunk data
-    TrailerStart, // start of a trailer line, or the final CRLF
-    Trailer,      // inside a trailer field line
-    TrailerLf,    // LF ending a trailer field line
-    FinalLf,      // LF of the final empty line
+    Length,        // content-length body: remaining_ bytes left
+    Size,          // chunk-size hex digits
+    Extension,     // chunk-ext up to CR
+    SizeLf,        // LF after the chunk-size line's CR
+    Data,          // remaining_ bytes of chunk data
+    DataCr,        // CR after chunk data
+    DataLf,        // LF after chunk data
+    TrailerStart,  // start of a trailer line, or the final CRLF
+    Trailer,       // inside a trailer field line
+    TrailerLf,     // LF ending a trailer field line
+    FinalLf,       // LF of the final empty line
     Done,
     Bad,
   };
@@ -52,4 +56,4 @@ class BodyFramer {
   std::size_t trailer_bytes_ = 0;
 };
 
-}  // namespace fence::proxy
+}  // namespace fence::proxy_worker

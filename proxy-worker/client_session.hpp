@@ -1,38 +1,37 @@
-// One client connection to the HTTP or SOCKS5 listener, from accept to the end of its tunnel:
-//   read the request (header_timeout deadline, size-capped by the parser) -> ask the supervisor
-//   (ConnectRequest) -> answer the client (200 / SOCKS success, or 403 / 502 / SOCKS failure)
-//   -> relay (relay.hpp) -> TunnelClosed.
-// Absolute-form (http://) requests are not relayed blindly: the session forwards exactly one
-// request (the rewritten head, then the body as BodyFramer frames it) on its own upstream
-// socket, reads the response head (HttpResponseParser) and relays exactly its body, then —
-// when the response framing allows and the client wants it — goes back to reading the next
-// request on the same client connection, which gets its own ConnectRequest. Pipelined bytes
-// wait in the session (at most one read) and are parsed only after the response is complete.
+// One client connection to a proxy listener, from accept to its end:
+//   read the request (one header_timeout deadline, size-capped by the parser) -> ask the
+//   supervisor (ConnectRequest) -> answer the client (200 / SOCKS success, or 403 / 502 / SOCKS
+//   failure) -> relay (relay.hpp) -> TunnelClosed.
+// An absolute-form (http://) request is forwarded instead of relayed (http_forwarder.hpp);
+// when the forward ends with the connection kept alive, the session reads the client's next
+// request, which gets its own ConnectRequest.
+//
+// Trust: everything read from the client socket is hostile: the sandboxed program writes it.
+// Until the decision the session keeps what it read, at most max_header_bytes plus one read,
+// and hands it to the parsers (HttpRequestParser, Socks5Parser: size caps, strict grammar).
 // SECURITY: the only thing this object can do with a parsed target is ask; the upstream socket,
 // if any, comes from the supervisor's answer.
 #pragma once
 
 #include <array>
-#include <chrono>
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cstdint>
 #include <memory>
-#include <optional>
 #include <string>
+#include <string_view>
 
 #include "ipc/protocol.hpp"
 #include "platform/unique_fd.hpp"
-#include "proxy-worker/body_framer.hpp"
+#include "proxy-worker/http_forwarder.hpp"
 #include "proxy-worker/http_request.hpp"
-#include "proxy-worker/http_response.hpp"
 #include "proxy-worker/relay.hpp"
 #include "proxy-worker/socks5.hpp"
 
-namespace fence::proxy {
+namespace fence::proxy_worker {
 
 class ProxyServer;
+class SupervisorClient;
 
 // Local: a connection accepted on a transparent listener (allowLocalOutboundPorts); no
 // protocol of its own, the target is the listener's port on the host's loopback.
@@ -64,37 +63,26 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
  private:
   enum class State { Reading, Asking, Answering, Forwarding, Relaying, Closing, Closed };
 
+  void start_request();
   void read_more();
   void on_read(std::size_t n);
   void http_progress(std::string_view fresh);
   void socks_progress(std::string_view fresh);
-  void ask(const std::string& host, std::uint16_t port, ipc::ProxyProtocol protocol);
   void on_deadline();
+  void ask(const std::string& host, std::uint16_t port, ipc::ProxyProtocol protocol);
+  std::string client_leftover() const;
+  void start_tunnel(std::uint64_t id, platform::UniqueFd upstream);
+  void start_forward(std::uint64_t id, platform::UniqueFd upstream);
+  void forward_ended(std::uint64_t id, ForwardResult result);
   // Writes `reply`, half-closes, drains the client briefly (so the reply is not lost to an
   // RST), then closes.
   void reply_and_close(std::string reply);
   void drain_then_close();
   void drain();
   void close();
-  std::string client_leftover() const;
-  void start_request();
-
-  // --- absolute-form forwarding (State::Forwarding) ---
-  void start_forward(std::uint64_t id, platform::UniqueFd upstream);
-  void forward_up();            // request head + body -> upstream
-  void forward_down();          // upstream -> response -> client
-  void on_upstream_bytes(std::string_view bytes);
-  void on_upstream_eof();
-  void flush_down();
-  void maybe_finish_forward();
-  void abort_forward();         // error: close both, report
-  void bad_response(const std::string& why);
-  void end_forward(bool keep_client);
-  void report_forward();
-  void arm_idle();
-  void touch() { last_activity_ = std::chrono::steady_clock::now(); }
 
   ProxyServer& server_;
+  SupervisorClient& supervisor_;
   boost::asio::posix::stream_descriptor client_;
   boost::asio::steady_timer deadline_;
   ClientKind kind_;
@@ -106,41 +94,11 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   std::string received_;  // every byte read from the client before the decision
   std::string write_buf_;
   std::array<char, 512> drain_buf_{};
-  std::uint64_t id_ = 0;
   ipc::ProxyProtocol protocol_ = ipc::ProxyProtocol::HttpConnect;
   bool got_request_bytes_ = false;  // any byte of the current request read yet
+  // Requests forwarded on this connection; a deadline armed for an earlier one sees another
+  // count and does nothing.
   std::uint64_t requests_served_ = 0;
-
-  struct Forward {
-    explicit Forward(boost::asio::io_context& io) : upstream(io) {}
-    boost::asio::posix::stream_descriptor upstream;
-    std::uint64_t id = 0;
-    bool keep_alive = false;    // the client asked for it
-    bool request_was_head = false;
-    std::string up_out;         // bytes waiting for upstream
-    bool up_writing = false;
-    bool up_reading_client = false;
-    bool up_done = false;       // head and whole body written upstream
-    BodyFramer body = BodyFramer::content_length(0);
-    std::string pipelined;      // client bytes after the request body: the next request
-    std::unique_ptr<HttpResponseParser> response;
-    std::size_t response_fed = 0;  // bytes fed to `response` before the current feed
-    std::optional<BodyFramer> response_body;  // framed body being relayed
-    ResponseFraming framing = ResponseFraming::None;
-    bool head_sent = false;     // a final response head went to the client
-    bool close_after = false;   // the client connection ends after this response
-    bool response_done = false;
-    bool upstream_eof = false;
-    std::string down_out;       // bytes waiting for the client
-    bool down_writing = false;
-    std::array<char, 16384> up_buf{};
-    std::array<char, 16384> down_buf{};
-    std::uint64_t bytes_up = 0, bytes_down = 0;
-    std::chrono::steady_clock::time_point started;
-  };
-  std::unique_ptr<Forward> fwd_;
-  std::uint64_t fwd_gen_ = 0;  // handlers of an earlier forward see a different generation
-  std::chrono::steady_clock::time_point last_activity_;
 };
 
-}  // namespace fence::proxy
+}  // namespace fence::proxy_worker

@@ -1,5 +1,7 @@
 // Accumulating an HTTP message head (request or response) from untrusted bytes: shared by the
 // request and response parsers. Pure, no I/O.
+// Trust: every byte is hostile: HttpRequestParser feeds it a client's bytes (the sandboxed
+// program's), HttpResponseParser an origin's. It keeps at most max_bytes of them.
 #pragma once
 
 #include <algorithm>
@@ -7,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-namespace fence::proxy {
+namespace fence::proxy_worker {
 
 class HeadBuffer {
  public:
@@ -38,10 +40,10 @@ class HeadBuffer {
   }
 
   bool empty() const { return data_.empty(); }
-  std::string& data() { return data_; }              // what was kept so far
+  std::string& data() { return data_; }  // what was kept so far
   const std::string& data() const { return data_; }
   std::size_t head_size() const { return head_size_; }  // on Complete, through the blank line
-  const char* problem() const { return problem_; }    // on Bad
+  const char* problem() const { return problem_; }      // on Bad
   void release() { data_ = std::string(); }
 
  private:
@@ -64,4 +66,4 @@ inline std::string single_line(std::string text) {
   return text;
 }
 
-}  // namespace fence::proxy
+}  // namespace fence::proxy_worker

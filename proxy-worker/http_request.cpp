@@ -16,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-namespace fence::proxy {
+namespace fence::proxy_worker {
 
 namespace http = boost::beast::http;
 
@@ -24,10 +24,11 @@ struct HttpRequestParser::Beast {
   http::request_parser<http::empty_body> parser;
 };
 
+using Request = http::request<http::empty_body>;
+
 namespace {
 
-constexpr std::size_t kMaxHostNameLen = ipc::kMaxHostLen;
-constexpr std::size_t kMaxLabelLen = 63;
+constexpr std::size_t kMaxLabelLen = 63;  // RFC 1035; ipc/grammar.hpp has the same bound
 constexpr std::uint16_t kDefaultHttpPort = 80;
 constexpr std::array<std::string_view, 7> kAbsoluteFormMethods = {
     "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"};
@@ -177,35 +178,209 @@ std::optional<std::string> parse_authority(std::string_view text, bool port_requ
   return std::nullopt;
 }
 
+// A request refused: the status and the one-line reason the client hears.
+struct Refusal {
+  int status;
+  std::string text;
+};
+
 // Checks on the raw head that Beast does not make: obs-fold, NUL, bare CR/LF, header count.
-// Returns {status, text} on failure.
-std::optional<std::pair<int, std::string>> check_raw_head(std::string_view head,
-                                                          std::size_t max_header_count) {
+std::optional<Refusal> check_raw_head(std::string_view head, std::size_t max_header_count) {
   if (head.empty() || head.front() == '\r' || head.front() == '\n') {
-    return std::pair{400, std::string("empty line before the request line")};
+    return Refusal{400, "empty line before the request line"};
   }
   std::size_t lines = 0;
   std::size_t pos = 0;
   while (pos < head.size()) {
     const std::size_t cr = head.find('\r', pos);
     if (cr == std::string_view::npos || cr + 1 >= head.size() || head[cr + 1] != '\n') {
-      return std::pair{400, std::string("bare CR in the request head")};
+      return Refusal{400, "bare CR in the request head"};
     }
     const std::string_view line = head.substr(pos, cr - pos);
     if (line.find('\n') != std::string_view::npos || line.find('\0') != std::string_view::npos) {
-      return std::pair{400, std::string("bare LF or NUL in the request head")};
+      return Refusal{400, "bare LF or NUL in the request head"};
     }
     // SECURITY: obs-fold (RFC 9112 §5.2) lets two parsers disagree on where a header ends.
     if (lines > 0 && !line.empty() && (line.front() == ' ' || line.front() == '\t')) {
-      return std::pair{400, std::string("obsolete line folding in a header")};
+      return Refusal{400, "obsolete line folding in a header"};
     }
     ++lines;
     pos = cr + 2;
   }
   // Request line and the final empty line are not headers.
   if (lines >= 2 && lines - 2 > max_header_count) {
-    return std::pair{431, std::string("too many request headers")};
+    return Refusal{431, "too many request headers"};
   }
+  return std::nullopt;
+}
+
+// The request line's protocol: HTTP/1.0 or HTTP/1.1, not the HTTP/2 preface.
+std::optional<Refusal> check_version(std::string_view method, unsigned version) {
+  if (method == "PRI") return Refusal{400, "HTTP/2 is not supported; use HTTP/1.1 with the proxy"};
+  if (version != 10 && version != 11) {
+    return Refusal{505, "only HTTP/1.0 and HTTP/1.1 are supported"};
+  }
+  return std::nullopt;
+}
+
+// What the headers say about the body's framing, the Host header and Connection.
+struct RequestHeaders {
+  std::size_t content_length_count = 0;
+  std::size_t transfer_encoding_count = 0;
+  std::size_t host_count = 0;
+  std::optional<std::uint64_t> content_length;
+  bool chunked = false;
+  std::vector<std::string> connection_tokens;  // lower-cased
+};
+
+// Framing and Host headers, counted by name (case-insensitive: Beast compares that way).
+std::optional<Refusal> read_headers(const Request& req, RequestHeaders& out) {
+  for (const auto& field : req) {
+    const std::string_view name(field.name_string().data(), field.name_string().size());
+    const std::string_view value = trim_ows({field.value().data(), field.value().size()});
+    if (iequals(name, "content-length")) {
+      ++out.content_length_count;
+      out.content_length = parse_content_length(value);
+      if (!out.content_length) return Refusal{400, "invalid Content-Length"};
+    } else if (iequals(name, "transfer-encoding")) {
+      ++out.transfer_encoding_count;
+      if (!iequals(value, "chunked")) return Refusal{400, "Transfer-Encoding other than chunked"};
+      out.chunked = true;
+    } else if (iequals(name, "host")) {
+      ++out.host_count;
+    } else if (iequals(name, "connection")) {
+      std::size_t start = 0;
+      while (start <= value.size()) {
+        const std::size_t comma = std::min(value.find(',', start), value.size());
+        const std::string_view token = trim_ows(value.substr(start, comma - start));
+        if (!token.empty()) out.connection_tokens.push_back(lower(token));
+        start = comma + 1;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+// SECURITY: every framing ambiguity is refused (SECURITY-RULES 17): the worker and the
+// origin must agree on where this request's body ends.
+std::optional<Refusal> check_framing(const RequestHeaders& headers) {
+  if (headers.content_length_count > 1) return Refusal{400, "more than one Content-Length"};
+  if (headers.transfer_encoding_count > 1) return Refusal{400, "more than one Transfer-Encoding"};
+  if (headers.content_length_count > 0 && headers.transfer_encoding_count > 0) {
+    return Refusal{400, "both Content-Length and Transfer-Encoding"};
+  }
+  if (headers.host_count > 1) return Refusal{400, "more than one Host header"};
+  for (const auto& token : headers.connection_tokens) {
+    if (token == "content-length" || token == "transfer-encoding") {
+      return Refusal{400, "Connection header names a framing header"};
+    }
+  }
+  return std::nullopt;
+}
+
+// CONNECT host:port (authority-form), without a body.
+std::optional<Refusal> read_connect_target(std::string_view target, const RequestHeaders& headers,
+                                           HttpTarget& out) {
+  if (headers.content_length_count > 0 || headers.transfer_encoding_count > 0) {
+    return Refusal{400, "CONNECT with a request body"};
+  }
+  Authority authority;
+  if (target.find('/') != std::string_view::npos) return Refusal{400, "CONNECT target with a path"};
+  if (auto err = parse_authority(target, true, authority)) return Refusal{400, *err};
+  out.host = std::move(authority.host);
+  out.port = authority.port;
+  out.is_connect = true;
+  return std::nullopt;
+}
+
+// METHOD http://host[:port]/path?query: an allowed method and an http URI. `path` receives the
+// origin-form target (path and query) to send upstream.
+std::optional<Refusal> read_absolute_target(std::string_view method, std::string_view target,
+                                            const RequestHeaders& headers, HttpTarget& out,
+                                            std::string& path) {
+  if (std::find(kAbsoluteFormMethods.begin(), kAbsoluteFormMethods.end(), method) ==
+      kAbsoluteFormMethods.end()) {
+    return Refusal{405, "method not allowed by the proxy"};
+  }
+  if (!target.empty() && (target.front() == '/' || target == "*")) {
+    return Refusal{400, "not a proxy request: use an absolute http:// URI"};
+  }
+  const std::size_t scheme_end = target.find("://");
+  if (scheme_end == std::string_view::npos) return Refusal{400, "request target is not a URI"};
+  const std::string scheme = lower(target.substr(0, scheme_end));
+  if (scheme == "https") {
+    return Refusal{400, "https:// is not proxied as a plain request; use CONNECT"};
+  }
+  if (scheme != "http") return Refusal{501, "only the http scheme is supported"};
+  const std::string_view rest = target.substr(scheme_end + 3);
+  const std::size_t authority_end = std::min(rest.find_first_of("/?#"), rest.size());
+  const std::string_view after = rest.substr(authority_end);
+  if (after.find('#') != std::string_view::npos) return Refusal{400, "fragment in request target"};
+  Authority authority;
+  if (auto err = parse_authority(rest.substr(0, authority_end), false, authority)) {
+    return Refusal{400, *err};
+  }
+  for (char c : after) {
+    if (c <= 0x20 || c >= 0x7f) return Refusal{400, "invalid character in the request path"};
+  }
+  path.clear();
+  if (after.empty() || after.front() == '?') path = "/";
+  path.append(after);
+
+  out.host = std::move(authority.host);
+  out.port = authority.port;
+  out.is_connect = false;
+  out.content_length = headers.content_length.value_or(0);
+  out.chunked = headers.chunked;
+  return std::nullopt;
+}
+
+// The head sent upstream for an absolute-form request: origin-form request line, Host equal to
+// the target, the client's other end-to-end headers, "Connection: close".
+// SECURITY: the decision and the upstream Host come from the same target; the client's
+// Host header is dropped, whatever it says.
+std::string upstream_head(const Request& req, std::string_view method, std::string_view path,
+                          const HttpTarget& target, const RequestHeaders& headers,
+                          std::size_t head_size) {
+  std::string out;
+  out.reserve(head_size + 64);
+  out.append(method).append(" ").append(path);
+  out.append(req.version() == 10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
+  out.append("Host: ");
+  const bool ipv6 = target.host.find(':') != std::string::npos;
+  if (ipv6) out.append("[");
+  out.append(target.host);
+  if (ipv6) out.append("]");
+  if (target.port != kDefaultHttpPort) out.append(":").append(std::to_string(target.port));
+  out.append("\r\n");
+  const auto& tokens = headers.connection_tokens;
+  for (const auto& field : req) {
+    const std::string_view name(field.name_string().data(), field.name_string().size());
+    const std::string lname = lower(name);
+    if (std::find(kDroppedHeaders.begin(), kDroppedHeaders.end(), lname) != kDroppedHeaders.end() ||
+        lname.rfind("proxy-", 0) == 0 ||
+        std::find(tokens.begin(), tokens.end(), lname) != tokens.end()) {
+      continue;
+    }
+    out.append(name).append(": ");
+    out.append(field.value().data(), field.value().size()).append("\r\n");
+  }
+  out.append("Connection: close\r\n\r\n");
+  return out;
+}
+
+// The head Beast parsed, checked and read in order: protocol, headers, framing, target.
+std::optional<Refusal> read_request(const Request& req, std::size_t head_size, HttpTarget& out) {
+  const std::string_view method(req.method_string().data(), req.method_string().size());
+  const std::string_view target(req.target().data(), req.target().size());
+  if (auto refused = check_version(method, req.version())) return refused;
+  RequestHeaders headers;
+  if (auto refused = read_headers(req, headers)) return refused;
+  if (auto refused = check_framing(headers)) return refused;
+  if (method == "CONNECT") return read_connect_target(target, headers, out);
+  std::string path;
+  if (auto refused = read_absolute_target(method, target, headers, out, path)) return refused;
+  out.upstream_head = upstream_head(req, method, path, out, headers, head_size);
   return std::nullopt;
 }
 
@@ -267,7 +442,8 @@ ParseStatus HttpRequestParser::feed(std::string_view bytes) {
 
 ParseStatus HttpRequestParser::parse_head(std::size_t head_size) {
   const std::string_view head(head_.data().data(), head_size);
-  if (auto bad = check_raw_head(head, max_header_count_)) return fail(bad->first, bad->second);
+  if (auto refused = check_raw_head(head, max_header_count_))
+    return fail(refused->status, std::move(refused->text));
   boost::system::error_code ec;
   const std::size_t used = beast_->parser.put(boost::asio::buffer(head.data(), head_size), ec);
   if (ec) return fail(map_beast_error(ec), "malformed request: " + ec.message());
@@ -278,133 +454,11 @@ ParseStatus HttpRequestParser::parse_head(std::size_t head_size) {
 }
 
 ParseStatus HttpRequestParser::finish_head(std::size_t head_size) {
-  const auto& req = beast_->parser.get();
-  const std::string_view method(req.method_string().data(), req.method_string().size());
-  const std::string_view target(req.target().data(), req.target().size());
-  if (method == "PRI") return fail(400, "HTTP/2 is not supported; use HTTP/1.1 with the proxy");
-  if (req.version() != 10 && req.version() != 11) {
-    return fail(505, "only HTTP/1.0 and HTTP/1.1 are supported");
+  HttpTarget target;
+  if (auto refused = read_request(beast_->parser.get(), head_size, target)) {
+    return fail(refused->status, std::move(refused->text));
   }
-
-  // Framing and Host headers, counted by name (case-insensitive: Beast compares that way).
-  std::size_t content_length_count = 0;
-  std::size_t transfer_encoding_count = 0;
-  std::size_t host_count = 0;
-  std::optional<std::uint64_t> content_length;
-  bool chunked = false;
-  std::vector<std::string> connection_tokens;
-  for (const auto& field : req) {
-    const std::string_view name(field.name_string().data(), field.name_string().size());
-    const std::string_view value = trim_ows({field.value().data(), field.value().size()});
-    if (iequals(name, "content-length")) {
-      ++content_length_count;
-      content_length = parse_content_length(value);
-      if (!content_length) return fail(400, "invalid Content-Length");
-    } else if (iequals(name, "transfer-encoding")) {
-      ++transfer_encoding_count;
-      if (!iequals(value, "chunked")) return fail(400, "Transfer-Encoding other than chunked");
-      chunked = true;
-    } else if (iequals(name, "host")) {
-      ++host_count;
-    } else if (iequals(name, "connection")) {
-      std::size_t start = 0;
-      while (start <= value.size()) {
-        const std::size_t comma = std::min(value.find(',', start), value.size());
-        const std::string_view token = trim_ows(value.substr(start, comma - start));
-        if (!token.empty()) connection_tokens.push_back(lower(token));
-        start = comma + 1;
-      }
-    }
-  }
-  // SECURITY: every framing ambiguity is refused (SECURITY-RULES 17): the worker and the
-  // origin must agree on where this request's body ends.
-  if (content_length_count > 1) return fail(400, "more than one Content-Length");
-  if (transfer_encoding_count > 1) return fail(400, "more than one Transfer-Encoding");
-  if (content_length_count > 0 && transfer_encoding_count > 0) {
-    return fail(400, "both Content-Length and Transfer-Encoding");
-  }
-  if (host_count > 1) return fail(400, "more than one Host header");
-  for (const auto& token : connection_tokens) {
-    if (token == "content-length" || token == "transfer-encoding") {
-      return fail(400, "Connection header names a framing header");
-    }
-  }
-
-  if (method == "CONNECT") {
-    if (content_length_count > 0 || transfer_encoding_count > 0) {
-      return fail(400, "CONNECT with a request body");
-    }
-    Authority authority;
-    if (target.find('/') != std::string_view::npos) return fail(400, "CONNECT target with a path");
-    if (auto err = parse_authority(target, true, authority)) return fail(400, *err);
-    target_.host = std::move(authority.host);
-    target_.port = authority.port;
-    target_.is_connect = true;
-  } else {
-    if (std::find(kAbsoluteFormMethods.begin(), kAbsoluteFormMethods.end(), method) ==
-        kAbsoluteFormMethods.end()) {
-      return fail(405, "method not allowed by the proxy");
-    }
-    if (!target.empty() && (target.front() == '/' || target == "*")) {
-      return fail(400, "not a proxy request: use an absolute http:// URI");
-    }
-    const std::size_t scheme_end = target.find("://");
-    if (scheme_end == std::string_view::npos) return fail(400, "request target is not a URI");
-    const std::string scheme = lower(target.substr(0, scheme_end));
-    if (scheme == "https") {
-      return fail(400, "https:// is not proxied as a plain request; use CONNECT");
-    }
-    if (scheme != "http") return fail(501, "only the http scheme is supported");
-    const std::string_view rest = target.substr(scheme_end + 3);
-    const std::size_t authority_end = std::min(rest.find_first_of("/?#"), rest.size());
-    const std::string_view after = rest.substr(authority_end);
-    if (after.find('#') != std::string_view::npos) return fail(400, "fragment in request target");
-    Authority authority;
-    if (auto err = parse_authority(rest.substr(0, authority_end), false, authority)) {
-      return fail(400, *err);
-    }
-    for (char c : after) {
-      if (c <= 0x20 || c >= 0x7f) return fail(400, "invalid character in the request path");
-    }
-    std::string path;
-    if (after.empty() || after.front() == '?') path = "/";
-    path.append(after);
-
-    target_.host = std::move(authority.host);
-    target_.port = authority.port;
-    target_.is_connect = false;
-    target_.content_length = content_length.value_or(0);
-    target_.chunked = chunked;
-
-    // SECURITY: the decision and the upstream Host come from the same target; the client's
-    // Host header is dropped, whatever it says.
-    std::string& out = target_.upstream_head;
-    out.reserve(head_size + 64);
-    out.append(method).append(" ").append(path);
-    out.append(req.version() == 10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
-    out.append("Host: ");
-    const bool ipv6 = target_.host.find(':') != std::string::npos;
-    if (ipv6) out.append("[");
-    out.append(target_.host);
-    if (ipv6) out.append("]");
-    if (target_.port != kDefaultHttpPort) out.append(":").append(std::to_string(target_.port));
-    out.append("\r\n");
-    for (const auto& field : req) {
-      const std::string_view name(field.name_string().data(), field.name_string().size());
-      const std::string lname = lower(name);
-      if (std::find(kDroppedHeaders.begin(), kDroppedHeaders.end(), lname) !=
-              kDroppedHeaders.end() ||
-          lname.rfind("proxy-", 0) == 0 ||
-          std::find(connection_tokens.begin(), connection_tokens.end(), lname) !=
-              connection_tokens.end()) {
-        continue;
-      }
-      out.append(name).append(": ");
-      out.append(field.value().data(), field.value().size()).append("\r\n");
-    }
-    out.append("Connection: close\r\n\r\n");
-  }
-
+  target_ = std::move(target);
   head_bytes_ = head_size;
   status_ = ParseStatus::Done;
   beast_.reset();
@@ -420,7 +474,7 @@ std::optional<std::string> normalize_target_host(std::string_view host, bool all
   }
   std::string name = lower(host);
   if (name.back() == '.') name.pop_back();
-  if (name.empty() || name.size() > kMaxHostNameLen) return std::nullopt;
+  if (name.empty() || name.size() > ipc::kMaxHostLen) return std::nullopt;
   std::size_t label_start = 0;
   for (std::size_t i = 0; i <= name.size(); ++i) {
     if (i == name.size() || name[i] == '.') {
@@ -481,4 +535,4 @@ std::string http_response(int status, std::string_view reason, std::string_view 
   return out;
 }
 
-}  // namespace fence::proxy
+}  // namespace fence::proxy_worker

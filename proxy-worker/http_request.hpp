@@ -2,6 +2,11 @@
 // listener. Pure and incremental: no I/O, no sockets, and no buffer larger than
 // max_header_bytes, so it can be unit-tested and fuzzed directly on bytes.
 //
+// Trust: every byte is hostile. The sandboxed program writes them; ClientSession feeds what it
+// reads from a client of the HTTP listener, and the pipelined bytes after a forwarded
+// request. Only a Done target leaves the parser, and the worker only asks the supervisor
+// about it; normalize_target_host is the guarantee that its host has the protocol's grammar.
+//
 // Accepted:
 //   CONNECT host:port HTTP/1.x                      (authority-form; IPv6 as [::1]:443)
 //   GET|HEAD|POST|PUT|DELETE|PATCH|OPTIONS http://host[:port]/path?query HTTP/1.x
@@ -23,7 +28,7 @@
 
 #include "proxy-worker/http_head.hpp"
 
-namespace fence::proxy {
+namespace fence::proxy_worker {
 
 // Result of feeding bytes to an incremental parser (also used by Socks5Parser).
 enum class ParseStatus { NeedMore, Done, Bad };
@@ -93,4 +98,4 @@ std::string_view http_reason(int status);
 // "0x7f.0.0.1", "017.0.0.1") are refused rather than passed on with a second meaning.
 std::optional<std::string> normalize_target_host(std::string_view host, bool allow_ipv6);
 
-}  // namespace fence::proxy
+}  // namespace fence::proxy_worker

@@ -8,7 +8,7 @@
 #include <limits>
 #include <vector>
 
-namespace fence::proxy {
+namespace fence::proxy_worker {
 
 namespace http = boost::beast::http;
 
@@ -18,7 +18,9 @@ struct HttpResponseParser::Beast {
 
 namespace {
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+char lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -218,4 +220,4 @@ bool client_wants_keep_alive(std::string_view raw_head) {
   return http11 || keep;
 }
 
-}  // namespace fence::proxy
+}  // namespace fence::proxy_worker

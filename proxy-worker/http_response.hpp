@@ -2,6 +2,10 @@
 // forwarded request, decides how its body is framed, and rewrites the head for the client.
 // Pure and incremental like HttpRequestParser: no I/O, never more than max_header_bytes kept.
 //
+// Trust: every byte is hostile. HttpForwarder feeds it what the upstream socket delivers: an
+// origin the policy allowed, but one the sandboxed program chose and may run. The head it
+// rewrites goes to that program, so a response can only ever mislead its own client.
+//
 // SECURITY: the worker keeps a client connection alive only when it knows exactly where the
 // response ends (Content-Length, chunked as read by BodyFramer, or no body). Anything it
 // cannot read unambiguously (bare CR/LF, NUL, obs-fold, several Content-Length, Content-Length
@@ -19,7 +23,7 @@
 
 #include "proxy-worker/http_request.hpp"  // ParseStatus
 
-namespace fence::proxy {
+namespace fence::proxy_worker {
 
 enum class ResponseFraming {
   None,           // HEAD response, 1xx, 204, 304: the head is the whole response
@@ -43,11 +47,11 @@ class HttpResponseParser {
   ParseStatus status() const { return status_; }
   // On Done: how many bytes (over all feeds) formed the head, final CRLF CRLF included.
   std::size_t head_bytes() const { return head_bytes_; }
-  int status_code() const { return status_code_; }                 // on Done
-  bool interim() const { return status_code_ / 100 == 1; }         // on Done: 1xx, more follows
-  ResponseFraming framing() const { return framing_; }             // on Done
+  int status_code() const { return status_code_; }                  // on Done
+  bool interim() const { return status_code_ / 100 == 1; }          // on Done: 1xx, more follows
+  ResponseFraming framing() const { return framing_; }              // on Done
   std::uint64_t content_length() const { return content_length_; }  // on Done, ContentLength
-  const std::string& error_text() const { return error_text_; }    // on Bad: one line
+  const std::string& error_text() const { return error_text_; }     // on Bad: one line
 
   // On Done: the head to send to the client. The status line and end-to-end headers as
   // received; Connection, Keep-Alive, Proxy-Connection and headers named by Connection dropped
@@ -78,4 +82,4 @@ class HttpResponseParser {
 // Connection / Proxy-Connection says "close"; HTTP/1.0 only with "keep-alive".
 bool client_wants_keep_alive(std::string_view raw_head);
 
-}  // namespace fence::proxy
+}  // namespace fence::proxy_worker

@@ -1,13 +1,9 @@
-// The worker's event loop (Boost.Asio, one thread): the two listeners, the supervisor channel
-// and every client session.
-//
-// Channel discipline:
-//   - Every ConnectRequest carries a fresh 64-bit id; the answer (ConnectAllowed with one fd, or
-//     ConnectDenied) is matched by id. An answer for an id not pending is a protocol violation.
-//   - At most kMaxInFlight requests are pending at once (below the supervisor's cap, which it
-//     treats as a violation); further sessions wait their turn in order.
-//   - EOF or any ProtocolError from the supervisor ends the process (fail closed: the kernel
-//     closes every client and tunnel).
+// The worker's listeners and client sessions, in one event loop (Boost.Asio, one thread): the
+// HTTP and SOCKS5 proxy listeners of ProxyStart, the transparent listeners of LocalListener,
+// and the inbound relays of RelayStart. What reaches the supervisor goes through
+// SupervisorClient (supervisor_client.hpp).
+// Trust: it accepts the sandbox's connections but reads none of their bytes (the sessions do);
+// its listeners and relay ends come from the supervisor and are used as they are.
 // Capacity: at most max_tunnels client connections live at once (reading, asking or
 // relaying); a connection over the cap is closed at once (HTTP: after a best-effort 503).
 #pragma once
@@ -16,33 +12,18 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cstdint>
-#include <deque>
 #include <list>
-#include <map>
-#include <memory>
-#include <set>
-#include <stdexcept>
-#include <string>
-#include <variant>
 
-#include "ipc/channel.hpp"
+#include "ipc/protocol.hpp"
+#include "platform/unique_fd.hpp"
 #include "proxy-worker/client_session.hpp"
-#include "proxy-worker/worker_sandbox.hpp"
+#include "proxy-worker/supervisor_client.hpp"
 
-namespace fence::proxy {
-
-inline constexpr std::size_t kMaxInFlight = ipc::kMaxPendingRequests;
-
-// Thrown out of the event loop when the supervisor has gone away (EOF): a normal end.
-class SupervisorGone : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+namespace fence::proxy_worker {
 
 class ProxyServer {
  public:
-  ProxyServer(boost::asio::io_context& io, WorkerStart start);
-  ~ProxyServer();
+  ProxyServer(boost::asio::io_context& io, SupervisorClient& supervisor, WorkerStart start);
   ProxyServer(const ProxyServer&) = delete;
   ProxyServer& operator=(const ProxyServer&) = delete;
 
@@ -50,14 +31,16 @@ class ProxyServer {
   // protocol (throws ipc::ProtocolError). Never returns normally.
   void run();
 
+  // --- for SupervisorClient ---
+  // A transparent listener (allowLocalOutboundPorts) for the host's `port`.
+  void add_local_listener(std::uint16_t port, platform::UniqueFd fd);
+  // Relays the bytes of an inbound (-p) connection as they are; RelayClosed at its end.
+  void start_inbound_relay(std::uint64_t id, platform::UniqueFd outer, platform::UniqueFd inner);
+
   // --- for ClientSession ---
   boost::asio::io_context& io() { return io_; }
+  SupervisorClient& supervisor() { return supervisor_; }
   const ipc::ProxyStart& limits() const { return limits_; }
-  // Sends (or queues) a ConnectRequest for `session`; returns the request's id.
-  std::uint64_t ask(std::shared_ptr<ClientSession> session, const std::string& host,
-                    std::uint16_t port, ipc::ProxyProtocol protocol);
-  void tunnel_closed(const ipc::TunnelClosed& closed);
-  void relay_closed(const ipc::RelayClosed& closed);
   void session_opened() { ++live_sessions_; }
   void session_closed() { --live_sessions_; }
 
@@ -68,43 +51,18 @@ class ProxyServer {
     ClientKind kind;
     std::uint16_t port = 0;  // ClientKind::Local: the host port it stands for
   };
-  using Outgoing = std::variant<ipc::ConnectRequest, ipc::TunnelClosed, ipc::RelayClosed>;
-  struct Waiting {
-    std::shared_ptr<ClientSession> session;
-    ipc::ConnectRequest request;
-  };
 
   void wait_accept(Listener& listener);
   void accept_ready(Listener& listener);
   void reject(platform::UniqueFd client, ClientKind kind);
 
-  void wait_channel();
-  void drain_channel();
-  void on_message(ipc::Incoming& message);
-  void add_local_listener(std::uint16_t port, platform::UniqueFd fd);
-  void start_inbound_relay(std::uint64_t id, platform::UniqueFd outer, platform::UniqueFd inner);
-  std::shared_ptr<ClientSession> take_pending(std::uint64_t id);
-  void admit_waiting();
-
-  void send(Outgoing message);
-  void flush();  // sends queued messages until the socket is full
-
   boost::asio::io_context& io_;
-  ipc::Channel channel_;
+  SupervisorClient& supervisor_;
   ipc::ProxyStart limits_;
-  // Watches channel_.fd() for readiness; released (never closes it) in the destructor.
-  boost::asio::posix::stream_descriptor channel_watch_;
-  bool channel_write_waiting_ = false;
   Listener http_;
   Listener socks_;
-  std::list<Listener> locals_;           // transparent listeners (stable addresses)
-  std::set<std::uint16_t> local_ports_;  // ports of locals_
-  std::set<std::uint64_t> relays_;       // inbound relays running (supervisor's ids)
-  std::uint64_t next_id_ = 1;
+  std::list<Listener> locals_;  // transparent listeners (stable addresses)
   std::size_t live_sessions_ = 0;
-  std::map<std::uint64_t, std::shared_ptr<ClientSession>> pending_;
-  std::deque<Waiting> waiting_;
-  std::deque<Outgoing> outgoing_;
 };
 
-}  // namespace fence::proxy
+}  // namespace fence::proxy_worker

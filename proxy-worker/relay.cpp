@@ -9,7 +9,7 @@
 #include <cerrno>
 #include <memory>
 
-namespace fence::proxy {
+namespace fence::proxy_worker {
 
 namespace {
 
@@ -24,7 +24,9 @@ constexpr std::size_t kChunk = 1024 * 1024;
 // A read/write copy chunk (fallback path, request bodies).
 constexpr std::size_t kCopyChunk = 16 * 1024;
 
-bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
+bool would_block(int err) {
+  return err == EAGAIN || err == EWOULDBLOCK;
+}
 
 void set_non_blocking(int fd) {
   const int flags = ::fcntl(fd, F_GETFL);
@@ -38,7 +40,7 @@ struct Direction {
   UniqueFd pipe_r, pipe_w;
   std::size_t in_pipe = 0;  // bytes spliced into the pipe, not yet out of it
   bool splice = false;
-  std::string out;          // user-space bytes waiting for dst
+  std::string out;  // user-space bytes waiting for dst
   std::size_t out_done = 0;
   bool src_eof = false;
   bool done = false;
@@ -102,7 +104,8 @@ class Relay : public std::enable_shared_from_this<Relay> {
           continue;
         }
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && would_block(errno)) return wait(d, *d.dst, asio::posix::descriptor_base::wait_write);
+        if (n < 0 && would_block(errno))
+          return wait(d, *d.dst, asio::posix::descriptor_base::wait_write);
         return finish();
       }
       if (!d.out.empty()) {
@@ -120,7 +123,8 @@ class Relay : public std::enable_shared_from_this<Relay> {
           continue;
         }
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && would_block(errno)) return wait(d, *d.dst, asio::posix::descriptor_base::wait_write);
+        if (n < 0 && would_block(errno))
+          return wait(d, *d.dst, asio::posix::descriptor_base::wait_write);
         return finish();
       }
       // 3. Everything read has been written: pass an EOF on as a half-close.
@@ -229,4 +233,4 @@ void start_relay(asio::io_context& io, UniqueFd client, UniqueFd upstream, Relay
   relay->start();
 }
 
-}  // namespace fence::proxy
+}  // namespace fence::proxy_worker

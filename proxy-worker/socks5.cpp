@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
-namespace fence::proxy {
+namespace fence::proxy_worker {
 
 namespace {
 
@@ -151,4 +151,4 @@ std::string socks5_reply(std::uint8_t code) {
   return reply;
 }
 
-}  // namespace fence::proxy
+}  // namespace fence::proxy_worker

@@ -2,6 +2,10 @@
 // I/O, safe to feed byte by byte; it buffers at most one greeting or one request (<= 262
 // bytes), whatever length bytes the client sends.
 //
+// Trust: every byte is hostile: the sandboxed program writes them, and ClientSession feeds
+// what it reads from a client of the SOCKS5 listener. Only a Done target leaves the parser,
+// its DOMAINNAME through normalize_target_host; the worker only asks the supervisor about it.
+//
 // Caller protocol:
 //   1. feed() bytes as they arrive.
 //   2. As soon as greeting_complete() turns true, send greeting_reply() once: {5,0} when the
@@ -19,7 +23,7 @@
 
 #include "proxy-worker/http_request.hpp"  // ParseStatus
 
-namespace fence::proxy {
+namespace fence::proxy_worker {
 
 inline constexpr std::uint8_t kSocksVersion = 0x05;
 inline constexpr std::uint8_t kSocksMethodNoAuth = 0x00;
@@ -81,4 +85,4 @@ class Socks5Parser {
 // VER=5, REP=code, RSV=0, ATYP=IPv4, BND.ADDR=0.0.0.0, BND.PORT=0 (10 bytes).
 std::string socks5_reply(std::uint8_t code);
 
-}  // namespace fence::proxy
+}  // namespace fence::proxy_worker

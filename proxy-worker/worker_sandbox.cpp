@@ -1,17 +1,14 @@
 #include "proxy-worker/worker_sandbox.hpp"
 
-#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <stdexcept>
 
-#include "ipc/errors.hpp"
 #include "platform/capabilities.hpp"
 #include "platform/landlock.hpp"
 #include "platform/namespaces.hpp"
@@ -19,12 +16,11 @@
 #include "platform/sys_error.hpp"
 #include "proxy-worker/worker_seccomp.hpp"
 
-namespace fence::proxy {
+namespace fence::proxy_worker {
 
 namespace {
 
 using platform::SysError;
-using platform::UniqueFd;
 
 constexpr std::uint64_t kFdsPerTunnel = 6;
 constexpr std::uint64_t kFdSlack = 64;
@@ -41,23 +37,6 @@ constexpr bool kSanitized = false;
 #else
 constexpr bool kSanitized = false;
 #endif
-
-void set_non_blocking(int fd, const char* what) {
-  const int flags = ::fcntl(fd, F_GETFL);
-  if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
-    throw SysError(std::string("worker: O_NONBLOCK on ") + what);
-  }
-}
-
-// SECURITY: the supervisor checked these already; re-checking costs two getsockopt calls and
-// means the accept loop can never be pointed at a connected socket or a pipe.
-void check_listener(int fd, const char* what) {
-  int listening = 0;
-  socklen_t len = sizeof(listening);
-  if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || listening != 1) {
-    throw ipc::ProtocolError(std::string("ProxyStart: ") + what + " is not a listening socket");
-  }
-}
 
 void set_limit(int resource, std::uint64_t value, const char* what) {
   rlimit current{};
@@ -78,33 +57,15 @@ std::uint64_t worker_address_space_limit() {
   return kSanitized ? 0 : kAddressSpace;
 }
 
-WorkerStart start_worker() {
+void prepare_process() {
   // 1. Non-dumpable: no core files with client bytes, no ptrace or /proc/<pid>/mem access by
   //    other processes of the same user (the sandboxed command runs as that user).
   platform::set_non_dumpable();
   // 2. Die with the supervisor: nobody else may ever hold the listeners' accept side.
   platform::set_parent_death_signal(SIGKILL, ::getppid());
   // 3. Exactly stdio and the channel: nothing the supervisor leaked by mistake stays reachable.
-  platform::close_fds_except({0, 1, 2, kChannelFd});
-
-  // 4. Handshake. The channel is blocking until the event loop takes over.
-  ipc::Channel channel(UniqueFd(kChannelFd), ipc::Role::ProxyWorker, ipc::Role::Supervisor);
-  channel.send_hello();
-  auto hello = channel.receive();  // type, version and role checked by the channel
-  if (!hello || hello->type != ipc::MessageType::Hello) {
-    throw ipc::ProtocolError("supervisor did not say Hello");
-  }
-  auto start = channel.receive();
-  if (!start) throw ipc::ProtocolError("supervisor closed the channel before ProxyStart");
-  const auto limits = start->decode<ipc::ProxyStart>();  // checks the fd count (2) too
-  UniqueFd http = std::move(start->fds.at(0));
-  UniqueFd socks = std::move(start->fds.at(1));
-  check_listener(http.get(), "HTTP listener");
-  check_listener(socks.get(), "SOCKS5 listener");
-  set_non_blocking(channel.fd(), "channel");
-  set_non_blocking(http.get(), "HTTP listener");
-  set_non_blocking(socks.get(), "SOCKS5 listener");
-  return WorkerStart{std::move(channel), std::move(http), std::move(socks), limits};
+  platform::close_fds_except({0, 1, 2, ipc::kChannelFd});
+  // 4. (SupervisorClient) Handshake: Hello both ways, then ProxyStart with the two listeners.
 }
 
 std::vector<std::string> restrict_worker(const ipc::ProxyStart& limits) {
@@ -151,4 +112,4 @@ std::vector<std::string> restrict_worker(const ipc::ProxyStart& limits) {
   return steps;
 }
 
-}  // namespace fence::proxy
+}  // namespace fence::proxy_worker

@@ -6,27 +6,14 @@
 #include <string>
 #include <vector>
 
-#include "ipc/channel.hpp"
 #include "ipc/protocol.hpp"
-#include "platform/unique_fd.hpp"
 
-namespace fence::proxy {
+namespace fence::proxy_worker {
 
-// The worker's channel end, inherited from the supervisor at this fd.
-using ipc::kChannelFd;
-
-// Everything the supervisor hands the worker at startup.
-struct WorkerStart {
-  ipc::Channel channel;
-  platform::UniqueFd http_listener;   // listening, 127.0.0.1 inside the sandbox's netns
-  platform::UniqueFd socks_listener;  // idem
-  ipc::ProxyStart limits;
-};
-
-// Process hygiene, then the handshake on fd 3: Hello both ways, then ProxyStart with its two
-// listening fds. The channel and listeners are left non-blocking for the event loop.
-// Throws (platform::SysError, ipc::ProtocolError, std::runtime_error) on any failure.
-WorkerStart start_worker();
+// Steps 1-3, before the first message: non-dumpable, dies with the supervisor, holds exactly
+// stdio and its channel end (ipc::kChannelFd). Step 4, the handshake, is SupervisorClient's.
+// Throws platform::SysError.
+void prepare_process();
 
 // Irreversibly restricts this process: own user + empty network namespace, no capabilities,
 // rlimits, no_new_privs, Landlock with no filesystem access and no TCP bind/connect, and the
@@ -41,4 +28,4 @@ std::uint64_t worker_fd_limit(std::uint32_t max_tunnels);
 // RLIMIT_AS of the worker (0 = not set: sanitizer builds reserve terabytes of address space).
 std::uint64_t worker_address_space_limit();
 
-}  // namespace fence::proxy
+}  // namespace fence::proxy_worker

@@ -8,7 +8,7 @@
 
 #include "platform/seccomp_filter.hpp"
 
-namespace fence::proxy {
+namespace fence::proxy_worker {
 
 namespace {
 
@@ -122,4 +122,4 @@ std::vector<std::string> describe_worker_seccomp() {
   return lines;
 }
 
-}  // namespace fence::proxy
+}  // namespace fence::proxy_worker

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-namespace fence::proxy {
+namespace fence::proxy_worker {
 
 // Loads the filter for the calling (only) thread. The caller has set no_new_privs.
 // Default action: KILL_PROCESS. Why kill rather than EPERM: the worker's code never issues a
@@ -21,4 +21,4 @@ void install_worker_seccomp();
 // sandbox steps with `fence -d`).
 std::vector<std::string> describe_worker_seccomp();
 
-}  // namespace fence::proxy
+}  // namespace fence::proxy_worker

@@ -1,7 +1,7 @@
 // Plays the supervisor for the real fence-proxy-worker binary (from the test binary's own
-// directory): a channel socketpair at the worker's fd 3, an empty environment, Hello, then
-// ProxyStart with two listening sockets on 127.0.0.1 ephemeral ports. The tests then act as
-// clients of those ports and answer the worker's ConnectRequests themselves.
+// directory): a channel socketpair at the worker's fd 3 (ipc::kChannelFd), an empty environment,
+// Hello, then ProxyStart with two listening sockets on 127.0.0.1 ephemeral ports. The tests then
+// act as clients of those ports and answer the worker's ConnectRequests themselves.
 #pragma once
 
 #include <arpa/inet.h>
@@ -88,8 +88,8 @@ std::string read_until(int fd, Done done, int timeout_ms = kTimeoutMs, bool* eof
   const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
   if (eof) *eof = false;
   while (!done(out)) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          deadline - Clock::now()).count();
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
     if (left <= 0 || !wait_readable(fd, static_cast<int>(left))) break;
     char buf[4096];
     const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
@@ -103,16 +103,18 @@ std::string read_until(int fd, Done done, int timeout_ms = kTimeoutMs, bool* eof
 }
 
 inline std::string read_exact(int fd, std::size_t size, int timeout_ms = kTimeoutMs) {
-  return read_until(fd, [size](const std::string& s) { return s.size() >= size; }, timeout_ms);
+  return read_until(
+      fd, [size](const std::string& s) { return s.size() >= size; }, timeout_ms);
 }
 
 inline std::string read_to_eof(int fd, int timeout_ms = kTimeoutMs, bool* eof = nullptr) {
-  return read_until(fd, [](const std::string&) { return false; }, timeout_ms, eof);
+  return read_until(
+      fd, [](const std::string&) { return false; }, timeout_ms, eof);
 }
 
 inline std::string read_head(int fd) {
-  return read_until(
-      fd, [](const std::string& s) { return s.find("\r\n\r\n") != std::string::npos; });
+  return read_until(fd,
+                    [](const std::string& s) { return s.find("\r\n\r\n") != std::string::npos; });
 }
 
 inline std::string proc_file(pid_t pid, const char* name) {
@@ -161,10 +163,11 @@ class WorkerHarness {
           ::_exit(120);
         }
       }
-      // dup2 clears CLOEXEC on fd 3; everything else of ours is CLOEXEC or closed by the worker.
-      if (theirs.get() == 3) {
-        ::fcntl(3, F_SETFD, 0);
-      } else if (::dup2(theirs.get(), 3) != 3) {
+      // dup2 clears CLOEXEC on the channel fd; everything else of ours is CLOEXEC or closed by
+      // the worker.
+      if (theirs.get() == ipc::kChannelFd) {
+        ::fcntl(ipc::kChannelFd, F_SETFD, 0);
+      } else if (::dup2(theirs.get(), ipc::kChannelFd) != ipc::kChannelFd) {
         ::_exit(121);
       }
       char* const argv[] = {const_cast<char*>(path.c_str()), nullptr};

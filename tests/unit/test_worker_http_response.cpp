@@ -4,7 +4,7 @@
 
 #include "proxy-worker/http_response.hpp"
 
-namespace fence::proxy {
+namespace fence::proxy_worker {
 namespace {
 
 // Feeds `bytes` whole and byte by byte; both must agree on status and head size.
@@ -25,7 +25,7 @@ ParseStatus parse(std::string_view bytes, bool head_request = false, std::size_t
   return s;
 }
 
-TEST_CASE("response parser: framing") {
+TEST_CASE("response parser: framing", "[worker]") {
   ResponseFraming f{};
   std::uint64_t len = 0;
   std::size_t head = 0;
@@ -53,7 +53,7 @@ TEST_CASE("response parser: framing") {
   CHECK(parse("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n") == ParseStatus::NeedMore);
 }
 
-TEST_CASE("response parser: ambiguous heads are refused") {
+TEST_CASE("response parser: ambiguous heads are refused", "[worker]") {
   CHECK(parse("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n") ==
         ParseStatus::Bad);
   CHECK(parse("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n") ==
@@ -70,7 +70,7 @@ TEST_CASE("response parser: ambiguous heads are refused") {
   CHECK(small.feed("HTTP/1.1 200 OK\r\nX: " + std::string(100, 'a')) == ParseStatus::Bad);
 }
 
-TEST_CASE("response parser: the client's head drops hop-by-hop headers") {
+TEST_CASE("response parser: the client's head drops hop-by-hop headers", "[worker]") {
   HttpResponseParser p(16384, false);
   REQUIRE(p.feed("HTTP/1.1 200 OK\r\nConnection: close, X-Hop\r\nKeep-Alive: timeout=5\r\n"
                  "Proxy-Connection: keep-alive\r\nX-Hop: 1\r\nX-End: 2\r\n"
@@ -85,7 +85,7 @@ TEST_CASE("response parser: the client's head drops hop-by-hop headers") {
   CHECK(q.client_head({}) == "HTTP/1.1 100 Continue\r\n\r\n");
 }
 
-TEST_CASE("response parser: does the client want keep-alive") {
+TEST_CASE("response parser: does the client want keep-alive", "[worker]") {
   CHECK(client_wants_keep_alive("GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n"));
   CHECK_FALSE(client_wants_keep_alive("GET http://a/ HTTP/1.1\r\nConnection: close\r\n\r\n"));
   CHECK_FALSE(client_wants_keep_alive("GET http://a/ HTTP/1.1\r\nProxy-Connection: Close\r\n\r\n"));
@@ -94,4 +94,4 @@ TEST_CASE("response parser: does the client want keep-alive") {
 }
 
 }  // namespace
-}  // namespace fence::proxy
+}  // namespace fence::proxy_worker

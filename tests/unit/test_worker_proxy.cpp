@@ -22,7 +22,8 @@ std::string socks_domain_request(const std::string& host, std::uint16_t port) {
   return r;
 }
 
-TEST_CASE("worker: CONNECT allowed relays both ways with half-close and reports bytes") {
+TEST_CASE("worker: CONNECT allowed relays both ways with half-close and reports bytes",
+          "[worker]") {
   WorkerHarness w;
   UniqueFd client = connect_loopback(w.http_port());
   // Tunnel data sent right behind the head must reach upstream too.
@@ -57,7 +58,7 @@ TEST_CASE("worker: CONNECT allowed relays both ways with half-close and reports 
   CHECK(closed.bytes_down == 13);  // "pong" + "late data"
 }
 
-TEST_CASE("worker: CONNECT relays bulk data through a TCP upstream") {
+TEST_CASE("worker: CONNECT relays bulk data through a TCP upstream", "[worker]") {
   WorkerHarness w;
   std::uint16_t port = 0;
   UniqueFd server = listen_loopback(port);
@@ -90,7 +91,7 @@ TEST_CASE("worker: CONNECT relays bulk data through a TCP upstream") {
   CHECK(closed.bytes_down == 64 * chunk.size());
 }
 
-TEST_CASE("worker: denied by policy is a 403 with fence's wording") {
+TEST_CASE("worker: denied by policy is a 403 with fence's wording", "[worker]") {
   WorkerHarness w;
   UniqueFd client = connect_loopback(w.http_port());
   write_all(client.get(), "CONNECT blocked.example:443 HTTP/1.1\r\n\r\n");
@@ -103,10 +104,11 @@ TEST_CASE("worker: denied by policy is a 403 with fence's wording") {
   CHECK(body_of(response) == "Connection blocked by network allowlist");
 }
 
-TEST_CASE("worker: other denials are a 502 with the supervisor's text") {
+TEST_CASE("worker: other denials are a 502 with the supervisor's text", "[worker]") {
   WorkerHarness w;
   UniqueFd client = connect_loopback(w.http_port());
-  write_all(client.get(), "GET http://unresolvable.example/ HTTP/1.1\r\nHost: unresolvable.example\r\n\r\n");
+  write_all(client.get(),
+            "GET http://unresolvable.example/ HTTP/1.1\r\nHost: unresolvable.example\r\n\r\n");
   const auto req = w.expect_request();
   CHECK(req.protocol == ipc::ProxyProtocol::HttpForward);
   CHECK(req.port == 80);
@@ -116,7 +118,8 @@ TEST_CASE("worker: other denials are a 502 with the supervisor's text") {
   CHECK(body_of(response) == "name did not resolve");
 }
 
-TEST_CASE("worker: absolute-form sends the rewritten head and one body, nothing after it") {
+TEST_CASE("worker: absolute-form sends the rewritten head and one body, nothing after it",
+          "[worker]") {
   WorkerHarness w;
   UniqueFd client = connect_loopback(w.http_port());
   // A body of 3 bytes, then a pipelined request for another host that must not be forwarded
@@ -136,11 +139,13 @@ TEST_CASE("worker: absolute-form sends the rewritten head and one body, nothing 
   CHECK(head.find("Proxy-Authorization") == std::string::npos);
   CHECK(head.find("Connection: close") != std::string::npos);
   const std::string rest = head.substr(head.find("\r\n\r\n") + 4) +
-                           read_until(upstream.get(), [](const std::string&) { return false; }, 300);
+                           read_until(
+                               upstream.get(), [](const std::string&) { return false; }, 300);
   CHECK(rest == "abc");
 
   write_all(upstream.get(), "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
-  const std::string first = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok";
+  const std::string first =
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok";
   const std::string response = read_exact(client.get(), first.size());
   CHECK(response == first);
   const auto closed = w.expect_closed();
@@ -148,7 +153,9 @@ TEST_CASE("worker: absolute-form sends the rewritten head and one body, nothing 
   CHECK(closed.bytes_down == response.size());
   // The first upstream saw nothing of the second request.
   bool up_eof = false;
-  CHECK(read_until(upstream.get(), [](const std::string&) { return false; }, 300, &up_eof).empty());
+  CHECK(read_until(
+            upstream.get(), [](const std::string&) { return false; }, 300, &up_eof)
+            .empty());
 
   const auto second = w.expect_request();
   CHECK(second.host == "other.example");
@@ -160,7 +167,7 @@ TEST_CASE("worker: absolute-form sends the rewritten head and one body, nothing 
   CHECK(refusal.rfind("HTTP/1.1 403 Forbidden\r\n", 0) == 0);
 }
 
-TEST_CASE("worker: keep-alive, pipelined requests each asked and answered in turn") {
+TEST_CASE("worker: keep-alive, pipelined requests each asked and answered in turn", "[worker]") {
   WorkerHarness w;
   UniqueFd client = connect_loopback(w.http_port());
   write_all(client.get(),
@@ -176,17 +183,21 @@ TEST_CASE("worker: keep-alive, pipelined requests each asked and answered in tur
   const std::string a = "HTTP/1.1 200 OK\r\nContent-Length: 9\r\nConnection: keep-alive\r\n\r\n";
   CHECK(read_exact(client.get(), a.size()) == a);
   CHECK(w.expect_closed().id == r1.id);
-  CHECK(read_until(up1.get(), [](const std::string&) { return false; }, 200).empty());
+  CHECK(read_until(
+            up1.get(), [](const std::string&) { return false; }, 200)
+            .empty());
 
   // 2: a chunked response, relayed exactly; bytes after it are dropped.
   const auto r2 = w.expect_request();
   CHECK(r2.host == "b.example");
   UniqueFd up2 = w.allow(r2.id);
   CHECK(read_head(up2.get()).rfind("GET /2 HTTP/1.1\r\n", 0) == 0);
-  write_all(up2.get(), "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-                       "2\r\nok\r\n0\r\n\r\nHTTP/1.1 200 OK\r\n\r\nsmuggled");
-  const std::string b = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
-                        "Connection: keep-alive\r\n\r\n2\r\nok\r\n0\r\n\r\n";
+  write_all(up2.get(),
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "2\r\nok\r\n0\r\n\r\nHTTP/1.1 200 OK\r\n\r\nsmuggled");
+  const std::string b =
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+      "Connection: keep-alive\r\n\r\n2\r\nok\r\n0\r\n\r\n";
   CHECK(read_exact(client.get(), b.size()) == b);
   CHECK(w.expect_closed().id == r2.id);
 
@@ -204,7 +215,7 @@ TEST_CASE("worker: keep-alive, pipelined requests each asked and answered in tur
   CHECK(w.expect_closed().id == r3.id);
 }
 
-TEST_CASE("worker: a malformed response before any byte reached the client is a 502") {
+TEST_CASE("worker: a malformed response before any byte reached the client is a 502", "[worker]") {
   WorkerHarness w;
   UniqueFd client = connect_loopback(w.http_port());
   write_all(client.get(), "GET http://a.example/ HTTP/1.1\r\nHost: a.example\r\n\r\n");
@@ -219,22 +230,24 @@ TEST_CASE("worker: a malformed response before any byte reached the client is a 
   CHECK(w.expect_closed().id == req.id);
 }
 
-TEST_CASE("worker: absolute-form with a chunked body forwards exactly that body") {
+TEST_CASE("worker: absolute-form with a chunked body forwards exactly that body", "[worker]") {
   WorkerHarness w;
   UniqueFd client = connect_loopback(w.http_port());
   const std::string body = "4\r\nwiki\r\n5;ext=1\r\npedia\r\n0\r\nTrailer: x\r\n\r\n";
   write_all(client.get(),
             "PUT http://example.com/up HTTP/1.1\r\nHost: example.com\r\n"
-            "Transfer-Encoding: chunked\r\n\r\n" + body + "GARBAGE AFTER THE BODY");
+            "Transfer-Encoding: chunked\r\n\r\n" +
+                body + "GARBAGE AFTER THE BODY");
   const auto req = w.expect_request();
   UniqueFd upstream = w.allow(req.id);
-  std::string got = read_until(upstream.get(), [](const std::string&) { return false; }, 500);
+  std::string got = read_until(
+      upstream.get(), [](const std::string&) { return false; }, 500);
   const auto end = got.find("\r\n\r\n");
   REQUIRE(end != std::string::npos);
   CHECK(got.substr(end + 4) == body);
 }
 
-TEST_CASE("worker: a bad request is answered 400 and never reaches the supervisor") {
+TEST_CASE("worker: a bad request is answered 400 and never reaches the supervisor", "[worker]") {
   WorkerHarness w;
   UniqueFd client = connect_loopback(w.http_port());
   write_all(client.get(),
@@ -245,7 +258,7 @@ TEST_CASE("worker: a bad request is answered 400 and never reaches the superviso
   CHECK_FALSE(w.receive(200));
 }
 
-TEST_CASE("worker: SOCKS5 allowed, with data both ways") {
+TEST_CASE("worker: SOCKS5 allowed, with data both ways", "[worker]") {
   WorkerHarness w;
   UniqueFd client = connect_loopback(w.socks_port());
   write_all(client.get(), std::string("\x05\x01\x00", 3));
@@ -271,7 +284,7 @@ TEST_CASE("worker: SOCKS5 allowed, with data both ways") {
   CHECK(closed.bytes_down == 5);
 }
 
-TEST_CASE("worker: SOCKS5 greeting and request in one write; denial codes") {
+TEST_CASE("worker: SOCKS5 greeting and request in one write; denial codes", "[worker]") {
   WorkerHarness w;
   const std::pair<ipc::DenyReason, char> cases[] = {
       {ipc::DenyReason::Policy, 0x02},        {ipc::DenyReason::NonPublicAddress, 0x02},
@@ -291,7 +304,7 @@ TEST_CASE("worker: SOCKS5 greeting and request in one write; denial codes") {
   }
 }
 
-TEST_CASE("worker: SOCKS5 BIND is 'command not supported' without asking") {
+TEST_CASE("worker: SOCKS5 BIND is 'command not supported' without asking", "[worker]") {
   WorkerHarness w;
   UniqueFd client = connect_loopback(w.socks_port());
   write_all(client.get(), std::string("\x05\x01\x00\x05\x02\x00\x01\x7f\x00\x00\x01\x00\x50", 13));
@@ -302,7 +315,7 @@ TEST_CASE("worker: SOCKS5 BIND is 'command not supported' without asking") {
   CHECK_FALSE(w.receive(200));
 }
 
-TEST_CASE("worker: SOCKS5 without the no-auth method gets 0xFF and is closed") {
+TEST_CASE("worker: SOCKS5 without the no-auth method gets 0xFF and is closed", "[worker]") {
   WorkerHarness w;
   UniqueFd client = connect_loopback(w.socks_port());
   write_all(client.get(), std::string("\x05\x01\x02", 3));  // username/password only
@@ -312,7 +325,7 @@ TEST_CASE("worker: SOCKS5 without the no-auth method gets 0xFF and is closed") {
   CHECK_FALSE(w.receive(200));
 }
 
-TEST_CASE("worker: SOCKS5 IPv6 target is asked for in canonical form") {
+TEST_CASE("worker: SOCKS5 IPv6 target is asked for in canonical form", "[worker]") {
   WorkerHarness w;
   UniqueFd client = connect_loopback(w.socks_port());
   std::string request("\x05\x01\x00\x05\x01\x00\x04", 7);
@@ -324,7 +337,7 @@ TEST_CASE("worker: SOCKS5 IPv6 target is asked for in canonical form") {
   CHECK(req.port == 443);
 }
 
-TEST_CASE("worker: an incomplete request head times out with 408") {
+TEST_CASE("worker: an incomplete request head times out with 408", "[worker]") {
   ipc::ProxyStart limits;
   limits.header_timeout_ms = 300;
   WorkerHarness w(limits);
@@ -336,7 +349,7 @@ TEST_CASE("worker: an incomplete request head times out with 408") {
   CHECK(Clock::now() - start < std::chrono::seconds(3));
 }
 
-TEST_CASE("worker: an idle tunnel is closed after idle_timeout and reported") {
+TEST_CASE("worker: an idle tunnel is closed after idle_timeout and reported", "[worker]") {
   ipc::ProxyStart limits;
   limits.idle_timeout_ms = 300;
   WorkerHarness w(limits);
@@ -353,7 +366,7 @@ TEST_CASE("worker: an idle tunnel is closed after idle_timeout and reported") {
   CHECK(closed.duration_ms >= 250);
 }
 
-TEST_CASE("worker: connections over max_tunnels are refused with 503") {
+TEST_CASE("worker: connections over max_tunnels are refused with 503", "[worker]") {
   ipc::ProxyStart limits;
   limits.max_tunnels = 1;
   WorkerHarness w(limits);
@@ -368,7 +381,7 @@ TEST_CASE("worker: connections over max_tunnels are refused with 503") {
   CHECK(read_exact(first.get(), kEstablished.size()) == kEstablished);
 }
 
-TEST_CASE("worker: answers are matched by id, in any order") {
+TEST_CASE("worker: answers are matched by id, in any order", "[worker]") {
   WorkerHarness w;
   UniqueFd a = connect_loopback(w.http_port());
   write_all(a.get(), "CONNECT a.example:443 HTTP/1.1\r\n\r\n");

@@ -47,8 +47,7 @@ void check_restrictions(WorkerHarness& w, const ipc::ProxyStart& limits) {
   const std::string nofile = std::to_string(limits.max_tunnels * 6ULL + 64);
   CHECK(limit_of(pid, "Max open files") == std::make_pair(nofile, nofile));
   CHECK(limit_of(pid, "Max processes") == std::make_pair(std::string("0"), std::string("0")));
-  CHECK(limit_of(pid, "Max core file size") ==
-        std::make_pair(std::string("0"), std::string("0")));
+  CHECK(limit_of(pid, "Max core file size") == std::make_pair(std::string("0"), std::string("0")));
 #if !defined(__SANITIZE_ADDRESS__)
   CHECK(limit_of(pid, "Max address space") ==
         std::make_pair(std::string("268435456"), std::string("268435456")));
@@ -62,7 +61,7 @@ void check_restrictions(WorkerHarness& w, const ipc::ProxyStart& limits) {
   CHECK(fds <= 9);  // 0 1 2 3, 2 listeners, epoll, eventfd, timerfd
 }
 
-TEST_CASE("worker sandbox: the running worker is restricted (as root)") {
+TEST_CASE("worker sandbox: the running worker is restricted (as root)", "[worker]") {
   ipc::ProxyStart limits;
   limits.max_tunnels = 16;
   WorkerHarness w(limits);
@@ -73,7 +72,8 @@ TEST_CASE("worker sandbox: the running worker is restricted (as root)") {
   CHECK(w.expect_request().host == "example.com");
 }
 
-TEST_CASE("worker sandbox: the running worker is restricted and non-dumpable (uid 65534)") {
+TEST_CASE("worker sandbox: the running worker is restricted and non-dumpable (uid 65534)",
+          "[worker]") {
   if (::geteuid() != 0) {
     WARN("not root: the worker runs as the test's user");
   }
@@ -94,7 +94,8 @@ TEST_CASE("worker sandbox: the running worker is restricted and non-dumpable (ui
   CHECK(read_exact(client.get(), 2) == std::string("\x05\x00", 2));
 }
 
-TEST_CASE("worker sandbox: supervisor gone -> the worker exits and clients are cut off") {
+TEST_CASE("worker sandbox: supervisor gone -> the worker exits and clients are cut off",
+          "[worker]") {
   WorkerHarness w;
   REQUIRE(w.wait_restricted());
   UniqueFd waiting = connect_loopback(w.http_port());
@@ -110,7 +111,7 @@ TEST_CASE("worker sandbox: supervisor gone -> the worker exits and clients are c
   CHECK(eof);
 }
 
-TEST_CASE("worker sandbox: an answer for an id never asked is fatal (fail closed)") {
+TEST_CASE("worker sandbox: an answer for an id never asked is fatal (fail closed)", "[worker]") {
   WorkerHarness w;
   REQUIRE(w.wait_restricted());
   UniqueFd stray = w.allow(4242);
@@ -120,12 +121,12 @@ TEST_CASE("worker sandbox: an answer for an id never asked is fatal (fail closed
   CHECK(WEXITSTATUS(status) == 2);
 }
 
-TEST_CASE("worker sandbox: a worker without its channel at fd 3 exits non-zero") {
+TEST_CASE("worker sandbox: a worker without its channel at fd 3 exits non-zero", "[worker]") {
   const std::string path = worker_path();
   const pid_t pid = ::fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
-    ::close(3);
+    ::close(ipc::kChannelFd);
     char* const argv[] = {const_cast<char*>(path.c_str()), nullptr};
     char* const envp[] = {nullptr};
     ::execve(path.c_str(), argv, envp);

@@ -5,8 +5,8 @@
 
 #include "proxy-worker/socks5.hpp"
 
-using fence::proxy::ParseStatus;
-using fence::proxy::Socks5Parser;
+using fence::proxy_worker::ParseStatus;
+using fence::proxy_worker::Socks5Parser;
 
 namespace {
 
@@ -71,7 +71,7 @@ std::uint8_t bad_code(std::string_view input) {
 
 }  // namespace
 
-TEST_CASE("socks5 domain target", "[socks5]") {
+TEST_CASE("socks5 domain target", "[worker][socks5]") {
   const std::string req = domain_request("Registry.NPMJS.org.", 443);
   const Outcome o = parse(kGreeting + req + "client data");
   REQUIRE(o.status == ParseStatus::Done);
@@ -81,7 +81,7 @@ TEST_CASE("socks5 domain target", "[socks5]") {
   CHECK(o.greeting_reply == bytes({5, 0}));
 }
 
-TEST_CASE("socks5 IPv4 and IPv6 targets", "[socks5]") {
+TEST_CASE("socks5 IPv4 and IPv6 targets", "[worker][socks5]") {
   Outcome o = parse(kGreeting + bytes({5, 1, 0, 1, 198, 51, 100, 7, 0x1f, 0x90}));
   REQUIRE(o.status == ParseStatus::Done);
   CHECK(o.host == "198.51.100.7");
@@ -102,7 +102,7 @@ TEST_CASE("socks5 IPv4 and IPv6 targets", "[socks5]") {
   CHECK(o.host == "127.0.0.1");
 }
 
-TEST_CASE("socks5 greeting with several methods, split greeting", "[socks5]") {
+TEST_CASE("socks5 greeting with several methods, split greeting", "[worker][socks5]") {
   Socks5Parser p;
   CHECK(p.feed(bytes({5})) == ParseStatus::NeedMore);
   CHECK_FALSE(p.greeting_complete());
@@ -120,7 +120,7 @@ TEST_CASE("socks5 greeting with several methods, split greeting", "[socks5]") {
   CHECK(p.consumed() == 5 + 5 + 9 + 2);
 }
 
-TEST_CASE("socks5 greeting failures", "[socks5]") {
+TEST_CASE("socks5 greeting failures", "[worker][socks5]") {
   Outcome o = parse(bytes({5, 2, 1, 2}));  // GSSAPI and user/password only
   CHECK(o.status == ParseStatus::Bad);
   CHECK(o.greeting_complete);
@@ -134,7 +134,7 @@ TEST_CASE("socks5 greeting failures", "[socks5]") {
   CHECK(bad_code(bytes({'G', 'E', 'T'})) == 0x01);
 }
 
-TEST_CASE("socks5 unsupported commands and address types", "[socks5]") {
+TEST_CASE("socks5 unsupported commands and address types", "[worker][socks5]") {
   CHECK(bad_code(kGreeting + domain_request("a.example", 80, 2)) == 0x07);  // BIND
   CHECK(bad_code(kGreeting + domain_request("a.example", 80, 3)) == 0x07);  // UDP ASSOCIATE
   CHECK(bad_code(kGreeting + domain_request("a.example", 80, 9)) == 0x07);
@@ -147,7 +147,7 @@ TEST_CASE("socks5 unsupported commands and address types", "[socks5]") {
   CHECK(p.greeting_reply() == bytes({5, 0}));
 }
 
-TEST_CASE("socks5 malformed requests are general failure", "[socks5]") {
+TEST_CASE("socks5 malformed requests are general failure", "[worker][socks5]") {
   CHECK(bad_code(kGreeting + bytes({4, 1, 0, 1, 1, 2, 3, 4, 0, 80})) == 0x01);  // version
   CHECK(bad_code(kGreeting + bytes({5, 1, 1, 1, 1, 2, 3, 4, 0, 80})) == 0x01);  // reserved
   CHECK(bad_code(kGreeting + bytes({5, 1, 0, 1, 1, 2, 3, 4, 0, 0})) == 0x01);   // port 0
@@ -163,7 +163,7 @@ TEST_CASE("socks5 malformed requests are general failure", "[socks5]") {
   CHECK(bad_code(kGreeting + domain_request(std::string(64, 'a') + ".example", 80)) == 0x01);
 }
 
-TEST_CASE("socks5 domain of 253 bytes is accepted", "[socks5]") {
+TEST_CASE("socks5 domain of 253 bytes is accepted", "[worker][socks5]") {
   std::string name;
   while (name.size() < 253)
     name +=
@@ -174,7 +174,7 @@ TEST_CASE("socks5 domain of 253 bytes is accepted", "[socks5]") {
   CHECK(o.host == name);
 }
 
-TEST_CASE("socks5 incomplete input needs more", "[socks5]") {
+TEST_CASE("socks5 incomplete input needs more", "[worker][socks5]") {
   const std::string full = kGreeting + domain_request("a.example", 80);
   for (std::size_t n = 0; n < full.size(); ++n) {
     Socks5Parser p;
@@ -183,7 +183,7 @@ TEST_CASE("socks5 incomplete input needs more", "[socks5]") {
   }
 }
 
-TEST_CASE("socks5_reply format", "[socks5]") {
-  CHECK(fence::proxy::socks5_reply(0x02) == bytes({5, 2, 0, 1, 0, 0, 0, 0, 0, 0}));
-  CHECK(fence::proxy::socks5_reply(0x00).size() == 10);
+TEST_CASE("socks5_reply format", "[worker][socks5]") {
+  CHECK(fence::proxy_worker::socks5_reply(0x02) == bytes({5, 2, 0, 1, 0, 0, 0, 0, 0, 0}));
+  CHECK(fence::proxy_worker::socks5_reply(0x00).size() == 10);
 }

@@ -3,11 +3,12 @@
 #include <string>
 #include <string_view>
 
+#include "ipc/grammar.hpp"
 #include "proxy-worker/http_request.hpp"
 
-using fence::proxy::HttpRequestParser;
-using fence::proxy::HttpTarget;
-using fence::proxy::ParseStatus;
+using fence::proxy_worker::HttpRequestParser;
+using fence::proxy_worker::HttpTarget;
+using fence::proxy_worker::ParseStatus;
 
 namespace {
 
@@ -79,7 +80,7 @@ std::size_t count_of(std::string_view haystack, std::string_view needle) {
 
 }  // namespace
 
-TEST_CASE("CONNECT host:port is accepted", "[http_request]") {
+TEST_CASE("CONNECT host:port is accepted", "[worker][http_request]") {
   const std::string req = "CONNECT Example.COM.:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n";
   const Outcome o = parse(req);
   REQUIRE(o.status == ParseStatus::Done);
@@ -90,13 +91,13 @@ TEST_CASE("CONNECT host:port is accepted", "[http_request]") {
   CHECK(o.target.upstream_head.empty());
 }
 
-TEST_CASE("CONNECT over HTTP/1.0 and without Host is accepted", "[http_request]") {
+TEST_CASE("CONNECT over HTTP/1.0 and without Host is accepted", "[worker][http_request]") {
   const Outcome o = parse("CONNECT registry.npmjs.org:443 HTTP/1.0\r\n\r\n");
   REQUIRE(o.status == ParseStatus::Done);
   CHECK(o.target.host == "registry.npmjs.org");
 }
 
-TEST_CASE("CONNECT to IPv6 and IPv4 literals", "[http_request]") {
+TEST_CASE("CONNECT to IPv6 and IPv4 literals", "[worker][http_request]") {
   Outcome o = parse("CONNECT [::1]:443 HTTP/1.1\r\n\r\n");
   REQUIRE(o.status == ParseStatus::Done);
   CHECK(o.target.host == "::1");
@@ -110,7 +111,7 @@ TEST_CASE("CONNECT to IPv6 and IPv4 literals", "[http_request]") {
   CHECK(o.target.port == 22);
 }
 
-TEST_CASE("CONNECT with bad authority is 400", "[http_request]") {
+TEST_CASE("CONNECT with bad authority is 400", "[worker][http_request]") {
   CHECK(bad_status("CONNECT example.com HTTP/1.1\r\n\r\n") == 400);   // no port
   CHECK(bad_status("CONNECT example.com: HTTP/1.1\r\n\r\n") == 400);  // empty port
   CHECK(bad_status("CONNECT example.com:0 HTTP/1.1\r\n\r\n") == 400);
@@ -127,12 +128,12 @@ TEST_CASE("CONNECT with bad authority is 400", "[http_request]") {
   CHECK(bad_status("CONNECT http://example.com:443 HTTP/1.1\r\n\r\n") == 400);
 }
 
-TEST_CASE("CONNECT with a body framing header is 400", "[http_request]") {
+TEST_CASE("CONNECT with a body framing header is 400", "[worker][http_request]") {
   CHECK(bad_status("CONNECT a.example:443 HTTP/1.1\r\nContent-Length: 0\r\n\r\n") == 400);
   CHECK(bad_status("CONNECT a.example:443 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n") == 400);
 }
 
-TEST_CASE("Hosts outside the allowed syntax are 400", "[http_request]") {
+TEST_CASE("Hosts outside the allowed syntax are 400", "[worker][http_request]") {
   CHECK(bad_status("CONNECT exa_mple.com:443 HTTP/1.1\r\n\r\n") == 400);
   CHECK(bad_status("CONNECT exa%2em.com:443 HTTP/1.1\r\n\r\n") == 400);
   CHECK(bad_status("CONNECT a..b:443 HTTP/1.1\r\n\r\n") == 400);
@@ -148,8 +149,8 @@ TEST_CASE("Hosts outside the allowed syntax are 400", "[http_request]") {
   CHECK(bad_status("CONNECT 256.0.0.1:443 HTTP/1.1\r\n\r\n") == 400);
 }
 
-TEST_CASE("normalize_target_host", "[http_request]") {
-  using fence::proxy::normalize_target_host;
+TEST_CASE("normalize_target_host", "[worker][http_request]") {
+  using fence::proxy_worker::normalize_target_host;
   CHECK(normalize_target_host("WWW.Example.com.", false) ==
         std::optional<std::string>("www.example.com"));
   CHECK(normalize_target_host("xn--bcher-kva.example", false).has_value());
@@ -161,9 +162,23 @@ TEST_CASE("normalize_target_host", "[http_request]") {
   CHECK_FALSE(normalize_target_host("", true).has_value());
   CHECK_FALSE(normalize_target_host(std::string_view("a\0b", 3), true).has_value());
   CHECK_FALSE(normalize_target_host(std::string(254, 'a'), false).has_value());
+  // What it returns, the channel's check of ConnectRequest accepts: the worker checks a target
+  // host once more only there, when it sends.
+  for (const auto* host : {"WWW.Example.com.", "1.2.3.4", "::FFFF:1.2.3.4", "a-b.c"}) {
+    const auto normalized = normalize_target_host(host, true);
+    REQUIRE(normalized.has_value());
+    CHECK(fence::ipc::is_valid_target_host(*normalized));
+  }
+  const std::string label(63, 'a');
+  const auto longest =
+      normalize_target_host(label + "." + label + "." + label + "." + std::string(61, 'a'),
+                            false);  // 253 bytes
+  REQUIRE(longest.has_value());
+  CHECK(longest->size() == fence::ipc::kMaxHostLen);
+  CHECK(fence::ipc::is_valid_target_host(*longest));
 }
 
-TEST_CASE("absolute-form GET is rewritten to origin-form", "[http_request]") {
+TEST_CASE("absolute-form GET is rewritten to origin-form", "[worker][http_request]") {
   const std::string req =
       "GET http://Example.com/path/x?q=1&r=2 HTTP/1.1\r\n"
       "Host: evil.example\r\n"
@@ -194,7 +209,7 @@ TEST_CASE("absolute-form GET is rewritten to origin-form", "[http_request]") {
         "\r\n");
 }
 
-TEST_CASE("upstream Host carries port and IPv6 brackets", "[http_request]") {
+TEST_CASE("upstream Host carries port and IPv6 brackets", "[worker][http_request]") {
   Outcome o = parse("GET http://a.example:8080 HTTP/1.1\r\nHost: a.example:8080\r\n\r\n");
   REQUIRE(o.status == ParseStatus::Done);
   CHECK(o.target.port == 8080);
@@ -211,7 +226,7 @@ TEST_CASE("upstream Host carries port and IPv6 brackets", "[http_request]") {
         "GET /x HTTP/1.1\r\nHost: [2001:db8::5]:8000\r\nConnection: close\r\n\r\n");
 }
 
-TEST_CASE("a Host header that disagrees with the URI is replaced", "[http_request]") {
+TEST_CASE("a Host header that disagrees with the URI is replaced", "[worker][http_request]") {
   const Outcome o = parse("GET http://allowed.example/ HTTP/1.1\r\nhOsT: 169.254.169.254\r\n\r\n");
   REQUIRE(o.status == ParseStatus::Done);
   CHECK(o.target.host == "allowed.example");
@@ -220,7 +235,7 @@ TEST_CASE("a Host header that disagrees with the URI is replaced", "[http_reques
   CHECK(bad_status("GET http://a.example/ HTTP/1.1\r\nHost: a.example\r\nHost: b\r\n\r\n") == 400);
 }
 
-TEST_CASE("all allowed methods, case-insensitive header names", "[http_request]") {
+TEST_CASE("all allowed methods, case-insensitive header names", "[worker][http_request]") {
   for (const char* method : {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"}) {
     const Outcome o =
         parse(std::string(method) + " http://a.example/ HTTP/1.1\r\nCONTENT-length: 3\r\n\r\nabc");
@@ -237,13 +252,13 @@ TEST_CASE("all allowed methods, case-insensitive header names", "[http_request]"
   CHECK(o.target.upstream_head.find("PrOxY") == std::string::npos);
 }
 
-TEST_CASE("other methods are 405", "[http_request]") {
+TEST_CASE("other methods are 405", "[worker][http_request]") {
   CHECK(bad_status("TRACE http://a.example/ HTTP/1.1\r\n\r\n") == 405);
   CHECK(bad_status("PROPFIND http://a.example/ HTTP/1.1\r\n\r\n") == 405);
   CHECK(bad_status("get http://a.example/ HTTP/1.1\r\n\r\n") == 405);
 }
 
-TEST_CASE("body framing of absolute-form requests", "[http_request]") {
+TEST_CASE("body framing of absolute-form requests", "[worker][http_request]") {
   const std::string head =
       "POST http://a.example/up HTTP/1.1\r\nTransfer-Encoding: chunked\r\nExpect: "
       "100-continue\r\n\r\n";
@@ -261,7 +276,7 @@ TEST_CASE("body framing of absolute-form requests", "[http_request]") {
   CHECK(big.target.content_length == 18446744073709551615ULL);
 }
 
-TEST_CASE("ambiguous framing is 400", "[http_request]") {
+TEST_CASE("ambiguous framing is 400", "[worker][http_request]") {
   const std::string pre = "POST http://a.example/ HTTP/1.1\r\n";
   CHECK(bad_status(pre + "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n") == 400);
   CHECK(bad_status(pre + "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n") == 400);
@@ -281,7 +296,7 @@ TEST_CASE("ambiguous framing is 400", "[http_request]") {
   CHECK(bad_status(pre + "Content-Length: 1\r\nConnection: Content-Length\r\n\r\n") == 400);
 }
 
-TEST_CASE("obs-fold, bare LF and NUL are 400", "[http_request]") {
+TEST_CASE("obs-fold, bare LF and NUL are 400", "[worker][http_request]") {
   CHECK(bad_status("GET http://a.example/ HTTP/1.1\r\nX-A: 1\r\n  continued\r\n\r\n") == 400);
   CHECK(bad_status("GET http://a.example/ HTTP/1.1\r\nX-A: 1\r\n\tcontinued\r\n\r\n") == 400);
   CHECK(bad_status("GET http://a.example/ HTTP/1.1\r\nHost: a.example\r\n Host: b\r\n\r\n") == 400);
@@ -293,7 +308,7 @@ TEST_CASE("obs-fold, bare LF and NUL are 400", "[http_request]") {
   CHECK(bad_status("GET http://a.example/ HTTP/1.1\r\nX-A : 1\r\n\r\n") == 400);
 }
 
-TEST_CASE("absolute-form URI rules", "[http_request]") {
+TEST_CASE("absolute-form URI rules", "[worker][http_request]") {
   CHECK(bad_status("GET http://user@a.example/ HTTP/1.1\r\n\r\n") == 400);
   CHECK(bad_status("GET http://user:pw@a.example/ HTTP/1.1\r\n\r\n") == 400);
   CHECK(bad_status("GET http://a.example@b.example/ HTTP/1.1\r\n\r\n") == 400);
@@ -320,7 +335,7 @@ TEST_CASE("absolute-form URI rules", "[http_request]") {
   CHECK(upper.target.port == 81);
 }
 
-TEST_CASE("HTTP versions", "[http_request]") {
+TEST_CASE("HTTP versions", "[worker][http_request]") {
   CHECK(bad_status("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") == 400);
   CHECK(bad_status("GET http://a.example/ HTTP/2.0\r\n\r\n") >= 400);
   CHECK(bad_status("GET http://a.example/ HTTP/0.9\r\n\r\n") >= 400);
@@ -333,7 +348,7 @@ TEST_CASE("HTTP versions", "[http_request]") {
   CHECK(tls.error_status() == 400);
 }
 
-TEST_CASE("pipelined bytes after the head are not consumed", "[http_request]") {
+TEST_CASE("pipelined bytes after the head are not consumed", "[worker][http_request]") {
   const std::string head = "CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n";
   const std::string tls = "\x16\x03\x01\x00\x05hello";
   const Outcome o = parse(head + tls);
@@ -352,14 +367,14 @@ TEST_CASE("pipelined bytes after the head are not consumed", "[http_request]") {
   CHECK(p.feed("") == ParseStatus::Done);
 }
 
-TEST_CASE("Bad is sticky", "[http_request]") {
+TEST_CASE("Bad is sticky", "[worker][http_request]") {
   HttpRequestParser p(kLimit);
   CHECK(p.feed("GET /x HTTP/1.1\r\n\r\n") == ParseStatus::Bad);
   CHECK(p.feed("CONNECT a.example:443 HTTP/1.1\r\n\r\n") == ParseStatus::Bad);
   CHECK(p.error_status() == 400);
 }
 
-TEST_CASE("header size and count limits give 431", "[http_request]") {
+TEST_CASE("header size and count limits give 431", "[worker][http_request]") {
   const std::string head =
       "CONNECT a.example:443 HTTP/1.1\r\nX-Pad: " + std::string(100, 'p') + "\r\n\r\n";
   // Exactly at the limit: accepted; one byte less: 431.
@@ -385,13 +400,13 @@ TEST_CASE("header size and count limits give 431", "[http_request]") {
   CHECK(too_many.error_status == 431);
 }
 
-TEST_CASE("http_response format", "[http_request]") {
-  CHECK(
-      fence::proxy::http_response(403, "Forbidden", "Connection blocked by network allowlist\n") ==
-      "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: 40\r\n"
-      "Connection: close\r\n\r\nConnection blocked by network allowlist\n");
-  CHECK(fence::proxy::http_response(400, "Bad\r\nX: y", "") ==
+TEST_CASE("http_response format", "[worker][http_request]") {
+  CHECK(fence::proxy_worker::http_response(403, "Forbidden",
+                                           "Connection blocked by network allowlist\n") ==
+        "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: 40\r\n"
+        "Connection: close\r\n\r\nConnection blocked by network allowlist\n");
+  CHECK(fence::proxy_worker::http_response(400, "Bad\r\nX: y", "") ==
         "HTTP/1.1 400 Bad  X: y\r\nContent-Type: text/plain\r\nContent-Length: 0\r\n"
         "Connection: close\r\n\r\n");
-  CHECK(fence::proxy::http_reason(431) == "Request Header Fields Too Large");
+  CHECK(fence::proxy_worker::http_reason(431) == "Request Header Fields Too Large");
 }
