@@ -89,7 +89,7 @@ template <typename Host, std::size_t N>
 constexpr bool routes_complete(const Route<Host> (&routes)[N], Role sender, Role receiver) {
   for (std::size_t i = 0; i < N; ++i) {
     if (routes[i].type == MessageType::Hello) return false;
-    if (find_rule(routes[i].type, sender, receiver) == nullptr) return false;
+    if (!has_rule(routes[i].type, sender, receiver)) return false;
     for (std::size_t j = 0; j < i; ++j)
       if (routes[j].type == routes[i].type) return false;
   }

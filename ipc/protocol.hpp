@@ -533,8 +533,17 @@ constexpr const MessageRule* rule_for(MessageType type) {
     if (rule.type == type) return &rule;
   return nullptr;
 }
+// Whether a rule lets `sender` send `type` to `receiver` (a bool, not a pointer compared in a
+// constant expression: sanitizer builds reject that).
+constexpr bool has_rule(MessageType type, Role sender, Role receiver) {
+  for (const MessageRule& rule : kMessageRules)
+    if (rule.type == type && rule.sender == sender && rule.receiver == receiver) return true;
+  return false;
+}
 constexpr bool is_known_message_type(std::uint16_t value) {
-  return rule_for(static_cast<MessageType>(value)) != nullptr;
+  for (const MessageRule& rule : kMessageRules)
+    if (static_cast<std::uint16_t>(rule.type) == value) return true;
+  return false;
 }
 constexpr std::string_view message_name(MessageType type) {
   const MessageRule* rule = rule_for(type);

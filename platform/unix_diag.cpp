@@ -1,5 +1,6 @@
 #include "platform/unix_diag.hpp"
 
+#include <algorithm>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
@@ -77,9 +78,14 @@ bool unix_socket_bound_here(dev_t dev, ino_t ino) {
         retry_eintr([&] { return ::recv(fd.get(), buffer.data(), buffer.size(), 0); });
     if (n < 0) throw SysError("unix_diag: receive");
     if (n == 0) throw SysError("unix_diag: receive", EPROTO);
-    int left = static_cast<int>(n);
-    for (auto* header = reinterpret_cast<const nlmsghdr*>(buffer.data()); NLMSG_OK(header, left);
-         header = NLMSG_NEXT(header, left)) {
+    // NLMSG_OK / NLMSG_NEXT, without their comparison of a signed length to an unsigned one.
+    std::size_t left = static_cast<std::size_t>(n);
+    for (auto* header = reinterpret_cast<const nlmsghdr*>(buffer.data());
+         left >= sizeof(nlmsghdr) && header->nlmsg_len >= sizeof(nlmsghdr) &&
+         header->nlmsg_len <= left;
+         left -= std::min<std::size_t>(left, NLMSG_ALIGN(header->nlmsg_len)),
+                    header = reinterpret_cast<const nlmsghdr*>(
+                        reinterpret_cast<const char*>(header) + NLMSG_ALIGN(header->nlmsg_len))) {
       if (header->nlmsg_type == NLMSG_DONE) return found;
       if (header->nlmsg_type == NLMSG_ERROR) {
         const auto* error = static_cast<const nlmsgerr*>(NLMSG_DATA(header));

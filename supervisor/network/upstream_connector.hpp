@@ -1,6 +1,6 @@
-// The supervisor's connector: decide, resolve once, check every answer, connect to exactly a
-// checked address. Blocking; called from a worker thread of the supervisor, one call per
-// ConnectRequest. Thread-safe.
+// The supervisor's upstream connector: decide, resolve once (dns_resolver.hpp), check every
+// answer, connect to exactly a checked address. Blocking; called from a thread of the connect
+// pool (connect_pool.hpp), one call per ConnectRequest. Thread-safe.
 //
 //   evaluate_name -> denied: Policy, and the name is NOT resolved (SECURITY-RULES 3)
 //   literal IP?   -> that address; else getaddrinfo(AF_UNSPEC, SOCK_STREAM) in a helper
