@@ -16,10 +16,10 @@
 
 #include "launcher/command.hpp"
 #include "launcher/command_seccomp.hpp"
-#include "launcher/filesystem_guard.hpp"
 #include "launcher/inbound.hpp"
-#include "launcher/notifier.hpp"
-#include "launcher/restricted_worker.hpp"
+#include "launcher/notify/filesystem_guard.hpp"
+#include "launcher/notify/notifier.hpp"
+#include "launcher/notify/restricted_thread.hpp"
 #include "launcher/root_filesystem.hpp"
 #include "launcher/step_error.hpp"
 #include "platform/capabilities.hpp"
@@ -145,7 +145,7 @@ bool command_not_started(int read_fd) {
 // the pipe's EOF.
 std::vector<seccomp_notif> answer_startup(Notifier& notifier, int read_fd, pid_t command_pid) {
   std::vector<seccomp_notif> deferred;
-  int listener = notifier.fd();
+  int listener = notifier.notify_fd();
   for (;;) {
     pollfd fds[2] = {{read_fd, POLLIN, 0}, {listener, POLLIN, 0}};
     if (::poll(fds, 2, -1) < 0) {
@@ -213,7 +213,7 @@ int earliest_timeout(int a, int b) {
 int init_loop(ipc::Channel& channel, const ipc::LaunchSpec& spec, int signal_fd, pid_t command_pid,
               Notifier* notifier) {
   InboundConnector inbound(spec.inbound_ports);
-  int notifier_fd = notifier ? notifier->fd() : -1;
+  int notifier_fd = notifier ? notifier->notify_fd() : -1;
   for (;;) {
     std::vector<pollfd> fds = {
         {signal_fd, POLLIN, 0}, {channel.fd(), POLLIN, 0}, {notifier_fd, POLLIN, 0}};
@@ -349,11 +349,11 @@ CommandStdio take_stdio(std::vector<platform::UniqueFd>& fds) {
     // it (the plain profile costs nothing more). The restricted worker, which performs the
     // filesystem syscalls, is started before the fork so the child is forked from an idle
     // thread.
-    std::unique_ptr<RestrictedWorker> worker;
+    std::unique_ptr<RestrictedThread> worker;
     platform::UniqueFd listener_ours, listener_theirs;
     if (setup.seccomp.notifies_filesystem()) {
       run_step(Stage::Notifier, "seccomp notifier: restricted worker",
-               [&] { worker = std::make_unique<RestrictedWorker>(setup.landlock); });
+               [&] { worker = std::make_unique<RestrictedThread>(setup.landlock); });
     }
     if (setup.seccomp.needs_listener()) {
       int sv[2];

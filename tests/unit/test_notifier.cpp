@@ -21,9 +21,9 @@
 
 #include "child_process.hpp"
 #include "launcher/command_seccomp.hpp"
-#include "launcher/filesystem_guard.hpp"
-#include "launcher/notifier.hpp"
-#include "launcher/restricted_worker.hpp"
+#include "launcher/notify/filesystem_guard.hpp"
+#include "launcher/notify/notifier.hpp"
+#include "launcher/notify/restricted_thread.hpp"
 #include "platform/capabilities.hpp"
 #include "platform/fd_passing.hpp"
 #include "platform/landlock.hpp"
@@ -34,7 +34,7 @@ namespace {
 using fence::launcher::FilesystemGuard;
 using fence::launcher::Notifier;
 using fence::launcher::NotifierSink;
-using fence::launcher::RestrictedWorker;
+using fence::launcher::RestrictedThread;
 using fence::testing::Expect;
 using fence::testing::expect_clean_exit;
 using fence::testing::kBothUsers;
@@ -82,7 +82,7 @@ template <typename Between>
 int serve_until_exit(Notifier& notifier, pid_t pid, Between between) {
   bool exited = false;
   for (int round = 0; round < 2000 && !exited; ++round) {
-    pollfd p{notifier.fd(), POLLIN, 0};
+    pollfd p{notifier.notify_fd(), POLLIN, 0};
     if (::poll(&p, 1, 10) > 0) {
       if (p.revents & POLLIN)
         notifier.handle_one();
@@ -123,7 +123,7 @@ TEST_CASE("notifier: refused writes and syscalls reported, execs asked and answe
         const std::string problem = fence::testing::map_root_to(fence::testing::kNobody);
         expect.that(problem.empty(), problem);
       }
-      RestrictedWorker worker(policy);
+      RestrictedThread worker(policy);
       FilesystemGuard guard({}, {}, worker, true);
       RecordingSink sink;
       int sv[2];

@@ -1,6 +1,6 @@
 // init's answer to the command's seccomp filter: the one user-notification listener of the
-// sandbox (the kernel allows one per filter chain), serving every rule that sends a syscall
-// to it (platform/seccomp_profile.hpp):
+// sandbox (the kernel allows one per filter chain; init holds it as its notify fd), serving
+// every rule that sends a syscall to it (launcher/command_seccomp.hpp):
 //   Filesystem  decided and PERFORMED here (filesystem_guard.hpp): the creation guard, and
 //               with report_violations the refused writes, reported with their path;
 //   Refusal     (report_violations) a syscall the profile denies: answered with the errno the
@@ -29,8 +29,8 @@
 
 #include "ipc/protocol.hpp"
 #include "launcher/command_seccomp.hpp"
-#include "launcher/filesystem_guard.hpp"
-#include "launcher/unix_connect.hpp"
+#include "launcher/notify/filesystem_guard.hpp"
+#include "launcher/notify/unix_connect.hpp"
 #include "platform/unique_fd.hpp"
 
 namespace fence::launcher {
@@ -53,11 +53,11 @@ class Notifier {
   // options notify filesystem syscalls (else those are refused with ENOSYS).
   // `connect` and `connect_policy` (the command's Landlock policy): required when the options
   // mediate connect() (else it is refused with ENOSYS).
-  Notifier(platform::UniqueFd listener, const SeccompOptions& options, FilesystemGuard* filesystem,
+  Notifier(platform::UniqueFd notify_fd, const SeccompOptions& options, FilesystemGuard* filesystem,
            NotifierSink& sink, const ConnectGuard* connect = nullptr,
            const platform::LandlockPolicy* connect_policy = nullptr);
 
-  int fd() const { return listener_.get(); }
+  int notify_fd() const { return notify_fd_.get(); }
 
   enum class Received { Notification, Nothing, ListenerGone };
   // Receives one notification into `out` (Nothing: the caller gave up meanwhile).
@@ -72,7 +72,7 @@ class Notifier {
   // Decides and answers one notification (an Exec is asked about and answered later).
   void handle(const seccomp_notif& req);
 
-  // Receives and handles one; false when the listener is unusable.
+  // Receives and handles one; false when the notify fd is unusable.
   bool handle_one();
 
   // The supervisor's answer to one ExecCheck. Returns false when `verdict.id` is not pending
@@ -95,7 +95,7 @@ class Notifier {
   bool id_valid(std::uint64_t id) const;
   void respond_error(std::uint64_t id, int error);
   void respond_continue(std::uint64_t id);
-  void respond(std::uint64_t id, Answer& answer);
+  void respond(std::uint64_t id, NotifyAnswer& answer);
   void send(std::uint64_t id, std::int64_t value, int error, std::uint32_t flags);
 
   struct Parked {
@@ -103,7 +103,7 @@ class Notifier {
     ParkedOpen open;
   };
 
-  platform::UniqueFd listener_;
+  platform::UniqueFd notify_fd_;
   SeccompOptions options_;
   FilesystemGuard* filesystem_;
   NotifierSink& sink_;
@@ -111,7 +111,7 @@ class Notifier {
   std::map<std::uint64_t, std::uint64_t> pending_;  // ExecCheck id -> notification id
   std::vector<Parked> parked_;
   const ConnectGuard* connect_;
-  // Declared after listener_: the threads answering on it stop before it is closed.
+  // Declared after notify_fd_: the threads answering on it stop before it is closed.
   std::unique_ptr<ConnectPool> connect_pool_;
 };
 

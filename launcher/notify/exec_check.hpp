@@ -14,7 +14,7 @@
 #include <variant>
 
 #include "ipc/protocol.hpp"
-#include "launcher/process_memory.hpp"
+#include "launcher/notify/process_memory.hpp"
 
 namespace fence::launcher {
 

@@ -1,10 +1,9 @@
-#include "launcher/filesystem_guard.hpp"
+#include "launcher/notify/filesystem_guard.hpp"
 
 #include <fcntl.h>
 #include <seccomp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -15,8 +14,8 @@
 #include <cstring>
 #include <functional>
 
-#include "launcher/path_resolver.hpp"
-#include "launcher/process_memory.hpp"
+#include "launcher/notify/path_resolver.hpp"
+#include "launcher/notify/process_memory.hpp"
 #include "launcher/writable_roots.hpp"
 #include "platform/fs_calls.hpp"
 #include "platform/process.hpp"
@@ -28,8 +27,8 @@ using platform::UniqueFd;
 
 constexpr std::size_t kMaxPath = 4096;
 
-Answer error_answer(int error) {
-  Answer a;
+NotifyAnswer error_answer(int error) {
+  NotifyAnswer a;
   a.error = error;
   return a;
 }
@@ -45,7 +44,7 @@ bool is_refusal(int error, bool removal) {
   return error == EACCES || error == EPERM || error == EROFS || (removal && error == EBUSY);
 }
 
-// The path by which the restricted worker reopens init's fd `fd` (its /proc/self is init).
+// The path by which the restricted thread reopens init's fd `fd` (its /proc/self is init).
 std::string self_fd(int fd) {
   return "/proc/self/fd/" + std::to_string(fd);
 }
@@ -56,12 +55,12 @@ std::string self_fd(int fd) {
 class Request {
  public:
   Request(const seccomp_notif& req, const ProcessMemory& mem, const GuardedNames& names,
-          const ProtectedNames& protected_names, RestrictedWorker& worker)
+          const ProtectedNames& protected_names, RestrictedThread& restricted)
       : req_(req),
         args_(req.data.args),
         names_(names),
         protected_(protected_names),
-        worker_(worker),
+        restricted_(restricted),
         pid_(static_cast<pid_t>(req.pid)),
         resolver_(pid_),
         mem_(mem) {}
@@ -211,13 +210,13 @@ class Request {
            has(dir.substr(0, up), "HEAD");
   }
 
-  // Runs `op` on the restricted worker (with the caller's umask when it `creates`); its result
+  // Runs `op` on the restricted thread (with the caller's umask when it `creates`); its result
   // is the answer.
   std::int64_t perform(const std::function<std::int64_t()>& op, bool creates = false) {
     const mode_t mask = creates ? read_umask(pid_) : 0;
     std::int64_t result = -1;
     int error = 0;
-    worker_.run([&] {
+    restricted_.run([&] {
       if (creates) ::umask(mask);
       result = op();
       error = result < 0 ? errno : 0;
@@ -294,7 +293,7 @@ class Request {
         park(loc, flags);
       return;
     }
-    outcome_.answer = Answer{};
+    outcome_.answer = NotifyAnswer{};
     outcome_.answer.fd.reset(static_cast<int>(fd));
     outcome_.answer.cloexec = (flags & O_CLOEXEC) != 0;
     if (fifo) clear_nonblock(outcome_.answer.fd.get());
@@ -585,7 +584,7 @@ class Request {
     if (name.size() >= sizeof un->sun_path) return refuse(ENAMETOOLONG);
     perform(
         [&]() -> std::int64_t {
-          // From the directory resolved (the worker has a working directory of its own).
+          // From the directory resolved (the restricted thread has a working directory of its own).
           if (::fchdir(target_->parent.get()) != 0) return -1;
           sockaddr_un local{};
           local.sun_family = AF_UNIX;
@@ -605,9 +604,9 @@ class Request {
   const decltype(seccomp_notif::data.args)& args_;
   const GuardedNames& names_;
   const ProtectedNames& protected_;
-  RestrictedWorker& worker_;
+  RestrictedThread& restricted_;
   pid_t pid_;
-  Resolver resolver_;
+  PathResolver resolver_;
   const ProcessMemory& mem_;
   FilesystemOutcome outcome_;
   std::optional<Location> target_;  // what the operation creates, writes or removes
@@ -641,14 +640,14 @@ GuardedNames find_guarded_names(const ipc::LaunchSpec& spec, const ProtectedName
 }
 
 FilesystemGuard::FilesystemGuard(GuardedNames names, ProtectedNames protected_names,
-                                 RestrictedWorker& worker, bool report)
+                                 RestrictedThread& restricted, bool report)
     : names_(std::move(names)),
       protected_(std::move(protected_names)),
-      worker_(worker),
+      restricted_(restricted),
       report_(report) {}
 
 FilesystemOutcome FilesystemGuard::handle(const seccomp_notif& req, const ProcessMemory& mem) {
-  Request request(req, mem, names_, protected_, worker_);
+  Request request(req, mem, names_, protected_, restricted_);
   FilesystemOutcome outcome = request.decide();
   const int error = outcome.answer.error;
   if (report_ && !outcome.parked && *request.operation() && is_refusal(error, request.removal())) {
@@ -664,10 +663,10 @@ FilesystemOutcome FilesystemGuard::handle(const seccomp_notif& req, const Proces
   return outcome;
 }
 
-std::optional<Answer> FilesystemGuard::retry(const ParkedOpen& open) {
+std::optional<NotifyAnswer> FilesystemGuard::retry(const ParkedOpen& open) {
   std::int64_t fd = -1;
   int error = 0;
-  worker_.run([&] {
+  restricted_.run([&] {
     // The FIFO exists: O_CREAT/O_EXCL have done their part on the first attempt.
     const int flags = (open.flags & ~(O_CREAT | O_EXCL)) | O_CLOEXEC | O_NONBLOCK;
     fd = ::open(self_fd(open.target.get()).c_str(), flags, 0);
@@ -675,7 +674,7 @@ std::optional<Answer> FilesystemGuard::retry(const ParkedOpen& open) {
   });
   if (fd < 0 && error == ENXIO) return std::nullopt;
   if (fd < 0) return error_answer(error);
-  Answer answer;
+  NotifyAnswer answer;
   answer.fd.reset(static_cast<int>(fd));
   answer.cloexec = (open.flags & O_CLOEXEC) != 0;
   const int fl = ::fcntl(answer.fd.get(), F_GETFL);
