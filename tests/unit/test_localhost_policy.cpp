@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "ipc/channel.hpp"
-#include "launcher/inbound.hpp"
+#include "launcher/inbound_client.hpp"
 #include "platform/tcp_listener.hpp"
 #include "supervisor/cli.hpp"
 #include "supervisor/config.hpp"

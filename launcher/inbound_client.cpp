@@ -1,4 +1,4 @@
-#include "launcher/inbound.hpp"
+#include "launcher/inbound_client.hpp"
 
 #include <sys/socket.h>
 

@@ -8,7 +8,7 @@
 #include <cstdio>
 
 #include "ipc/channel.hpp"
-#include "launcher/sandbox.hpp"
+#include "launcher/init.hpp"
 #include "platform/capabilities.hpp"
 #include "platform/process.hpp"
 

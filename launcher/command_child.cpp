@@ -1,4 +1,4 @@
-#include "launcher/command.hpp"
+#include "launcher/command_child.hpp"
 #include "launcher/writable_roots.hpp"
 
 #include <signal.h>

@@ -1,4 +1,4 @@
-#include "launcher/sandbox.hpp"
+#include "launcher/init.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -14,9 +14,9 @@
 #include <span>
 #include <vector>
 
-#include "launcher/command.hpp"
+#include "launcher/command_child.hpp"
 #include "launcher/command_seccomp.hpp"
-#include "launcher/inbound.hpp"
+#include "launcher/inbound_client.hpp"
 #include "launcher/notify/filesystem_guard.hpp"
 #include "launcher/notify/notifier.hpp"
 #include "launcher/notify/restricted_thread.hpp"
