@@ -1,5 +1,4 @@
 #include "launcher/command_child.hpp"
-#include "launcher/writable_roots.hpp"
 
 #include <signal.h>
 #include <unistd.h>
@@ -17,11 +16,23 @@
 namespace fence::launcher {
 namespace {
 
-[[noreturn]] void fail(int error_fd, std::uint32_t step, int error) {
+[[noreturn]] void fail(int report_fd, CommandStep step, int error) {
   ExecReport report{step, error};
   // Best effort: if init is gone there is nobody to tell.
-  [[maybe_unused]] auto n = ::write(error_fd, &report, sizeof report);
+  [[maybe_unused]] auto n = ::write(report_fd, &report, sizeof report);
   ::_exit(127);
+}
+
+// Runs a step that fails by throwing: a SysError's errno, EINVAL for anything else.
+template <typename Fn>
+void run_child_step(int report_fd, CommandStep step, Fn&& fn) {
+  try {
+    fn();
+  } catch (const platform::SysError& e) {
+    fail(report_fd, step, e.error_code());
+  } catch (const std::exception&) {
+    fail(report_fd, step, EINVAL);
+  }
 }
 
 std::string env_value(const std::vector<std::string>& env, const std::string& key) {
@@ -74,82 +85,58 @@ int exec_in_path(const std::vector<std::string>& argv, const std::vector<std::st
   return result;
 }
 
-}  // namespace
-
-platform::LandlockPolicy landlock_policy_for(const ipc::LaunchSpec& spec) {
-  using platform::PathAccess;
-  platform::LandlockPolicy policy;
-  for (const auto& p : spec.readable) policy.paths.emplace_back(p, PathAccess::Read);
-  for (const auto& p : {"/proc", "/sys", "/run"}) policy.paths.emplace_back(p, PathAccess::Read);
-  // Terminals and /dev/null need write and ioctl; the devices are a fixed minimal set.
-  policy.paths.emplace_back("/dev", PathAccess::Device);
-  policy.paths.emplace_back("/dev/shm", PathAccess::Write);
-  // /tmp is writable whether it is the host's (a writable root) or a private tmpfs.
-  policy.paths.emplace_back("/tmp", PathAccess::Write);
-  for (const auto& p : spec.executable) policy.paths.emplace_back(p, PathAccess::Execute);
-  for (const auto& p : writable_roots(spec))
-    if (p != "/tmp") policy.paths.emplace_back(p, PathAccess::Write);
-  // Only lo exists, so every TCP peer is inside the sandbox (defense in depth; the network
-  // namespace is the isolation). bind: any port with allowLocalBinding, else only the -p
-  // ports. connect: the proxy and transparent listeners, and the ports the command may serve
-  // on itself (all of them with allowLocalBinding).
-  policy.restrict_bind = !spec.allow_local_binding;
-  policy.bind_ports = spec.bind_ports;
-  policy.restrict_connect = !spec.allow_local_binding;
-  policy.connect_ports = {spec.http_proxy_port, spec.socks_proxy_port};
-  for (auto port : spec.local_outbound_ports) policy.connect_ports.push_back(port);
-  for (auto port : spec.bind_ports) policy.connect_ports.push_back(port);
-  policy.scope_abstract_unix = true;
-  policy.scope_signal = true;
-  return policy;
-}
-
-void exec_command(const CommandSetup& setup, int error_fd) {
-  const ipc::LaunchSpec& spec = *setup.spec;
-  // Step 0: init blocked signals and installed handlers; the command starts with defaults.
+// Init blocked signals and installed handlers; the command starts with defaults.
+void reset_signals(int report_fd) {
   sigset_t all;
   sigemptyset(&all);
   for (int sig = 1; sig < NSIG; ++sig) ::signal(sig, SIG_DFL);
-  if (::sigprocmask(SIG_SETMASK, &all, nullptr) != 0) fail(error_fd, 0, errno);
-  // Step 1.
-  if (::chdir(spec.cwd.c_str()) != 0) fail(error_fd, 1, errno);
-  // Step 2 — the command's standard streams are fence's (init's own are /dev/null). SECURITY:
-  // nothing else (but the report pipe, CLOEXEC) reaches the command, including fds leaked by
-  // whoever started fence (SECURITY-RULES 13).
+  if (::sigprocmask(SIG_SETMASK, &all, nullptr) != 0)
+    fail(report_fd, CommandStep::ResetSignals, errno);
+}
+
+// The command's standard streams are fence's (init's own are /dev/null). SECURITY: nothing
+// else (but the report pipe, CLOEXEC) reaches the command, including fds leaked by whoever
+// started fence (SECURITY-RULES 13).
+void place_stdio(const CommandSetup& setup, int report_fd) {
   for (int fd = 0; fd < 3; ++fd) {
-    if (::dup2(setup.stdio[fd], fd) < 0) fail(error_fd, 2, errno);
+    if (::dup2(setup.stdio[fd], fd) < 0) fail(report_fd, CommandStep::Stdio, errno);
   }
   try {
-    platform::close_fds_except({0, 1, 2, error_fd, setup.listener_socket});
+    platform::close_fds_except({0, 1, 2, report_fd, setup.notify_fd_socket});
   } catch (const platform::SysError& e) {
-    fail(error_fd, 2, e.error_code());
+    fail(report_fd, CommandStep::Stdio, e.error_code());
   }
-  // Steps 3-6, in this order: capabilities first (nothing later needs them); no_new_privs
-  // before Landlock and seccomp (both require it when unprivileged); seccomp last so every
-  // earlier step may still use the syscalls it forbids.
-  std::uint32_t step = 3;
-  try {
-    platform::drop_all_capabilities();
-    step = 4;
-    platform::set_no_new_privs();
-    step = 5;
-    platform::apply_landlock(setup.landlock);
-    step = 6;
-    platform::UniqueFd listener = install_seccomp_filter(setup.seccomp);
-    step = 7;
-    if (setup.seccomp.needs_listener()) {
-      // The command keeps no copy of the listener: init alone answers it. From here on init
-      // answers this process's notified syscalls (its execve calls below included).
-      platform::send_fd(setup.listener_socket, listener.get());
-      listener.reset();
-      ::close(setup.listener_socket);
-    }
-  } catch (const platform::SysError& e) {
-    fail(error_fd, step, e.error_code());
-  } catch (const std::exception&) {
-    fail(error_fd, step, EINVAL);
-  }
-  fail(error_fd, kExecStep, exec_in_path(spec.argv, spec.env));
+}
+
+// The command keeps no copy of the notify fd: init alone answers it. From here on init answers
+// this process's notified syscalls (its execve calls below included).
+void hand_over_notify_fd(const CommandSetup& setup, platform::UniqueFd notify_fd) {
+  platform::send_fd(setup.notify_fd_socket, notify_fd.get());
+  notify_fd.reset();
+  ::close(setup.notify_fd_socket);
+}
+
+}  // namespace
+
+void exec_command(const CommandSetup& setup, int report_fd) {
+  const ipc::LaunchSpec& spec = *setup.spec;
+  reset_signals(report_fd);
+  if (::chdir(spec.cwd.c_str()) != 0) fail(report_fd, CommandStep::Chdir, errno);
+  place_stdio(setup, report_fd);
+  // In this order: capabilities first (nothing later needs them); no_new_privs before Landlock
+  // and seccomp (both require it when unprivileged); seccomp last so every earlier step may
+  // still use the syscalls it forbids.
+  run_child_step(report_fd, CommandStep::DropCapabilities, platform::drop_all_capabilities);
+  run_child_step(report_fd, CommandStep::NoNewPrivs, platform::set_no_new_privs);
+  run_child_step(report_fd, CommandStep::Landlock,
+                 [&] { platform::apply_landlock(setup.landlock); });
+  platform::UniqueFd notify_fd;
+  run_child_step(report_fd, CommandStep::Seccomp,
+                 [&] { notify_fd = install_seccomp_filter(setup.seccomp); });
+  if (setup.seccomp.needs_listener())
+    run_child_step(report_fd, CommandStep::HandOverNotifyFd,
+                   [&] { hand_over_notify_fd(setup, std::move(notify_fd)); });
+  fail(report_fd, CommandStep::Execve, exec_in_path(spec.argv, spec.env));
 }
 
 }  // namespace fence::launcher

@@ -1,8 +1,10 @@
 // The sandboxed command's last steps before execve: run in the child of init, after the root
-// filesystem is complete. Never returns; failures are written to `error_fd` as an ExecReport.
+// filesystem is complete. Never returns; a failed step is written to `report_fd` as an
+// ExecReport, which init turns into SetupFailed (or ExecFailed, for execve itself).
 #pragma once
 
 #include <cstdint>
+#include <string_view>
 
 #include "ipc/protocol.hpp"
 #include "launcher/command_seccomp.hpp"
@@ -10,41 +12,74 @@
 
 namespace fence::launcher {
 
-// What the child tells init through its CLOEXEC pipe when it cannot exec. EOF on the pipe means
-// execve succeeded.
+// The command child's steps, in the order it runs them (command_child.cpp says why).
+enum class CommandStep : std::uint32_t {
+  ResetSignals,
+  Chdir,
+  Stdio,
+  DropCapabilities,
+  NoNewPrivs,
+  Landlock,
+  Seccomp,
+  HandOverNotifyFd,
+  Execve,  // the last: its failure is ExecFailed, not SetupFailed
+};
+
+struct CommandStepInfo {
+  ipc::SetupStage stage;  // what the supervisor's advice for a failure depends on
+  std::string_view name;  // SetupFailed::step
+};
+
+constexpr CommandStepInfo command_step_info(CommandStep step) {
+  using ipc::SetupStage;
+  switch (step) {
+    case CommandStep::ResetSignals:
+      return {SetupStage::Command, "command: reset signals"};
+    case CommandStep::Chdir:
+      return {SetupStage::Command, "command: chdir"};
+    case CommandStep::Stdio:
+      return {SetupStage::Command, "command: stdio, close stray fds"};
+    case CommandStep::DropCapabilities:
+      return {SetupStage::Command, "command: drop capabilities"};
+    case CommandStep::NoNewPrivs:
+      return {SetupStage::Command, "command: no_new_privs"};
+    case CommandStep::Landlock:
+      return {SetupStage::Landlock, "command: landlock"};
+    case CommandStep::Seccomp:
+      return {SetupStage::Seccomp, "command: seccomp"};
+    case CommandStep::HandOverNotifyFd:
+      return {SetupStage::Seccomp, "command: hand seccomp listener to init"};
+    case CommandStep::Execve:
+      return {SetupStage::Command, "command: execve"};
+  }
+  return {SetupStage::Command, "command: unknown step"};
+}
+
+constexpr std::string_view to_string(CommandStep step) {
+  return command_step_info(step).name;
+}
+
+constexpr ipc::SetupStage stage_of(CommandStep step) {
+  return command_step_info(step).stage;
+}
+
+// What the child tells init through its CLOEXEC pipe when a step fails. EOF on the pipe means
+// execve succeeded. SECURITY: init reads it from a process it forked but that may have run
+// nothing else yet; it still checks `step` is a CommandStep before using it.
 struct ExecReport {
-  std::uint32_t step = 0;  // index into kCommandSteps, or kExecStep for execve itself
+  CommandStep step = CommandStep::ResetSignals;
   std::int32_t error = 0;  // errno
 };
 
-struct CommandStepName {
-  ipc::SetupStage stage;
-  const char* name;
-};
-inline constexpr CommandStepName kCommandSteps[] = {
-    {ipc::SetupStage::Command, "command: reset signals"},
-    {ipc::SetupStage::Command, "command: chdir"},
-    {ipc::SetupStage::Command, "command: stdio, close stray fds"},
-    {ipc::SetupStage::Command, "command: drop capabilities"},
-    {ipc::SetupStage::Command, "command: no_new_privs"},
-    {ipc::SetupStage::Landlock, "command: landlock"},
-    {ipc::SetupStage::Seccomp, "command: seccomp"},
-    {ipc::SetupStage::Seccomp, "command: hand seccomp listener to init"},
-    {ipc::SetupStage::Command, "command: execve"},
-};
-inline constexpr std::uint32_t kExecStep = 8;
-
+// Everything the child is given by init.
 struct CommandSetup {
   const ipc::LaunchSpec* spec = nullptr;
   platform::LandlockPolicy landlock;
   SeccompOptions seccomp;
-  int listener_socket = -1;     // with seccomp.needs_listener(): where the listener fd goes
+  int notify_fd_socket = -1;    // with seccomp.needs_listener(): where the notify fd goes
   int stdio[3] = {-1, -1, -1};  // the command's stdin, stdout, stderr (from the LaunchSpec)
 };
 
-[[noreturn]] void exec_command(const CommandSetup& setup, int error_fd);
-
-// Builds the Landlock policy of the sandbox from the spec (paths in the new root).
-platform::LandlockPolicy landlock_policy_for(const ipc::LaunchSpec& spec);
+[[noreturn]] void exec_command(const CommandSetup& setup, int report_fd);
 
 }  // namespace fence::launcher

@@ -16,7 +16,6 @@
 
 #include "launcher/notify/path_resolver.hpp"
 #include "launcher/notify/process_memory.hpp"
-#include "launcher/writable_roots.hpp"
 #include "platform/fs_calls.hpp"
 #include "platform/process.hpp"
 
@@ -616,28 +615,6 @@ class Request {
 };
 
 }  // namespace
-
-ProtectedNames protected_names_for(const ipc::LaunchSpec& spec) {
-  return ProtectedNames(writable_roots(spec), spec.protected_names, spec.protected_files,
-                        spec.creatable_protected, spec.protect_bare_repositories);
-}
-
-GuardedNames find_guarded_names(const ipc::LaunchSpec& spec, const ProtectedNames& names) {
-  GuardedNames guarded;
-  for (const auto& path : spec.read_only) {
-    struct stat st {};
-    if (!beneath_writable_root(spec, path) || ::lstat(path.c_str(), &st) == 0) continue;
-    // Covered by a protected name, which decides for itself (git's sample hooks included).
-    if (names.classify(path).protected_tree) continue;
-    guarded.names.insert(path);
-    for (std::string dir = path.substr(0, path.rfind('/')); !dir.empty();
-         dir = dir.substr(0, dir.rfind('/'))) {
-      if (::lstat(dir.c_str(), &st) == 0) break;
-      guarded.ancestors.insert(dir);
-    }
-  }
-  return guarded;
-}
 
 FilesystemGuard::FilesystemGuard(GuardedNames names, ProtectedNames protected_names,
                                  RestrictedThread& restricted, bool report)

@@ -45,18 +45,12 @@
 
 namespace fence::launcher {
 
+// Computed by init from the LaunchSpec (launcher/command_setup.hpp: find_guarded_names).
 struct GuardedNames {
   std::set<std::string> names;      // protected paths that do not exist: never created
   std::set<std::string> ancestors;  // their missing parent directories: only mkdir
   bool empty() const { return names.empty(); }
 };
-
-// The names protected at any depth of the writable trees of `spec`.
-ProtectedNames protected_names_for(const ipc::LaunchSpec& spec);
-
-// The protected paths of `spec` that are missing inside a writable tree and that no protected
-// name covers, computed in the finished sandbox root (after pivot_root).
-GuardedNames find_guarded_names(const ipc::LaunchSpec& spec, const ProtectedNames& names);
 
 // The answer to one notification: a value, an errno, or an fd to inject as the result.
 struct NotifyAnswer {

@@ -83,7 +83,7 @@ void Notifier::refuse_syscall(const seccomp_notif& req) {
     v.operation = platform::syscall_name(req.data.arch, nr);
     v.error = error;
     // Reported only if the caller is still the one that made the call.
-    if (id_valid(req.id)) sink_.report(v);
+    if (id_valid(req.id)) sink_.send_violation(v);
   }
   respond_error(req.id, error != 0 ? error : EPERM);
 }
@@ -95,7 +95,7 @@ void Notifier::perform_filesystem(const seccomp_notif& req) {
   // SECURITY: the memory opened must be the caller's, not a later process with its pid.
   if (!id_valid(req.id)) return;
   FilesystemOutcome outcome = filesystem_->handle(req, mem);
-  if (outcome.violation) sink_.report(*outcome.violation);
+  if (outcome.violation) sink_.send_violation(*outcome.violation);
   if (outcome.parked) {
     parked_.push_back({req.id, std::move(*outcome.parked)});
     return;
@@ -115,7 +115,7 @@ void Notifier::ask_exec(const seccomp_notif& req) {
   check.id = next_check_id_++;
   pending_[check.id] = req.id;
   try {
-    sink_.ask(check);
+    sink_.send_exec_check(check);
   } catch (const std::exception&) {
     // SECURITY: nobody to ask means no.
     pending_.erase(check.id);
@@ -132,8 +132,8 @@ void Notifier::mediate_connect(const seccomp_notif& req) {
   // SECURITY: the socket and the address taken must be the caller's, not those of a later
   // process with its pid.
   if (!id_valid(req.id)) return;
-  if (decision.violation) sink_.report(*decision.violation);
-  if (decision.reached) sink_.report(*decision.reached);
+  if (decision.violation) sink_.send_violation(*decision.violation);
+  if (decision.reached) sink_.send_unix_connect(*decision.reached);
   if (decision.job) return connect_pool_->submit(std::move(*decision.job));
   respond_error(req.id, decision.error);
 }

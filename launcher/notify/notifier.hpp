@@ -35,16 +35,16 @@
 
 namespace fence::launcher {
 
-// Where the notifier's findings go (init: the supervisor channel).
+// Where the notifier's findings go: the supervisor (init: launcher/supervisor_link.hpp).
 class NotifierSink {
  public:
   virtual ~NotifierSink() = default;
-  // A refused syscall or write; best effort (a lost report never changes an answer).
-  virtual void report(const ipc::Violation& violation) = 0;
-  // A connect to a listed host socket that init performs; best effort, as report().
-  virtual void report(const ipc::UnixConnect& connect) = 0;
   // Asks about one exec. Throws when it cannot be asked (the supervisor is gone).
-  virtual void ask(const ipc::ExecCheck& check) = 0;
+  virtual void send_exec_check(const ipc::ExecCheck& check) = 0;
+  // A refused syscall or write; best effort (a lost report never changes an answer).
+  virtual void send_violation(const ipc::Violation& violation) = 0;
+  // A connect to a listed host socket that init performs; best effort, as send_violation().
+  virtual void send_unix_connect(const ipc::UnixConnect& connect) = 0;
 };
 
 class Notifier {
@@ -66,7 +66,7 @@ class Notifier {
   static bool is_exec(const seccomp_notif& req);
 
   // Lets an exec through without asking: only for the command's own execs before its first
-  // successful one (launcher/sandbox.cpp decides when that applies).
+  // successful one (launcher/init.cpp decides when that applies).
   void allow_startup_exec(const seccomp_notif& req);
 
   // Decides and answers one notification (an Exec is asked about and answered later).

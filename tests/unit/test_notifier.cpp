@@ -45,9 +45,9 @@ using fence::testing::user_name;
 
 class RecordingSink final : public NotifierSink {
  public:
-  void report(const fence::ipc::Violation& v) override { violations.push_back(v); }
-  void report(const fence::ipc::UnixConnect& c) override { connects.push_back(c); }
-  void ask(const fence::ipc::ExecCheck& c) override { checks.push_back(c); }
+  void send_violation(const fence::ipc::Violation& v) override { violations.push_back(v); }
+  void send_unix_connect(const fence::ipc::UnixConnect& c) override { connects.push_back(c); }
+  void send_exec_check(const fence::ipc::ExecCheck& c) override { checks.push_back(c); }
   std::vector<fence::ipc::Violation> violations;
   std::vector<fence::ipc::UnixConnect> connects;
   std::vector<fence::ipc::ExecCheck> checks;
@@ -187,9 +187,11 @@ namespace {
 
 class UnreachableSink final : public NotifierSink {
  public:
-  void report(const fence::ipc::Violation&) override {}
-  void report(const fence::ipc::UnixConnect&) override {}
-  void ask(const fence::ipc::ExecCheck&) override { throw std::runtime_error("supervisor gone"); }
+  void send_violation(const fence::ipc::Violation&) override {}
+  void send_unix_connect(const fence::ipc::UnixConnect&) override {}
+  void send_exec_check(const fence::ipc::ExecCheck&) override {
+    throw std::runtime_error("supervisor gone");
+  }
 };
 
 }  // namespace
