@@ -64,8 +64,8 @@ constexpr ipc::SetupStage stage_of(CommandStep step) {
 }
 
 // What the child tells init through its CLOEXEC pipe when a step fails. EOF on the pipe means
-// execve succeeded. SECURITY: init reads it from a process it forked but that may have run
-// nothing else yet; it still checks `step` is a CommandStep before using it.
+// execve succeeded. Only fence's own code writes it (the command never holds the pipe); init
+// still checks that `step` is a CommandStep before using it.
 struct ExecReport {
   CommandStep step = CommandStep::ResetSignals;
   std::int32_t error = 0;  // errno

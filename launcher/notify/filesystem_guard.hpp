@@ -9,6 +9,10 @@
 // Write reports (LaunchSpec::report_violations). Writes the policy refuses are reported with
 // the path (`touch /etc/hosts` -> Violation{Filesystem, "write", "/etc/hosts", EROFS}).
 //
+// Trust: the syscall's arguments and the names they lead to are the sandboxed caller's
+// (HOSTILE), handed over by the notifier; the guarded and protected names come from the
+// LaunchSpec (launcher/command_setup.hpp).
+//
 // Both work the same way. For every syscall that may create, write, remove or rename a name,
 // init:
 //   1. copies the path arguments out of the process's memory once and resolves them itself,

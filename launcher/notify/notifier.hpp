@@ -11,6 +11,12 @@
 //   Connect     (allowUnixSockets) connect: checked here and PERFORMED by a connect thread
 //               (unix_connect.hpp), which answers when the connect returns.
 //
+// Trust: a notification comes from the kernel (its syscall number, architecture and id are
+// the kernel's), but describes a call a sandboxed process made: its arguments, and the memory
+// they point at, are HOSTILE. The pid may name a process that has died since (ID_VALID below).
+// ExecVerdicts come from the supervisor through SupervisorLink::on_exec_verdict; an id that is
+// not pending is a protocol violation.
+//
 // SECURITY: only the Exec answer ever uses SECCOMP_USER_NOTIF_FLAG_CONTINUE, and only after
 // the supervisor allowed that exec (or for the command's own first exec, whose argv the
 // supervisor checked before the sandbox started). SECCOMP_IOCTL_NOTIF_ID_VALID anchors what is

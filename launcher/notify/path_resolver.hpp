@@ -3,6 +3,10 @@
 // hand, and the result held as an open directory (so later renames of the path's components do
 // not matter) plus the last component.
 //
+// Trust: the path and the dirfd are the sandboxed caller's (HOSTILE), copied out of its memory
+// by the filesystem guard, the connect guard and the exec check; the caller may also be changing
+// the tree it names while init walks it. Init acts only on what it opened itself.
+//
 // Resolution runs in init's main thread, which has every capability of the sandbox's user
 // namespace. SECURITY: it therefore refuses (EACCES) what would lend those rights to the caller:
 //   - /proc/N of any thread of init (its memory, fds, environment): the caller cannot reach

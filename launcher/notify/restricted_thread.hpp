@@ -2,6 +2,9 @@
 // its own cwd and umask. Filesystem operations that init performs on a sandboxed process's
 // behalf (filesystem_guard.hpp) run here, so the kernel applies to them exactly the policy it
 // would apply to the process itself, and init's own rights never leak into them.
+//
+// Trust: the work it runs acts for a sandboxed process, on names that process chose (HOSTILE):
+// that is why the thread is restricted before it takes any.
 #pragma once
 
 #include <condition_variable>

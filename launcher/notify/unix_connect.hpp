@@ -4,6 +4,9 @@
 // not stop connect(2), and Landlock ABI 7 has no right for it, so a gpg-agent or docker socket
 // somewhere in the read-only view of the host would be one connect away.
 //
+// Trust: the socket fd number, the address and the path it holds are the sandboxed caller's
+// (HOSTILE), handed over by the notifier; the listed paths come from the LaunchSpec.
+//
 // Every connect() of the command therefore reaches init (notifier.hpp), which:
 //   1. takes the socket itself (pidfd_getfd) and copies the address out of the caller's memory
 //      once (SECURITY: everything after works on these copies; nothing is ever let through with
