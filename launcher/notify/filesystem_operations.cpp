@@ -2,6 +2,7 @@
 // as the kernel would, asks the guard's names and the protected names, and PERFORMS the
 // operation on the restricted thread from what it resolved.
 #include <fcntl.h>
+#include <linux/limits.h>
 #include <seccomp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -293,9 +294,9 @@ void FilesystemRequest::change_fd_mode() {
 // (an execute bit for a dormant hook). Protected names refuse them all; any other is
 // performed on exactly the file resolved (or the caller's own file description).
 void FilesystemRequest::change_xattr(bool by_path, bool follow, bool set) {
-  constexpr std::size_t first = 1;          // name, value, size, flags follow the path or fd
-  constexpr std::size_t kMaxName = 255;     // XATTR_NAME_MAX
-  constexpr std::size_t kMaxValue = 65536;  // XATTR_SIZE_MAX
+  constexpr std::size_t first = 1;  // name, value, size, flags follow the path or fd
+  constexpr std::size_t kMaxName = XATTR_NAME_MAX;
+  constexpr std::size_t kMaxValue = XATTR_SIZE_MAX;
   UniqueFd file;
   if (by_path) {
     if (!locate_target(kCwd, args_[0], follow)) return;

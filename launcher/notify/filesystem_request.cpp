@@ -1,6 +1,7 @@
 #include "launcher/notify/filesystem_request.hpp"
 
 #include <fcntl.h>
+#include <linux/limits.h>
 #include <seccomp.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,7 +16,7 @@ namespace {
 
 using platform::UniqueFd;
 
-constexpr std::size_t kMaxPath = 4096;
+constexpr std::size_t kMaxPath = PATH_MAX;
 
 // SECURITY: git takes any directory with a HEAD (and objects/, refs/) for a git directory
 // when it looks for a repository from a working directory below or at it, so a bare

@@ -1,6 +1,7 @@
 #include "launcher/notify/path_resolver.hpp"
 
 #include <fcntl.h>
+#include <linux/limits.h>
 #include <linux/magic.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "launcher/notify/process_memory.hpp"
+#include "platform/kernel_abi.hpp"
 #include "platform/process.hpp"
 
 namespace fence::launcher {
@@ -19,8 +21,8 @@ namespace {
 
 using platform::UniqueFd;
 
-constexpr int kMaxSymlinks = 40;  // the kernel's own limit (MAXSYMLINKS)
-constexpr std::size_t kMaxPath = 4096;
+using platform::kMaxSymlinks;
+constexpr std::size_t kMaxPath = PATH_MAX;
 
 // Whether the filesystem of `fd` (device `dev`) is procfs. Cached by device: nothing inside the
 // sandbox can mount or unmount, so a device number keeps its filesystem for init's lifetime.
