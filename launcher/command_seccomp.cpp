@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "platform/kernel_abi.hpp"
 #include "platform/sys_error.hpp"
 
 namespace fence::launcher {
@@ -20,9 +21,9 @@ namespace fence::launcher {
 namespace {
 
 using platform::kLow32;
+using platform::kPersonalityQuery;
+using platform::kSockTypeMask;
 using platform::SeccompFilter;
-
-constexpr std::uint64_t kPersonalityQuery = 0xffffffffULL;
 
 constexpr std::uint64_t kNamespaceFlags[] = {
     CLONE_NEWNS,   CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC,
@@ -168,13 +169,12 @@ void add_socket_rules(Builder& b) {
   // datagram socket can (connect again, sendto with an address), so no datagram unix socket
   // may exist: SOCK_RAW is the same as SOCK_DGRAM for AF_UNIX. The type is compared under
   // SOCK_TYPE_MASK (the kernel ignores the flag bits above it), the domain on 32 bits.
-  constexpr std::uint64_t kTypeMask = 0xf;
   for (const int type : {SOCK_DGRAM, SOCK_RAW}) {
     const auto t = static_cast<std::uint64_t>(type);
-    b.deny("socketpair", EPERM, SCMP_A1(SCMP_CMP_MASKED_EQ, kTypeMask, t));
+    b.deny("socketpair", EPERM, SCMP_A1(SCMP_CMP_MASKED_EQ, kSockTypeMask, t));
     if (options.unix_sockets == UnixSockets::Listed)
       b.deny("socket", EPERM, SCMP_A0(SCMP_CMP_MASKED_EQ, kLow32, AF_UNIX),
-             SCMP_A1(SCMP_CMP_MASKED_EQ, kTypeMask, t));
+             SCMP_A1(SCMP_CMP_MASKED_EQ, kSockTypeMask, t));
   }
   if (options.unix_sockets == UnixSockets::PairsOnly)
     b.deny("socket", EPERM, SCMP_A0(SCMP_CMP_MASKED_EQ, kLow32, AF_UNIX));

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -94,8 +93,8 @@ class RootBuilder {
     // Why last: pivot_root detaches the host tree; from here on only the new root exists.
     run_step(Stage::Filesystem, "mount: pivot_root into sandbox root",
              [] { platform::pivot_into(kNewRoot); });
-    plan_.push_back("[fence:fs] pivot_root: host tree detached");
-    return plan_;
+    plan_lines_.push_back("[fence:fs] pivot_root: host tree detached");
+    return plan_lines_;
   }
 
  private:
@@ -117,7 +116,7 @@ class RootBuilder {
       platform::attach_mount(tree.get(), target.get());
     });
     new_root_ = open_dir(kNewRoot);
-    plan_.push_back("[fence:fs] ro-bind / (recursive, nosuid, nodev)");
+    plan_lines_.push_back("[fence:fs] ro-bind / (recursive, nosuid, nodev)");
   }
 
   // Why a fresh /proc: the host's would show host processes; this one shows only the sandbox's
@@ -133,11 +132,11 @@ class RootBuilder {
       platform::set_mount_attributes(tree.get(), true, kReadOnly, 0);
       platform::attach_mount(tree.get(), sys.get());
     });
-    plan_.push_back(
+    plan_lines_.push_back(
         "[fence:fs] proc on /proc (own pid namespace); /proc/sys read-only; "
         "user.max_user_namespaces=0");
     if (loopback_congestion_control_)
-      plan_.push_back(
+      plan_lines_.push_back(
           "[fence:net] TCP congestion control in the sandbox: reno (lo only: no pacing)");
     // Why a fresh /sys: the host's shows the host's network interfaces (addresses, counters);
     // a sysfs mounted from inside the network namespace shows only lo.
@@ -145,7 +144,7 @@ class RootBuilder {
       platform::mount_fs("sysfs", in_new_root("/sys"), MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
                          "");
     });
-    plan_.push_back("[fence:fs] sysfs on /sys (read-only, this network namespace)");
+    plan_lines_.push_back("[fence:fs] sysfs on /sys (read-only, this network namespace)");
   }
 
   // Why reno: this network namespace has only lo, so every TCP connection made in it (the
@@ -193,9 +192,10 @@ class RootBuilder {
       make_symlink("/proc/self/fd/1", dev + "/stdout");
       make_symlink("/proc/self/fd/2", dev + "/stderr");
     });
-    plan_.push_back(std::string("[fence:fs] tmpfs /dev: null zero full random urandom tty, devpts "
-                                "(newinstance), shm; new ptys ") +
-                    (spec_.allow_pty ? "allowed (allowPty)" : "refused (allowPty false)"));
+    plan_lines_.push_back(
+        std::string("[fence:fs] tmpfs /dev: null zero full random urandom tty, devpts "
+                    "(newinstance), shm; new ptys ") +
+        (spec_.allow_pty ? "allowed (allowPty)" : "refused (allowPty false)"));
   }
 
   // Why private /tmp and /run: host unix sockets (D-Bus, ssh-agent, X11, tmux, docker) live
@@ -208,13 +208,13 @@ class RootBuilder {
         platform::mount_fs("tmpfs", in_new_root("/tmp"), MS_NOSUID | MS_NODEV, "mode=1777");
       }
     });
-    plan_.push_back(has_host_tmp(spec_) ? "[fence:fs] bind host /tmp read-write (allowWrite)"
-                                        : "[fence:fs] tmpfs /tmp (private)");
+    plan_lines_.push_back(has_host_tmp(spec_) ? "[fence:fs] bind host /tmp read-write (allowWrite)"
+                                              : "[fence:fs] tmpfs /tmp (private)");
     run_step(Stage::Filesystem, "mount: /run", [&] {
       if (exists_beneath(new_root_.get(), "/run"))
         platform::mount_fs("tmpfs", in_new_root("/run"), MS_NOSUID | MS_NODEV, "mode=0755");
     });
-    plan_.push_back("[fence:fs] tmpfs /run (private)");
+    plan_lines_.push_back("[fence:fs] tmpfs /run (private)");
   }
 
   // Binds the host's `path` (with its submounts) at the same place in the new root, read-write
@@ -267,7 +267,7 @@ class RootBuilder {
       if (!exists_beneath(old_root_.get(), path)) continue;
       run_step(Stage::Filesystem, "mount: read-only bind " + path,
                [&] { bind_from_host(path, true); });
-      plan_.push_back("[fence:fs] bind " + path + " read-only (inside a private directory)");
+      plan_lines_.push_back("[fence:fs] bind " + path + " read-only (inside a private directory)");
     }
   }
 
@@ -276,11 +276,11 @@ class RootBuilder {
     for (const auto& path : parents_first(writable_roots(spec_))) {
       if (path == "/tmp") continue;
       if (!exists_beneath(old_root_.get(), path)) {
-        plan_.push_back("[fence:fs] allowWrite " + path + ": does not exist, skipped");
+        plan_lines_.push_back("[fence:fs] allowWrite " + path + ": does not exist, skipped");
         continue;
       }
       run_step(Stage::Filesystem, "mount: allowWrite bind " + path, [&] { bind_from_host(path); });
-      plan_.push_back("[fence:fs] bind " + path + " read-write");
+      plan_lines_.push_back("[fence:fs] bind " + path + " read-write");
     }
   }
 
@@ -290,7 +290,7 @@ class RootBuilder {
   void bind_unix_sockets() {
     for (const auto& path : spec_.unix_sockets) {
       if (!exists_beneath(old_root_.get(), path)) {
-        plan_.push_back("[fence:net] allowUnixSockets " + path + ": does not exist, skipped");
+        plan_lines_.push_back("[fence:net] allowUnixSockets " + path + ": does not exist, skipped");
         continue;
       }
       run_step(Stage::Filesystem, "mount: unix socket " + path, [&] {
@@ -301,7 +301,7 @@ class RootBuilder {
           throw StepError(Stage::Filesystem, "mount: unix socket " + path, ENOTSOCK, path);
         if (in_private_dir(path)) bind_from_host(path, true);
       });
-      plan_.push_back("[fence:net] unix socket " + path + " reachable (allowUnixSockets)");
+      plan_lines_.push_back("[fence:net] unix socket " + path + " reachable (allowUnixSockets)");
     }
   }
 
@@ -331,7 +331,7 @@ class RootBuilder {
         UniqueFd tree = platform::clone_mount(target.get(), true);
         platform::attach_mount(tree.get(), target.get());
       });
-      plan_.push_back("[fence:fs] pin " + dir + " (cannot be renamed or removed)");
+      plan_lines_.push_back("[fence:fs] pin " + dir + " (cannot be renamed or removed)");
     }
   }
 
@@ -350,8 +350,8 @@ class RootBuilder {
         // ELOOP: reached through a symlink; the supervisor also sent the resolved target.
         // ENOENT: nothing to mount; init's creation guard keeps the name from being created.
         if (e.error_code() == ELOOP)
-          plan_.push_back("[fence:fs] protect " + path +
-                          ": reached through a symlink, target protected");
+          plan_lines_.push_back("[fence:fs] protect " + path +
+                                ": reached through a symlink, target protected");
         continue;
       }
       struct stat st {};
@@ -365,8 +365,8 @@ class RootBuilder {
         if (!link) platform::set_mount_attributes(tree.get(), true, kReadOnly, 0);
         platform::attach_mount(tree.get(), target.get());
       });
-      plan_.push_back("[fence:fs] " +
-                      std::string(S_ISLNK(st.st_mode) ? "pin symlink " : "ro-bind ") + path);
+      plan_lines_.push_back("[fence:fs] " +
+                            std::string(S_ISLNK(st.st_mode) ? "pin symlink " : "ro-bind ") + path);
     }
   }
 
@@ -391,7 +391,7 @@ class RootBuilder {
           platform::attach_mount(tree.get(), target.get());
         }
       });
-      plan_.push_back("[fence:fs] mask " + path + " (denyRead)");
+      plan_lines_.push_back("[fence:fs] mask " + path + " (denyRead)");
     }
   }
 
@@ -399,7 +399,7 @@ class RootBuilder {
   UniqueFd old_root_;
   UniqueFd new_root_dir_;
   UniqueFd new_root_;
-  std::vector<std::string> plan_;
+  std::vector<std::string> plan_lines_;
   bool loopback_congestion_control_ = false;
 };
 

@@ -19,8 +19,8 @@
 #include "ipc/dispatch.hpp"
 #include "ipc/frame.hpp"
 #include "ipc/messages.hpp"
-#include "launcher/exec_check.hpp"
-#include "launcher/process_memory.hpp"
+#include "launcher/notify/exec_check.hpp"
+#include "launcher/notify/process_memory.hpp"
 
 namespace {
 

@@ -1,5 +1,5 @@
-// Localhost and inbound: -p parsing, allowLocalOutboundPorts / audit config, the transparent
-// route's policy, and the launcher-side inbound connector against real loopback sockets.
+// Localhost and inbound: -p parsing, allowLocalOutboundPorts / audit config, and the transparent
+// route's policy. (init's inbound client: test_inbound_client.cpp.)
 #include <catch2/catch.hpp>
 
 #include <arpa/inet.h>
@@ -14,7 +14,6 @@
 #include <vector>
 
 #include "ipc/channel.hpp"
-#include "launcher/inbound.hpp"
 #include "platform/tcp_listener.hpp"
 #include "supervisor/cli.hpp"
 #include "supervisor/config/config.hpp"
@@ -29,30 +28,6 @@ namespace {
 supervisor::CliOptions cli(std::vector<const char*> args) {
   args.insert(args.begin(), "fence");
   return supervisor::parse_cli(static_cast<int>(args.size()), args.data());
-}
-
-std::uint16_t bound_port(int fd) {
-  sockaddr_in addr{};
-  socklen_t len = sizeof addr;
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  return ntohs(addr.sin_port);
-}
-
-// Drives the connector like init's loop until the supervisor side has an answer.
-std::optional<ipc::Incoming> answer_of(launcher::InboundConnector& connector,
-                                       ipc::Channel& launcher, ipc::Channel& supervisor) {
-  for (int i = 0; i < 500; ++i) {
-    pollfd p{supervisor.fd(), POLLIN, 0};
-    if (::poll(&p, 1, 0) == 1) return supervisor.receive();
-    std::vector<pollfd> fds;
-    connector.add_poll_fds(fds);
-    ::poll(fds.data(), fds.size(), 10);
-    for (const auto& f : fds)
-      if (f.revents) connector.on_ready(launcher, f.fd);
-    connector.expire(launcher);
-  }
-  FAIL("no answer from the inbound connector");
-  return std::nullopt;
 }
 
 }  // namespace
@@ -142,40 +117,4 @@ TEST_CASE("policy: the transparent route allows exactly the listed ports", "[loc
   CHECK_FALSE(supervisor::evaluate_local_forward(policy, 0).allowed);
   // The proxy route is not opened by a listed port: evaluate_name still refuses localhost.
   CHECK_FALSE(supervisor::evaluate_name(policy, "127.0.0.1", 6379).allowed);
-}
-
-TEST_CASE("inbound connector: connects, refuses unknown ports, reports refusals",
-          "[localhost][launcher]") {
-  auto [a, b] = ipc::make_channel_pair();
-  ipc::Channel launcher(std::move(a), ipc::Role::Launcher, ipc::Role::Supervisor);
-  ipc::Channel supervisor(std::move(b), ipc::Role::Supervisor, ipc::Role::Launcher);
-  launcher.send_hello();
-  supervisor.send_hello();
-  REQUIRE(supervisor.receive());
-  REQUIRE(launcher.receive());
-
-  platform::UniqueFd server = platform::listen_on_loopback(0);
-  const std::uint16_t port = bound_port(server.get());
-  platform::UniqueFd closed_probe = platform::listen_on_loopback(0);
-  const std::uint16_t closed_port = bound_port(closed_probe.get());
-  closed_probe.reset();  // nothing listens there now
-
-  launcher::InboundConnector connector({port, closed_port});
-  connector.open(launcher, ipc::InboundOpen{1, port});
-  auto ready = answer_of(connector, launcher, supervisor);
-  REQUIRE(ready);
-  REQUIRE(ready->type == ipc::MessageType::InboundReady);
-  CHECK(ready->decode<ipc::InboundReady>().id == 1);
-  REQUIRE(ready->fds.size() == 1);
-  CHECK(platform::is_connected_tcp_socket(ready->fds[0].get()));
-
-  connector.open(launcher, ipc::InboundOpen{2, closed_port});
-  auto failed = answer_of(connector, launcher, supervisor);
-  REQUIRE(failed);
-  REQUIRE(failed->type == ipc::MessageType::InboundFailed);
-  CHECK(failed->decode<ipc::InboundFailed>().error == ECONNREFUSED);
-
-  // SECURITY: only the -p ports of the LaunchSpec.
-  CHECK_THROWS_AS(connector.open(launcher, ipc::InboundOpen{3, 22}), ipc::ProtocolError);
-  CHECK(connector.next_timeout_ms() == -1);
 }

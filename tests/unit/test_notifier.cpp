@@ -21,9 +21,9 @@
 
 #include "child_process.hpp"
 #include "launcher/command_seccomp.hpp"
-#include "launcher/filesystem_guard.hpp"
-#include "launcher/notifier.hpp"
-#include "launcher/restricted_worker.hpp"
+#include "launcher/notify/filesystem_guard.hpp"
+#include "launcher/notify/notifier.hpp"
+#include "launcher/notify/restricted_thread.hpp"
 #include "platform/capabilities.hpp"
 #include "platform/fd_passing.hpp"
 #include "platform/landlock.hpp"
@@ -34,7 +34,7 @@ namespace {
 using fence::launcher::FilesystemGuard;
 using fence::launcher::Notifier;
 using fence::launcher::NotifierSink;
-using fence::launcher::RestrictedWorker;
+using fence::launcher::RestrictedThread;
 using fence::testing::Expect;
 using fence::testing::expect_clean_exit;
 using fence::testing::kBothUsers;
@@ -45,9 +45,9 @@ using fence::testing::user_name;
 
 class RecordingSink final : public NotifierSink {
  public:
-  void report(const fence::ipc::Violation& v) override { violations.push_back(v); }
-  void report(const fence::ipc::UnixConnect& c) override { connects.push_back(c); }
-  void ask(const fence::ipc::ExecCheck& c) override { checks.push_back(c); }
+  void send_violation(const fence::ipc::Violation& v) override { violations.push_back(v); }
+  void send_unix_connect(const fence::ipc::UnixConnect& c) override { connects.push_back(c); }
+  void send_exec_check(const fence::ipc::ExecCheck& c) override { checks.push_back(c); }
   std::vector<fence::ipc::Violation> violations;
   std::vector<fence::ipc::UnixConnect> connects;
   std::vector<fence::ipc::ExecCheck> checks;
@@ -82,7 +82,7 @@ template <typename Between>
 int serve_until_exit(Notifier& notifier, pid_t pid, Between between) {
   bool exited = false;
   for (int round = 0; round < 2000 && !exited; ++round) {
-    pollfd p{notifier.fd(), POLLIN, 0};
+    pollfd p{notifier.notify_fd(), POLLIN, 0};
     if (::poll(&p, 1, 10) > 0) {
       if (p.revents & POLLIN)
         notifier.handle_one();
@@ -123,7 +123,7 @@ TEST_CASE("notifier: refused writes and syscalls reported, execs asked and answe
         const std::string problem = fence::testing::map_root_to(fence::testing::kNobody);
         expect.that(problem.empty(), problem);
       }
-      RestrictedWorker worker(policy);
+      RestrictedThread worker(policy);
       FilesystemGuard guard({}, {}, worker, true);
       RecordingSink sink;
       int sv[2];
@@ -187,9 +187,11 @@ namespace {
 
 class UnreachableSink final : public NotifierSink {
  public:
-  void report(const fence::ipc::Violation&) override {}
-  void report(const fence::ipc::UnixConnect&) override {}
-  void ask(const fence::ipc::ExecCheck&) override { throw std::runtime_error("supervisor gone"); }
+  void send_violation(const fence::ipc::Violation&) override {}
+  void send_unix_connect(const fence::ipc::UnixConnect&) override {}
+  void send_exec_check(const fence::ipc::ExecCheck&) override {
+    throw std::runtime_error("supervisor gone");
+  }
 };
 
 }  // namespace

@@ -1,7 +1,7 @@
 // launcher/protected_names: which paths of a writable tree are protected, at any depth.
 #include <catch2/catch.hpp>
 
-#include "launcher/protected_names.hpp"
+#include "launcher/notify/protected_names.hpp"
 
 using fence::launcher::NameVerdict;
 using fence::launcher::ProtectedNames;

@@ -1,10 +1,12 @@
-#include "launcher/inbound.hpp"
+#include "launcher/inbound_client.hpp"
 
 #include <sys/socket.h>
 
 #include <algorithm>
 #include <cerrno>
 
+#include "ipc/errors.hpp"
+#include "launcher/supervisor_link.hpp"
 #include "platform/sys_error.hpp"
 #include "platform/tcp_listener.hpp"
 
@@ -16,7 +18,7 @@ constexpr std::chrono::seconds kConnectTimeout{5};
 
 }  // namespace
 
-void InboundConnector::open(ipc::Channel& channel, const ipc::InboundOpen& request) {
+void InboundClient::open(const ipc::InboundOpen& request) {
   if (!ports_.count(request.port))
     throw ipc::ProtocolError("InboundOpen for port " + std::to_string(request.port) +
                              ", which is not an inbound port");
@@ -27,12 +29,11 @@ void InboundConnector::open(ipc::Channel& channel, const ipc::InboundOpen& reque
   try {
     fd = platform::connect_loopback(request.port, in_progress);
   } catch (const platform::SysError& e) {
-    channel.send(ipc::InboundFailed{request.id, e.error_code() > 0 ? e.error_code() : EIO});
+    link_.send_inbound_failed(request.id, e.error_code() > 0 ? e.error_code() : EIO);
     return;
   }
   if (!in_progress) {
-    const int raw = fd.get();
-    channel.send(ipc::InboundReady{request.id}, std::span<const int>(&raw, 1));
+    link_.send_inbound_ready(request.id, fd.get());
     return;
   }
   ids_.insert(request.id);
@@ -41,43 +42,41 @@ void InboundConnector::open(ipc::Channel& channel, const ipc::InboundOpen& reque
       key, Pending{request.id, std::move(fd), std::chrono::steady_clock::now() + kConnectTimeout});
 }
 
-void InboundConnector::add_poll_fds(std::vector<pollfd>& fds) const {
+void InboundClient::add_poll_fds(std::vector<pollfd>& fds) const {
   for (const auto& [fd, pending] : pending_) fds.push_back({fd, POLLOUT, 0});
 }
 
-void InboundConnector::finish(ipc::Channel& channel, Pending& pending, int error) {
+void InboundClient::finish(Pending& pending, int error) {
   ids_.erase(pending.id);
-  if (error == 0) {
-    const int raw = pending.fd.get();
-    channel.send(ipc::InboundReady{pending.id}, std::span<const int>(&raw, 1));
-  } else {
-    channel.send(ipc::InboundFailed{pending.id, error});
-  }
+  if (error == 0)
+    link_.send_inbound_ready(pending.id, pending.fd.get());
+  else
+    link_.send_inbound_failed(pending.id, error);
 }
 
-void InboundConnector::on_ready(ipc::Channel& channel, int fd) {
+void InboundClient::on_ready(int fd) {
   auto it = pending_.find(fd);
   if (it == pending_.end()) return;
   int error = 0;
   socklen_t len = sizeof error;
   if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) != 0) error = errno;
-  finish(channel, it->second, error);
+  finish(it->second, error);
   pending_.erase(it);
 }
 
-void InboundConnector::expire(ipc::Channel& channel) {
+void InboundClient::expire() {
   const auto now = std::chrono::steady_clock::now();
   for (auto it = pending_.begin(); it != pending_.end();) {
     if (it->second.deadline > now) {
       ++it;
       continue;
     }
-    finish(channel, it->second, ETIMEDOUT);
+    finish(it->second, ETIMEDOUT);
     it = pending_.erase(it);
   }
 }
 
-int InboundConnector::next_timeout_ms() const {
+int InboundClient::next_timeout_ms() const {
   if (pending_.empty()) return -1;
   auto earliest = pending_.begin()->second.deadline;
   for (const auto& [fd, pending] : pending_) earliest = std::min(earliest, pending.deadline);

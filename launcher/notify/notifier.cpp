@@ -1,4 +1,4 @@
-#include "launcher/notifier.hpp"
+#include "launcher/notify/notifier.hpp"
 
 #include <fcntl.h>
 #include <sys/ioctl.h>
@@ -7,29 +7,29 @@
 #include <cstring>
 #include <variant>
 
-#include "launcher/exec_check.hpp"
-#include "launcher/process_memory.hpp"
+#include "launcher/notify/exec_check.hpp"
+#include "launcher/notify/process_memory.hpp"
 
 namespace fence::launcher {
 
-Notifier::Notifier(platform::UniqueFd listener, const SeccompOptions& options,
+Notifier::Notifier(platform::UniqueFd notify_fd, const SeccompOptions& options,
                    FilesystemGuard* filesystem, NotifierSink& sink, const ConnectGuard* connect,
                    const platform::LandlockPolicy* connect_policy)
-    : listener_(std::move(listener)),
+    : notify_fd_(std::move(notify_fd)),
       options_(options),
       filesystem_(filesystem),
       sink_(sink),
       connect_(connect) {
-  platform::prefer_synchronous_wakeups(listener_.get());
+  platform::prefer_synchronous_wakeups(notify_fd_.get());
   if (connect_ && connect_policy)
-    connect_pool_ = std::make_unique<ConnectPool>(listener_.get(), *connect_policy);
+    connect_pool_ = std::make_unique<ConnectPool>(notify_fd_.get(), *connect_policy);
 }
 
 // The listener's ioctls are used directly: their sizes are fixed by the kernel ABI (encoded in
 // the ioctl numbers), and the kernel requires the receive buffer to be zeroed.
 Notifier::Received Notifier::receive(seccomp_notif& out) {
   std::memset(&out, 0, sizeof out);
-  if (::ioctl(listener_.get(), SECCOMP_IOCTL_NOTIF_RECV, &out) != 0) {
+  if (::ioctl(notify_fd_.get(), SECCOMP_IOCTL_NOTIF_RECV, &out) != 0) {
     // ENOENT: the caller died (or was interrupted) between the wake-up and here.
     return errno == ENOENT || errno == EINTR ? Received::Nothing : Received::ListenerGone;
   }
@@ -83,7 +83,7 @@ void Notifier::refuse_syscall(const seccomp_notif& req) {
     v.operation = platform::syscall_name(req.data.arch, nr);
     v.error = error;
     // Reported only if the caller is still the one that made the call.
-    if (id_valid(req.id)) sink_.report(v);
+    if (id_valid(req.id)) sink_.send_violation(v);
   }
   respond_error(req.id, error != 0 ? error : EPERM);
 }
@@ -95,7 +95,7 @@ void Notifier::perform_filesystem(const seccomp_notif& req) {
   // SECURITY: the memory opened must be the caller's, not a later process with its pid.
   if (!id_valid(req.id)) return;
   FilesystemOutcome outcome = filesystem_->handle(req, mem);
-  if (outcome.violation) sink_.report(*outcome.violation);
+  if (outcome.violation) sink_.send_violation(*outcome.violation);
   if (outcome.parked) {
     parked_.push_back({req.id, std::move(*outcome.parked)});
     return;
@@ -115,7 +115,7 @@ void Notifier::ask_exec(const seccomp_notif& req) {
   check.id = next_check_id_++;
   pending_[check.id] = req.id;
   try {
-    sink_.ask(check);
+    sink_.send_exec_check(check);
   } catch (const std::exception&) {
     // SECURITY: nobody to ask means no.
     pending_.erase(check.id);
@@ -132,8 +132,8 @@ void Notifier::mediate_connect(const seccomp_notif& req) {
   // SECURITY: the socket and the address taken must be the caller's, not those of a later
   // process with its pid.
   if (!id_valid(req.id)) return;
-  if (decision.violation) sink_.report(*decision.violation);
-  if (decision.reached) sink_.report(*decision.reached);
+  if (decision.violation) sink_.send_violation(*decision.violation);
+  if (decision.reached) sink_.send_unix_connect(*decision.reached);
   if (decision.job) return connect_pool_->submit(std::move(*decision.job));
   respond_error(req.id, decision.error);
 }
@@ -162,7 +162,7 @@ void Notifier::on_timer() {
       it = parked_.erase(it);
       continue;
     }
-    std::optional<Answer> answer = filesystem_->retry(it->open);
+    std::optional<NotifyAnswer> answer = filesystem_->retry(it->open);
     if (!answer) {
       ++it;
       continue;
@@ -174,11 +174,11 @@ void Notifier::on_timer() {
 
 bool Notifier::id_valid(std::uint64_t id) const {
   std::uint64_t value = id;
-  return ::ioctl(listener_.get(), SECCOMP_IOCTL_NOTIF_ID_VALID, &value) == 0;
+  return ::ioctl(notify_fd_.get(), SECCOMP_IOCTL_NOTIF_ID_VALID, &value) == 0;
 }
 
 void Notifier::send(std::uint64_t id, std::int64_t value, int error, std::uint32_t flags) {
-  platform::answer_notification(listener_.get(), id, value, error, flags);
+  platform::answer_notification(notify_fd_.get(), id, value, error, flags);
 }
 
 void Notifier::respond_error(std::uint64_t id, int error) {
@@ -192,14 +192,14 @@ void Notifier::respond_continue(std::uint64_t id) {
 
 // No ID_VALID first: SEND and ADDFD check the id themselves (ENOENT when the caller is gone), and
 // nothing is read on the caller's behalf after this point.
-void Notifier::respond(std::uint64_t id, Answer& answer) {
+void Notifier::respond(std::uint64_t id, NotifyAnswer& answer) {
   if (answer.fd) {
     seccomp_notif_addfd addfd{};
     addfd.id = id;
     addfd.flags = SECCOMP_ADDFD_FLAG_SEND;  // inject and return it as the syscall's result
     addfd.srcfd = static_cast<std::uint32_t>(answer.fd.get());
     addfd.newfd_flags = answer.cloexec ? O_CLOEXEC : 0;
-    if (::ioctl(listener_.get(), SECCOMP_IOCTL_NOTIF_ADDFD, &addfd) >= 0) return;
+    if (::ioctl(notify_fd_.get(), SECCOMP_IOCTL_NOTIF_ADDFD, &addfd) >= 0) return;
     // e.g. EMFILE in the caller: the open fails as the kernel's own would.
     if (errno == ENOENT) return;
     return respond_error(id, errno == EMFILE ? EMFILE : EBADF);

@@ -1,4 +1,4 @@
-#include "launcher/process_memory.hpp"
+#include "launcher/notify/process_memory.hpp"
 
 #include <fcntl.h>
 #include <sys/uio.h>

@@ -1,6 +1,6 @@
 // init's answer to the command's seccomp filter: the one user-notification listener of the
-// sandbox (the kernel allows one per filter chain), serving every rule that sends a syscall
-// to it (platform/seccomp_profile.hpp):
+// sandbox (the kernel allows one per filter chain; init holds it as its notify fd), serving
+// every rule that sends a syscall to it (launcher/command_seccomp.hpp):
 //   Filesystem  decided and PERFORMED here (filesystem_guard.hpp): the creation guard, and
 //               with report_violations the refused writes, reported with their path;
 //   Refusal     (report_violations) a syscall the profile denies: answered with the errno the
@@ -10,6 +10,12 @@
 //               execs can be pending at once and init never blocks on one.
 //   Connect     (allowUnixSockets) connect: checked here and PERFORMED by a connect thread
 //               (unix_connect.hpp), which answers when the connect returns.
+//
+// Trust: a notification comes from the kernel (its syscall number, architecture and id are
+// the kernel's), but describes a call a sandboxed process made: its arguments, and the memory
+// they point at, are HOSTILE. The pid may name a process that has died since (ID_VALID below).
+// ExecVerdicts come from the supervisor through SupervisorLink::on_exec_verdict; an id that is
+// not pending is a protocol violation.
 //
 // SECURITY: only the Exec answer ever uses SECCOMP_USER_NOTIF_FLAG_CONTINUE, and only after
 // the supervisor allowed that exec (or for the command's own first exec, whose argv the
@@ -29,22 +35,22 @@
 
 #include "ipc/protocol.hpp"
 #include "launcher/command_seccomp.hpp"
-#include "launcher/filesystem_guard.hpp"
-#include "launcher/unix_connect.hpp"
+#include "launcher/notify/filesystem_guard.hpp"
+#include "launcher/notify/unix_connect.hpp"
 #include "platform/unique_fd.hpp"
 
 namespace fence::launcher {
 
-// Where the notifier's findings go (init: the supervisor channel).
+// Where the notifier's findings go: the supervisor (init: launcher/supervisor_link.hpp).
 class NotifierSink {
  public:
   virtual ~NotifierSink() = default;
-  // A refused syscall or write; best effort (a lost report never changes an answer).
-  virtual void report(const ipc::Violation& violation) = 0;
-  // A connect to a listed host socket that init performs; best effort, as report().
-  virtual void report(const ipc::UnixConnect& connect) = 0;
   // Asks about one exec. Throws when it cannot be asked (the supervisor is gone).
-  virtual void ask(const ipc::ExecCheck& check) = 0;
+  virtual void send_exec_check(const ipc::ExecCheck& check) = 0;
+  // A refused syscall or write; best effort (a lost report never changes an answer).
+  virtual void send_violation(const ipc::Violation& violation) = 0;
+  // A connect to a listed host socket that init performs; best effort, as send_violation().
+  virtual void send_unix_connect(const ipc::UnixConnect& connect) = 0;
 };
 
 class Notifier {
@@ -53,11 +59,11 @@ class Notifier {
   // options notify filesystem syscalls (else those are refused with ENOSYS).
   // `connect` and `connect_policy` (the command's Landlock policy): required when the options
   // mediate connect() (else it is refused with ENOSYS).
-  Notifier(platform::UniqueFd listener, const SeccompOptions& options, FilesystemGuard* filesystem,
+  Notifier(platform::UniqueFd notify_fd, const SeccompOptions& options, FilesystemGuard* filesystem,
            NotifierSink& sink, const ConnectGuard* connect = nullptr,
            const platform::LandlockPolicy* connect_policy = nullptr);
 
-  int fd() const { return listener_.get(); }
+  int notify_fd() const { return notify_fd_.get(); }
 
   enum class Received { Notification, Nothing, ListenerGone };
   // Receives one notification into `out` (Nothing: the caller gave up meanwhile).
@@ -66,13 +72,13 @@ class Notifier {
   static bool is_exec(const seccomp_notif& req);
 
   // Lets an exec through without asking: only for the command's own execs before its first
-  // successful one (launcher/sandbox.cpp decides when that applies).
+  // successful one (launcher/init.cpp decides when that applies).
   void allow_startup_exec(const seccomp_notif& req);
 
   // Decides and answers one notification (an Exec is asked about and answered later).
   void handle(const seccomp_notif& req);
 
-  // Receives and handles one; false when the listener is unusable.
+  // Receives and handles one; false when the notify fd is unusable.
   bool handle_one();
 
   // The supervisor's answer to one ExecCheck. Returns false when `verdict.id` is not pending
@@ -95,7 +101,7 @@ class Notifier {
   bool id_valid(std::uint64_t id) const;
   void respond_error(std::uint64_t id, int error);
   void respond_continue(std::uint64_t id);
-  void respond(std::uint64_t id, Answer& answer);
+  void respond(std::uint64_t id, NotifyAnswer& answer);
   void send(std::uint64_t id, std::int64_t value, int error, std::uint32_t flags);
 
   struct Parked {
@@ -103,7 +109,7 @@ class Notifier {
     ParkedOpen open;
   };
 
-  platform::UniqueFd listener_;
+  platform::UniqueFd notify_fd_;
   SeccompOptions options_;
   FilesystemGuard* filesystem_;
   NotifierSink& sink_;
@@ -111,7 +117,7 @@ class Notifier {
   std::map<std::uint64_t, std::uint64_t> pending_;  // ExecCheck id -> notification id
   std::vector<Parked> parked_;
   const ConnectGuard* connect_;
-  // Declared after listener_: the threads answering on it stop before it is closed.
+  // Declared after notify_fd_: the threads answering on it stop before it is closed.
   std::unique_ptr<ConnectPool> connect_pool_;
 };
 

@@ -1,9 +1,9 @@
-#include "launcher/path_resolver.hpp"
+#include "launcher/notify/path_resolver.hpp"
 
 #include <fcntl.h>
+#include <linux/limits.h>
 #include <linux/magic.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -12,7 +12,8 @@
 #include <map>
 #include <vector>
 
-#include "launcher/process_memory.hpp"
+#include "launcher/notify/process_memory.hpp"
+#include "platform/kernel_abi.hpp"
 #include "platform/process.hpp"
 
 namespace fence::launcher {
@@ -20,8 +21,8 @@ namespace {
 
 using platform::UniqueFd;
 
-constexpr int kMaxSymlinks = 40;  // the kernel's own limit (MAXSYMLINKS)
-constexpr std::size_t kMaxPath = 4096;
+using platform::kMaxSymlinks;
+constexpr std::size_t kMaxPath = PATH_MAX;
 
 // Whether the filesystem of `fd` (device `dev`) is procfs. Cached by device: nothing inside the
 // sandbox can mount or unmount, so a device number keeps its filesystem for init's lifetime.
@@ -102,14 +103,14 @@ std::string Location::full_path() const {
   return dir == "/" ? "/" + name : dir + "/" + name;
 }
 
-Resolver::Resolver(pid_t pid) : pid_(pid) {}
+PathResolver::PathResolver(pid_t pid) : pid_(pid) {}
 
-pid_t Resolver::thread_group() const {
+pid_t PathResolver::thread_group() const {
   if (thread_group_ == 0) thread_group_ = read_thread_group(pid_);
   return thread_group_;
 }
 
-std::optional<UniqueFd> Resolver::base(int dirfd, int& error) const {
+std::optional<UniqueFd> PathResolver::base(int dirfd, int& error) const {
   const std::string link = dirfd == AT_FDCWD
                                ? "/proc/" + std::to_string(pid_) + "/cwd"
                                : "/proc/" + std::to_string(pid_) + "/fd/" + std::to_string(dirfd);
@@ -121,8 +122,8 @@ std::optional<UniqueFd> Resolver::base(int dirfd, int& error) const {
   return fd;
 }
 
-std::optional<Location> Resolver::resolve(const UniqueFd& base_fd, const std::string& path,
-                                          bool follow_last, int& error) const {
+std::optional<Location> PathResolver::resolve(const UniqueFd& base_fd, const std::string& path,
+                                              bool follow_last, int& error) const {
   if (path.empty()) return fail(error, ENOENT);
   std::deque<std::string> parts;
   push_front(parts, path);

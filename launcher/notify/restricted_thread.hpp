@@ -2,6 +2,9 @@
 // its own cwd and umask. Filesystem operations that init performs on a sandboxed process's
 // behalf (filesystem_guard.hpp) run here, so the kernel applies to them exactly the policy it
 // would apply to the process itself, and init's own rights never leak into them.
+//
+// Trust: the work it runs acts for a sandboxed process, on names that process chose (HOSTILE):
+// that is why the thread is restricted before it takes any.
 #pragma once
 
 #include <condition_variable>
@@ -25,13 +28,13 @@ void restrict_this_thread(const platform::LandlockPolicy& policy);
 // woken across CPUs, which costs tens of microseconds on a virtual machine. Best effort.
 void follow_current_cpu(pid_t tid, int& last_cpu);
 
-class RestrictedWorker {
+class RestrictedThread {
  public:
   // Starts the thread and waits until it is restricted; throws SysError when it cannot be.
-  explicit RestrictedWorker(const platform::LandlockPolicy& policy);
-  ~RestrictedWorker();
-  RestrictedWorker(const RestrictedWorker&) = delete;
-  RestrictedWorker& operator=(const RestrictedWorker&) = delete;
+  explicit RestrictedThread(const platform::LandlockPolicy& policy);
+  ~RestrictedThread();
+  RestrictedThread(const RestrictedThread&) = delete;
+  RestrictedThread& operator=(const RestrictedThread&) = delete;
 
   // Runs `work` on the restricted thread and returns when it has finished (one call at a time).
   void run(const std::function<void()>& work);
@@ -46,7 +49,7 @@ class RestrictedWorker {
   bool stop_ = false;
   bool ready_ = false;
   int setup_error_ = 0;
-  pid_t tid_ = 0;      // the worker thread
+  pid_t tid_ = 0;      // the restricted thread
   int last_cpu_ = -1;  // the CPU it was last moved to
   std::thread thread_;
 };

@@ -1,6 +1,10 @@
 // The runtime command policy's view of one execve/execveat: what init reads from the calling
 // process's memory to ask the supervisor about (ipc::ExecCheck).
 //
+// Trust: path and argv are read from the sandboxed caller's memory (the notification comes from
+// the notifier): HOSTILE text, bounded here as the kernel bounds execve's, and sent whole to the
+// supervisor, whose command policy parses it (a shell reader for `sh -c TEXT`).
+//
 // SECURITY (best effort, by design): the kernel reads path and argv again when it runs the
 // exec after init's answer (SECCOMP_USER_NOTIF_FLAG_CONTINUE). A multi-threaded process can
 // rewrite its argv between init's read and the kernel's, so this check stops commands that a
@@ -14,7 +18,7 @@
 #include <variant>
 
 #include "ipc/protocol.hpp"
-#include "launcher/process_memory.hpp"
+#include "launcher/notify/process_memory.hpp"
 
 namespace fence::launcher {
 

@@ -1,4 +1,4 @@
-#include "launcher/unix_connect.hpp"
+#include "launcher/notify/unix_connect.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -11,9 +11,9 @@
 #include <cstring>
 
 #include "launcher/command_seccomp.hpp"
-#include "launcher/path_resolver.hpp"
-#include "launcher/process_memory.hpp"
-#include "launcher/restricted_worker.hpp"
+#include "launcher/notify/path_resolver.hpp"
+#include "launcher/notify/process_memory.hpp"
+#include "launcher/notify/restricted_thread.hpp"
 #include "platform/process.hpp"
 #include "platform/sys_error.hpp"
 #include "platform/unix_diag.hpp"
@@ -98,7 +98,7 @@ ConnectDecision ConnectGuard::decide_unix_path(const seccomp_notif& req, Connect
                                                const std::string& path) const {
   ConnectDecision out;
   int error = 0;
-  Resolver resolver(static_cast<pid_t>(req.pid));
+  PathResolver resolver(static_cast<pid_t>(req.pid));
   std::optional<platform::UniqueFd> base = resolver.base(AT_FDCWD, error);
   std::optional<Location> where;
   if (base) where = resolver.resolve(*base, path, /*follow_last=*/true, error);
@@ -147,8 +147,8 @@ bool ConnectGuard::bound_here(dev_t dev, ino_t ino) {
   }
 }
 
-ConnectPool::ConnectPool(int listener, platform::LandlockPolicy policy)
-    : listener_(listener), policy_(std::move(policy)) {
+ConnectPool::ConnectPool(int notify_fd, platform::LandlockPolicy policy)
+    : notify_fd_(notify_fd), policy_(std::move(policy)) {
   // See the header: the threads' Landlock domain is not the command's.
   policy_.scope_abstract_unix = false;
 }
@@ -171,7 +171,7 @@ void ConnectPool::submit(ConnectJob job) {
   queue_.push_back(std::move(job));
   follow_caller_cpu();
   const bool any_idle =
-      std::any_of(workers_.begin(), workers_.end(), [](const Worker& w) { return w.idle; });
+      std::any_of(running_.begin(), running_.end(), [](const ConnectThread& t) { return t.idle; });
   if (!any_idle && threads_.size() < kMaxConnectThreads) {
     try {
       threads_.emplace_back([this] { loop(); });
@@ -197,12 +197,12 @@ void ConnectPool::loop() {
     restricted = false;  // SECURITY: this thread then refuses whatever it takes
   }
   std::unique_lock lock(mutex_);
-  const std::size_t self = workers_.size();
-  workers_.push_back({::gettid(), -1, false});
+  const std::size_t self = running_.size();
+  running_.push_back({::gettid(), -1, false});
   for (;;) {
-    workers_[self].idle = true;
+    running_[self].idle = true;
     cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
-    workers_[self].idle = false;
+    running_[self].idle = false;
     if (stop_) return;
     ConnectJob job = std::move(queue_.front());
     queue_.pop_front();
@@ -215,10 +215,10 @@ void ConnectPool::loop() {
   }
 }
 
-// Waiting threads follow init's CPU: the caller of connect() slept on it (restricted_worker.hpp).
+// Waiting threads follow init's CPU: the caller of connect() slept on it (restricted_thread.hpp).
 void ConnectPool::follow_caller_cpu() {
-  for (Worker& w : workers_)
-    if (w.idle) follow_current_cpu(w.tid, w.cpu);
+  for (ConnectThread& t : running_)
+    if (t.idle) follow_current_cpu(t.tid, t.cpu);
 }
 
 void ConnectPool::perform(ConnectJob& job) const {
@@ -238,7 +238,7 @@ void ConnectPool::perform(ConnectJob& job) const {
 }
 
 void ConnectPool::answer(std::uint64_t notification, int error) const {
-  platform::answer_notification(listener_, notification, 0, error, 0);
+  platform::answer_notification(notify_fd_, notification, 0, error, 0);
 }
 
 }  // namespace fence::launcher

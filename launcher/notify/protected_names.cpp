@@ -1,6 +1,8 @@
-#include "launcher/protected_names.hpp"
+#include "launcher/notify/protected_names.hpp"
 
 #include <fnmatch.h>
+
+#include "ipc/grammar.hpp"
 
 namespace fence::launcher {
 namespace {
@@ -45,12 +47,6 @@ std::vector<std::vector<std::string>> parse(const std::vector<std::string>& patt
   return out;
 }
 
-bool within(std::string_view path, std::string_view root) {
-  if (root == "/") return true;
-  return path == root ||
-         (path.starts_with(root) && path.size() > root.size() && path[root.size()] == '/');
-}
-
 }  // namespace
 
 std::vector<std::string> split_components(std::string_view path) {
@@ -81,7 +77,7 @@ NameVerdict ProtectedNames::classify(std::string_view path) const {
   // that a root inside a protected place (`repo/.git`) does not make it writable.
   const std::string* root = nullptr;
   for (const auto& r : roots_)
-    if (within(path, r) && (!root || r.size() < root->size())) root = &r;
+    if (ipc::is_within(path, r) && (!root || r.size() < root->size())) root = &r;
   if (!root) return v;
   v.in_writable_root = true;
   const std::size_t anchor = *root == "/" ? 0 : root->rfind('/');

@@ -1,4 +1,4 @@
-#include "launcher/restricted_worker.hpp"
+#include "launcher/notify/restricted_thread.hpp"
 
 #include <sched.h>
 
@@ -23,7 +23,7 @@ void follow_current_cpu(pid_t tid, int& last_cpu) {
   if (::sched_setaffinity(tid, sizeof set, &set) == 0) last_cpu = cpu;
 }
 
-RestrictedWorker::RestrictedWorker(const platform::LandlockPolicy& policy) {
+RestrictedThread::RestrictedThread(const platform::LandlockPolicy& policy) {
   thread_ = std::thread([this, policy] { loop(policy); });
   std::unique_lock lock(mutex_);
   cv_.wait(lock, [&] { return ready_; });
@@ -34,7 +34,7 @@ RestrictedWorker::RestrictedWorker(const platform::LandlockPolicy& policy) {
   }
 }
 
-RestrictedWorker::~RestrictedWorker() {
+RestrictedThread::~RestrictedThread() {
   {
     std::lock_guard lock(mutex_);
     stop_ = true;
@@ -43,7 +43,7 @@ RestrictedWorker::~RestrictedWorker() {
   if (thread_.joinable()) thread_.join();
 }
 
-void RestrictedWorker::loop(const platform::LandlockPolicy& policy) {
+void RestrictedThread::loop(const platform::LandlockPolicy& policy) {
   int error = 0;
   try {
     // Own cwd/umask (CLONE_FS), then the command's restrictions.
@@ -70,8 +70,8 @@ void RestrictedWorker::loop(const platform::LandlockPolicy& policy) {
   }
 }
 
-void RestrictedWorker::run(const std::function<void()>& work) {
-  // The caller sleeps until the job is done: the worker runs on its CPU.
+void RestrictedThread::run(const std::function<void()>& work) {
+  // The caller sleeps until the job is done: the restricted thread runs on its CPU.
   follow_current_cpu(tid_, last_cpu_);
   std::unique_lock lock(mutex_);
   done_ = false;

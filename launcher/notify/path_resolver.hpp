@@ -3,10 +3,14 @@
 // hand, and the result held as an open directory (so later renames of the path's components do
 // not matter) plus the last component.
 //
+// Trust: the path and the dirfd are the sandboxed caller's (HOSTILE), copied out of its memory
+// by the filesystem guard, the connect guard and the exec check; the caller may also be changing
+// the tree it names while init walks it. Init acts only on what it opened itself.
+//
 // Resolution runs in init's main thread, which has every capability of the sandbox's user
 // namespace. SECURITY: it therefore refuses (EACCES) what would lend those rights to the caller:
 //   - /proc/N of any thread of init (its memory, fds, environment): the caller cannot reach
-//     them (init is non-dumpable), and the restricted worker, being a thread of init, could;
+//     them (init is non-dumpable), and the restricted thread, being one of init, could;
 //   - /proc magic links (fd/N, cwd, root, exe, ...) of any process other than the caller's own
 //     thread group: following them needs ptrace access, which init has and the caller may not.
 #pragma once
@@ -34,10 +38,10 @@ struct Location {
   std::string full_path() const;
 };
 
-class Resolver {
+class PathResolver {
  public:
   // `pid`: the calling thread, in init's pid namespace.
-  explicit Resolver(pid_t pid);
+  explicit PathResolver(pid_t pid);
 
   // Opens the base directory of a *at() call: the caller's cwd for AT_FDCWD, else its dirfd.
   std::optional<platform::UniqueFd> base(int dirfd, int& error) const;

@@ -4,6 +4,9 @@
 // not stop connect(2), and Landlock ABI 7 has no right for it, so a gpg-agent or docker socket
 // somewhere in the read-only view of the host would be one connect away.
 //
+// Trust: the socket fd number, the address and the path it holds are the sandboxed caller's
+// (HOSTILE), handed over by the notifier; the listed paths come from the LaunchSpec.
+//
 // Every connect() of the command therefore reaches init (notifier.hpp), which:
 //   1. takes the socket itself (pidfd_getfd) and copies the address out of the caller's memory
 //      once (SECURITY: everything after works on these copies; nothing is ever let through with
@@ -46,7 +49,7 @@
 #include <vector>
 
 #include "ipc/protocol.hpp"
-#include "launcher/process_memory.hpp"
+#include "launcher/notify/process_memory.hpp"
 #include "platform/landlock.hpp"
 #include "platform/unique_fd.hpp"
 
@@ -94,8 +97,8 @@ class ConnectGuard {
 // kMaxQueuedConnects are answered EAGAIN at once.
 class ConnectPool {
  public:
-  // `listener`: the seccomp listener fd, owned by the notifier, which outlives the pool.
-  ConnectPool(int listener, platform::LandlockPolicy policy);
+  // `notify_fd`: the seccomp listener, owned by the notifier, which outlives the pool.
+  ConnectPool(int notify_fd, platform::LandlockPolicy policy);
   ~ConnectPool();
   ConnectPool(const ConnectPool&) = delete;
   ConnectPool& operator=(const ConnectPool&) = delete;
@@ -108,18 +111,18 @@ class ConnectPool {
   void perform(ConnectJob& job) const;
   void answer(std::uint64_t notification, int error) const;
 
-  int listener_;
+  int notify_fd_;
   platform::LandlockPolicy policy_;
   std::mutex mutex_;
   std::condition_variable cv_;
   std::deque<ConnectJob> queue_;
   std::vector<std::thread> threads_;
-  struct Worker {
+  struct ConnectThread {
     pid_t tid = 0;
     int cpu = -1;  // the CPU it was last moved to
     bool idle = false;
   };
-  std::vector<Worker> workers_;  // one per started thread, once it runs
+  std::vector<ConnectThread> running_;  // one per started thread, once it runs
   bool stop_ = false;
 };
 

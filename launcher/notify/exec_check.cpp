@@ -1,4 +1,4 @@
-#include "launcher/exec_check.hpp"
+#include "launcher/notify/exec_check.hpp"
 
 #include <fcntl.h>
 #include <seccomp.h>
@@ -7,8 +7,8 @@
 
 #include <cerrno>
 
-#include "launcher/path_resolver.hpp"
-#include "launcher/process_memory.hpp"
+#include "launcher/notify/path_resolver.hpp"
+#include "launcher/notify/process_memory.hpp"
 
 namespace fence::launcher {
 namespace {
@@ -28,7 +28,7 @@ std::string describe_fd(pid_t pid, int fd) {
 int missing_target(const seccomp_notif& req, const std::string& path) {
   const bool at = req.data.nr == SCMP_SYS(execveat);
   if (at && path.empty() && (static_cast<int>(req.data.args[4]) & AT_EMPTY_PATH)) return 0;
-  const Resolver resolver(static_cast<pid_t>(req.pid));
+  const PathResolver resolver(static_cast<pid_t>(req.pid));
   int error = 0;
   std::optional<platform::UniqueFd> base = platform::UniqueFd();
   if (path.empty() || path[0] != '/')

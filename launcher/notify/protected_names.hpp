@@ -20,7 +20,8 @@
 // A path is also an *ancestor location* when a protected name could lie beneath it (`.claude`
 // for `.claude/commands`, anything under `.git/modules/`): a directory or symlink must not be
 // moved or linked there, since it would bring its own contents into a protected place.
-// Pure: strings in, verdict out (no I/O).
+// Pure: strings in, verdict out (no I/O). The patterns are the supervisor's; the paths
+// classified are those init resolved for a sandboxed caller (read back from its own fds).
 #pragma once
 
 #include <string>

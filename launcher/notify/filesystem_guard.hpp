@@ -9,16 +9,20 @@
 // Write reports (LaunchSpec::report_violations). Writes the policy refuses are reported with
 // the path (`touch /etc/hosts` -> Violation{Filesystem, "write", "/etc/hosts", EROFS}).
 //
+// Trust: the syscall's arguments and the names they lead to are the sandboxed caller's
+// (HOSTILE), handed over by the notifier; the guarded and protected names come from the
+// LaunchSpec (launcher/command_setup.hpp).
+//
 // Both work the same way. For every syscall that may create, write, remove or rename a name,
 // init:
 //   1. copies the path arguments out of the process's memory once and resolves them itself,
 //      component by component, the way the kernel would for the process (path_resolver.hpp);
 //   2. refuses (EACCES) when the resulting name is a guarded one;
-//   3. otherwise PERFORMS the operation on the directory it resolved, on the restricted worker
-//      (the command's Landlock policy, no capabilities, the process's umask), and hands the
-//      result (or the new fd) back. The kernel mechanisms (Landlock, read-only mounts) are what
-//      refuse a write; init only sees the refusal (EACCES, EPERM, EROFS; EBUSY for a pinned
-//      mount point) and reports it.
+//   3. otherwise PERFORMS the operation on the directory it resolved, on the restricted thread
+//      (restricted_thread.hpp: the command's Landlock policy, no capabilities, the process's
+//      umask), and hands the result (or the new fd) back. The kernel mechanisms (Landlock,
+//      read-only mounts) are what refuse a write; init only sees the refusal (EACCES, EPERM,
+//      EROFS; EBUSY for a pinned mount point) and reports it.
 // SECURITY: nothing is ever let through with SECCOMP_USER_NOTIF_FLAG_CONTINUE, so a thread that
 // rewrites the path after the check, or a symlink swapped in after it, changes nothing.
 //
@@ -38,28 +42,22 @@
 #include <string>
 
 #include "ipc/protocol.hpp"
-#include "launcher/process_memory.hpp"
-#include "launcher/protected_names.hpp"
-#include "launcher/restricted_worker.hpp"
+#include "launcher/notify/process_memory.hpp"
+#include "launcher/notify/protected_names.hpp"
+#include "launcher/notify/restricted_thread.hpp"
 #include "platform/unique_fd.hpp"
 
 namespace fence::launcher {
 
+// Computed by init from the LaunchSpec (launcher/command_setup.hpp: find_guarded_names).
 struct GuardedNames {
   std::set<std::string> names;      // protected paths that do not exist: never created
   std::set<std::string> ancestors;  // their missing parent directories: only mkdir
   bool empty() const { return names.empty(); }
 };
 
-// The names protected at any depth of the writable trees of `spec`.
-ProtectedNames protected_names_for(const ipc::LaunchSpec& spec);
-
-// The protected paths of `spec` that are missing inside a writable tree and that no protected
-// name covers, computed in the finished sandbox root (after pivot_root).
-GuardedNames find_guarded_names(const ipc::LaunchSpec& spec, const ProtectedNames& names);
-
 // The answer to one notification: a value, an errno, or an fd to inject as the result.
-struct Answer {
+struct NotifyAnswer {
   std::int64_t value = 0;
   int error = 0;          // errno, 0 on success
   platform::UniqueFd fd;  // set: inject it and return its number
@@ -74,7 +72,7 @@ struct ParkedOpen {
 };
 
 struct FilesystemOutcome {
-  Answer answer;
+  NotifyAnswer answer;
   std::optional<ipc::Violation> violation;  // a refusal to report (only when reporting)
   std::optional<ParkedOpen> parked;         // set: no answer yet; retry() later
 };
@@ -84,19 +82,19 @@ class FilesystemGuard {
   // `names`: missing protected paths (the creation guard); `protected_names`: names protected
   // at any depth of a writable tree. `report`: build Violations for refused writes (and guard
   // refusals).
-  FilesystemGuard(GuardedNames names, ProtectedNames protected_names, RestrictedWorker& worker,
+  FilesystemGuard(GuardedNames names, ProtectedNames protected_names, RestrictedThread& restricted,
                   bool report);
 
   // Decides and performs one filesystem syscall. `mem`: the caller's memory.
   FilesystemOutcome handle(const seccomp_notif& req, const ProcessMemory& mem);
 
   // One more non-blocking attempt at a parked open; nullopt while there is still no reader.
-  std::optional<Answer> retry(const ParkedOpen& open);
+  std::optional<NotifyAnswer> retry(const ParkedOpen& open);
 
  private:
   GuardedNames names_;
   ProtectedNames protected_;
-  RestrictedWorker& worker_;
+  RestrictedThread& restricted_;
   bool report_;
 };
 

@@ -2,6 +2,12 @@
 // umask and thread group, as init sees them in /proc. Everything read here comes from the
 // sandbox and is only used as data: bounded, never trusted.
 //
+// Trust: HOSTILE. The process is a sandboxed one, the caller of a notified syscall (pid from
+// the notification, notifier.hpp); what it wrote in its memory (paths, argv, socket addresses,
+// xattr values) and its /proc files (comm) are its own choice. The readers are the filesystem
+// guard, the connect guard and the exec check; argv read here travels to the supervisor in
+// ExecCheck and is parsed there by the command policy.
+//
 // SECURITY: a process's memory can change under the reader (another thread of it may write it
 // at any time). Callers either act only on their own copy (the filesystem guard performs the
 // operation from the path it read) or say plainly that the check is best effort (exec checks).

@@ -1,0 +1,88 @@
+#include "launcher/command_setup.hpp"
+
+#include <sys/stat.h>
+
+#include "launcher/landlock_policy.hpp"
+#include "launcher/writable_roots.hpp"
+
+namespace fence::launcher {
+namespace {
+
+SeccompOptions seccomp_options_for(const ipc::LaunchSpec& spec, const GuardedNames& guarded,
+                                   const ProtectedNames& names) {
+  SeccompOptions options;
+  options.unix_sockets = spec.allow_all_unix_sockets ? UnixSockets::All
+                         : spec.unix_sockets.empty() ? UnixSockets::PairsOnly
+                                                     : UnixSockets::Listed;
+  options.report_violations = spec.report_violations;
+  options.check_exec = spec.check_exec;
+  options.notify_creations = !guarded.empty();
+  options.notify_writes = !names.empty();
+  return options;
+}
+
+std::vector<std::string> plan_lines_for(const CommandPreparation& prep) {
+  const ipc::LaunchSpec& spec = *prep.setup.spec;
+  std::vector<std::string> lines;
+  for (const auto& name : prep.guarded.names)
+    lines.push_back("[fence:fs] guard " + name + " (missing: creation refused)");
+  if (!prep.names.empty()) {
+    std::string line = "[fence:fs] protected at any depth of a writable tree:";
+    for (const auto& p : spec.protected_names) line += " " + p;
+    for (const auto& p : spec.protected_files) line += " " + p + " (unless a directory)";
+    lines.push_back(line);
+  }
+  if (spec.check_exec)
+    lines.push_back(
+        "[fence:cmd] runtime command policy: every execve/execveat inside is held until fence "
+        "has checked its argv (the command's own exec excepted: checked before start); best "
+        "effort against a process that rewrites its argv from another thread meanwhile");
+  if (prep.setup.seccomp.mediates_connect())
+    lines.push_back(
+        "[fence:net] connect() performed by init: a unix socket file only if listed in "
+        "allowUnixSockets or bound inside the sandbox (datagram unix sockets refused)");
+  if (spec.report_violations)
+    lines.push_back(
+        "[fence:seccomp] violations reported: denied syscalls, and writes refused by the "
+        "filesystem policy (with their path)");
+  return lines;
+}
+
+}  // namespace
+
+CommandPreparation prepare_command_setup(const ipc::LaunchSpec& spec) {
+  CommandPreparation prep;
+  prep.setup.spec = &spec;
+  prep.setup.landlock = landlock_policy_for(spec);
+  // Protected names at any depth of a writable tree, and protected paths that do not exist
+  // yet, are guarded by init (notify/filesystem_guard.hpp).
+  prep.names = protected_names_for(spec);
+  prep.guarded = find_guarded_names(spec, prep.names);
+  prep.setup.seccomp = seccomp_options_for(spec, prep.guarded, prep.names);
+  prep.plan_lines = plan_lines_for(prep);
+  return prep;
+}
+
+ProtectedNames protected_names_for(const ipc::LaunchSpec& spec) {
+  return ProtectedNames(writable_roots(spec), spec.protected_names, spec.protected_files,
+                        spec.creatable_protected, spec.protect_bare_repositories);
+}
+
+GuardedNames find_guarded_names(const ipc::LaunchSpec& spec, const ProtectedNames& names) {
+  GuardedNames guarded;
+  for (const auto& path : spec.read_only) {
+    struct stat st {};
+    if (!beneath_writable_root(spec, path) || ::lstat(path.c_str(), &st) == 0) continue;
+    // Covered by a protected name, which decides for itself (git's sample hooks included).
+    if (names.classify(path).protected_tree) continue;
+    guarded.names.insert(path);
+    for (std::string dir = path.substr(0, path.rfind('/')); !dir.empty();
+         dir = dir.substr(0, dir.rfind('/'))) {
+      if (::lstat(dir.c_str(), &st) == 0) break;
+      guarded.ancestors.insert(dir);
+    }
+  }
+  return guarded;
+}
+
+}  // namespace fence::launcher
