@@ -143,7 +143,7 @@ struct LaunchSpec {
                                         // is the host's /tmp (otherwise a private tmpfs)
   std::vector<std::string> read_only;   // denyWrite + always-protected: read-only bind on top
   std::vector<std::string> hidden;      // denyRead: masked (empty, read-only)
-  // Protected at any depth below a writable root (launcher/protected_names.hpp): relative
+  // Protected at any depth below a writable root (launcher/notify/protected_names.hpp): relative
   // component patterns ("*", "?" within a component, "**" for any number of them).
   std::vector<std::string> protected_names;      // the name and everything beneath it
   std::vector<std::string> protected_files;      // the name, unless it is a directory

@@ -136,7 +136,7 @@ bool FilesystemRequest::guarded(const Location& loc, bool ancestors_too) const {
   return names_.names.count(full) > 0 || (ancestors_too && names_.ancestors.count(full) > 0);
 }
 
-// What the protected names say of the place `loc` names (launcher/protected_names.hpp).
+// What the protected names say of the place `loc` names (launcher/notify/protected_names.hpp).
 // SECURITY: a place whose path cannot be told (a directory deeper than PATH_MAX, where
 // readlink fails) is refused as if protected: the names below it cannot be checked.
 NameVerdict FilesystemRequest::verdict(const Location& loc) const {

@@ -140,13 +140,27 @@ void WorkerHost::answer_completions() {
     }
     if (event.allowed) open_.emplace(id, event);
     events_.network(event);
-    WorkerReply r;
-    r.id = id;
-    r.fd = std::move(d.outcome.fd);
-    r.reason = d.outcome.reason;
-    r.text = d.outcome.text.substr(0, ipc::kMaxReasonLen);
-    reply(std::move(r));
+    if (d.outcome.ok())
+      send_connect_allowed(id, std::move(d.outcome.fd));
+    else
+      send_connect_denied(id, d.outcome.reason, d.outcome.text);
   }
+}
+
+void WorkerHost::send_connect_allowed(std::uint64_t id, platform::UniqueFd connected) {
+  WorkerReply r;
+  r.id = id;
+  r.fd = std::move(connected);
+  reply(std::move(r));
+}
+
+void WorkerHost::send_connect_denied(std::uint64_t id, ipc::DenyReason reason,
+                                     const std::string& text) {
+  WorkerReply r;
+  r.id = id;
+  r.reason = reason;
+  r.text = text.substr(0, ipc::kMaxReasonLen);
+  reply(std::move(r));
 }
 
 // --- worker -> supervisor ---------------------------------------------------------------------

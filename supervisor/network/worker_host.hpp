@@ -73,6 +73,10 @@ class WorkerHost {
   // event is reported now (allowed) and again when the relay ends (closed, with byte counts).
   // Returns false (and closes both) when the worker is gone.
   bool send_relay_start(NetworkEvent event, platform::UniqueFd outer, platform::UniqueFd inner);
+  // The answers to a ConnectRequest, when the connect pool has carried it out: the socket
+  // connected to exactly the address the policy checked, or the reason and the client's text.
+  void send_connect_allowed(std::uint64_t id, platform::UniqueFd connected);
+  void send_connect_denied(std::uint64_t id, ipc::DenyReason reason, const std::string& text);
 
   // --- worker -> supervisor (routed by kRoutes; a violation cuts the worker off)
   void on_connect_request(const ipc::ConnectRequest& request);

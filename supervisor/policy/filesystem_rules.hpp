@@ -30,7 +30,7 @@ inline constexpr std::array<std::string_view, 7> kAlwaysProtectedHomeNames = {
     ".config/autostart",  ".config/systemd/user"};
 
 // Protected at any depth of a writable tree, whether they exist or not (name patterns for
-// launcher/protected_names.hpp): kAlwaysProtectedNames, and the parts of every git directory
+// launcher/notify/protected_names.hpp): kAlwaysProtectedNames, and the parts of every git directory
 // (submodules' and worktrees' included) that make git run code. `.git/config` (and its
 // per-worktree form) only without allowGitConfig.
 // (`commondir` names the directory git takes hooks and config from; a linked worktree's

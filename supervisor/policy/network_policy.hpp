@@ -1,5 +1,5 @@
 // The network policy: a PURE function from (rules, target, resolved addresses) to a decision.
-// No I/O here; connector.hpp does the resolving and connecting.
+// No I/O here; network/upstream_connector.hpp does the resolving and connecting.
 //
 // Semantics (fence's): deniedDomains first, then allowedDomains, then deny.
 //   example.com        exactly this name (case-insensitive, one trailing dot ignored)
