@@ -4,6 +4,10 @@
 // keys, wrong types, empty strings, NUL bytes and malformed domains/paths are errors naming the
 // key and its line:column, and the command is not run (SECURITY-RULES 17). The reference for
 // every field is docs/configuration.md.
+//
+// HOSTILE INPUT: parse_config() reads the settings file (-s FILE, or ~/.fence.json), which may
+// come from an untrusted repository; load_config() feeds it the file's bytes (at most
+// kMaxConfigFileSize). Fuzzed by fuzz/fuzz_config.cpp.
 #pragma once
 
 #include <cstdint>

@@ -4,6 +4,8 @@
 // SECURITY: the files read here (.git, commondir, .git/config, ~/.gitconfig) may have been
 // written by an earlier sandboxed run: hostile text. They are read with a size cap and parsed,
 // never executed or expanded; a value git itself could not use adds nothing.
+// parse_git_hooks_paths() gets the text of each git directory's config and of ~/.gitconfig
+// from filesystem_plan.cpp (read_small_file); fuzzed by fuzz/fuzz_git_hooks_path.cpp.
 #pragma once
 
 #include <optional>

@@ -2,6 +2,12 @@
 // runs (fence's command.deny / command.allow / command.useDefaults, made harder to evade).
 // No I/O; the shell text is read by shell_words.hpp, never run or expanded.
 //
+// HOSTILE INPUT: check_exec() judges every execve inside the sandbox, with the path and argv
+// the sandboxed program chose (read from its memory by the launcher's init and sent in an
+// ExecCheck message, as large as the kernel's argv limits allow); check_argv() and
+// check_shell() judge fence's own command line or -c text. The rules come from the settings
+// file (config.hpp). Fuzzed by fuzz/fuzz_command_policy.cpp.
+//
 // Rules. A rule is a command prefix as shell words ("git push", "dd if=", "rm -rf /"; quotes
 // honoured). A simple command matches a DENY rule when
 //   - its program word has the rule's first word as basename (/usr/bin/git and ./git are git);

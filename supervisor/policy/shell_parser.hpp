@@ -1,6 +1,7 @@
 // The shell reader behind shell_words.hpp, shared by its two source files: shell_words.cpp
 // (lists, commands, tokens, words) and shell_expansions.cpp (quotes, $ expansions, backquotes,
 // arithmetic, here-document bodies). Private to them; the public API is shell_words.hpp.
+// Its input is hostile: text a sandboxed program put in an execve's argv (see shell_words.hpp).
 //
 // A recursive-descent reader over one text: a lexer (next_token) shared by the nested lists
 // of $( ... ) and ( ... ), so here-documents and positions stay consistent across them.

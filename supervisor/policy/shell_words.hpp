@@ -1,5 +1,11 @@
 // Shell text -> every simple command it could run, for the command policy (command_policy.hpp).
 //
+// HOSTILE INPUT: parse_shell() reads the shell text (sh -c TEXT, eval ARGS, su -c, trap, ...)
+// found in the argv of an execve inside the sandbox, i.e. text the sandboxed program wrote
+// (via CommandPolicy::check_exec), besides fence's own -c text; split_shell_words() reads the
+// settings file's command rules and `env -S` strings from such an argv. Fuzzed by
+// fuzz/fuzz_shell_words.cpp.
+//
 // Not a shell: a conservative reader of POSIX sh / bash syntax. It never runs or expands
 // anything; it finds each simple command a shell could execute from the text, including those
 // hidden in
