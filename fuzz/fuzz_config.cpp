@@ -17,8 +17,8 @@
 namespace {
 
 using fence::supervisor::canonical_config_json;
-using fence::supervisor::CommandPolicy;
 using fence::supervisor::command_rules_from;
+using fence::supervisor::CommandPolicy;
 using fence::supervisor::Config;
 using fence::supervisor::ConfigError;
 using fence::supervisor::network_policy_from;
@@ -77,17 +77,10 @@ void check_error_message(std::string_view text, std::string_view message) {
   require(column <= columns);
 }
 
-// FENCE_FUZZ_STRICT set: no allowance for known findings (to reproduce them).
-bool strict() {
-  static const bool set = std::getenv("FENCE_FUZZ_STRICT") != nullptr;
-  return set;
-}
-
 struct Parsed {
   bool ok = false;
   Config config;
   std::string error;
-  bool known_finding = false;
 };
 
 Parsed parse(std::string_view text) {
@@ -97,15 +90,6 @@ Parsed parse(std::string_view text) {
     out.ok = true;
   } catch (const ConfigError& e) {
     out.error = e.what();
-  } catch (const std::out_of_range& e) {
-    // KNOWN FINDING (fuzz/findings/config_nul_ends_comment, fuzz/README.md): nlohmann ends a
-    // // comment at a NUL byte, config_json.cpp's position cursor at the end of the line; the
-    // cursor then runs past the text and a substr() throws std::out_of_range instead of a
-    // ConfigError. Tolerated only for text with a NUL byte (which is refused either way), and
-    // not under FENCE_FUZZ_STRICT, until it is fixed; delete this catch then.
-    if (strict() || text.find('\0') == std::string_view::npos)
-      unexpected("parse_config", e.what());
-    out.known_finding = true;
   } catch (const std::exception& e) {
     unexpected("parse_config", e.what());  // the header documents ConfigError only
   } catch (...) {
@@ -128,10 +112,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   const Parsed first = parse(text);
   const Parsed second = parse(text);
-  require(first.ok == second.ok && first.error == second.error &&
-          first.known_finding == second.known_finding);  // deterministic
+  require(first.ok == second.ok && first.error == second.error);  // deterministic
   if (!first.ok) {
-    if (!first.known_finding) check_error_message(text, first.error);
+    check_error_message(text, first.error);
     return 0;
   }
   const std::string json = canonical(first.config);

@@ -85,7 +85,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   // One value per line at most, each non-empty (the caller reads value[0]) and no longer than
   // the text; none without a hooksPath key.
-  const std::size_t lines = static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) + 1;
+  const std::size_t lines =
+      static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) + 1;
   require(values.size() <= lines);
   for (const std::string& v : values) {
     require(!v.empty());
@@ -94,16 +95,24 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (!mentions_hooks_path(text)) require(values.empty());
 
   // The reader works line by line: a [core] section appended on lines of its own adds exactly
-  // its value, last (git uses the last), and leaves the earlier ones as they were.
+  // its value, last (git uses the last), and leaves the earlier ones as they were; unless the
+  // text ends in a backslash, which continues its last line onto the appended ones.
   std::string appended(text);
-  appended += "\n[core]\n\thooksPath = /appended\n";
+  appended += "\n\n[core]\n\thooksPath = /appended\n";
+  const bool continued = text.ends_with('\\') || text.ends_with("\\\r");
   std::vector<std::string> expected = values;
   expected.push_back("/appended");
-  require(hooks_paths(appended) == expected);
+  const std::vector<std::string> got = hooks_paths(appended);
+  if (continued) {
+    require(!got.empty() && got.back() == "/appended");
+  } else {
+    require(got == expected);
+  }
 
   // Every value read back from the quoted form git would write for it is the same value.
   for (const std::string& v : values) {
-    const std::vector<std::string> back = hooks_paths("[core]\n\thooksPath = " + quoted_value(v) + "\n");
+    const std::vector<std::string> back =
+        hooks_paths("[core]\n\thooksPath = " + quoted_value(v) + "\n");
     require(back.size() == 1 && back[0] == v);
   }
   return 0;

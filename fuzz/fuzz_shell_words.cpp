@@ -17,6 +17,8 @@
 namespace {
 
 using fence::supervisor::kMaxShellNesting;
+using fence::supervisor::kShellRereadFactor;
+using fence::supervisor::kShellRereadSlack;
 using fence::supervisor::parse_shell;
 using fence::supervisor::ShellParse;
 using fence::supervisor::ShellSplit;
@@ -62,8 +64,10 @@ bool printable_ascii(std::string_view s) {
 std::size_t stars(std::string_view pattern) {
   std::size_t n = 0;
   for (std::size_t i = 0; i < pattern.size(); ++i) {
-    if (pattern[i] == '\\') ++i;
-    else if (pattern[i] == '*') ++n;
+    if (pattern[i] == '\\')
+      ++i;
+    else if (pattern[i] == '*')
+      ++n;
   }
   return n;
 }
@@ -99,12 +103,6 @@ void check_word(const ShellWord& w) {
     default:
       require(false && "unknown word kind");
   }
-}
-
-// FENCE_FUZZ_STRICT set: no allowance for known findings (to reproduce them).
-bool strict() {
-  static const bool set = std::getenv("FENCE_FUZZ_STRICT") != nullptr;
-  return set;
 }
 
 ShellParse parse(std::string_view text) {
@@ -151,16 +149,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       text_bytes += w.text.size();
     }
   }
-  // Bounded output. Every word takes at least one byte of its own, and a byte shows up at most
-  // once per nesting level (in its word and in the text of each enclosing expansion).
-  // KNOWN FINDING (fuzz/findings/shell_words_arith_amplification, fuzz/README.md): the double
-  // reading of (( ... )) (arithmetic for bash, two subshells for sh) doubles what is inside at
-  // each level, up to 2^7 times within kMaxShellNesting; text with "((" gets that much room
-  // until it is fixed, except under FENCE_FUZZ_STRICT.
-  const bool arithmetic = text.find("((") != std::string_view::npos;
-  const std::size_t room = arithmetic && !strict() ? 256 : 1;
-  require(words <= room * (size + 1));
-  require(text_bytes <= room * (kMaxShellNesting + 2) * (size + 1));
+  // Bounded output. Every word takes at least one byte of its own in some reading of the text,
+  // and a byte shows up at most once per nesting level (in its word and in the text of each
+  // enclosing expansion). The text is read once, and nested readers re-read at most
+  // kShellRereadFactor times it plus kShellRereadSlack bytes (shell_words.hpp; the finding
+  // fuzz/findings/shell_words_arith_amplification doubled it per level of (( $( ... ) ))).
+  const std::size_t read = (kShellRereadFactor + 1) * (size + 1) + kShellRereadSlack;
+  require(words <= read);
+  require(text_bytes <= (kMaxShellNesting + 2) * read);
 
   // ---- split_shell_words ----
   const ShellSplit s = split(text);
@@ -190,7 +186,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const auto& last = q.commands.back();
         require(last.size() == s.words.size() + 1);
         require(last[0].literal() && last[0].text == "x");
-        for (std::size_t i = 0; i < s.words.size(); ++i) require(same_word(last[i + 1], s.words[i]));
+        for (std::size_t i = 0; i < s.words.size(); ++i)
+          require(same_word(last[i + 1], s.words[i]));
       }
     }
   }

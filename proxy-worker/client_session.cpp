@@ -141,7 +141,7 @@ void ClientSession::socks_progress(std::string_view fresh) {
     }
     asio::async_write(
         client_, asio::buffer(write_buf_),
-        [self = shared_from_this(), status](const boost::system::error_code& ec, std::size_t) {
+        [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
           if (self->state_ != State::Reading) return;
           if (ec) return self->close();
           self->socks_progress({});

@@ -46,7 +46,8 @@ class TokenCursor {
       if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == ',' || c == ':') {
         ++pos_;
       } else if (text_.substr(pos_).starts_with("//")) {
-        const std::size_t end = text_.find_first_of("\n\r", pos_);
+        // nlohmann ends a line comment at a NUL byte too (the parser then refuses the NUL).
+        const std::size_t end = text_.find_first_of(std::string_view("\n\r\0", 3), pos_);
         pos_ = end == std::string_view::npos ? text_.size() : end;
       } else if (text_.substr(pos_).starts_with("/*")) {
         const std::size_t end = text_.find("*/", pos_ + 2);
@@ -57,7 +58,11 @@ class TokenCursor {
     }
   }
 
+  // Never past the end of the text, whatever it holds.
   std::size_t token_end(std::size_t start) const {
+    return std::min(token_end_unclamped(start), text_.size());
+  }
+  std::size_t token_end_unclamped(std::size_t start) const {
     if (start >= text_.size()) return start;
     const char c = text_[start];
     if (c == '"') {

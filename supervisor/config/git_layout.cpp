@@ -34,31 +34,46 @@ std::string ascii_lower(std::string_view s) {
 
 // A git config value: quotes removed, escapes decoded, stops at an unquoted comment, unquoted
 // leading and trailing whitespace dropped.
-std::string parse_git_value(std::string_view raw) {
-  const std::size_t start = raw.find_first_not_of(" \t");
-  if (start == std::string_view::npos) return {};
-  raw.remove_prefix(start);
-  std::string out;
+// `rest` starts right after a key's '=' and runs to the end of the text. The value ends at the
+// first newline that is not escaped: a backslash at the end of a line continues the value on
+// the next one, as git reads it (also inside quotes, and before "\r\n").
+struct GitValue {
+  std::string text;
+  std::size_t end = 0;  // offset in `rest` of the newline that ended it (or rest.size())
+};
+
+GitValue parse_git_value(std::string_view rest) {
+  GitValue v;
   std::size_t keep = 0;  // length without trailing unquoted whitespace
-  bool quoted = false;
-  for (std::size_t i = 0; i < raw.size(); ++i) {
-    const char c = raw[i];
+  bool quoted = false, comment = false, started = false;
+  std::size_t i = 0;
+  for (; i < rest.size() && rest[i] != '\n'; ++i) {
+    const char c = rest[i];
+    if (comment) continue;  // to the end of the line, whatever it holds
+    if (!started && (c == ' ' || c == '\t' || c == '\r')) continue;
+    started = true;
     if (c == '"') {
       quoted = !quoted;
-      keep = out.size();
+      keep = v.text.size();
     } else if (!quoted && (c == '#' || c == ';')) {
-      break;
-    } else if (c == '\\' && i + 1 < raw.size()) {
-      const char e = raw[++i];
-      out += e == 'n' ? '\n' : e == 't' ? '\t' : e == 'b' ? '\b' : e;
-      keep = out.size();
-    } else {
-      out += c;
-      if (quoted || (c != ' ' && c != '\t')) keep = out.size();
+      comment = true;
+    } else if (c == '\\' && i + 1 < rest.size()) {
+      const char e = rest[++i];
+      if (e == '\n') continue;                                        // continued line
+      if (e == '\r' && i + 1 < rest.size() && rest[i + 1] == '\n') {  // continued, CRLF
+        ++i;
+        continue;
+      }
+      v.text += e == 'n' ? '\n' : e == 't' ? '\t' : e == 'b' ? '\b' : e;
+      keep = v.text.size();
+    } else if (!(c == '\r' && (i + 1 == rest.size() || rest[i + 1] == '\n'))) {  // not CRLF's CR
+      v.text += c;
+      if (quoted || (c != ' ' && c != '\t')) keep = v.text.size();
     }
   }
-  out.resize(keep);
-  return out;
+  v.text.resize(keep);
+  v.end = i;
+  return v;
 }
 
 }  // namespace
@@ -107,24 +122,31 @@ std::vector<std::string> parse_git_hooks_paths(std::string_view text) {
   while (pos < text.size()) {
     std::size_t end = text.find('\n', pos);
     if (end == std::string_view::npos) end = text.size();
-    std::string line = trim(text.substr(pos, end - pos));
+    std::string_view line = text.substr(pos, end - pos);
+    const std::size_t line_start = pos;
     pos = end + 1;
-    if (!line.empty() && line[0] == '[') {
-      const std::size_t close = line.find(']');
-      if (close == std::string::npos) {
+    std::size_t from = 0;  // where the key may start in `line`
+    const std::string head = trim(line);
+    if (!head.empty() && head[0] == '[') {
+      const std::size_t open = line.find('[');
+      const std::size_t close = line.find(']', open);
+      if (close == std::string_view::npos) {
         in_core = false;
         continue;
       }
       // `[core]` only; `[core "x"]` would be a subsection, which core does not have.
-      in_core = ascii_lower(trim(std::string_view(line).substr(1, close - 1))) == "core";
-      line = trim(std::string_view(line).substr(close + 1));  // `[core] hooksPath = x` is valid
+      in_core = ascii_lower(trim(line.substr(open + 1, close - open - 1))) == "core";
+      from = close + 1;  // `[core] hooksPath = x` is valid
     }
-    if (!in_core || line.empty() || line[0] == '#' || line[0] == ';') continue;
-    const std::size_t eq = line.find('=');
-    if (eq == std::string::npos) continue;
-    if (ascii_lower(trim(std::string_view(line).substr(0, eq))) != "hookspath") continue;
-    std::string value = parse_git_value(std::string_view(line).substr(eq + 1));
-    if (!value.empty()) out.push_back(std::move(value));
+    const std::string rest = trim(line.substr(from));
+    if (!in_core || rest.empty() || rest[0] == '#' || rest[0] == ';') continue;
+    const std::size_t eq = line.find('=', from);
+    if (eq == std::string_view::npos) continue;
+    if (ascii_lower(trim(line.substr(from, eq - from))) != "hookspath") continue;
+    // The value may continue over the next lines.
+    GitValue value = parse_git_value(text.substr(line_start + eq + 1));
+    pos = line_start + eq + 1 + value.end + 1;
+    if (!value.text.empty()) out.push_back(std::move(value.text));
   }
   return out;
 }

@@ -58,7 +58,9 @@ bool Parser::read_heredoc_bodies() {
       }
     }
     if (!h.expands) continue;
-    Parser sub(s_.substr(body, end - body), nesting_ + 1, out_);
+    const std::string_view text = s_.substr(body, end - body);
+    if (!charge_reread(text)) return false;
+    Parser sub(text, nesting_ + 1, out_, budget_);
     if (!sub.scan_heredoc_body()) return fail_from(sub);
   }
   heredocs_.clear();
@@ -261,7 +263,8 @@ bool Parser::read_backtick(WordBuilder& w, bool quoted) {
     const char d = at(pos_ + 1);
     if (c == '`') {
       ++pos_;
-      Parser sub(inner, nesting_ + 1, out_);
+      if (!charge_reread(inner)) return false;
+      Parser sub(inner, nesting_ + 1, out_, budget_);
       if (!sub.parse_all()) return fail_from(sub);
       w.expansion(s_.substr(start, pos_ - start), quoted, false);
       return true;
@@ -310,7 +313,9 @@ bool Parser::read_arithmetic_command() {
   const std::size_t content = pos_;
   if (!read_arithmetic()) return false;
   std::vector<SimpleCommand> as_subshells;
-  Parser sub(s_.substr(content, pos_ - 2 - content), nesting_ + 1, as_subshells);
+  const std::string_view text = s_.substr(content, pos_ - 2 - content);
+  if (!charge_reread(text)) return false;
+  Parser sub(text, nesting_ + 1, as_subshells, budget_);
   if (sub.parse_all()) {
     std::move(as_subshells.begin(), as_subshells.end(), std::back_inserter(out_));
   } else if (sub.too_deep_) {

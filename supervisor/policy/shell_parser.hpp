@@ -82,10 +82,17 @@ struct Token {
 };
 using Type = Token::Type;
 
+// What nested readers may still re-read, shared by every reader of one text.
+struct RereadBudget {
+  std::size_t left;
+  explicit RereadBudget(std::size_t text_size)
+      : left(kShellRereadFactor * text_size + kShellRereadSlack) {}
+};
+
 class Parser {
  public:
-  Parser(std::string_view text, int nesting, std::vector<SimpleCommand>& out)
-      : s_(text), nesting_(nesting), out_(out) {}
+  Parser(std::string_view text, int nesting, std::vector<SimpleCommand>& out, RereadBudget& budget)
+      : s_(text), nesting_(nesting), out_(out), budget_(budget) {}
 
   bool parse_all() { return parse_list(Until::End, nullptr); }
   bool split(std::vector<ShellWord>& words);
@@ -152,11 +159,22 @@ class Parser {
     too_deep_ = true;
     return fail("shell text nested too deeply");
   }
+  // Charges the budget for a nested reader of `text`; false (an error like too deep nesting)
+  // when it is spent.
+  bool charge_reread(std::string_view text) {
+    if (text.size() <= budget_.left) {
+      budget_.left -= text.size();
+      return true;
+    }
+    too_deep_ = true;
+    return fail("shell text re-read too often (nested (( )), backquotes or here-documents)");
+  }
 
   std::string_view s_;
   std::size_t pos_ = 0;
   int nesting_;
   std::vector<SimpleCommand>& out_;
+  RereadBudget& budget_;
   std::vector<Heredoc> heredocs_;
   std::size_t no_bracket_before_ = 0;
   std::string error_;

@@ -304,7 +304,8 @@ namespace fence::supervisor {
 
 ShellParse parse_shell(std::string_view text) {
   ShellParse result;
-  shell_parser::Parser parser(text, 0, result.commands);
+  shell_parser::RereadBudget budget(text.size());
+  shell_parser::Parser parser(text, 0, result.commands, budget);
   if (!parser.parse_all()) {
     result.error = parser.error().empty() ? "syntax error" : parser.error();
     result.commands.clear();
@@ -315,7 +316,8 @@ ShellParse parse_shell(std::string_view text) {
 ShellSplit split_shell_words(std::string_view text) {
   ShellSplit result;
   std::vector<SimpleCommand> nested;  // commands inside $( ) of a rule are not rules
-  shell_parser::Parser parser(text, 0, nested);
+  shell_parser::RereadBudget budget(text.size());
+  shell_parser::Parser parser(text, 0, nested, budget);
   if (!parser.split(result.words)) {
     result.error = parser.error().empty() ? "syntax error" : parser.error();
     result.words.clear();

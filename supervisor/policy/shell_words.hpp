@@ -24,10 +24,11 @@
 // conservatively instead of guessing.
 //
 // SECURITY: text this reader cannot follow (unterminated quote, unbalanced parenthesis,
-// nesting deeper than kMaxShellNesting) is an error, never a best-effort partial result; the
-// caller must treat it as a command it cannot vouch for.
+// nesting deeper than kMaxShellNesting, re-reading beyond kShellRereadFactor) is an error, never a
+// best-effort partial result; the caller must treat it as a command it cannot vouch for.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -38,6 +39,13 @@ namespace fence::supervisor {
 // Parentheses, substitutions and ${...} nested deeper than this are an error (bounds the
 // recursion on hostile input).
 inline constexpr int kMaxShellNesting = 32;
+// Parts of the text are read again by a nested reader: a (( ... )) command's content (once as
+// arithmetic, once as sh's two subshells), backquoted text, unquoted here-document bodies.
+// Nested in each other, the re-reading would double per level; all of it together may total
+// kShellRereadFactor times the text plus kShellRereadSlack bytes, and more is an error like
+// nesting too deep (bounds the work and the output on hostile input).
+inline constexpr std::size_t kShellRereadFactor = 4;
+inline constexpr std::size_t kShellRereadSlack = 4096;
 
 struct ShellWord {
   enum class Kind : std::uint8_t {

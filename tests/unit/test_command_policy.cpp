@@ -195,6 +195,43 @@ TEST_CASE("shell words: arithmetic", "[command_policy][shell_words]") {
   CHECK(commands("echo $((git push) )") == Cmds{{"git", "push"}, {"echo", "$((git push) )"}});
 }
 
+TEST_CASE("shell words: re-reading is bounded", "[command_policy][shell_words]") {
+  // Each (( ... )) command is read twice; nested, the re-reading would double per level
+  // (fuzz/findings/shell_words_arith_amplification: 157 bytes gave 5,247 words).
+  auto nested_arith = [](int levels, std::size_t words) {
+    std::string text;
+    for (int i = 0; i < levels; ++i) text += "(( $( ";
+    for (std::size_t i = 0; i < words; ++i) text += "a ";
+    for (int i = 0; i < levels; ++i) text += " ) ))";
+    return text;
+  };
+  CHECK_FALSE(parse_shell(nested_arith(7, 40)).ok());
+  // Three levels, as a script might nest them: read whole.
+  const ShellParse nested = parse_shell(nested_arith(3, 40));
+  REQUIRE(nested.ok());
+  const ShellParse big = parse_shell(nested_arith(7, 4000));
+  CHECK_FALSE(big.ok());
+  CHECK(big.error.find("re-read too often") != std::string::npos);
+  CHECK(big.commands.empty());
+  // What one level re-reads (the (( content once more) fits whatever the size.
+  const ShellParse flat = parse_shell(nested_arith(1, 40000));
+  CHECK(flat.ok());
+  // Nested backquotes and here-documents are charged too.
+  std::string heredocs;
+  for (int i = 0; i < 2000; ++i) heredocs += "cat <<E\n$(x)\nE\n";
+  CHECK(parse_shell(heredocs).ok());
+  // Refused as unparsable, with no certainty: the runtime check lets it through to be
+  // checked exec by exec; the preflight check refuses it.
+  const CommandPolicy policy(CommandRules{});
+  const auto v = policy.check_shell(nested_arith(7, 4000));
+  CHECK(v.blocked);
+  CHECK(v.rule == kUnparsableRule);
+  CHECK_FALSE(v.certain);
+  std::size_t words = 0;
+  for (const auto& c : nested.commands) words += c.size();
+  CHECK(words <= (kShellRereadFactor + 1) * (nested_arith(3, 40).size() + kShellRereadSlack));
+}
+
 TEST_CASE("shell words: what a word may become", "[command_policy][shell_words]") {
   const ShellParse parse = parse_shell(R"(git $x "$y" pu* "a b" "$@" {a,b} "v$z" ${x} [ a[1] "*")");
   REQUIRE(parse.ok());

@@ -288,6 +288,16 @@ TEST_CASE("plan: git config hooksPath parser", "[filesystem_policy]") {
   CHECK(parse_git_hooks_paths("# [core]\n; hooksPath = /c\n").empty());
   CHECK(parse_git_hooks_paths("[core]\nhooksPath =\n").empty());
   CHECK(parse_git_hooks_paths("").empty());
+  // A backslash at the end of a line continues the value on the next one, as git reads it
+  // (git runs the hooks in /ab here, not in "/a\\").
+  CHECK(parse_git_hooks_paths("[core]\nhooksPath = /a\\\nb\n") == V{"/ab"});
+  CHECK(parse_git_hooks_paths("[core]\nhooksPath = /a\\\r\nb\r\n") == V{"/ab"});
+  CHECK(parse_git_hooks_paths("[core]\nhooksPath = \"/a \\\n b\"\n") == V{"/a  b"});
+  CHECK(parse_git_hooks_paths("[core]\nhooksPath = /a\\\n\nhooksPath = /c\n") == V{"/a", "/c"});
+  // The continued line is the value's, not a line of its own; a comment does not continue.
+  CHECK(parse_git_hooks_paths("[core]\nhooksPath = /a\\\n[user]\nhooksPath = /x\n") ==
+        V{"/a[user]", "/x"});  // still in [core]
+  CHECK(parse_git_hooks_paths("[core]\nhooksPath = /a # c\\\nhooksPath = /b\n") == V{"/a", "/b"});
 }
 
 TEST_CASE("plan: no usable home directory", "[filesystem_policy]") {
