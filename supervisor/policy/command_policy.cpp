@@ -276,11 +276,22 @@ CommandPolicy::CommandPolicy(const CommandRules& rules) {
   for (const std::string& text : rules.allow) allow_.push_back(compile_rule(text, "allow"));
 }
 
+CommandPolicy::Budget CommandPolicy::budget_for(std::size_t bytes) {
+  return Budget{kShellRereadFactor * bytes + kShellRereadSlack};
+}
+
 CommandPolicy::Verdict CommandPolicy::check_argv(const std::vector<std::string>& argv) const {
   if (empty() || argv.empty()) return {};
   Words words;
   for (const std::string& a : argv) words.push_back(literal_word(a));
-  return check_command(words, 0, 0);
+  return check_words(words);
+}
+
+CommandPolicy::Verdict CommandPolicy::check_words(std::span<const ShellWord> words) const {
+  std::size_t bytes = 0;
+  for (const ShellWord& w : words) bytes += w.text.size();
+  Budget budget = budget_for(bytes);
+  return check_command(words, 0, 0, budget);
 }
 
 CommandPolicy::Verdict CommandPolicy::check_exec(const std::string& path,
@@ -305,46 +316,74 @@ CommandPolicy::Verdict CommandPolicy::check_exec(const std::string& path,
 
 CommandPolicy::Verdict CommandPolicy::check_shell(std::string_view text) const {
   if (empty()) return {};
-  return check_text(text, 0);
+  Budget budget = budget_for(text.size());
+  return check_text(text, 0, budget);
 }
 
-CommandPolicy::Verdict CommandPolicy::check_text(std::string_view text, int depth) const {
+namespace {
+
+// Of several refusals, a certain one wins: an uncertain one (a word known only at run time,
+// unparsable text) must not hide a certain match later in the same text or command.
+struct FirstRefusal {
+  CommandPolicy::Verdict verdict;
+  // True when `v` settles it (a certain refusal).
+  bool add(CommandPolicy::Verdict v) {
+    if (!v.blocked) return false;
+    if (v.certain) {
+      verdict = std::move(v);
+      return true;
+    }
+    if (!verdict.blocked) verdict = std::move(v);
+    return false;
+  }
+};
+
+}  // namespace
+
+CommandPolicy::Verdict CommandPolicy::check_text(std::string_view text, int depth,
+                                                 Budget& budget) const {
   if (depth > kMaxShellDepth) {
     return refused(kUnparsableRule, std::string(text), "shell commands nested too deeply");
+  }
+  if (depth > 0) {
+    if (text.size() > budget.left)
+      return refused(kUnparsableRule, std::string(text), "shell text re-read too often");
+    budget.left -= text.size();
   }
   const ShellParse parse = parse_shell(text);
   if (!parse.ok()) {
     return refused(kUnparsableRule, std::string(text), "cannot parse shell text: " + parse.error);
   }
-  for (const SimpleCommand& cmd : parse.commands) {
-    Verdict v = check_command(cmd, depth, 0);
-    if (v.blocked) return v;
-  }
-  return {};
+  FirstRefusal first;
+  for (const SimpleCommand& cmd : parse.commands)
+    if (first.add(check_command(cmd, depth, 0, budget))) break;
+  return first.verdict;
 }
 
 CommandPolicy::Verdict CommandPolicy::check_command(std::span<const ShellWord> cmd, int depth,
-                                                    int layers) const {
+                                                    int layers, Budget& budget) const {
   if (cmd.empty()) return {};
   if (layers > kMaxWrapperLayers) {
     return refused(kUnparsableRule, joined(cmd), "too many nested wrapper commands");
   }
-  if (std::optional<Verdict> v = check_layer(deny_, allow_, cmd)) return *v;
+  FirstRefusal first;
+  if (std::optional<Verdict> v = check_layer(deny_, allow_, cmd); v && first.add(std::move(*v)))
+    return first.verdict;
   // SECURITY: every layer is checked on its own, wrapper and wrapped: `sudo git push` is
   // checked as `sudo git push` and as `git push`.
   for (const Inner& inner : unwrap(cmd)) {
     Verdict v;
     if (!inner.shell_text) {
-      v = check_command(inner.argv, depth, layers + 1);
+      v = check_command(inner.argv, depth, layers + 1, budget);
     } else if (inner.shell_text->literal()) {
-      v = check_text(inner.shell_text->text, depth + 1);
+      v = check_text(inner.shell_text->text, depth + 1, budget);
     } else {
       v = refused(kUnparsableRule, inner.shell_text->text,
                   "runs shell text that is only known at run time");
     }
-    if (v.blocked) return v;
+    if (first.add(std::move(v))) break;
   }
-  return {};
+  return first.verdict;
 }
 
 }  // namespace fence::supervisor

@@ -127,8 +127,18 @@ class CommandPolicy {
   Verdict check_shell(std::string_view text) const;
 
  private:
-  Verdict check_text(std::string_view text, int depth) const;
-  Verdict check_command(std::span<const ShellWord> cmd, int depth, int layers) const;
+  // What one check may read: the shell texts nested in a command (sh -c, eval, su -c, ...)
+  // are read one inside the other, and the same text may come up more than once (a (( ... ))
+  // command is read two ways); all of them together may total kShellRereadFactor times the
+  // checked text plus kShellRereadSlack bytes, past which the rest is unparsable.
+  struct Budget {
+    std::size_t left;
+  };
+  static Budget budget_for(std::size_t bytes);
+  Verdict check_words(std::span<const ShellWord> words) const;
+  Verdict check_text(std::string_view text, int depth, Budget& budget) const;
+  Verdict check_command(std::span<const ShellWord> cmd, int depth, int layers,
+                        Budget& budget) const;
 
   std::vector<CommandRule> deny_;
   std::vector<CommandRule> allow_;

@@ -1074,4 +1074,51 @@ TEST_CASE("check_exec: argv and path both judged, certain matches only", "[comma
   CHECK_FALSE(p.check_exec("/usr/bin/git", {"git", "status"}).blocked);
 }
 
+TEST_CASE("a certain refusal is not hidden by an uncertain one before it", "[command_policy]") {
+  const CommandPolicy p(CommandRules{});  // the default list
+  // `init $x` may be `init 0` (uncertain); `reboot` is certain: the exec is refused for it.
+  const auto v = p.check_exec("/bin/sh", {"sh", "-c", "init $x; reboot"});
+  CHECK(v.blocked);
+  CHECK(v.certain);
+  CHECK(v.rule == "reboot");
+  // Same across wrapper layers: an uncertain layer (`sudo -u $u` may be `sudo -u root`), then
+  // a certain one wrapped inside it.
+  CommandRules rules;
+  rules.deny = {"sudo -u root", "reboot"};
+  rules.use_defaults = false;
+  const CommandPolicy q(rules);
+  const auto w = q.check_shell("sudo -u $u reboot");
+  CHECK(w.blocked);
+  CHECK(w.certain);
+  CHECK(w.rule == "reboot");
+  CHECK_FALSE(q.check_shell("sudo -u $u ls").certain);
+  // Preflight reports the certain one too.
+  CHECK(p.check_shell("init $x; reboot").rule == "reboot");
+}
+
+TEST_CASE("nested shell texts re-read within a budget per check", "[command_policy]") {
+  const CommandPolicy p(CommandRules{});
+  auto quoted = [](const std::string& s) {
+    std::string out = "'";
+    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
+  };
+  std::string words;
+  for (int i = 0; i < 3000; ++i) words += "a ";
+  // Each level is a (( $(sh -c TEXT) )) command: read two ways, so TEXT is checked twice,
+  // and the level below it four times, ...
+  std::string doubled = words;
+  for (int level = 0; level < 4; ++level) doubled = "(( $(sh -c " + quoted(doubled) + ") ))";
+  const auto v = p.check_shell(doubled);
+  CHECK(v.blocked);
+  CHECK_FALSE(v.certain);
+  CHECK(v.reason.find("re-read too often") != std::string::npos);
+  CHECK_FALSE(p.check_exec("/bin/sh", {"sh", "-c", doubled}).blocked);  // uncertain: let through
+  // Nesting without the doubling reads each text once: within the budget.
+  std::string nested = words;
+  for (int level = 0; level < 4; ++level) nested = "sh -c " + quoted(nested);
+  CHECK_FALSE(p.check_shell(nested).blocked);
+  CHECK(p.check_shell(nested + "; reboot").rule == "reboot");
+}
+
 }  // namespace fence::supervisor
