@@ -111,9 +111,8 @@ class Channel {
 
 template <typename Msg>
 Msg Incoming::decode() const {
-  constexpr MessageType expected = MessageTraits<Msg>::type;
-  if (type != expected) {
-    throw ProtocolError("expected " + std::string(message_name(expected)) + ", got " +
+  if (type != Msg::kType) {
+    throw ProtocolError("expected " + std::string(message_name(Msg::kType)) + ", got " +
                         std::string(message_name(type)));
   }
   const auto want_fds = fds_for_type(type);
@@ -132,11 +131,11 @@ Msg Incoming::decode() const {
 
 template <typename Msg>
 void Channel::send(const Msg& msg, std::span<const int> fds) {
-  constexpr MessageType type = MessageTraits<Msg>::type;
   if (auto error = validate(msg)) throw EncodeError("refusing to send invalid " + *error);
-  const std::vector<std::byte> payload = encode_payload(msg, payload_limit(type));
-  if (auto error = outbound_.admit(type, fds.size())) throw std::logic_error("ipc send: " + *error);
-  send_frame(type, payload, fds);
+  const std::vector<std::byte> payload = encode_payload(msg, payload_limit(Msg::kType));
+  if (auto error = outbound_.admit(Msg::kType, fds.size()))
+    throw std::logic_error("ipc send: " + *error);
+  send_frame(Msg::kType, payload, fds);
 }
 
 template <typename Msg>

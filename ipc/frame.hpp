@@ -85,7 +85,7 @@ std::vector<std::byte> encode_payload(const Msg& msg, std::size_t limit = kMaxPa
     cereal::BinaryOutputArchive ar(os);
     ar(msg);
   } catch (const cereal::Exception& e) {
-    throw EncodeError(std::string(message_name(MessageTraits<Msg>::type)) + ": payload exceeds " +
+    throw EncodeError(std::string(message_name(Msg::kType)) + ": payload exceeds " +
                       std::to_string(limit) + " bytes");
   }
   return buf.take();
@@ -104,12 +104,12 @@ Msg decode_payload(std::span<const std::byte> payload) {
     cereal::BinaryInputArchive ar(is);
     ar(msg);
   } catch (const cereal::Exception& e) {
-    throw DecodeError(std::string(message_name(MessageTraits<Msg>::type)) + ": truncated payload");
+    throw DecodeError(std::string(message_name(Msg::kType)) + ": truncated payload");
   }
   // SECURITY: a reader must consume the whole message; leftover bytes mean the two sides
   // disagree on the schema, or someone is smuggling data.
   if (buf.remaining() != 0) {
-    throw DecodeError(std::string(message_name(MessageTraits<Msg>::type)) + ": " +
+    throw DecodeError(std::string(message_name(Msg::kType)) + ": " +
                       std::to_string(buf.remaining()) + " trailing bytes");
   }
   return msg;

@@ -44,14 +44,14 @@ template <typename H, typename M>
 struct Handler<void (H::*)(const M&)> {
   using Host = H;
   using Msg = M;
-  static constexpr bool takes_fds = false;
+  static constexpr bool kTakesFds = false;
 };
 
 template <typename H, typename M>
 struct Handler<void (H::*)(const M&, std::vector<platform::UniqueFd>)> {
   using Host = H;
   using Msg = M;
-  static constexpr bool takes_fds = true;
+  static constexpr bool kTakesFds = true;
 };
 
 }  // namespace detail
@@ -64,7 +64,7 @@ constexpr Route<typename detail::Handler<decltype(F)>::Host> route() {
   using H = detail::Handler<decltype(F)>;
   return {H::Msg::kType, [](typename H::Host& host, Incoming& message) {
             const typename H::Msg msg = message.decode<typename H::Msg>();
-            if constexpr (H::takes_fds) {
+            if constexpr (H::kTakesFds) {
               (host.*F)(msg, std::move(message.fds));
             } else {
               (host.*F)(msg);

@@ -19,12 +19,6 @@
 
 namespace fence::ipc {
 
-// The message type of a struct (its kType; kept as a trait for generic code).
-template <typename Msg>
-struct MessageTraits {
-  static constexpr MessageType type = Msg::kType;
-};
-
 // --- serialization ---------------------------------------------------------------------------
 
 template <typename Archive>

@@ -478,9 +478,9 @@ struct MessageRule {
 };
 
 namespace rules {
-inline constexpr Role S = Role::Supervisor, L = Role::Launcher, W = Role::ProxyWorker;
-inline constexpr Phase Hs = Phase::Handshake, Run = Phase::Running;
-inline constexpr bool Once = true, Many = false, Large = true, Small = false;
+inline constexpr Role kS = Role::Supervisor, kL = Role::Launcher, kW = Role::ProxyWorker;
+inline constexpr Phase kHs = Phase::Handshake, kRun = Phase::Running;
+inline constexpr bool kOnce = true, kMany = false, kLarge = true, kSmall = false;
 }  // namespace rules
 
 // THE table: everything else about a message type (whether it is known, its name, its fd
@@ -488,36 +488,36 @@ inline constexpr bool Once = true, Many = false, Large = true, Small = false;
 // clang-format off
 inline constexpr MessageRule kMessageRules[] = {
     // type                            from      to        phase      often       fds size
-    {MessageType::Hello,               rules::S, rules::L, rules::Hs,  rules::Once, 0, rules::Small, "Hello"},
-    {MessageType::Hello,               rules::L, rules::S, rules::Hs,  rules::Once, 0, rules::Small, "Hello"},
-    {MessageType::Hello,               rules::S, rules::W, rules::Hs,  rules::Once, 0, rules::Small, "Hello"},
-    {MessageType::Hello,               rules::W, rules::S, rules::Hs,  rules::Once, 0, rules::Small, "Hello"},
+    {MessageType::Hello,               rules::kS, rules::kL, rules::kHs,  rules::kOnce, 0, rules::kSmall, "Hello"},
+    {MessageType::Hello,               rules::kL, rules::kS, rules::kHs,  rules::kOnce, 0, rules::kSmall, "Hello"},
+    {MessageType::Hello,               rules::kS, rules::kW, rules::kHs,  rules::kOnce, 0, rules::kSmall, "Hello"},
+    {MessageType::Hello,               rules::kW, rules::kS, rules::kHs,  rules::kOnce, 0, rules::kSmall, "Hello"},
     // supervisor <-> launcher
-    {MessageType::LaunchSpec,          rules::S, rules::L, rules::Run, rules::Once, 3, rules::Large, "LaunchSpec"},
-    {MessageType::ListenersReady,      rules::L, rules::S, rules::Run, rules::Once, 2, rules::Small, "ListenersReady"},
-    {MessageType::LocalListenerReady,  rules::L, rules::S, rules::Run, rules::Many, 1, rules::Small, "LocalListenerReady"},
-    {MessageType::StartCommand,        rules::S, rules::L, rules::Run, rules::Once, 0, rules::Small, "StartCommand"},
-    {MessageType::SandboxReady,        rules::L, rules::S, rules::Run, rules::Once, 0, rules::Small, "SandboxReady"},
-    {MessageType::SetupFailed,         rules::L, rules::S, rules::Run, rules::Once, 0, rules::Small, "SetupFailed"},
-    {MessageType::ExecFailed,          rules::L, rules::S, rules::Run, rules::Once, 0, rules::Small, "ExecFailed"},
-    {MessageType::CommandExited,       rules::L, rules::S, rules::Run, rules::Once, 0, rules::Small, "CommandExited"},
-    {MessageType::InboundOpen,         rules::S, rules::L, rules::Run, rules::Many, 0, rules::Small, "InboundOpen"},
-    {MessageType::InboundReady,        rules::L, rules::S, rules::Run, rules::Many, 1, rules::Small, "InboundReady"},
-    {MessageType::InboundFailed,       rules::L, rules::S, rules::Run, rules::Many, 0, rules::Small, "InboundFailed"},
-    {MessageType::ExecCheck,           rules::L, rules::S, rules::Run, rules::Many, 0, rules::Large, "ExecCheck"},
-    {MessageType::ExecVerdict,         rules::S, rules::L, rules::Run, rules::Many, 0, rules::Small, "ExecVerdict"},
-    {MessageType::Violation,           rules::L, rules::S, rules::Run, rules::Many, 0, rules::Small, "Violation"},
-    {MessageType::UnixConnect,         rules::L, rules::S, rules::Run, rules::Many, 0, rules::Small, "UnixConnect"},
+    {MessageType::LaunchSpec,          rules::kS, rules::kL, rules::kRun, rules::kOnce, 3, rules::kLarge, "LaunchSpec"},
+    {MessageType::ListenersReady,      rules::kL, rules::kS, rules::kRun, rules::kOnce, 2, rules::kSmall, "ListenersReady"},
+    {MessageType::LocalListenerReady,  rules::kL, rules::kS, rules::kRun, rules::kMany, 1, rules::kSmall, "LocalListenerReady"},
+    {MessageType::StartCommand,        rules::kS, rules::kL, rules::kRun, rules::kOnce, 0, rules::kSmall, "StartCommand"},
+    {MessageType::SandboxReady,        rules::kL, rules::kS, rules::kRun, rules::kOnce, 0, rules::kSmall, "SandboxReady"},
+    {MessageType::SetupFailed,         rules::kL, rules::kS, rules::kRun, rules::kOnce, 0, rules::kSmall, "SetupFailed"},
+    {MessageType::ExecFailed,          rules::kL, rules::kS, rules::kRun, rules::kOnce, 0, rules::kSmall, "ExecFailed"},
+    {MessageType::CommandExited,       rules::kL, rules::kS, rules::kRun, rules::kOnce, 0, rules::kSmall, "CommandExited"},
+    {MessageType::InboundOpen,         rules::kS, rules::kL, rules::kRun, rules::kMany, 0, rules::kSmall, "InboundOpen"},
+    {MessageType::InboundReady,        rules::kL, rules::kS, rules::kRun, rules::kMany, 1, rules::kSmall, "InboundReady"},
+    {MessageType::InboundFailed,       rules::kL, rules::kS, rules::kRun, rules::kMany, 0, rules::kSmall, "InboundFailed"},
+    {MessageType::ExecCheck,           rules::kL, rules::kS, rules::kRun, rules::kMany, 0, rules::kLarge, "ExecCheck"},
+    {MessageType::ExecVerdict,         rules::kS, rules::kL, rules::kRun, rules::kMany, 0, rules::kSmall, "ExecVerdict"},
+    {MessageType::Violation,           rules::kL, rules::kS, rules::kRun, rules::kMany, 0, rules::kSmall, "Violation"},
+    {MessageType::UnixConnect,         rules::kL, rules::kS, rules::kRun, rules::kMany, 0, rules::kSmall, "UnixConnect"},
     // supervisor <-> proxy worker
-    {MessageType::ProxyStart,          rules::S, rules::W, rules::Run, rules::Once, 2, rules::Small, "ProxyStart"},
-    {MessageType::LocalListener,       rules::S, rules::W, rules::Run, rules::Many, 1, rules::Small, "LocalListener"},
-    {MessageType::ConnectRequest,      rules::W, rules::S, rules::Run, rules::Many, 0, rules::Small, "ConnectRequest"},
-    {MessageType::ConnectAllowed,      rules::S, rules::W, rules::Run, rules::Many, 1, rules::Small, "ConnectAllowed"},
-    {MessageType::ConnectDenied,       rules::S, rules::W, rules::Run, rules::Many, 0, rules::Small, "ConnectDenied"},
-    {MessageType::TunnelClosed,        rules::W, rules::S, rules::Run, rules::Many, 0, rules::Small, "TunnelClosed"},
-    {MessageType::RelayStart,          rules::S, rules::W, rules::Run, rules::Many, 2, rules::Small, "RelayStart"},
-    {MessageType::RelayClosed,         rules::W, rules::S, rules::Run, rules::Many, 0, rules::Small, "RelayClosed"},
-    {MessageType::WorkerLog,           rules::W, rules::S, rules::Run, rules::Many, 0, rules::Small, "WorkerLog"},
+    {MessageType::ProxyStart,          rules::kS, rules::kW, rules::kRun, rules::kOnce, 2, rules::kSmall, "ProxyStart"},
+    {MessageType::LocalListener,       rules::kS, rules::kW, rules::kRun, rules::kMany, 1, rules::kSmall, "LocalListener"},
+    {MessageType::ConnectRequest,      rules::kW, rules::kS, rules::kRun, rules::kMany, 0, rules::kSmall, "ConnectRequest"},
+    {MessageType::ConnectAllowed,      rules::kS, rules::kW, rules::kRun, rules::kMany, 1, rules::kSmall, "ConnectAllowed"},
+    {MessageType::ConnectDenied,       rules::kS, rules::kW, rules::kRun, rules::kMany, 0, rules::kSmall, "ConnectDenied"},
+    {MessageType::TunnelClosed,        rules::kW, rules::kS, rules::kRun, rules::kMany, 0, rules::kSmall, "TunnelClosed"},
+    {MessageType::RelayStart,          rules::kS, rules::kW, rules::kRun, rules::kMany, 2, rules::kSmall, "RelayStart"},
+    {MessageType::RelayClosed,         rules::kW, rules::kS, rules::kRun, rules::kMany, 0, rules::kSmall, "RelayClosed"},
+    {MessageType::WorkerLog,           rules::kW, rules::kS, rules::kRun, rules::kMany, 0, rules::kSmall, "WorkerLog"},
 };
 // clang-format on
 

@@ -54,7 +54,7 @@ struct DenyGroup {
 };
 
 const std::vector<DenyGroup>& deny_groups() {
-  static const std::vector<DenyGroup> groups = {
+  static const std::vector<DenyGroup> kGroups = {
       {"setns: no joining other namespaces", EPERM, {"setns"}},
       {"io_uring: its operations bypass seccomp and have a long exploit history",
        EPERM,
@@ -91,7 +91,7 @@ const std::vector<DenyGroup>& deny_groups() {
        ENOSYS,
        {"clone3"}},
   };
-  return groups;
+  return kGroups;
 }
 
 // Argument-dependent refusals, all EPERM. Together with the EPERM groups of deny_groups() they
@@ -238,7 +238,7 @@ std::string reported(const SeccompOptions& o) {
 
 const std::vector<RuleGroup>& rule_groups() {
   auto always = [](const SeccompOptions&) { return true; };
-  static const std::vector<RuleGroup> groups = [&] {
+  static const std::vector<RuleGroup> kGroups = [&] {
     std::vector<RuleGroup> out;
     out.push_back({always, add_terminal_rules, [](const SeccompOptions& o) {
                      return "ioctl TIOCSTI, TIOCLINUX denied (terminal injection; cmd compared on "
@@ -319,7 +319,7 @@ const std::vector<RuleGroup>& rule_groups() {
                    }});
     return out;
   }();
-  return groups;
+  return kGroups;
 }
 
 template <typename Names>
@@ -331,7 +331,7 @@ std::vector<int> numbers_of(const Names& names) {
 }
 
 const std::vector<int>& refused_numbers() {
-  static const std::vector<int> numbers = [] {
+  static const std::vector<int> kNumbers = [] {
     std::vector<const char*> names(std::begin(kArgumentRefusals), std::end(kArgumentRefusals));
     for (const auto& group : deny_groups())
       if (group.error == EPERM)
@@ -340,7 +340,7 @@ const std::vector<int>& refused_numbers() {
     for (const char* name : names) out.push_back(platform::require_syscall_number(name));
     return out;
   }();
-  return numbers;
+  return kNumbers;
 }
 
 bool contains(const std::vector<int>& numbers, int nr) {
@@ -361,13 +361,13 @@ platform::UniqueFd install_seccomp_filter(const SeccompOptions& options) {
 }
 
 NotifiedSyscall classify_notified_syscall(int nr) {
-  static const std::vector<int> filesystem = numbers_of(kFilesystemSyscalls);
-  static const std::vector<int> exec = numbers_of(kExecSyscalls);
-  static const std::vector<int> connect = numbers_of(kConnectSyscalls);
+  static const std::vector<int> kFilesystem = numbers_of(kFilesystemSyscalls);
+  static const std::vector<int> kExec = numbers_of(kExecSyscalls);
+  static const std::vector<int> kConnect = numbers_of(kConnectSyscalls);
   if (nr < 0) return NotifiedSyscall::None;
-  if (contains(filesystem, nr)) return NotifiedSyscall::Filesystem;
-  if (contains(exec, nr)) return NotifiedSyscall::Exec;
-  if (contains(connect, nr)) return NotifiedSyscall::Connect;
+  if (contains(kFilesystem, nr)) return NotifiedSyscall::Filesystem;
+  if (contains(kExec, nr)) return NotifiedSyscall::Exec;
+  if (contains(kConnect, nr)) return NotifiedSyscall::Connect;
   if (contains(refused_numbers(), nr)) return NotifiedSyscall::Refusal;
   return NotifiedSyscall::None;
 }

@@ -177,10 +177,6 @@ LandlockResult apply_landlock(const LandlockPolicy& policy) {
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) throw SysError("landlock: no_new_privs");
   if (restrict_self(ruleset.get(), 0) != 0) throw SysError("landlock: restrict self");
 
-  result.description = describe_landlock(policy, abi);
-  for (const auto& path : result.skipped_paths) {
-    result.description.push_back("landlock: skipped (does not exist): " + path);
-  }
   return result;
 }
 
@@ -200,13 +196,13 @@ std::vector<std::string> describe_landlock(const LandlockPolicy& policy, int abi
     lines.emplace_back("landlock: tcp bind/connect not restricted (needs ABI 4)");
   } else {
     lines.push_back("landlock: tcp bind allowed on ports: " +
-                    (!policy.restrict_bind         ? std::string("any (allowLocalBinding)")
-                     : policy.bind_ports.empty()   ? std::string("none")
-                                                   : join_ports(policy.bind_ports)));
+                    (!policy.restrict_bind       ? std::string("any (allowLocalBinding)")
+                     : policy.bind_ports.empty() ? std::string("none")
+                                                 : join_ports(policy.bind_ports)));
     lines.push_back("landlock: tcp connect allowed on ports: " +
-                    (!policy.restrict_connect        ? std::string("any on the sandbox's loopback")
-                     : policy.connect_ports.empty()  ? std::string("none")
-                                                     : join_ports(policy.connect_ports)));
+                    (!policy.restrict_connect       ? std::string("any on the sandbox's loopback")
+                     : policy.connect_ports.empty() ? std::string("none")
+                                                    : join_ports(policy.connect_ports)));
   }
   lines.emplace_back(
       "landlock: udp/sctp/mptcp are not covered; isolation is the network namespace");

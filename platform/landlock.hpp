@@ -112,8 +112,7 @@ struct LandlockPolicy {
 
 struct LandlockResult {
   int abi = 0;
-  std::vector<std::string> skipped_paths;
-  std::vector<std::string> description;
+  std::vector<std::string> skipped_paths;  // for the caller to report; -d lines: describe_landlock
 };
 
 // The rights a tier grants at `abi`, before masking for non-directories.

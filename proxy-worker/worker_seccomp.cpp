@@ -21,7 +21,7 @@ struct AllowGroup {
 
 // Argument-independent allowances.
 const std::vector<AllowGroup>& allow_groups() {
-  static const std::vector<AllowGroup> groups = {
+  static const std::vector<AllowGroup> kGroups = {
       {"bytes on fds it holds",
        {"read", "write", "readv", "writev", "recvfrom", "recvmsg", "sendto", "sendmsg", "close",
         "shutdown", "splice", "pipe2"}},
@@ -39,7 +39,7 @@ const std::vector<AllowGroup>& allow_groups() {
        {"rt_sigreturn", "rt_sigprocmask", "exit", "exit_group", "getpid", "gettid", "getrandom",
         "sched_yield"}},
   };
-  return groups;
+  return kGroups;
 }
 
 // Commands allowed for a syscall, compared on their low 32 bits (the kernel reads them as ints,
@@ -55,7 +55,7 @@ struct CommandRule {
 };
 
 const std::vector<CommandRule>& command_rules() {
-  static const std::vector<CommandRule> rules = {
+  static const std::vector<CommandRule> kRules = {
       // Flags (O_NONBLOCK, FD_CLOEXEC) and the relay pipes' size. Not F_DUPFD*,
       // F_SETOWN/F_SETSIG, leases, locks.
       {"fcntl",
@@ -70,7 +70,7 @@ const std::vector<CommandRule>& command_rules() {
        "non-blocking switch, readable bytes",
        {{"FIONBIO", FIONBIO}, {"FIONREAD", FIONREAD}}},
   };
-  return rules;
+  return kRules;
 }
 
 // SECURITY: no executable memory, ever: a parser exploit cannot map or flip shellcode to

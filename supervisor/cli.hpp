@@ -9,14 +9,9 @@
 #include <string_view>
 #include <vector>
 
-namespace fence::supervisor {
+#include "supervisor/network/exposed_port.hpp"
 
-// -p/--port [ADDR:]PORT: fence listens on the host at ADDR:PORT and carries each connection
-// into the sandbox to 127.0.0.1:PORT.
-struct ExposedPort {
-  std::string address = "127.0.0.1";  // IPv4 or IPv6 literal (no brackets)
-  std::uint16_t port = 0;
-};
+namespace fence::supervisor {
 
 struct CliOptions {
   std::vector<std::string> command;          // exact argv of the command

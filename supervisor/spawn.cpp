@@ -21,7 +21,8 @@ namespace bp = boost::process;
 // Boost.Process initializer: in the child, between fork and exec, put the channel end at fd 3
 // and mark every other fd above stderr close-on-exec (not closed, so Boost's own error pipe
 // still reports a failed exec while nothing else survives into the helper).
-struct InheritChannelOnly : bp::extend::handler {
+class InheritChannelOnly : public bp::extend::handler {
+ public:
   explicit InheritChannelOnly(int fd) : fd_(fd) {}
   template <typename Executor>
   void on_exec_setup(Executor& exec) const {
@@ -34,6 +35,8 @@ struct InheritChannelOnly : bp::extend::handler {
     if (!platform::mark_cloexec_from(ipc::kChannelFd + 1))
       exec.set_error(std::error_code(errno, std::system_category()), "close_range");
   }
+
+ private:
   int fd_;
 };
 

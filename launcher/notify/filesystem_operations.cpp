@@ -294,7 +294,7 @@ void FilesystemRequest::change_fd_mode() {
 // (an execute bit for a dormant hook). Protected names refuse them all; any other is
 // performed on exactly the file resolved (or the caller's own file description).
 void FilesystemRequest::change_xattr(bool by_path, bool follow, bool set) {
-  constexpr std::size_t first = 1;  // name, value, size, flags follow the path or fd
+  constexpr std::size_t kFirst = 1;  // name, value, size, flags follow the path or fd
   constexpr std::size_t kMaxName = XATTR_NAME_MAX;
   constexpr std::size_t kMaxValue = XATTR_SIZE_MAX;
   UniqueFd file;
@@ -314,17 +314,17 @@ void FilesystemRequest::change_xattr(bool by_path, bool follow, bool set) {
   operation_ = set ? "setxattr" : "removexattr";
   if (verdict(*target_).refuses_file()) return refuse(EACCES);
   int error = EFAULT;
-  auto name = read_string(mem_, args_[first], kMaxName, error);
+  auto name = read_string(mem_, args_[kFirst], kMaxName, error);
   if (!name) return refuse(error == ENAMETOOLONG ? ERANGE : error);
   std::string value;
-  const std::size_t size = set ? static_cast<std::size_t>(args_[first + 2]) : 0;
+  const std::size_t size = set ? static_cast<std::size_t>(args_[kFirst + 2]) : 0;
   if (size > kMaxValue) return refuse(E2BIG);
   if (size > 0) {
     value.resize(size);
-    if (mem_.read(value.data(), size, args_[first + 1]) != static_cast<ssize_t>(size))
+    if (mem_.read(value.data(), size, args_[kFirst + 1]) != static_cast<ssize_t>(size))
       return refuse(EFAULT);
   }
-  const int flags = set ? static_cast<int>(args_[first + 3]) : 0;
+  const int flags = set ? static_cast<int>(args_[kFirst + 3]) : 0;
   const bool via_fd = !by_path;
   perform([&]() -> std::int64_t {
     if (via_fd) {

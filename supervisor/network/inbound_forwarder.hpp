@@ -22,7 +22,7 @@
 #include "ipc/channel.hpp"
 #include "platform/unique_fd.hpp"
 #include "supervisor/audit/events.hpp"
-#include "supervisor/cli.hpp"
+#include "supervisor/network/exposed_port.hpp"
 #include "supervisor/network/worker_host.hpp"
 
 namespace fence::supervisor {

@@ -159,7 +159,7 @@ ConnectOutcome establish(const NetworkPolicy& policy, const std::string& host, s
     return out;
   }
 
-  // Every address in `addresses` passed evaluate_addresses; the chosen one comes first.
+  // Every address in `addresses` passed evaluate_answer and evaluate_endpoints; the chosen one comes first.
   const auto deadline = Clock::now() + std::chrono::milliseconds(options.connect_timeout_ms);
   int first_error = 0;
   const IpAddress* first_failed = nullptr;

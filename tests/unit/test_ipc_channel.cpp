@@ -32,7 +32,7 @@ Rig make_rig() {
 
 template <typename Msg>
 std::vector<std::byte> frame_of(const Msg& m, std::size_t fd_count = 0) {
-  return encode_frame(MessageTraits<Msg>::type, encode_payload(m), fd_count);
+  return encode_frame(Msg::kType, encode_payload(m), fd_count);
 }
 
 void send_raw(int sock, std::span<const std::byte> bytes, std::span<const int> fds = {}) {

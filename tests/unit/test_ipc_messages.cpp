@@ -257,16 +257,16 @@ TEST_CASE("ConnectAllowed, ConnectDenied, TunnelClosed validation", "[ipc][valid
 }
 
 TEST_CASE("message names and traits", "[ipc][validate]") {
-  STATIC_REQUIRE(MessageTraits<ConnectRequest>::type == MessageType::ConnectRequest);
-  STATIC_REQUIRE(MessageTraits<TunnelClosed>::type == MessageType::TunnelClosed);
+  STATIC_REQUIRE(ConnectRequest::kType == MessageType::ConnectRequest);
+  STATIC_REQUIRE(TunnelClosed::kType == MessageType::TunnelClosed);
   CHECK(message_name(MessageType::ListenersReady) == "ListenersReady");
   CHECK(message_name(MessageType::ProxyStart) == "ProxyStart");
   CHECK(message_name(MessageType::ConnectRequest) == "ConnectRequest");
   CHECK(message_name(MessageType::ConnectAllowed) == "ConnectAllowed");
   CHECK(message_name(MessageType::ConnectDenied) == "ConnectDenied");
   CHECK(message_name(MessageType::TunnelClosed) == "TunnelClosed");
-  STATIC_REQUIRE(MessageTraits<LaunchSpec>::type == MessageType::LaunchSpec);
-  STATIC_REQUIRE(MessageTraits<CommandExited>::type == MessageType::CommandExited);
+  STATIC_REQUIRE(LaunchSpec::kType == MessageType::LaunchSpec);
+  STATIC_REQUIRE(CommandExited::kType == MessageType::CommandExited);
   CHECK(message_name(MessageType::SandboxReady) == "SandboxReady");
   CHECK(message_name(static_cast<MessageType>(99)) == "unknown");
 }

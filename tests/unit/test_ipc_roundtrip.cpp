@@ -309,14 +309,14 @@ bool decode_and_validate(MessageType type, std::span<const std::byte> payload) {
 // The number of fds Msg carries per the dispatch table.
 template <typename Msg>
 std::size_t fd_count_of() {
-  const auto n = fds_for_type(MessageTraits<Msg>::type);
+  const auto n = fds_for_type(Msg::kType);
   REQUIRE(n.has_value());
   return *n;
 }
 
 template <typename Msg>
 std::vector<std::byte> sample_frame() {
-  return encode_frame(MessageTraits<Msg>::type, encode_payload(sample<Msg>()), fd_count_of<Msg>());
+  return encode_frame(Msg::kType, encode_payload(sample<Msg>()), fd_count_of<Msg>());
 }
 
 // Sender and receiver of Msg per the dispatch table (for the channel tests). Hello is tested on
@@ -324,7 +324,7 @@ std::vector<std::byte> sample_frame() {
 template <typename Msg>
 std::pair<Role, Role> direction_of() {
   for (const MessageRule& r : kMessageRules) {
-    if (r.type == MessageTraits<Msg>::type && r.type != MessageType::Hello) {
+    if (r.type == Msg::kType && r.type != MessageType::Hello) {
       return {r.sender, r.receiver};
     }
   }
@@ -387,7 +387,7 @@ TEMPLATE_TEST_CASE("frame round trip", "[ipc][roundtrip]", FENCE_ALL_MESSAGES) {
   const std::size_t nfds = fd_count_of<TestType>();
   const DecodedFrame f = decode_frame(frame, nfds);
   REQUIRE(f.ok());
-  CHECK(f.type == MessageTraits<TestType>::type);
+  CHECK(f.type == TestType::kType);
   CHECK(same(decode_payload<TestType>(f.payload), sample<TestType>()));
   // The header's fd count must equal what arrived, one more or one fewer is an error.
   CHECK(decode_frame(frame, nfds + 1).error == FrameError::FdCountMismatch);
@@ -428,7 +428,7 @@ TEMPLATE_TEST_CASE("channel round trip over a socketpair", "[ipc][roundtrip][cha
     tx.send(sample<TestType>(), bag.raw);
     auto in = rx.receive();
     REQUIRE(in);
-    CHECK(in->type == MessageTraits<TestType>::type);
+    CHECK(in->type == TestType::kType);
     REQUIRE(in->fds.size() == nfds);
     for (std::size_t i = 0; i < nfds; ++i) {
       // A new descriptor for the same open file, close-on-exec.
@@ -545,7 +545,7 @@ TEMPLATE_TEST_CASE("trailing bytes are rejected", "[ipc][corrupt]", FENCE_ALL_ME
   CHECK_THROWS_AS(decode_payload<TestType>(payload), DecodeError);
   // The frame layer passes it (payload_len counts the extra byte); the message layer refuses.
   const std::size_t nfds = fd_count_of<TestType>();
-  const auto frame = encode_frame(MessageTraits<TestType>::type, payload, nfds);
+  const auto frame = encode_frame(TestType::kType, payload, nfds);
   const DecodedFrame f = decode_frame(frame, nfds);
   REQUIRE(f.ok());
   FdBag bag(nfds);

@@ -114,7 +114,7 @@ std::vector<std::byte> raw_frame(std::uint32_t magic, std::uint16_t version, std
 
 template <typename Msg>
 std::vector<std::byte> frame_of(const Msg& msg, std::size_t fds = 0) {
-  return ipc::encode_frame(ipc::MessageTraits<Msg>::type, ipc::encode_payload(msg), fds);
+  return ipc::encode_frame(Msg::kType, ipc::encode_payload(msg), fds);
 }
 
 // One sendmsg of `bytes` with `fds` as SCM_RIGHTS; returns sendmsg's result (errno kept).
