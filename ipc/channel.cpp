@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "platform/fd_passing.hpp"
 #include "platform/sealed_memfd.hpp"
 #include "platform/sys_error.hpp"
 
@@ -87,22 +88,7 @@ void Channel::send_frame(MessageType type, std::span<const std::byte> payload,
   } else {
     frame = encode_frame(type, payload, fds.size());
   }
-  iovec iov{frame.data(), frame.size()};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  ControlBuffer control{};
-  if (!fds.empty()) {
-    msg.msg_control = control.bytes;
-    msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-    std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
-  }
-  const ssize_t n =
-      platform::retry_eintr([&] { return ::sendmsg(sock_.get(), &msg, MSG_NOSIGNAL); });
+  const ssize_t n = platform::send_with_fds(sock_.get(), frame, fds);
   if (n < 0) throw SysError("sendmsg(" + std::string(message_name(type)) + ")");
   // SEQPACKET sends are atomic; anything else would desynchronize the peer.
   if (static_cast<std::size_t>(n) != frame.size()) throw SysError("sendmsg: short write", EIO);

@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <cstring>
+#include <stdexcept>
 
 #include "platform/sys_error.hpp"
 
@@ -25,14 +26,28 @@ struct OneFdMessage {
 
 }  // namespace
 
+ssize_t send_with_fds(int socket, std::span<const std::byte> bytes, std::span<const int> fds) {
+  if (fds.size() > kMaxFdsPerDatagram) throw std::invalid_argument("send_with_fds: too many fds");
+  iovec iov{const_cast<std::byte*>(bytes.data()), bytes.size()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFdsPerDatagram)] = {};
+  if (!fds.empty()) {
+    msg.msg_control = control;
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+    std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
+  }
+  return retry_eintr([&] { return ::sendmsg(socket, &msg, MSG_NOSIGNAL); });
+}
+
 void send_fd(int socket, int fd) {
-  OneFdMessage m;
-  struct cmsghdr* cmsg = CMSG_FIRSTHDR(&m.msg);
-  cmsg->cmsg_level = SOL_SOCKET;
-  cmsg->cmsg_type = SCM_RIGHTS;
-  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
-  if (retry_eintr([&] { return ::sendmsg(socket, &m.msg, MSG_NOSIGNAL); }) != 1)
+  const std::byte marker{'F'};
+  if (send_with_fds(socket, std::span(&marker, 1), std::span(&fd, 1)) != 1)
     throw SysError("sendmsg(SCM_RIGHTS)");
 }
 

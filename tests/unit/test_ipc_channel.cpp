@@ -13,11 +13,14 @@
 #include "ipc/channel.hpp"
 #include "platform/sealed_memfd.hpp"
 #include "platform/sys_error.hpp"
+#include "tests/unit/raw_ipc.hpp"
 
 namespace fence::ipc {
 namespace {
 
 using platform::UniqueFd;
+using test::frame_of;
+using test::send_raw;
 
 // A supervisor-side Channel and the raw launcher end, which plays a hostile launcher.
 struct Rig {
@@ -28,29 +31,6 @@ struct Rig {
 Rig make_rig() {
   auto [a, b] = make_channel_pair();
   return Rig{Channel(std::move(a), Role::Supervisor, Role::Launcher), std::move(b)};
-}
-
-template <typename Msg>
-std::vector<std::byte> frame_of(const Msg& m, std::size_t fd_count = 0) {
-  return encode_frame(Msg::kType, encode_payload(m), fd_count);
-}
-
-void send_raw(int sock, std::span<const std::byte> bytes, std::span<const int> fds = {}) {
-  iovec iov{const_cast<std::byte*>(bytes.data()), bytes.size()};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 16)] = {};
-  if (!fds.empty()) {
-    msg.msg_control = control;
-    msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-    std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
-  }
-  REQUIRE(::sendmsg(sock, &msg, MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size()));
 }
 
 std::size_t open_fd_count() {

@@ -14,9 +14,12 @@
 #include "ipc/channel.hpp"
 #include "ipc/dispatch.hpp"
 #include "ipc/frame.hpp"
+#include "tests/unit/raw_ipc.hpp"
 
 namespace fence::ipc {
 namespace {
+
+using test::send_raw;
 
 // --- samples and equality -------------------------------------------------------------------
 
@@ -345,25 +348,6 @@ struct FdBag {
     }
   }
 };
-
-void send_raw(int fd, std::span<const std::byte> bytes, std::span<const int> fds = {}) {
-  iovec iov{const_cast<std::byte*>(bytes.data()), bytes.size()};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFdsPerMessage)] = {};
-  if (!fds.empty()) {
-    REQUIRE(fds.size() <= kMaxFdsPerMessage);
-    msg.msg_control = control;
-    msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-    std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
-  }
-  REQUIRE(::sendmsg(fd, &msg, MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size()));
-}
 
 }  // namespace
 

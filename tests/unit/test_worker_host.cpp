@@ -39,11 +39,14 @@
 #include "supervisor/network/upstream_connector.hpp"
 #include "supervisor/network/worker_host.hpp"
 #include "supervisor/policy/network_policy.hpp"
+#include "tests/unit/raw_ipc.hpp"
 
 namespace fence::supervisor {
 namespace {
 
 using platform::UniqueFd;
+using test::frame_of;
+using test::send_datagram;
 using Clock = std::chrono::steady_clock;
 
 // --- process-level helpers -------------------------------------------------------------------
@@ -112,28 +115,23 @@ std::vector<std::byte> raw_frame(std::uint32_t magic, std::uint16_t version, std
   return out;
 }
 
-template <typename Msg>
-std::vector<std::byte> frame_of(const Msg& msg, std::size_t fds = 0) {
-  return ipc::encode_frame(Msg::kType, ipc::encode_payload(msg), fds);
+// A TCP listener on 127.0.0.1 at a port the kernel picks.
+UniqueFd loopback_listener() {
+  UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  REQUIRE(listener);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(listener.get(), 4) == 0);
+  return listener;
 }
 
-// One sendmsg of `bytes` with `fds` as SCM_RIGHTS; returns sendmsg's result (errno kept).
-ssize_t send_datagram(int sock, std::span<const std::byte> bytes, std::span<const int> fds = {}) {
-  iovec iov{const_cast<std::byte*>(bytes.data()), bytes.size()};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 8)] = {};
-  if (!fds.empty()) {
-    msg.msg_control = control;
-    msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-    std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
-  }
-  return ::sendmsg(sock, &msg, MSG_NOSIGNAL);
+std::uint16_t local_port(int sock) {
+  sockaddr_in addr{};
+  socklen_t len = sizeof addr;
+  REQUIRE(::getsockname(sock, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  return ntohs(addr.sin_port);
 }
 
 ipc::ConnectRequest request(std::uint64_t id, std::string host, std::uint16_t port = 443) {
@@ -728,16 +726,8 @@ TEST_CASE("broker: an allowed connection arrives as one connected fd; its close 
           "[broker]") {
   const std::size_t before = fd_count();
   {
-    UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    REQUIRE(listener);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    REQUIRE(::listen(listener.get(), 4) == 0);
-    socklen_t len = sizeof addr;
-    REQUIRE(::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-    const std::uint16_t port = ntohs(addr.sin_port);
+    UniqueFd listener = loopback_listener();
+    const std::uint16_t port = local_port(listener.get());
 
     auto build = network_policy_from_strings({"127.0.0.1"}, {"denied.test"}, true);
     REQUIRE(build.ok());
@@ -756,7 +746,7 @@ TEST_CASE("broker: an allowed connection arrives as one connected fd; its close 
     sockaddr_in peer{};
     socklen_t peer_len = sizeof peer;
     REQUIRE(::getpeername(upstream, reinterpret_cast<sockaddr*>(&peer), &peer_len) == 0);
-    CHECK(peer.sin_port == addr.sin_port);
+    CHECK(ntohs(peer.sin_port) == port);
     CHECK(peer.sin_addr.s_addr == htonl(INADDR_LOOPBACK));
     UniqueFd accepted(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
     REQUIRE(accepted);
@@ -811,24 +801,17 @@ TEST_CASE("broker: reusing the id of an open tunnel is a fault; stop reports it 
           "[broker]") {
   const std::size_t before = fd_count();
   {
-    UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    REQUIRE(listener);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    REQUIRE(::listen(listener.get(), 4) == 0);
-    socklen_t len = sizeof addr;
-    REQUIRE(::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    UniqueFd listener = loopback_listener();
+    const std::uint16_t port = local_port(listener.get());
 
     auto build = network_policy_from_strings({"127.0.0.1"}, {}, true);
     REQUIRE(build.ok());
     FakeWorker w(build.policy);
-    w.send(request(3, "127.0.0.1", ntohs(addr.sin_port)));
+    w.send(request(3, "127.0.0.1", port));
     w.await_answers(1);
     REQUIRE(w.answers.at(0).type == ipc::MessageType::ConnectAllowed);
     w.answers.clear();  // close the worker's copy of the upstream fd
-    w.send(request(3, "127.0.0.1", ntohs(addr.sin_port)));
+    w.send(request(3, "127.0.0.1", port));
     w.deliver();
     REQUIRE(w.faults.size() == 1);
     require_cut_off(w);
