@@ -206,7 +206,7 @@ struct SetupFailed {
   std::string detail;      // path or extra context
 };
 
-// ExecFailed — launcher -> supervisor, at most once, after SandboxReady when execve of the
+// ExecFailed — launcher -> supervisor, at most once, instead of SandboxReady when execve of the
 // command failed (not found / not executable). Receiver checks: errno in [1, 4096].
 struct ExecFailed {
   static constexpr MessageType kType = MessageType::ExecFailed;
@@ -347,7 +347,7 @@ struct InboundOpen {
 };
 
 // InboundReady — launcher -> supervisor, answers one InboundOpen. Carries 1 fd: the connected
-// inner socket. Receiver checks: id pending; the fd is a connected AF_INET stream socket.
+// inner socket. Receiver checks: id pending; the fd is a connected TCP stream socket.
 struct InboundReady {
   static constexpr MessageType kType = MessageType::InboundReady;
 
@@ -409,8 +409,9 @@ struct Violation {
 // ExecCheck — launcher -> supervisor, any number, only when LaunchSpec::check_exec: a process
 // inside is blocked in execve until the answer. argv is what init read from the process's
 // memory, whole (an argv that cannot be read whole is refused by init, never sent in part).
-// Large. Receiver checks: id not pending, pid range, bounds.
-// SECURITY: path and argv are hostile text (the sandboxed process wrote them).
+// Large. Receiver checks: pid range, bounds (the verdict is sent before the next message is
+// read, so no id is ever pending). SECURITY: path and argv are hostile text (the sandboxed process
+// wrote them).
 struct ExecCheck {
   static constexpr MessageType kType = MessageType::ExecCheck;
 
