@@ -18,7 +18,11 @@ cxxopts::Options make_options() {
       "fence", "Run a command in a sandbox with restricted network and filesystem access.");
   options.custom_help("[flags]");
   options.positional_help("[--] command [args...]");
-  options.add_options()("c", "Run STRING with /bin/sh -c", cxxopts::value<std::string>(), "STRING")(
+  options.add_options()("c", "Run STRING with bash -c (/bin/sh -c where there is no /bin/bash)",
+                        cxxopts::value<std::string>(), "STRING")(
+      "shell", "The shell for -c: default (bash, else sh) or user ($SHELL)",
+      cxxopts::value<std::string>(), "default|user")(
+      "shell-login", "Run the -c shell as a login shell (-l: it reads its login files)")(
       "s,settings", "Settings file (default: ~/.fence.json, else the built-in policy)",
       cxxopts::value<std::string>(),
       "FILE")("audit-log", "Append a JSON Lines audit record of every decision to FILE",
@@ -38,8 +42,8 @@ cxxopts::Options make_options() {
 
 // Options that consume the next word as their value when it is not attached.
 bool takes_value(std::string_view arg) {
-  constexpr std::array<std::string_view, 6> kWithValue = {"-c",          "-s", "--settings",
-                                                          "--audit-log", "-p", "--port"};
+  constexpr std::array<std::string_view, 7> kWithValue = {
+      "-c", "-s", "--settings", "--audit-log", "-p", "--port", "--shell"};
   return std::find(kWithValue.begin(), kWithValue.end(), arg) != kWithValue.end();
 }
 
@@ -83,6 +87,14 @@ CliOptions parse_cli(int argc, const char* const* argv) {
     cli.linux_features = result.count("linux-features") > 0;
     if (result.count("settings")) cli.settings = result["settings"].as<std::string>();
     if (result.count("c")) cli.shell_command = result["c"].as<std::string>();
+    if (result.count("shell")) {
+      const std::string shell = result["shell"].as<std::string>();
+      if (shell == "user")
+        cli.shell = ShellChoice::User;
+      else if (shell != "default")
+        throw UsageError("--shell " + in_quotes(shell) + ": expected default or user");
+    }
+    cli.shell_login = result.count("shell-login") > 0;
     if (result.count("audit-log")) cli.audit_log = result["audit-log"].as<std::string>();
     if (result.count("audit-syslog")) cli.audit_syslog = result["audit-syslog"].as<std::string>();
     if (result.count("port"))
@@ -94,6 +106,8 @@ CliOptions parse_cli(int argc, const char* const* argv) {
   for (int i = start + (dashdash ? 1 : 0); i < argc; ++i) cli.command.emplace_back(argv[i]);
   if (cli.shell_command && !cli.command.empty())
     throw UsageError("-c STRING and a command cannot be combined");
+  if (!cli.shell_command && (cli.shell != ShellChoice::Default || cli.shell_login))
+    throw UsageError("--shell and --shell-login apply to -c STRING only");
   if (cli.settings && cli.settings->empty()) throw UsageError("--settings needs a file name");
   if (cli.audit_log && cli.audit_log->empty()) throw UsageError("--audit-log needs a file name");
   if (cli.audit_syslog && cli.audit_syslog->empty())

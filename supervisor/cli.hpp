@@ -13,9 +13,14 @@
 
 namespace fence::supervisor {
 
+// --shell: which shell runs -c STRING (command_shell.hpp).
+enum class ShellChoice { Default, User };
+
 struct CliOptions {
   std::vector<std::string> command;          // exact argv of the command
   std::optional<std::string> shell_command;  // -c STRING
+  ShellChoice shell = ShellChoice::Default;  // --shell default|user
+  bool shell_login = false;                  // --shell-login
   std::optional<std::string> settings;       // -s FILE
   std::optional<std::string> audit_log;      // --audit-log FILE
   std::optional<std::string> audit_syslog;   // --audit-syslog[=SOCKET] (default /dev/log)

@@ -1,9 +1,11 @@
 #include "supervisor/launch_spec.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <optional>
 
+#include "supervisor/command_shell.hpp"
 #include "supervisor/config/environment.hpp"
 #include "supervisor/config/paths.hpp"
 #include "supervisor/spawn.hpp"
@@ -12,6 +14,12 @@ extern char** environ;
 
 namespace fence::supervisor {
 namespace {
+
+std::optional<std::string> environment_value(const char* name) {
+  const char* value = ::getenv(name);
+  if (!value) return std::nullopt;
+  return std::string(value);
+}
 
 std::vector<std::string> current_environment() {
   std::vector<std::string> env;
@@ -94,8 +102,9 @@ LaunchPlan build_launch_spec(const CliOptions& cli, const Config& config, const 
   LaunchPlan plan;
   plan.fs_warnings = std::move(fs.warnings);
   ipc::LaunchSpec& spec = plan.spec;
-  spec.argv = cli.shell_command ? std::vector<std::string>{"/bin/sh", "-c", *cli.shell_command}
-                                : cli.command;
+  spec.argv = cli.shell_command
+                  ? shell_command_argv(cli, *cli.shell_command, environment_value("SHELL"))
+                  : cli.command;
   spec.env = sandbox_environment(current_environment(), &plan.removed_env);
   spec.cwd = at.cwd;
   spec.readable = std::move(fs.readable);

@@ -19,9 +19,9 @@
 #include "supervisor/config/config.hpp"
 #include "supervisor/config/paths.hpp"
 #include "supervisor/exit_codes.hpp"
+#include "supervisor/features_report.hpp"
 #include "supervisor/launch_spec.hpp"
 #include "supervisor/launcher_host.hpp"
-#include "supervisor/features_report.hpp"
 #include "supervisor/network/inbound_forwarder.hpp"
 #include "supervisor/network/worker_host.hpp"
 #include "supervisor/policy/command_policy.hpp"
@@ -266,6 +266,8 @@ int run(const CliOptions& cli) {
     const RunOutcome outcome = run_session(launcher, spec, network, commands, reporter, cli.debug);
     return record_end(outcome, reporter, started);
   } catch (const ConfigError& e) {
+    return fail(kExitConfigError, e.what());
+  } catch (const UsageError& e) {
     return fail(kExitConfigError, e.what());
   } catch (const RunError& e) {
     return fail(e.code(), e.what());

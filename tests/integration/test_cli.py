@@ -41,6 +41,53 @@ def test_dash_c_runs_through_sh(fence):
     assert cp.stdout.startswith("5-"), fmt(cp)
 
 
+def test_dash_c_runs_bash(fence):
+    """-c runs bash where /bin/bash exists: [[ ]], arrays and pipefail work (dash has none)."""
+    assert os.access("/bin/bash", os.X_OK)
+    cp = fence.run(["-c", '[[ 1 == 1 ]] && a=(x y) && set -o pipefail && '
+                          'echo "ok ${a[1]} $0"; false | true; echo "pipe $?"'], raw_args=True)
+    assert cp.returncode == 0, fmt(cp)
+    assert cp.stdout.splitlines() == ["ok y /bin/bash", "pipe 1"], fmt(cp)
+
+
+def test_shell_user_takes_a_valid_shell(fence):
+    cp = fence.run(["--shell", "user", "-c", 'echo "$0"'], raw_args=True,
+                   env={"SHELL": "/bin/dash"})
+    assert cp.returncode == 0 and cp.stdout == "/bin/dash\n", fmt(cp)
+    cp = fence.run(["--shell", "default", "-c", 'echo "$0"'], raw_args=True,
+                   env={"SHELL": "/bin/dash"})
+    assert cp.returncode == 0 and cp.stdout == "/bin/bash\n", fmt(cp)
+
+
+def test_shell_user_refuses_what_is_not_a_shell(fence, work):
+    fake = work / "bash"
+    fake.write_text("#!/bin/sh\necho ran\n")
+    fake.chmod(0o755)
+    for shell, why in [(None, "not set"), ("bash", "not absolute"), (PY, "not one of"),
+                       (str(work / "zsh"), "not an executable file"),
+                       ("/bin/true", "not one of")]:
+        cp = fence.run(["--shell", "user", "-c", "echo ran"], raw_args=True, env={"SHELL": shell})
+        assert cp.returncode == EXIT_CONFIG, (shell, fmt(cp))
+        assert "ran" not in cp.stdout and why in cp.stderr, (shell, fmt(cp))
+        assert len(fence_error_lines(cp.stderr)) == 1, (shell, fmt(cp))
+    for bad in (["--shell", "fish2", "-c", "true"], ["--shell-login", "--", "true"],
+                ["--shell", "user", "--", "true"]):
+        cp = fence.run(bad, raw_args=True)
+        assert cp.returncode == EXIT_CONFIG and "ran" not in cp.stdout, (bad, fmt(cp))
+
+
+def test_shell_login_reads_login_files(fence, tmp_path):
+    home = tmp_path / "login-home"
+    home.mkdir()
+    (home / ".bash_profile").write_text("export FROM_PROFILE=yes\n")
+    cp = fence.run(["--shell-login", "-c", 'shopt -q login_shell && echo "login $FROM_PROFILE"'],
+                   raw_args=True, home=home)
+    assert cp.returncode == 0 and cp.stdout == "login yes\n", fmt(cp)
+    cp = fence.run(["-c", 'shopt -q login_shell || echo "not login ${FROM_PROFILE:-}"'],
+                   raw_args=True, home=home)
+    assert cp.stdout == "not login \n", fmt(cp)
+
+
 def test_stdin_is_passed_through(fence):
     cp = fence.run(["cat"], input="line one\nline two\n")
     assert cp.returncode == 0, fmt(cp)
