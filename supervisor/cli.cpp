@@ -34,7 +34,11 @@ cxxopts::Options make_options() {
       "Expose PORT of the sandbox on the host at ADDR:PORT (default 127.0.0.1; repeatable)",
       cxxopts::value<std::vector<std::string>>(),
       "[ADDR:]PORT")("d,debug", "Print the sandbox plan and every decision to stderr")(
-      "m,monitor", "Print blocked requests and violations to stderr")(
+      "fence-log-file",
+      "Write the -m and -d lines to FILE instead of stderr (also: FENCE_LOG_FILE); the command and "
+      "fence runs inside it append to the same file",
+      cxxopts::value<std::string>(),
+      "FILE")("m,monitor", "Print blocked requests and violations to stderr")(
       "linux-features", "Report what this kernel supports and what fence enforces here")(
       "v,version", "Print the version")("h,help", "Print this help");
   return options;
@@ -42,8 +46,8 @@ cxxopts::Options make_options() {
 
 // Options that consume the next word as their value when it is not attached.
 bool takes_value(std::string_view arg) {
-  constexpr std::array<std::string_view, 7> kWithValue = {
-      "-c", "-s", "--settings", "--audit-log", "-p", "--port", "--shell"};
+  constexpr std::array<std::string_view, 8> kWithValue = {
+      "-c", "-s", "--settings", "--audit-log", "-p", "--port", "--shell", "--fence-log-file"};
   return std::find(kWithValue.begin(), kWithValue.end(), arg) != kWithValue.end();
 }
 
@@ -96,6 +100,7 @@ CliOptions parse_cli(int argc, const char* const* argv) {
     }
     cli.shell_login = result.count("shell-login") > 0;
     if (result.count("audit-log")) cli.audit_log = result["audit-log"].as<std::string>();
+    if (result.count("fence-log-file")) cli.log_file = result["fence-log-file"].as<std::string>();
     if (result.count("audit-syslog")) cli.audit_syslog = result["audit-syslog"].as<std::string>();
     if (result.count("port"))
       for (const auto& text : result["port"].as<std::vector<std::string>>())
@@ -110,6 +115,7 @@ CliOptions parse_cli(int argc, const char* const* argv) {
     throw UsageError("--shell and --shell-login apply to -c STRING only");
   if (cli.settings && cli.settings->empty()) throw UsageError("--settings needs a file name");
   if (cli.audit_log && cli.audit_log->empty()) throw UsageError("--audit-log needs a file name");
+  if (cli.log_file && cli.log_file->empty()) throw UsageError("--fence-log-file needs a file name");
   if (cli.audit_syslog && cli.audit_syslog->empty())
     throw UsageError("--audit-syslog=SOCKET needs a socket path");
   for (std::size_t i = 0; i < cli.ports.size(); ++i)

@@ -23,6 +23,7 @@ struct CliOptions {
   bool shell_login = false;                  // --shell-login
   std::optional<std::string> settings;       // -s FILE
   std::optional<std::string> audit_log;      // --audit-log FILE
+  std::optional<std::string> log_file;       // --fence-log-file FILE
   std::optional<std::string> audit_syslog;   // --audit-syslog[=SOCKET] (default /dev/log)
   std::vector<ExposedPort> ports;            // -p/--port, in order
   bool debug = false;

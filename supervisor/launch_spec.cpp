@@ -44,16 +44,23 @@ std::vector<std::string> own_executables() {
 }
 
 FilesystemPlan plan_filesystem(const Config& config, const RunPlaces& at,
-                               const std::string& audit_file) {
+                               const OutputFiles& outputs) {
   // SECURITY: fence's own configuration and executables are never writable from inside
   // (SECURITY-RULES 7, 14), even when they sit in an allowWrite directory.
   std::vector<std::string> own_files = own_executables();
   if (config.source_path) own_files.push_back(*config.source_path);
   // SECURITY: the audit log is written only by the supervisor; the sandbox can neither
   // append to, truncate, rename nor replace it, even inside an allowWrite directory.
-  if (!audit_file.empty()) own_files.push_back(audit_file);
+  if (!outputs.audit_file.empty()) own_files.push_back(outputs.audit_file);
   own_files.push_back(at.home + "/.fence.json");
   try {
+    if (!outputs.log_file.empty()) {
+      // The log file is writable inside like an allowWrite entry (and as protected as one:
+      // a protected path stays read-only), so fence runs inside can append to it.
+      Config with_log = config;
+      with_log.filesystem.allow_write.push_back(outputs.log_file);
+      return build_filesystem_plan(with_log, at.cwd, at.home, own_files);
+    }
     return build_filesystem_plan(config, at.cwd, at.home, own_files);
   } catch (const std::invalid_argument& e) {
     throw ConfigError(e.what());
@@ -97,8 +104,8 @@ void add_local_network(ipc::LaunchSpec& spec, const Config& config, const CliOpt
 }  // namespace
 
 LaunchPlan build_launch_spec(const CliOptions& cli, const Config& config, const RunPlaces& at,
-                             const std::string& audit_file) {
-  FilesystemPlan fs = plan_filesystem(config, at, audit_file);
+                             const OutputFiles& outputs) {
+  FilesystemPlan fs = plan_filesystem(config, at, outputs);
   LaunchPlan plan;
   plan.fs_warnings = std::move(fs.warnings);
   ipc::LaunchSpec& spec = plan.spec;
@@ -106,6 +113,10 @@ LaunchPlan build_launch_spec(const CliOptions& cli, const Config& config, const 
                   ? shell_command_argv(cli, *cli.shell_command, environment_value("SHELL"))
                   : cli.command;
   spec.env = sandbox_environment(current_environment(), &plan.removed_env);
+  if (!outputs.log_file.empty()) {
+    std::erase_if(spec.env, [](const std::string& e) { return e.starts_with("FENCE_LOG_FILE="); });
+    spec.env.push_back("FENCE_LOG_FILE=" + outputs.log_file);
+  }
   spec.cwd = at.cwd;
   spec.readable = std::move(fs.readable);
   spec.executable = std::move(fs.executable);

@@ -19,7 +19,7 @@ struct RunPlaces {
 };
 
 // The filesystem plan (the configuration's tiers resolved on this host, fence's own files
-// protected: its executables, its settings file, `audit_file` when non-empty, ~/.fence.json),
+// protected: its executables, its settings file, the audit file, ~/.fence.json),
 // the command, its sanitized environment with the proxy variables, the proxy ports and the
 // localhost and inbound fields. Names of environment variables removed go to *removed_env.
 // Throws ConfigError for a policy that cannot be planned or ports that collide.
@@ -28,7 +28,15 @@ struct LaunchPlan {
   std::vector<std::string> fs_warnings;  // entries ignored and why, for -d / -m
   std::vector<std::string> removed_env;  // environment variables not passed on
 };
+// Files fence writes on the host during the run, as resolved ("" for none, or for a descriptor
+// fence inherited). The audit file is protected from the sandbox; the log file is writable
+// inside (unless the policy protects that path) and named by FENCE_LOG_FILE, so fence runs
+// inside append their lines to it.
+struct OutputFiles {
+  std::string audit_file;
+  std::string log_file;
+};
 LaunchPlan build_launch_spec(const CliOptions& cli, const Config& config, const RunPlaces& at,
-                             const std::string& audit_file);
+                             const OutputFiles& outputs);
 
 }  // namespace fence::supervisor

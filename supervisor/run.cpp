@@ -5,16 +5,19 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "platform/host_path.hpp"
 #include "platform/landlock.hpp"
 #include "supervisor/audit/audit_events.hpp"
 #include "supervisor/audit/audit_log.hpp"
 #include "supervisor/audit/audit_syslog.hpp"
+#include "supervisor/audit/diagnostics.hpp"
 #include "supervisor/audit/reporter.hpp"
 #include "supervisor/config/config.hpp"
 #include "supervisor/config/paths.hpp"
@@ -51,7 +54,7 @@ int fail(int code, const std::string& message) {
 }
 
 void print_line(bool enabled, const std::string& line) {
-  if (enabled) std::fprintf(stderr, "%s\n", one_line(line).c_str());
+  if (enabled) write_diagnostic_line(line);
 }
 
 std::string current_directory() {
@@ -84,13 +87,40 @@ Config load_policy(const CliOptions& cli, const RunPlaces& at) {
 struct AuditSinks {
   std::optional<AuditLog> log;
   std::optional<AuditSyslog> syslog;
-  std::string file;  // the file reached, to protect from the sandbox ("" for none)
+  OutputFiles files;  // the files reached ("" for none)
 };
+
+// --fence-log-file, else FENCE_LOG_FILE: the -m/-d lines go there from now on. The flag must
+// work (exit 122 otherwise); the variable, inherited by fence runs inside a sandbox, falls back
+// to stderr with a warning when the file cannot be opened.
+void open_log_file(const CliOptions& cli, const RunPlaces& at, AuditSinks& sinks) {
+  std::optional<std::string> asked = cli.log_file;
+  const bool from_flag = asked.has_value();
+  if (const char* env = std::getenv("FENCE_LOG_FILE"); !asked && env && *env) asked = env;
+  if (!asked) return;
+  std::string why;
+  try {
+    platform::HostFile file =
+        platform::open_host_file_for_append(absolute_path(*asked, at.cwd, at.home), 0600);
+    sinks.files.log_file = file.path;
+    send_diagnostics_to(std::move(file.fd));
+    return;
+  } catch (const platform::HostPathError& e) {
+    why = e.reason();
+  } catch (const std::invalid_argument& e) {
+    why = e.what();
+  }
+  const std::string message = "cannot open log file " + in_quotes(*asked) + ": " + why;
+  if (from_flag) throw RunError(kExitConfigError, message);
+  std::fprintf(stderr, "fence: FENCE_LOG_FILE: %s; lines go to stderr\n",
+               one_line(message).c_str());
+}
 
 // The audit sinks are opened before anything runs: a run that was asked to be audited and
 // cannot be does not happen.
 AuditSinks open_audit(const CliOptions& cli, const Config& config, const RunPlaces& at) {
   AuditSinks sinks;
+  open_log_file(cli, at, sinks);
   std::optional<std::string> path = cli.audit_log;
   try {
     if (!path && config.audit.file) path = absolute_path(*config.audit.file, at.cwd, at.home);
@@ -98,7 +128,7 @@ AuditSinks open_audit(const CliOptions& cli, const Config& config, const RunPlac
     throw ConfigError(e.what());
   }
   std::string error;
-  if (path && !(sinks.log = AuditLog::open(*path, &error, &sinks.file)))
+  if (path && !(sinks.log = AuditLog::open(*path, &error, &sinks.files.audit_file)))
     throw RunError(kExitConfigError, error);
   if (cli.audit_syslog || config.audit.syslog) {
     sinks.syslog = AuditSyslog::open(cli.audit_syslog.value_or("/dev/log"), &error);
@@ -247,7 +277,7 @@ int run(const CliOptions& cli) {
   try {
     const Config config = load_policy(cli, at);
     AuditSinks sinks = open_audit(cli, config, at);
-    LaunchPlan plan = build_launch_spec(cli, config, at, sinks.file);
+    LaunchPlan plan = build_launch_spec(cli, config, at, sinks.files);
     Reporter reporter(cli.debug, cli.monitor, std::move(sinks.log), std::move(sinks.syslog));
     for (const auto& warning : plan.fs_warnings)
       print_line(cli.debug || cli.monitor, "[fence:fs] " + warning);

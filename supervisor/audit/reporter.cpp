@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "supervisor/audit/audit_events.hpp"
+#include "supervisor/audit/diagnostics.hpp"
 #include "supervisor/policy/safe_text.hpp"
 
 namespace fence::supervisor {
@@ -44,9 +45,7 @@ Reporter::Reporter(bool debug, bool monitor, std::optional<AuditLog> audit,
     : debug_(debug), monitor_(monitor), audit_(std::move(audit)), syslog_(std::move(syslog)) {}
 
 void Reporter::print(const std::string& line) const {
-  std::lock_guard lock(print_mutex_);
-  // SECURITY: paths, comm, argv and host names in these lines come from the sandbox.
-  std::fprintf(stderr, "%s\n", one_line(line).c_str());
+  write_diagnostic_line(line);
 }
 
 void Reporter::debug_line(const std::string& line) const {

@@ -3,7 +3,8 @@
 // source (network, inbound, violations, commands, worker faults) is reported the same way and
 // counted for session_end.
 //
-// Lines go to stderr only, never into the command's stdout, prefixed by their source:
+// Lines go to stderr (or the --fence-log-file, diagnostics.hpp), never into the command's
+// stdout, prefixed by their source:
 // [fence:http] [fence:socks] [fence:inbound] [fence:local] [fence:fs] [fence:syscall] [fence:cmd].
 #pragma once
 
@@ -61,7 +62,6 @@ class Reporter final : public EventSink {
   bool monitor_;
   std::optional<AuditLog> audit_;
   std::optional<AuditSyslog> syslog_;
-  mutable std::mutex print_mutex_;
   std::string last_command_line_;  // pid, rule and argv of the last command line printed
   std::uint64_t network_allowed_ = 0, network_denied_ = 0, inbound_ = 0, worker_faults_ = 0,
                 violations_ = 0, commands_blocked_ = 0, commands_checked_ = 0;

@@ -452,3 +452,65 @@ attempt('push', lambda: subprocess.run(["git", "push"], capture_output=True).ret
     assert not (work / "git-ran").exists(), fmt(cp)
     assert "[fence:fs] ✗ write /etc/hosts" in cp.stderr, fmt(cp)
     assert fence_lines(cp.stderr, "[fence:cmd] ✗"), fmt(cp)
+
+
+# ------------------------------------------------------------------------ --fence-log-file
+
+def test_log_file_takes_the_lines_and_stderr_stays_clean(fence, tmp_path):
+    log = tmp_path / "fence.log"
+    cp = fence.sh("touch /etc/hosts 2>/dev/null; echo out; echo err >&2",
+                  flags=["-m", "--fence-log-file", str(log)])
+    assert cp.returncode == 0 and cp.stdout == "out\n", fmt(cp)
+    assert cp.stderr == "err\n", fmt(cp)
+    text = log.read_text()
+    assert re.search(r"^\[fence:fs\] ✗ \S+ /etc/hosts \(touch, pid \d+\)$", text, re.M), text
+    assert (log.stat().st_mode & 0o777) == 0o600
+    # The variable does the same, and a second run appends.
+    cp = fence.sh("touch /etc/passwd 2>/dev/null; true", flags=["-d"],
+                  env={"FENCE_LOG_FILE": str(log)})
+    assert cp.returncode == 0 and "[fence:" not in cp.stderr, fmt(cp)
+    text = log.read_text()
+    assert "/etc/hosts" in text and "/etc/passwd" in text and "[fence:cmd]" in text, text
+
+
+def test_runs_inside_append_to_the_same_log_file(fence, work):
+    """FENCE_LOG_FILE names the file inside, where it is writable (fence runs inside append),
+    also in the private /tmp; nothing else next to it becomes writable."""
+    for log in (work / "inner.log", Path("/tmp") / f"fence-log-{os.getpid()}.log"):
+        try:
+            cp = fence.sh('echo "$FENCE_LOG_FILE"; echo "nested line" >> "$FENCE_LOG_FILE"; '
+                          'touch beside 2>/dev/null || echo "beside refused"',
+                          flags=["-m", "--fence-log-file", str(log)])
+            assert cp.returncode == 0, fmt(cp)
+            assert cp.stdout.splitlines() == [str(log), "beside refused"], fmt(cp)
+            assert "nested line\n" in log.read_text()
+            assert not (work / "beside").exists()
+        finally:
+            log.unlink(missing_ok=True)
+
+
+def test_log_file_at_a_protected_path_stays_read_only_inside(fence, work):
+    """Asking fence to log into a protected file does not open it to the command."""
+    (work / ".bashrc").write_text("# rc\n")
+    cp = fence.sh('echo "bad" >> .bashrc 2>/dev/null || echo refused',
+                  flags=["-m", "--fence-log-file", str(work / ".bashrc")],
+                  config={"filesystem": {"allowWrite": ["."]}})
+    assert cp.returncode == 0 and cp.stdout == "refused\n", fmt(cp)
+    assert "bad" not in (work / ".bashrc").read_text()
+
+
+def test_log_file_through_a_planted_symlink_is_refused(fence, work, tmp_path):
+    target = tmp_path / "victim"
+    target.write_text("keep\n")
+    (work / "fence.log").symlink_to(target)
+    cp = fence.sh("touch /etc/hosts; echo ran", flags=["-m", "--fence-log-file", "fence.log"])
+    assert cp.returncode == 122 and "ran" not in cp.stdout, fmt(cp)
+    assert "cannot open log file" in cp.stderr, fmt(cp)
+    assert target.read_text() == "keep\n"
+    # Inherited by a run (FENCE_LOG_FILE), the same file is not used either: the lines go to
+    # stderr with one warning, and the run happens.
+    cp = fence.sh("touch /etc/hosts 2>/dev/null; echo ran", flags=["-m"],
+                  env={"FENCE_LOG_FILE": str(work / "fence.log")})
+    assert cp.returncode == 0 and cp.stdout == "ran\n", fmt(cp)
+    assert "fence: FENCE_LOG_FILE: cannot open log file" in cp.stderr, fmt(cp)
+    assert "[fence:fs] ✗" in cp.stderr and target.read_text() == "keep\n", fmt(cp)

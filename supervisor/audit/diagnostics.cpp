@@ -1,0 +1,45 @@
+#include "supervisor/audit/diagnostics.hpp"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <mutex>
+
+#include "supervisor/policy/safe_text.hpp"
+
+namespace fence::supervisor {
+namespace {
+
+std::mutex& output_mutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+
+platform::UniqueFd& output_file() {
+  static platform::UniqueFd fd;
+  return fd;
+}
+
+}  // namespace
+
+void send_diagnostics_to(platform::UniqueFd fd) {
+  std::lock_guard lock(output_mutex());
+  output_file() = std::move(fd);
+}
+
+void write_diagnostic_line(const std::string& line) {
+  // SECURITY: paths, comm, argv and host names in these lines come from the sandbox.
+  std::string text = one_line(line);
+  text += '\n';
+  std::lock_guard lock(output_mutex());
+  const int fd = output_file() ? output_file().get() : STDERR_FILENO;
+  std::size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;  // a diagnostic that cannot be written is dropped, never fatal
+    done += static_cast<std::size_t>(n);
+  }
+}
+
+}  // namespace fence::supervisor
