@@ -54,6 +54,8 @@ CommandPreparation prepare_command_setup(const ipc::LaunchSpec& spec) {
   CommandPreparation prep;
   prep.setup.spec = &spec;
   prep.setup.landlock = landlock_policy_for(spec);
+  // In the command child, stdin, stdout and stderr are fds 0, 1 and 2 (command_child.cpp).
+  prep.setup.landlock.held_files = {0, 1, 2};
   // Protected names at any depth of a writable tree, and protected paths that do not exist
   // yet, are guarded by init (notify/filesystem_guard.hpp).
   prep.names = protected_names_for(spec);

@@ -183,8 +183,12 @@ class Init {
   void prepare_notifier() {
     const SeccompOptions& seccomp = prep_.setup.seccomp;
     if (seccomp.notifies_filesystem()) {
+      // The thread opens files for the command: it may reopen the command's stdio by path too,
+      // held here as init's copies (still open: the thread restricts itself before returning).
+      platform::LandlockPolicy policy = prep_.setup.landlock;
+      policy.held_files = {prep_.setup.stdio[0], prep_.setup.stdio[1], prep_.setup.stdio[2]};
       run_step(Stage::Notifier, "seccomp notifier: restricted worker",
-               [&] { restricted_ = std::make_unique<RestrictedThread>(prep_.setup.landlock); });
+               [&] { restricted_ = std::make_unique<RestrictedThread>(policy); });
     }
     if (seccomp.needs_listener()) {
       int sv[2];
@@ -240,6 +244,9 @@ class Init {
           std::move(prep_.guarded), std::move(prep_.names), *restricted_, spec_.report_violations);
     if (seccomp.mediates_connect())
       connect_guard_ = std::make_unique<ConnectGuard>(spec_.unix_sockets, spec_.report_violations);
+    // Connect threads start later, when init no longer holds the command's stdio: their fd
+    // numbers could name other files by then.
+    prep_.setup.landlock.held_files.clear();
     notifier_ = std::make_unique<Notifier>(std::move(notify_fd), seccomp, filesystem_.get(), link_,
                                            connect_guard_.get(), &prep_.setup.landlock);
   }

@@ -103,6 +103,33 @@ bool add_path_rule(int ruleset_fd, const std::string& path, PathAccess access, i
   return true;
 }
 
+// The rights an open descriptor already carries, as a rule on its inode (LandlockPolicy::
+// held_files). Returns false for a descriptor that is not a regular file or a character device.
+bool add_held_file_rule(int ruleset_fd, int fd, std::uint64_t handled_fs) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    if (errno == EBADF) return false;
+    throw SysError("landlock: fstat fd " + std::to_string(fd));
+  }
+  if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode)) return false;
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0) throw SysError("landlock: F_GETFL fd " + std::to_string(fd));
+  if (flags & O_PATH) return false;  // holds no access to the file
+  const int mode = flags & O_ACCMODE;
+  std::uint64_t rights = 0;
+  if (mode == O_RDONLY || mode == O_RDWR) rights |= ll::kAccessFsReadFile;
+  if (mode == O_WRONLY || mode == O_RDWR) rights |= ll::kAccessFsWriteFile | ll::kAccessFsTruncate;
+  if (S_ISCHR(st.st_mode)) rights |= ll::kAccessFsIoctlDev;
+  rights &= handled_fs & ll::kAccessFsFileRights;
+  if (rights == 0) return false;
+  ll::PathBeneathAttr rule{};
+  rule.allowed_access = rights;
+  rule.parent_fd = fd;  // any descriptor of the file names its inode
+  if (add_rule(ruleset_fd, ll::kRulePathBeneath, &rule) != 0)
+    throw SysError("landlock: add rule for fd " + std::to_string(fd));
+  return true;
+}
+
 void add_port_rules(int ruleset_fd, const std::vector<std::uint16_t>& ports, std::uint64_t right) {
   for (auto port : ports) {
     ll::NetPortAttr rule{};
@@ -168,6 +195,7 @@ LandlockResult apply_landlock(const LandlockPolicy& policy) {
       result.skipped_paths.push_back(path);
     }
   }
+  for (int fd : policy.held_files) add_held_file_rule(ruleset.get(), fd, attr.handled_access_fs);
   if (attr.handled_access_net & ll::kAccessNetBindTcp)
     add_port_rules(ruleset.get(), policy.bind_ports, ll::kAccessNetBindTcp);
   if (attr.handled_access_net & ll::kAccessNetConnectTcp)
@@ -192,6 +220,10 @@ std::vector<std::string> describe_landlock(const LandlockPolicy& policy, int abi
   for (const auto& [path, access] : policy.paths) {
     lines.push_back(std::string("landlock: ") + tier_name(access) + " " + path);
   }
+  if (!policy.held_files.empty())
+    lines.emplace_back(
+        "landlock: the command's stdin, stdout and stderr (a file or a terminal) can be reopened "
+        "by path (/dev/stdout, /dev/stderr, /dev/pts/N) with the access they were opened with");
   if (used < 4) {
     lines.emplace_back("landlock: tcp bind/connect not restricted (needs ABI 4)");
   } else {

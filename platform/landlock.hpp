@@ -104,6 +104,13 @@ struct LandlockPolicy {
   // Absolute paths. A path that does not exist is skipped and reported; a Write path whose
   // last component is a symlink is an error (never followed).
   std::vector<std::pair<std::string, PathAccess>> paths;
+  // Files this process already holds open (the command's stdin, stdout, stderr): a regular file
+  // or a character device (a terminal) gets, on its own inode, the rights its open mode allows
+  // (reading; writing and truncating; device ioctls for a device), so reopening it by path
+  // (/dev/stdout, /dev/stderr, /proc/self/fd/N, /dev/pts/N) works as outside. Nothing more
+  // than the descriptor itself grants. Pipes and sockets are skipped (Landlock does not govern
+  // them).
+  std::vector<int> held_files;
   // Handle BIND_TCP / CONNECT_TCP: only the listed ports are then allowed. Unhandled: any port.
   bool restrict_bind = true, restrict_connect = true;
   std::vector<std::uint16_t> bind_ports, connect_ports;

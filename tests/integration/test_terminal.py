@@ -113,6 +113,40 @@ def test_stdin_is_a_tty(pty_fence):
     assert s.wait() == 0
 
 
+def test_dev_stdout_stderr_and_tty_work_on_a_terminal(pty_fence, work):
+    """`echo x > /dev/stderr` (and /dev/stdout, /proc/self/fd/N, /dev/tty) reach the terminal,
+    also when a writable tree sends write-intent opens through init, without -m reports."""
+    script = ("echo A > /dev/stderr && echo B > /dev/stdout && echo C > /proc/self/fd/1 && "
+              "echo D > /dev/tty && echo E >> /dev/stderr && echo done-$?")
+    for config in (None, {"filesystem": {"allowWrite": ["."]}}):
+        s = pty_fence(["bash", "-c", script], config=config, flags=["-m"])
+        s.expect(r"done-0")
+        assert s.wait() == 0
+        out = s.log.decode(errors="replace")
+        for line in "ABCDE":
+            assert re.search(rf"^{line}\r?$", out, re.M), out
+        assert "[fence:fs]" not in out and "Permission denied" not in out, out
+
+
+def test_stdio_files_can_be_reopened_with_their_own_access_only(fence, work, tmp_path):
+    """A file given as stdout can be reopened for writing by path, not for reading; one given
+    as stdin for reading, not for writing."""
+    out = tmp_path / "out.txt"
+    src = tmp_path / "in.txt"
+    src.write_text("input\n")
+    with open(out, "a") as o, open(src) as i:
+        cp = subprocess.run(
+            fence.argv(["--", "bash", "-c",
+                        "echo one > /dev/stdout; echo two >> /dev/stdout; cat /dev/stdin; "
+                        "cat /dev/stdout 2>/dev/null || echo no-read >&2; "
+                        "echo x 2>/dev/null >> /dev/stdin || echo no-write >&2"]),
+            stdin=i, stdout=o, stderr=subprocess.PIPE, text=True, env=fence.env(), cwd=work,
+            timeout=30)
+    assert out.read_text() == "one\ntwo\ninput\n", cp.stderr
+    assert "no-read" in cp.stderr and "no-write" in cp.stderr, cp.stderr
+    assert src.read_text() == "input\n"
+
+
 def test_window_size_is_passed(pty_fence):
     s = pty_fence(["stty", "size"], rows=37, cols=101)
     s.expect(r"37 101")
