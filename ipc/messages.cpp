@@ -133,17 +133,11 @@ std::optional<std::string> validate(const LaunchSpec& m) {
     return "LaunchSpec: proxy ports must be distinct and non-zero";
   const std::initializer_list<std::uint16_t> proxies = {m.http_proxy_port, m.socks_proxy_port};
   const std::pair<std::string_view, const std::vector<std::uint16_t>*> ports[] = {
-      {"bind_ports", &m.bind_ports},
-      {"inbound_ports", &m.inbound_ports},
-      {"local_outbound_ports", &m.local_outbound_ports}};
+      {"inbound_ports", &m.inbound_ports}, {"local_outbound_ports", &m.local_outbound_ports}};
   for (const auto& [name, list] : ports)
     if (auto e = check_ports(name, *list, proxies)) return "LaunchSpec: " + *e;
-  // SECURITY: a transparent listener on a port the command may also bind would let the
-  // command race init for the port; the supervisor keeps the two sets apart.
+  // A port is either served inside (-p) or forwarded out (a transparent listener), not both.
   for (std::uint16_t port : m.local_outbound_ports) {
-    for (std::uint16_t b : m.bind_ports)
-      if (port == b)
-        return "LaunchSpec: port " + std::to_string(port) + " both bound and forwarded";
     for (std::uint16_t b : m.inbound_ports)
       if (port == b)
         return "LaunchSpec: port " + std::to_string(port) + " both inbound and forwarded";

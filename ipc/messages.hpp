@@ -38,8 +38,7 @@ void serialize(Archive& ar, LaunchSpec& m) {
      bounded(m.protected_files, kMaxNamePatternCount, kMaxNamePatternLen),
      bounded(m.creatable_protected, kMaxNamePatternCount, kMaxNamePatternLen),
      checked(m.protect_bare_repositories), checked(m.allow_all_unix_sockets), checked(m.debug),
-     m.http_proxy_port, m.socks_proxy_port, checked(m.allow_local_binding),
-     bounded(m.bind_ports, kMaxPortCount), bounded(m.inbound_ports, kMaxPortCount),
+     m.http_proxy_port, m.socks_proxy_port, bounded(m.inbound_ports, kMaxPortCount),
      bounded(m.local_outbound_ports, kMaxPortCount),
      bounded(m.unix_sockets, kMaxSocketCount, kMaxPathLen), checked(m.allow_pty),
      checked(m.report_violations), checked(m.check_exec));

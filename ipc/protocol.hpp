@@ -27,7 +27,7 @@ namespace fence::ipc {
 // --- framing ---------------------------------------------------------------------------------
 
 inline constexpr std::uint32_t kMagic = 0x46454e43;   // "FENC"
-inline constexpr std::uint16_t kProtocolVersion = 7;  // bump on any change
+inline constexpr std::uint16_t kProtocolVersion = 8;  // bump on any change
 // A payload travels in its datagram up to kMaxPayload bytes. Messages whose rule says `large`
 // (an argv and environment as large as the kernel accepts for execve) may be bigger: their
 // payload then travels in a sealed memfd attached as the last fd (frame.hpp), up to
@@ -159,8 +159,6 @@ struct LaunchSpec {
   std::uint16_t socks_proxy_port = kDefaultSocksProxyPort;
   // Localhost and inbound (docs/configuration.md, "network"). Port lists: 1..65535, unique,
   // none equal to a proxy port.
-  bool allow_local_binding = false;                 // the command may bind any TCP port
-  std::vector<std::uint16_t> bind_ports;            // ...or only these (the -p ports)
   std::vector<std::uint16_t> inbound_ports;         // -p: InboundOpen may name these
   std::vector<std::uint16_t> local_outbound_ports;  // transparent listeners to create
   std::vector<std::string> unix_sockets;            // host sockets made visible (normalized paths)

@@ -17,16 +17,12 @@ platform::LandlockPolicy landlock_policy_for(const ipc::LaunchSpec& spec) {
   for (const auto& p : spec.executable) policy.paths.emplace_back(p, PathAccess::Execute);
   for (const auto& p : writable_roots(spec))
     if (p != "/tmp") policy.paths.emplace_back(p, PathAccess::Write);
-  // Only lo exists, so every TCP peer is inside the sandbox (defense in depth; the network
-  // namespace is the isolation). bind: any port with allowLocalBinding, else only the -p
-  // ports. connect: the proxy and transparent listeners, and the ports the command may serve
-  // on itself (all of them with allowLocalBinding).
-  policy.restrict_bind = !spec.allow_local_binding;
-  policy.bind_ports = spec.bind_ports;
-  policy.restrict_connect = !spec.allow_local_binding;
-  policy.connect_ports = {spec.http_proxy_port, spec.socks_proxy_port};
-  for (auto port : spec.local_outbound_ports) policy.connect_ports.push_back(port);
-  for (auto port : spec.bind_ports) policy.connect_ports.push_back(port);
+  // TCP bind and connect on any port: the network namespace has only its own lo, so every
+  // peer is inside the sandbox (a test suite's server on port 0, a dev server and its
+  // client). The proxy and transparent listeners exist before the command does, so their
+  // ports cannot be bound again; only -p carries a port out to the host.
+  policy.restrict_bind = false;
+  policy.restrict_connect = false;
   policy.scope_abstract_unix = true;
   policy.scope_signal = true;
   return policy;

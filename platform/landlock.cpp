@@ -228,7 +228,7 @@ std::vector<std::string> describe_landlock(const LandlockPolicy& policy, int abi
     lines.emplace_back("landlock: tcp bind/connect not restricted (needs ABI 4)");
   } else {
     lines.push_back("landlock: tcp bind allowed on ports: " +
-                    (!policy.restrict_bind       ? std::string("any (allowLocalBinding)")
+                    (!policy.restrict_bind       ? std::string("any on the sandbox's loopback")
                      : policy.bind_ports.empty() ? std::string("none")
                                                  : join_ports(policy.bind_ports)));
     lines.push_back("landlock: tcp connect allowed on ports: " +

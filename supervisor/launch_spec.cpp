@@ -71,14 +71,11 @@ FilesystemPlan plan_filesystem(const Config& config, const RunPlaces& at,
 void add_local_network(ipc::LaunchSpec& spec, const Config& config, const CliOptions& cli,
                        const RunPlaces& at) {
   const auto& net = config.network;
-  spec.allow_local_binding = net.allow_local_binding;
   for (const ExposedPort& p : cli.ports) {
     if (p.port == spec.http_proxy_port || p.port == spec.socks_proxy_port)
       throw ConfigError("-p " + std::to_string(p.port) +
                         ": that port is the sandbox's proxy listener");
     spec.inbound_ports.push_back(p.port);
-    // -p implies binding for that port only.
-    if (!spec.allow_local_binding) spec.bind_ports.push_back(p.port);
   }
   for (std::uint16_t port : net.allow_local_outbound_ports) {
     if (port == spec.http_proxy_port || port == spec.socks_proxy_port)

@@ -170,32 +170,53 @@ def bind(port):
 '''
 
 
-def test_bind_refused_without_allow_local_binding(fence):
+def test_bind_and_connect_on_the_sandbox_loopback_by_default(fence):
+    """Servers inside work without configuration: any port, port 0 included, and a client
+    inside reaches them (the namespace's lo is the sandbox's own)."""
+    code = BIND + PING + r'''
+import threading
+def serve(srv):
+    c, _ = srv.accept(); c.recv(100); c.sendall(b"+PONG\r\n"); c.close()
+for name, port in (("low", 8000), ("high", 40123), ("zero", 0)):
+    srv = socket.socket(); srv.bind(("127.0.0.1", port)); srv.listen(1)
+    threading.Thread(target=serve, args=(srv,), daemon=True).start()
+    attempt(name, ping, srv.getsockname()[1])
+six = socket.socket(socket.AF_INET6); six.bind(("::1", 0)); six.listen(1)
+threading.Thread(target=serve, args=(six,), daemon=True).start()
+def ping6(port):
+    c = socket.create_connection(("::1", port), timeout=5); c.sendall(b"PING\r\n")
+    return c.recv(100).decode().strip()
+attempt("six", ping6, six.getsockname()[1])
+'''
+    cp = fence.py(code, config={})
+    for name in ("low", "high", "zero", "six"):
+        assert f"{name}: OK '+PONG'" in cp.stdout, fmt(cp)
+
+
+def test_allow_local_binding_false_still_lets_servers_inside_work(fence):
+    """allowLocalBinding is only the default of allowLocalOutbound (as upstream); binding on the
+    sandbox's own loopback never needed it."""
     cp = fence.py(BIND + "attempt('bind', bind, 8000)\nattempt('bind0', bind, 0)",
-                  config={})
-    assert_started(cp)
-    assert "bind: ERR EACCES" in cp.stdout, fmt(cp)
-    assert "bind0: ERR EACCES" in cp.stdout, fmt(cp)
-
-
-def test_bind_allowed_with_allow_local_binding(fence):
-    cp = fence.py(BIND + "attempt('bind', bind, 8000)\nattempt('high', bind, 40123)",
-                  config={"network": {"allowLocalBinding": True}})
-    assert ok(cp, "bind") and ok(cp, "high"), fmt(cp)
-
-
-def test_port_flag_allows_binding_that_port_only(fence):
-    port = free_port()
-    cp = fence.py(BIND + f"attempt('mine', bind, {port})\nattempt('other', bind, {port + 1})",
-                  config={}, flags=["-p", str(port)])
-    assert ok(cp, "mine"), fmt(cp)
-    assert "other: ERR EACCES" in cp.stdout, fmt(cp)
+                  config={"network": {"allowLocalBinding": False}})
+    assert ok(cp, "bind") and ok(cp, "bind0"), fmt(cp)
 
 
 def test_proxy_ports_cannot_be_taken_over(fence):
-    cp = fence.py(BIND + "attempt('http', bind, 3128)\nattempt('socks', bind, 1080)",
-                  config={"network": {"allowLocalBinding": True}})
-    assert "http: ERR EADDRINUSE" in cp.stdout and "socks: ERR EADDRINUSE" in cp.stdout, fmt(cp)
+    """The proxy listeners (and transparent ones) exist before the command: their ports cannot
+    be bound again on any IPv4 spelling, and the proxies keep answering."""
+    port = free_port()
+    code = BIND + r'''
+def bind_any(port):
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    s.bind(("0.0.0.0", port)); s.listen(1)
+    return "bound"
+''' + "".join(f"attempt('{n}', bind, {p})\nattempt('{n}-any', bind_any, {p})\n"
+                  for n, p in (("http", 3128), ("socks", 1080), ("local", port)))
+    cp = fence.py(code, config={"network": {"allowLocalOutboundPorts": [port]}})
+    for name in ("http", "socks", "local"):
+        assert f"{name}: ERR EADDRINUSE" in cp.stdout, fmt(cp)
+        assert f"{name}-any: ERR EADDRINUSE" in cp.stdout, fmt(cp)
 
 
 def test_server_inside_talks_to_itself_with_binding(fence):
@@ -961,3 +982,39 @@ attempt('own', lambda: socket.socket(socket.AF_UNIX).connect("/tmp/own.sock"))
     assert unix[0]["path"] == str(tmp_path / "agent.sock") and unix[0]["verdict"] == "allow"
     assert unix[0]["rule"] == "allowUnixSockets" and unix[0]["sandbox_pid"] >= 1
     assert listed.accepted == 1
+
+
+def test_http_server_on_port_0_and_a_client_inside_with_the_default_policy(fence):
+    cp = fence.sh(
+        "python3 -u -m http.server 0 --bind 127.0.0.1 > srv.log 2>&1 & "
+        "for i in $(seq 50); do port=$(sed -n 's/.*port \\([0-9]*\\).*/\\1/p' srv.log | head -1); "
+        "[ -n \"$port\" ] && break; sleep 0.1; done; "
+        "curl -s -m 10 -o /dev/null -w 'ip %{http_code}\\n' http://127.0.0.1:$port/; "
+        "curl -s -m 10 -o /dev/null -w 'name %{http_code}\\n' http://localhost:$port/; kill $!",
+        config={"filesystem": {"allowWrite": ["."]}})
+    assert "ip 200" in cp.stdout and "name 200" in cp.stdout, fmt(cp)
+
+
+def test_pytest_style_server_fixture_inside(fence, work):
+    (work / "test_inside.py").write_text(r'''
+import socket, socketserver, threading
+import pytest
+
+class Echo(socketserver.BaseRequestHandler):
+    def handle(self):
+        self.request.sendall(self.request.recv(100).upper())
+
+@pytest.fixture
+def server():
+    srv = socketserver.TCPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield srv.server_address
+    srv.shutdown(); srv.server_close()
+
+def test_echo(server):
+    with socket.create_connection(server, timeout=5) as c:
+        c.sendall(b"ping")
+        assert c.recv(100) == b"PING"
+''')
+    cp = fence.run([PY, "-B", "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_inside.py"])
+    assert cp.returncode == 0 and "1 passed" in cp.stdout, fmt(cp)

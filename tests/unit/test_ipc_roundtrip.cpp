@@ -49,8 +49,6 @@ LaunchSpec sample<LaunchSpec>() {
   m.debug = true;
   m.http_proxy_port = 3129;
   m.socks_proxy_port = 1081;
-  m.allow_local_binding = true;
-  m.bind_ports = {8000};
   m.inbound_ports = {8000, 8001};
   m.local_outbound_ports = {6379};
   m.unix_sockets = {"/run/user/1000/agent.sock"};
@@ -161,9 +159,8 @@ auto fields(const LaunchSpec& m) {
   return std::tie(m.argv, m.env, m.cwd, m.readable, m.executable, m.writable, m.read_only, m.hidden,
                   m.protected_names, m.protected_files, m.creatable_protected,
                   m.protect_bare_repositories, m.allow_all_unix_sockets, m.debug, m.http_proxy_port,
-                  m.socks_proxy_port, m.allow_local_binding, m.bind_ports, m.inbound_ports,
-                  m.local_outbound_ports, m.unix_sockets, m.allow_pty, m.report_violations,
-                  m.check_exec);
+                  m.socks_proxy_port, m.inbound_ports, m.local_outbound_ports, m.unix_sockets,
+                  m.allow_pty, m.report_violations, m.check_exec);
 }
 auto fields(const LocalListenerReady& m) {
   return std::tie(m.port);
