@@ -11,9 +11,9 @@ namespace {
 SeccompOptions seccomp_options_for(const ipc::LaunchSpec& spec, const GuardedNames& guarded,
                                    const ProtectedNames& names) {
   SeccompOptions options;
-  options.unix_sockets = spec.allow_all_unix_sockets ? UnixSockets::All
-                         : spec.unix_sockets.empty() ? UnixSockets::PairsOnly
-                                                     : UnixSockets::Listed;
+  // Unix sockets of the command's own work by default; each connect() is performed by init,
+  // which reaches a socket file only if it is listed or bound inside the sandbox.
+  options.unix_sockets = spec.allow_all_unix_sockets ? UnixSockets::All : UnixSockets::Listed;
   options.report_violations = spec.report_violations;
   options.check_exec = spec.check_exec;
   options.notify_creations = !guarded.empty();

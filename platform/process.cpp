@@ -1,6 +1,7 @@
 #include "platform/process.hpp"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -11,6 +12,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -21,10 +23,10 @@ namespace fence::platform {
 
 namespace {
 
-constexpr long kSysCloseRange = 436;        // Linux 5.9, same number on every architecture
-constexpr long kSysPidfdOpen = 434;         // Linux 5.3, same number on every architecture
-constexpr long kSysPidfdGetfd = 438;        // Linux 5.6, same number on every architecture
-constexpr unsigned kPidfdThread = 0200000;  // PIDFD_THREAD (= O_EXCL), Linux 6.9
+constexpr long kSysCloseRange = 436;       // Linux 5.9, same number on every architecture
+constexpr long kSysPidfdOpen = 434;        // Linux 5.3, same number on every architecture
+constexpr long kSysPidfdGetfd = 438;       // Linux 5.6, same number on every architecture
+constexpr unsigned kPidfdThread = O_EXCL;  // PIDFD_THREAD, Linux 6.9
 
 // Fallback for kernels without close_range: list /proc/self/fd first, then close, so the
 // directory's own fd is not closed under the iteration.
@@ -124,6 +126,20 @@ void close_fds_except(std::initializer_list<int> keep) {
   close_range_compat(next, UINT_MAX);
 }
 
+pid_t thread_group_of(pid_t tid) {
+  UniqueFd status(
+      ::open(("/proc/" + std::to_string(tid) + "/status").c_str(), O_RDONLY | O_CLOEXEC));
+  if (!status) return -1;
+  char buf[4096];
+  const ssize_t n = retry_eintr([&] { return ::read(status.get(), buf, sizeof buf - 1); });
+  if (n <= 0) return -1;
+  buf[n] = '\0';
+  const char* field = std::strstr(buf, "\nTgid:");
+  if (!field) return -1;
+  const long tgid = std::strtol(field + 6, nullptr, 10);
+  return tgid > 0 ? static_cast<pid_t>(tgid) : -1;
+}
+
 UniqueFd open_pidfd(pid_t tid, pid_t tgid) {
   long pidfd = ::syscall(kSysPidfdOpen, tid, kPidfdThread);
   if (pidfd < 0 && errno == EINVAL && tgid > 0) pidfd = ::syscall(kSysPidfdOpen, tgid, 0U);
@@ -140,7 +156,11 @@ UniqueFd duplicate_fd_of(pid_t tid, int fd, int& error) {
   long pidfd = ::syscall(kSysPidfdOpen, tid, kPidfdThread);
   // Older kernels: only a thread-group leader has a pidfd, and its fd table is the one shared
   // by every thread that did not unshare it.
-  if (pidfd < 0 && errno == EINVAL) pidfd = ::syscall(kSysPidfdOpen, tid, 0U);
+  if (pidfd < 0 && errno == EINVAL) {
+    const pid_t tgid = thread_group_of(tid);
+    pidfd = tgid > 0 ? ::syscall(kSysPidfdOpen, tgid, 0U) : -1;
+    if (tgid <= 0) errno = ESRCH;
+  }
   if (pidfd < 0) {
     error = errno;
     return UniqueFd();

@@ -46,9 +46,13 @@ void close_fds_except(std::initializer_list<int> keep);
 
 // A duplicate (same open file description) of file descriptor `fd` of thread `tid`, through
 // pidfd_open + pidfd_getfd (Linux 5.6). The pidfd names the thread itself where the kernel
-// allows it (PIDFD_THREAD, Linux 6.9): a thread may have its own fd table. Invalid, with
-// `error` set, on failure (EBADF: no such fd; ESRCH: gone; EPERM: no ptrace access).
+// allows it (PIDFD_THREAD, Linux 6.9): a thread may have its own fd table; on older kernels,
+// the fd table of its thread group. Invalid, with `error` set, on failure (EBADF: no such fd;
+// ESRCH: gone; EPERM: no ptrace access).
 UniqueFd duplicate_fd_of(pid_t tid, int fd, int& error);
+
+// The thread group (process id) of thread `tid`, from /proc/TID/status; -1 if unknown.
+pid_t thread_group_of(pid_t tid);
 
 // A pidfd for thread `tid` (PIDFD_THREAD, Linux 6.9), or for its thread group `tgid` where the
 // kernel has no thread pidfds. Invalid on failure.

@@ -1,5 +1,7 @@
 #include "supervisor/launch_spec.hpp"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
@@ -8,6 +10,7 @@
 #include "supervisor/command_shell.hpp"
 #include "supervisor/config/environment.hpp"
 #include "supervisor/config/paths.hpp"
+#include "supervisor/policy/safe_text.hpp"
 #include "supervisor/spawn.hpp"
 
 extern char** environ;
@@ -69,7 +72,7 @@ FilesystemPlan plan_filesystem(const Config& config, const RunPlaces& at,
 
 // Localhost and inbound fields (docs/configuration.md, "network").
 void add_local_network(ipc::LaunchSpec& spec, const Config& config, const CliOptions& cli,
-                       const RunPlaces& at) {
+                       const RunPlaces& at, std::vector<std::string>& warnings) {
   const auto& net = config.network;
   for (const ExposedPort& p : cli.ports) {
     if (p.port == spec.http_proxy_port || p.port == spec.socks_proxy_port)
@@ -90,6 +93,15 @@ void add_local_network(ipc::LaunchSpec& spec, const Config& config, const CliOpt
   }
   for (const std::string& raw : net.allow_unix_sockets) {
     const std::string path = normalize_path(raw, at.cwd, at.home);
+    // A socket that does not exist yet (an agent started later) is skipped and said so; one
+    // that exists must be a socket. The launcher checks again when it binds it in.
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) {
+      warnings.push_back("allowUnixSockets: " + path + " does not exist; skipped");
+      continue;
+    }
+    if (!S_ISSOCK(st.st_mode))
+      throw ConfigError("network.allowUnixSockets: " + in_quotes(path) + " is not a socket");
     if (std::find(spec.unix_sockets.begin(), spec.unix_sockets.end(), path) ==
         spec.unix_sockets.end())
       spec.unix_sockets.push_back(path);
@@ -129,7 +141,7 @@ LaunchPlan build_launch_spec(const CliOptions& cli, const Config& config, const 
   spec.socks_proxy_port = config.network.socks_proxy_port.value_or(ipc::kDefaultSocksProxyPort);
   if (spec.http_proxy_port == spec.socks_proxy_port)
     throw ConfigError("network.httpProxyPort and network.socksProxyPort are equal");
-  add_local_network(spec, config, cli, at);
+  add_local_network(spec, config, cli, at, plan.net_warnings);
   add_proxy_environment(spec.env, spec.http_proxy_port, spec.socks_proxy_port);
   return plan;
 }

@@ -25,8 +25,9 @@ struct RunPlaces {
 // Throws ConfigError for a policy that cannot be planned or ports that collide.
 struct LaunchPlan {
   ipc::LaunchSpec spec;
-  std::vector<std::string> fs_warnings;  // entries ignored and why, for -d / -m
-  std::vector<std::string> removed_env;  // environment variables not passed on
+  std::vector<std::string> fs_warnings;   // entries ignored and why, for -d / -m
+  std::vector<std::string> net_warnings;  // the same for network entries
+  std::vector<std::string> removed_env;   // environment variables not passed on
 };
 // Files fence writes on the host during the run, as resolved ("" for none, or for a descriptor
 // fence inherited). The audit file is protected from the sandbox; the log file is writable

@@ -281,6 +281,8 @@ int run(const CliOptions& cli) {
     Reporter reporter(cli.debug, cli.monitor, std::move(sinks.log), std::move(sinks.syslog));
     for (const auto& warning : plan.fs_warnings)
       print_line(cli.debug || cli.monitor, "[fence:fs] " + warning);
+    for (const auto& warning : plan.net_warnings)
+      print_line(cli.debug || cli.monitor, "[fence:net] " + warning);
     ipc::LaunchSpec& spec = plan.spec;
     // Violations are reported only to someone: with -m, -d or an audit sink. Otherwise none of
     // that machinery is installed.

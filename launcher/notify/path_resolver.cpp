@@ -106,7 +106,7 @@ std::string Location::full_path() const {
 PathResolver::PathResolver(pid_t pid) : pid_(pid) {}
 
 pid_t PathResolver::thread_group() const {
-  if (thread_group_ == 0) thread_group_ = read_thread_group(pid_);
+  if (thread_group_ == 0) thread_group_ = platform::thread_group_of(pid_);
   return thread_group_;
 }
 
@@ -164,7 +164,7 @@ std::optional<Location> PathResolver::resolve(const UniqueFd& base_fd, const std
         // A magic link (fd/N, cwd, root, exe): let the kernel follow it for the object, but
         // only into the caller's own process.
         const pid_t owner = proc_owner(dir);
-        if (owner < 0 || thread_group() < 0 || read_thread_group(owner) != thread_group())
+        if (owner < 0 || thread_group() < 0 || platform::thread_group_of(owner) != thread_group())
           return fail(error, EACCES);
         UniqueFd object(::openat(cur.get(), comp.c_str(), O_PATH | O_CLOEXEC));
         if (!object) return fail(error, errno);

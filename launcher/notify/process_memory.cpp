@@ -71,7 +71,8 @@ ProcessMemory ProcessMemory::open(pid_t pid) {
   ProcessMemory mem;
   mem.pid_ = pid;
   mem.file_.reset(::open(proc_path(pid, "mem").c_str(), O_RDONLY | O_CLOEXEC));
-  if (!mem.file_ && errno == EACCES) mem.pidfd_ = platform::open_pidfd(pid, read_thread_group(pid));
+  if (!mem.file_ && errno == EACCES)
+    mem.pidfd_ = platform::open_pidfd(pid, platform::thread_group_of(pid));
   return mem;
 }
 
@@ -143,15 +144,6 @@ mode_t read_umask(pid_t pid) {
   auto value = status ? status_field(*status, "Umask") : std::nullopt;
   if (!value) return 022;
   return static_cast<mode_t>(std::strtoul(value->c_str(), nullptr, 8) & 0777);
-}
-
-pid_t read_thread_group(pid_t tid) {
-  auto status = read_small_file(proc_path(tid, "status"));
-  auto value = status ? status_field(*status, "Tgid") : std::nullopt;
-  if (!value) return -1;
-  char* end = nullptr;
-  const long tgid = std::strtol(value->c_str(), &end, 10);
-  return tgid > 0 ? static_cast<pid_t>(tgid) : -1;
 }
 
 }  // namespace fence::launcher

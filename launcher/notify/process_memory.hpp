@@ -70,7 +70,4 @@ std::string read_comm(pid_t pid);
 // The process's umask from /proc/PID/status (022 when unreadable).
 mode_t read_umask(pid_t pid);
 
-// The thread group (process id) of thread `tid` from /proc/TID/status, -1 when unreadable.
-pid_t read_thread_group(pid_t tid);
-
 }  // namespace fence::launcher

@@ -640,16 +640,70 @@ def pair():
 '''
 
 
-def test_unix_sockets_unreachable_by_default(fence, tmp_path, unix_echo):
-    sockdir = tmp_path / "sockets"
+def test_host_unix_sockets_unreachable_by_default(fence, tmp_path, unix_echo, work):
+    """Without configuration the command's own unix sockets work, a host socket does not: one in
+    a directory of the host (here the test's), one in the read-only view of $HOME, and the
+    host's abstract sockets (another network namespace). Refusals are reported."""
+    sockdir = work / "sockets"
     sockdir.mkdir()
     echo = unix_echo(sockdir / "agent.sock")
-    cp = fence.py(UNIX + f"attempt('connect', uconnect, {str(sockdir / 'agent.sock')!r})\n"
-                  "attempt('pair', pair)", config={})
-    assert_started(cp)
-    assert "connect: ERR EPERM" in cp.stdout, fmt(cp)  # socket(AF_UNIX) refused
-    assert "pair: OK 'x'" in cp.stdout, fmt(cp)
-    assert echo.accepted == 0
+    home_echo = unix_echo(work / "S.gpg-agent")
+    abstract = socket.socket(socket.AF_UNIX)
+    name = f"\0fence-test-{os.getpid()}"
+    abstract.bind(name)
+    abstract.listen(1)
+    abstract.settimeout(0.1)
+    try:
+        cp = fence.py(UNIX + f"""
+attempt('host', uconnect, {str(sockdir / 'agent.sock')!r})
+attempt('home', uconnect, {str(work / 'S.gpg-agent')!r})
+attempt('abstract', uconnect, {name!r})
+attempt('pair', pair)
+import threading
+srv = socket.socket(socket.AF_UNIX); srv.bind('/tmp/own.sock'); srv.listen(8)
+def serve():
+    for _ in range(2):
+        c, _ = srv.accept(); c.sendall(b'own:' + c.recv(100)); c.close()
+threading.Thread(target=serve, daemon=True).start()
+attempt('own', uconnect, '/tmp/own.sock')
+t = threading.Thread(target=lambda: attempt('own-thread', uconnect, '/tmp/own.sock'))
+t.start(); t.join()
+""", config={}, flags=["-m"])
+        assert_started(cp)
+        assert "host: ERR EACCES" in cp.stdout and "home: ERR EACCES" in cp.stdout, fmt(cp)
+        assert "abstract: ERR ECONNREFUSED" in cp.stdout, fmt(cp)
+        assert "pair: OK 'x'" in cp.stdout, fmt(cp)
+        assert "own: OK 'own:hi'" in cp.stdout and "own-thread: OK 'own:hi'" in cp.stdout, fmt(cp)
+        assert f"[fence:fs] ✗ connect {sockdir / 'agent.sock'}" in cp.stderr, fmt(cp)
+        assert echo.accepted == 0 and home_echo.accepted == 0
+        with pytest.raises(OSError):
+            abstract.accept()
+    finally:
+        abstract.close()
+
+
+def test_threads_connect_through_the_mediation(fence):
+    """Every connect() is performed by init, also one made by a program's second thread (a
+    thread's id is not a process id)."""
+    code = r'''
+import socket, threading
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(64)
+port = srv.getsockname()[1]
+threading.Thread(target=lambda: [srv.accept()[0].close() for _ in range(200)], daemon=True).start()
+errors = []
+def client():
+    for _ in range(25):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        except OSError as e:
+            errors.append(e.errno)
+ts = [threading.Thread(target=client) for _ in range(8)]
+[t.start() for t in ts]; [t.join() for t in ts]
+print("errors", errors)
+'''
+    for config in ({}, {"network": {"allowUnixSockets": []}}):
+        cp = fence.py(code, config=config)
+        assert "errors []" in cp.stdout, fmt(cp)
 
 
 def test_listed_unix_socket_is_reachable_and_others_are_not(fence, tmp_path, unix_echo):
@@ -1018,3 +1072,23 @@ def test_echo(server):
 ''')
     cp = fence.run([PY, "-B", "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_inside.py"])
     assert cp.returncode == 0 and "1 passed" in cp.stdout, fmt(cp)
+
+
+def test_allow_unix_sockets_entries_missing_or_not_sockets(fence, work, unix_echo):
+    """A listed socket that does not exist (yet) is skipped and said so with -m and -d; a
+    listed path that is not a socket is a configuration error before anything runs."""
+    present = unix_echo(work / "present.sock")
+    cfg = {"network": {"allowUnixSockets": [str(work / "later.sock"), str(work / "present.sock")]}}
+    for flag in ("-m", "-d"):
+        cp = fence.py(UNIX + f"attempt('present', uconnect, {str(work / 'present.sock')!r})",
+                      config=cfg, flags=[flag])
+        assert "present: OK 'echo:hi'" in cp.stdout, fmt(cp)
+        assert f"[fence:net] allowUnixSockets: {work / 'later.sock'} does not exist; skipped" \
+            in cp.stderr, fmt(cp)
+    assert present.accepted == 2
+    cp = fence.py(UNIX, config=cfg)
+    assert "[fence:" not in cp.stderr, fmt(cp)
+    (work / "plain").write_text("x")
+    cp = fence.run(["echo", "ran"], config={"network": {"allowUnixSockets": [str(work / "plain")]}})
+    assert cp.returncode == 122 and "ran" not in cp.stdout, fmt(cp)
+    assert "is not a socket" in cp.stderr, fmt(cp)

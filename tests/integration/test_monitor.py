@@ -377,13 +377,18 @@ with open("/proc/self/status") as f:
 '''
 
 
+# allowAllUnixSockets: unix connects unmediated, so nothing else needs the listener.
+NOTHING_NOTIFIED = {**NO_COMMAND_RULES, "network": {"allowAllUnixSockets": True}}
+
+
 @pytest.mark.parametrize("case,config,flags,expect_listener", [
-    ("nothing asked for", NO_COMMAND_RULES, [], False),
-    ("monitor", NO_COMMAND_RULES, ["-m"], True),
-    ("debug", NO_COMMAND_RULES, ["-d"], True),
-    ("audit", NO_COMMAND_RULES, ["--audit-log", "AUDIT"], True),
-    ("default command rules", None, [], True),
-    ("missing protected names", {**NO_COMMAND_RULES, **CWD_WRITABLE}, [], True),
+    ("nothing asked for", NOTHING_NOTIFIED, [], False),
+    ("unix connects mediated (the default)", NO_COMMAND_RULES, [], True),
+    ("monitor", NOTHING_NOTIFIED, ["-m"], True),
+    ("debug", NOTHING_NOTIFIED, ["-d"], True),
+    ("audit", NOTHING_NOTIFIED, ["--audit-log", "AUDIT"], True),
+    ("default command rules", {"network": {"allowAllUnixSockets": True}}, [], True),
+    ("missing protected names", {**NOTHING_NOTIFIED, **CWD_WRITABLE}, [], True),
 ])
 def test_listener_installed_only_when_needed(fence, tmp_path, case, config, flags,
                                              expect_listener):

@@ -9,11 +9,13 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+
 #include <cerrno>
 #include <cstring>
 #include <string>
 #include <variant>
 #include <vector>
+#include "platform/process.hpp"
 
 #include "child_process.hpp"
 #include "ipc/dispatch.hpp"
@@ -179,9 +181,10 @@ TEST_CASE("read_exec_check reads a huge argv whole, and refuses what no execve c
   CHECK(std::get<fence::ipc::ExecCheck>(ok).argv[1] == longest);
 }
 
-TEST_CASE("read_comm and read_thread_group read this process", "[exec_check]") {
-  CHECK(fence::launcher::read_thread_group(::getpid()) == ::getpid());
-  CHECK(fence::launcher::read_thread_group(0) == -1);
+TEST_CASE("read_comm and thread_group_of read this process", "[exec_check]") {
+  CHECK(fence::platform::thread_group_of(::getpid()) == ::getpid());
+  CHECK(fence::platform::thread_group_of(static_cast<pid_t>(::gettid())) == ::getpid());
+  CHECK(fence::platform::thread_group_of(0) == -1);
   CHECK_FALSE(fence::launcher::read_comm(::getpid()).empty());
   CHECK(fence::launcher::read_comm(::getpid()).size() <= 16);
 }

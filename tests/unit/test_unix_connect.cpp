@@ -11,6 +11,12 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+
+#include <chrono>
+
+#include <thread>
+
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -58,6 +64,31 @@ TEST_CASE("unix_diag knows the socket files bound in this network namespace", "[
   // The file outlives the socket, and no socket can ever be bound to it again.
   server.reset();
   CHECK_FALSE(unix_socket_bound_here(st.st_dev, st.st_ino));
+}
+
+TEST_CASE("duplicate_fd_of takes a descriptor of a thread that is not the leader",
+          "[unix_connect]") {
+  // A connect() from a program's second thread is notified with that thread's id.
+  int pipe_fds[2];
+  REQUIRE(::pipe2(pipe_fds, O_CLOEXEC) == 0);
+  UniqueFd read_end(pipe_fds[0]), write_end(pipe_fds[1]);
+  std::atomic<pid_t> tid{0};
+  std::atomic<bool> done{false};
+  std::thread thread([&] {
+    tid = static_cast<pid_t>(::gettid());
+    while (!done) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  });
+  while (tid == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  int error = 0;
+  UniqueFd taken = fence::platform::duplicate_fd_of(tid, write_end.get(), error);
+  done = true;
+  thread.join();
+  CHECK(error == 0);
+  REQUIRE(taken);
+  CHECK(::write(taken.get(), "t", 1) == 1);
+  char c = 0;
+  CHECK(::read(read_end.get(), &c, 1) == 1);
+  CHECK(c == 't');
 }
 
 TEST_CASE("duplicate_fd_of takes another process's socket", "[unix_connect]") {
