@@ -18,37 +18,40 @@ cxxopts::Options make_options() {
       "fence", "Run a command in a sandbox with restricted network and filesystem access.");
   options.custom_help("[flags]");
   options.positional_help("[--] command [args...]");
-  options.add_options()("c", "Run STRING with bash -c (/bin/sh -c where there is no /bin/bash)",
-                        cxxopts::value<std::string>(), "STRING")(
-      "shell", "The shell for -c: default (bash, else sh) or user ($SHELL)",
-      cxxopts::value<std::string>(), "default|user")(
-      "shell-login", "Run the -c shell as a login shell (-l: it reads its login files)")(
-      "s,settings", "Settings file (default: ~/.fence.json, else the built-in policy)",
-      cxxopts::value<std::string>(),
-      "FILE")("audit-log", "Append a JSON Lines audit record of every decision to FILE",
-              cxxopts::value<std::string>(), "FILE")(
-      "audit-syslog",
-      "Also send the audit records to the syslog socket (RFC 5424; default /dev/log)",
-      cxxopts::value<std::string>()->implicit_value("/dev/log"), "SOCKET")(
-      "p,port",
-      "Expose PORT of the sandbox on the host at ADDR:PORT (default 127.0.0.1; repeatable)",
-      cxxopts::value<std::vector<std::string>>(),
-      "[ADDR:]PORT")("d,debug", "Print the sandbox plan and every decision to stderr")(
-      "fence-log-file",
-      "Write the -m and -d lines to FILE instead of stderr (also: FENCE_LOG_FILE); the command and "
-      "fence runs inside it append to the same file",
-      cxxopts::value<std::string>(),
-      "FILE")("m,monitor", "Print blocked requests and violations to stderr")(
-      "linux-features", "Report what this kernel supports and what fence enforces here")(
-      "v,version", "Print the version")("h,help", "Print this help");
+  for (const FlagSpec& flag : kFlags) {
+    const std::string short_name(flag.short_name);
+    const std::string long_name(flag.long_name);
+    std::shared_ptr<const cxxopts::Value> value;
+    switch (flag.value) {
+      case FlagValue::None:
+        value = cxxopts::value<bool>();
+        break;
+      case FlagValue::Repeated:
+        value = cxxopts::value<std::vector<std::string>>();
+        break;
+      case FlagValue::Optional:
+        value = cxxopts::value<std::string>()->implicit_value(std::string(flag.implicit));
+        break;
+      default:
+        value = cxxopts::value<std::string>();
+        break;
+    }
+    options.add_option("", short_name, long_name, std::string(flag.help), value,
+                       std::string(flag.value_name));
+  }
   return options;
 }
 
 // Options that consume the next word as their value when it is not attached.
 bool takes_value(std::string_view arg) {
-  constexpr std::array<std::string_view, 8> kWithValue = {
-      "-c", "-s", "--settings", "--audit-log", "-p", "--port", "--shell", "--fence-log-file"};
-  return std::find(kWithValue.begin(), kWithValue.end(), arg) != kWithValue.end();
+  for (const FlagSpec& flag : kFlags) {
+    if (!flag.takes_next_word()) continue;
+    if ((!flag.short_name.empty() && arg.size() == 2 && arg[0] == '-' &&
+         arg.substr(1) == flag.short_name) ||
+        (arg.size() > 2 && arg.starts_with("--") && arg.substr(2) == flag.long_name))
+      return true;
+  }
+  return false;
 }
 
 // Index of the first word that belongs to the command (argc when there is none); `dashdash` is
