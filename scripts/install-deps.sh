@@ -7,7 +7,7 @@ packages=(
   libboost-dev libboost-filesystem-dev libboost-system-dev
   libcereal-dev libcxxopts-dev libspdlog-dev nlohmann-json3-dev libseccomp-dev catch2
   python3 python3-pytest iproute2 curl util-linux passwd
-  clang clang-tidy libclang-rt-14-dev bubblewrap hyperfine
+  clang clang-tidy libclang-rt-14-dev bubblewrap hyperfine zsh fish
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -2,12 +2,16 @@
 // launcher and the proxy worker, and turns what they report into an exit status (run.hpp).
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "fence_build_info.hpp"
 #include "platform/capabilities.hpp"
 #include "platform/process.hpp"
 #include "supervisor/cli.hpp"
+#include "supervisor/completion.hpp"
 #include "supervisor/exit_codes.hpp"
 #include "supervisor/features_report.hpp"
 #include "supervisor/network/dns_resolver.hpp"
@@ -26,7 +30,20 @@ int fail(int code, const std::string& message) {
   return code;
 }
 
+// `fence completion SHELL`: the first word names a subcommand, not a command to run.
+int run_subcommand(int argc, char** argv) {
+  const std::string_view shell = argc == 3 ? std::string_view(argv[2]) : std::string_view();
+  const std::optional<std::string> script = completion_script(shell);
+  if (!script)
+    return fail(kExitConfigError,
+                "usage: fence completion bash|zsh|fish (to run a program "
+                "named completion: fence -- completion)");
+  std::cout << *script;
+  return 0;
+}
+
 int run_command_line(int argc, char** argv) {
+  if (argc >= 2 && std::string_view(argv[1]) == "completion") return run_subcommand(argc, argv);
   // SECURITY: the supervisor's own resolver must not be steered by the caller's environment
   // (HOSTALIASES, RES_OPTIONS, LOCALDOMAIN; SECURITY-RULES 16). The command gets its own
   // sanitized copy of the environment.
@@ -45,7 +62,8 @@ int run_command_line(int argc, char** argv) {
     return 0;
   }
   if (cli.version) {
-    std::cout << "fence " << FENCE_VERSION << "\n";
+    std::cout << "fence " << FENCE_VERSION << " (commit " << FENCE_COMMIT << ", built "
+              << FENCE_BUILD_DATE << ")\n";
     return 0;
   }
   if (cli.linux_features) {

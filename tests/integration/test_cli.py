@@ -2,6 +2,10 @@
 
 import os
 import re
+import shutil
+import subprocess
+
+import pytest
 
 from conftest import (EXIT_CONFIG, EXIT_NOEXEC, EXIT_NOTFOUND, PY, fence_error_lines, fmt)
 
@@ -222,3 +226,61 @@ def test_linux_features(fence):
     if probe.returncode == 0:
         assert "user namespaces: yes" in low and "network namespaces: yes" in low, fmt(cp)
         assert "refuses to run" not in low, fmt(cp)
+
+
+def test_version_names_commit_and_build_date(fence):
+    cp = fence.run(["--version"], raw_args=True)
+    assert cp.returncode == 0, fmt(cp)
+    assert re.fullmatch(r"fence \d+\.\d+\.\d+ \(commit ([0-9a-f]{12}(-dirty)?|unknown), "
+                        r"built \d{4}-\d{2}-\d{2}\)\n", cp.stdout), fmt(cp)
+
+
+BASH_COMPLETE = r'''
+source <("$FENCE" completion bash)
+complete_line() {  # the words of a command line being completed, the last one partial
+  COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMPREPLY=()
+  _fence; printf '%s\n' "${COMPREPLY[*]}"
+}
+complete_line fence --sh
+complete_line fence --shell ""
+complete_line fence completion ""
+complete_line fence -s
+complete_line fence -m --fence-log-f
+complete_line fence -- --sh
+complete_line fence -c "echo" --mon
+'''
+
+
+def test_bash_completion_from_the_flag_table(fence):
+    cp = subprocess.run(["bash", "-c", BASH_COMPLETE], capture_output=True, text=True,
+                        env={**os.environ, "FENCE": str(fence.bin)}, timeout=30)
+    assert cp.returncode == 0, cp.stderr
+    lines = cp.stdout.splitlines()
+    assert lines[0].split() == ["--shell", "--shell-login"], lines
+    assert lines[1].split() == ["default", "user"], lines
+    assert lines[2].split() == ["bash", "zsh", "fish"], lines
+    assert lines[3].split() == ["-s"], lines
+    assert lines[4].split() == ["--fence-log-file"], lines
+    assert "--shell" not in lines[5], lines  # after --, the command's own words
+    assert lines[6].split() == ["--monitor"], lines
+
+
+@pytest.mark.parametrize("shell,check", [("zsh", ["zsh", "-n"]),
+                                         ("fish", ["fish", "--no-execute"])])
+def test_zsh_and_fish_completion_scripts_parse(fence, tmp_path, shell, check):
+    cp = fence.run(["completion", shell], raw_args=True)
+    assert cp.returncode == 0, fmt(cp)
+    for flag in ("--settings", "--fence-log-file", "--shell-login", "--audit-syslog"):
+        assert flag.lstrip("-") in cp.stdout, (flag, cp.stdout)
+    script = tmp_path / f"fence.{shell}"
+    script.write_text(cp.stdout)
+    assert shutil.which(check[0]), f"{check[0]} not installed (scripts/install-deps.sh installs it)"
+    syntax = subprocess.run([*check, str(script)], capture_output=True, text=True, timeout=30)
+    assert syntax.returncode == 0, syntax.stderr
+
+
+def test_completion_subcommand_usage(fence):
+    cp = fence.run(["completion", "tcsh"], raw_args=True)
+    assert cp.returncode == EXIT_CONFIG and len(fence_error_lines(cp.stderr)) == 1, fmt(cp)
+    cp = fence.run(["--", "completion"], raw_args=True)
+    assert cp.returncode == 127, fmt(cp)  # a command named completion, not the subcommand
