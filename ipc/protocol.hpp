@@ -47,6 +47,13 @@ inline constexpr int kForwardedSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SI
 inline constexpr std::uint16_t kDefaultHttpProxyPort = 3128;
 inline constexpr std::uint16_t kDefaultSocksProxyPort = 1080;
 
+// The command's own runtime directory (XDG_RUNTIME_DIR), created by init in the private /run
+// with mode 0700 and writable; the supervisor points XDG_RUNTIME_DIR there when the caller's
+// is not usable inside.
+inline std::string private_runtime_dir(unsigned uid) {
+  return "/run/user/" + std::to_string(uid);
+}
+
 // --- bounds of the message schemas, checked before any allocation while decoding -----------
 
 inline constexpr std::size_t kMaxPathLen = 4096;

@@ -1,5 +1,7 @@
 #include "launcher/landlock_policy.hpp"
 
+#include <unistd.h>
+
 #include "launcher/writable_roots.hpp"
 
 namespace fence::launcher {
@@ -14,6 +16,8 @@ platform::LandlockPolicy landlock_policy_for(const ipc::LaunchSpec& spec) {
   policy.paths.emplace_back("/dev/shm", PathAccess::Write);
   // /tmp is writable whether it is the host's (a writable root) or a private tmpfs.
   policy.paths.emplace_back("/tmp", PathAccess::Write);
+  // The private XDG_RUNTIME_DIR in the private /run (root_filesystem.cpp).
+  policy.paths.emplace_back(ipc::private_runtime_dir(::getuid()), PathAccess::Write);
   for (const auto& p : spec.executable) policy.paths.emplace_back(p, PathAccess::Execute);
   for (const auto& p : writable_roots(spec))
     if (p != "/tmp") policy.paths.emplace_back(p, PathAccess::Write);

@@ -211,10 +211,18 @@ class RootBuilder {
     plan_lines_.push_back(has_host_tmp(spec_) ? "[fence:fs] bind host /tmp read-write (allowWrite)"
                                               : "[fence:fs] tmpfs /tmp (private)");
     run_step(Stage::Filesystem, "mount: /run", [&] {
-      if (exists_beneath(new_root_.get(), "/run"))
-        platform::mount_fs("tmpfs", in_new_root("/run"), MS_NOSUID | MS_NODEV, "mode=0755");
+      if (!exists_beneath(new_root_.get(), "/run")) return;
+      platform::mount_fs("tmpfs", in_new_root("/run"), MS_NOSUID | MS_NODEV, "mode=0755");
+      // The command's XDG_RUNTIME_DIR: on a fresh tmpfs, so no symlink can be on the way.
+      const std::string runtime = in_new_root(ipc::private_runtime_dir(::getuid()));
+      for (const auto& [dir, mode] :
+           {std::pair{in_new_root("/run/user"), 0755}, std::pair{runtime, 0700}}) {
+        if (::mkdir(dir.c_str(), mode) != 0 || ::chmod(dir.c_str(), mode) != 0)
+          throw StepError(Stage::Filesystem, "mount: create " + dir, errno, dir);
+      }
     });
-    plan_lines_.push_back("[fence:fs] tmpfs /run (private)");
+    plan_lines_.push_back("[fence:fs] tmpfs /run (private), with " +
+                          ipc::private_runtime_dir(::getuid()) + " (mode 0700, writable)");
   }
 
   // Binds the host's `path` (with its submounts) at the same place in the new root, read-write

@@ -1,6 +1,7 @@
 #include "supervisor/launch_spec.hpp"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -130,6 +131,8 @@ LaunchPlan build_launch_spec(const CliOptions& cli, const Config& config, const 
   spec.readable = std::move(fs.readable);
   spec.executable = std::move(fs.executable);
   spec.writable = std::move(fs.writable);
+  repair_environment(spec.env, spec.writable, ipc::private_runtime_dir(::getuid()),
+                     &plan.env_changes);
   spec.read_only = std::move(fs.read_only);
   spec.hidden = std::move(fs.hidden);
   spec.protected_names = std::move(fs.protected_names);

@@ -28,6 +28,7 @@ struct LaunchPlan {
   std::vector<std::string> fs_warnings;   // entries ignored and why, for -d / -m
   std::vector<std::string> net_warnings;  // the same for network entries
   std::vector<std::string> removed_env;   // environment variables not passed on
+  std::vector<std::string> env_changes;   // variables changed to work inside, and why
 };
 // Files fence writes on the host during the run, as resolved ("" for none, or for a descriptor
 // fence inherited). The audit file is protected from the sandbox; the log file is writable

@@ -180,6 +180,7 @@ void print_command(const CliOptions& cli, const LaunchPlan& plan) {
   print_line(true, argv_line);
   print_line(true, "[fence:cmd] cwd: " + plan.spec.cwd);
   for (const auto& name : plan.removed_env) print_line(true, "[fence:env] removed " + name);
+  for (const auto& change : plan.env_changes) print_line(true, "[fence:env] " + change);
   print_line(true, "[fence:env] set FENCE_SANDBOX=1");
 }
 

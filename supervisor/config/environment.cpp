@@ -1,20 +1,23 @@
 #include "supervisor/config/environment.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <string_view>
 
+#include "ipc/grammar.hpp"
+
 namespace fence::supervisor {
 namespace {
 
 // glibc's UNSECURE_ENVVARS (the list it clears for setuid programs) minus the LD_ ones, which
 // the prefix rule covers.
-constexpr std::array<std::string_view, 13> kUnsecure = {
-    "GCONV_PATH",  "GETCONF_DIR",  "GLIBC_TUNABLES", "HOSTALIASES", "LOCALDOMAIN",
-    "LOCPATH",     "MALLOC_TRACE", "NIS_PATH",       "NLSPATH",     "RESOLV_HOST_CONF",
-    "RES_OPTIONS", "TMPDIR",       "TZDIR",
+// TMPDIR is not among them: it only names a directory (repair_environment checks it works).
+constexpr std::array<std::string_view, 12> kUnsecure = {
+    "GCONV_PATH",   "GETCONF_DIR", "GLIBC_TUNABLES", "HOSTALIASES",      "LOCALDOMAIN", "LOCPATH",
+    "MALLOC_TRACE", "NIS_PATH",    "NLSPATH",        "RESOLV_HOST_CONF", "RES_OPTIONS", "TZDIR",
 };
 
 bool valid_name(std::string_view name) {
@@ -25,7 +28,54 @@ bool valid_name(std::string_view name) {
   });
 }
 
+// The value of `name` in `env`, or nullptr.
+std::string* find_variable(std::vector<std::string>& env, std::string_view name) {
+  for (std::string& entry : env)
+    if (entry.size() > name.size() && entry.compare(0, name.size(), name) == 0 &&
+        entry[name.size()] == '=')
+      return &entry;
+  return nullptr;
+}
+
+bool is_directory(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// An existing directory the command can write to: inside a writable root.
+bool writable_inside(const std::string& path, const std::vector<std::string>& writable) {
+  if (path.empty() || path.front() != '/' || !ipc::is_normalized_absolute_path(path)) return false;
+  return is_directory(path) && std::any_of(writable.begin(), writable.end(), [&](const auto& root) {
+           return ipc::is_within(path, root);
+         });
+}
+
+void repair_one(std::vector<std::string>& env, std::string_view name, bool usable,
+                const std::string& replacement, std::vector<std::string>* changes) {
+  std::string* entry = find_variable(env, name);
+  if (!entry || usable) return;
+  const std::string old = entry->substr(name.size() + 1);
+  *entry = std::string(name) + "=" + replacement;
+  if (changes)
+    changes->push_back(std::string(name) + "=" + old + " is not usable inside; set to " +
+                       replacement);
+}
+
 }  // namespace
+
+void repair_environment(std::vector<std::string>& env, const std::vector<std::string>& writable,
+                        const std::string& private_runtime, std::vector<std::string>* changes) {
+  auto value = [&](std::string_view name) {
+    const std::string* entry = find_variable(env, name);
+    return entry ? entry->substr(name.size() + 1) : std::string();
+  };
+  const std::string runtime = value("XDG_RUNTIME_DIR");
+  repair_one(env, "XDG_RUNTIME_DIR",
+             runtime == private_runtime || writable_inside(runtime, writable), private_runtime,
+             changes);
+  const std::string tmp = value("TMPDIR");
+  repair_one(env, "TMPDIR", tmp == "/tmp" || writable_inside(tmp, writable), "/tmp", changes);
+}
 
 bool is_unsafe_variable(const std::string& name) {
   if (name.rfind("LD_", 0) == 0 || name.rfind("DYLD_", 0) == 0) return true;

@@ -16,6 +16,17 @@ bool is_unsafe_variable(const std::string& name);
 std::vector<std::string> sandbox_environment(const std::vector<std::string>& input,
                                              std::vector<std::string>* removed = nullptr);
 
+// Directories the command is given in its environment, made to work inside (each change is
+// described in `changes`, for -d):
+// - XDG_RUNTIME_DIR is kept when it is `private_runtime` (init creates that one in the private
+//   /run) or an existing directory inside a writable root; else it becomes `private_runtime`.
+// - TMPDIR is kept when it is /tmp or an existing directory inside a writable root; else it
+//   becomes /tmp.
+// `writable` are the sandbox's writable roots (normalized absolute paths); `/tmp` among them
+// means the host's /tmp, otherwise /tmp is a private, empty tmpfs.
+void repair_environment(std::vector<std::string>& env, const std::vector<std::string>& writable,
+                        const std::string& private_runtime, std::vector<std::string>* changes);
+
 // Points every common proxy variable at the sandbox's listeners (replacing the caller's):
 // HTTP_PROXY/HTTPS_PROXY (and lower case) = http://127.0.0.1:<http>, ALL_PROXY = socks5h://
 // 127.0.0.1:<socks> (the proxy resolves names), NO_PROXY = localhost,127.0.0.1,::1, and

@@ -15,6 +15,8 @@ import pytest
 
 from conftest import STARTED, assert_started, fmt, ok, err
 
+CWD_WRITABLE = {"filesystem": {"allowWrite": ["."]}}
+
 
 # ---- writes ---------------------------------------------------------------------------------
 
@@ -450,3 +452,39 @@ def test_allow_execute_tier(fence, tmp_path):
     assert err(cp, "write"), fmt(cp)
     assert sorted(os.listdir(tools)) == ["mytool"]
 
+
+
+# --------------------------------------------------------------------- environment repair
+
+def test_xdg_runtime_dir_that_is_unusable_inside_is_replaced(fence, work):
+    uid = os.getuid()
+    script = ('echo "rt=$XDG_RUNTIME_DIR"; stat -c "%a %u" "$XDG_RUNTIME_DIR"; '
+              'python3 -c "import socket,os; s=socket.socket(socket.AF_UNIX); '
+              's.bind(os.environ[\'XDG_RUNTIME_DIR\'] + \'/agent.sock\'); print(\'bound\')"')
+    cp = fence.sh(script, env={"XDG_RUNTIME_DIR": "/tmp/runtime-ci"}, flags=["-d"])
+    assert cp.returncode == 0, fmt(cp)
+    assert cp.stdout.splitlines() == [f"rt=/run/user/{uid}", f"700 {uid}", "bound"], fmt(cp)
+    assert (f"[fence:env] XDG_RUNTIME_DIR=/tmp/runtime-ci is not usable inside; set to "
+            f"/run/user/{uid}") in cp.stderr, fmt(cp)
+    # A usable one is kept: the private one itself, or a directory inside a writable root.
+    (work / "rt").mkdir()
+    for value, config in ((f"/run/user/{uid}", None), (str(work / "rt"), CWD_WRITABLE)):
+        cp = fence.sh('echo "rt=$XDG_RUNTIME_DIR"', env={"XDG_RUNTIME_DIR": value},
+                      config=config, flags=["-d"])
+        assert cp.stdout == f"rt={value}\n" and "XDG_RUNTIME_DIR=" not in cp.stderr, fmt(cp)
+
+
+def test_tmpdir_kept_when_writable_inside_else_tmp(fence, work):
+    (work / "scratch").mkdir()
+    script = 'echo "tmp=$TMPDIR"; f=$(mktemp) && echo "made ${f%/*}"'
+    cp = fence.sh(script, env={"TMPDIR": str(work / "scratch")}, config=CWD_WRITABLE)
+    assert cp.stdout.splitlines() == [f"tmp={work / 'scratch'}", f"made {work / 'scratch'}"], \
+        fmt(cp)
+    for value, config in ((str(work / "scratch"), None), ("/nonexistent", CWD_WRITABLE),
+                          ("/tmp/ci-tmp", None)):
+        cp = fence.sh(script, env={"TMPDIR": value}, config=config, flags=["-d"])
+        assert cp.stdout.splitlines() == ["tmp=/tmp", "made /tmp"], (value, fmt(cp))
+        assert f"[fence:env] TMPDIR={value} is not usable inside; set to /tmp" in cp.stderr, \
+            fmt(cp)
+    cp = fence.sh('echo "tmp=${TMPDIR-unset}"', env={"TMPDIR": None})
+    assert cp.stdout == "tmp=unset\n", fmt(cp)
