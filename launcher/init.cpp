@@ -60,7 +60,7 @@ std::vector<std::string> network_plan_lines(const ipc::LaunchSpec& spec) {
   for (std::uint16_t port : spec.local_outbound_ports)
     lines.push_back("[fence:net] forward 127.0.0.1:" + std::to_string(port) +
                     " to the host's 127.0.0.1:" + std::to_string(port) +
-                    " (allowLocalOutboundPorts)");
+                    ", else [::1]:" + std::to_string(port) + " (allowLocalOutboundPorts)");
   for (std::uint16_t port : spec.inbound_ports)
     lines.push_back("[fence:net] inbound: host connections for -p " + std::to_string(port) +
                     " arrive from init at 127.0.0.1:" + std::to_string(port));

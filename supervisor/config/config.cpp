@@ -320,6 +320,44 @@ std::optional<std::string> read_settings_file(const std::string& path, bool miss
 
 }  // namespace
 
+namespace {
+
+const JsonValue* member(const JsonValue& object, std::string_view key) {
+  for (const JsonMember& m : object.members)
+    if (m.key == key) return &m.value;
+  return nullptr;
+}
+
+// An allowedDomains entry written for the host's loopback (127.0.0.1:5432, ::1, 127.0.0.0/8).
+bool names_loopback(const std::string& rule) {
+  try {
+    const NetworkRule r = parse_network_rule(rule);
+    return r.kind == NetworkRule::Kind::Cidr && classify(r.network) == AddressClass::Loopback;
+  } catch (const std::invalid_argument&) {
+    return false;  // reported where the rules are built
+  }
+}
+
+// `"allowLocalOutbound": false` says the host's loopback stays closed: a setting that would
+// open it anyway contradicts it (an error rather than one silently winning).
+void check_host_loopback(const Config& config, const JsonValue& root, const SchemaReader& r) {
+  const NetworkConfig& net = config.network;
+  if (!net.allow_local_outbound.has_value() || *net.allow_local_outbound) return;
+  const JsonValue* network = member(root, "network");
+  const JsonValue* flag = network ? member(*network, "allowLocalOutbound") : nullptr;
+  if (!flag) return;
+  if (!net.allow_local_outbound_ports.empty())
+    r.fail(*flag, "network.allowLocalOutbound",
+           "false, but allowLocalOutboundPorts reaches the host's loopback (remove one of them)");
+  for (const std::string& rule : net.allowed_domains)
+    if (names_loopback(rule))
+      r.fail(*flag, "network.allowLocalOutbound",
+             "false, but allowedDomains entry " + in_quotes(rule) +
+                 " reaches the host's loopback (remove one of them)");
+}
+
+}  // namespace
+
 Config parse_config(std::string_view text, std::string_view source_name) {
   const JsonValue root = parse_json_document(text, source_name);
   const SchemaReader r(text, source_name);
@@ -336,6 +374,7 @@ Config parse_config(std::string_view text, std::string_view source_name) {
                     r.section("audit", read_audit, config.audit),
                     r.flag("allowPty", config.allow_pty),
                 });
+  check_host_loopback(config, root, r);
   return config;
 }
 

@@ -159,7 +159,8 @@ ConnectOutcome establish(const NetworkPolicy& policy, const std::string& host, s
     return out;
   }
 
-  // Every address in `addresses` passed evaluate_answer and evaluate_endpoints; the chosen one comes first.
+  // Every address in `addresses` passed evaluate_answer and evaluate_endpoints; the chosen one
+  // comes first.
   const auto deadline = Clock::now() + std::chrono::milliseconds(options.connect_timeout_ms);
   int first_error = 0;
   const IpAddress* first_failed = nullptr;
@@ -201,17 +202,23 @@ ConnectOutcome establish_local(const NetworkPolicy& policy, std::uint16_t port,
     finish(out, ipc::DenyReason::Policy, "blocked by network policy: " + out.decision.reason);
     return out;
   }
-  const IpAddress loopback = *out.decision.chosen;
-  out.resolved = loopback.to_string();
+  const std::vector<IpAddress> addresses = local_forward_addresses(policy, port);
+  out.resolved = addresses.front().to_string();
   const auto deadline = Clock::now() + std::chrono::milliseconds(options.connect_timeout_ms);
-  int error = 0;
-  out.fd = connect_one(loopback, port, deadline, error);
-  if (out.fd) {
-    out.connected_address = loopback.to_string();
-    return out;
+  int first_error = 0;
+  for (const IpAddress& a : addresses) {
+    int error = 0;
+    out.fd = connect_one(a, port, deadline, error);
+    if (out.fd) {
+      out.connected_address = a.to_string();
+      out.decision.chosen = a;
+      return out;
+    }
+    if (!first_error) first_error = error;
+    if (error != ECONNREFUSED) break;  // only "nobody listens there" tries the next address
   }
-  finish(out, error == ETIMEDOUT ? ipc::DenyReason::Timeout : ipc::DenyReason::ConnectFailed,
-         connect_error_text(error, loopback, port));
+  finish(out, first_error == ETIMEDOUT ? ipc::DenyReason::Timeout : ipc::DenyReason::ConnectFailed,
+         connect_error_text(first_error, addresses.front(), port));
   return out;
 }
 

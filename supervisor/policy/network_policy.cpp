@@ -276,12 +276,22 @@ Decision evaluate_local_forward(const NetworkPolicy& policy, std::uint16_t port)
   if (port == 0 || std::find(ports.begin(), ports.end(), port) == ports.end())
     return deny("default deny",
                 "port " + std::to_string(port) + " is not in allowLocalOutboundPorts");
+  const std::vector<IpAddress> addresses = local_forward_addresses(policy, port);
+  if (addresses.empty()) return deny_own_listener(IpAddress::v4(127, 0, 0, 1), port);
   Decision d;
   d.allowed = true;
   d.rule = "allowLocalOutboundPorts";
-  d.chosen = IpAddress::v4(127, 0, 0, 1);
-  if (policy.own_listeners.contains(*d.chosen, port)) return deny_own_listener(*d.chosen, port);
+  d.chosen = addresses.front();
   return d;
+}
+
+std::vector<IpAddress> local_forward_addresses(const NetworkPolicy& policy, std::uint16_t port) {
+  in6_addr v6_loopback{};
+  v6_loopback.s6_addr[15] = 1;
+  std::vector<IpAddress> out;
+  for (const IpAddress& a : {IpAddress::v4(127, 0, 0, 1), IpAddress::from(v6_loopback)})
+    if (!policy.own_listeners.contains(a, port)) out.push_back(a);
+  return out;
 }
 
 Decision evaluate_name(const NetworkPolicy& policy, std::string_view host, std::uint16_t port) {

@@ -81,7 +81,7 @@ struct NetworkPolicy {
   std::vector<NetworkRule> denied;
   std::vector<NetworkRule> allowed;
   bool allow_local_outbound = false;
-  // allowLocalOutboundPorts: transparent connections to the host's 127.0.0.1:PORT.
+  // allowLocalOutboundPorts: transparent connections to the host's 127.0.0.1:PORT (or [::1]).
   std::vector<std::uint16_t> local_outbound_ports;
   OwnListeners own_listeners;
 };
@@ -121,9 +121,14 @@ struct Decision {
   bool needs_address_rule = false;
 };
 
-// A transparent connection (allowLocalOutboundPorts) to the host's 127.0.0.1:port: allowed
-// exactly for the listed ports that are not fence's own listeners; chosen = 127.0.0.1.
+// A transparent connection (allowLocalOutboundPorts) to the host's loopback: allowed exactly
+// for the listed ports; chosen = the first of local_forward_addresses.
 Decision evaluate_local_forward(const NetworkPolicy& policy, std::uint16_t port);
+
+// Where a transparent port is reached on the host, in order: 127.0.0.1, then ::1 (a service
+// bound to `localhost` may listen on either; Node.js picks ::1 first), leaving out fence's own
+// listeners.
+std::vector<IpAddress> local_forward_addresses(const NetworkPolicy& policy, std::uint16_t port);
 
 // A request's first step: decides on the name alone (no resolution). A denied result is final.
 Decision evaluate_name(const NetworkPolicy& policy, std::string_view host, std::uint16_t port);

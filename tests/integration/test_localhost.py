@@ -85,7 +85,7 @@ class TcpService(CountingServer):
     """A tiny Redis-like service on the host's loopback: answers PING with +PONG."""
 
     def __init__(self, host: str = "127.0.0.1"):
-        sock = socket.socket()
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         sock.bind((host, 0))
         self.port = sock.getsockname()[1]
         super().__init__(sock, lambda data: b"+PONG\r\n" if data.startswith(b"PING") else b"")
@@ -1092,3 +1092,27 @@ def test_allow_unix_sockets_entries_missing_or_not_sockets(fence, work, unix_ech
     cp = fence.run(["echo", "ran"], config={"network": {"allowUnixSockets": [str(work / "plain")]}})
     assert cp.returncode == 122 and "ran" not in cp.stdout, fmt(cp)
     assert "is not a socket" in cp.stderr, fmt(cp)
+
+
+def test_transparent_port_reaches_a_service_bound_to_ipv6_loopback_only(fence, service):
+    """Node.js binds `localhost` to ::1 first: a transparent port reaches the host's service on
+    127.0.0.1 or, when nothing listens there, on ::1."""
+    six = service("::1")
+    cp = fence.py(PING + f"attempt('v6', ping, {six.port})",
+                  config={"network": {"allowLocalOutboundPorts": [six.port]}}, flags=["-d"])
+    assert "v6: OK '+PONG'" in cp.stdout, fmt(cp)
+    assert six.connections == 1
+    assert "-> host ::1 (allowLocalOutboundPorts)" in cp.stderr, fmt(cp)
+
+
+@pytest.mark.parametrize("network,named", [
+    ({"allowLocalOutboundPorts": [6379]}, "allowLocalOutboundPorts"),
+    ({"allowedDomains": ["127.0.0.1:5432"]}, '"127.0.0.1:5432"'),
+    ({"allowedDomains": ["::1"]}, '"::1"'),
+])
+def test_explicit_no_local_outbound_contradicted_is_a_configuration_error(fence, network, named):
+    cp = fence.run(["echo", "ran"], config={"network": {"allowLocalOutbound": False, **network}})
+    assert cp.returncode == 122 and "ran" not in cp.stdout, fmt(cp)
+    assert "allowLocalOutbound: false, but" in cp.stderr and named in cp.stderr, fmt(cp)
+    # Without the explicit false, the same settings run.
+    assert fence.run(["echo", "ran"], config={"network": network}).stdout == "ran\n"
