@@ -265,11 +265,15 @@ def test_run_is_private(fence):
         Path("/run", marker).write_text("x")
         host_entries.add(marker)
     try:
-        cp = fence.py("print('ENTRIES', json.dumps(sorted(os.listdir('/run'))))")
+        cp = fence.py("print('ENTRIES', json.dumps(sorted(os.listdir('/run'))))\n"
+                      "print('USER', json.dumps(os.listdir('/run/user')))\n"
+                      "print('OWN', json.dumps(os.listdir(f'/run/user/{os.getuid()}')))")
         assert cp.returncode == 0, fmt(cp)
         line = [l for l in cp.stdout.splitlines() if l.startswith("ENTRIES ")][0]
         inside = set(json.loads(line[len("ENTRIES "):]))
-        leaked = inside & host_entries
+        # fence's own: /run/user holding only this user's private, empty runtime directory.
+        assert f"USER [\"{os.getuid()}\"]" in cp.stdout and "OWN []" in cp.stdout, fmt(cp)
+        leaked = (inside - {"user"}) & host_entries
         assert not leaked, f"host /run entries visible inside: {sorted(leaked)}" + fmt(cp)
     finally:
         if marker:
