@@ -9,10 +9,12 @@
 
 #include <cerrno>
 #include <charconv>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <optional>
 #include <sstream>
+#include <string_view>
 
 #include "platform/landlock.hpp"
 #include "platform/sys_error.hpp"
@@ -161,6 +163,15 @@ KernelFeatures probe_kernel_features() {
 
 std::string fix_hint_for_user_namespaces(const KernelFeatures& features) {
   if (features.user_namespaces) return {};
+  // Only a hint: inside a fence sandbox, whose init set the limit to 0 in its own namespace,
+  // no sysctl of the host helps.
+  const char* in_fence = std::getenv("FENCE_SANDBOX");
+  if (in_fence && std::string_view(in_fence) == "1" &&
+      read_sysctl("/proc/sys/user/max_user_namespaces") == 0) {
+    return "this fence runs inside another fence sandbox, which allows no new namespaces; "
+           "fence inside fence is not supported yet (the outer sandbox's policy still applies "
+           "to this command: run it without the inner fence)";
+  }
   if (read_sysctl("/proc/sys/user/max_user_namespaces") == 0) {
     return "sudo sysctl -w user.max_user_namespaces=15000  (persist: echo "
            "'user.max_user_namespaces=15000' | sudo tee /etc/sysctl.d/60-fence-userns.conf)";

@@ -212,3 +212,14 @@ def test_sysfs_shows_only_the_sandbox_network(fence):
     assert_started(cp)
     assert "['lo']" in cp.stdout, fmt(cp)
     assert "write: ERR" in cp.stdout, fmt(cp)
+
+
+def test_fence_inside_fence_says_why_it_cannot_nest(fence):
+    """The inner run cannot create namespaces: it must fail closed with the reason, not advise
+    changing a host sysctl that would not help."""
+    bin_dir = str(fence.bin.parent)
+    cp = fence.sh(f"{fence.bin} -- echo inner-ran; echo rc=$?",
+                  config={"filesystem": {"allowRead": [bin_dir]}})
+    assert cp.returncode == 0 and "inner-ran" not in cp.stdout, fmt(cp)
+    assert "rc=121" in cp.stdout, fmt(cp)
+    assert "inside another fence sandbox" in cp.stderr and "sysctl" not in cp.stderr, fmt(cp)
