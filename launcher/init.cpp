@@ -134,7 +134,8 @@ class Init {
   // Throws StepError (or anything else) when a step fails: the command then never runs.
   [[noreturn]] void run() {
     platform::set_parent_death_signal(SIGKILL, 0);
-    plan_lines_ = build_root_filesystem(spec_);
+    const int stdio[] = {stdio_.fds[0].get(), stdio_.fds[1].get(), stdio_.fds[2].get()};
+    plan_lines_ = build_root_filesystem(spec_, stdio);
     create_listeners();
     prepare_command_setup();
     prepare_notifier();

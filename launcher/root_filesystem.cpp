@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -62,7 +63,8 @@ std::vector<std::string> parents_first(std::vector<std::string> paths) {
 
 class RootBuilder {
  public:
-  explicit RootBuilder(const ipc::LaunchSpec& spec) : spec_(spec) {}
+  RootBuilder(const ipc::LaunchSpec& spec, std::span<const int> stdio)
+      : spec_(spec), stdio_(stdio) {}
 
   std::vector<std::string> build() {
     // Why first: nothing we mount may propagate back to the host's mount namespace.
@@ -165,6 +167,7 @@ class RootBuilder {
 
   // Why a minimal /dev: only harmless devices, a private devpts (no host terminals), shm.
   void mount_dev() {
+    std::vector<HostTerminal> terminals;
     run_step(Stage::Filesystem, "mount: /dev", [&] {
       const std::string dev = in_new_root("/dev");
       platform::mount_fs("tmpfs", dev, MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k");
@@ -179,11 +182,25 @@ class RootBuilder {
         platform::attach_mount(tree.get(), target.get());
       }
       make_dir(dev + "/pts", 0755);
-      // allowPty: new pseudo-terminals come from this private instance's ptmx; without it
-      // ptmx has mode 000 and, with every capability dropped, opening it fails (EACCES).
-      platform::mount_fs("devpts", dev + "/pts", MS_NOSUID | MS_NOEXEC,
-                         spec_.allow_pty ? "newinstance,ptmxmode=0666,mode=0620"
-                                         : "newinstance,ptmxmode=0000,mode=0620");
+      terminals = host_terminals();
+      if (spec_.allow_pty || terminals.empty()) {
+        // allowPty: new pseudo-terminals come from this private instance's ptmx; without it
+        // ptmx has mode 000 and, with every capability dropped, opening it fails (EACCES).
+        platform::mount_fs("devpts", dev + "/pts", MS_NOSUID | MS_NOEXEC,
+                           spec_.allow_pty ? "newinstance,ptmxmode=0666,mode=0620"
+                                           : "newinstance,ptmxmode=0000,mode=0620");
+      } else {
+        // The command's terminal under its own name and nothing else: no new ptys (there is
+        // no ptmx), no other terminal of the host.
+        platform::mount_fs("tmpfs", dev + "/pts", MS_NOSUID | MS_NOEXEC, "mode=0755,size=16k");
+        for (const HostTerminal& t : terminals) {
+          make_file(dev + "/pts/" + t.number, 0600);
+          UniqueFd tree = platform::clone_mount(t.node.get(), false);
+          UniqueFd target =
+              platform::open_beneath(new_root_.get(), "/dev/pts/" + t.number, O_PATH | O_CLOEXEC);
+          platform::attach_mount(tree.get(), target.get());
+        }
+      }
       make_symlink("pts/ptmx", dev + "/ptmx");
       make_dir(dev + "/shm", 01777);
       platform::mount_fs("tmpfs", dev + "/shm", MS_NOSUID | MS_NODEV, "mode=1777");
@@ -192,10 +209,47 @@ class RootBuilder {
       make_symlink("/proc/self/fd/1", dev + "/stdout");
       make_symlink("/proc/self/fd/2", dev + "/stderr");
     });
-    plan_lines_.push_back(
-        std::string("[fence:fs] tmpfs /dev: null zero full random urandom tty, devpts "
-                    "(newinstance), shm; new ptys ") +
-        (spec_.allow_pty ? "allowed (allowPty)" : "refused (allowPty false)"));
+    std::string pts = "devpts (newinstance)";
+    if (!spec_.allow_pty && !terminals.empty()) {
+      pts = "the command's terminal";
+      for (const HostTerminal& t : terminals) pts += " /dev/pts/" + t.number;
+      pts += " (by its own name)";
+    }
+    plan_lines_.push_back("[fence:fs] tmpfs /dev: null zero full random urandom tty, " + pts +
+                          ", shm; new ptys " +
+                          (spec_.allow_pty ? "allowed (allowPty)" : "refused (allowPty false)"));
+  }
+
+  struct HostTerminal {
+    std::string number;  // N of /dev/pts/N
+    UniqueFd node;       // O_PATH of the host's /dev/pts/N
+  };
+
+  // The command's stdio that are pseudo-terminals of the host's /dev/pts (UNIX98 slaves,
+  // majors 136-143), each once, with the host's node of the same device and inode.
+  std::vector<HostTerminal> host_terminals() const {
+    std::vector<HostTerminal> out;
+    for (int fd : stdio_) {
+      struct stat st {};
+      if (fd < 0 || ::fstat(fd, &st) != 0 || !S_ISCHR(st.st_mode)) continue;
+      const unsigned major = ::major(st.st_rdev);
+      if (major < 136 || major > 143) continue;
+      const std::string number = std::to_string((major - 136) * 256 + ::minor(st.st_rdev));
+      if (std::any_of(out.begin(), out.end(), [&](const auto& t) { return t.number == number; }))
+        continue;
+      UniqueFd node;
+      try {
+        node = platform::open_beneath(old_root_.get(), "/dev/pts/" + number, O_PATH | O_CLOEXEC);
+      } catch (const std::exception&) {
+        continue;  // not a terminal of the host's /dev/pts (another devpts instance)
+      }
+      struct stat host {};
+      if (::fstat(node.get(), &host) != 0 || host.st_rdev != st.st_rdev ||
+          host.st_ino != st.st_ino || host.st_dev != st.st_dev)
+        continue;
+      out.push_back({number, std::move(node)});
+    }
+    return out;
   }
 
   // Why private /tmp and /run: host unix sockets (D-Bus, ssh-agent, X11, tmux, docker) live
@@ -404,6 +458,7 @@ class RootBuilder {
   }
 
   const ipc::LaunchSpec& spec_;
+  std::span<const int> stdio_;
   UniqueFd old_root_;
   UniqueFd new_root_dir_;
   UniqueFd new_root_;
@@ -413,8 +468,9 @@ class RootBuilder {
 
 }  // namespace
 
-std::vector<std::string> build_root_filesystem(const ipc::LaunchSpec& spec) {
-  return RootBuilder(spec).build();
+std::vector<std::string> build_root_filesystem(const ipc::LaunchSpec& spec,
+                                               std::span<const int> stdio) {
+  return RootBuilder(spec, stdio).build();
 }
 
 }  // namespace fence::launcher

@@ -1,6 +1,7 @@
 // Builds the sandbox's root filesystem inside the new mount namespace and pivots into it.
 #pragma once
 
+#include <span>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,9 @@ namespace fence::launcher {
 //   private propagation, staging tmpfs, read-only copy of the host tree, /proc, /dev, /tmp,
 //   /run, allowWrite binds, pins of protected paths' parents, read-only binds, denyRead masks,
 //   pivot_root. Returns human-readable plan lines. Throws StepError.
-std::vector<std::string> build_root_filesystem(const ipc::LaunchSpec& spec);
+// `stdio` are the command's stdin, stdout and stderr: a terminal of the host among them keeps
+// its name inside (/dev/pts/N), so tty and ttyname work.
+std::vector<std::string> build_root_filesystem(const ipc::LaunchSpec& spec,
+                                               std::span<const int> stdio);
 
 }  // namespace fence::launcher

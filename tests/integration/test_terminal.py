@@ -24,6 +24,7 @@ def set_winsize(fd, rows, cols):
 class PtySession:
     def __init__(self, argv, env, cwd, rows=24, cols=80):
         self.master, slave = pty.openpty()
+        self.slave_name = os.ttyname(slave)
         set_winsize(slave, rows, cols)
 
         def make_ctty():
@@ -145,6 +146,32 @@ def test_stdio_files_can_be_reopened_with_their_own_access_only(fence, work, tmp
     assert out.read_text() == "one\ntwo\ninput\n", cp.stderr
     assert "no-read" in cp.stderr and "no-write" in cp.stderr, cp.stderr
     assert src.read_text() == "input\n"
+
+
+def test_tty_and_ttyname_name_the_terminal_and_no_other(pty_fence):
+    """tty(1) and ttyname(3) work inside (password prompts, gpg's pinentry need them), while
+    the host's other terminals stay out of sight."""
+    other_master, other_slave = pty.openpty()
+    other = os.ttyname(other_slave)
+    try:
+        s = pty_fence(["sh", "-c", "tty; python3 -c 'import os; print(\"name\", os.ttyname(2))'; "
+                                   "ls /dev/pts; echo listed"])
+        s.expect(r"listed")
+        assert s.wait() == 0
+        out = s.log.decode(errors="replace").replace("\r", "")
+        lines = out.splitlines()
+        assert lines[0] == s.slave_name, out
+        assert f"name {s.slave_name}" in lines, out
+        assert lines[lines.index("listed") - 1] == s.slave_name.rsplit("/", 1)[1], out
+        assert other.rsplit("/", 1)[1] not in lines[2:lines.index("listed")], out
+        # With allowPty the sandbox has its own pty instance instead (new ptys for tmux).
+        s = pty_fence(["sh", "-c", "test -c /dev/pts/ptmx && echo own-instance"],
+                      config={"allowPty": True})
+        s.expect(r"own-instance")
+        assert s.wait() == 0
+    finally:
+        os.close(other_master)
+        os.close(other_slave)
 
 
 def test_window_size_is_passed(pty_fence):
