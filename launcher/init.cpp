@@ -163,6 +163,16 @@ class Init {
       link_.send_listeners_ready(spec_.http_proxy_port, http.get(), spec_.socks_proxy_port,
                                  socks.get());
     });
+    // SECURITY: `localhost` may resolve to ::1 first; the command must not listen there on a
+    // port that stands for one of fence's listeners. Init holds [::1] of each such port.
+    run_step(Stage::Network, "net: reserve [::1] of the listener ports", [&] {
+      std::vector<std::uint16_t> ports = {spec_.http_proxy_port, spec_.socks_proxy_port};
+      ports.insert(ports.end(), spec_.local_outbound_ports.begin(),
+                   spec_.local_outbound_ports.end());
+      for (std::uint16_t port : ports)
+        if (platform::UniqueFd fd = platform::reserve_ipv6_loopback_port(port))
+          reserved_ports_.push_back(std::move(fd));
+    });
     for (std::uint16_t port : spec_.local_outbound_ports) {
       run_step(Stage::Network, "net: local listener " + std::to_string(port), [&] {
         platform::UniqueFd fd = platform::listen_on_loopback(port);
@@ -336,6 +346,7 @@ class Init {
   SupervisorLink& link_;
   const ipc::LaunchSpec& spec_;
   CommandStdio stdio_;
+  std::vector<platform::UniqueFd> reserved_ports_;  // [::1] of the listener ports
   InboundClient inbound_;
   std::vector<std::string> plan_lines_;
   CommandPreparation prep_;

@@ -104,16 +104,15 @@ bool add_path_rule(int ruleset_fd, const std::string& path, PathAccess access, i
 }
 
 // The rights an open descriptor already carries, as a rule on its inode (LandlockPolicy::
-// held_files). Returns false for a descriptor that is not a regular file or a character device.
+// held_files). Returns false for a descriptor that is not a regular file or a character device,
+// or that Landlock does not take (a memfd or another file of an internal mount: EBADFD). Never
+// throws: a rule not added only means the file cannot be reopened by path.
 bool add_held_file_rule(int ruleset_fd, int fd, std::uint64_t handled_fs) {
   struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    if (errno == EBADF) return false;
-    throw SysError("landlock: fstat fd " + std::to_string(fd));
-  }
+  if (::fstat(fd, &st) != 0) return false;
   if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode)) return false;
   const int flags = ::fcntl(fd, F_GETFL);
-  if (flags < 0) throw SysError("landlock: F_GETFL fd " + std::to_string(fd));
+  if (flags < 0) return false;
   if (flags & O_PATH) return false;  // holds no access to the file
   const int mode = flags & O_ACCMODE;
   std::uint64_t rights = 0;
@@ -125,9 +124,7 @@ bool add_held_file_rule(int ruleset_fd, int fd, std::uint64_t handled_fs) {
   ll::PathBeneathAttr rule{};
   rule.allowed_access = rights;
   rule.parent_fd = fd;  // any descriptor of the file names its inode
-  if (add_rule(ruleset_fd, ll::kRulePathBeneath, &rule) != 0)
-    throw SysError("landlock: add rule for fd " + std::to_string(fd));
-  return true;
+  return add_rule(ruleset_fd, ll::kRulePathBeneath, &rule) == 0;
 }
 
 void add_port_rules(int ruleset_fd, const std::vector<std::uint16_t>& ports, std::uint64_t right) {

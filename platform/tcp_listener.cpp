@@ -28,9 +28,30 @@ UniqueFd listen_on_loopback(std::uint16_t port, int backlog) {
   return fd;
 }
 
+UniqueFd reserve_ipv6_loopback_port(std::uint16_t port) {
+  UniqueFd fd(::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) {
+    if (errno == EAFNOSUPPORT) return UniqueFd();
+    throw SysError("socket(AF_INET6)");
+  }
+  const int one = 1;
+  if (::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0)
+    throw SysError("IPV6_V6ONLY");
+  sockaddr_in6 addr{};
+  addr.sin6_family = AF_INET6;
+  addr.sin6_port = htons(port);
+  addr.sin6_addr = in6addr_loopback;
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    if (errno == EADDRNOTAVAIL) return UniqueFd();  // IPv6 disabled in this namespace
+    throw SysError("bind [::1]:" + std::to_string(port));
+  }
+  return fd;
+}
+
 UniqueFd listen_on(const std::string& address, std::uint16_t port, int backlog) {
-  const std::string where = (address.find(':') != std::string::npos ? "[" + address + "]" : address) +
-                            ":" + std::to_string(port);
+  const std::string where =
+      (address.find(':') != std::string::npos ? "[" + address + "]" : address) + ":" +
+      std::to_string(port);
   sockaddr_storage storage{};
   socklen_t len = 0;
   int family = AF_INET;
@@ -124,7 +145,8 @@ bool is_connected_tcp_socket(int fd) {
       (value != AF_INET && value != AF_INET6))
     return false;
   len = sizeof value;
-  if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &value, &len) != 0 || value != SOCK_STREAM) return false;
+  if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &value, &len) != 0 || value != SOCK_STREAM)
+    return false;
   sockaddr_storage peer{};
   socklen_t peer_len = sizeof peer;
   return ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) == 0;

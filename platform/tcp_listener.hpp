@@ -15,6 +15,12 @@ namespace fence::platform {
 // socket + SO_REUSEADDR + bind(127.0.0.1:port) + listen. Throws SysError.
 UniqueFd listen_on_loopback(std::uint16_t port, int backlog = 512);
 
+// A TCP socket bound to [::1]:port (IPV6_V6ONLY) and not listening: while it is open nobody
+// else can listen there, and a client trying ::1 first (`localhost`) is refused at once and
+// goes on to 127.0.0.1. Invalid when the namespace has no IPv6 loopback. Throws SysError for
+// any other failure (the port taken).
+UniqueFd reserve_ipv6_loopback_port(std::uint16_t port);
+
 // socket + SO_REUSEADDR + bind(address:port) + listen, non-blocking, for an IPv4 or IPv6
 // literal (IPv6 sockets are IPV6_V6ONLY). Throws SysError naming the address.
 UniqueFd listen_on(const std::string& address, std::uint16_t port, int backlog = 512);

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <optional>
 
+#include "ipc/grammar.hpp"
 #include "supervisor/command_shell.hpp"
 #include "supervisor/config/environment.hpp"
 #include "supervisor/config/paths.hpp"
@@ -58,9 +59,11 @@ FilesystemPlan plan_filesystem(const Config& config, const RunPlaces& at,
   if (!outputs.audit_file.empty()) own_files.push_back(outputs.audit_file);
   own_files.push_back(at.home + "/.fence.json");
   try {
-    if (!outputs.log_file.empty()) {
-      // The log file is writable inside like an allowWrite entry (and as protected as one:
-      // a protected path stays read-only), so fence runs inside can append to it.
+    // The log file is writable inside like an allowWrite entry (and as protected as one: a
+    // protected path stays read-only), so fence runs inside can append to it. SECURITY: an
+    // allowWrite entry is a pattern; a name with pattern characters would open every match,
+    // so such a log file stays read-only inside.
+    if (!outputs.log_file.empty() && !has_glob(outputs.log_file)) {
       Config with_log = config;
       with_log.filesystem.allow_write.push_back(outputs.log_file);
       return build_filesystem_plan(with_log, at.cwd, at.home, own_files);
@@ -69,6 +72,19 @@ FilesystemPlan plan_filesystem(const Config& config, const RunPlaces& at,
   } catch (const std::invalid_argument& e) {
     throw ConfigError(e.what());
   }
+}
+
+// The first symlink of `symlinks` that lies where a sandboxed run could have made it.
+const std::string* planted_symlink(const std::vector<std::string>& symlinks, const RunPlaces& at,
+                                   const std::vector<std::string>& writable) {
+  for (const std::string& link : symlinks) {
+    if (ipc::is_within(link, at.cwd) || ipc::is_within(link, at.home) ||
+        ipc::is_within(link, "/tmp"))
+      return &link;
+    for (const std::string& root : writable)
+      if (ipc::is_within(link, root)) return &link;
+  }
+  return nullptr;
 }
 
 // Localhost and inbound fields (docs/configuration.md, "network").
@@ -93,7 +109,16 @@ void add_local_network(ipc::LaunchSpec& spec, const Config& config, const CliOpt
     spec.local_outbound_ports.push_back(port);
   }
   for (const std::string& raw : net.allow_unix_sockets) {
-    const std::string path = normalize_path(raw, at.cwd, at.home);
+    const ResolvedPath resolved = resolve_path(raw, at.cwd, at.home);
+    const std::string& path = resolved.path;
+    // SECURITY: a symlink where an earlier sandboxed run could have written it (the working
+    // directory, HOME, /tmp, a writable tree) may point at any host socket ("./app.sock ->
+    // ~/.gnupg/S.gpg-agent"): such an entry is skipped, as for allowWrite.
+    if (const std::string* planted = planted_symlink(resolved.symlinks, at, spec.writable)) {
+      warnings.push_back("allowUnixSockets: " + path + " skipped: reached through symlink " +
+                         *planted + " inside a writable directory");
+      continue;
+    }
     // A socket that does not exist yet (an agent started later) is skipped and said so; one
     // that exists must be a socket. The launcher checks again when it binds it in.
     struct stat st {};

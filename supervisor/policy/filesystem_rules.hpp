@@ -1,5 +1,5 @@
 // The filesystem policy's rules that need no filesystem: what is always protected, and how the
-// tiers of a plan combine. config/filesystem_policy.hpp resolves a configuration's entries on
+// tiers of a plan combine. config/filesystem_plan.hpp resolves a configuration's entries on
 // the host and then applies these.
 //
 // Precedence, strongest first:
@@ -24,10 +24,11 @@ inline constexpr std::array<std::string_view, 18> kAlwaysProtectedNames = {
 
 // Always read-only in home only: git's second global config file, fence's own user config
 // (protected even when it does not exist, so a sandboxed run cannot plant one for the next
-// run), what ssh and sshd run or trust, and what a desktop session or systemd starts.
-inline constexpr std::array<std::string_view, 7> kAlwaysProtectedHomeNames = {
-    ".config/git/config", ".fence.json",         ".ssh/authorized_keys", ".ssh/config", ".ssh/rc",
-    ".config/autostart",  ".config/systemd/user"};
+// run), what ssh and sshd run or trust, what a desktop session or systemd starts, and the
+// startup files of the other shells `--shell user` accepts (fish reads all of ~/.config/fish).
+inline constexpr std::array<std::string_view, 9> kAlwaysProtectedHomeNames = {
+    ".config/git/config", ".fence.json",          ".ssh/authorized_keys", ".ssh/config", ".ssh/rc",
+    ".config/autostart",  ".config/systemd/user", ".config/fish",         ".kshrc"};
 
 // Protected at any depth of a writable tree, whether they exist or not (name patterns for
 // launcher/notify/protected_names.hpp): kAlwaysProtectedNames, and the parts of every git directory

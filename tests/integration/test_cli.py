@@ -284,3 +284,16 @@ def test_completion_subcommand_usage(fence):
     assert cp.returncode == EXIT_CONFIG and len(fence_error_lines(cp.stderr)) == 1, fmt(cp)
     cp = fence.run(["--", "completion"], raw_args=True)
     assert cp.returncode == 127, fmt(cp)  # a command named completion, not the subcommand
+
+
+def test_output_into_a_memfd(fence):
+    """A descriptor Landlock cannot take a rule for (a memfd) as stdout still works."""
+    fd = os.memfd_create("fence-out")
+    try:
+        cp = subprocess.run(fence.argv(["--", "echo", "hi"]), stdout=fd, stderr=subprocess.PIPE,
+                            text=True, env=fence.env(), cwd=fence.work, timeout=30)
+        assert cp.returncode == 0, cp.stderr
+        os.lseek(fd, 0, os.SEEK_SET)
+        assert os.read(fd, 100) == b"hi\n"
+    finally:
+        os.close(fd)

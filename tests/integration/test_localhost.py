@@ -616,6 +616,7 @@ class UnixEcho(CountingServer):
     def __init__(self, path: Path | str):
         sock = socket.socket(socket.AF_UNIX)
         sock.bind(str(path))
+        self.path = Path(path)
         super().__init__(sock, lambda data: b"echo:" + data)
 
 
@@ -1118,3 +1119,56 @@ def test_explicit_no_local_outbound_contradicted_is_a_configuration_error(fence,
     assert "allowLocalOutbound: false, but" in cp.stderr and named in cp.stderr, fmt(cp)
     # Without the explicit false, the same settings run.
     assert fence.run(["echo", "ran"], config={"network": network}).stdout == "ran\n"
+
+
+def test_allow_unix_sockets_entry_through_a_planted_symlink_is_skipped(fence, work, tmp_path,
+                                                                      unix_echo):
+    """An earlier run with a writable working directory plants ./app.sock -> a host socket;
+    listing ./app.sock later must not make that host socket reachable."""
+    agent = unix_echo(tmp_path / "agent.sock")
+    cp = fence.sh(f"ln -s {agent.path} app.sock", config=WRITABLE_CWD)
+    assert cp.returncode == 0 and (work / "app.sock").is_symlink(), fmt(cp)
+    cp = fence.py(UNIX + "attempt('app', uconnect, './app.sock')",
+                  config={"network": {"allowUnixSockets": ["./app.sock"]}}, flags=["-m"])
+    assert err(cp, "app"), fmt(cp)
+    assert "skipped: reached through symlink" in cp.stderr, fmt(cp)
+    assert agent.accepted == 0
+
+
+def test_listener_ports_are_reserved_on_ipv6_loopback(fence):
+    """`localhost` may mean ::1 first: the command cannot listen on [::1] of a proxy or
+    transparent port, and a client of localhost:3128 still reaches the proxy."""
+    port = free_port()
+    code = "".join(
+        f"attempt('{name}', lambda p: socket.socket(socket.AF_INET6).bind(('::1', p)), {p})\n"
+        for name, p in (("http", 3128), ("socks", 1080), ("local", port)))
+    code += "attempt('other', lambda p: socket.socket(socket.AF_INET6).bind(('::1', p)), 0)\n"
+    cp = fence.py(code, config={"network": {"allowLocalOutboundPorts": [port]}})
+    for name in ("http", "socks", "local"):
+        assert f"{name}: ERR EADDRINUSE" in cp.stdout, fmt(cp)
+    assert ok(cp, "other"), fmt(cp)
+
+
+def test_socket_families_outside_the_network_namespace_are_refused(fence):
+    """AF_VSOCK reaches the hypervisor whatever the network namespace; it and every family
+    but unix, IPv4, IPv6 and netlink are refused (also with high bits in the argument)."""
+    code = r'''
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+def raw_socket(domain, kind=1):
+    r = libc.syscall(41, ctypes.c_long(domain), kind, 0)
+    if r < 0:
+        raise OSError(ctypes.get_errno(), "socket")
+    return "created"
+for name, fam in (("vsock", 40), ("packet", 17), ("alg", 38), ("tipc", 30), ("zero", 0),
+                  ("high-vsock", (1 << 32) | 40), ("high-unix", (1 << 32) | 1)):
+    attempt(name, raw_socket, fam)
+for name, fam in (("inet", 2), ("inet6", 10), ("unix", 1)):
+    attempt(name, raw_socket, fam)
+attempt("netlink", raw_socket, 16, 2)
+'''
+    cp = fence.py(code, config={})
+    for name in ("vsock", "packet", "alg", "tipc", "zero", "high-vsock", "high-unix"):
+        assert f"{name}: ERR EPERM" in cp.stdout, (name, fmt(cp))
+    for name in ("inet", "inet6", "unix", "netlink"):
+        assert ok(cp, name), (name, fmt(cp))

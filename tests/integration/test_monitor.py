@@ -519,3 +519,13 @@ def test_log_file_through_a_planted_symlink_is_refused(fence, work, tmp_path):
     assert cp.returncode == 0 and cp.stdout == "ran\n", fmt(cp)
     assert "fence: FENCE_LOG_FILE: cannot open log file" in cp.stderr, fmt(cp)
     assert "[fence:fs] ✗" in cp.stderr and target.read_text() == "keep\n", fmt(cp)
+
+
+def test_log_file_name_with_pattern_characters_opens_nothing_else(fence, work):
+    """allowWrite entries are patterns; the log file is one file: a name with * or ? does not
+    make its matches writable."""
+    (work / "README").write_text("keep\n")
+    cp = fence.sh("echo pwned >> README 2>/dev/null || echo refused",
+                  flags=["-m", "--fence-log-file", str(work / "*")])
+    assert cp.returncode == 0 and cp.stdout == "refused\n", fmt(cp)
+    assert (work / "README").read_text() == "keep\n"

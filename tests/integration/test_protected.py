@@ -203,6 +203,24 @@ def test_missing_rc_files_in_home_cannot_be_created(fence, home, work):
     assert after == before, fmt(cp)
 
 
+def test_other_shells_startup_files_in_home_cannot_be_written(fence, home, work):
+    """--shell user accepts fish and ksh: their startup files are protected like bash's."""
+    (home / ".config" / "fish").mkdir(parents=True)
+    (home / ".config" / "fish" / "config.fish").write_text("# fish\n")
+    before = snapshot(home)
+    code = ("attempt('fish', write, os.path.expanduser('~/.config/fish/config.fish'), 'x', 'a')\n"
+            "attempt('fish conf.d', write, os.path.expanduser('~/.config/fish/conf.d/x.fish'))\n"
+            "attempt('kshrc', write, os.path.expanduser('~/.kshrc'))\n"
+            "attempt('control', write, os.path.expanduser('~/.config/other.conf'))\n")
+    cp = fence.py(code, config={"filesystem": {"allowWrite": ["~/.config", "~"]}})
+    assert ok(cp, "control"), fmt(cp)
+    for name in ("fish", "fish conf.d", "kshrc"):
+        assert err(cp, name), f"{name} should have failed" + fmt(cp)
+    after = snapshot(home)
+    after.pop(".config/other.conf", None)
+    assert after == before, fmt(cp)
+
+
 def test_home_protected_when_home_is_cwd(fence, home):
     cp = fence.py("attempt('zshrc', write, '.zshrc')\nattempt('control', write, 'f')\n",
                   config=CWD_WRITABLE, cwd=home)
