@@ -405,10 +405,14 @@ std::string canonical_config_json(const Config& c) {
       {"allowUnixSockets", c.network.allow_unix_sockets},
       {"allowAllUnixSockets", c.network.allow_all_unix_sockets},
       {"allowLocalBinding", c.network.allow_local_binding},
-      {"allowLocalOutbound", c.network.effective_allow_local_outbound()},
       {"httpProxyPort", c.network.http_proxy_port.value_or(ipc::kDefaultHttpProxyPort)},
       {"socksProxyPort", c.network.socks_proxy_port.value_or(ipc::kDefaultSocksProxyPort)},
       {"allowLocalOutboundPorts", c.network.allow_local_outbound_ports}};
+  // allowLocalOutbound defaults to allowLocalBinding: written only when it differs, so a
+  // default stays a default (an explicit false would contradict allowLocalOutboundPorts or a
+  // loopback rule, check_host_loopback) and equal meanings keep one form.
+  if (c.network.effective_allow_local_outbound() != c.network.allow_local_binding)
+    j["network"]["allowLocalOutbound"] = c.network.effective_allow_local_outbound();
   j["filesystem"] = {{"denyRead", c.filesystem.deny_read},
                      {"allowRead", c.filesystem.allow_read},
                      {"allowExecute", c.filesystem.allow_execute},
