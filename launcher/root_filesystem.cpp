@@ -1,6 +1,7 @@
 #include "launcher/root_filesystem.hpp"
 
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -168,12 +169,19 @@ class RootBuilder {
   // Why a minimal /dev: only harmless devices, a private devpts (no host terminals), shm.
   void mount_dev() {
     std::vector<HostTerminal> terminals;
+    bool has_tty = false;
     run_step(Stage::Filesystem, "mount: /dev", [&] {
       const std::string dev = in_new_root("/dev");
       platform::mount_fs("tmpfs", dev, MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k");
+      // SECURITY: /dev/tty is the session's terminal whatever the stdio are: only a command
+      // whose stdin, stdout or stderr is that terminal gets it (`fence cmd </dev/null >log`
+      // must not read the user's keystrokes).
+      const bool tty = stdio_is_controlling_terminal();
+      has_tty = tty;
       for (const char* node : {"null", "zero", "full", "random", "urandom", "tty"}) {
         const std::string host = std::string("/dev/") + node;
         if (!exists_beneath(old_root_.get(), host)) continue;
+        if (std::string_view(node) == "tty" && !tty) continue;
         make_file(dev + "/" + node, 0666);
         UniqueFd source = platform::open_beneath(old_root_.get(), host, O_PATH | O_CLOEXEC);
         UniqueFd tree = platform::clone_mount(source.get(), false);
@@ -196,6 +204,8 @@ class RootBuilder {
         for (const HostTerminal& t : terminals) {
           make_file(dev + "/pts/" + t.number, 0600);
           UniqueFd tree = platform::clone_mount(t.node.get(), false);
+          // Read-only: the terminal is used through it, never chmod-ed (its mode is the host's).
+          platform::set_mount_attributes(tree.get(), false, kReadOnly, 0);
           UniqueFd target =
               platform::open_beneath(new_root_.get(), "/dev/pts/" + t.number, O_PATH | O_CLOEXEC);
           platform::attach_mount(tree.get(), target.get());
@@ -215,9 +225,24 @@ class RootBuilder {
       for (const HostTerminal& t : terminals) pts += " /dev/pts/" + t.number;
       pts += " (by its own name)";
     }
-    plan_lines_.push_back("[fence:fs] tmpfs /dev: null zero full random urandom tty, " + pts +
-                          ", shm; new ptys " +
+    plan_lines_.push_back("[fence:fs] tmpfs /dev: null zero full random urandom" +
+                          std::string(has_tty ? " tty" : " (no tty: no stdio is the terminal)") +
+                          ", " + pts + ", shm; new ptys " +
                           (spec_.allow_pty ? "allowed (allowPty)" : "refused (allowPty false)"));
+  }
+
+  // True when one of the command's stdio is the terminal /dev/tty names for this session (its
+  // device number from TIOCGDEV: fstat of /dev/tty shows /dev/tty's own).
+  bool stdio_is_controlling_terminal() const {
+    UniqueFd ctty(
+        ::openat(old_root_.get(), "dev/tty", O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC));
+    unsigned int device = 0;
+    if (!ctty || ::ioctl(ctty.get(), TIOCGDEV, &device) != 0) return false;
+    return std::any_of(stdio_.begin(), stdio_.end(), [&](int fd) {
+      struct stat st {};
+      return fd >= 0 && ::fstat(fd, &st) == 0 && S_ISCHR(st.st_mode) &&
+             st.st_rdev == static_cast<dev_t>(device);
+    });
   }
 
   struct HostTerminal {

@@ -128,6 +128,13 @@ void add_local_network(ipc::LaunchSpec& spec, const Config& config, const CliOpt
     }
     if (!S_ISSOCK(st.st_mode))
       throw ConfigError("network.allowUnixSockets: " + in_quotes(path) + " is not a socket");
+    // SECURITY: a second name of a socket (a hard link made inside a writable tree) may be the
+    // host socket an earlier run linked there; a socket has one name unless someone made more.
+    if (st.st_nlink > 1) {
+      warnings.push_back("allowUnixSockets: " + path + " skipped: the socket has " +
+                         std::to_string(st.st_nlink) + " names (hard links)");
+      continue;
+    }
     if (std::find(spec.unix_sockets.begin(), spec.unix_sockets.end(), path) ==
         spec.unix_sockets.end())
       spec.unix_sockets.push_back(path);

@@ -1172,3 +1172,16 @@ attempt("netlink", raw_socket, 16, 2)
         assert f"{name}: ERR EPERM" in cp.stdout, (name, fmt(cp))
     for name in ("inet", "inet6", "unix", "netlink"):
         assert ok(cp, name), (name, fmt(cp))
+
+
+def test_allow_unix_sockets_entry_with_a_second_name_is_skipped(fence, work, unix_echo):
+    """A hard link made in a writable tree by an earlier run gives an unlisted host socket a
+    listed name: a socket with more than one name is not made reachable."""
+    (work / ".other").mkdir()
+    agent = unix_echo(work / ".other" / "S.sock")
+    os.link(agent.path, work / "app.sock")
+    cp = fence.py(UNIX + "attempt('app', uconnect, './app.sock')",
+                  config={"network": {"allowUnixSockets": ["./app.sock"]}}, flags=["-m"])
+    assert err(cp, "app"), fmt(cp)
+    assert "skipped: the socket has 2 names" in cp.stderr, fmt(cp)
+    assert agent.accepted == 0

@@ -7,6 +7,7 @@ import pty
 import re
 import select
 import shutil
+import stat
 import struct
 import subprocess
 import termios
@@ -172,6 +173,38 @@ def test_tty_and_ttyname_name_the_terminal_and_no_other(pty_fence):
     finally:
         os.close(other_master)
         os.close(other_slave)
+
+
+def test_terminal_of_the_session_unreachable_when_no_stdio_is_it(fence, tmp_path):
+    """`fence cmd </dev/null >log` run from a terminal: the command gets no /dev/tty, so it
+    cannot read the user's keystrokes or write to the screen."""
+    master, slave = pty.openpty()
+
+    def make_ctty():
+        os.setsid()
+        fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+
+    out = tmp_path / "out.txt"
+    try:
+        with open(out, "w") as o:
+            proc = subprocess.Popen(
+                fence.argv(["--", PY, "-c", PRELUDE + "\nattempt('tty', lambda: open('/dev/tty', 'rb').read(1))"]),
+                stdin=subprocess.DEVNULL, stdout=o, stderr=subprocess.STDOUT, env=fence.env(),
+                cwd=fence.work, preexec_fn=make_ctty, pass_fds=(slave,))
+            os.write(master, b"typed-secret\n")
+            assert proc.wait(timeout=30) == 0
+        assert "tty: ERR ENOENT" in out.read_text(), out.read_text()
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_the_terminal_cannot_be_chmodded_by_its_name(pty_fence):
+    s = pty_fence(["sh", "-c", "tty; chmod 666 $(tty) 2>/dev/null || echo refused"])
+    s.expect(r"refused")
+    assert s.wait() == 0
+    assert s.slave_name in s.log.decode(errors="replace"), s.log
+    assert stat.S_IMODE(os.stat(s.slave_name).st_mode) != 0o666
 
 
 def test_window_size_is_passed(pty_fence):
