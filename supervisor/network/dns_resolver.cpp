@@ -36,7 +36,7 @@ struct PendingResolve {
   ResolveResult result;
 };
 
-// SECURITY: the name decided must be the name resolved. glibc's stub resolver would try
+// SECURITY: the name decided must be the name resolved. glibc's resolver library (res_*) would try
 // NAME.DOMAIN for every `search` domain of resolv.conf (before NAME itself, with `ndots`), so
 // an allowed `nx.wild.test` that does not exist could come back as `nx.wild.test.corp.example`,
 // a host no rule names; and it would map names through HOSTALIASES (scrubbed from the
