@@ -163,7 +163,10 @@ LaunchPlan build_launch_spec(const CliOptions& cli, const Config& config, const 
   spec.readable = std::move(fs.readable);
   spec.executable = std::move(fs.executable);
   spec.writable = std::move(fs.writable);
-  repair_environment(spec.env, spec.writable, ipc::private_runtime_dir(::getuid()),
+  // TMPDIR was dropped with glibc's unsecure variables; a checked one replaces it.
+  const std::optional<std::string> caller_tmpdir = environment_value("TMPDIR");
+  if (caller_tmpdir) std::erase(plan.removed_env, "TMPDIR");
+  repair_environment(spec.env, caller_tmpdir, spec.writable, ipc::private_runtime_dir(::getuid()),
                      &plan.env_changes);
   spec.read_only = std::move(fs.read_only);
   spec.hidden = std::move(fs.hidden);

@@ -112,8 +112,7 @@ void open_log_file(const CliOptions& cli, const RunPlaces& at, AuditSinks& sinks
   }
   const std::string message = "cannot open log file " + in_quotes(*asked) + ": " + why;
   if (from_flag) throw RunError(kExitConfigError, message);
-  std::fprintf(stderr, "fence: FENCE_LOG_FILE: %s; lines go to stderr\n",
-               one_line(message).c_str());
+  fail(0, "FENCE_LOG_FILE: " + message + "; lines go to stderr");
 }
 
 // The audit sinks are opened before anything runs: a run that was asked to be audited and

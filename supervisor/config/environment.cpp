@@ -14,19 +14,12 @@ namespace {
 
 // glibc's UNSECURE_ENVVARS (the list it clears for setuid programs) minus the LD_ ones, which
 // the prefix rule covers.
-// TMPDIR is not among them: it only names a directory (repair_environment checks it works).
-constexpr std::array<std::string_view, 12> kUnsecure = {
-    "GCONV_PATH",   "GETCONF_DIR", "GLIBC_TUNABLES", "HOSTALIASES",      "LOCALDOMAIN", "LOCPATH",
-    "MALLOC_TRACE", "NIS_PATH",    "NLSPATH",        "RESOLV_HOST_CONF", "RES_OPTIONS", "TZDIR",
+// The caller's TMPDIR is dropped with them; repair_environment sets one it has checked.
+constexpr std::array<std::string_view, 13> kUnsecure = {
+    "GCONV_PATH",  "GETCONF_DIR",  "GLIBC_TUNABLES", "HOSTALIASES", "LOCALDOMAIN",
+    "LOCPATH",     "MALLOC_TRACE", "NIS_PATH",       "NLSPATH",     "RESOLV_HOST_CONF",
+    "RES_OPTIONS", "TMPDIR",       "TZDIR",
 };
-
-bool valid_name(std::string_view name) {
-  if (name.empty()) return false;
-  if (!(std::isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_')) return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
-  });
-}
 
 // The value of `name` in `env`, or nullptr.
 std::string* find_variable(std::vector<std::string>& env, std::string_view name) {
@@ -63,7 +56,9 @@ void repair_one(std::vector<std::string>& env, std::string_view name, bool usabl
 
 }  // namespace
 
-void repair_environment(std::vector<std::string>& env, const std::vector<std::string>& writable,
+void repair_environment(std::vector<std::string>& env,
+                        const std::optional<std::string>& caller_tmpdir,
+                        const std::vector<std::string>& writable,
                         const std::string& private_runtime, std::vector<std::string>* changes) {
   auto value = [&](std::string_view name) {
     const std::string* entry = find_variable(env, name);
@@ -73,8 +68,13 @@ void repair_environment(std::vector<std::string>& env, const std::vector<std::st
   repair_one(env, "XDG_RUNTIME_DIR",
              runtime == private_runtime || writable_inside(runtime, writable), private_runtime,
              changes);
-  const std::string tmp = value("TMPDIR");
-  repair_one(env, "TMPDIR", tmp == "/tmp" || writable_inside(tmp, writable), "/tmp", changes);
+  if (!caller_tmpdir) return;
+  const std::string& tmp = *caller_tmpdir;
+  const bool usable = tmp == "/tmp" || writable_inside(tmp, writable);
+  env.push_back("TMPDIR=" + (usable ? tmp : std::string("/tmp")));
+  if (changes)
+    changes->push_back(usable ? "TMPDIR=" + tmp + " kept: a writable directory inside"
+                              : "TMPDIR=" + tmp + " is not usable inside; set to /tmp");
 }
 
 bool is_unsafe_variable(const std::string& name) {
@@ -89,7 +89,7 @@ std::vector<std::string> sandbox_environment(const std::vector<std::string>& inp
     const auto eq = entry.find('=');
     if (eq == std::string::npos) continue;
     const std::string name = entry.substr(0, eq);
-    if (!valid_name(name) || name == "FENCE_SANDBOX" || is_unsafe_variable(name)) {
+    if (!ipc::is_valid_env_key(name) || name == "FENCE_SANDBOX" || is_unsafe_variable(name)) {
       if (removed && name != "FENCE_SANDBOX") removed->push_back(name);
       continue;
     }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,11 +21,14 @@ std::vector<std::string> sandbox_environment(const std::vector<std::string>& inp
 // described in `changes`, for -d):
 // - XDG_RUNTIME_DIR is kept when it is `private_runtime` (init creates that one in the private
 //   /run) or an existing directory inside a writable root; else it becomes `private_runtime`.
-// - TMPDIR is kept when it is /tmp or an existing directory inside a writable root; else it
-//   becomes /tmp.
+// - TMPDIR (dropped by sandbox_environment, glibc lists it as unsecure): when the caller had
+//   one (`caller_tmpdir`), it is set again to that value if it is /tmp or an existing
+//   directory inside a writable root, else to /tmp.
 // `writable` are the sandbox's writable roots (normalized absolute paths); `/tmp` among them
 // means the host's /tmp, otherwise /tmp is a private, empty tmpfs.
-void repair_environment(std::vector<std::string>& env, const std::vector<std::string>& writable,
+void repair_environment(std::vector<std::string>& env,
+                        const std::optional<std::string>& caller_tmpdir,
+                        const std::vector<std::string>& writable,
                         const std::string& private_runtime, std::vector<std::string>* changes);
 
 // Points every common proxy variable at the sandbox's listeners (replacing the caller's):
