@@ -74,19 +74,6 @@ FilesystemPlan plan_filesystem(const Config& config, const RunPlaces& at,
   }
 }
 
-// The first symlink of `symlinks` that lies where a sandboxed run could have made it.
-const std::string* planted_symlink(const std::vector<std::string>& symlinks, const RunPlaces& at,
-                                   const std::vector<std::string>& writable) {
-  for (const std::string& link : symlinks) {
-    if (ipc::is_within(link, at.cwd) || ipc::is_within(link, at.home) ||
-        ipc::is_within(link, "/tmp"))
-      return &link;
-    for (const std::string& root : writable)
-      if (ipc::is_within(link, root)) return &link;
-  }
-  return nullptr;
-}
-
 // Localhost and inbound fields (docs/configuration.md, "network").
 void add_local_network(ipc::LaunchSpec& spec, const Config& config, const CliOptions& cli,
                        const RunPlaces& at, std::vector<std::string>& warnings) {
@@ -114,7 +101,8 @@ void add_local_network(ipc::LaunchSpec& spec, const Config& config, const CliOpt
     // SECURITY: a symlink where an earlier sandboxed run could have written it (the working
     // directory, HOME, /tmp, a writable tree) may point at any host socket ("./app.sock ->
     // ~/.gnupg/S.gpg-agent"): such an entry is skipped, as for allowWrite.
-    if (const std::string* planted = planted_symlink(resolved.symlinks, at, spec.writable)) {
+    if (const std::string* planted =
+            planted_symlink(resolved.symlinks, at.cwd, at.home, spec.writable)) {
       warnings.push_back("allowUnixSockets: " + path + " skipped: reached through symlink " +
                          *planted + " inside a writable directory");
       continue;

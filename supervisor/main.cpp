@@ -23,13 +23,6 @@ namespace {
 using namespace fence;
 using namespace fence::supervisor;
 
-// SECURITY: every message may carry text from the command line; one_line() keeps it one line
-// without terminal controls (safe_text.hpp).
-int fail(int code, const std::string& message) {
-  std::fprintf(stderr, "fence: %s\n", one_line(message).c_str());
-  return code;
-}
-
 // `fence completion SHELL`: the first word names a subcommand, not a command to run.
 int run_subcommand(int argc, char** argv) {
   const std::string_view shell = argc == 3 ? std::string_view(argv[2]) : std::string_view();

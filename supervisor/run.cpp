@@ -46,13 +46,6 @@ class RunError : public std::runtime_error {
   int code_;
 };
 
-// SECURITY: every message may carry text from a settings file, the command line or the
-// sandbox; one_line() keeps it one line without terminal controls (safe_text.hpp).
-int fail(int code, const std::string& message) {
-  std::fprintf(stderr, "fence: %s\n", one_line(message).c_str());
-  return code;
-}
-
 void print_line(bool enabled, const std::string& line) {
   if (enabled) write_diagnostic_line(line);
 }
@@ -304,6 +297,11 @@ int run(const CliOptions& cli) {
   } catch (const RunError& e) {
     return fail(e.code(), e.what());
   }
+}
+
+int fail(int code, const std::string& message) {
+  std::fprintf(stderr, "fence: %s\n", one_line(message).c_str());
+  return code;
 }
 
 }  // namespace fence::supervisor

@@ -154,18 +154,8 @@ class PlanBuilder {
         continue;
       }
       // SECURITY: a symlink inside a writable tree may have been planted by an earlier sandboxed
-      // run ("build -> ~", "out -> /etc"); following it would widen this run's writes. Rule 8.
-      // Places earlier runs commonly could write (the working directory, HOME, /tmp) count as
-      // writable trees whatever this run's policy says.
-      const auto planted = std::find_if(e.symlinks.begin(), e.symlinks.end(), [&](auto& link) {
-        const bool in_common_place = ipc::is_within(link, cwd_) || ipc::is_within(link, home_) ||
-                                     ipc::is_within(link, "/tmp");
-        return in_common_place ||
-               std::any_of(trees.begin(), trees.end(), [&](const std::string& tree) {
-                 return link != tree && ipc::is_within(link, tree);
-               });
-      });
-      if (planted != e.symlinks.end()) {
+      // run ("build -> ~", "out -> /etc"); following it would widen this run's writes.
+      if (const std::string* planted = planted_symlink(e.symlinks, cwd_, home_, trees)) {
         plan_.warnings.push_back("filesystem.allowWrite: " + e.path + " ignored: reached through " +
                                  "symlink " + *planted + " inside a writable directory");
         continue;

@@ -1,5 +1,7 @@
 #include "supervisor/config/paths.hpp"
 
+#include "ipc/grammar.hpp"
+
 #include "supervisor/policy/path_rules.hpp"
 
 #include "supervisor/policy/safe_text.hpp"
@@ -186,6 +188,18 @@ std::vector<std::string> expand_glob(const std::string& absolute_pattern, std::s
   GlobWalker walker(absolute_pattern, std::move(comps), max_results, max_visits);
   walker.walk(base, first_glob, true);
   return walker.results();
+}
+
+const std::string* planted_symlink(const std::vector<std::string>& symlinks, const std::string& cwd,
+                                   const std::string& home,
+                                   const std::vector<std::string>& writable_trees) {
+  for (const std::string& link : symlinks) {
+    if (ipc::is_within(link, cwd) || ipc::is_within(link, home) || ipc::is_within(link, "/tmp"))
+      return &link;
+    for (const std::string& tree : writable_trees)
+      if (link != tree && ipc::is_within(link, tree)) return &link;
+  }
+  return nullptr;
 }
 
 }  // namespace fence::supervisor

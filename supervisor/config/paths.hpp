@@ -32,6 +32,14 @@ struct ResolvedPath {
 // is kept as written. Throws std::invalid_argument on bad syntax or a symlink loop.
 ResolvedPath resolve_path(std::string_view raw, const std::string& cwd, const std::string& home);
 
+// SECURITY-RULES 8: the first of `symlinks` (ResolvedPath::symlinks) that an earlier sandboxed
+// run could have planted: one in a place such runs commonly can write (the working directory,
+// HOME, /tmp, whatever this run's policy says) or beneath one of `writable_trees`. nullptr when
+// there is none.
+const std::string* planted_symlink(const std::vector<std::string>& symlinks, const std::string& cwd,
+                                   const std::string& home,
+                                   const std::vector<std::string>& writable_trees);
+
 // resolve_path(...).path.
 std::string normalize_path(std::string_view raw, const std::string& cwd, const std::string& home);
 
