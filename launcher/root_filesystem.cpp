@@ -176,12 +176,11 @@ class RootBuilder {
       // SECURITY: /dev/tty is the session's terminal whatever the stdio are: only a command
       // whose stdin, stdout or stderr is that terminal gets it (`fence cmd </dev/null >log`
       // must not read the user's keystrokes).
-      const bool tty = stdio_is_controlling_terminal();
-      has_tty = tty;
+      has_tty = stdio_is_controlling_terminal();
       for (const char* node : {"null", "zero", "full", "random", "urandom", "tty"}) {
         const std::string host = std::string("/dev/") + node;
         if (!exists_beneath(old_root_.get(), host)) continue;
-        if (std::string_view(node) == "tty" && !tty) continue;
+        if (std::string_view(node) == "tty" && !has_tty) continue;
         make_file(dev + "/" + node, 0666);
         UniqueFd source = platform::open_beneath(old_root_.get(), host, O_PATH | O_CLOEXEC);
         UniqueFd tree = platform::clone_mount(source.get(), false);
@@ -234,8 +233,13 @@ class RootBuilder {
   // True when one of the command's stdio is the terminal /dev/tty names for this session (its
   // device number from TIOCGDEV: fstat of /dev/tty shows /dev/tty's own).
   bool stdio_is_controlling_terminal() const {
-    UniqueFd ctty(
-        ::openat(old_root_.get(), "dev/tty", O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC));
+    UniqueFd ctty;
+    try {
+      ctty = platform::open_beneath(old_root_.get(), "/dev/tty",
+                                    O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+    } catch (const std::exception&) {
+      return false;  // no session terminal (ENXIO), or no /dev/tty
+    }
     unsigned int device = 0;
     if (!ctty || ::ioctl(ctty.get(), TIOCGDEV, &device) != 0) return false;
     return std::any_of(stdio_.begin(), stdio_.end(), [&](int fd) {

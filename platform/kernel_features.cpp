@@ -97,8 +97,17 @@ ProbeReport run_namespace_probe() {
   return report;
 }
 
+// True inside a fence sandbox, whose init set user.max_user_namespaces to 0 in its own
+// namespace (FENCE_SANDBOX=1 is only a hint here: it changes a message, never a decision).
+bool inside_fence_sandbox() {
+  const char* in_fence = std::getenv("FENCE_SANDBOX");
+  return in_fence && std::string_view(in_fence) == "1" &&
+         read_sysctl("/proc/sys/user/max_user_namespaces") == 0;
+}
+
 // Names the host setting that explains a failed user namespace, if any.
 std::string explain_userns_failure() {
+  if (inside_fence_sandbox()) return "inside a fence sandbox, which allows no new namespaces";
   if (read_sysctl("/proc/sys/user/max_user_namespaces") == 0) {
     return "user.max_user_namespaces is 0";
   }
@@ -163,11 +172,8 @@ KernelFeatures probe_kernel_features() {
 
 std::string fix_hint_for_user_namespaces(const KernelFeatures& features) {
   if (features.user_namespaces) return {};
-  // Only a hint: inside a fence sandbox, whose init set the limit to 0 in its own namespace,
-  // no sysctl of the host helps.
-  const char* in_fence = std::getenv("FENCE_SANDBOX");
-  if (in_fence && std::string_view(in_fence) == "1" &&
-      read_sysctl("/proc/sys/user/max_user_namespaces") == 0) {
+  // Inside a fence sandbox no sysctl of the host helps.
+  if (inside_fence_sandbox()) {
     return "this fence runs inside another fence sandbox, which allows no new namespaces; "
            "fence inside fence is not supported yet (the outer sandbox's policy still applies "
            "to this command: run it without the inner fence)";

@@ -126,23 +126,42 @@ void close_fds_except(std::initializer_list<int> keep) {
   close_range_compat(next, UINT_MAX);
 }
 
-pid_t thread_group_of(pid_t tid) {
-  UniqueFd status(
-      ::open(("/proc/" + std::to_string(tid) + "/status").c_str(), O_RDONLY | O_CLOEXEC));
-  if (!status) return -1;
+std::optional<std::string> read_proc_text(pid_t pid, const char* entry) {
+  const std::string path = "/proc/" + std::to_string(pid) + "/" + entry;
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return std::nullopt;
   char buf[4096];
-  const ssize_t n = retry_eintr([&] { return ::read(status.get(), buf, sizeof buf - 1); });
-  if (n <= 0) return -1;
-  buf[n] = '\0';
-  const char* field = std::strstr(buf, "\nTgid:");
-  if (!field) return -1;
-  const long tgid = std::strtol(field + 6, nullptr, 10);
+  const ssize_t n = retry_eintr([&] { return ::read(fd.get(), buf, sizeof buf); });
+  if (n <= 0) return std::nullopt;
+  return std::string(buf, static_cast<std::size_t>(n));
+}
+
+std::optional<std::string> proc_status_field(pid_t pid, std::string_view key) {
+  const std::optional<std::string> status = read_proc_text(pid, "status");
+  if (!status) return std::nullopt;
+  const std::string needle = "\n" + std::string(key) + ":";
+  std::size_t at = status->find(needle);
+  if (at == std::string::npos) return std::nullopt;
+  at += needle.size();
+  const std::size_t end = status->find('\n', at);
+  return status->substr(at, end == std::string::npos ? std::string::npos : end - at);
+}
+
+pid_t thread_group_of(pid_t tid) {
+  const std::optional<std::string> value = proc_status_field(tid, "Tgid");
+  const long tgid = value ? std::strtol(value->c_str(), nullptr, 10) : -1;
   return tgid > 0 ? static_cast<pid_t>(tgid) : -1;
 }
 
-UniqueFd open_pidfd(pid_t tid, pid_t tgid) {
+UniqueFd open_pidfd(pid_t tid) {
   long pidfd = ::syscall(kSysPidfdOpen, tid, kPidfdThread);
-  if (pidfd < 0 && errno == EINVAL && tgid > 0) pidfd = ::syscall(kSysPidfdOpen, tgid, 0U);
+  // Older kernels: only a thread-group leader has a pidfd, and its fd table is the one shared
+  // by every thread that did not unshare it.
+  if (pidfd < 0 && errno == EINVAL) {
+    const pid_t tgid = thread_group_of(tid);
+    pidfd = tgid > 0 ? ::syscall(kSysPidfdOpen, tgid, 0U) : -1;
+    if (tgid <= 0) errno = ESRCH;
+  }
   return UniqueFd(pidfd < 0 ? -1 : static_cast<int>(pidfd));
 }
 
@@ -153,19 +172,11 @@ bool pidfd_exited(int pidfd) {
 }
 
 UniqueFd duplicate_fd_of(pid_t tid, int fd, int& error) {
-  long pidfd = ::syscall(kSysPidfdOpen, tid, kPidfdThread);
-  // Older kernels: only a thread-group leader has a pidfd, and its fd table is the one shared
-  // by every thread that did not unshare it.
-  if (pidfd < 0 && errno == EINVAL) {
-    const pid_t tgid = thread_group_of(tid);
-    pidfd = tgid > 0 ? ::syscall(kSysPidfdOpen, tgid, 0U) : -1;
-    if (tgid <= 0) errno = ESRCH;
-  }
-  if (pidfd < 0) {
+  UniqueFd process = open_pidfd(tid);
+  if (!process) {
     error = errno;
     return UniqueFd();
   }
-  UniqueFd process(static_cast<int>(pidfd));
   const long dup = ::syscall(kSysPidfdGetfd, process.get(), fd, 0U);  // the copy is O_CLOEXEC
   if (dup < 0) {
     error = errno;

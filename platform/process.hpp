@@ -7,6 +7,9 @@
 #include <initializer_list>
 #include <vector>
 
+#include <optional>
+#include <string>
+#include <string_view>
 #include "platform/unique_fd.hpp"
 
 namespace fence::platform {
@@ -51,12 +54,18 @@ void close_fds_except(std::initializer_list<int> keep);
 // ESRCH: gone; EPERM: no ptrace access).
 UniqueFd duplicate_fd_of(pid_t tid, int fd, int& error);
 
+// The start of /proc/PID/ENTRY (up to 4 KiB: status, comm), or nullopt if unreadable.
+std::optional<std::string> read_proc_text(pid_t pid, const char* entry);
+
+// The value of "KEY:" in /proc/PID/status (leading whitespace kept), or nullopt.
+std::optional<std::string> proc_status_field(pid_t pid, std::string_view key);
+
 // The thread group (process id) of thread `tid`, from /proc/TID/status; -1 if unknown.
 pid_t thread_group_of(pid_t tid);
 
-// A pidfd for thread `tid` (PIDFD_THREAD, Linux 6.9), or for its thread group `tgid` where the
-// kernel has no thread pidfds. Invalid on failure.
-UniqueFd open_pidfd(pid_t tid, pid_t tgid);
+// A pidfd for thread `tid` (PIDFD_THREAD, Linux 6.9), or for its thread group where the kernel
+// has no thread pidfds. Invalid on failure, errno set.
+UniqueFd open_pidfd(pid_t tid);
 
 // True when the process (or thread) behind `pidfd` has exited (the pidfd polls readable).
 bool pidfd_exited(int pidfd);

@@ -22,7 +22,6 @@ enum class FlagValue {
   String,    // a word: -c STRING
   File,      // a file name
   Choice,    // one of `choices`
-  Port,      // [ADDR:]PORT
   Repeated,  // a word, the flag repeatable (-p)
   Optional,  // an attached value only (--audit-syslog[=SOCKET]), else `implicit`
 };

@@ -20,26 +20,6 @@ std::string proc_path(pid_t pid, const char* entry) {
   return "/proc/" + std::to_string(pid) + "/" + entry;
 }
 
-// Reads a small /proc text file whole (status, comm).
-std::optional<std::string> read_small_file(const std::string& path) {
-  platform::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return std::nullopt;
-  char buf[4096];
-  const ssize_t n = ::read(fd.get(), buf, sizeof buf);
-  if (n <= 0) return std::nullopt;
-  return std::string(buf, static_cast<std::size_t>(n));
-}
-
-// The value of "Key:" in a /proc/PID/status text, or nullopt.
-std::optional<std::string> status_field(const std::string& status, const std::string& key) {
-  const std::string needle = "\n" + key + ":";
-  std::size_t at = status.find(needle);
-  if (at == std::string::npos) return std::nullopt;
-  at += needle.size();
-  const std::size_t end = status.find('\n', at);
-  return status.substr(at, end == std::string::npos ? std::string::npos : end - at);
-}
-
 // Reads up to `max_len` bytes of a string; `terminated` tells whether its NUL was seen.
 std::optional<std::string> read_until_nul(const ProcessMemory& mem, std::uint64_t addr,
                                           std::size_t max_len, bool& terminated) {
@@ -71,8 +51,7 @@ ProcessMemory ProcessMemory::open(pid_t pid) {
   ProcessMemory mem;
   mem.pid_ = pid;
   mem.file_.reset(::open(proc_path(pid, "mem").c_str(), O_RDONLY | O_CLOEXEC));
-  if (!mem.file_ && errno == EACCES)
-    mem.pidfd_ = platform::open_pidfd(pid, platform::thread_group_of(pid));
+  if (!mem.file_ && errno == EACCES) mem.pidfd_ = platform::open_pidfd(pid);
   return mem;
 }
 
@@ -130,7 +109,7 @@ std::optional<std::vector<std::uint64_t>> read_pointer_array(const ProcessMemory
 }
 
 std::string read_comm(pid_t pid) {
-  auto text = read_small_file(proc_path(pid, "comm"));
+  auto text = platform::read_proc_text(pid, "comm");
   if (!text) return "?";
   std::string comm = text->substr(0, text->find('\n'));
   // comm is at most TASK_COMM_LEN - 1 bytes and has no NUL, but check rather than assume.
@@ -140,8 +119,7 @@ std::string read_comm(pid_t pid) {
 }
 
 mode_t read_umask(pid_t pid) {
-  auto status = read_small_file(proc_path(pid, "status"));
-  auto value = status ? status_field(*status, "Umask") : std::nullopt;
+  auto value = platform::proc_status_field(pid, "Umask");
   if (!value) return 022;
   return static_cast<mode_t>(std::strtoul(value->c_str(), nullptr, 8) & 0777);
 }

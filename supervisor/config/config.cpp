@@ -344,8 +344,8 @@ void check_host_loopback(const Config& config, const JsonValue& root, const Sche
   const NetworkConfig& net = config.network;
   if (!net.allow_local_outbound.has_value() || *net.allow_local_outbound) return;
   const JsonValue* network = member(root, "network");
-  const JsonValue* flag = network ? member(*network, "allowLocalOutbound") : nullptr;
-  if (!flag) return;
+  // An explicit value was read from the document, so both exist.
+  const JsonValue* flag = member(*network, "allowLocalOutbound");
   if (!net.allow_local_outbound_ports.empty())
     r.fail(*flag, "network.allowLocalOutbound",
            "false, but allowLocalOutboundPorts reaches the host's loopback (remove one of them)");

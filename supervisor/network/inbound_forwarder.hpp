@@ -48,7 +48,6 @@ class InboundForwarder {
   // cannot be bound (e.g. "cannot listen on 127.0.0.1:8000: Address already in use").
   InboundForwarder(const std::vector<ExposedPort>& ports, EventSink& events);
 
-  bool empty() const { return listeners_.empty(); }
   // `relays`: inbound relays the worker is running now.
   void add_poll_fds(std::vector<pollfd>& fds, std::size_t relays) const;
   bool owns(int fd) const;

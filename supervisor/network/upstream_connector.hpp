@@ -48,8 +48,8 @@ struct ConnectOutcome {
 ConnectOutcome establish(const NetworkPolicy& policy, const std::string& host, std::uint16_t port,
                          const ConnectOptions& options);
 
-// A transparent connection: evaluate_local_forward, then connect to 127.0.0.1:port on the
-// host (never one of options.forbidden_endpoints).
+// A transparent connection: evaluate_local_forward, then connect to the host's 127.0.0.1:port,
+// else [::1]:port (local_forward_addresses: never one of fence's own listeners).
 ConnectOutcome establish_local(const NetworkPolicy& policy, std::uint16_t port,
                                const ConnectOptions& options);
 

@@ -95,7 +95,6 @@ class WorkerHost {
   int channel_fd() const { return channel_ ? channel_->fd() : -1; }
   void on_writable() { flush_outbox(); }
   std::size_t relay_count() const { return relays_.size(); }
-  bool worker_alive() const { return worker_pid_ > 0; }
 
   // After the sandbox has ended: waits up to `limit` for the worker's TunnelClosed /
   // RelayClosed reports of the connections still open (their sockets died with the sandbox),

@@ -1,5 +1,6 @@
 // Classification of IP addresses for the network policy's SSRF guard (SECURITY-RULES 2), and a
-// strict parser for IP literals. Pure functions except host_addresses().
+// strict parser for IP literals. Pure functions (the host's own addresses are gathered by
+// network/upstream_connector.hpp host_addresses()).
 //
 // A v6 address that embeds a v4 address (::ffff:0:0/96 mapped, ::/96 compatible, 64:ff9b::/96
 // NAT64, 2002::/16 6to4) is classified by the embedded v4 address, so [::ffff:127.0.0.1] is
