@@ -6,7 +6,7 @@
 // (nested namespaces, mounts, ptrace, terminal injection, io_uring, other ABIs).
 //
 // One filter, at most one user-notification listener (the kernel allows one per filter chain),
-// answered by the sandbox's init (launcher/notifier.hpp). Which syscalls go to the listener
+// answered by the sandbox's init (launcher/notify/notifier.hpp). Which syscalls go to the listener
 // depends on the options; with none of them set there is no listener at all and the filter is
 // exactly the plain deny list.
 #pragma once
@@ -29,7 +29,7 @@ enum class UnixSockets {
   PairsOnly,
   // allowUnixSockets: socket(AF_UNIX) for stream and seqpacket sockets as well, and every
   // connect() goes to the listener, which performs it only towards a listed socket or one
-  // bound inside the sandbox (launcher/unix_connect.hpp). Datagram sockets stay refused:
+  // bound inside the sandbox (launcher/notify/unix_connect.hpp). Datagram sockets stay refused:
   // each send could name another socket file.
   Listed,
   // allowAllUnixSockets: any AF_UNIX socket, connect() unmediated.
@@ -40,7 +40,7 @@ struct SeccompOptions {
   UnixSockets unix_sockets = UnixSockets::PairsOnly;
   // Every syscall that can create a name (open/openat with O_CREAT, creat, mkdir*, mknod*,
   // symlink*, link*, rename*, bind) goes to the listener, which decides and PERFORMS it
-  // (launcher/filesystem_guard.hpp).
+  // (launcher/notify/filesystem_guard.hpp).
   bool notify_creations = false;
   // Every syscall that can create, write, truncate, remove, rename or chmod a name, or change
   // its extended attributes, goes to the listener (the names protected at any depth of a

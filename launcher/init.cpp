@@ -198,7 +198,7 @@ class Init {
       // held here as init's copies (still open: the thread restricts itself before returning).
       platform::LandlockPolicy policy = prep_.setup.landlock;
       policy.held_files = {prep_.setup.stdio[0], prep_.setup.stdio[1], prep_.setup.stdio[2]};
-      run_step(Stage::Notifier, "seccomp notifier: restricted worker",
+      run_step(Stage::Notifier, "seccomp notifier: restricted thread",
                [&] { restricted_ = std::make_unique<RestrictedThread>(policy); });
     }
     if (seccomp.needs_listener()) {

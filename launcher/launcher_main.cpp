@@ -10,14 +10,7 @@
 //   3. mount/pid/net/ipc/uts/cgroup ns      — owned by the new user namespace.
 //   4. fork init                            — the pid namespace applies to the next child.
 //   5. wait for init, forward signals       — the supervisor's only handle on the sandbox.
-//  init (pid 1 of the sandbox): init.cpp
-//   6. root filesystem, pivot_root          — needs the new pid ns for /proc (root_filesystem.cpp).
-//   7. loopback up, listeners               — the only interface; the proxies live on it.
-//   8. fork the command                     — init stays outside the command's restrictions so
-//                                             it can reap and signal; the command then runs
-//                                             command_child.cpp: chdir, close fds, drop caps,
-//                                             no_new_privs, Landlock, seccomp (last), execve.
-//   9. report SandboxReady / SetupFailed / ExecFailed, serve, then CommandExited.
+//  init (pid 1 of the sandbox): its own steps are listed at the top of init.cpp.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/signalfd.h>

@@ -390,6 +390,9 @@ class RootBuilder {
         if (::fstat(source.get(), &st) != 0) throw platform::SysError("fstat " + path);
         if (!S_ISSOCK(st.st_mode))
           throw StepError(Stage::Filesystem, "mount: unix socket " + path, ENOTSOCK, path);
+        // A second name appeared since the supervisor's check: not this socket's to expose.
+        if (st.st_nlink != 1)
+          throw StepError(Stage::Filesystem, "mount: unix socket " + path, EMLINK, path);
         if (in_private_dir(path)) bind_from_host(path, true);
       });
       plan_lines_.push_back("[fence:net] unix socket " + path + " reachable (allowUnixSockets)");

@@ -3,7 +3,7 @@
 // editor, an agent or git starts. A mount can only cover what exists, and a walk of a large
 // tree at every start would cost seconds, so inside writable trees they are protected by name,
 // whenever and wherever one is touched: init sees every syscall that could create, write,
-// remove, rename or chmod a name (launcher/filesystem_guard.hpp) and asks this class.
+// remove, rename or chmod a name (filesystem_guard.hpp) and asks this class.
 //
 // The patterns come from the supervisor (LaunchSpec::protected_names and friends): relative
 // paths of components, `*` and `?` within a component as fnmatch(3), `**` for any number of
@@ -61,7 +61,7 @@ class ProtectedNames {
 
   // Whether a git directory that is not named .git (a bare repository: any directory with a
   // HEAD) gets its config, commondir and hooks protected too. Which directories are such is
-  // decided with the filesystem (launcher/filesystem_guard.cpp).
+  // decided with the filesystem (filesystem_request.cpp).
   bool bare_repositories() const { return bare_repositories_; }
 
  private:

@@ -30,7 +30,7 @@ RestrictedThread::RestrictedThread(const platform::LandlockPolicy& policy) {
   if (setup_error_ != 0) {
     lock.unlock();
     thread_.join();
-    throw platform::SysError("restricted worker: restrict thread", setup_error_);
+    throw platform::SysError("restricted thread: restrict", setup_error_);
   }
 }
 

@@ -48,9 +48,13 @@ ipc::Violation connect_violation(const seccomp_notif& req, std::string path, int
 }  // namespace
 
 ConnectGuard::ConnectGuard(const std::vector<std::string>& listed, bool report) : report_(report) {
+  // SECURITY: the socket at the listed name itself, and only one with that single name: a
+  // symlink or a second hard link swapped in since the supervisor checked the path (by another
+  // sandbox sharing the tree) could name any host socket.
   for (const auto& path : listed) {
+    platform::UniqueFd file(::open(path.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
     struct stat st {};
-    if (::stat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode))
+    if (file && ::fstat(file.get(), &st) == 0 && S_ISSOCK(st.st_mode) && st.st_nlink == 1)
       listed_.emplace(std::make_pair(st.st_dev, st.st_ino), path);
   }
 }

@@ -74,9 +74,13 @@ struct ConnectDecision {
 
 class ConnectGuard {
  public:
-  // `listed`: the allowUnixSockets paths as seen inside the finished sandbox; each is stat'ed
-  // now (a path that is not a socket any more is simply not listed).
+  // `listed`: the allowUnixSockets paths as seen inside the finished sandbox; each is checked
+  // now (a path that is not a socket, is a symlink, or names a socket with a second name any
+  // more is simply not listed).
   ConnectGuard(const std::vector<std::string>& listed, bool report);
+
+  // How many of the listed paths are reachable.
+  std::size_t listed_count() const { return listed_.size(); }
 
   // Decides one connect notification. `mem`: the caller's memory. The caller checks
   // that the notification is still valid before acting on the decision.

@@ -1,4 +1,4 @@
-// launcher/protected_names: which paths of a writable tree are protected, at any depth.
+// launcher/notify/protected_names: which paths of a writable tree are protected, at any depth.
 #include <catch2/catch.hpp>
 
 #include "launcher/notify/protected_names.hpp"

@@ -1,4 +1,4 @@
-// The kernel facts the connect mediation (launcher/unix_connect.hpp) stands on: unix_diag tells
+// The kernel facts the connect mediation (launcher/notify/unix_connect.hpp) stands on: unix_diag tells
 // which socket files are bound in this network namespace, and pidfd_getfd hands over another
 // process's socket. The mediation itself is tested end to end in
 // tests/integration/test_localhost.py.
@@ -21,6 +21,7 @@
 #include <cstring>
 #include <string>
 
+#include "launcher/notify/unix_connect.hpp"
 #include "platform/process.hpp"
 #include "platform/unique_fd.hpp"
 #include "platform/unix_diag.hpp"
@@ -64,6 +65,25 @@ TEST_CASE("unix_diag knows the socket files bound in this network namespace", "[
   // The file outlives the socket, and no socket can ever be bound to it again.
   server.reset();
   CHECK_FALSE(unix_socket_bound_here(st.st_dev, st.st_ino));
+}
+
+TEST_CASE("ConnectGuard lists a socket only under its one real name", "[unix_connect]") {
+  fence::testing::TempTree tree("connect-guard");
+  const std::string one = tree / "one.sock", two = tree / "two.sock", link = tree / "link.sock";
+  std::vector<UniqueFd> servers;
+  for (const std::string& path : {one, two}) {
+    UniqueFd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+    REQUIRE(::bind(s.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    servers.push_back(std::move(s));
+  }
+  REQUIRE(::symlink(one.c_str(), link.c_str()) == 0);
+  CHECK(fence::launcher::ConnectGuard({one}, false).listed_count() == 1);
+  CHECK(fence::launcher::ConnectGuard({link}, false).listed_count() == 0);
+  REQUIRE(::link(two.c_str(), (tree / "second-name.sock").c_str()) == 0);
+  CHECK(fence::launcher::ConnectGuard({two}, false).listed_count() == 0);
 }
 
 TEST_CASE("duplicate_fd_of takes a descriptor of a thread that is not the leader",
