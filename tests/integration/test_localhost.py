@@ -683,10 +683,11 @@ t.start(); t.join()
         abstract.close()
 
 
-def test_threads_connect_through_the_mediation(fence):
+def test_threads_connect_through_the_mediation(fence, work, unix_echo):
     """Every connect() is performed by init, also one made by a program's second thread (a
-    thread's id is not a process id)."""
-    code = r'''
+    thread's id is not a process id): TCP inside works, and a host socket stays refused."""
+    host = unix_echo(work / "host.sock")
+    code = UNIX + r'''
 import socket, threading
 srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(64)
 port = srv.getsockname()[1]
@@ -701,10 +702,15 @@ def client():
 ts = [threading.Thread(target=client) for _ in range(8)]
 [t.start() for t in ts]; [t.join() for t in ts]
 print("errors", errors)
+t = threading.Thread(target=lambda: attempt("host-from-thread", uconnect, "host.sock"))
+t.start(); t.join()
 '''
     for config in ({}, {"network": {"allowUnixSockets": []}}):
-        cp = fence.py(code, config=config)
+        cp = fence.py(code, config=config, flags=["-m"])
         assert "errors []" in cp.stdout, fmt(cp)
+        assert "host-from-thread: ERR EACCES" in cp.stdout, fmt(cp)
+        assert f"[fence:fs] ✗ connect {work / 'host.sock'}" in cp.stderr, fmt(cp)
+    assert host.accepted == 0
 
 
 def test_listed_unix_socket_is_reachable_and_others_are_not(fence, tmp_path, unix_echo):

@@ -288,14 +288,15 @@ attempt("deep-git", os.makedirs, "p/.git/hooks")
 attempt("deep-config", write, "p/.git/config", "[core]\n\tfsmonitor = evil\n")
 attempt("deep-bashrc", write, ".bashrc", "evil\n")
 attempt("deep-plain", write, "plain.txt")
-os.makedirs("q", exist_ok=True)
+attempt("make-q", os.makedirs, "q")
 t = os.open(top, os.O_PATH)
 attempt("move-up", os.rename, "q", f"/proc/self/fd/{t}/evil")
 ''', config=CWD_WRITABLE)
     assert_started(cp)
-    for name in ("deep-config", "deep-bashrc", "deep-plain"):
+    assert cp.returncode == 0, fmt(cp)
+    for name in ("deep-git", "deep-config", "deep-bashrc", "deep-plain", "make-q", "move-up"):
         assert err(cp, name), f"{name} should have failed" + fmt(cp)
-    assert not (tree / "evil" / ".git").exists()
+    assert not (tree / "evil").exists()
     assert snapshot(tree / "a") == before
 
 

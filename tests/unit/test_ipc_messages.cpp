@@ -74,6 +74,13 @@ TEST_CASE("LaunchSpec validation", "[ipc][validate]") {
   CHECK(rejects([](LaunchSpec& m) { m.read_only.push_back("/x\0/y"s); }));
   CHECK(rejects([](LaunchSpec& m) { m.hidden.push_back("/.."); }));
   CHECK(rejects([](LaunchSpec& m) { m.hidden.assign(kMaxPathCount + 1, "/h"); }));
+  // Protected name patterns: relative, no empty, "." or ".." component, not starting with "**".
+  for (const char* bad : {"**/hooks", "/abs", "trail/", "a//b", "a/../b", "./x", "..", ""}) {
+    CHECK(rejects([&](LaunchSpec& m) { m.protected_names.push_back(bad); }));
+    CHECK(rejects([&](LaunchSpec& m) { m.protected_files.push_back(bad); }));
+    CHECK(rejects([&](LaunchSpec& m) { m.creatable_protected.push_back(bad); }));
+  }
+  CHECK_FALSE(rejects([](LaunchSpec& m) { m.protected_names.push_back(".git/modules/**/hooks"); }));
   CHECK_FALSE(rejects([](LaunchSpec& m) { m.env.push_back("EMPTY="); }));
   CHECK_FALSE(rejects([](LaunchSpec& m) { m.env.push_back("X=a=b"); }));
   CHECK_FALSE(rejects([](LaunchSpec& m) { m.argv.push_back(""); }));
