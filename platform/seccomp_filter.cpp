@@ -1,4 +1,5 @@
 #include "platform/seccomp_filter.hpp"
+#include "platform/kernel_abi.hpp"
 
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -25,8 +26,8 @@ struct NewSyscall {
   int number;
 };
 constexpr NewSyscall kNewerSyscalls[] = {
-    {"fchmodat2", 452},   // Linux 6.6: fchmodat with flags
-    {"setxattrat", 463},  // Linux 6.13: *xattrat, their arguments in a struct
+    {"fchmodat2", kFchmodat2},  // Linux 6.6: fchmodat with flags
+    {"setxattrat", 463},        // Linux 6.13: *xattrat, their arguments in a struct
     {"removexattrat", 466},
     {"open_tree_attr", 467},  // Linux 6.15: open_tree() plus mount attributes
 };

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <linux/limits.h>
 #include <seccomp.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -16,7 +17,6 @@
 
 #include "launcher/notify/filesystem_request.hpp"
 #include "launcher/notify/process_memory.hpp"
-#include "platform/fs_calls.hpp"
 #include "platform/process.hpp"
 
 namespace fence::launcher {
@@ -213,8 +213,8 @@ void FilesystemRequest::rename(bool at, bool with_flags) {
   if (exchange && (from_v.ancestor || to_v.ancestor)) return refuse(EACCES);
   if (to_v.ancestor && !is_plain_entry(from.parent.get(), from.name)) return refuse(EACCES);
   perform([&]() -> std::int64_t {
-    return platform::rename_at(from.parent.get(), from.name.c_str(), to.parent.get(),
-                               to.name.c_str(), flags);
+    return ::renameat2(from.parent.get(), from.name.c_str(), to.parent.get(), to.name.c_str(),
+                       flags);
   });
 }
 

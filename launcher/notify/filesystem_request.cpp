@@ -9,7 +9,7 @@
 #include <cerrno>
 
 #include "launcher/notify/process_memory.hpp"
-#include "platform/fs_calls.hpp"
+#include "platform/kernel_abi.hpp"
 
 namespace fence::launcher {
 namespace {

@@ -50,18 +50,13 @@ bool AuditLog::write(const nlohmann::json& event) const {
   if (!line.contains("pid")) line["pid"] = static_cast<long long>(::getpid());
   std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   text += '\n';
-  // ONE write(2): with O_APPEND the kernel places the whole buffer at the end of the file
-  // atomically with respect to other appenders, so lines never interleave.
-  ssize_t n;
-  do {
-    n = ::write(fd_.get(), text.data(), text.size());
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) return false;
-  // A short write (disk full, signal after partial progress): finish the line so the file stays
-  // line-oriented; this is the only case where another writer could slip in between.
-  std::size_t done = static_cast<std::size_t>(n);
-  while (done < text.size()) {
-    n = ::write(fd_.get(), text.data() + done, text.size() - done);
+  return append_line(fd_.get(), text);
+}
+
+bool append_line(int fd, std::string_view line) {
+  std::size_t done = 0;
+  while (done < line.size()) {
+    const ssize_t n = ::write(fd, line.data() + done, line.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return false;
     done += static_cast<std::size_t>(n);

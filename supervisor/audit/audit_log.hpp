@@ -51,4 +51,10 @@ class AuditLog {
 // "2024-05-01T12:34:56.789Z" for now (CLOCK_REALTIME).
 std::string rfc3339_utc_now();
 
+// Appends `line` (ending in '\n') to `fd` with one write(2): with O_APPEND the kernel places the
+// whole buffer at the end of the file atomically with respect to other appenders, so lines of
+// several writers never interleave. A short write is finished (the only case where another
+// writer could slip in). False when the line could not be written whole.
+bool append_line(int fd, std::string_view line);
+
 }  // namespace fence::supervisor

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <mutex>
 
+#include "supervisor/audit/audit_log.hpp"
 #include "supervisor/policy/safe_text.hpp"
 
 namespace fence::supervisor {
@@ -32,14 +33,8 @@ void write_diagnostic_line(const std::string& line) {
   std::string text = one_line(line);
   text += '\n';
   std::lock_guard lock(output_mutex());
-  const int fd = output_file() ? output_file().get() : STDERR_FILENO;
-  std::size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;  // a diagnostic that cannot be written is dropped, never fatal
-    done += static_cast<std::size_t>(n);
-  }
+  // A diagnostic that cannot be written is dropped, never fatal.
+  append_line(output_file() ? output_file().get() : STDERR_FILENO, text);
 }
 
 }  // namespace fence::supervisor
