@@ -136,7 +136,7 @@ void SupervisorLink::send_setup_failed(const StepError& failure) {
   msg.stage = failure.stage();
   msg.step = failure.step().substr(0, ipc::kMaxTextLen);
   msg.error = failure.error();
-  msg.detail = failure.detail().substr(0, ipc::kMaxTextLen);
+  msg.detail = failure.detail().substr(0, ipc::kMaxDetailLen);  // may be a long path
   channel_.send(msg);
 }
 

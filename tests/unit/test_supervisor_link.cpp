@@ -144,14 +144,14 @@ TEST_CASE("supervisor link: what the launcher reports", "[launcher][supervisor_l
   Ends ends;
   launcher::SupervisorLink link(*ends.launcher);
   link.send_setup_failed(launcher::StepError(ipc::SetupStage::Landlock, "command: landlock", EPERM,
-                                             std::string(2000, 'x')));
+                                             std::string(ipc::kMaxDetailLen + 100, 'x')));
   auto failed = ends.supervisor->receive();
   REQUIRE(failed);
   const auto msg = failed->decode<ipc::SetupFailed>();
   CHECK(msg.stage == ipc::SetupStage::Landlock);
   CHECK(msg.step == "command: landlock");
   CHECK(msg.error == EPERM);
-  CHECK(msg.detail.size() == ipc::kMaxTextLen);
+  CHECK(msg.detail.size() == ipc::kMaxDetailLen);  // the wire's bound for a detail (a path)
 
   link.send_command_exited(3 << 8);  // exit(3)
   auto exited = ends.supervisor->receive();
