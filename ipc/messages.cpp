@@ -114,11 +114,8 @@ std::optional<std::string> validate(const LaunchSpec& m) {
     return "LaunchSpec: cwd: not a normalized absolute path: \"" + m.cwd + "\"";
   }
   const std::pair<std::string_view, const std::vector<std::string>*> lists[] = {
-      {"readable", &m.readable},
-      {"executable", &m.executable},
-      {"writable", &m.writable},
-      {"read_only", &m.read_only},
-      {"hidden", &m.hidden}};
+      {"readable", &m.readable},   {"executable", &m.executable}, {"writable", &m.writable},
+      {"creatable", &m.creatable}, {"read_only", &m.read_only},   {"hidden", &m.hidden}};
   for (const auto& [name, list] : lists) {
     if (auto e = check_paths(name, *list)) return "LaunchSpec: " + *e;
   }

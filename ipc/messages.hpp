@@ -32,6 +32,7 @@ void serialize(Archive& ar, LaunchSpec& m) {
      bounded(m.cwd, kMaxPathLen), bounded(m.readable, kMaxPathCount, kMaxPathLen),
      bounded(m.executable, kMaxPathCount, kMaxPathLen),
      bounded(m.writable, kMaxPathCount, kMaxPathLen),
+     bounded(m.creatable, kMaxPathCount, kMaxPathLen),
      bounded(m.read_only, kMaxPathCount, kMaxPathLen),
      bounded(m.hidden, kMaxPathCount, kMaxPathLen),
      bounded(m.protected_names, kMaxNamePatternCount, kMaxNamePatternLen),

@@ -27,7 +27,7 @@ namespace fence::ipc {
 // --- framing ---------------------------------------------------------------------------------
 
 inline constexpr std::uint32_t kMagic = 0x46454e43;   // "FENC"
-inline constexpr std::uint16_t kProtocolVersion = 8;  // bump on any change
+inline constexpr std::uint16_t kProtocolVersion = 9;  // bump on any change
 // A payload travels in its datagram up to kMaxPayload bytes. Messages whose rule says `large`
 // (an argv and environment as large as the kernel accepts for execve) may be bigger: their
 // payload then travels in a sealed memfd attached as the last fd (frame.hpp), up to
@@ -148,8 +148,12 @@ struct LaunchSpec {
   std::vector<std::string> executable;  // tier allowExecute: read files, execute; no listing
   std::vector<std::string> writable;    // tier allowWrite: read-write, all rights; "/tmp" here
                                         // is the host's /tmp (otherwise a private tmpfs)
-  std::vector<std::string> read_only;   // denyWrite + always-protected: read-only bind on top
-  std::vector<std::string> hidden;      // denyRead: masked (empty, read-only)
+  // allowWrite entries missing at start, outside every writable root: the command may create
+  // each (a directory, or a regular file) and then write beneath it (launcher/notify/
+  // creatable_roots.hpp). Outermost only; none at or beneath a read_only or hidden entry.
+  std::vector<std::string> creatable;
+  std::vector<std::string> read_only;  // denyWrite + always-protected: read-only bind on top
+  std::vector<std::string> hidden;     // denyRead: masked (empty, read-only)
   // Protected at any depth below a writable root (launcher/notify/protected_names.hpp): relative
   // component patterns ("*", "?" within a component, "**" for any number of them).
   std::vector<std::string> protected_names;      // the name and everything beneath it

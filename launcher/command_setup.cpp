@@ -17,7 +17,9 @@ SeccompOptions seccomp_options_for(const ipc::LaunchSpec& spec, const GuardedNam
   options.report_violations = spec.report_violations;
   options.check_exec = spec.check_exec;
   options.notify_creations = !guarded.empty();
-  options.notify_writes = !names.empty();
+  // Creatable allowWrite entries: every write beneath one, once made, is performed by init's
+  // writer thread (launcher/notify/creatable_roots.hpp): the command has no right there itself.
+  options.notify_writes = !names.empty() || !spec.creatable.empty();
   return options;
 }
 
@@ -66,7 +68,10 @@ CommandPreparation prepare_command_setup(const ipc::LaunchSpec& spec) {
 }
 
 ProtectedNames protected_names_for(const ipc::LaunchSpec& spec) {
-  return ProtectedNames(writable_roots(spec), spec.protected_names, spec.protected_files,
+  // A creatable entry is a writable root once the command has made it.
+  std::vector<std::string> roots = writable_roots(spec);
+  roots.insert(roots.end(), spec.creatable.begin(), spec.creatable.end());
+  return ProtectedNames(std::move(roots), spec.protected_names, spec.protected_files,
                         spec.creatable_protected, spec.protect_bare_repositories);
 }
 
@@ -74,7 +79,8 @@ GuardedNames find_guarded_names(const ipc::LaunchSpec& spec, const ProtectedName
   GuardedNames guarded;
   for (const auto& path : spec.read_only) {
     struct stat st {};
-    if (!beneath_writable_root(spec, path) || ::lstat(path.c_str(), &st) == 0) continue;
+    const bool writable_later = beneath_writable_root(spec, path) || in_creatable_root(spec, path);
+    if (!writable_later || ::lstat(path.c_str(), &st) == 0) continue;
     // Covered by a protected name, which decides for itself (git's sample hooks included).
     if (names.classify(path).protected_tree) continue;
     guarded.names.insert(path);

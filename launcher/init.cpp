@@ -135,7 +135,7 @@ class Init {
   [[noreturn]] void run() {
     platform::set_parent_death_signal(SIGKILL, 0);
     const int stdio[] = {stdio_.fds[0].get(), stdio_.fds[1].get(), stdio_.fds[2].get()};
-    plan_lines_ = build_root_filesystem(spec_, stdio);
+    plan_lines_ = build_root_filesystem(spec_, stdio, creatable_roots_);
     create_listeners();
     prepare_command_setup();
     prepare_notifier();
@@ -250,9 +250,15 @@ class Init {
     // Invalid when the child failed before handing it over: its report says why.
     platform::UniqueFd notify_fd = platform::receive_fd(notify_fd_from_child_.get());
     if (!notify_fd) return;
+    if (!creatable_roots_.empty()) {
+      platform::LandlockPolicy policy = prep_.setup.landlock;
+      policy.held_files.clear();
+      creatable_ = std::make_unique<CreatableRoots>(std::move(creatable_roots_), std::move(policy));
+    }
     if (restricted_)
-      filesystem_ = std::make_unique<FilesystemGuard>(
-          std::move(prep_.guarded), std::move(prep_.names), *restricted_, spec_.report_violations);
+      filesystem_ = std::make_unique<FilesystemGuard>(std::move(prep_.guarded),
+                                                      std::move(prep_.names), *restricted_,
+                                                      creatable_.get(), spec_.report_violations);
     if (seccomp.mediates_connect())
       connect_guard_ = std::make_unique<ConnectGuard>(spec_.unix_sockets, spec_.report_violations);
     // Connect threads start later, when init no longer holds the command's stdio: their fd
@@ -358,6 +364,8 @@ class Init {
   platform::UniqueFd report_read_;  // the command child's ExecReport, or EOF on exec
   platform::UniqueFd report_write_;
   pid_t command_pid_ = -1;
+  std::vector<CreatableRoot> creatable_roots_;  // held by the root build, until the notifier
+  std::unique_ptr<CreatableRoots> creatable_;
   std::unique_ptr<FilesystemGuard> filesystem_;
   std::unique_ptr<ConnectGuard> connect_guard_;
   std::unique_ptr<Notifier> notifier_;

@@ -64,8 +64,9 @@ std::vector<std::string> parents_first(std::vector<std::string> paths) {
 
 class RootBuilder {
  public:
-  RootBuilder(const ipc::LaunchSpec& spec, std::span<const int> stdio)
-      : spec_(spec), stdio_(stdio) {}
+  RootBuilder(const ipc::LaunchSpec& spec, std::span<const int> stdio,
+              std::vector<CreatableRoot>& creatable)
+      : spec_(spec), stdio_(stdio), creatable_(creatable) {}
 
   std::vector<std::string> build() {
     // Why first: nothing we mount may propagate back to the host's mount namespace.
@@ -93,6 +94,9 @@ class RootBuilder {
     pin_protected_parents();
     bind_read_only();
     mask_hidden();
+    // Why after the masks: a creatable entry's nearest directory must be the host's as the
+    // command will see it (not under a mask or a private tmpfs).
+    hold_creatable();
     // Why last: pivot_root detaches the host tree; from here on only the new root exists.
     run_step(Stage::Filesystem, "mount: pivot_root into sandbox root",
              [] { platform::pivot_into(kNewRoot); });
@@ -464,6 +468,58 @@ class RootBuilder {
     }
   }
 
+  // allowWrite entries missing yet (creatable_roots.hpp): nothing is created here. For each,
+  // a read-write clone of the host's mount at the nearest directory that exists is held for
+  // init, which makes exactly the entry's path through it when the command asks. Skipped (and
+  // said) when that directory is not the host's inside (a private /tmp or /run, a mask), or
+  // the entry exists by now (made since fence looked: it is written next run).
+  void hold_creatable() {
+    for (const auto& path : spec_.creatable) {
+      if (path == "/" || in_writable_root(spec_, path)) continue;
+      if (exists_beneath(old_root_.get(), path)) {
+        plan_lines_.push_back("[fence:fs] allowWrite " + path +
+                              ": appeared since fence looked; read-only this run");
+        continue;
+      }
+      std::string ancestor = path;
+      do {
+        ancestor = ancestor.substr(0, ancestor.rfind('/'));
+        if (ancestor.empty()) ancestor = "/";
+      } while (ancestor != "/" && !exists_beneath(old_root_.get(), ancestor));
+      UniqueFd host;
+      UniqueFd inside;
+      try {
+        host = platform::open_beneath(old_root_.get(), ancestor, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        inside =
+            platform::open_beneath(new_root_.get(), ancestor, O_PATH | O_DIRECTORY | O_CLOEXEC);
+      } catch (const platform::SysError&) {
+        plan_lines_.push_back("[fence:fs] allowWrite " + path + ": " + ancestor +
+                              " is not a directory; skipped");
+        continue;
+      }
+      struct stat host_st {};
+      struct stat inside_st {};
+      if (::fstat(host.get(), &host_st) != 0 || ::fstat(inside.get(), &inside_st) != 0 ||
+          host_st.st_dev != inside_st.st_dev || host_st.st_ino != inside_st.st_ino) {
+        plan_lines_.push_back("[fence:fs] allowWrite " + path + ": " + ancestor +
+                              " is not the host's inside the sandbox; skipped");
+        continue;
+      }
+      run_step(Stage::Filesystem, "mount: clone for allowWrite " + path, [&] {
+        CreatableRoot root;
+        root.path = path;
+        root.ancestor = ancestor;
+        root.tree = platform::clone_mount(host.get(), true);
+        platform::set_mount_attributes(root.tree.get(), true,
+                                       platform::kMountAttrNosuid | platform::kMountAttrNodev, 0);
+        creatable_.push_back(std::move(root));
+      });
+      plan_lines_.push_back("[fence:fs] allowWrite " + path +
+                            ": missing; the command may create it (through init, beneath " +
+                            ancestor + ")");
+    }
+  }
+
   // SECURITY: masks go last so no later bind can re-expose a denied path (SECURITY-RULES 9).
   // Directories get an empty read-only tmpfs with mode 000, files a read-only empty file with
   // mode 000: reads fail with EACCES instead of returning data.
@@ -491,6 +547,7 @@ class RootBuilder {
 
   const ipc::LaunchSpec& spec_;
   std::span<const int> stdio_;
+  std::vector<CreatableRoot>& creatable_;
   UniqueFd old_root_;
   UniqueFd new_root_dir_;
   UniqueFd new_root_;
@@ -501,8 +558,9 @@ class RootBuilder {
 }  // namespace
 
 std::vector<std::string> build_root_filesystem(const ipc::LaunchSpec& spec,
-                                               std::span<const int> stdio) {
-  return RootBuilder(spec, stdio).build();
+                                               std::span<const int> stdio,
+                                               std::vector<CreatableRoot>& creatable) {
+  return RootBuilder(spec, stdio, creatable).build();
 }
 
 }  // namespace fence::launcher

@@ -6,16 +6,19 @@
 #include <vector>
 
 #include "ipc/protocol.hpp"
+#include "launcher/notify/creatable_roots.hpp"
 
 namespace fence::launcher {
 
 // Mount steps, in this order (each step's "why" is in root_filesystem.cpp):
 //   private propagation, staging tmpfs, read-only copy of the host tree, /proc, /dev, /tmp,
 //   /run, allowWrite binds, pins of protected paths' parents, read-only binds, denyRead masks,
-//   pivot_root. Returns human-readable plan lines. Throws StepError.
+//   clones held for creatable allowWrite entries (into `creatable`), pivot_root. Returns
+//   human-readable plan lines. Throws StepError.
 // `stdio` are the command's stdin, stdout and stderr: a terminal of the host among them keeps
 // its name inside (/dev/pts/N), so tty and ttyname work.
 std::vector<std::string> build_root_filesystem(const ipc::LaunchSpec& spec,
-                                               std::span<const int> stdio);
+                                               std::span<const int> stdio,
+                                               std::vector<CreatableRoot>& creatable);
 
 }  // namespace fence::launcher

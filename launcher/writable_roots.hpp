@@ -33,6 +33,12 @@ inline bool in_writable_root(const ipc::LaunchSpec& spec, std::string_view path)
                      [&](const std::string& root) { return ipc::is_within(path, root); });
 }
 
+// `path` is a creatable allowWrite entry (LaunchSpec::creatable) or lies beneath one.
+inline bool in_creatable_root(const ipc::LaunchSpec& spec, std::string_view path) {
+  return std::any_of(spec.creatable.begin(), spec.creatable.end(),
+                     [&](const std::string& root) { return ipc::is_within(path, root); });
+}
+
 // `path` lies strictly beneath a writable root (a root itself is not beneath one, unless it
 // is nested in another).
 inline bool beneath_writable_root(const ipc::LaunchSpec& spec, std::string_view path) {

@@ -151,6 +151,7 @@ LaunchPlan build_launch_spec(const CliOptions& cli, const Config& config, const 
   spec.readable = std::move(fs.readable);
   spec.executable = std::move(fs.executable);
   spec.writable = std::move(fs.writable);
+  spec.creatable = std::move(fs.creatable);
   // TMPDIR was dropped with glibc's unsecure variables; a checked one replaces it.
   const std::optional<std::string> caller_tmpdir = environment_value("TMPDIR");
   if (caller_tmpdir) std::erase(plan.removed_env, "TMPDIR");

@@ -19,14 +19,16 @@ bool is_refusal(int error, bool removal) {
 }  // namespace
 
 FilesystemGuard::FilesystemGuard(GuardedNames names, ProtectedNames protected_names,
-                                 RestrictedThread& restricted, bool report)
+                                 RestrictedThread& restricted, CreatableRoots* creatable,
+                                 bool report)
     : names_(std::move(names)),
       protected_(std::move(protected_names)),
       restricted_(restricted),
+      creatable_(creatable),
       report_(report) {}
 
 FilesystemOutcome FilesystemGuard::handle(const seccomp_notif& req, const ProcessMemory& mem) {
-  FilesystemRequest request(req, mem, names_, protected_, restricted_);
+  FilesystemRequest request(req, mem, names_, protected_, restricted_, creatable_);
   FilesystemOutcome outcome = request.decide();
   const int error = outcome.answer.error;
   if (report_ && !outcome.parked && *request.operation() && is_refusal(error, request.removal())) {
@@ -45,7 +47,10 @@ FilesystemOutcome FilesystemGuard::handle(const seccomp_notif& req, const Proces
 std::optional<NotifyAnswer> FilesystemGuard::retry(const ParkedOpen& open) {
   std::int64_t fd = -1;
   int error = 0;
-  restricted_.run([&] {
+  RestrictedThread* writer = creatable_ && creatable_->any_made()
+                                 ? creatable_->writer_for(fd_path(open.target.get()))
+                                 : nullptr;
+  (writer ? *writer : restricted_).run([&] {
     // The FIFO exists: O_CREAT/O_EXCL have done their part on the first attempt.
     const int flags = (open.flags & ~(O_CREAT | O_EXCL)) | O_CLOEXEC | O_NONBLOCK;
     fd = ::open(self_fd(open.target.get()).c_str(), flags, 0);

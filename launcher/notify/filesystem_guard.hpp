@@ -42,6 +42,7 @@
 #include <string>
 
 #include "ipc/protocol.hpp"
+#include "launcher/notify/creatable_roots.hpp"
 #include "launcher/notify/process_memory.hpp"
 #include "launcher/notify/protected_names.hpp"
 #include "launcher/notify/restricted_thread.hpp"
@@ -82,8 +83,9 @@ class FilesystemGuard {
   // `names`: missing protected paths (the creation guard); `protected_names`: names protected
   // at any depth of a writable tree. `report`: build Violations for refused writes (and guard
   // refusals).
+  // `creatable`: allowWrite entries the command may create (creatable_roots.hpp), or nullptr.
   FilesystemGuard(GuardedNames names, ProtectedNames protected_names, RestrictedThread& restricted,
-                  bool report);
+                  CreatableRoots* creatable, bool report);
 
   // Decides and performs one filesystem syscall. `mem`: the caller's memory.
   FilesystemOutcome handle(const seccomp_notif& req, const ProcessMemory& mem);
@@ -95,6 +97,7 @@ class FilesystemGuard {
   GuardedNames names_;
   ProtectedNames protected_;
   RestrictedThread& restricted_;
+  CreatableRoots* creatable_;
   bool report_;
 };
 

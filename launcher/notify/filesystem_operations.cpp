@@ -75,6 +75,13 @@ void FilesystemRequest::open_file(int nr) {
     const NameVerdict v = verdict(loc);
     if (v.refuses_file() && !(creates && v.creatable)) return refuse(EACCES);
   }
+  // A creatable allowWrite entry made as a regular file: created empty through init's clone,
+  // then opened like an existing file (O_EXCL has done its part).
+  int open_flags_asked = flags;
+  if (creates && !tmpfile_open && make_on_the_way(loc, false, mode)) {
+    if (outcome_.answer.error != 0) return;
+    open_flags_asked &= ~(O_CREAT | O_EXCL);
+  }
   // A FIFO open would sleep until the other side comes: init opens it without blocking,
   // then gives the process a blocking file as it asked for.
   const bool fifo = !creates && !(flags & O_NONBLOCK) && !(flags & O_PATH) && is_fifo(loc);
@@ -89,16 +96,20 @@ void FilesystemRequest::open_file(int nr) {
       return ::openat(loc.parent.get(), loc.name.c_str(), open_flags | O_NOFOLLOW, mode);
     };
   };
-  const int open_flags = flags | O_CLOEXEC | (fifo ? O_NONBLOCK : 0);
+  const int open_flags = open_flags_asked | O_CLOEXEC | (fifo ? O_NONBLOCK : 0);
   const bool tmpfile = (flags & O_TMPFILE) == O_TMPFILE;
   std::int64_t fd = -1;
-  if ((flags & O_CREAT) && !creates && !tmpfile) {
+  if ((open_flags_asked & O_CREAT) && (open_flags_asked & O_EXCL) && !creates && !tmpfile) {
+    // The kernel's answer to O_CREAT|O_EXCL on an existing name, before any permission check.
+    return refuse(EEXIST);
+  }
+  if ((open_flags_asked & O_CREAT) && !creates && !tmpfile) {
     // The name exists: the umask plays no part unless it vanishes meanwhile, and then the
     // open is made again as the creation it has become (reading the umask is not free).
     fd = perform(open_with(open_flags & ~O_CREAT));
     if (fd < 0 && outcome_.answer.error == ENOENT) fd = perform(open_with(open_flags), true);
   } else {
-    fd = perform(open_with(open_flags), creates || tmpfile);
+    fd = perform(open_with(open_flags), (open_flags_asked & O_CREAT) && (creates || tmpfile));
   }
   if (fd < 0) {
     if (fifo && outcome_.answer.error == ENXIO && (flags & O_ACCMODE) == O_WRONLY) park(loc, flags);
@@ -130,6 +141,7 @@ void FilesystemRequest::make_node(bool at, bool directory) {
   // directory may be made; no other protected name, and no device, FIFO or socket file.
   const NameVerdict v = verdict(loc);
   if (directory ? (v.protected_tree && !v.creatable) : v.refuses_file()) return refuse(EACCES);
+  if (directory && make_on_the_way(loc, true, mode)) return;
   perform(
       [&]() -> std::int64_t {
         return directory ? ::mkdirat(loc.parent.get(), loc.name.c_str(), mode)

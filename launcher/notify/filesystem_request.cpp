@@ -141,14 +141,48 @@ bool FilesystemRequest::guarded(const Location& loc, bool ancestors_too) const {
 // readlink fails) is refused as if protected: the names below it cannot be checked.
 NameVerdict FilesystemRequest::verdict(const Location& loc) const {
   if (protected_.empty()) return {};
-  std::string path = loc.object ? fd_path(loc.object.get()) : fd_path(loc.parent.get());
+  const std::string path = place(loc);
   if (path.empty()) return NameVerdict::unknown();
-  if (!loc.object) path = (path == "/" ? "" : path) + "/" + bare(loc.name);
   NameVerdict v = protected_.classify(path);
   if (!v.refuses_file() && v.in_writable_root && protected_.bare_repositories() &&
       in_bare_repository_role(path))
     v.protected_tree = true;
   return v;
+}
+
+// The absolute path `loc` names now ("" when it cannot be told).
+std::string FilesystemRequest::place(const Location& loc) const {
+  std::string path = loc.object ? fd_path(loc.object.get()) : fd_path(loc.parent.get());
+  if (path.empty() || loc.object) return path;
+  return (path == "/" ? "" : path) + "/" + bare(loc.name);
+}
+
+// A creatable allowWrite entry, or a missing directory on its way, made by init through its
+// clone (creatable_roots.hpp). True when `loc` was such a place: the answer is set.
+bool FilesystemRequest::make_on_the_way(const Location& loc, bool directory, mode_t mode) {
+  if (!creatable_ || loc.object || !loc.parent) return false;
+  const std::string path = place(loc);
+  CreatableRoot* root = path.empty() ? nullptr : creatable_->on_the_way(path);
+  if (!root) return false;
+  // Only P itself may be a regular file; everything on its way is a directory.
+  if (!directory && path != root->path) return false;
+  const int error = creatable_->make(*root, path, directory, mode, read_umask(pid_));
+  if (error != 0)
+    refuse(error);
+  else
+    outcome_.answer = NotifyAnswer{};
+  return true;
+}
+
+// The restricted thread, or the writer thread of the creatable entries when the operation
+// touches one that was made (its target, or a rename's or link's source).
+RestrictedThread& FilesystemRequest::thread_for_operation() const {
+  if (!creatable_ || !creatable_->any_made()) return restricted_;
+  for (const std::optional<Location>* loc : {&target_, &source_}) {
+    if (!loc->has_value()) continue;
+    if (RestrictedThread* writer = creatable_->writer_for(place(**loc))) return *writer;
+  }
+  return restricted_;
 }
 
 // Runs `op` on the restricted thread (with the caller's umask when it `creates`); its result
@@ -157,7 +191,7 @@ std::int64_t FilesystemRequest::perform(const std::function<std::int64_t()>& op,
   const mode_t mask = creates ? read_umask(pid_) : 0;
   std::int64_t result = -1;
   int error = 0;
-  restricted_.run([&] {
+  thread_for_operation().run([&] {
     if (creates) ::umask(mask);
     result = op();
     error = result < 0 ? errno : 0;

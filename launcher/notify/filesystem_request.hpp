@@ -44,12 +44,14 @@ inline std::string self_fd(int fd) {
 class FilesystemRequest {
  public:
   FilesystemRequest(const seccomp_notif& req, const ProcessMemory& mem, const GuardedNames& names,
-                    const ProtectedNames& protected_names, RestrictedThread& restricted)
+                    const ProtectedNames& protected_names, RestrictedThread& restricted,
+                    CreatableRoots* creatable)
       : req_(req),
         args_(req.data.args),
         names_(names),
         protected_(protected_names),
         restricted_(restricted),
+        creatable_(creatable),
         pid_(static_cast<pid_t>(req.pid)),
         resolver_(pid_),
         mem_(mem) {}
@@ -77,6 +79,9 @@ class FilesystemRequest {
   bool locate_target(std::uint64_t dir, std::uint64_t path_addr, bool follow);
   bool guarded(const Location& loc, bool ancestors_too) const;
   NameVerdict verdict(const Location& loc) const;
+  std::string place(const Location& loc) const;
+  bool make_on_the_way(const Location& loc, bool directory, mode_t mode);
+  RestrictedThread& thread_for_operation() const;
   std::int64_t perform(const std::function<std::int64_t()>& op, bool creates = false);
 
   // The operations (filesystem_operations.cpp).
@@ -99,6 +104,7 @@ class FilesystemRequest {
   const GuardedNames& names_;
   const ProtectedNames& protected_;
   RestrictedThread& restricted_;
+  CreatableRoots* creatable_;  // nullptr without creatable allowWrite entries
   pid_t pid_;
   PathResolver resolver_;
   const ProcessMemory& mem_;

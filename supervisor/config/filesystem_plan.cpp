@@ -149,10 +149,6 @@ class PlanBuilder {
       plan_.writable.push_back("/tmp");
     }
     for (Entry& e : entries) {
-      if (!exists_nofollow(e.path)) {
-        plan_.warnings.push_back("filesystem.allowWrite: " + e.path + " does not exist; ignored");
-        continue;
-      }
       // SECURITY: a symlink inside a writable tree may have been planted by an earlier sandboxed
       // run ("build -> ~", "out -> /etc"); following it would widen this run's writes.
       if (const std::string* planted = planted_symlink(e.symlinks, cwd_, home_, trees)) {
@@ -160,7 +156,31 @@ class PlanBuilder {
                                  "symlink " + *planted + " inside a writable directory");
         continue;
       }
+      if (!exists_nofollow(e.path)) {
+        // Made by the command if it wants it: fence creates nothing on the host.
+        missing_writable_.push_back(e.path);
+        plan_.creatable.push_back(std::move(e.path));
+        continue;
+      }
       plan_.writable.push_back(std::move(e.path));
+    }
+  }
+
+  // What became of each missing allowWrite entry, once the tiers are settled.
+  void report_missing_writable() {
+    auto within = [](const std::string& p, const std::vector<std::string>& roots) {
+      return std::any_of(roots.begin(), roots.end(),
+                         [&](const std::string& r) { return ipc::is_within(p, r); });
+    };
+    for (const std::string& path : missing_writable_) {
+      const std::string head = "filesystem.allowWrite: " + path + " does not exist yet; ";
+      if (within(path, plan_.creatable)) {
+        plan_.warnings.push_back(head + "the command may create it and write beneath it");
+      } else if (within(path, plan_.writable)) {
+        plan_.warnings.push_back(head + "it lies in a writable tree");
+      } else {
+        plan_.warnings.push_back(head + "ignored (inside a read-only or hidden path)");
+      }
     }
   }
 
@@ -225,17 +245,16 @@ class PlanBuilder {
 
   void finish() {
     settle_tiers(plan_);
+    report_missing_writable();
     check_ipc_limits();
   }
 
   // Fail here with a readable message rather than later in the IPC encoder.
   void check_ipc_limits() const {
     const std::pair<std::string_view, const std::vector<std::string>*> lists[] = {
-        {"readable", &plan_.readable},
-        {"executable", &plan_.executable},
-        {"writable", &plan_.writable},
-        {"read-only", &plan_.read_only},
-        {"hidden", &plan_.hidden}};
+        {"readable", &plan_.readable},   {"executable", &plan_.executable},
+        {"writable", &plan_.writable},   {"creatable", &plan_.creatable},
+        {"read-only", &plan_.read_only}, {"hidden", &plan_.hidden}};
     for (const auto& [name, list] : lists) {
       if (list->size() > ipc::kMaxPathCount) {
         throw ConfigError("filesystem: too many " + std::string(name) + " paths (" +
@@ -255,6 +274,7 @@ class PlanBuilder {
   const std::string& cwd_;
   const std::string& home_;
   FilesystemPlan plan_;
+  std::vector<std::string> missing_writable_;  // allowWrite entries that do not exist yet
 };
 
 }  // namespace

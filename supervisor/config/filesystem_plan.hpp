@@ -28,6 +28,7 @@ inline constexpr std::array<std::string_view, 12> kSystemReadablePaths = {
 //   readable    system dirs, cwd, home, allowRead (existing only)
 //   executable  allowExecute (existing only)
 //   writable    allowWrite (existing only; "/tmp": the host's /tmp)
+//   creatable   allowWrite entries missing yet (outermost, outside writable/read-only/hidden)
 //   read_only   denyWrite + always-protected (existing or not)
 //   hidden      denyRead (existing only, nested entries collapsed)
 struct FilesystemPlan : PathTiers {

@@ -36,6 +36,19 @@ void settle_tiers(PathTiers& tiers) {
     sort_unique(*list);
     list->erase(std::remove_if(list->begin(), list->end(), under_hidden), list->end());
   }
+  sort_unique(tiers.creatable);
+  auto within_any = [](const std::string& p, const std::vector<std::string>& roots) {
+    return std::any_of(roots.begin(), roots.end(),
+                       [&](const std::string& r) { return ipc::is_within(p, r); });
+  };
+  std::vector<std::string> creatable;
+  for (std::string& c : tiers.creatable) {
+    if (under_hidden(c) || within_any(c, tiers.writable) || within_any(c, tiers.read_only))
+      continue;
+    if (!creatable.empty() && ipc::is_within(c, creatable.back())) continue;
+    creatable.push_back(std::move(c));
+  }
+  tiers.creatable = std::move(creatable);
 }
 
 ProtectedNamePatterns protected_name_patterns(bool allow_git_config) {

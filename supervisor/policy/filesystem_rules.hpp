@@ -53,13 +53,16 @@ struct PathTiers {
   std::vector<std::string> readable;    // read, list, execute
   std::vector<std::string> executable;  // read files, execute; no listing
   std::vector<std::string> writable;    // all rights ("/tmp": the host's /tmp)
+  std::vector<std::string> creatable;   // allowWrite entries missing yet: the command may make them
   std::vector<std::string> read_only;   // denyWrite + always-protected
   std::vector<std::string> hidden;      // denyRead
 };
 
 // Sorts every tier and removes duplicates; keeps only the outermost hidden entries; drops every
 // entry at or beneath a hidden one (SECURITY-RULES 9: nothing may be bound there, or it would
-// re-expose what denyRead masks).
+// re-expose what denyRead masks). A creatable entry is kept only when it is the outermost one,
+// outside every writable root (where the command may create it anyway) and outside every
+// read-only entry (which it would otherwise make writable).
 void settle_tiers(PathTiers& tiers);
 
 // The name patterns protected at any depth of a writable tree (launcher/notify's protected

@@ -127,3 +127,23 @@ def test_creation_outside_writable_paths_is_still_refused_by_the_kernel(fence, w
     assert ok(cp, "control"), fmt(cp)
     assert err(cp, "etc") and err(cp, "dev"), fmt(cp)
     assert not os.path.exists("/etc/fence-guard-probe")
+
+
+def test_exclusive_create_of_an_existing_name_is_eexist(fence, work):
+    """init performs opens with O_CREAT itself: O_CREAT|O_EXCL on a name that exists must fail
+    with EEXIST as the kernel's own open would (lock files, mkstemp and `set -C` rely on it),
+    for a file and for a directory."""
+    (work / "taken").write_text("first\n")
+    (work / "dir").mkdir()
+    cp = fence.py(
+        "def excl(p): os.close(os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_TRUNC, 0o600))\n"
+        "attempt('file', excl, 'taken')\n"
+        "attempt('dir', excl, 'dir')\n"
+        "attempt('new', excl, 'new')\n"
+        "attempt('again', excl, 'new')\n",
+        config=CWD_WRITABLE)
+    assert_started(cp)
+    for name in ("file", "dir", "again"):
+        assert f"{name}: ERR EEXIST" in cp.stdout, fmt(cp)
+    assert ok(cp, "new"), fmt(cp)
+    assert (work / "taken").read_text() == "first\n"

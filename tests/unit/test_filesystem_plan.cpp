@@ -152,6 +152,31 @@ TEST_CASE("plan: allowWrite, /tmp and missing entries", "[filesystem_policy]") {
   CHECK(plan.writable == expected);
   CHECK(contains(plan.writable, "/tmp"));
   CHECK(has_warning(plan, "filesystem.allowWrite: " + l.home + "/missing does not exist"));
+  // HOME lies in /tmp here, which this config makes writable: the command may make it anyway.
+  CHECK(plan.creatable.empty());
+}
+
+TEST_CASE("plan: missing allowWrite entries are creatable only where nothing else decides",
+          "[filesystem_policy]") {
+  Layout l;
+  fs::create_directories(l.home + "/.ssh");
+  Config c;
+  c.filesystem.allow_write = {".",          "./later",  "~/.npm", "~/.npm/_cacache",
+                              "~/.ssh/new", "~/.cfg/x", "~/a/b/c"};
+  c.filesystem.deny_read = {"~/.ssh"};
+  c.filesystem.deny_write = {"~/.cfg"};
+  const FilesystemPlan plan = l.plan(c);
+  // Inside the writable cwd: nothing to do; beneath another creatable entry: covered by it;
+  // inside a hidden or read-only path: never writable.
+  CHECK(plan.creatable == std::vector<std::string>{l.home + "/.npm", l.home + "/a/b/c"});
+  CHECK(has_warning(plan, "filesystem.allowWrite: " + l.cwd +
+                              "/later does not exist yet; it lies "
+                              "in a writable tree"));
+  CHECK(has_warning(plan, "filesystem.allowWrite: " + l.home +
+                              "/.cfg/x does not exist yet; ignored (inside a read-only or hidden "
+                              "path)"));
+  CHECK(has_warning(plan, "filesystem.allowWrite: " + l.home +
+                              "/.npm does not exist yet; the command may create it"));
 }
 
 TEST_CASE("plan: allowRead and allowExecute tiers", "[filesystem_policy]") {

@@ -124,7 +124,7 @@ TEST_CASE("notifier: refused writes and syscalls reported, execs asked and answe
         expect.that(problem.empty(), problem);
       }
       RestrictedThread worker(policy);
-      FilesystemGuard guard({}, {}, worker, true);
+      FilesystemGuard guard({}, {}, worker, nullptr, true);
       RecordingSink sink;
       int sv[2];
       expect.succeeds(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), "socketpair");
