@@ -123,6 +123,9 @@ void exec_command(const CommandSetup& setup, int report_fd) {
   reset_signals(report_fd);
   if (::chdir(spec.cwd.c_str()) != 0) fail(report_fd, CommandStep::Chdir, errno);
   place_stdio(setup, report_fd);
+  // forceNewSession: a session of its own, without the caller's terminal as its controlling
+  // terminal (init is the sandbox's pid 1, so this child is never a group leader).
+  if (spec.new_session && ::setsid() < 0) fail(report_fd, CommandStep::NewSession, errno);
   // In this order: capabilities first (nothing later needs them); no_new_privs before Landlock
   // and seccomp (both require it when unprivileged); seccomp last so every earlier step may
   // still use the syscalls it forbids.

@@ -17,6 +17,7 @@ enum class CommandStep : std::uint32_t {
   ResetSignals,
   Chdir,
   Stdio,
+  NewSession,
   DropCapabilities,
   NoNewPrivs,
   Landlock,
@@ -39,6 +40,8 @@ constexpr CommandStepInfo command_step_info(CommandStep step) {
       return {SetupStage::Command, "command: chdir"};
     case CommandStep::Stdio:
       return {SetupStage::Command, "command: stdio, close stray fds"};
+    case CommandStep::NewSession:
+      return {SetupStage::Command, "command: new session (forceNewSession)"};
     case CommandStep::DropCapabilities:
       return {SetupStage::Command, "command: drop capabilities"};
     case CommandStep::NoNewPrivs:

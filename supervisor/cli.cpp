@@ -93,6 +93,8 @@ CliOptions parse_cli(int argc, const char* const* argv) {
     cli.help = result.count("help") > 0;
     cli.linux_features = result.count("linux-features") > 0;
     if (result.count("settings")) cli.settings = result["settings"].as<std::string>();
+    if (result.count("template")) cli.template_name = result["template"].as<std::string>();
+    cli.list_templates = result.count("list-templates") > 0;
     if (result.count("c")) cli.shell_command = result["c"].as<std::string>();
     if (result.count("shell")) {
       const std::string shell = result["shell"].as<std::string>();
@@ -117,6 +119,8 @@ CliOptions parse_cli(int argc, const char* const* argv) {
   if (!cli.shell_command && (cli.shell != ShellChoice::Default || cli.shell_login))
     throw UsageError("--shell and --shell-login apply to -c STRING only");
   if (cli.settings && cli.settings->empty()) throw UsageError("--settings needs a file name");
+  if (cli.template_name && cli.template_name->empty())
+    throw UsageError("--template needs a template name (see fence --list-templates)");
   if (cli.audit_log && cli.audit_log->empty()) throw UsageError("--audit-log needs a file name");
   if (cli.log_file && cli.log_file->empty()) throw UsageError("--fence-log-file needs a file name");
   if (cli.audit_syslog && cli.audit_syslog->empty())

@@ -49,7 +49,13 @@ inline constexpr FlagSpec kFlags[] = {
     {"", "shell-login", FlagValue::None, "",
      "Run the -c shell as a login shell (-l: it reads its login files)"},
     {"s", "settings", FlagValue::File, "FILE",
-     "Settings file (default: ~/.fence.json, else the built-in policy)"},
+     "Settings file (default: ~/.config/fence/fence.json(c), ~/.fence.json(c), else the "
+     "built-in policy)"},
+    {"t", "template", FlagValue::Choice, "NAME",
+     "Use a built-in template as the policy (see --list-templates)",
+     "code code-relaxed code-strict local-dev-server git-readonly disable-telemetry hermes "
+     "npm-install pip-install"},
+    {"", "list-templates", FlagValue::None, "", "List the built-in templates and exit"},
     {"", "audit-log", FlagValue::File, "FILE",
      "Append a JSON Lines audit record of every decision to FILE"},
     {"", "audit-syslog", FlagValue::Optional, "SOCKET",
@@ -74,6 +80,8 @@ struct CliOptions {
   ShellChoice shell = ShellChoice::Default;  // --shell default|user
   bool shell_login = false;                  // --shell-login
   std::optional<std::string> settings;       // -s FILE
+  std::optional<std::string> template_name;  // -t NAME
+  bool list_templates = false;               // --list-templates
   std::optional<std::string> audit_log;      // --audit-log FILE
   std::optional<std::string> log_file;       // --fence-log-file FILE
   std::optional<std::string> audit_syslog;   // --audit-syslog[=SOCKET] (default /dev/log)

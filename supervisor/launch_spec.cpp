@@ -53,7 +53,8 @@ FilesystemPlan plan_filesystem(const Config& config, const RunPlaces& at,
   // SECURITY: fence's own configuration and executables are never writable from inside
   // (SECURITY-RULES 7, 14), even when they sit in an allowWrite directory.
   std::vector<std::string> own_files = own_executables();
-  if (config.source_path) own_files.push_back(*config.source_path);
+  // Every file of the extends chain: editing a base would change the next run as much.
+  for (const std::string& file : config.source_files) own_files.push_back(file);
   // SECURITY: the audit log is written only by the supervisor; the sandbox can neither
   // append to, truncate, rename nor replace it, even inside an allowWrite directory.
   if (!outputs.audit_file.empty()) own_files.push_back(outputs.audit_file);
@@ -129,6 +130,7 @@ void add_local_network(ipc::LaunchSpec& spec, const Config& config, const CliOpt
   }
   spec.allow_all_unix_sockets = net.allow_all_unix_sockets;
   spec.allow_pty = config.allow_pty;
+  spec.new_session = config.force_new_session.value_or(false);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // fence: run a command in a sandbox. This is the supervisor: it owns the policy, starts the
 // launcher and the proxy worker, and turns what they report into an exit status (run.hpp).
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <optional>
@@ -12,6 +13,7 @@
 #include "platform/process.hpp"
 #include "supervisor/cli.hpp"
 #include "supervisor/completion.hpp"
+#include "supervisor/config/templates.hpp"
 #include "supervisor/exit_codes.hpp"
 #include "supervisor/features_report.hpp"
 #include "supervisor/network/dns_resolver.hpp"
@@ -35,8 +37,34 @@ int run_subcommand(int argc, char** argv) {
   return 0;
 }
 
+// `fence config show [-s FILE | -t NAME]`.
+int run_config_subcommand(int argc, char** argv) {
+  const std::string usage =
+      "usage: fence config show [-s FILE | -t NAME] (to run a program named config: fence -- "
+      "config)";
+  if (argc < 3 || std::string_view(argv[2]) != "show") return fail(kExitConfigError, usage);
+  std::vector<const char*> args = {argv[0]};
+  for (int i = 3; i < argc; ++i) args.push_back(argv[i]);
+  CliOptions cli;
+  try {
+    cli = parse_cli(static_cast<int>(args.size()), args.data());
+  } catch (const UsageError& e) {
+    return fail(kExitConfigError, std::string(e.what()) + " (" + usage + ")");
+  }
+  if (!cli.command.empty() || cli.shell_command) return fail(kExitConfigError, usage);
+  return show_config(cli);
+}
+
+void list_templates() {
+  std::cout << "Built-in templates (fence -t NAME, or \"extends\": \"NAME\" in a settings file):\n";
+  for (const PolicyTemplate& t : builtin_templates())
+    std::cout << "  " << t.name << std::string(20 - std::min<std::size_t>(t.name.size(), 19), ' ')
+              << t.description << "\n";
+}
+
 int run_command_line(int argc, char** argv) {
   if (argc >= 2 && std::string_view(argv[1]) == "completion") return run_subcommand(argc, argv);
+  if (argc >= 2 && std::string_view(argv[1]) == "config") return run_config_subcommand(argc, argv);
   // SECURITY: the supervisor's own resolver must not be steered by the caller's environment
   // (HOSTALIASES, RES_OPTIONS, LOCALDOMAIN; SECURITY-RULES 16). The command gets its own
   // sanitized copy of the environment.
@@ -57,6 +85,10 @@ int run_command_line(int argc, char** argv) {
   if (cli.version) {
     std::cout << "fence " << FENCE_VERSION << " (commit " << FENCE_COMMIT << ", built "
               << FENCE_BUILD_DATE << ")\n";
+    return 0;
+  }
+  if (cli.list_templates) {
+    list_templates();
     return 0;
   }
   if (cli.linux_features) {

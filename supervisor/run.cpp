@@ -71,7 +71,7 @@ std::string home_directory() {
 
 Config load_policy(const CliOptions& cli, const RunPlaces& at) {
   try {
-    return load_config(cli.settings, at.home);
+    return load_config(config_request(cli, at.home));
   } catch (const std::invalid_argument& e) {
     throw ConfigError(e.what());
   }
@@ -265,11 +265,41 @@ int record_end(const RunOutcome& outcome, Reporter& reporter, Clock::time_point 
 
 }  // namespace
 
+int show_config(const CliOptions& cli) {
+  try {
+    const Config config = load_config(config_request(cli, home_directory()));
+    for (const std::string& line : config.chain)
+      std::fputs((one_line(line) + "\n").c_str(), stderr);
+    for (const std::string& note : config_notes(config))
+      std::fputs((one_line("note: " + note) + "\n").c_str(), stderr);
+    std::fputs(config_json(config).c_str(), stdout);
+    return std::fflush(stdout) == 0 ? 0 : fail(kExitSetupFailed, "config show: cannot write");
+  } catch (const ConfigError& e) {
+    return fail(kExitConfigError, e.what());
+  } catch (const std::exception& e) {
+    return fail(kExitConfigError, e.what());
+  }
+}
+
+ConfigRequest config_request(const CliOptions& cli, const std::string& home) {
+  ConfigRequest request;
+  request.settings = cli.settings;
+  request.template_name = cli.template_name;
+  request.home = home;
+  if (const char* xdg = std::getenv("XDG_CONFIG_HOME"); xdg && xdg[0] == '/')
+    request.xdg_config_home = xdg;
+  return request;
+}
+
 int run(const CliOptions& cli) {
   const RunPlaces at{current_directory(), home_directory()};
   try {
     const Config config = load_policy(cli, at);
     AuditSinks sinks = open_audit(cli, config, at);
+    // First -d line: where the policy came from (after the log file is open: it goes there).
+    for (const std::string& line : config.chain) print_line(cli.debug, "[fence:config] " + line);
+    for (const std::string& note : config_notes(config))
+      print_line(cli.debug, "[fence:config] " + note);
     LaunchPlan plan = build_launch_spec(cli, config, at, sinks.files);
     Reporter reporter(cli.debug, cli.monitor, std::move(sinks.log), std::move(sinks.syslog));
     for (const auto& warning : plan.fs_warnings)

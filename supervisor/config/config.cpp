@@ -167,6 +167,26 @@ class SchemaReader {
               }
             }};
   }
+  // A string that must be one of `choices`.
+  Field choice(std::string_view key, std::optional<std::string>& into,
+               std::vector<std::string_view> choices) const {
+    return {key, [this, &into, choices](const JsonValue& x, const std::string& p) {
+              expect_kind(x, Kind::String, p, "a string");
+              if (std::find(choices.begin(), choices.end(), x.text) == choices.end()) {
+                std::string list;
+                for (std::string_view c : choices)
+                  list += (list.empty() ? "" : ", ") + in_quotes(c);
+                fail(x, p, "must be one of " + list + ", found " + in_quotes(x.text));
+              }
+              into = x.text;
+            }};
+  }
+  // Any value of the given kind, kept nowhere ($schema).
+  Field ignored(std::string_view key, Kind kind, std::string_view expected) const {
+    return {key, [this, kind, expected](const JsonValue& x, const std::string& p) {
+              expect_kind(x, kind, p, expected);
+            }};
+  }
   template <typename Section>
   Field section(std::string_view key,
                 void (*reader)(const SchemaReader&, const JsonValue&, const std::string&, Section&),
@@ -184,7 +204,8 @@ class SchemaReader {
     std::size_t best_distance = 4;  // suggest only near misses
     for (const Field& f : fields) {
       const std::size_t d = edit_distance(member.key, f.key);
-      if (d < best_distance) {
+      // A near miss, not a different word: at most a third of the longer name changed.
+      if (d < best_distance && d * 3 <= std::max(member.key.size(), f.key.size())) {
         best_distance = d;
         best = f.key;
       }
@@ -219,10 +240,49 @@ std::string validate_path(std::string_view raw) {
   return std::string(raw);
 }
 
+std::string validate_extends(std::string_view raw) {
+  if (raw.find_first_of(std::string_view("\n\r\0", 3)) != std::string_view::npos)
+    throw std::invalid_argument("must be one line");
+  return std::string(raw);
+}
+
 std::string validate_command(std::string_view raw) {
   if (raw.find_first_not_of(" \t\r\n") == std::string_view::npos) {
     throw std::invalid_argument("must not be blank");
   }
+  return std::string(raw);
+}
+
+// upstreamProxy: http://host[:port], nothing else (upstream's rule).
+std::string validate_proxy_url(std::string_view raw) {
+  constexpr std::string_view kScheme = "http://";
+  if (!raw.starts_with(kScheme)) throw std::invalid_argument("must be http://host[:port]");
+  std::string_view rest = raw.substr(kScheme.size());
+  if (rest.ends_with('/')) rest.remove_suffix(1);
+  if (rest.empty() || rest.find_first_of("/?#@ ") != std::string_view::npos)
+    throw std::invalid_argument("must be http://host[:port]");
+  return std::string(raw);
+}
+
+// devices.allow: a path under /dev/ (not /dev itself), no "..", globs only in the last part.
+std::string validate_device(std::string_view raw) {
+  if (!raw.starts_with("/dev/") || raw.size() == 5)
+    throw std::invalid_argument("must be a path under /dev/");
+  if (raw.find("/../") != std::string_view::npos || raw.ends_with("/..") ||
+      raw.find("/./") != std::string_view::npos || raw.find("//") != std::string_view::npos)
+    throw std::invalid_argument("must be a plain path under /dev/");
+  const std::size_t last = raw.rfind('/');
+  if (raw.substr(0, last).find_first_of("*?[") != std::string_view::npos)
+    throw std::invalid_argument("glob characters only in the last component");
+  return std::string(raw);
+}
+
+// ssh hosts: a name, an address or a glob; no scheme, path, port or user@ (upstream's rule).
+std::string validate_ssh_host(std::string_view raw) {
+  if (raw.find("://") != std::string_view::npos ||
+      raw.find_first_of("/@ \t") != std::string_view::npos)
+    throw std::invalid_argument(
+        "must be a host name, address or pattern (no scheme, user@ or path)");
   return std::string(raw);
 }
 
@@ -239,6 +299,8 @@ void read_network(const SchemaReader& r, const JsonValue& v, const std::string& 
                     r.port("httpProxyPort", out.http_proxy_port),
                     r.port("socksProxyPort", out.socks_proxy_port),
                     r.ports("allowLocalOutboundPorts", out.allow_local_outbound_ports),
+                    r.text("upstreamProxy", out.upstream_proxy, validate_proxy_url),
+                    r.choice("defaultAction", out.default_action, {"deny", "proxy"}),
                 });
 }
 
@@ -261,6 +323,9 @@ void read_filesystem(const SchemaReader& r, const JsonValue& v, const std::strin
                     r.strings("allowWrite", out.allow_write, validate_path),
                     r.strings("denyWrite", out.deny_write, validate_path),
                     r.flag("allowGitConfig", out.allow_git_config),
+                    r.flag("defaultDenyRead", out.default_deny_read),
+                    r.flag("strictDenyRead", out.strict_deny_read),
+                    r.optional_flag("wslInterop", out.wsl_interop),
                 });
 }
 
@@ -270,52 +335,54 @@ void read_command(const SchemaReader& r, const JsonValue& v, const std::string& 
                 {
                     r.strings("deny", out.deny, validate_command),
                     r.strings("allow", out.allow, validate_command),
-                    r.flag("useDefaults", out.use_defaults),
+                    {"useDefaults",
+                     [&r, &out](const JsonValue& x, const std::string& p) {
+                       out.use_defaults = r.read_bool(x, p);
+                       out.use_defaults_set = true;
+                     }},
+                    r.choice("runtimeExecPolicy", out.runtime_exec_policy, {"path", "argv"}),
+                    r.strings("acceptSharedBinaryCannotRuntimeDeny", out.accept_shared_binary,
+                              validate_command),
                 });
+}
+
+void read_devices(const SchemaReader& r, const JsonValue& v, const std::string& path,
+                  DevicesConfig& out) {
+  r.read_object(v, path,
+                {
+                    r.choice("mode", out.mode, {"auto", "minimal", "host"}),
+                    r.strings("allow", out.allow, validate_device),
+                });
+}
+
+void read_ssh(const SchemaReader& r, const JsonValue& v, const std::string& path, SshConfig& out) {
+  r.read_object(v, path,
+                {
+                    r.strings("allowedHosts", out.allowed_hosts, validate_ssh_host),
+                    r.strings("deniedHosts", out.denied_hosts, validate_ssh_host),
+                    r.strings("allowedCommands", out.allowed_commands, validate_command),
+                    r.strings("deniedCommands", out.denied_commands, validate_command),
+                    r.flag("allowAllCommands", out.allow_all_commands),
+                    r.flag("inheritDeny", out.inherit_deny),
+                });
+}
+
+void read_mach(const SchemaReader& r, const JsonValue& v, const std::string& path,
+               MacosConfig& out) {
+  r.read_object(v, path,
+                {
+                    r.strings("lookup", out.mach_lookup, validate_command),
+                    r.strings("register", out.mach_register, validate_command),
+                });
+}
+
+void read_macos(const SchemaReader& r, const JsonValue& v, const std::string& path,
+                MacosConfig& out) {
+  r.read_object(v, path, {r.section("mach", read_mach, out)});
 }
 
 [[noreturn]] void throw_io_error(const std::string& what, const std::string& path, int error) {
   throw ConfigError(what + " " + in_quotes(path) + ": " + std::strerror(error));
-}
-
-// Reads a whole settings file with a size cap. Returns nullopt if it does not exist and
-// missing_ok; every other failure is a ConfigError.
-std::optional<std::string> read_settings_file(const std::string& path, bool missing_ok) {
-  // O_NONBLOCK: opening a FIFO planted at the settings path must not hang fence.
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  if (fd < 0) {
-    const int error = errno;
-    if (error == ENOENT || error == ENOTDIR) {
-      if (missing_ok) return std::nullopt;
-      throw ConfigError("settings file not found: " + in_quotes(path));
-    }
-    throw_io_error("cannot open settings file", path, error);
-  }
-  struct FdCloser {
-    int fd;
-    ~FdCloser() { ::close(fd); }
-  } closer{fd};
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) throw_io_error("cannot stat settings file", path, errno);
-  if (!S_ISREG(st.st_mode))
-    throw ConfigError("settings file is not a regular file: " + in_quotes(path));
-  if (static_cast<std::uint64_t>(st.st_size) > kMaxConfigFileSize) {
-    throw ConfigError("settings file is larger than 1 MiB: " + in_quotes(path));
-  }
-  std::string text;
-  char buf[16384];
-  while (true) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw_io_error("cannot read settings file", path, errno);
-    if (n == 0) break;
-    text.append(buf, static_cast<std::size_t>(n));
-    // The file may grow after fstat; the cap holds for what we actually read.
-    if (text.size() > kMaxConfigFileSize) {
-      throw ConfigError("settings file is larger than 1 MiB: " + in_quotes(path));
-    }
-  }
-  return text;
 }
 
 }  // namespace
@@ -358,6 +425,46 @@ void check_host_loopback(const Config& config, const JsonValue& root, const Sche
 
 }  // namespace
 
+// Reads a whole settings file with a size cap. Returns nullopt if it does not exist and
+// missing_ok; every other failure is a ConfigError.
+std::optional<std::string> read_settings_file(const std::string& path, bool missing_ok) {
+  // O_NONBLOCK: opening a FIFO planted at the settings path must not hang fence.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) {
+    const int error = errno;
+    if (error == ENOENT || error == ENOTDIR) {
+      if (missing_ok) return std::nullopt;
+      throw ConfigError("settings file not found: " + in_quotes(path));
+    }
+    throw_io_error("cannot open settings file", path, error);
+  }
+  struct FdCloser {
+    int fd;
+    ~FdCloser() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) throw_io_error("cannot stat settings file", path, errno);
+  if (!S_ISREG(st.st_mode))
+    throw ConfigError("settings file is not a regular file: " + in_quotes(path));
+  if (static_cast<std::uint64_t>(st.st_size) > kMaxConfigFileSize) {
+    throw ConfigError("settings file is larger than 1 MiB: " + in_quotes(path));
+  }
+  std::string text;
+  char buf[16384];
+  while (true) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw_io_error("cannot read settings file", path, errno);
+    if (n == 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+    // The file may grow after fstat; the cap holds for what we actually read.
+    if (text.size() > kMaxConfigFileSize) {
+      throw ConfigError("settings file is larger than 1 MiB: " + in_quotes(path));
+    }
+  }
+  return text;
+}
+
 Config parse_config(std::string_view text, std::string_view source_name) {
   const JsonValue root = parse_json_document(text, source_name);
   const SchemaReader r(text, source_name);
@@ -372,29 +479,16 @@ Config parse_config(std::string_view text, std::string_view source_name) {
                     r.section("filesystem", read_filesystem, config.filesystem),
                     r.section("command", read_command, config.command),
                     r.section("audit", read_audit, config.audit),
+                    r.section("devices", read_devices, config.devices),
+                    r.section("ssh", read_ssh, config.ssh),
+                    r.section("macos", read_macos, config.macos),
                     r.flag("allowPty", config.allow_pty),
+                    r.optional_flag("forceNewSession", config.force_new_session),
+                    r.text("extends", config.extends, validate_extends),
+                    r.ignored("$schema", Kind::String, "a string"),
                 });
   check_host_loopback(config, root, r);
   return config;
-}
-
-Config load_config(const std::optional<std::string>& settings_path, const std::string& home) {
-  if (settings_path) {
-    if (settings_path->empty()) throw ConfigError("settings file path is empty");
-    const std::optional<std::string> text = read_settings_file(*settings_path, false);
-    Config config = parse_config(*text, *settings_path);
-    config.source_path = *settings_path;
-    return config;
-  }
-  if (!home.empty()) {
-    const std::string path = home + "/" + std::string(kUserConfigFileName);
-    if (const std::optional<std::string> text = read_settings_file(path, true)) {
-      Config config = parse_config(*text, path);
-      config.source_path = path;
-      return config;
-    }
-  }
-  return parse_config(kDefaultConfigJson, kDefaultConfigSourceName);
 }
 
 std::string canonical_config_json(const Config& c) {
@@ -424,7 +518,81 @@ std::string canonical_config_json(const Config& c) {
                   {"useDefaults", c.command.use_defaults}};
   j["audit"] = {{"file", c.audit.file.value_or("")}, {"syslog", c.audit.syslog}};
   j["allowPty"] = c.allow_pty;
+  // Keys added later are written only when they change something, so the digest of a policy
+  // that does not use them stays what it was.
+  if (c.filesystem.default_deny_read || c.filesystem.strict_deny_read) {
+    j["filesystem"]["defaultDenyRead"] = true;
+    j["filesystem"]["strictDenyRead"] = c.filesystem.strict_deny_read;
+  }
+  if (!c.devices.allow.empty()) j["devices"] = {{"allow", c.devices.allow}};
+  if (c.force_new_session.value_or(false)) j["forceNewSession"] = true;
   return j.dump();  // nlohmann::json objects keep keys sorted
+}
+
+std::string config_json(const Config& c) {
+  using nlohmann::ordered_json;
+  auto put_list = [](ordered_json& section, const char* key, const auto& list) {
+    if (!list.empty()) section[key] = list;
+  };
+  ordered_json j = ordered_json::object();
+  ordered_json net = ordered_json::object();
+  put_list(net, "allowedDomains", c.network.allowed_domains);
+  put_list(net, "deniedDomains", c.network.denied_domains);
+  put_list(net, "allowUnixSockets", c.network.allow_unix_sockets);
+  if (c.network.allow_all_unix_sockets) net["allowAllUnixSockets"] = true;
+  if (c.network.allow_local_binding) net["allowLocalBinding"] = true;
+  if (c.network.allow_local_outbound) net["allowLocalOutbound"] = *c.network.allow_local_outbound;
+  put_list(net, "allowLocalOutboundPorts", c.network.allow_local_outbound_ports);
+  if (c.network.http_proxy_port) net["httpProxyPort"] = *c.network.http_proxy_port;
+  if (c.network.socks_proxy_port) net["socksProxyPort"] = *c.network.socks_proxy_port;
+  if (c.network.upstream_proxy) net["upstreamProxy"] = *c.network.upstream_proxy;
+  if (c.network.default_action) net["defaultAction"] = *c.network.default_action;
+  if (!net.empty()) j["network"] = net;
+  ordered_json fs = ordered_json::object();
+  if (c.filesystem.default_deny_read) fs["defaultDenyRead"] = true;
+  if (c.filesystem.strict_deny_read) fs["strictDenyRead"] = true;
+  if (c.filesystem.wsl_interop) fs["wslInterop"] = *c.filesystem.wsl_interop;
+  put_list(fs, "allowRead", c.filesystem.allow_read);
+  put_list(fs, "allowExecute", c.filesystem.allow_execute);
+  put_list(fs, "allowWrite", c.filesystem.allow_write);
+  put_list(fs, "denyWrite", c.filesystem.deny_write);
+  put_list(fs, "denyRead", c.filesystem.deny_read);
+  if (c.filesystem.allow_git_config) fs["allowGitConfig"] = true;
+  if (!fs.empty()) j["filesystem"] = fs;
+  ordered_json cmd = ordered_json::object();
+  put_list(cmd, "deny", c.command.deny);
+  put_list(cmd, "allow", c.command.allow);
+  if (c.command.use_defaults_set || !c.command.use_defaults)
+    cmd["useDefaults"] = c.command.use_defaults;
+  if (c.command.runtime_exec_policy) cmd["runtimeExecPolicy"] = *c.command.runtime_exec_policy;
+  put_list(cmd, "acceptSharedBinaryCannotRuntimeDeny", c.command.accept_shared_binary);
+  if (!cmd.empty()) j["command"] = cmd;
+  ordered_json dev = ordered_json::object();
+  if (c.devices.mode) dev["mode"] = *c.devices.mode;
+  put_list(dev, "allow", c.devices.allow);
+  if (!dev.empty()) j["devices"] = dev;
+  ordered_json ssh = ordered_json::object();
+  put_list(ssh, "allowedHosts", c.ssh.allowed_hosts);
+  put_list(ssh, "deniedHosts", c.ssh.denied_hosts);
+  put_list(ssh, "allowedCommands", c.ssh.allowed_commands);
+  put_list(ssh, "deniedCommands", c.ssh.denied_commands);
+  if (c.ssh.allow_all_commands) ssh["allowAllCommands"] = true;
+  if (c.ssh.inherit_deny) ssh["inheritDeny"] = true;
+  if (!ssh.empty()) j["ssh"] = ssh;
+  if (!c.macos.empty()) {
+    ordered_json mach = ordered_json::object();
+    put_list(mach, "lookup", c.macos.mach_lookup);
+    put_list(mach, "register", c.macos.mach_register);
+    j["macos"] = {{"mach", mach}};
+  }
+  ordered_json audit = ordered_json::object();
+  if (c.audit.file) audit["file"] = *c.audit.file;
+  if (c.audit.syslog) audit["syslog"] = true;
+  if (!audit.empty()) j["audit"] = audit;
+  if (c.allow_pty) j["allowPty"] = true;
+  if (c.force_new_session) j["forceNewSession"] = *c.force_new_session;
+  // ASCII only: names from a file end up on a terminal (\uXXXX is the same JSON string).
+  return j.dump(2, ' ', true) + "\n";
 }
 
 NetworkPolicy network_policy_from(const NetworkConfig& config) {

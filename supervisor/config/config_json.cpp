@@ -239,6 +239,47 @@ class PositionedSax {
   JsonValue root_;
 };
 
+// JSONC's trailing commas (`[1, 2,]`, `{"a": 1,}`), which nlohmann's reader refuses: each one
+// is replaced by a space in a copy of the same length, so every offset (and line:column) stays
+// that of the original text. Only a comma that follows a value and precedes `]` or `}` is
+// blanked: `[,]` and `[1,,]` stay errors. Strings and comments are skipped as the reader does.
+std::string blank_trailing_commas(std::string_view text) {
+  std::string out(text);
+  std::size_t comma = std::string::npos;  // a comma not yet followed by anything significant
+  char previous = '\0';                   // the last significant character before it
+  char before_comma = '\0';
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    const char c = out[i];
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r') continue;
+    if (c == '/' && i + 1 < out.size() && out[i + 1] == '/') {
+      const std::size_t end = out.find_first_of(std::string_view("\n\r\0", 3), i);
+      if (end == std::string::npos) break;
+      i = end - 1;
+      continue;
+    }
+    if (c == '/' && i + 1 < out.size() && out[i + 1] == '*') {
+      const std::size_t end = out.find("*/", i + 2);
+      if (end == std::string::npos) break;
+      i = end + 1;
+      continue;
+    }
+    if ((c == ']' || c == '}') && comma != std::string::npos && before_comma != '[' &&
+        before_comma != '{' && before_comma != ',' && before_comma != ':' && before_comma != '\0')
+      out[comma] = ' ';
+    comma = std::string::npos;
+    if (c == ',') {
+      comma = i;
+      before_comma = previous;
+    } else if (c == '"') {
+      std::size_t j = i + 1;
+      while (j < out.size() && out[j] != '"') j += (out[j] == '\\') ? 2 : 1;
+      i = std::min(j, out.size() - 1);
+    }
+    previous = c;
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string_view kind_name(JsonValue::Kind kind) {
@@ -289,8 +330,9 @@ void throw_config_error(std::string_view source, std::string_view text, std::siz
 }
 
 JsonValue parse_json_document(std::string_view text, std::string_view source_name) {
-  PositionedSax sax(text, source_name);
-  const bool ok = nlohmann::json::sax_parse(text.begin(), text.end(), &sax,
+  const std::string jsonc = blank_trailing_commas(text);
+  PositionedSax sax(jsonc, source_name);
+  const bool ok = nlohmann::json::sax_parse(jsonc.begin(), jsonc.end(), &sax,
                                             nlohmann::json::input_format_t::json,
                                             /*strict=*/true, /*ignore_comments=*/true);
   if (!ok) throw_config_error(source_name, text, 0, "", "invalid JSON");

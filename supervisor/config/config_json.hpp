@@ -61,8 +61,9 @@ LineColumn line_column(std::string_view text, std::size_t offset);
                                      std::size_t offset, std::string_view key_path,
                                      std::string_view what);
 
-// Parses JSON with // and /* */ comments. Rejects syntax errors, trailing garbage, duplicate keys,
-// NUL bytes in strings or keys, and nesting deeper than kMaxJsonDepth, all as ConfigError.
+// Parses JSONC: JSON with // and /* */ comments and trailing commas. Rejects syntax errors,
+// trailing garbage, duplicate keys, NUL bytes in strings or keys, and nesting deeper than
+// kMaxJsonDepth, all as ConfigError.
 JsonValue parse_json_document(std::string_view text, std::string_view source_name);
 
 }  // namespace fence::supervisor

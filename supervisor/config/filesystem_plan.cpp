@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <fstream>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <utility>
 
@@ -20,6 +21,16 @@ namespace {
 bool exists_nofollow(const std::string& path) {
   struct stat st {};
   return ::lstat(path.c_str(), &st) == 0;
+}
+
+// "**/NAME" with one component NAME (fnmatch characters allowed): the name at any depth.
+std::optional<std::string> any_depth_name(const std::string& raw) {
+  if (!raw.starts_with("**/")) return std::nullopt;
+  const std::string name = raw.substr(3);
+  if (name.empty() || name.find('/') != std::string::npos || name == "**" || name == "." ||
+      name == "..")
+    return std::nullopt;
+  return name;
 }
 
 bool is_symlink(const std::string& path) {
@@ -41,6 +52,13 @@ class PlanBuilder {
     add_writable();
     add_hidden();
     for (const std::string& raw : config_.filesystem.deny_write) {
+      // "**/NAME" (any depth below the working directory): protected by name wherever it lies
+      // in a writable tree, checked at each write (launcher/notify/protected_names.hpp) instead
+      // of a walk of the whole tree at every start. Outside writable trees nothing is writable.
+      if (const std::optional<std::string> name = any_depth_name(raw)) {
+        plan_.protected_names.push_back(*name);
+        continue;
+      }
       for (Entry& e : expand("filesystem.denyWrite", raw, false)) plan_.read_only.push_back(e.path);
     }
     add_protected(cwd_);
@@ -107,10 +125,26 @@ class PlanBuilder {
   }
 
   void add_system_paths() {
-    for (std::string_view path : kSystemReadablePaths) {
+    const FilesystemConfig& fs = config_.filesystem;
+    // strictDenyRead: what running programs needs from the system, no more.
+    auto system = fs.strict_deny_read ? std::span<const std::string_view>(kExecReadablePaths)
+                                      : std::span<const std::string_view>(kSystemReadablePaths);
+    for (std::string_view path : system) {
       struct stat st {};
       const std::string p(path);
       if (::stat(p.c_str(), &st) == 0) plan_.readable.push_back(normalize_path(p, cwd_, home_));
+    }
+    // defaultDenyRead: the working directory and $HOME only when listed; the toolchains of
+    // $HOME (version managers, per-user installs) stay readable so programs still run.
+    if (fs.default_deny_read || fs.strict_deny_read) {
+      if (!has_home()) return;
+      for (std::string_view rel : kHomeToolchainPaths) {
+        const std::string p = home_ + "/" + std::string(rel);
+        struct stat st {};
+        if (::lstat(p.c_str(), &st) == 0 && !S_ISLNK(st.st_mode))
+          plan_.readable.push_back(normalize_path(p, cwd_, home_));
+      }
+      return;
     }
     plan_.readable.push_back(normalize_path(cwd_, cwd_, home_));
     if (has_home()) plan_.readable.push_back(normalize_path(home_, cwd_, home_));

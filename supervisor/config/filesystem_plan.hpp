@@ -24,6 +24,29 @@ inline constexpr std::array<std::string_view, 12> kSystemReadablePaths = {
     "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
     "/usr", "/etc",  "/opt", "/var",   "/snap",  "/nix"};
 
+// strictDenyRead: the system directories a program needs to run (loader, libraries, the
+// dynamic linker's configuration, certificates, time zones), nothing else of /etc or /var.
+inline constexpr std::array<std::string_view, 13> kExecReadablePaths = {"/bin",
+                                                                        "/sbin",
+                                                                        "/lib",
+                                                                        "/lib32",
+                                                                        "/lib64",
+                                                                        "/libx32",
+                                                                        "/usr",
+                                                                        "/etc/ld.so.cache",
+                                                                        "/etc/ld.so.conf",
+                                                                        "/etc/ld.so.conf.d",
+                                                                        "/etc/ssl/certs",
+                                                                        "/etc/localtime",
+                                                                        "/usr/share/zoneinfo"};
+
+// defaultDenyRead: directories of $HOME that hold toolchains and per-user installs, readable so
+// that programs installed there still run (those that exist and are not symlinks).
+inline constexpr std::array<std::string_view, 16> kHomeToolchainPaths = {
+    ".local/bin", ".nvm",       ".volta",  ".fnm",   ".bun/bin", ".deno/bin", ".pyenv",
+    ".rbenv",     ".cargo/bin", ".rustup", "go/bin", ".sdkman",  ".asdf",     ".local/share/mise",
+    ".goenv",     ".jenv"};
+
 // The tiers (policy/filesystem_rules.hpp), as resolved on this host:
 //   readable    system dirs, cwd, home, allowRead (existing only)
 //   executable  allowExecute (existing only)

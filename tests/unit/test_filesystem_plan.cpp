@@ -200,12 +200,15 @@ TEST_CASE("plan: denyWrite globs expand, literal entries are kept even if missin
   l.write(l.cwd + "/sub/deep/b.pem");
   l.write(l.cwd + "/c.txt");
   Config c;
-  c.filesystem.deny_write = {"**/*.pem", ".env"};
+  c.filesystem.deny_write = {"sub/**/*.pem", "*.pem", ".env", "**/.env.*"};
   const FilesystemPlan plan = l.plan(c);
   CHECK(contains(plan.read_only, l.cwd + "/a.pem"));
   CHECK(contains(plan.read_only, l.cwd + "/sub/deep/b.pem"));
   CHECK_FALSE(contains(plan.read_only, l.cwd + "/c.txt"));
   CHECK(contains(plan.read_only, l.cwd + "/.env"));
+  // "**/NAME": a name protected at any depth of the writable trees, no walk of the tree.
+  CHECK(contains(plan.protected_names, ".env.*"));
+  CHECK_FALSE(contains(plan.protected_names, "*.pem"));
 }
 
 TEST_CASE("plan: denyRead hides files and directories and beats every other tier",

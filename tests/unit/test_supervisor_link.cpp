@@ -174,6 +174,7 @@ TEST_CASE("command child steps keep their names and stages", "[launcher][command
       {CommandStep::ResetSignals, SetupStage::Command, "command: reset signals"},
       {CommandStep::Chdir, SetupStage::Command, "command: chdir"},
       {CommandStep::Stdio, SetupStage::Command, "command: stdio, close stray fds"},
+      {CommandStep::NewSession, SetupStage::Command, "command: new session (forceNewSession)"},
       {CommandStep::DropCapabilities, SetupStage::Command, "command: drop capabilities"},
       {CommandStep::NoNewPrivs, SetupStage::Command, "command: no_new_privs"},
       {CommandStep::Landlock, SetupStage::Landlock, "command: landlock"},
@@ -188,5 +189,5 @@ TEST_CASE("command child steps keep their names and stages", "[launcher][command
   }
   // The report pipe carries the step as its number, in this order.
   CHECK(static_cast<std::uint32_t>(CommandStep::ResetSignals) == 0);
-  CHECK(static_cast<std::uint32_t>(CommandStep::Execve) == 8);
+  CHECK(static_cast<std::uint32_t>(CommandStep::Execve) == 9);
 }
