@@ -356,7 +356,25 @@ class RootBuilder {
   void bind_readable_in_private_dirs() {
     std::vector<std::string> paths = spec_.readable;
     paths.insert(paths.end(), spec_.executable.begin(), spec_.executable.end());
-    paths.push_back(spec_.cwd);
+    // A working directory that is not readable (defaultDenyRead without allowRead ".") still
+    // has to exist for the command's chdir: an empty directory in the private tmpfs, nothing
+    // of the host's (Landlock's rule for the private /tmp would make a bind of it readable).
+    auto covered = [&](const std::string& p) {
+      for (const auto* list : {&spec_.readable, &spec_.executable, &spec_.writable})
+        for (const auto& root : *list)
+          if (ipc::is_within(p, root)) return true;
+      return false;
+    };
+    if (in_private_dir(spec_.cwd) && !covered(spec_.cwd)) {
+      run_step(Stage::Filesystem, "mount: working directory " + spec_.cwd, [&] {
+        for (std::size_t pos = spec_.cwd.find('/', 1);; pos = spec_.cwd.find('/', pos + 1)) {
+          make_dir(in_new_root(spec_.cwd.substr(0, pos)), 0755);
+          if (pos == std::string::npos) break;
+        }
+      });
+      plan_lines_.push_back("[fence:fs] working directory " + spec_.cwd +
+                            ": not readable, an empty directory inside");
+    }
     for (const auto& path : parents_first(paths)) {
       if (!in_private_dir(path) || in_writable_root(spec_, path)) continue;
       if (!exists_beneath(old_root_.get(), path)) continue;

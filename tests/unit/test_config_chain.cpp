@@ -119,8 +119,8 @@ TEST_CASE("chain: extends a file relative to the file naming it, and @base", "[c
              R"({"extends": "./base.json", "network": {"allowedDomains": ["child.test"]}})");
   const Config c = load_config(h.with_file(dir + "/fence.json"));
   CHECK(c.network.allowed_domains == Strings{"base.test", "child.test"});
-  CHECK(c.chain == Strings{"settings file: " + dir + "/fence.json",
-                           "└── file: " + dir + "/./base.json"});
+  CHECK(c.chain ==
+        Strings{"settings file: " + dir + "/fence.json", "└── file: " + dir + "/./base.json"});
   CHECK(c.source_files == Strings{dir + "/fence.json", dir + "/./base.json"});
   CHECK_FALSE(c.extends);
 
@@ -165,7 +165,8 @@ TEST_CASE("chain: cycles, depth, missing files and unknown templates are errors"
   write_file(d + "/broken.json", R"({"network": {"allowedDomain": []}})");
   CHECK_THAT(load_error(h.with_file(d + "/bad.json")),
              Catch::Contains("broken.json:1:14: network.allowedDomain: unknown key"));
-  CHECK_THAT(load_error(h.with_file(d + "/none.json")), Catch::StartsWith("settings file not found"));
+  CHECK_THAT(load_error(h.with_file(d + "/none.json")),
+             Catch::StartsWith("settings file not found"));
 }
 
 TEST_CASE("chain: merge rules", "[config]") {
@@ -218,8 +219,7 @@ TEST_CASE("chain: what this build does not enforce is refused, not ignored", "[c
   };
   for (const auto& [text, what] : cases) {
     write_file(d + "/f.json", text);
-    CHECK_THAT(load_error(h.with_file(d + "/f.json")),
-               Catch::StartsWith(d + "/f.json: " + what));
+    CHECK_THAT(load_error(h.with_file(d + "/f.json")), Catch::StartsWith(d + "/f.json: " + what));
   }
   // Accepted: what means nothing here, or what we always do.
   write_file(d + "/ok.json", R"({"$schema": "https://example.invalid/s.json",

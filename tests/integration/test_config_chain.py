@@ -1,0 +1,234 @@
+"""Configuration in the Go tool's format: templates (-t, extends), extends chains, the user
+config's locations, `config show`, JSONC, every upstream key (enforced, refused when this build
+cannot enforce it, or accepted with a -d note), defaultDenyRead/strictDenyRead,
+forceNewSession and denyWrite "**/NAME". Each test runs the real binaries; each fails without
+its feature (before it, every one of these files was refused with `unknown key`)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from conftest import assert_started, err, fmt, ok
+
+def session_sha(audit: Path) -> list[str]:
+    return [json.loads(line)["policy_sha256"] for line in audit.read_text().splitlines()
+            if json.loads(line).get("event") == "session_start"]
+
+
+def test_code_template_as_its_description_says(fence, net, home, work):
+    """`extends: code` plus the fixture's name: credentials hidden, git push refused, the
+    project writable, the allowed name reachable and any other refused."""
+    (home / ".ssh").mkdir()
+    (home / ".ssh/id_rsa").write_text("PRIVATE KEY\n")
+    cfg = {"extends": "code", "network": {"allowedDomains": ["allowed.example"]}}
+    cp = fence.sh("cat ~/.ssh/id_rsa || echo ssh-hidden; echo ok > made.txt && cat made.txt; "
+                  "curl -sS --max-time 20 http://allowed.example/hello.txt; "
+                  "curl -sS --max-time 20 -o /dev/null -w '%{http_code}\\n' "
+                  "http://denied.example/hello.txt", config=cfg, flags=["-d"])
+    assert "ssh-hidden" in cp.stdout and "PRIVATE" not in cp.stdout, fmt(cp)
+    assert (work / "made.txt").read_text() == "ok\n"
+    assert net.hello in cp.stdout, fmt(cp)
+    assert cp.stdout.strip().endswith("403"), fmt(cp)
+    lines = [line for line in cp.stderr.splitlines() if line.startswith("[fence:")]
+    assert lines[0].startswith("[fence:config] settings file: "), fmt(cp)
+    assert lines[1] == "[fence:config] └── builtin template: code", fmt(cp)
+    push = fence.run(["git", "push", "origin", "main"], config=cfg)
+    assert push.returncode == 120, fmt(push)
+
+
+def test_every_template_loads_runs_and_shows(fence, tmp_path):
+    listing = fence.run([], flags=["--list-templates"], raw_args=True)
+    assert listing.returncode == 0, fmt(listing)
+    names = [line.split()[0] for line in listing.stdout.splitlines()[1:]]
+    assert names == ["code", "code-relaxed", "code-strict", "local-dev-server", "git-readonly",
+                     "disable-telemetry", "hermes", "npm-install", "pip-install"]
+    audit_t, audit_s = tmp_path / "t.jsonl", tmp_path / "s.jsonl"
+    for name in names:
+        shown = fence.run(["config", "show", "-t", name], raw_args=True)
+        assert shown.returncode == 0, fmt(shown)
+        assert shown.stderr.splitlines()[0] == f"builtin template: {name}", fmt(shown)
+        json.loads(shown.stdout)
+        saved = fence.write_config(shown.stdout)
+        a = fence.run(["true"], flags=["-t", name, "--audit-log", str(audit_t)])
+        b = fence.run(["true"], config=saved, flags=["--audit-log", str(audit_s)])
+        assert a.returncode == 0 and b.returncode == 0, fmt(a) + fmt(b)
+    # config show's output, fed back with -s, is the same policy (same digest).
+    assert session_sha(audit_t) == session_sha(audit_s)
+    assert len(set(session_sha(audit_t))) == len(names)
+
+
+def test_config_show_runs_nothing_and_fence_dash_dash_config_runs_a_program(fence, work):
+    marker = work / "ran"
+    script = work / "config"
+    script.write_text(f"#!/bin/sh\ntouch {marker}\necho program-config\n")
+    script.chmod(0o755)
+    env = {"PATH": f"{work}:/usr/bin:/bin"}
+    shown = fence.run(["config", "show"], raw_args=True, env=env)
+    assert shown.returncode == 0 and not marker.exists(), fmt(shown)
+    assert shown.stderr.startswith("builtin default"), fmt(shown)
+    ran = fence.run(["config"], env=env, config={"filesystem": {"allowWrite": ["."]}})
+    assert ran.returncode == 0 and "program-config" in ran.stdout, fmt(ran)
+    bad = fence.run(["config", "edit"], raw_args=True)
+    assert bad.returncode == 122 and "usage: fence config show" in bad.stderr, fmt(bad)
+
+
+def test_extends_chain_of_files_with_jsonc(fence, work, tmp_path):
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "base.jsonc").write_text(
+        '{\n  "$schema": "https://example.invalid/fence.schema.json",\n'
+        '  // the base: the project writable\n'
+        '  "filesystem": {"allowWrite": ["."],},\n'
+        '  "command": {"deny": ["echo forbidden",],},\n}\n')
+    (conf / "fence.json").write_text(
+        '{"extends": "./base.jsonc", /* and the child */ '
+        '"filesystem": {"denyWrite": ["keep.txt"]}}')
+    (work / "keep.txt").write_text("original\n")
+    cp = fence.sh("echo x > new.txt && echo y > keep.txt", config=conf / "fence.json",
+                  flags=["-d"])
+    assert (work / "new.txt").exists(), fmt(cp)
+    assert (work / "keep.txt").read_text() == "original\n"
+    assert f"[fence:config] └── file: {conf}/./base.jsonc" in cp.stderr, fmt(cp)
+    blocked = fence.run(["echo", "forbidden"], config=conf / "fence.json")
+    assert blocked.returncode == 120, fmt(blocked)
+
+
+def test_extends_cycle_and_missing_are_errors_and_nothing_runs(fence, work, tmp_path):
+    marker = work / "ran"
+    (tmp_path / "a.json").write_text('{"extends": "./b.json"}')
+    (tmp_path / "b.json").write_text('{"extends": "./a.json"}')
+    cp = fence.run(["touch", str(marker)], config=tmp_path / "a.json")
+    assert cp.returncode == 122 and "circular extends" in cp.stderr, fmt(cp)
+    (tmp_path / "c.json").write_text('{"extends": "nope"}')
+    cp = fence.run(["touch", str(marker)], config=tmp_path / "c.json")
+    assert cp.returncode == 122 and 'unknown template "nope"' in cp.stderr, fmt(cp)
+    cp = fence.run(["touch", str(marker)], flags=["-t", "nope"])
+    assert cp.returncode == 122 and "unknown template" in cp.stderr, fmt(cp)
+    assert not marker.exists()
+
+
+def test_every_file_of_the_chain_is_read_only_inside(fence, work):
+    """A base in a writable directory must not be editable by the sandboxed command (it would
+    widen the next run as much as editing the file named with -s)."""
+    (work / "base.json").write_text('{"filesystem": {"allowWrite": ["."]}}')
+    (work / "fence.json").write_text('{"extends": "./base.json"}')
+    cp = fence.py("attempt('base', write, 'base.json', '{}')\n"
+                  "attempt('top', write, 'fence.json', '{}')\n"
+                  "attempt('other', write, 'other.txt', 'x')\n",
+                  config=work / "fence.json")
+    assert_started(cp)
+    assert err(cp, "base") and err(cp, "top") and ok(cp, "other"), fmt(cp)
+    assert json.loads((work / "base.json").read_text()) == {"filesystem": {"allowWrite": ["."]}}
+
+
+def test_user_config_locations(fence, home, work):
+    """XDG_CONFIG_HOME/fence/fence.jsonc, else ~/.config/fence/, else ~/.fence.jsonc|json; the
+    first line of -d says which; -t and -s take precedence."""
+    (home / ".fence.json").write_text('{"filesystem": {"allowWrite": ["."]}}')
+    cp = fence.sh("touch a", flags=["-d"])
+    assert cp.returncode == 0 and (work / "a").exists(), fmt(cp)
+    assert f"[fence:config] user config: {home}/.fence.json" in cp.stderr, fmt(cp)
+    xdg = home / "xdg"
+    (xdg / "fence").mkdir(parents=True)
+    (xdg / "fence/fence.jsonc").write_text('{"command": {"deny": ["touch b"],},}')
+    cp = fence.sh("touch b", flags=["-d"], env={"XDG_CONFIG_HOME": str(xdg)})
+    assert cp.returncode == 120, fmt(cp)
+    assert f"[fence:config] user config: {xdg}/fence/fence.jsonc" in cp.stderr, fmt(cp)
+    cp = fence.sh("touch c", flags=["-t", "git-readonly"], env={"XDG_CONFIG_HOME": str(xdg)})
+    assert cp.returncode == 0 and (work / "c").exists(), fmt(cp)
+
+
+def test_unenforceable_keys_stop_the_run(fence, work):
+    marker = work / "ran"
+    for cfg, what in [
+        ({"network": {"upstreamProxy": "http://127.0.0.1:8080"}}, "network.upstreamProxy"),
+        ({"network": {"defaultAction": "proxy", "upstreamProxy": "http://127.0.0.1:1"}},
+         "network.defaultAction"),
+        ({"ssh": {"allowedHosts": ["*.example.com"]}}, "ssh: not supported"),
+        ({"devices": {"mode": "host"}}, "devices.mode"),
+    ]:
+        cp = fence.run(["touch", str(marker)], config=cfg)
+        assert cp.returncode == 122 and what in cp.stderr, fmt(cp)
+        assert len(cp.stderr.splitlines()) == 1, fmt(cp)
+    assert not marker.exists()
+
+
+def test_keys_that_change_nothing_here_are_accepted_and_said(fence):
+    cfg = {"macos": {"mach": {"lookup": ["com.apple.x"]}},
+           "command": {"runtimeExecPolicy": "argv",
+                       "acceptSharedBinaryCannotRuntimeDeny": ["busybox"]},
+           "filesystem": {"wslInterop": True}, "devices": {"mode": "minimal"},
+           "network": {"defaultAction": "deny"}, "ssh": {}}
+    cp = fence.run(["true"], config=cfg, flags=["-d"])
+    assert cp.returncode == 0, fmt(cp)
+    for text in ["macos.*: macOS settings, ignored on Linux",
+                 'command.runtimeExecPolicy "argv": fence checks the whole argv',
+                 "acceptSharedBinaryCannotRuntimeDeny: no binary is masked",
+                 "filesystem.wslInterop", 'devices.mode "minimal"']:
+        assert text in cp.stderr, text + fmt(cp)
+
+
+def test_force_new_session(fence):
+    code = "import os; print(os.getsid(0) == os.getpid())"
+    same = fence.run(["/usr/bin/python3", "-c", code])
+    new = fence.run(["/usr/bin/python3", "-c", code], config={"forceNewSession": True})
+    assert same.stdout.strip() == "False", fmt(same)
+    assert new.stdout.strip() == "True", fmt(new)
+
+
+def test_default_deny_read(fence, work, home):
+    (work / "src.txt").write_text("project\n")
+    (home / "secret.txt").write_text("home secret\n")
+    tool = home / ".local/bin"
+    tool.mkdir(parents=True)
+    (tool / "hello-tool").write_text("#!/bin/sh\necho tool-ran\n")
+    (tool / "hello-tool").chmod(0o755)
+    script = ("cat src.txt || echo cwd-denied; cat ~/secret.txt || echo home-denied; "
+              "head -c4 /usr/bin/env >/dev/null && echo usr-ok; ~/.local/bin/hello-tool")
+    cp = fence.sh(script, config={"filesystem": {"defaultDenyRead": True}})
+    assert cp.stdout.split() == ["cwd-denied", "home-denied", "usr-ok", "tool-ran"], fmt(cp)
+    cp = fence.sh(script, config={"filesystem": {"defaultDenyRead": True, "allowRead": ["."]}})
+    assert cp.stdout.split()[:2] == ["project", "home-denied"], fmt(cp)
+    # Without it, cwd and $HOME are readable (the default).
+    cp = fence.sh(script)
+    assert cp.stdout.split()[:3] == ["project", "home", "secret"], fmt(cp)
+    # A working directory outside the private /tmp and the system directories (the real
+    # home of the user running the tests): Landlock refuses the reads.
+    outside = Path(os.path.expanduser("~")) / f"fence-ddr-{os.getpid()}"
+    outside.mkdir(exist_ok=True)
+    try:
+        (outside / "src.txt").write_text("project\n")
+        cp = fence.sh(script, config={"filesystem": {"defaultDenyRead": True}}, cwd=outside)
+        assert cp.stdout.split()[0] == "cwd-denied", fmt(cp)
+    finally:
+        (outside / "src.txt").unlink()
+        outside.rmdir()
+
+
+def test_strict_deny_read(fence):
+    script = ("cat /etc/hostname >/dev/null 2>&1 || echo etc-denied; "
+              "ls /var >/dev/null 2>&1 || echo var-denied; /usr/bin/python3 -c 'print(7*6)'")
+    cp = fence.sh(script, config={"filesystem": {"strictDenyRead": True}})
+    assert cp.stdout.split() == ["etc-denied", "var-denied", "42"], fmt(cp)
+    cp = fence.sh(script, config={"filesystem": {"defaultDenyRead": True}})
+    assert cp.stdout.split() == ["42"], fmt(cp)
+
+
+def test_deny_write_any_depth_name_is_protected_without_a_walk(fence, work):
+    """denyWrite "**/.env": existing at any depth and new ones alike (a walk of the tree at
+    start-up would see only those that exist)."""
+    (work / "a/b").mkdir(parents=True)
+    (work / "a/b/.env").write_text("KEY=1\n")
+    (work / "c").mkdir()
+    cfg = {"filesystem": {"allowWrite": ["."], "denyWrite": ["**/.env", "**/*.pem"]}}
+    cp = fence.py("attempt('existing', write, 'a/b/.env', 'KEY=2')\n"
+                  "attempt('new', write, 'c/.env', 'KEY=3')\n"
+                  "attempt('pem', write, 'c/d/x.pem' if os.makedirs('c/d') is None else '', 'k')\n"
+                  "attempt('plain', write, 'c/env.txt', 'ok')\n", config=cfg)
+    assert_started(cp)
+    assert err(cp, "existing") and err(cp, "new") and err(cp, "pem"), fmt(cp)
+    assert ok(cp, "plain"), fmt(cp)
+    assert (work / "a/b/.env").read_text() == "KEY=1\n"
+    assert not (work / "c/.env").exists()
