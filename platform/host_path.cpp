@@ -77,6 +77,10 @@ std::string read_link(int fd) {
 }  // namespace
 
 HostPath resolve_host_path(std::string_view path) {
+  return resolve_host_path(path, 0);
+}
+
+HostPath resolve_host_path(std::string_view path, mode_t create_directories) {
   if (path.empty() || path.find('\0') != std::string_view::npos) fail(path, "invalid path");
   if (path.back() == '/') fail(path, "names a directory, not a file");
   std::deque<std::string> rest;
@@ -99,6 +103,13 @@ HostPath resolve_host_path(std::string_view path) {
       continue;
     }
     UniqueFd next(::openat(dir.get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    if (!next && errno == ENOENT && !rest.empty() && create_directories != 0) {
+      // A missing directory on the way, made here (never through a symlink: mkdirat does not
+      // follow one in its last component, and the directory it is made in was reached safely).
+      if (::mkdirat(dir.get(), name.c_str(), create_directories) != 0 && errno != EEXIST)
+        fail(path, "cannot create " + join(reached, name) + ": " + std::strerror(errno));
+      next.reset(::openat(dir.get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    }
     if (!next) {
       // A missing last component is what a file to create looks like.
       if (errno == ENOENT && rest.empty())
@@ -193,6 +204,34 @@ UniqueFd open_host_socket(std::string_view path) {
   if (S_ISLNK(st.st_mode)) fail(path, "refusing to follow the symlink " + where.path);
   if (!S_ISSOCK(st.st_mode)) fail(path, "not a unix socket");
   return fd;
+}
+
+void replace_host_file(std::string_view path, std::string_view content, mode_t mode) {
+  HostPath where = resolve_host_path(path, 0700);
+  const std::string temp = "." + where.name + ".new-" + std::to_string(::getpid());
+  UniqueFd file(::openat(where.directory.get(), temp.c_str(),
+                         O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
+  if (!file)
+    fail(path, "cannot create a temporary file next to it: " + std::string(std::strerror(errno)));
+  std::size_t done = 0;
+  while (done < content.size()) {
+    const ssize_t n = ::write(file.get(), content.data() + done, content.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int error = errno;
+      ::unlinkat(where.directory.get(), temp.c_str(), 0);
+      fail(path, std::string("cannot write: ") + std::strerror(error));
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  // The new content replaces whatever stands at the name (a planted symlink or hard link is
+  // replaced, never followed).
+  if (::fsync(file.get()) != 0 || ::renameat(where.directory.get(), temp.c_str(),
+                                             where.directory.get(), where.name.c_str()) != 0) {
+    const int error = errno;
+    ::unlinkat(where.directory.get(), temp.c_str(), 0);
+    fail(path, std::string("cannot replace: ") + std::strerror(error));
+  }
 }
 
 }  // namespace fence::platform

@@ -54,6 +54,13 @@ struct HostPath {
 // Throws HostPathError: an untrusted symlink on the way, a component that is not a directory,
 // a missing directory, a path that ends in "/", "." or "..".
 HostPath resolve_host_path(std::string_view path);
+// The same, creating missing directories on the way with `create_directories` (0: none).
+HostPath resolve_host_path(std::string_view path, mode_t create_directories);
+
+// Replaces the file at `path` with `content` (mode `mode` for a new file): written to a
+// temporary file next to it, synced, renamed over it. Missing directories are created (0700).
+// Resolved as above. Throws HostPathError.
+void replace_host_file(std::string_view path, std::string_view content, mode_t mode);
 
 // The descriptor a path names when it is one fence inherited from its caller rather than a file
 // (`--audit-log >(jq .)` passes /dev/fd/63): /dev/fd/N, /proc/self/fd/N, /dev/stdout (1),

@@ -1,4 +1,5 @@
 #include "supervisor/launch_spec.hpp"
+#include "supervisor/trust_store.hpp"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -59,6 +60,10 @@ FilesystemPlan plan_filesystem(const Config& config, const RunPlaces& at,
   // append to, truncate, rename nor replace it, even inside an allowWrite directory.
   if (!outputs.audit_file.empty()) own_files.push_back(outputs.audit_file);
   own_files.push_back(at.home + "/.fence.json");
+  own_files.push_back(at.home + "/.fence.jsonc");
+  // The trust store: a sandbox that could add its own project config to it would widen the
+  // next run (trust_store.hpp).
+  own_files.push_back(trust_store_path(at.home));
   try {
     // The log file is writable inside like an allowWrite entry (and as protected as one: a
     // protected path stays read-only), so fence runs inside can append to it. SECURITY: an

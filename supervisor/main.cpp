@@ -65,6 +65,8 @@ void list_templates() {
 int run_command_line(int argc, char** argv) {
   if (argc >= 2 && std::string_view(argv[1]) == "completion") return run_subcommand(argc, argv);
   if (argc >= 2 && std::string_view(argv[1]) == "config") return run_config_subcommand(argc, argv);
+  if (argc >= 2 && (std::string_view(argv[1]) == "trust" || std::string_view(argv[1]) == "untrust"))
+    return trust_command(argc, argv);
   // SECURITY: the supervisor's own resolver must not be steered by the caller's environment
   // (HOSTALIASES, RES_OPTIONS, LOCALDOMAIN; SECURITY-RULES 16). The command gets its own
   // sanitized copy of the environment.

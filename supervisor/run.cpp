@@ -19,6 +19,7 @@
 #include "supervisor/audit/audit_syslog.hpp"
 #include "supervisor/audit/diagnostics.hpp"
 #include "supervisor/audit/reporter.hpp"
+#include "supervisor/audit/sha256.hpp"
 #include "supervisor/config/config.hpp"
 #include "supervisor/config/paths.hpp"
 #include "supervisor/exit_codes.hpp"
@@ -30,6 +31,7 @@
 #include "supervisor/policy/command_policy.hpp"
 #include "supervisor/policy/safe_text.hpp"
 #include "supervisor/spawn.hpp"
+#include "supervisor/trust_store.hpp"
 
 namespace fence::supervisor {
 namespace {
@@ -288,7 +290,71 @@ ConfigRequest config_request(const CliOptions& cli, const std::string& home) {
   request.home = home;
   if (const char* xdg = std::getenv("XDG_CONFIG_HOME"); xdg && xdg[0] == '/')
     request.xdg_config_home = xdg;
+  // A project config found by discovery is used only when trusted (trust_store.hpp).
+  request.cwd = current_directory();
+  request.check_trust = [store = std::optional<TrustStore>(), home](const std::string& path,
+                                                                    std::string_view text) mutable {
+    if (!store) store = TrustStore::load(trust_store_path(home));
+    store->check(path, text);
+  };
   return request;
+}
+
+int trust_command(int argc, const char* const* argv) {
+  const std::string usage = "usage: fence trust [FILE] | fence trust --list | fence untrust FILE";
+  const std::vector<std::string> args(argv + 2, argv + argc);
+  const bool untrust = std::string_view(argv[1]) == "untrust";
+  try {
+    const std::string home = home_directory();
+    TrustStore store = TrustStore::load(trust_store_path(home));
+    if (!untrust && args.size() == 1 && args[0] == "--list") {
+      for (const TrustEntry& e : store.entries()) {
+        const std::optional<std::string> text = read_settings_file(e.path, true);
+        const char* state = !text                           ? "missing"
+                            : sha256_hex(*text) == e.sha256 ? "trusted"
+                                                            : "changed";
+        std::fputs((one_line(e.path) + "  " + state + "\n").c_str(), stdout);
+      }
+      return 0;
+    }
+    if (args.size() > 1 || (untrust && args.size() != 1) ||
+        (!args.empty() && args[0].starts_with("-")))
+      return fail(kExitConfigError, usage);
+    if (untrust) {
+      const bool removed = store.untrust(args[0]);
+      if (removed) store.save();
+      std::fputs(
+          (one_line((removed ? "untrusted " : "was not trusted: ") + args[0]) + "\n").c_str(),
+          stdout);
+      return 0;
+    }
+    std::optional<std::string> file = args.empty() ? find_project_config(current_directory())
+                                                   : std::optional<std::string>(args[0]);
+    if (!file)
+      return fail(
+          kExitConfigError,
+          "no fence.jsonc or fence.json in the working directory or a parent (" + usage + ")");
+    // The file and every file it extends, loaded (and so checked) as a run would load them.
+    ConfigRequest request;
+    request.home = home;
+    if (const char* xdg = std::getenv("XDG_CONFIG_HOME"); xdg && xdg[0] == '/')
+      request.xdg_config_home = xdg;
+    request.project = *file;
+    std::vector<std::string> trusted;
+    request.check_trust = [&](const std::string& path, std::string_view text) {
+      if (store.trust(path, text)) trusted.push_back(path);
+    };
+    load_config(request);
+    store.save();
+    for (const std::string& path : trusted)
+      std::fputs((one_line("trusted " + path) + "\n").c_str(), stdout);
+    if (trusted.empty()) std::fputs((one_line("already trusted: " + *file) + "\n").c_str(), stdout);
+    return 0;
+  } catch (const ConfigError& e) {
+    return fail(kExitConfigError, e.what());
+  } catch (const std::exception& e) {
+    return fail(kExitConfigError, e.what());
+  }
 }
 
 int run(const CliOptions& cli) {

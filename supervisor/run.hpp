@@ -17,6 +17,9 @@ int run(const CliOptions& cli);
 // a settings file (config_json). Runs nothing. Returns fence's exit status.
 int show_config(const CliOptions& cli);
 
+// `fence trust [FILE]`, `fence trust --list`, `fence untrust FILE` (argv[1] is the verb).
+int trust_command(int argc, const char* const* argv);
+
 // The ConfigRequest for `cli` (XDG_CONFIG_HOME from the environment when absolute).
 ConfigRequest config_request(const CliOptions& cli, const std::string& home);
 

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -148,7 +149,8 @@ Config parse_config(std::string_view text, std::string_view source_name);
 std::optional<std::string> read_settings_file(const std::string& path, bool missing_ok);
 
 // Where the policy of a run comes from (config_loader.cpp), first match wins:
-//   -s FILE > -t NAME > $XDG_CONFIG_HOME/fence/fence.jsonc|.json (default ~/.config/fence/)
+//   -s FILE > -t NAME > a trusted project config (fence.jsonc|.json in cwd or a parent)
+//   > $XDG_CONFIG_HOME/fence/fence.jsonc|.json (default ~/.config/fence/)
 //   > ~/.fence.jsonc|.json > the built-in default.
 // Each may `extends` a template, a file (relative to the file naming it) or "@base" (the
 // user's own config above, else the built-in default), up to 10 levels; the result is merged
@@ -158,7 +160,17 @@ struct ConfigRequest {
   std::optional<std::string> template_name;  // -t NAME
   std::string home;                          // absolute, or "" when unknown
   std::string xdg_config_home;               // $XDG_CONFIG_HOME if absolute, else ""
+  // Project discovery: the nearest fence.jsonc / fence.json in `cwd` or a parent, used only
+  // when `check_trust` accepts it and every file it extends (given the exact bytes read; it
+  // throws ConfigError otherwise). No discovery without a check.
+  std::string cwd;
+  std::function<void(const std::string& path, std::string_view text)> check_trust;
+  // A project config named directly (fence trust FILE): taken as the discovered one.
+  std::optional<std::string> project;
 };
+
+// The nearest fence.jsonc / fence.json in `cwd` or one of its parents (regular files only).
+std::optional<std::string> find_project_config(const std::string& cwd);
 Config load_config(const ConfigRequest& request);
 Config load_config(const std::optional<std::string>& settings_path, const std::string& home);
 

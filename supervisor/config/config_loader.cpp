@@ -6,6 +6,7 @@
 // (compared by canonical path, so a symlink or "./x/../x.json" is the same file).
 #include <limits.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cstring>
@@ -83,6 +84,14 @@ class ChainLoader {
       config.source_path = *request_.settings;
     } else if (request_.template_name) {
       config = load_template(*request_.template_name, "-t", 0);
+    } else if (const std::optional<std::string> project = !request_.check_trust ? std::nullopt
+                                                          : request_.project    ? request_.project
+                                                          : !request_.cwd.empty()
+                                                              ? find_project_config(request_.cwd)
+                                                              : std::nullopt) {
+      chain_.push_back("project config: " + *project);
+      config = load_file(*project, 0, "settings file not found: ", true);
+      config.source_path = *project;
     } else if (const std::optional<std::string> user = user_config()) {
       chain_.push_back("user config: " + *user);
       config = load_file(*user, 0, "settings file not found: ");
@@ -99,7 +108,7 @@ class ChainLoader {
 
  private:
   Config load_text(const std::string& text, const std::string& source, const std::string& id,
-                   const std::optional<std::string>& dir, int depth) {
+                   const std::optional<std::string>& dir, int depth, bool trust = false) {
     if (std::find(visiting_.begin(), visiting_.end(), id) != visiting_.end())
       throw ConfigError("circular extends: " + trail(id));
     if (depth > kMaxExtendsDepth)
@@ -108,7 +117,7 @@ class ChainLoader {
     visiting_.push_back(id);
     Config config = parse_config(text, source);
     if (config.extends) {
-      const Config base = load_extends(*config.extends, source, dir, depth + 1);
+      const Config base = load_extends(*config.extends, source, dir, depth + 1, trust);
       config = merge_configs(base, config);
     }
     visiting_.pop_back();
@@ -116,11 +125,14 @@ class ChainLoader {
     return config;
   }
 
-  Config load_file(const std::string& path, int depth, const std::string& missing) {
+  // `trust`: a file of a discovered project's chain, checked (on the very bytes parsed).
+  Config load_file(const std::string& path, int depth, const std::string& missing,
+                   bool trust = false) {
     std::optional<std::string> text = read_settings_file(path, true);
     if (!text) throw ConfigError(missing + in_quotes(path));
+    if (trust) request_.check_trust(path, *text);
     files_.push_back(path);
-    return load_text(*text, path, "file " + canonical(path), directory_of(path), depth);
+    return load_text(*text, path, "file " + canonical(path), directory_of(path), depth, trust);
   }
 
   Config load_template(const std::string& name, const std::string& from, int depth) {
@@ -134,7 +146,7 @@ class ChainLoader {
   }
 
   Config load_extends(const std::string& value, const std::string& from,
-                      const std::optional<std::string>& dir, int depth) {
+                      const std::optional<std::string>& dir, int depth, bool trust) {
     const std::string where = from + ": extends";
     if (value == "@base") {
       if (const std::optional<std::string> user = user_config()) {
@@ -157,7 +169,7 @@ class ChainLoader {
         path = *dir + "/" + path;
       }
       line(depth, "file: " + path);
-      return load_file(path, depth, where + ": file not found: ");
+      return load_file(path, depth, where + ": file not found: ", trust);
     }
     return load_template(value, where, depth);
   }
@@ -181,6 +193,19 @@ class ChainLoader {
 };
 
 }  // namespace
+
+std::optional<std::string> find_project_config(const std::string& cwd) {
+  std::string dir = cwd;
+  for (;;) {
+    for (const char* name : {"/fence.jsonc", "/fence.json"}) {
+      const std::string path = (dir == "/" ? "" : dir) + name;
+      struct stat st {};
+      if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) return path;
+    }
+    if (dir == "/" || dir.empty()) return std::nullopt;
+    dir = directory_of(dir);
+  }
+}
 
 Config merge_configs(const Config& base, const Config& child) {
   Config out = child;

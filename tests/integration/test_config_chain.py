@@ -232,3 +232,63 @@ def test_deny_write_any_depth_name_is_protected_without_a_walk(fence, work):
     assert ok(cp, "plain"), fmt(cp)
     assert (work / "a/b/.env").read_text() == "KEY=1\n"
     assert not (work / "c/.env").exists()
+
+
+def test_project_config_is_used_only_when_trusted(fence, work, home):
+    """An unfamiliar repository's fence.json must not widen its own sandbox: found by discovery
+    it stops the run (exit 122, the command does not run) until `fence trust`; editing it or a
+    file it extends stops it again; -s names it explicitly and needs no trust."""
+    project = work / "repo"
+    (project / "src").mkdir(parents=True)
+    (project / "fence.json").write_text('{"extends": "./base.json", "allowPty": true}')
+    (project / "base.json").write_text('{"filesystem": {"allowWrite": ["."]}}')
+    (home / ".fence.json").write_text('{"command": {"deny": ["touch never"]}}')
+    run = lambda *a, **kw: fence.run(*a, cwd=project / "src", **kw)  # noqa: E731
+    cp = run(["touch", "made"])
+    assert cp.returncode == 122, fmt(cp)
+    assert f"{project}/fence.json: project config found in the working directory or a parent " \
+        "is not trusted" in cp.stderr, fmt(cp)
+    assert f'fence trust "{project}/fence.json"' in cp.stderr and "fence -s" in cp.stderr
+    assert not (project / "src/made").exists()
+    trust = run(["trust"], raw_args=True)
+    assert trust.returncode == 0, fmt(trust)
+    assert trust.stdout.splitlines() == [f"trusted {project}/fence.json",
+                                         f"trusted {project}/./base.json"], fmt(trust)
+    cp = run(["touch", "made"], flags=["-d"])
+    assert cp.returncode == 0 and (project / "src/made").exists(), fmt(cp)
+    assert f"[fence:config] project config: {project}/fence.json" in cp.stderr.splitlines()[0]
+    # Edited after trust: the project file, then a file it extends.
+    (project / "fence.json").write_text('{"extends": "./base.json", "allowPty": false}')
+    cp = run(["touch", "again"])
+    assert cp.returncode == 122 and "changed since it was trusted" in cp.stderr, fmt(cp)
+    assert run(["trust"], raw_args=True).returncode == 0
+    (project / "base.json").write_text('{"filesystem": {"allowWrite": ["/"]}}')
+    cp = run(["touch", "again"])
+    assert cp.returncode == 122 and "base.json: project config changed" in cp.stderr, fmt(cp)
+    assert not (project / "src/again").exists()
+    listing = run(["trust", "--list"], raw_args=True)
+    assert f"{project}/fence.json  trusted" in listing.stdout, fmt(listing)
+    assert f"{project}/base.json  changed" in listing.stdout, fmt(listing)
+    # -s is explicit: no trust asked.
+    cp = run(["true"], config=project / "fence.json")
+    assert cp.returncode == 0, fmt(cp)
+    assert run(["untrust", str(project / "fence.json")], raw_args=True).returncode == 0
+    assert "fence.json" not in run(["trust", "--list"], raw_args=True).stdout.split("base")[0]
+
+
+def test_sandbox_cannot_trust_for_the_next_run(fence, work, home):
+    """Neither the trust store nor the trusted files can be changed from inside, even when the
+    policy makes their directories writable."""
+    (work / "fence.json").write_text(
+        '{"filesystem": {"allowWrite": [".", "~/.local/state"]}}')
+    assert fence.run(["trust"], raw_args=True).returncode == 0
+    store = home / ".local/state/fence/trust.json"
+    before = store.read_text()
+    cp = fence.py(f"attempt('store', write, {str(store)!r}, '{{}}')\n"
+                  f"attempt('store-dir', os.rename, {str(store.parent)!r}, {str(store.parent)!r} + '.x')\n"
+                  "attempt('project', write, 'fence.json', '{}')\n"
+                  "attempt('other', write, 'other.txt', 'x')\n")
+    assert_started(cp)
+    assert err(cp, "store") and err(cp, "store-dir") and err(cp, "project"), fmt(cp)
+    assert ok(cp, "other"), fmt(cp)
+    assert store.read_text() == before
