@@ -141,6 +141,9 @@ std::optional<std::string> validate(const LaunchSpec& m) {
   }
   if (m.unix_sockets.size() > kMaxSocketCount) return "LaunchSpec: too many unix sockets";
   if (auto e = check_paths("unix_sockets", m.unix_sockets)) return "LaunchSpec: " + *e;
+  if (auto e = check_paths("devices", m.devices)) return "LaunchSpec: " + *e;
+  for (const std::string& d : m.devices)
+    if (!d.starts_with("/dev/")) return "LaunchSpec: devices: not under /dev/: \"" + d + "\"";
   return std::nullopt;
 }
 

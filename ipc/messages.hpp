@@ -42,7 +42,8 @@ void serialize(Archive& ar, LaunchSpec& m) {
      m.http_proxy_port, m.socks_proxy_port, bounded(m.inbound_ports, kMaxPortCount),
      bounded(m.local_outbound_ports, kMaxPortCount),
      bounded(m.unix_sockets, kMaxSocketCount, kMaxPathLen), checked(m.allow_pty),
-     checked(m.new_session), checked(m.report_violations), checked(m.check_exec));
+     bounded(m.devices, kMaxSocketCount, kMaxPathLen), checked(m.new_session),
+     checked(m.report_violations), checked(m.check_exec));
 }
 
 template <typename Archive>

@@ -174,6 +174,9 @@ struct LaunchSpec {
   std::vector<std::uint16_t> local_outbound_ports;  // transparent listeners to create
   std::vector<std::string> unix_sockets;            // host sockets made visible (normalized paths)
   bool allow_pty = false;                           // the command may open /dev/ptmx
+  // devices.allow: host device nodes (character devices) and directories of them, under
+  // /dev/, bound at the same place in the sandbox's /dev.
+  std::vector<std::string> devices;
   bool new_session = false;  // forceNewSession: setsid() before exec (no controlling terminal)
   // Observability (docs/monitoring.md).
   bool report_violations = false;  // denied syscalls and writes reported as Violation

@@ -172,6 +172,7 @@ class RootBuilder {
 
   // Why a minimal /dev: only harmless devices, a private devpts (no host terminals), shm.
   void mount_dev() {
+    std::vector<std::string> devices_bound;
     std::vector<HostTerminal> terminals;
     bool has_tty = false;
     run_step(Stage::Filesystem, "mount: /dev", [&] {
@@ -214,6 +215,28 @@ class RootBuilder {
           platform::attach_mount(tree.get(), target.get());
         }
       }
+      // devices.allow: each host node (or directory of nodes, with what is mounted beneath)
+      // at its own place; nothing else of the host's /dev.
+      for (const std::string& path : spec_.devices) {
+        if (path.starts_with("/dev/pts") || path == "/dev/ptmx" || path.starts_with("/dev/shm"))
+          continue;  // the sandbox's own
+        if (!exists_beneath(old_root_.get(), path)) continue;
+        UniqueFd source = platform::open_beneath(old_root_.get(), path, O_PATH | O_CLOEXEC);
+        struct stat st {};
+        if (::fstat(source.get(), &st) != 0) throw platform::SysError("fstat " + path);
+        if (!S_ISCHR(st.st_mode) && !S_ISDIR(st.st_mode)) continue;
+        for (std::size_t pos = path.find('/', 5); pos != std::string::npos;
+             pos = path.find('/', pos + 1))
+          make_dir(in_new_root(path.substr(0, pos)), 0755);
+        if (S_ISDIR(st.st_mode))
+          make_dir(in_new_root(path), 0755);
+        else if (::access(in_new_root(path).c_str(), F_OK) != 0)
+          make_file(in_new_root(path), 0666);
+        UniqueFd tree = platform::clone_mount(source.get(), S_ISDIR(st.st_mode));
+        UniqueFd target = platform::open_beneath(new_root_.get(), path, O_PATH | O_CLOEXEC);
+        platform::attach_mount(tree.get(), target.get());
+        devices_bound.push_back(path);
+      }
       make_symlink("pts/ptmx", dev + "/ptmx");
       make_dir(dev + "/shm", 01777);
       platform::mount_fs("tmpfs", dev + "/shm", MS_NOSUID | MS_NODEV, "mode=1777");
@@ -232,6 +255,8 @@ class RootBuilder {
                           std::string(has_tty ? " tty" : " (no tty: no stdio is the terminal)") +
                           ", " + pts + ", shm; new ptys " +
                           (spec_.allow_pty ? "allowed (allowPty)" : "refused (allowPty false)"));
+    for (const std::string& path : devices_bound)
+      plan_lines_.push_back("[fence:fs] device " + path + " passed through (devices.allow)");
   }
 
   // True when one of the command's stdio is the terminal /dev/tty names for this session (its

@@ -1,4 +1,8 @@
 #include "supervisor/launch_spec.hpp"
+
+#include <fnmatch.h>
+
+#include <dirent.h>
 #include "supervisor/trust_store.hpp"
 
 #include <sys/stat.h>
@@ -138,6 +142,48 @@ void add_local_network(ipc::LaunchSpec& spec, const Config& config, const CliOpt
   spec.new_session = config.force_new_session.value_or(false);
 }
 
+// devices.allow: each entry's matches on this host (a glob in the last component, as fnmatch),
+// character devices and directories only; what is missing is said with -d/-m, never replaced
+// by something wider. A block device is a configuration error: raw disk access is not what a
+// device pass-through list is for.
+std::vector<std::string> plan_devices(const DevicesConfig& devices,
+                                      std::vector<std::string>& warnings) {
+  std::vector<std::string> out;
+  for (const std::string& entry : devices.allow) {
+    const std::size_t slash = entry.rfind('/');
+    const std::string dir = entry.substr(0, slash);
+    const std::string name = entry.substr(slash + 1);
+    std::vector<std::string> matches;
+    if (name.find_first_of("*?[") == std::string::npos) {
+      matches.push_back(entry);
+    } else if (DIR* d = ::opendir(dir.c_str())) {
+      while (const dirent* e = ::readdir(d))
+        if (e->d_name[0] != '.' && ::fnmatch(name.c_str(), e->d_name, FNM_PERIOD) == 0)
+          matches.push_back(dir + "/" + e->d_name);
+      ::closedir(d);
+      std::sort(matches.begin(), matches.end());
+    }
+    if (matches.empty())
+      warnings.push_back("devices.allow: " + entry + " matches nothing here; skipped");
+    for (const std::string& path : matches) {
+      struct stat st {};
+      if (::lstat(path.c_str(), &st) != 0) {
+        warnings.push_back("devices.allow: " + path + " does not exist here; skipped");
+        continue;
+      }
+      if (S_ISBLK(st.st_mode))
+        throw ConfigError("devices.allow: " + path + " is a block device (not passed through)");
+      if (!S_ISCHR(st.st_mode) && !S_ISDIR(st.st_mode)) {
+        warnings.push_back("devices.allow: " + path +
+                           " is neither a character device nor a directory; skipped");
+        continue;
+      }
+      if (std::find(out.begin(), out.end(), path) == out.end()) out.push_back(path);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 LaunchPlan build_launch_spec(const CliOptions& cli, const Config& config, const RunPlaces& at,
@@ -170,6 +216,7 @@ LaunchPlan build_launch_spec(const CliOptions& cli, const Config& config, const 
   spec.protected_files = std::move(fs.protected_files);
   spec.creatable_protected = std::move(fs.creatable_protected);
   spec.protect_bare_repositories = fs.protect_bare_repositories;
+  spec.devices = plan_devices(config.devices, plan.fs_warnings);
   spec.debug = cli.debug;
   spec.http_proxy_port = config.network.http_proxy_port.value_or(ipc::kDefaultHttpProxyPort);
   spec.socks_proxy_port = config.network.socks_proxy_port.value_or(ipc::kDefaultSocksProxyPort);

@@ -292,3 +292,26 @@ def test_sandbox_cannot_trust_for_the_next_run(fence, work, home):
     assert err(cp, "store") and err(cp, "store-dir") and err(cp, "project"), fmt(cp)
     assert ok(cp, "other"), fmt(cp)
     assert store.read_text() == before
+
+
+def test_devices_allow_passes_listed_nodes_only(fence):
+    present = [d for d in ("/dev/fuse", "/dev/kvm", "/dev/net/tun") if os.path.exists(d)]
+    if not present:
+        import pytest
+        pytest.skip("no passable character device on this host")
+    cfg = {"devices": {"allow": [present[0], "/dev/no-such-device"]}}
+    cp = fence.sh(f"test -c {present[0]} && echo passed; ls /dev", config=cfg, flags=["-m"])
+    assert cp.returncode == 0 and "passed" in cp.stdout, fmt(cp)
+    others = set(present[1:]) | {"/dev/sda", "/dev/mem"}
+    assert not any(os.path.basename(o) in cp.stdout.split() for o in others), fmt(cp)
+    assert "devices.allow: /dev/no-such-device does not exist here; skipped" in cp.stderr
+    plain = fence.sh(f"test -e {present[0]} || echo absent")
+    assert plain.stdout.strip() == "absent", fmt(plain)
+    block = next((f"/dev/{n}" for n in sorted(os.listdir("/dev"))
+                  if os.path.exists(f"/dev/{n}") and
+                  __import__("stat").S_ISBLK(os.stat(f"/dev/{n}").st_mode)), None)
+    if block:
+        cp = fence.run(["true"], config={"devices": {"allow": [block]}})
+        assert cp.returncode == 122 and "is a block device" in cp.stderr, fmt(cp)
+    cp = fence.run(["true"], config={"devices": {"allow": ["/etc/passwd"]}})
+    assert cp.returncode == 122 and "must be a path under /dev/" in cp.stderr, fmt(cp)
