@@ -13,6 +13,7 @@
 #include "platform/process.hpp"
 #include "supervisor/cli.hpp"
 #include "supervisor/completion.hpp"
+#include "supervisor/config/config.hpp"
 #include "supervisor/config/templates.hpp"
 #include "supervisor/exit_codes.hpp"
 #include "supervisor/features_report.hpp"
@@ -40,8 +41,12 @@ int run_subcommand(int argc, char** argv) {
 // `fence config show [-s FILE | -t NAME]`.
 int run_config_subcommand(int argc, char** argv) {
   const std::string usage =
-      "usage: fence config show [-s FILE | -t NAME] (to run a program named config: fence -- "
-      "config)";
+      "usage: fence config show [-s FILE | -t NAME] | fence config schema (to run a program "
+      "named config: fence -- config)";
+  if (argc == 3 && std::string_view(argv[2]) == "schema") {
+    std::cout << config_schema_json();
+    return std::cout.flush() ? 0 : 1;
+  }
   if (argc < 3 || std::string_view(argv[2]) != "show") return fail(kExitConfigError, usage);
   std::vector<const char*> args = {argv[0]};
   for (int i = 3; i < argc; ++i) args.push_back(argv[i]);

@@ -30,10 +30,26 @@ using Kind = JsonValue::Kind;
 // Normalizes one string entry or throws std::invalid_argument explaining what is wrong.
 using EntryValidator = std::function<std::string(std::string_view)>;
 
+// One key of an object: how its value is read, and (for the JSON Schema, generated from these
+// same tables: config_schema_json) what it must look like.
 struct Field {
   std::string_view key;
   std::function<void(const JsonValue&, const std::string&)> read;
+  std::function<nlohmann::ordered_json()> schema;
 };
+
+nlohmann::ordered_json string_schema() {
+  return {{"type", "string"}, {"minLength", 1}};
+}
+nlohmann::ordered_json strings_schema() {
+  return {{"type", "array"}, {"items", string_schema()}};
+}
+nlohmann::ordered_json boolean_schema() {
+  return {{"type", "boolean"}};
+}
+nlohmann::ordered_json port_schema() {
+  return {{"type", "integer"}, {"minimum", 1}, {"maximum", 65535}};
+}
 
 std::string child_path(const std::string& parent, std::string_view key) {
   return parent.empty() ? std::string(key) : parent + "." + std::string(key);
@@ -61,6 +77,14 @@ class SchemaReader {
  public:
   SchemaReader(std::string_view text, std::string_view source) : text_(text), source_(source) {}
 
+  // A reader that reads nothing: read_object() describes its fields instead (schema()).
+  static SchemaReader describing() {
+    SchemaReader r("", "");
+    r.describing_ = true;
+    return r;
+  }
+  const nlohmann::ordered_json& described() const { return described_; }
+
   [[noreturn]] void fail(const JsonValue& at, const std::string& path,
                          const std::string& what) const {
     throw_config_error(source_, text_, at.offset, path, what);
@@ -78,6 +102,13 @@ class SchemaReader {
   // were already rejected by the JSON reader).
   void read_object(const JsonValue& v, const std::string& path,
                    const std::vector<Field>& fields) const {
+    if (describing_) {
+      nlohmann::ordered_json properties = nlohmann::ordered_json::object();
+      for (const Field& f : fields) properties[std::string(f.key)] = f.schema();
+      described_ = {
+          {"type", "object"}, {"additionalProperties", false}, {"properties", properties}};
+      return;
+    }
     expect_kind(v, Kind::Object, path, "an object");
     for (const JsonMember& member : v.members) {
       const auto field = std::find_if(fields.begin(), fields.end(),
@@ -125,25 +156,40 @@ class SchemaReader {
   // Field builders for read_object() tables: each binds a key to where its value goes.
   Field strings(std::string_view key, std::vector<std::string>& into,
                 EntryValidator validate) const {
-    return {key, [this, &into, validate](const JsonValue& x, const std::string& p) {
+    return {key,
+            [this, &into, validate](const JsonValue& x, const std::string& p) {
               into = read_strings(x, p, validate);
-            }};
+            },
+            strings_schema};
   }
   Field flag(std::string_view key, bool& into) const {
     return {key,
-            [this, &into](const JsonValue& x, const std::string& p) { into = read_bool(x, p); }};
+            [this, &into](const JsonValue& x, const std::string& p) { into = read_bool(x, p); },
+            boolean_schema};
+  }
+  // A boolean whose presence matters for the merge (`set` records it).
+  Field tracked_flag(std::string_view key, bool& into, bool& set) const {
+    return {key,
+            [this, &into, &set](const JsonValue& x, const std::string& p) {
+              into = read_bool(x, p);
+              set = true;
+            },
+            boolean_schema};
   }
   Field optional_flag(std::string_view key, std::optional<bool>& into) const {
     return {key,
-            [this, &into](const JsonValue& x, const std::string& p) { into = read_bool(x, p); }};
+            [this, &into](const JsonValue& x, const std::string& p) { into = read_bool(x, p); },
+            boolean_schema};
   }
   Field port(std::string_view key, std::optional<std::uint16_t>& into) const {
     return {key,
-            [this, &into](const JsonValue& x, const std::string& p) { into = read_port(x, p); }};
+            [this, &into](const JsonValue& x, const std::string& p) { into = read_port(x, p); },
+            port_schema};
   }
   // A list of distinct ports.
   Field ports(std::string_view key, std::vector<std::uint16_t>& into) const {
-    return {key, [this, &into](const JsonValue& x, const std::string& p) {
+    return {key,
+            [this, &into](const JsonValue& x, const std::string& p) {
               expect_kind(x, Kind::Array, p, "an array of port numbers");
               into.clear();
               for (std::size_t i = 0; i < x.items.size(); ++i) {
@@ -153,11 +199,16 @@ class SchemaReader {
                   fail(x.items[i], item_path, "port " + std::to_string(port) + " is listed twice");
                 into.push_back(port);
               }
+            },
+            [] {
+              return nlohmann::ordered_json{
+                  {"type", "array"}, {"items", port_schema()}, {"uniqueItems", true}};
             }};
   }
   Field text(std::string_view key, std::optional<std::string>& into,
              EntryValidator validate) const {
-    return {key, [this, &into, validate](const JsonValue& x, const std::string& p) {
+    return {key,
+            [this, &into, validate](const JsonValue& x, const std::string& p) {
               expect_kind(x, Kind::String, p, "a string");
               if (x.text.empty()) fail(x, p, "must not be empty");
               try {
@@ -165,12 +216,14 @@ class SchemaReader {
               } catch (const std::invalid_argument& e) {
                 fail(x, p, e.what());
               }
-            }};
+            },
+            string_schema};
   }
   // A string that must be one of `choices`.
   Field choice(std::string_view key, std::optional<std::string>& into,
                std::vector<std::string_view> choices) const {
-    return {key, [this, &into, choices](const JsonValue& x, const std::string& p) {
+    return {key,
+            [this, &into, choices](const JsonValue& x, const std::string& p) {
               expect_kind(x, Kind::String, p, "a string");
               if (std::find(choices.begin(), choices.end(), x.text) == choices.end()) {
                 std::string list;
@@ -179,20 +232,34 @@ class SchemaReader {
                 fail(x, p, "must be one of " + list + ", found " + in_quotes(x.text));
               }
               into = x.text;
+            },
+            [choices] {
+              nlohmann::ordered_json values = nlohmann::ordered_json::array();
+              for (std::string_view c : choices) values.push_back(c);
+              return nlohmann::ordered_json{{"type", "string"}, {"enum", values}};
             }};
   }
   // Any value of the given kind, kept nowhere ($schema).
   Field ignored(std::string_view key, Kind kind, std::string_view expected) const {
-    return {key, [this, kind, expected](const JsonValue& x, const std::string& p) {
+    return {key,
+            [this, kind, expected](const JsonValue& x, const std::string& p) {
               expect_kind(x, kind, p, expected);
+            },
+            [kind] {
+              return nlohmann::ordered_json{{"type", kind == Kind::String ? "string" : "object"}};
             }};
   }
   template <typename Section>
   Field section(std::string_view key,
                 void (*reader)(const SchemaReader&, const JsonValue&, const std::string&, Section&),
                 Section& into) const {
-    return {key, [this, reader, &into](const JsonValue& x, const std::string& p) {
+    return {key,
+            [this, reader, &into](const JsonValue& x, const std::string& p) {
               reader(*this, x, p, into);
+            },
+            [this, reader, &into] {
+              reader(*this, JsonValue{}, "", into);  // describing: reads nothing
+              return described_;
             }};
   }
 
@@ -217,6 +284,8 @@ class SchemaReader {
 
   std::string_view text_;
   std::string_view source_;
+  bool describing_ = false;
+  mutable nlohmann::ordered_json described_;
 };
 
 // allowedDomains / deniedDomains entries: fence's domain patterns, plus this implementation's
@@ -335,11 +404,7 @@ void read_command(const SchemaReader& r, const JsonValue& v, const std::string& 
                 {
                     r.strings("deny", out.deny, validate_command),
                     r.strings("allow", out.allow, validate_command),
-                    {"useDefaults",
-                     [&r, &out](const JsonValue& x, const std::string& p) {
-                       out.use_defaults = r.read_bool(x, p);
-                       out.use_defaults_set = true;
-                     }},
+                    r.tracked_flag("useDefaults", out.use_defaults, out.use_defaults_set),
                     r.choice("runtimeExecPolicy", out.runtime_exec_policy, {"path", "argv"}),
                     r.strings("acceptSharedBinaryCannotRuntimeDeny", out.accept_shared_binary,
                               validate_command),
@@ -465,6 +530,11 @@ std::optional<std::string> read_settings_file(const std::string& path, bool miss
   return text;
 }
 
+namespace {
+void read_root(const SchemaReader& r, const JsonValue& root, const std::string& path,
+               Config& config);
+}  // namespace
+
 Config parse_config(std::string_view text, std::string_view source_name) {
   const JsonValue root = parse_json_document(text, source_name);
   const SchemaReader r(text, source_name);
@@ -473,7 +543,33 @@ Config parse_config(std::string_view text, std::string_view source_name) {
            "the configuration must be a JSON object, found " + std::string(kind_name(root.kind)));
   }
   Config config;
-  r.read_object(root, "",
+  read_root(r, root, "", config);
+  check_host_loopback(config, root, r);
+  return config;
+}
+
+std::string config_schema_json() {
+  const SchemaReader r = SchemaReader::describing();
+  Config config;
+  read_root(r, JsonValue{}, "", config);
+  nlohmann::ordered_json schema = {
+      {"$schema", "https://json-schema.org/draft/2020-12/schema"},
+      {"$id", "fence.schema.json"},
+      {"title", "fence settings file"},
+      {"description",
+       "Generated from fence's own configuration reader (supervisor/config/config.cpp) by "
+       "`cmake --build build --target schema`; do not edit. The reader checks more than this "
+       "schema can say (domain patterns, paths, command words, combinations): docs/"
+       "configuration.md."}};
+  for (const auto& [key, value] : r.described().items()) schema[key] = value;
+  return schema.dump(2) + "\n";
+}
+
+namespace {
+
+void read_root(const SchemaReader& r, const JsonValue& root, const std::string& path,
+               Config& config) {
+  r.read_object(root, path,
                 {
                     r.section("network", read_network, config.network),
                     r.section("filesystem", read_filesystem, config.filesystem),
@@ -487,9 +583,9 @@ Config parse_config(std::string_view text, std::string_view source_name) {
                     r.text("extends", config.extends, validate_extends),
                     r.ignored("$schema", Kind::String, "a string"),
                 });
-  check_host_loopback(config, root, r);
-  return config;
 }
+
+}  // namespace
 
 std::string canonical_config_json(const Config& c) {
   nlohmann::json j;

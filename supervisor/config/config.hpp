@@ -136,6 +136,10 @@ struct Config {
 // policy digest: two configs that mean the same thing digest the same.
 std::string canonical_config_json(const Config& config);
 
+// The JSON Schema (draft 2020-12) of a settings file, generated from the reader's own key
+// tables (docs/schema/fence.schema.json is this text; a test fails when it is stale).
+std::string config_schema_json();
+
 // The config as a settings file (indented JSON, unset and empty keys left out, no extends):
 // `fence config show`. Loading it back gives the same canonical_config_json.
 std::string config_json(const Config& config);

@@ -229,7 +229,7 @@ constexpr std::string_view kPipInstall = R"jsonc({
 }  // namespace
 
 const std::vector<PolicyTemplate>& builtin_templates() {
-  static const std::vector<PolicyTemplate> templates = {
+  static const std::vector<PolicyTemplate> kTemplates = {
       {"code", "AI coding agents: project writable, model APIs/git/registries, secrets hidden",
        kCode},
       {"code-relaxed", "Like code, with every public destination reachable through the proxy",
@@ -247,7 +247,7 @@ const std::vector<PolicyTemplate>& builtin_templates() {
        kNpmInstall},
       {"pip-install", "pip/uv/poetry install: PyPI, project and caches writable", kPipInstall},
   };
-  return templates;
+  return kTemplates;
 }
 
 const PolicyTemplate* find_template(std::string_view name) {
