@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Startup and file-churn cost in a large repository-like tree (100,000 files, nested git
 # repositories, .vscode and .env files: bench/make_tree.py), with the default policy and with
-# `allowWrite: ["."]` (protected names guarded at any depth).
+# `allowWrite: ["."]` (protected names guarded at any depth), and with the `code` template
+# (`-t code`: its denyWrite "**/.env" and friends are names checked at write time, not a walk of
+# the tree at start-up).
 #
 # Usage: FENCE_BIN_DIR=DIR [BASELINE_BIN_DIR=DIR] bench/tree.sh [runs] [files]
 #   FENCE_BIN_DIR      the fence to measure (default: <repo>/build/bin)
@@ -48,6 +50,8 @@ for b in "${builds[@]}"; do
   startup+=("$b/fence -- true" "$b/fence -s $work/writable.json -- true")
   churn+=("$b/fence -s $work/writable.json -- $py $work/churn.py")
 done
+# Templates are newer than some baselines: measured with the build under test only.
+startup+=("$bin/fence -t code -- true")
 echo "== startup in a tree of $files files ($tree)"
 "$py" "$here/compare.py" -n "$runs" --cwd "$tree" "${startup[@]}"
 echo "== 2,000 files created, appended to, chmod-ed, renamed and removed (allowWrite: [\".\"])"
