@@ -15,6 +15,7 @@
 #include "supervisor/completion.hpp"
 #include "supervisor/config/config.hpp"
 #include "supervisor/config/templates.hpp"
+#include "supervisor/config_command.hpp"
 #include "supervisor/exit_codes.hpp"
 #include "supervisor/features_report.hpp"
 #include "supervisor/network/dns_resolver.hpp"
@@ -38,28 +39,6 @@ int run_subcommand(int argc, char** argv) {
   return 0;
 }
 
-// `fence config show [-s FILE | -t NAME]`.
-int run_config_subcommand(int argc, char** argv) {
-  const std::string usage =
-      "usage: fence config show [-s FILE | -t NAME] | fence config schema (to run a program "
-      "named config: fence -- config)";
-  if (argc == 3 && std::string_view(argv[2]) == "schema") {
-    std::cout << config_schema_json();
-    return std::cout.flush() ? 0 : 1;
-  }
-  if (argc < 3 || std::string_view(argv[2]) != "show") return fail(kExitConfigError, usage);
-  std::vector<const char*> args = {argv[0]};
-  for (int i = 3; i < argc; ++i) args.push_back(argv[i]);
-  CliOptions cli;
-  try {
-    cli = parse_cli(static_cast<int>(args.size()), args.data());
-  } catch (const UsageError& e) {
-    return fail(kExitConfigError, std::string(e.what()) + " (" + usage + ")");
-  }
-  if (!cli.command.empty() || cli.shell_command) return fail(kExitConfigError, usage);
-  return show_config(cli);
-}
-
 void list_templates() {
   std::cout << "Built-in templates (fence -t NAME, or \"extends\": \"NAME\" in a settings file):\n";
   for (const PolicyTemplate& t : builtin_templates())
@@ -69,7 +48,7 @@ void list_templates() {
 
 int run_command_line(int argc, char** argv) {
   if (argc >= 2 && std::string_view(argv[1]) == "completion") return run_subcommand(argc, argv);
-  if (argc >= 2 && std::string_view(argv[1]) == "config") return run_config_subcommand(argc, argv);
+  if (argc >= 2 && std::string_view(argv[1]) == "config") return config_command(argc, argv);
   if (argc >= 2 && (std::string_view(argv[1]) == "trust" || std::string_view(argv[1]) == "untrust"))
     return trust_command(argc, argv);
   // SECURITY: the supervisor's own resolver must not be steered by the caller's environment

@@ -52,23 +52,6 @@ void print_line(bool enabled, const std::string& line) {
   if (enabled) write_diagnostic_line(line);
 }
 
-std::string current_directory() {
-  std::vector<char> buf(4096);
-  while (::getcwd(buf.data(), buf.size()) == nullptr) {
-    if (errno != ERANGE) throw std::runtime_error("cannot determine the working directory");
-    buf.resize(buf.size() * 2);
-  }
-  return buf.data();
-}
-
-// HOME if it is an absolute path, else the password database entry of the invoking user.
-std::string home_directory() {
-  const char* env = std::getenv("HOME");
-  if (env && env[0] == '/') return env;
-  if (const passwd* pw = ::getpwuid(::getuid()); pw && pw->pw_dir) return pw->pw_dir;
-  throw std::runtime_error("cannot determine the home directory (set HOME)");
-}
-
 // --- the steps --------------------------------------------------------------------------------
 
 Config load_policy(const CliOptions& cli, const RunPlaces& at) {
@@ -267,20 +250,21 @@ int record_end(const RunOutcome& outcome, Reporter& reporter, Clock::time_point 
 
 }  // namespace
 
-int show_config(const CliOptions& cli) {
-  try {
-    const Config config = load_config(config_request(cli, home_directory()));
-    for (const std::string& line : config.chain)
-      std::fputs((one_line(line) + "\n").c_str(), stderr);
-    for (const std::string& note : config_notes(config))
-      std::fputs((one_line("note: " + note) + "\n").c_str(), stderr);
-    std::fputs(config_json(config).c_str(), stdout);
-    return std::fflush(stdout) == 0 ? 0 : fail(kExitSetupFailed, "config show: cannot write");
-  } catch (const ConfigError& e) {
-    return fail(kExitConfigError, e.what());
-  } catch (const std::exception& e) {
-    return fail(kExitConfigError, e.what());
+std::string current_directory() {
+  std::vector<char> buf(4096);
+  while (::getcwd(buf.data(), buf.size()) == nullptr) {
+    if (errno != ERANGE) throw std::runtime_error("cannot determine the working directory");
+    buf.resize(buf.size() * 2);
   }
+  return buf.data();
+}
+
+// HOME if it is an absolute path, else the password database entry of the invoking user.
+std::string home_directory() {
+  const char* env = std::getenv("HOME");
+  if (env && env[0] == '/') return env;
+  if (const passwd* pw = ::getpwuid(::getuid()); pw && pw->pw_dir) return pw->pw_dir;
+  throw std::runtime_error("cannot determine the home directory (set HOME)");
 }
 
 ConfigRequest config_request(const CliOptions& cli, const std::string& home) {
@@ -298,63 +282,6 @@ ConfigRequest config_request(const CliOptions& cli, const std::string& home) {
     store->check(path, text);
   };
   return request;
-}
-
-int trust_command(int argc, const char* const* argv) {
-  const std::string usage = "usage: fence trust [FILE] | fence trust --list | fence untrust FILE";
-  const std::vector<std::string> args(argv + 2, argv + argc);
-  const bool untrust = std::string_view(argv[1]) == "untrust";
-  try {
-    const std::string home = home_directory();
-    TrustStore store = TrustStore::load(trust_store_path(home));
-    if (!untrust && args.size() == 1 && args[0] == "--list") {
-      for (const TrustEntry& e : store.entries()) {
-        const std::optional<std::string> text = read_settings_file(e.path, true);
-        const char* state = !text                           ? "missing"
-                            : sha256_hex(*text) == e.sha256 ? "trusted"
-                                                            : "changed";
-        std::fputs((one_line(e.path) + "  " + state + "\n").c_str(), stdout);
-      }
-      return 0;
-    }
-    if (args.size() > 1 || (untrust && args.size() != 1) ||
-        (!args.empty() && args[0].starts_with("-")))
-      return fail(kExitConfigError, usage);
-    if (untrust) {
-      const bool removed = store.untrust(args[0]);
-      if (removed) store.save();
-      std::fputs(
-          (one_line((removed ? "untrusted " : "was not trusted: ") + args[0]) + "\n").c_str(),
-          stdout);
-      return 0;
-    }
-    std::optional<std::string> file = args.empty() ? find_project_config(current_directory())
-                                                   : std::optional<std::string>(args[0]);
-    if (!file)
-      return fail(
-          kExitConfigError,
-          "no fence.jsonc or fence.json in the working directory or a parent (" + usage + ")");
-    // The file and every file it extends, loaded (and so checked) as a run would load them.
-    ConfigRequest request;
-    request.home = home;
-    if (const char* xdg = std::getenv("XDG_CONFIG_HOME"); xdg && xdg[0] == '/')
-      request.xdg_config_home = xdg;
-    request.project = *file;
-    std::vector<std::string> trusted;
-    request.check_trust = [&](const std::string& path, std::string_view text) {
-      if (store.trust(path, text)) trusted.push_back(path);
-    };
-    load_config(request);
-    store.save();
-    for (const std::string& path : trusted)
-      std::fputs((one_line("trusted " + path) + "\n").c_str(), stdout);
-    if (trusted.empty()) std::fputs((one_line("already trusted: " + *file) + "\n").c_str(), stdout);
-    return 0;
-  } catch (const ConfigError& e) {
-    return fail(kExitConfigError, e.what());
-  } catch (const std::exception& e) {
-    return fail(kExitConfigError, e.what());
-  }
 }
 
 int run(const CliOptions& cli) {

@@ -13,12 +13,10 @@ namespace fence::supervisor {
 // attribute to a step (the caller reports it as a setup failure).
 int run(const CliOptions& cli);
 
-// `fence config show [-s FILE | -t NAME]`: the chain on stderr, the merged policy on stdout as
-// a settings file (config_json). Runs nothing. Returns fence's exit status.
-int show_config(const CliOptions& cli);
-
-// `fence trust [FILE]`, `fence trust --list`, `fence untrust FILE` (argv[1] is the verb).
-int trust_command(int argc, const char* const* argv);
+// The working directory; HOME if absolute, else the password database's entry. Throw
+// std::runtime_error when they cannot be told.
+std::string current_directory();
+std::string home_directory();
 
 // The ConfigRequest for `cli` (XDG_CONFIG_HOME from the environment when absolute).
 ConfigRequest config_request(const CliOptions& cli, const std::string& home);

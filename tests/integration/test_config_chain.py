@@ -315,3 +315,39 @@ def test_devices_allow_passes_listed_nodes_only(fence):
         assert cp.returncode == 122 and "is a block device" in cp.stderr, fmt(cp)
     cp = fence.run(["true"], config={"devices": {"allow": ["/etc/passwd"]}})
     assert cp.returncode == 122 and "must be a path under /dev/" in cp.stderr, fmt(cp)
+
+
+def test_config_init_writes_a_starter_that_loads(fence, home, tmp_path):
+    target = home / ".config/fence/fence.json"
+    cp = fence.run(["config", "init"], raw_args=True)
+    assert cp.returncode == 0, fmt(cp)
+    assert cp.stdout.splitlines() == ['Created config extending "code"',
+                                      f'Written to "{target}"'], fmt(cp)
+    assert target.stat().st_mode & 0o777 == 0o600
+    assert '"extends": "code"' in target.read_text()
+    shown = fence.run(["config", "show"], raw_args=True)
+    assert shown.stderr.splitlines()[:2] == [f"user config: {target}",
+                                             "└── builtin template: code"], fmt(shown)
+    # Exists: not overwritten without -y (stdin is not a terminal here).
+    again = fence.run(["config", "init", "--minimal"], raw_args=True)
+    assert again.returncode == 122 and "exists (use -y" in again.stderr, fmt(again)
+    forced = fence.run(["config", "init", "-y", "-t", "npm-install", "--scaffold"], raw_args=True)
+    assert forced.returncode == 0, fmt(forced)
+    assert '"allowWrite": []' in target.read_text()
+    printed = fence.run(["config", "init", "--print", "--minimal"], raw_args=True)
+    assert printed.returncode == 0 and json.loads(printed.stdout) == {}, fmt(printed)
+    out = tmp_path / "custom/x.json"
+    cp = fence.run(["config", "init", "-o", str(out), "-t", "git-readonly"], raw_args=True)
+    assert cp.returncode == 0 and out.exists(), fmt(cp)
+    for bad in (["--minimal", "-t", "code"], ["--print", "-y"], ["-t", "nope"], ["--bogus"]):
+        cp = fence.run(["config", "init", *bad], raw_args=True)
+        assert cp.returncode == 122 and len(cp.stderr.splitlines()) == 1, fmt(cp)
+
+
+def test_config_init_never_writes_through_a_planted_symlink(fence, home, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (home / ".config").symlink_to(elsewhere)
+    cp = fence.run(["config", "init"], raw_args=True)
+    assert cp.returncode == 122 and "refusing to follow the symlink" in cp.stderr, fmt(cp)
+    assert list(elsewhere.iterdir()) == []
