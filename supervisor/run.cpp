@@ -129,7 +129,7 @@ CommandPolicy preflight_command(const CliOptions& cli, const Config& config, ipc
                                 Reporter& reporter) {
   std::optional<CommandPolicy> commands;
   try {
-    commands.emplace(command_rules_from(config.command));
+    commands.emplace(command_rules_from(config));
   } catch (const std::invalid_argument& e) {
     throw RunError(kExitConfigError, std::string("command: ") + e.what());
   }

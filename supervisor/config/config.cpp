@@ -700,7 +700,15 @@ NetworkPolicy network_policy_from(const NetworkConfig& config) {
 }
 
 CommandRules command_rules_from(const CommandConfig& config) {
-  return CommandRules{config.deny, config.allow, config.use_defaults};
+  return CommandRules{config.deny, config.allow, config.use_defaults, {}};
+}
+
+CommandRules command_rules_from(const Config& config) {
+  CommandRules rules = command_rules_from(config.command);
+  const SshConfig& ssh = config.ssh;
+  rules.ssh = SshRules{ssh.allowed_hosts,   ssh.denied_hosts,       ssh.allowed_commands,
+                       ssh.denied_commands, ssh.allow_all_commands, ssh.inherit_deny};
+  return rules;
 }
 
 }  // namespace fence::supervisor

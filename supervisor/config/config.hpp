@@ -196,5 +196,7 @@ std::vector<std::string> config_notes(const Config& config);
 // the first error if an entry does not parse.
 NetworkPolicy network_policy_from(const NetworkConfig& config);
 CommandRules command_rules_from(const CommandConfig& config);
+// The same with the ssh section's rules.
+CommandRules command_rules_from(const Config& config);
 
 }  // namespace fence::supervisor

@@ -282,7 +282,10 @@ std::optional<std::string> unsupported_setting(const Config& config) {
   if (config.network.upstream_proxy)
     return "network.upstreamProxy" + not_here +
            ": connections no rule allows are refused, never forwarded";
-  if (!config.ssh.empty()) return "ssh" + not_here + ", or use command.deny for ssh commands";
+  // ssh rules without a host list do nothing upstream either; say so rather than ignore them.
+  if (!config.ssh.empty() && config.ssh.allowed_hosts.empty() && config.ssh.denied_hosts.empty())
+    return "ssh: command rules without allowedHosts or deniedHosts apply to nothing (add a "
+           "host list, or remove them)";
   if (config.devices.mode == "host")
     return "devices.mode \"host\"" + not_here + " or use \"minimal\" with devices.allow";
   // A plain effective value that contradicts another (one file may set each).

@@ -266,7 +266,160 @@ const std::vector<std::string>& default_denied_commands() {
   return kDefaults;
 }
 
+// ---- ssh ----------------------------------------------------------------------------------------
+
+namespace {
+
+// ssh's options that take a value (ssh(1)); every other letter is a flag.
+constexpr std::string_view kSshValueOptions = "BbcDEeFIiJLlmOoPpQRSWw";
+// Options whose value can change where the session goes (or run a program locally).
+constexpr std::string_view kSshRedirectingOptions = "FJWo";
+
+struct SshInvocation {
+  std::optional<std::string> host;  // unset: not known before run time
+  std::size_t remote_from = 0;      // index of the first remote-command word
+  std::string redirect;             // an option that could change the destination, as written
+  bool unknown = false;             // a word known only at run time among the options
+};
+
+SshInvocation read_ssh(WordSpan cmd) {
+  SshInvocation out;
+  std::size_t i = 1;
+  for (; i < cmd.size(); ++i) {
+    const ShellWord& w = cmd[i];
+    if (!w.literal()) {
+      out.unknown = true;
+      out.remote_from = cmd.size();
+      return out;
+    }
+    const std::string& t = w.text;
+    if (t == "--") {
+      ++i;
+      break;
+    }
+    if (t.size() < 2 || t[0] != '-') break;
+    for (std::size_t k = 1; k < t.size(); ++k) {
+      if (kSshValueOptions.find(t[k]) == std::string_view::npos) continue;
+      const bool attached = k + 1 < t.size();
+      std::string value = attached ? t.substr(k + 1) : (i + 1 < cmd.size() ? cmd[i + 1].text : "");
+      if (!attached && i + 1 < cmd.size() && !cmd[i + 1].literal()) out.unknown = true;
+      if (!attached) ++i;
+      if (kSshRedirectingOptions.find(t[k]) != std::string_view::npos) {
+        // -o with an option that does not touch the destination is fine.
+        std::string lower;
+        for (char c : value) lower += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+        const bool harmless_o =
+            t[k] == 'o' && !lower.starts_with("hostname") && !lower.starts_with("proxy") &&
+            !lower.starts_with("localcommand") && !lower.starts_with("permitlocalcommand") &&
+            !lower.starts_with("include") && !lower.starts_with("match") &&
+            !lower.starts_with("remotecommand") && !lower.starts_with("knownhostscommand");
+        if (!harmless_o && out.redirect.empty())
+          out.redirect = "-" + std::string(1, t[k]) + " " + value;
+      }
+      break;
+    }
+  }
+  if (out.unknown || i >= cmd.size()) {
+    out.remote_from = cmd.size();
+    return out;
+  }
+  const ShellWord& dest = cmd[i];
+  out.remote_from = i + 1;
+  if (!dest.literal()) return out;
+  std::string host = dest.text;
+  const bool url = host.starts_with("ssh://");
+  if (url) host = host.substr(6);
+  if (const std::size_t at = host.rfind('@'); at != std::string::npos) host = host.substr(at + 1);
+  if (!host.empty() && host.front() == '[') {
+    const std::size_t close = host.find(']');
+    host = host.substr(1, close == std::string::npos ? std::string::npos : close - 1);
+  } else if (url) {
+    if (const std::size_t colon = host.find(':'); colon != std::string::npos) host.resize(colon);
+  }
+  if (url && !host.empty() && host.back() == '/') host.pop_back();
+  out.host = host;
+  return out;
+}
+
+bool host_matches(const std::vector<std::string>& patterns, const std::string& host,
+                  std::string* which) {
+  for (const std::string& p : patterns) {
+    if (::fnmatch(p.c_str(), host.c_str(), FNM_CASEFOLD) == 0) {
+      if (which) *which = p;
+      return true;
+    }
+  }
+  return false;
+}
+
+Verdict ssh_refused(const std::string& rule, WordSpan cmd, const std::string& reason,
+                    bool certain) {
+  Verdict v = refused(rule, joined(cmd), reason);
+  v.certain = certain;
+  return v;
+}
+
+}  // namespace
+
+std::optional<Verdict> CommandPolicy::check_ssh(WordSpan cmd, int depth, Budget& budget) const {
+  if (!ssh_.active() || !cmd.front().literal() || base_name(cmd.front().text) != "ssh")
+    return std::nullopt;
+  const SshInvocation ssh = read_ssh(cmd);
+  if (!ssh.redirect.empty())
+    return ssh_refused("ssh", cmd, "option " + ssh.redirect + " could change the destination",
+                       true);
+  if (!ssh.host) return ssh_refused("ssh", cmd, "ssh destination known only at run time", false);
+  std::string pattern;
+  if (host_matches(ssh_.denied_hosts, *ssh.host, &pattern))
+    return ssh_refused("ssh.deniedHosts " + pattern, cmd, "denied ssh host", true);
+  if (!ssh_.allowed_hosts.empty() && !host_matches(ssh_.allowed_hosts, *ssh.host, nullptr))
+    return ssh_refused("ssh.allowedHosts", cmd, "ssh host " + *ssh.host + " is not allowed", true);
+  if (ssh.remote_from >= cmd.size()) return std::nullopt;  // an interactive session
+  std::string text;
+  for (std::size_t i = ssh.remote_from; i < cmd.size(); ++i) {
+    if (!cmd[i].literal())
+      return ssh_refused("ssh", cmd, "remote command known only at run time", false);
+    text += (text.empty() ? "" : " ") + cmd[i].text;
+  }
+  if (text.size() > budget.left)
+    return ssh_refused(std::string(kUnparsableRule), cmd, "shell text re-read too often", false);
+  budget.left -= text.size();
+  // The remote shell reads the words joined by spaces.
+  const ShellParse parse = parse_shell(text);
+  if (!parse.ok())
+    return ssh_refused(std::string(kUnparsableRule), cmd, "cannot parse the remote command", false);
+  for (const SimpleCommand& remote : parse.commands) {
+    if (remote.empty()) continue;
+    if (std::optional<Verdict> v = check_layer(ssh_denied_, {}, remote)) {
+      v->rule = "ssh.deniedCommands " + v->rule;
+      v->reason = "denied remote command";
+      return v;
+    }
+    if (ssh_.inherit_deny) {
+      Verdict v = check_command(remote, depth + 1, 0, budget);
+      if (v.blocked) {
+        v.reason = "remote command: " + v.reason;
+        return v;
+      }
+    }
+  }
+  if (ssh_.allow_all_commands) return std::nullopt;
+  for (const SimpleCommand& remote : parse.commands) {
+    if (remote.empty()) continue;
+    const bool allowed = std::any_of(ssh_allowed_.begin(), ssh_allowed_.end(),
+                                     [&](const CommandRule& r) { return match_allow(r, remote); });
+    if (!allowed)
+      return ssh_refused("ssh.allowedCommands", remote, "remote command not allowed", true);
+  }
+  return std::nullopt;
+}
+
 CommandPolicy::CommandPolicy(const CommandRules& rules) {
+  ssh_ = rules.ssh;
+  for (const std::string& text : rules.ssh.denied_commands)
+    ssh_denied_.push_back(compile_rule(text, "ssh.deniedCommands"));
+  for (const std::string& text : rules.ssh.allowed_commands)
+    ssh_allowed_.push_back(compile_rule(text, "ssh.allowedCommands"));
   for (const std::string& text : rules.deny) deny_.push_back(compile_rule(text, "deny"));
   if (rules.use_defaults) {
     for (const std::string& text : default_denied_commands()) {
@@ -368,6 +521,8 @@ CommandPolicy::Verdict CommandPolicy::check_command(std::span<const ShellWord> c
   }
   FirstRefusal first;
   if (std::optional<Verdict> v = check_layer(deny_, allow_, cmd); v && first.add(std::move(*v)))
+    return first.verdict;
+  if (std::optional<Verdict> v = check_ssh(cmd, depth, budget); v && first.add(std::move(*v)))
     return first.verdict;
   // SECURITY: every layer is checked on its own, wrapper and wrapped: `sudo git push` is
   // checked as `sudo git push` and as `git push`.

@@ -60,6 +60,7 @@
 // spellings of a rule's short options (rm --recursive --force).
 #pragma once
 
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -76,9 +77,33 @@ inline constexpr int kMaxShellDepth = 16;
 // env sudo nice ... cmd: more wrapper layers than this in one simple command are refused.
 inline constexpr int kMaxWrapperLayers = 32;
 
+// Upstream's ssh section: checks of `ssh [options] [user@]host [command]` (as a simple command
+// anywhere the command policy looks, before the run and at every exec inside). Active only
+// when a host list is set. In upstream's order:
+//   1. the host matches deniedHosts                  -> refused
+//   2. allowedHosts is set and the host matches none -> refused
+//   3. no remote command (an interactive session)    -> allowed
+//   4. a remote simple command matches deniedCommands (as a deny rule) -> refused
+//   5. inheritDeny: the remote command is checked against command.deny and the defaults too
+//   6. allowAllCommands                              -> allowed
+//   7. every remote simple command starts with an allowedCommands entry (as an allow rule)
+//                                                    -> allowed, else refused
+// Hosts are fnmatch(3) patterns, compared without case; the host is the destination without
+// ssh://, user@ and :port. A host or remote command known only at run time is refused
+// uncertainly (the runtime check sees the real argv); an option that ssh would read as a
+// destination-changing configuration (-o Hostname=..., -F, -J, -W) is refused, since it could
+// send the session elsewhere than the host checked.
+struct SshRules {
+  std::vector<std::string> allowed_hosts, denied_hosts, allowed_commands, denied_commands;
+  bool allow_all_commands = false;
+  bool inherit_deny = false;
+  bool active() const { return !allowed_hosts.empty() || !denied_hosts.empty(); }
+};
+
 struct CommandRules {
   std::vector<std::string> deny, allow;
   bool use_defaults = true;
+  SshRules ssh;
 };
 
 // fence's built-in deny list, applied when use_defaults is set:
@@ -102,8 +127,9 @@ class CommandPolicy {
   // empty or does not split into words (unbalanced quotes, shell operators).
   explicit CommandPolicy(const CommandRules& rules);
 
-  // No deny rules at all (no defaults, no deny): nothing can be blocked, not even unparsable text.
-  bool empty() const { return deny_.empty(); }
+  // No deny rules at all (no defaults, no deny, no ssh rules): nothing can be blocked, not even
+  // unparsable text.
+  bool empty() const { return deny_.empty() && !ssh_.active(); }
 
   struct Verdict {
     bool blocked = false;
@@ -140,8 +166,14 @@ class CommandPolicy {
   Verdict check_command(std::span<const ShellWord> cmd, int depth, int layers,
                         Budget& budget) const;
 
+  // ssh rules for one layer whose program is ssh (nullopt: nothing to refuse).
+  std::optional<Verdict> check_ssh(std::span<const ShellWord> cmd, int depth, Budget& budget) const;
+
   std::vector<CommandRule> deny_;
   std::vector<CommandRule> allow_;
+  SshRules ssh_;
+  std::vector<CommandRule> ssh_denied_;
+  std::vector<CommandRule> ssh_allowed_;
 };
 
 }  // namespace fence::supervisor

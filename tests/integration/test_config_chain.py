@@ -146,7 +146,7 @@ def test_unenforceable_keys_stop_the_run(fence, work):
         ({"network": {"upstreamProxy": "http://127.0.0.1:8080"}}, "network.upstreamProxy"),
         ({"network": {"defaultAction": "proxy", "upstreamProxy": "http://127.0.0.1:1"}},
          "network.defaultAction"),
-        ({"ssh": {"allowedHosts": ["*.example.com"]}}, "ssh: not supported"),
+        ({"ssh": {"allowedCommands": ["ls"]}}, "ssh: command rules without allowedHosts"),
         ({"devices": {"mode": "host"}}, "devices.mode"),
     ]:
         cp = fence.run(["touch", str(marker)], config=cfg)
@@ -351,3 +351,34 @@ def test_config_init_never_writes_through_a_planted_symlink(fence, home, tmp_pat
     cp = fence.run(["config", "init"], raw_args=True)
     assert cp.returncode == 122 and "refusing to follow the symlink" in cp.stderr, fmt(cp)
     assert list(elsewhere.iterdir()) == []
+
+
+def test_ssh_rules_before_the_run_and_at_every_exec(fence, work):
+    """A fake ssh on PATH stands in for the real one: the rules decide what may start it."""
+    bindir = work / "bin"
+    bindir.mkdir()
+    (bindir / "ssh").write_text('#!/bin/sh\necho "fake-ssh $*"\n')
+    (bindir / "ssh").chmod(0o755)
+    (work / "script.sh").write_text("ssh evil.test uptime\necho after=$?\n")
+    cfg = {"ssh": {"allowedHosts": ["*.example.com"], "deniedHosts": ["prod.example.com"],
+                   "allowedCommands": ["ls", "git status"], "deniedCommands": ["rm -rf"]}}
+    env = {"PATH": f"{bindir}:/usr/bin:/bin"}
+    ok_run = fence.run(["ssh", "-p", "2222", "me@dev.example.com", "ls", "-la"], config=cfg, env=env)
+    assert ok_run.returncode == 0 and "fake-ssh -p 2222 me@dev.example.com ls -la" in ok_run.stdout, \
+        fmt(ok_run)
+    interactive = fence.run(["ssh", "dev.example.com"], config=cfg, env=env)
+    assert interactive.returncode == 0, fmt(interactive)
+    for argv, rule in [
+        (["ssh", "prod.example.com"], "ssh.deniedHosts prod.example.com"),
+        (["ssh", "evil.test"], "ssh.allowedHosts"),
+        (["ssh", "dev.example.com", "uptime"], "ssh.allowedCommands"),
+        (["ssh", "dev.example.com", "rm -rf /srv"], "ssh.deniedCommands rm -rf"),
+        (["ssh", "-o", "ProxyCommand=nc x 22", "dev.example.com"], "ssh"),
+    ]:
+        cp = fence.run(argv, config=cfg, env=env)
+        assert cp.returncode == 120 and f'blocked by rule "{rule}"' in cp.stderr, fmt(cp)
+        assert "fake-ssh" not in cp.stdout
+    # At run time: a script fence cannot read before the run.
+    cp = fence.run(["sh", "script.sh"], config=cfg, env=env, flags=["-m"])
+    assert "fake-ssh" not in cp.stdout and "after=126" in cp.stdout, fmt(cp)
+    assert "ssh.allowedHosts" in cp.stderr, fmt(cp)

@@ -1122,3 +1122,64 @@ TEST_CASE("nested shell texts re-read within a budget per check", "[command_poli
 }
 
 }  // namespace fence::supervisor
+
+TEST_CASE("ssh rules: upstream's order of evaluation", "[command_policy]") {
+  using fence::supervisor::CommandPolicy;
+  using fence::supervisor::CommandRules;
+  using fence::supervisor::SshRules;
+  CommandRules rules{{"git push"}, {}, false, {}};
+  rules.ssh = SshRules{{"*.example.com", "10.0.0.*"},
+                       {"prod.example.com"},
+                       {"ls", "git status"},
+                       {"rm -rf"},
+                       false,
+                       false};
+  const CommandPolicy p(rules);
+  auto blocked = [&](const std::vector<std::string>& argv) { return p.check_argv(argv).blocked; };
+  // 1. deniedHosts first, whatever the user or port.
+  CHECK(blocked({"ssh", "prod.example.com"}));
+  CHECK(blocked({"ssh", "-p", "22", "me@PROD.example.com", "ls"}));
+  CHECK(blocked({"ssh", "ssh://me@prod.example.com:2222/"}));
+  CHECK(p.check_argv({"ssh", "prod.example.com"}).rule == "ssh.deniedHosts prod.example.com");
+  // 2. allowedHosts.
+  CHECK(blocked({"ssh", "evil.test"}));
+  CHECK(blocked({"/usr/bin/ssh", "-4", "-i", "key", "evil.test"}));
+  // 3. interactive sessions to an allowed host.
+  CHECK_FALSE(blocked({"ssh", "dev.example.com"}));
+  CHECK_FALSE(blocked({"ssh", "-v", "-o", "ServerAliveInterval=5", "10.0.0.7"}));
+  // 4. deniedCommands, 7. allowedCommands (every simple command of the remote text).
+  CHECK(blocked({"ssh", "dev.example.com", "rm", "-fr", "/srv"}));
+  CHECK_FALSE(blocked({"ssh", "dev.example.com", "ls", "-la"}));
+  CHECK_FALSE(blocked({"ssh", "dev.example.com", "git status"}));
+  CHECK(blocked({"ssh", "dev.example.com", "ls; cat /etc/shadow"}));
+  CHECK(blocked({"ssh", "dev.example.com", "uptime"}));
+  CHECK(p.check_argv({"ssh", "dev.example.com", "uptime"}).rule == "ssh.allowedCommands");
+  // Options that could send the session elsewhere than the host checked.
+  CHECK(blocked({"ssh", "-o", "Hostname=evil.test", "dev.example.com"}));
+  CHECK(blocked({"ssh", "-oProxyCommand=nc evil 22", "dev.example.com"}));
+  CHECK(blocked({"ssh", "-J", "jump.evil", "dev.example.com"}));
+  CHECK(blocked({"ssh", "-F", "/tmp/cfg", "dev.example.com"}));
+  // Wrapped, and in shell text.
+  CHECK(blocked({"env", "ssh", "evil.test"}));
+  CHECK(p.check_shell("true && ssh evil.test").blocked);
+  CHECK(p.check_shell("ssh $HOST").blocked);
+  CHECK_FALSE(p.check_shell("ssh $HOST").certain);
+  // The runtime check refuses only certain matches.
+  CHECK(p.check_exec("/usr/bin/ssh", {"ssh", "evil.test"}).blocked);
+  CHECK_FALSE(p.check_exec("/usr/bin/ssh", {"ssh", "dev.example.com", "ls"}).blocked);
+  // Other programs are not ssh.
+  CHECK_FALSE(blocked({"sshd", "evil.test"}));
+  CHECK_FALSE(blocked({"scp", "x", "evil.test:"}));
+
+  // 5. inheritDeny, 6. allowAllCommands.
+  rules.ssh.allow_all_commands = true;
+  CHECK_FALSE(CommandPolicy(rules).check_argv({"ssh", "dev.example.com", "uptime"}).blocked);
+  CHECK_FALSE(CommandPolicy(rules).check_argv({"ssh", "dev.example.com", "git push"}).blocked);
+  rules.ssh.inherit_deny = true;
+  CHECK(CommandPolicy(rules).check_argv({"ssh", "dev.example.com", "git push"}).blocked);
+  CHECK(CommandPolicy(rules).check_argv({"ssh", "dev.example.com", "rm -rf /"}).blocked);
+  CHECK_FALSE(CommandPolicy(rules).empty());
+  // Without a host list nothing is active (the loader refuses such a section).
+  CHECK(CommandPolicy(CommandRules{{}, {}, false, SshRules{{}, {}, {"ls"}, {}, false, false}})
+            .empty());
+}

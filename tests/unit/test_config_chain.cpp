@@ -214,7 +214,7 @@ TEST_CASE("chain: what this build does not enforce is refused, not ignored", "[c
       {R"({"network": {"upstreamProxy": "http://127.0.0.1:8080"}})", "network.upstreamProxy"},
       {R"({"network": {"defaultAction": "proxy", "upstreamProxy": "http://p:1"}})",
        "network.defaultAction \"proxy\""},
-      {R"({"ssh": {"deniedHosts": ["*.prod"]}})", "ssh: not supported"},
+      {R"({"ssh": {"deniedCommands": ["rm"]}})", "ssh: command rules without allowedHosts"},
       {R"({"devices": {"mode": "host"}})", "devices.mode \"host\""},
   };
   for (const auto& [text, what] : cases) {
