@@ -42,7 +42,7 @@ void serialize(Archive& ar, LaunchSpec& m) {
      m.http_proxy_port, m.socks_proxy_port, bounded(m.inbound_ports, kMaxPortCount),
      bounded(m.local_outbound_ports, kMaxPortCount),
      bounded(m.unix_sockets, kMaxSocketCount, kMaxPathLen), checked(m.allow_pty),
-     bounded(m.devices, kMaxSocketCount, kMaxPathLen), checked(m.new_session),
+     bounded(m.devices, kMaxPathCount, kMaxPathLen), checked(m.new_session),
      checked(m.report_violations), checked(m.check_exec));
 }
 

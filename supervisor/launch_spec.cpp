@@ -149,6 +149,27 @@ void add_local_network(ipc::LaunchSpec& spec, const Config& config, const CliOpt
 std::vector<std::string> plan_devices(const DevicesConfig& devices,
                                       std::vector<std::string>& warnings) {
   std::vector<std::string> out;
+  // devices.mode "host": every character device and directory at the top of the host's /dev,
+  // but the sandbox keeps its own pts, ptmx, shm and tty, and no block device (raw disks).
+  if (devices.mode == "host") {
+    if (DIR* d = ::opendir("/dev")) {
+      while (const dirent* e = ::readdir(d)) {
+        const std::string name = e->d_name;
+        if (name == "." || name == ".." || name == "pts" || name == "ptmx" || name == "shm" ||
+            name == "tty" || name == "mqueue" || name == "hugepages")
+          continue;
+        struct stat st {};
+        const std::string path = "/dev/" + name;
+        if (::lstat(path.c_str(), &st) != 0) continue;
+        if (S_ISCHR(st.st_mode) || S_ISDIR(st.st_mode)) out.push_back(path);
+      }
+      ::closedir(d);
+      std::sort(out.begin(), out.end());
+    }
+    warnings.push_back("devices.mode \"host\": " + std::to_string(out.size()) +
+                       " host device nodes and directories passed through (not block devices, "
+                       "not the host's pts, shm or tty)");
+  }
   for (const std::string& entry : devices.allow) {
     const std::size_t slash = entry.rfind('/');
     const std::string dir = entry.substr(0, slash);

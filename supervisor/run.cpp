@@ -207,6 +207,11 @@ Network start_network(const CliOptions& cli, const Config& config, const ipc::La
   }
   WorkerHostOptions options;
   options.debug = cli.debug;
+  if (config.network.default_action == "proxy" && config.network.upstream_proxy) {
+    const UpstreamProxyUrl url = parse_upstream_proxy(*config.network.upstream_proxy);
+    options.upstream_proxy_host = url.host;
+    options.upstream_proxy_port = url.port;
+  }
   network.worker =
       std::make_unique<WorkerHost>(network_policy_for(config, spec, cli), options, reporter);
   try {

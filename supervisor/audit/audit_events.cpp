@@ -84,6 +84,7 @@ nlohmann::json network_record(const NetworkEvent& e) {
       network_decision(protocol_name(e.kind), e.host, e.port, e.resolved, e.connected, e.rule,
                        e.allowed, e.reason, e.bytes_up, e.bytes_down, e.duration_ms);
   if (!e.allowed) record["deny_reason"] = deny_reason_name(e.deny_reason);
+  if (!e.route.empty()) record["route"] = e.route;
   return record;
 }
 

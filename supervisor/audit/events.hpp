@@ -43,6 +43,7 @@ struct NetworkEvent {
   std::string reason;     // the text the client was given (empty when allowed)
   std::string resolved;   // the name's addresses, if resolved
   std::string connected;  // the address connected to
+  std::string route;      // "" direct; "upstream_proxy" (network.defaultAction "proxy")
   std::uint64_t bytes_up = 0, bytes_down = 0;
   std::uint32_t duration_ms = 0;
   bool closed = false;  // a TunnelClosed / RelayClosed report (allowed connections end with one)

@@ -18,6 +18,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "ipc/grammar.hpp"
 #include "supervisor/config/default_config.hpp"
 #include "supervisor/config/paths.hpp"
 #include "supervisor/policy/domain.hpp"
@@ -324,12 +325,7 @@ std::string validate_command(std::string_view raw) {
 
 // upstreamProxy: http://host[:port], nothing else (upstream's rule).
 std::string validate_proxy_url(std::string_view raw) {
-  constexpr std::string_view kScheme = "http://";
-  if (!raw.starts_with(kScheme)) throw std::invalid_argument("must be http://host[:port]");
-  std::string_view rest = raw.substr(kScheme.size());
-  if (rest.ends_with('/')) rest.remove_suffix(1);
-  if (rest.empty() || rest.find_first_of("/?#@ ") != std::string_view::npos)
-    throw std::invalid_argument("must be http://host[:port]");
+  parse_upstream_proxy(raw);
   return std::string(raw);
 }
 
@@ -697,6 +693,43 @@ NetworkPolicy network_policy_from(const NetworkConfig& config) {
   if (!b.ok()) throw std::invalid_argument(b.errors.front().to_string());
   b.policy.local_outbound_ports = config.allow_local_outbound_ports;
   return std::move(b.policy);
+}
+
+UpstreamProxyUrl parse_upstream_proxy(std::string_view raw) {
+  constexpr std::string_view kScheme = "http://";
+  const std::invalid_argument bad("must be http://host[:port]");
+  if (!raw.starts_with(kScheme)) throw bad;
+  std::string_view rest = raw.substr(kScheme.size());
+  if (rest.ends_with('/')) rest.remove_suffix(1);
+  if (rest.empty() || rest.find_first_of("/?#@ \t") != std::string_view::npos) throw bad;
+  UpstreamProxyUrl out;
+  std::string_view host = rest;
+  std::string_view port;
+  if (rest.front() == '[') {
+    const std::size_t close = rest.find(']');
+    if (close == std::string_view::npos) throw bad;
+    host = rest.substr(1, close - 1);
+    if (close + 1 < rest.size()) {
+      if (rest[close + 1] != ':') throw bad;
+      port = rest.substr(close + 2);
+    }
+    if (!parse_ip_literal(host)) throw std::invalid_argument("not an IPv6 address in [ ]");
+  } else if (const std::size_t colon = rest.rfind(':'); colon != std::string_view::npos) {
+    host = rest.substr(0, colon);
+    port = rest.substr(colon + 1);
+  }
+  if (host.empty() || !ipc::is_valid_target_host(host)) throw bad;
+  if (!port.empty() || rest.ends_with(':')) {
+    unsigned value = 0;
+    for (char c : port) {
+      if (c < '0' || c > '9' || value > 65535) throw std::invalid_argument("invalid port");
+      value = value * 10 + static_cast<unsigned>(c - '0');
+    }
+    if (port.empty() || value < 1 || value > 65535) throw std::invalid_argument("invalid port");
+    out.port = static_cast<std::uint16_t>(value);
+  }
+  out.host = std::string(host);
+  return out;
 }
 
 CommandRules command_rules_from(const CommandConfig& config) {

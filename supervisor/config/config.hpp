@@ -183,13 +183,21 @@ Config load_config(const std::optional<std::string>& settings_path, const std::s
 // child when it sets them. `extends` is cleared.
 Config merge_configs(const Config& base, const Config& child);
 
-// What the merged policy asks for that this build does not enforce: the one-line error for
-// exit 122 (a run never happens under a weaker policy than written), or nullopt.
+// What the merged policy asks for that cannot be honoured as written (a setting missing its
+// counterpart, settings of different files that contradict each other): the one-line error
+// for exit 122 (a run never happens under another policy than written), or nullopt.
 std::optional<std::string> unsupported_setting(const Config& config);
 
 // One-line notes for -d about accepted keys that change nothing here (macos.*,
 // runtimeExecPolicy, acceptSharedBinaryCannotRuntimeDeny, wslInterop).
 std::vector<std::string> config_notes(const Config& config);
+
+// network.upstreamProxy, validated (http://host[:port], port 80 when absent, [v6] allowed).
+struct UpstreamProxyUrl {
+  std::string host;
+  std::uint16_t port = 80;
+};
+UpstreamProxyUrl parse_upstream_proxy(std::string_view url);  // throws std::invalid_argument
 
 // The policies a validated config describes, as the pure policy library takes them.
 // network_policy_from: allowLocalOutbound's effective value; throws std::invalid_argument with

@@ -273,21 +273,13 @@ Config merge_configs(const Config& base, const Config& child) {
 }
 
 std::optional<std::string> unsupported_setting(const Config& config) {
-  const std::string not_here =
-      ": not supported by this build of fence; remove it (the run would "
-      "otherwise be weaker than the file says)";
-  if (config.network.default_action == "proxy")
-    return "network.defaultAction \"proxy\"" + not_here +
-           " or use \"deny\": connections no rule allows are refused";
-  if (config.network.upstream_proxy)
-    return "network.upstreamProxy" + not_here +
-           ": connections no rule allows are refused, never forwarded";
+  if (config.network.default_action == "proxy" && !config.network.upstream_proxy)
+    return "network.defaultAction \"proxy\" needs network.upstreamProxy (where to send the "
+           "connections no rule decides)";
   // ssh rules without a host list do nothing upstream either; say so rather than ignore them.
   if (!config.ssh.empty() && config.ssh.allowed_hosts.empty() && config.ssh.denied_hosts.empty())
     return "ssh: command rules without allowedHosts or deniedHosts apply to nothing (add a "
            "host list, or remove them)";
-  if (config.devices.mode == "host")
-    return "devices.mode \"host\"" + not_here + " or use \"minimal\" with devices.allow";
   // A plain effective value that contradicts another (one file may set each).
   const NetworkConfig& net = config.network;
   if (net.allow_local_outbound == false && !net.allow_local_outbound_ports.empty())
@@ -308,7 +300,11 @@ std::vector<std::string> config_notes(const Config& config) {
         "accept");
   if (config.filesystem.wsl_interop)
     notes.push_back("filesystem.wslInterop: WSL's /init is not used on this system");
-  if (config.devices.mode)
+  if (config.network.upstream_proxy && config.network.default_action != "proxy")
+    notes.push_back(
+        "network.upstreamProxy: used only with defaultAction \"proxy\"; connections "
+        "no rule allows are refused");
+  if (config.devices.mode && *config.devices.mode != "host")
     notes.push_back("devices.mode " + in_quotes(*config.devices.mode) +
                     ": the sandbox's /dev is minimal (plus devices.allow)");
   return notes;

@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "platform/tcp_listener.hpp"
+#include "supervisor/policy/safe_text.hpp"
 
 namespace fence::supervisor {
 
@@ -105,12 +106,149 @@ std::string connect_error_text(int error, const IpAddress& a, std::uint16_t port
   }
 }
 
+// The proxy's answer to CONNECT: its header block, at most this long.
+constexpr std::size_t kMaxProxyAnswer = 8192;
+
+bool send_all(int fd, const std::string& data) {
+  std::size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = ::send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+// Reads the proxy's answer up to the end of its header block, and not one byte more (the
+// tunnel's first bytes may follow). Returns the status line, or "" with `error` set.
+std::string read_proxy_answer(int fd, Clock::time_point deadline, std::string& error) {
+  std::string seen;
+  for (;;) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) {
+      error = "no answer in time";
+      return {};
+    }
+    pollfd p{fd, POLLIN, 0};
+    const int n = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) continue;
+    char buf[kMaxProxyAnswer];
+    const ssize_t got = ::recv(fd, buf, sizeof buf, MSG_PEEK);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) {
+      error = "closed the connection";
+      return {};
+    }
+    const std::string_view peeked(buf, static_cast<std::size_t>(got));
+    const std::size_t end = peeked.find("\r\n\r\n");
+    // Consume what is certainly header: all of it up to the blank line, else all but the last
+    // three bytes (a terminator may straddle reads).
+    const std::size_t take =
+        end != std::string_view::npos ? end + 4 : (got > 3 ? static_cast<std::size_t>(got) - 3 : 0);
+    if (take > 0) {
+      std::string chunk(take, '\0');
+      if (::recv(fd, chunk.data(), take, 0) != static_cast<ssize_t>(take)) {
+        error = "read failed";
+        return {};
+      }
+      seen += chunk;
+    }
+    if (end != std::string_view::npos) return seen.substr(0, seen.find("\r\n"));
+    if (seen.size() + 3 >= kMaxProxyAnswer) {
+      error = "answer too long";
+      return {};
+    }
+    if (take == 0) {
+      // Fewer than four bytes so far: wait for more rather than spin on the same peek.
+      ::poll(&p, 1, 10);
+    }
+  }
+}
+
+// network.defaultAction "proxy": through the upstream proxy, by CONNECT.
+void via_upstream_proxy(ConnectOutcome& out, const NetworkPolicy& policy, const std::string& host,
+                        std::uint16_t port, const ConnectOptions& options) {
+  const std::string proxy =
+      options.upstream_proxy_host + ":" + std::to_string(options.upstream_proxy_port);
+  out.route = "upstream_proxy";
+  out.decision.rule = "defaultAction proxy";
+  std::vector<IpAddress> addresses;
+  if (const auto literal = parse_ip_literal(options.upstream_proxy_host)) {
+    addresses.push_back(*literal);
+  } else {
+    const ResolveResult rr =
+        options.resolver ? options.resolver(options.upstream_proxy_host, options.resolve_timeout_ms)
+                         : resolve_name(options.upstream_proxy_host, options.resolve_timeout_ms);
+    if (rr.error != 0 || rr.timed_out || rr.overloaded || rr.addresses.empty()) {
+      finish(out, ipc::DenyReason::ResolveFailed,
+             "upstream proxy " + proxy + ": " +
+                 (rr.error_text.empty() ? "no addresses" : rr.error_text));
+      return;
+    }
+    addresses = rr.addresses;
+  }
+  // SECURITY-RULES 3: not even the configured proxy may be one of fence's own listeners.
+  Decision endpoints{true, "defaultAction proxy", ""};
+  endpoints =
+      evaluate_endpoints(policy, std::move(endpoints), options.upstream_proxy_port, addresses);
+  if (!endpoints.allowed) {
+    finish(out, ipc::DenyReason::Policy, "upstream proxy " + proxy + ": " + endpoints.reason);
+    return;
+  }
+  const auto deadline = Clock::now() + std::chrono::milliseconds(options.connect_timeout_ms);
+  int error = 0;
+  platform::UniqueFd fd;
+  for (const IpAddress& a : addresses) {
+    fd = connect_one(a, options.upstream_proxy_port, deadline, error);
+    if (fd) {
+      out.connected_address = a.to_string();
+      break;
+    }
+  }
+  if (!fd) {
+    finish(out, error == ETIMEDOUT ? ipc::DenyReason::Timeout : ipc::DenyReason::ConnectFailed,
+           "upstream proxy " + proxy + ": " + std::strerror(error));
+    return;
+  }
+  const std::string target = host.find(':') != std::string::npos
+                                 ? "[" + host + "]:" + std::to_string(port)
+                                 : host + ":" + std::to_string(port);
+  if (!send_all(fd.get(), "CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n\r\n")) {
+    finish(out, ipc::DenyReason::ConnectFailed, "upstream proxy " + proxy + ": send failed");
+    return;
+  }
+  std::string why;
+  const std::string status = read_proxy_answer(fd.get(), deadline, why);
+  // "HTTP/1.1 200 Connection established": any 2xx.
+  const bool ok =
+      status.size() >= 12 && status.starts_with("HTTP/1.") && status[8] == ' ' && status[9] == '2';
+  if (!ok) {
+    if (why.empty()) why = "answered " + one_line(status.substr(0, 64));
+    finish(out,
+           status.size() >= 12 && status.substr(9, 3) == "403" ? ipc::DenyReason::Policy
+                                                               : ipc::DenyReason::ConnectFailed,
+           "upstream proxy " + proxy + " " + why);
+    return;
+  }
+  out.decision.allowed = true;
+  out.decision.reason = "no rule decided; through the upstream proxy " + proxy;
+  out.resolved = "";  // resolved by the upstream proxy
+  out.fd = std::move(fd);
+}
+
 }  // namespace
 
 ConnectOutcome establish(const NetworkPolicy& policy, const std::string& host, std::uint16_t port,
                          const ConnectOptions& options) {
   ConnectOutcome out;
   out.decision = evaluate_name(policy, host, port);
+  if (!out.decision.allowed && out.decision.no_rule && options.upstream_proxy_port != 0) {
+    via_upstream_proxy(out, policy, host, port, options);
+    return out;
+  }
   if (!out.decision.allowed) {
     // SECURITY-RULES 3: decided on the name; nothing is resolved.
     finish(out, ipc::DenyReason::Policy, "blocked by network policy: " + out.decision.reason);

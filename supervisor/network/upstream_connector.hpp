@@ -11,6 +11,12 @@
 //   connect: non-blocking socket, poll with the remaining connect_timeout_ms, SO_ERROR; the
 //            checked addresses are tried in order (all of them passed the policy), never a
 //            re-resolved one; the returned fd is connected, blocking, close-on-exec.
+//   no rule decided, and an upstream proxy configured (defaultAction "proxy") -> connect to the
+//            proxy (never one of fence's own listeners), CONNECT host:port, a 2xx answer within
+//            the connect deadline; the fd is then the tunnel. Only the status line is read (the
+//            header block at most kMaxProxyAnswer bytes, peeked, so no byte of the tunnel is
+//            taken). The name is resolved by the proxy: fence's SSRF guard does not see where it
+//            leads (docs/configuration.md says so).
 #pragma once
 
 #include <cstdint>
@@ -32,6 +38,10 @@ struct ConnectOptions {
   int connect_timeout_ms = 10000;
   std::vector<IpAddress> host_own;  // host_addresses(), gathered once by the caller
   DnsResolver resolver;             // empty: resolve_name
+  // network.defaultAction "proxy": a connection no rule decides goes through this HTTP proxy
+  // (CONNECT host:port) instead of being refused. Port 0: none.
+  std::string upstream_proxy_host;
+  std::uint16_t upstream_proxy_port = 0;
 };
 
 struct ConnectOutcome {
@@ -41,6 +51,7 @@ struct ConnectOutcome {
   Decision decision;                                 // the policy's decision (rule, reason)
   std::string resolved;           // printable answer, "198.51.100.10, 2001:db8::10"
   std::string connected_address;  // printable address actually connected to, without port
+  std::string route;              // "" direct; "upstream_proxy" through ConnectOptions' proxy
 
   bool ok() const { return fd.valid(); }
 };

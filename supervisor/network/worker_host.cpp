@@ -22,9 +22,11 @@ constexpr ipc::Route<WorkerHost> kRoutes[] = {
 };
 static_assert(ipc::routes_complete(kRoutes, ipc::Role::ProxyWorker, ipc::Role::Supervisor));
 
-ConnectOptions connect_options() {
+ConnectOptions connect_options(const WorkerHostOptions& host_options) {
   ConnectOptions options;
   options.host_own = host_addresses();
+  options.upstream_proxy_host = host_options.upstream_proxy_host;
+  options.upstream_proxy_port = host_options.upstream_proxy_port;
   return options;
 }
 
@@ -33,7 +35,7 @@ ConnectOptions connect_options() {
 WorkerHost::WorkerHost(NetworkPolicy policy, WorkerHostOptions options, EventSink& events)
     : options_(options),
       events_(events),
-      pool_(std::move(policy), connect_options(), options.connect_threads) {}
+      pool_(std::move(policy), connect_options(options), options.connect_threads) {}
 
 WorkerHost::~WorkerHost() {
   stop();
@@ -133,6 +135,7 @@ void WorkerHost::answer_completions() {
     event.reason = event.allowed ? std::string() : d.outcome.text;
     event.resolved = d.outcome.resolved;
     event.connected = d.outcome.connected_address;
+    event.route = d.outcome.route;
     if (!channel_) {
       // The worker is gone: the decision is still reported, the connection is closed unused.
       events_.network(event);

@@ -40,6 +40,9 @@ struct WorkerHostOptions {
   std::size_t connect_threads = 16;  // at most; started when a request would wait
   // More pending requests than this is a violation (the worker never has more).
   std::size_t max_in_flight = ipc::kMaxPendingRequests;
+  // network.defaultAction "proxy" (ConnectOptions): the upstream proxy; port 0: none.
+  std::string upstream_proxy_host;
+  std::uint16_t upstream_proxy_port = 0;
 };
 
 class WorkerHost {

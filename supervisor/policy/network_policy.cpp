@@ -130,7 +130,9 @@ Decision evaluate_literal(const NetworkPolicy& policy, const IpAddress& literal,
   if (policy.allow_local_outbound && classify(literal) == AddressClass::Loopback) {
     return Decision{true, "allowLocalOutbound", "loopback allowed by allowLocalOutbound"};
   }
-  return deny("default deny", "no rule allows " + literal.to_string());
+  Decision d = deny("default deny", "no rule allows " + literal.to_string());
+  d.no_rule = true;
+  return d;
 }
 
 }  // namespace
@@ -333,7 +335,9 @@ Decision evaluate_name(const NetworkPolicy& policy, std::string_view host, std::
     d.needs_address_rule = true;
     return d;
   }
-  return deny("default deny", "no rule allows " + name);
+  Decision d = deny("default deny", "no rule allows " + name);
+  d.no_rule = true;
+  return d;
 }
 
 Decision evaluate_answer(const NetworkPolicy& policy, const Decision& by_name, std::uint16_t port,

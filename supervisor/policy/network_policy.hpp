@@ -119,6 +119,9 @@ struct Decision {
   // evaluate_name only: no name rule allowed the host, but IP/CIDR allow rules exist; it is
   // allowed iff every resolved address is covered by one (evaluate_answer decides).
   bool needs_address_rule = false;
+  // Refused because no rule decided (not a deny rule, not an address class): what
+  // network.defaultAction "proxy" sends to the upstream proxy instead.
+  bool no_rule = false;
 };
 
 // A transparent connection (allowLocalOutboundPorts) to the host's loopback: allowed exactly

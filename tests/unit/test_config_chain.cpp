@@ -207,20 +207,23 @@ TEST_CASE("chain: merge rules", "[config]") {
   CHECK(merge_configs(base, child2).command.use_defaults);
 }
 
-TEST_CASE("chain: what this build does not enforce is refused, not ignored", "[config]") {
+TEST_CASE("chain: settings that cannot be honoured as written are refused", "[config]") {
   Home h;
   const std::string d = h.tree.path() + "/u";
   const std::pair<const char*, const char*> cases[] = {
-      {R"({"network": {"upstreamProxy": "http://127.0.0.1:8080"}})", "network.upstreamProxy"},
-      {R"({"network": {"defaultAction": "proxy", "upstreamProxy": "http://p:1"}})",
-       "network.defaultAction \"proxy\""},
+      {R"({"network": {"defaultAction": "proxy"}})",
+       "network.defaultAction \"proxy\" needs network.upstreamProxy"},
       {R"({"ssh": {"deniedCommands": ["rm"]}})", "ssh: command rules without allowedHosts"},
-      {R"({"devices": {"mode": "host"}})", "devices.mode \"host\""},
   };
   for (const auto& [text, what] : cases) {
     write_file(d + "/f.json", text);
     CHECK_THAT(load_error(h.with_file(d + "/f.json")), Catch::StartsWith(d + "/f.json: " + what));
   }
+  // Contradictions across files of a chain.
+  write_file(d + "/base.json", R"({"network": {"allowLocalOutboundPorts": [5432]}})");
+  write_file(d + "/top.json", R"({"extends": "./base.json", "network": {"allowLocalOutbound": false}})");
+  CHECK_THAT(load_error(h.with_file(d + "/top.json")),
+             Catch::Contains("allowLocalOutbound is false, but allowLocalOutboundPorts"));
   // Accepted: what means nothing here, or what we always do.
   write_file(d + "/ok.json", R"({"$schema": "https://example.invalid/s.json",
     "network": {"defaultAction": "deny"}, "ssh": {},
