@@ -396,3 +396,67 @@ def test_devices_mode_host_passes_character_devices_not_disks_or_terminals(fence
     assert "tty" not in inside  # no stdio is the terminal here
     minimal = fence.sh("ls /dev", config={"devices": {"mode": "minimal"}}, input="")
     assert len(minimal.stdout.split()) < len(inside), fmt(minimal)
+
+
+UPSTREAM_SHAPED = """{
+  "$schema": "https://raw.githubusercontent.com/example/fence/main/docs/schema.json",
+  // A team config as upstream's documentation writes them: a template, every section.
+  "extends": "code",
+  "network": {
+    "allowedDomains": ["internal.example.com", "*.internal.example.com",],
+    "deniedDomains": ["metadata.internal.example.com"],
+    "allowUnixSockets": [],
+    "allowAllUnixSockets": false,
+    "allowLocalBinding": true,
+    "allowLocalOutbound": false,
+    "allowLocalOutboundPorts": [],
+    "httpProxyPort": 3128,
+    "socksProxyPort": 1080,
+    "defaultAction": "deny",
+  },
+  "filesystem": {
+    "defaultDenyRead": false,
+    "strictDenyRead": false,
+    "wslInterop": false,
+    "allowRead": ["."],
+    "allowExecute": [],
+    "denyRead": ["~/.aws"],
+    "allowWrite": ["."],
+    "denyWrite": ["**/.env"],
+    "allowGitConfig": false,
+  },
+  "command": {
+    "deny": ["git push"],
+    "allow": [],
+    "useDefaults": true,
+    "runtimeExecPolicy": "argv",
+    "acceptSharedBinaryCannotRuntimeDeny": ["busybox"],
+  },
+  "ssh": {
+    "allowedHosts": ["*.internal.example.com"],
+    "deniedHosts": [],
+    "allowedCommands": ["uptime"],
+    "deniedCommands": [],
+    "allowAllCommands": false,
+    "inheritDeny": true,
+  },
+  "devices": {"mode": "auto", "allow": []},
+  "macos": {"mach": {"lookup": ["com.apple.coreservices.launchservicesd"], "register": []}},
+  "allowPty": true,
+  "forceNewSession": false,
+}
+"""
+
+
+def test_a_config_shaped_like_upstreams_loads_and_means_it(fence, work):
+    cfg = fence.write_config(UPSTREAM_SHAPED)
+    shown = fence.run(["config", "show", "-s", str(cfg)], raw_args=True)
+    assert shown.returncode == 0, fmt(shown)
+    merged = json.loads(shown.stdout)
+    assert "api.anthropic.com" in merged["network"]["allowedDomains"]  # from "code"
+    assert merged["network"]["allowedDomains"][-1] == "*.internal.example.com"
+    assert merged["ssh"]["allowedHosts"] == ["*.internal.example.com"]
+    cp = fence.sh("echo ok > made.txt && cat made.txt", config=cfg)
+    assert cp.returncode == 0 and cp.stdout == "ok\n", fmt(cp)
+    assert fence.run(["git", "push"], config=cfg).returncode == 120
+    assert fence.run(["ssh", "build.internal.example.com", "rm -rf /"], config=cfg).returncode == 120
