@@ -519,10 +519,22 @@ class RootBuilder {
   void hold_creatable() {
     for (const auto& path : spec_.creatable) {
       if (path == "/" || in_writable_root(spec_, path)) continue;
+      try {
+        hold_one_creatable(path);
+      } catch (const platform::SysError& e) {
+        // Something on the host in the way (a symlink, a directory fence cannot enter): this
+        // entry is not writable this run; the others and the sandbox are unaffected.
+        plan_lines_.push_back("[fence:fs] allowWrite " + path + ": " + e.what() + "; skipped");
+      }
+    }
+  }
+
+  void hold_one_creatable(const std::string& path) {
+    {
       if (exists_beneath(old_root_.get(), path)) {
         plan_lines_.push_back("[fence:fs] allowWrite " + path +
                               ": appeared since fence looked; read-only this run");
-        continue;
+        return;
       }
       std::string ancestor = path;
       do {
@@ -537,8 +549,8 @@ class RootBuilder {
             platform::open_beneath(new_root_.get(), ancestor, O_PATH | O_DIRECTORY | O_CLOEXEC);
       } catch (const platform::SysError&) {
         plan_lines_.push_back("[fence:fs] allowWrite " + path + ": " + ancestor +
-                              " is not a directory; skipped");
-        continue;
+                              " cannot be reached as a directory inside the sandbox; skipped");
+        return;
       }
       struct stat host_st {};
       struct stat inside_st {};
@@ -546,17 +558,15 @@ class RootBuilder {
           host_st.st_dev != inside_st.st_dev || host_st.st_ino != inside_st.st_ino) {
         plan_lines_.push_back("[fence:fs] allowWrite " + path + ": " + ancestor +
                               " is not the host's inside the sandbox; skipped");
-        continue;
+        return;
       }
-      run_step(Stage::Filesystem, "mount: clone for allowWrite " + path, [&] {
-        CreatableRoot root;
-        root.path = path;
-        root.ancestor = ancestor;
-        root.tree = platform::clone_mount(host.get(), true);
-        platform::set_mount_attributes(root.tree.get(), true,
-                                       platform::kMountAttrNosuid | platform::kMountAttrNodev, 0);
-        creatable_.push_back(std::move(root));
-      });
+      CreatableRoot root;
+      root.path = path;
+      root.ancestor = ancestor;
+      root.tree = platform::clone_mount(host.get(), true);
+      platform::set_mount_attributes(root.tree.get(), true,
+                                     platform::kMountAttrNosuid | platform::kMountAttrNodev, 0);
+      creatable_.push_back(std::move(root));
       plan_lines_.push_back("[fence:fs] allowWrite " + path +
                             ": missing; the command may create it (through init, beneath " +
                             ancestor + ")");

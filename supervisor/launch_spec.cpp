@@ -63,10 +63,13 @@ FilesystemPlan plan_filesystem(const Config& config, const RunPlaces& at,
   // SECURITY: the audit log is written only by the supervisor; the sandbox can neither
   // append to, truncate, rename nor replace it, even inside an allowWrite directory.
   if (!outputs.audit_file.empty()) own_files.push_back(outputs.audit_file);
-  own_files.push_back(at.home + "/.fence.json");
-  own_files.push_back(at.home + "/.fence.jsonc");
-  // The trust store: a sandbox that could add its own project config to it would widen the
-  // next run (trust_store.hpp).
+  // Every place fence reads its user config or trust store from, whether it exists or not
+  // and whatever the environment of this run says (a later run may have another): a sandbox
+  // writing one would choose the next run's policy. The defaults under HOME are always
+  // protected (filesystem_rules.hpp: kAlwaysProtectedHomeNames).
+  for (const char* variable : {"XDG_CONFIG_HOME", "XDG_STATE_HOME"})
+    if (const char* dir = std::getenv(variable); dir && dir[0] == '/')
+      own_files.push_back(std::string(dir) + "/fence");
   own_files.push_back(trust_store_path(at.home));
   try {
     // The log file is writable inside like an allowWrite entry (and as protected as one: a

@@ -21,6 +21,7 @@
 #include "supervisor/audit/reporter.hpp"
 #include "supervisor/audit/sha256.hpp"
 #include "supervisor/config/config.hpp"
+#include "supervisor/config/environment.hpp"
 #include "supervisor/config/paths.hpp"
 #include "supervisor/exit_codes.hpp"
 #include "supervisor/features_report.hpp"
@@ -129,7 +130,9 @@ CommandPolicy preflight_command(const CliOptions& cli, const Config& config, ipc
                                 Reporter& reporter) {
   std::optional<CommandPolicy> commands;
   try {
-    commands.emplace(command_rules_from(config));
+    CommandRules rules = command_rules_from(config);
+    rules.ssh.trusted_proxy_commands.push_back(ssh_proxy_command(spec.socks_proxy_port));
+    commands.emplace(rules);
   } catch (const std::invalid_argument& e) {
     throw RunError(kExitConfigError, std::string("command: ") + e.what());
   }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -18,6 +19,23 @@ std::string trust_store_path(const std::string& home) {
   if (const char* state = std::getenv("XDG_STATE_HOME"); state && state[0] == '/')
     return std::string(state) + "/fence/trust.json";
   return home + "/.local/state/fence/trust.json";
+}
+
+std::string lexical_absolute(const std::string& path) {
+  std::filesystem::path p(path);
+  if (p.is_relative()) {
+    std::error_code ec;
+    p = std::filesystem::current_path(ec) / p;
+  }
+  std::string out = p.lexically_normal().string();
+  if (out.size() > 1 && out.back() == '/') out.pop_back();
+  return out;
+}
+
+std::string shell_quoted(std::string_view text) {
+  std::string out = "'";
+  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
 }
 
 std::string canonical_path(const std::string& path) {
@@ -50,10 +68,17 @@ TrustStore TrustStore::load(const std::string& path) {
 
 void TrustStore::check(const std::string& path, std::string_view text) const {
   const std::string canonical = canonical_path(path);
+  const std::string ways = "; review it, then run: fence trust " + shell_quoted(path) +
+                           " (or name it explicitly: fence -s " + shell_quoted(path) + ")";
+  // SECURITY: trust belongs to a file where it lies. A symlink (fence.jsonc -> another
+  // project's trusted fence.json) must not carry that file's trust to this project.
+  if (canonical != lexical_absolute(path))
+    throw ConfigError(path + ": project config reached through a symlink (to " + canonical +
+                      "); trust is given to files, not links: replace the link by the file, or "
+                      "name it explicitly: fence -s " +
+                      shell_quoted(path));
   const auto it = std::find_if(entries_.begin(), entries_.end(),
                                [&](const TrustEntry& e) { return e.path == canonical; });
-  const std::string ways = "; review it, then run: fence trust " + in_quotes(path) +
-                           " (or name it explicitly: fence -s " + in_quotes(path) + ")";
   if (it == entries_.end())
     throw ConfigError(path +
                       ": project config found in the working directory or a parent is not "
@@ -65,6 +90,9 @@ void TrustStore::check(const std::string& path, std::string_view text) const {
 
 bool TrustStore::trust(const std::string& path, std::string_view text) {
   const std::string canonical = canonical_path(path);
+  if (canonical != lexical_absolute(path))
+    throw ConfigError(path + ": reached through a symlink (to " + canonical +
+                      "); trust is given to files, not links: trust the file itself");
   const std::string digest = sha256_hex(text);
   for (TrustEntry& e : entries_) {
     if (e.path != canonical) continue;

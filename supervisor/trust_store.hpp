@@ -52,5 +52,10 @@ class TrustStore {
 
 // A path's canonical form (symlinks resolved) when it exists, else the path as given.
 std::string canonical_path(const std::string& path);
+// The absolute form of `path` (against the working directory), "." and ".." resolved on the
+// text alone: equal to canonical_path() exactly when no symlink is on the way.
+std::string lexical_absolute(const std::string& path);
+// `text` quoted for a POSIX shell ('...', a quote as '\''), for commands fence suggests.
+std::string shell_quoted(std::string_view text);
 
 }  // namespace fence::supervisor

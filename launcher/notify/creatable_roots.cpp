@@ -73,9 +73,18 @@ int CreatableRoots::make(CreatableRoot& root, const std::string& path, bool dire
   const std::string dir = slash == std::string::npos ? "" : rel.substr(0, slash);
   const std::string name = slash == std::string::npos ? rel : rel.substr(slash + 1);
   int error = 0;
+  // SECURITY: these are host directories and files the command chose to make; none may come
+  // out group- or world-writable (another local user could then plant a ~/.config/autostart
+  // entry) or setuid, nor unusable by the user: the caller's bits, without those, and the
+  // owner's own rights always. Directories on the way get 0755 less the same.
+  const mode_t keep = static_cast<mode_t>(~(umask | 022));
+  const bool is_p = path == root.path;
+  const mode_t made_mode =
+      directory ? ((is_p ? (mode & 0777) : 0755) & keep) | 0700 : ((mode & 0666) & keep) | 0600;
+  struct stat made {};
   try {
     creator().run([&] {
-      ::umask(umask);
+      ::umask(0);
       try {
         // Beneath A in the clone, no symlink followed (the directories on the way were made
         // here, but the host may change them meanwhile).
@@ -84,12 +93,15 @@ int CreatableRoots::make(CreatableRoot& root, const std::string& path, bool dire
                                                                O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (!parent) throw platform::SysError("dup");
         if (directory) {
-          if (::mkdirat(parent.get(), name.c_str(), mode) != 0) error = errno;
+          if (::mkdirat(parent.get(), name.c_str(), made_mode) != 0) error = errno;
         } else {
           UniqueFd file(::openat(parent.get(), name.c_str(),
-                                 O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, mode));
+                                 O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, made_mode));
           if (!file) error = errno;
         }
+        // What was made, so that the bind below takes exactly it.
+        if (error == 0 && ::fstatat(parent.get(), name.c_str(), &made, AT_SYMLINK_NOFOLLOW) != 0)
+          error = errno;
       } catch (const std::exception& e) {
         error = error_of(e);
       }
@@ -97,9 +109,9 @@ int CreatableRoots::make(CreatableRoot& root, const std::string& path, bool dire
   } catch (const std::exception& e) {
     return error_of(e);  // the creator thread could not be restricted: nothing was made
   }
-  if (error != 0 || path != root.path) return error;
+  if (error != 0 || !is_p) return error;
   try {
-    bind_in_place(root);
+    bind_in_place(root, made);
   } catch (const std::exception& e) {
     return error_of(e);  // P exists but stays read-only inside, like A
   }
@@ -120,10 +132,15 @@ int CreatableRoots::make(CreatableRoot& root, const std::string& path, bool dire
 
 // P, as the sandbox sees it (read-only, like A), bound over itself read-write. Init's main
 // thread does this (it holds the sandbox's mount capabilities); no symlink is followed.
-void CreatableRoots::bind_in_place(const CreatableRoot& root) {
+void CreatableRoots::bind_in_place(const CreatableRoot& root, const struct stat& made) {
   UniqueFd sandbox_root(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!sandbox_root) throw platform::SysError("open /");
   UniqueFd place = platform::open_beneath(sandbox_root.get(), root.path, O_PATH | O_CLOEXEC);
+  // The very file or directory the creator made (not one swapped in on the host since).
+  struct stat st {};
+  if (::fstat(place.get(), &st) != 0) throw platform::SysError("fstat " + root.path);
+  if (st.st_dev != made.st_dev || st.st_ino != made.st_ino)
+    throw platform::SysError("bind " + root.path + ": replaced since it was made", EBUSY);
   UniqueFd tree = platform::clone_mount(place.get(), false);
   platform::set_mount_attributes(tree.get(), false,
                                  platform::kMountAttrNosuid | platform::kMountAttrNodev,

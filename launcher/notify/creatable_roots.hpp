@@ -19,6 +19,7 @@
 // name chosen here, beneath A of a clone; its Landlock domain is the command's plus A.
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <memory>
@@ -51,8 +52,10 @@ class CreatableRoots {
   CreatableRoot* on_the_way(std::string_view path);
 
   // Makes `path` (on `root`'s way) through the clone: a directory, or (at P only) an empty
-  // regular file; with `mode` and the caller's `umask`. When P itself was made, binds it
-  // read-write in place. Returns 0 or the errno for the caller.
+  // regular file. P takes the caller's `mode` less its `umask`, directories on the way 0755
+  // less it; neither is ever group- or world-writable or setuid, and the owner keeps rwx
+  // (rw for a file). When P itself was made, binds it read-write in place. Returns 0 or the
+  // errno for the caller.
   int make(CreatableRoot& root, const std::string& path, bool directory, mode_t mode, mode_t umask);
 
   // Whether some P has been made (only then does any operation need the writer thread).
@@ -63,7 +66,7 @@ class CreatableRoots {
 
  private:
   RestrictedThread& creator();
-  void bind_in_place(const CreatableRoot& root);
+  void bind_in_place(const CreatableRoot& root, const struct stat& made);
 
   std::vector<CreatableRoot> roots_;
   platform::LandlockPolicy policy_;  // the command's (no held files)

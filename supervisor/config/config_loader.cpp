@@ -7,10 +7,12 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <unordered_set>
 
 #include "supervisor/config/config.hpp"
 #include "supervisor/config/default_config.hpp"
@@ -22,12 +24,16 @@ namespace {
 
 constexpr int kMaxExtendsDepth = 10;
 
+// Linear: a hostile chain of large files must not make the merge quadratic.
 template <typename T>
 void append_unique(std::vector<T>& into, const std::vector<T>& base, const std::vector<T>& child) {
-  into.clear();
+  std::vector<T> out;
+  std::unordered_set<T> seen;
+  out.reserve(base.size() + child.size());
   for (const auto* list : {&base, &child})
     for (const T& item : *list)
-      if (std::find(into.begin(), into.end(), item) == into.end()) into.push_back(item);
+      if (seen.insert(item).second) out.push_back(item);
+  into = std::move(out);
 }
 
 template <typename T>
@@ -200,7 +206,11 @@ std::optional<std::string> find_project_config(const std::string& cwd) {
     for (const char* name : {"/fence.jsonc", "/fence.json"}) {
       const std::string path = (dir == "/" ? "" : dir) + name;
       struct stat st {};
-      if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) return path;
+      // Only the user's own files (or root's): one another user left in a shared directory
+      // such as /tmp is not this user's project.
+      if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+          (st.st_uid == ::getuid() || st.st_uid == 0))
+        return path;
     }
     if (dir == "/" || dir.empty()) return std::nullopt;
     dir = directory_of(dir);

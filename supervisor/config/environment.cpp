@@ -115,8 +115,7 @@ void add_proxy_environment(std::vector<std::string>& env, std::uint16_t http_por
   };
   if (::access("/usr/bin/nc.openbsd", X_OK) == 0)
     vars.emplace_back("GIT_SSH_COMMAND",
-                      "ssh -o ProxyCommand='/usr/bin/nc.openbsd -X 5 -x 127.0.0.1:" +
-                          std::to_string(socks_port) + " %h %p'");
+                      "ssh -o ProxyCommand='" + ssh_proxy_command(socks_port) + "'");
   std::erase_if(env, [&](const std::string& entry) {
     return std::any_of(vars.begin(), vars.end(), [&](const auto& v) {
       return entry.size() > v.first.size() && entry.compare(0, v.first.size(), v.first) == 0 &&
@@ -124,6 +123,10 @@ void add_proxy_environment(std::vector<std::string>& env, std::uint16_t http_por
     });
   });
   for (const auto& [name, value] : vars) env.push_back(name + "=" + value);
+}
+
+std::string ssh_proxy_command(std::uint16_t socks_port) {
+  return "/usr/bin/nc.openbsd -X 5 -x 127.0.0.1:" + std::to_string(socks_port) + " %h %p";
 }
 
 }  // namespace fence::supervisor

@@ -38,4 +38,8 @@ void repair_environment(std::vector<std::string>& env,
 void add_proxy_environment(std::vector<std::string>& env, std::uint16_t http_port,
                            std::uint16_t socks_port);
 
+// The ProxyCommand of the GIT_SSH_COMMAND fence sets (ssh through fence's SOCKS proxy); the
+// ssh rules accept it as the one ProxyCommand that cannot send a session elsewhere.
+std::string ssh_proxy_command(std::uint16_t socks_port);
+
 }  // namespace fence::supervisor

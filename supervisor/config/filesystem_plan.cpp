@@ -191,6 +191,30 @@ class PlanBuilder {
         continue;
       }
       if (!exists_nofollow(e.path)) {
+        // Inside a directory the sandbox has its own of, the command's mkdir lands there, not
+        // on the host.
+        // (/tmp and /run show the host's only where a readable path of the policy is bound:
+        // the working directory, HOME, allowRead.)
+        const char* own = nullptr;
+        auto host_bound = [&](const std::string& p) {
+          for (const auto* list : {&plan_.readable, &plan_.executable})
+            for (const std::string& r : *list)
+              if (ipc::is_within(p, r)) return true;
+          return false;
+        };
+        for (const char* dir : {"/proc", "/sys", "/dev", "/run", "/tmp"}) {
+          const std::string_view d = dir;
+          if (!ipc::is_within(e.path, d)) continue;
+          if ((d == "/tmp" || d == "/run") && (host_bound(e.path) || (host_tmp && d == "/tmp")))
+            continue;
+          own = dir;
+        }
+        if (own) {
+          plan_.warnings.push_back("filesystem.allowWrite: " + e.path +
+                                   " does not exist; it lies in the sandbox's own " + own +
+                                   " (not the host's): ignored");
+          continue;
+        }
         // Made by the command if it wants it: fence creates nothing on the host.
         missing_writable_.push_back(e.path);
         plan_.creatable.push_back(std::move(e.path));

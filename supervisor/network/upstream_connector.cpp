@@ -142,28 +142,24 @@ std::string read_proxy_answer(int fd, Clock::time_point deadline, std::string& e
       error = "closed the connection";
       return {};
     }
-    const std::string_view peeked(buf, static_cast<std::size_t>(got));
-    const std::size_t end = peeked.find("\r\n\r\n");
-    // Consume what is certainly header: all of it up to the blank line, else all but the last
-    // three bytes (a terminator may straddle reads).
+    // The terminator may straddle what was consumed before and what is peeked now: search
+    // both, and consume exactly up to its end (what follows belongs to the tunnel), or all
+    // that was peeked when it is not there yet (every peeked byte is then header).
+    const std::string combined = seen + std::string(buf, static_cast<std::size_t>(got));
+    const std::size_t from = seen.size() >= 3 ? seen.size() - 3 : 0;
+    const std::size_t end = combined.find("\r\n\r\n", from);
     const std::size_t take =
-        end != std::string_view::npos ? end + 4 : (got > 3 ? static_cast<std::size_t>(got) - 3 : 0);
-    if (take > 0) {
-      std::string chunk(take, '\0');
-      if (::recv(fd, chunk.data(), take, 0) != static_cast<ssize_t>(take)) {
-        error = "read failed";
-        return {};
-      }
-      seen += chunk;
-    }
-    if (end != std::string_view::npos) return seen.substr(0, seen.find("\r\n"));
-    if (seen.size() + 3 >= kMaxProxyAnswer) {
-      error = "answer too long";
+        end != std::string::npos ? end + 4 - seen.size() : static_cast<std::size_t>(got);
+    std::string chunk(take, '\0');
+    if (::recv(fd, chunk.data(), take, 0) != static_cast<ssize_t>(take)) {
+      error = "read failed";
       return {};
     }
-    if (take == 0) {
-      // Fewer than four bytes so far: wait for more rather than spin on the same peek.
-      ::poll(&p, 1, 10);
+    seen += chunk;
+    if (end != std::string::npos) return seen.substr(0, seen.find("\r\n"));
+    if (seen.size() >= kMaxProxyAnswer) {
+      error = "answer too long";
+      return {};
     }
   }
 }
@@ -173,6 +169,30 @@ void via_upstream_proxy(ConnectOutcome& out, const NetworkPolicy& policy, const 
                         std::uint16_t port, const ConnectOptions& options) {
   const std::string proxy =
       options.upstream_proxy_host + ":" + std::to_string(options.upstream_proxy_port);
+  // SECURITY: the proxy resolves names, but what fence can tell before that it still refuses:
+  // an address literal outside the public class (the host's loopback, private networks,
+  // metadata, fence's own listeners, mapped or not), and the names that are always loopback.
+  if (const std::optional<IpAddress> literal = out.decision.literal) {
+    const IpAddress a = literal->embedded_v4().value_or(*literal);
+    const AddressClass c = classify(a, options.host_own);
+    if (c != AddressClass::Public) {
+      out.decision.reason = "no rule allows " + host + ", a " + std::string(class_name(c)) +
+                            " address (not sent to the upstream proxy)";
+      finish(out, ipc::DenyReason::NonPublicAddress,
+             "blocked by network policy: " + out.decision.reason);
+      return;
+    }
+  } else {
+    std::string name = host;
+    for (char& ch : name) ch = (ch >= 'A' && ch <= 'Z') ? static_cast<char>(ch - 'A' + 'a') : ch;
+    while (!name.empty() && name.back() == '.') name.pop_back();
+    if (name == "localhost" || name.ends_with(".localhost")) {
+      out.decision.reason =
+          "no rule allows " + host + " (loopback; not sent to the upstream proxy)";
+      finish(out, ipc::DenyReason::Policy, "blocked by network policy: " + out.decision.reason);
+      return;
+    }
+  }
   out.route = "upstream_proxy";
   out.decision.rule = "defaultAction proxy";
   std::vector<IpAddress> addresses;

@@ -272,61 +272,177 @@ namespace {
 
 // ssh's options that take a value (ssh(1)); every other letter is a flag.
 constexpr std::string_view kSshValueOptions = "BbcDEeFIiJLlmOoPpQRSWw";
-// Options whose value can change where the session goes (or run a program locally).
-constexpr std::string_view kSshRedirectingOptions = "FJWo";
+
+// -o keywords that cannot change where the session goes nor run anything locally (lower case).
+constexpr std::string_view kSafeSshKeywords[] = {"addkeystoagent",
+                                                 "addressfamily",
+                                                 "batchmode",
+                                                 "bindaddress",
+                                                 "bindinterface",
+                                                 "casignaturealgorithms",
+                                                 "certificatefile",
+                                                 "checkhostip",
+                                                 "ciphers",
+                                                 "clearallforwardings",
+                                                 "compression",
+                                                 "connectionattempts",
+                                                 "connecttimeout",
+                                                 "dynamicforward",
+                                                 "escapechar",
+                                                 "exitonforwardfailure",
+                                                 "fingerprinthash",
+                                                 "forkafterauthentication",
+                                                 "forwardagent",
+                                                 "forwardx11",
+                                                 "forwardx11timeout",
+                                                 "forwardx11trusted",
+                                                 "gatewayports",
+                                                 "globalknownhostsfile",
+                                                 "gssapiauthentication",
+                                                 "gssapidelegatecredentials",
+                                                 "hashknownhosts",
+                                                 "hostbasedauthentication",
+                                                 "hostkeyalgorithms",
+                                                 "identitiesonly",
+                                                 "identityagent",
+                                                 "identityfile",
+                                                 "ipqos",
+                                                 "kbdinteractiveauthentication",
+                                                 "kexalgorithms",
+                                                 "localforward",
+                                                 "loglevel",
+                                                 "logverbose",
+                                                 "macs",
+                                                 "nohostauthenticationforlocalhost",
+                                                 "numberofpasswordprompts",
+                                                 "obscurekeystroketiming",
+                                                 "passwordauthentication",
+                                                 "port",
+                                                 "preferredauthentications",
+                                                 "pubkeyacceptedalgorithms",
+                                                 "pubkeyacceptedkeytypes",
+                                                 "pubkeyauthentication",
+                                                 "rekeylimit",
+                                                 "remoteforward",
+                                                 "requesttty",
+                                                 "sendenv",
+                                                 "serveralivecountmax",
+                                                 "serveraliveinterval",
+                                                 "sessiontype",
+                                                 "setenv",
+                                                 "stdinnull",
+                                                 "streamlocalbindmask",
+                                                 "streamlocalbindunlink",
+                                                 "stricthostkeychecking",
+                                                 "tcpkeepalive",
+                                                 "updatehostkeys",
+                                                 "user",
+                                                 "userknownhostsfile",
+                                                 "verifyhostkeydns",
+                                                 "visualhostkey",
+                                                 "xauthlocation"};
+
+// Keywords allowed with one value only (they would otherwise redirect or run something).
+constexpr std::pair<std::string_view, std::string_view> kSshKeywordValues[] = {
+    {"controlmaster", "no"}, {"permitlocalcommand", "no"}, {"remotecommand", "none"},
+    {"proxyjump", "none"},   {"proxycommand", "none"},     {"controlpath", "none"}};
+
+std::string ascii_lower(std::string_view text) {
+  std::string out;
+  for (char c : text) out += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  return out;
+}
+
+// Whether `-o VALUE` is harmless: its keyword (ssh also reads leading blanks, '=' and quotes)
+// is in the safe list, or has its one safe value, or is a ProxyCommand fence itself set.
+bool safe_ssh_option(std::string_view value, const SshRules& rules) {
+  for (const std::string& trusted : rules.trusted_proxy_commands)
+    if (value == "ProxyCommand=" + trusted || value == "ProxyCommand " + trusted) return true;
+  std::size_t i = 0;
+  while (i < value.size() &&
+         (value[i] == ' ' || value[i] == '\t' || value[i] == '=' || value[i] == '"'))
+    ++i;
+  std::size_t end = i;
+  while (end < value.size() &&
+         ((value[end] >= 'a' && value[end] <= 'z') || (value[end] >= 'A' && value[end] <= 'Z') ||
+          (value[end] >= '0' && value[end] <= '9')))
+    ++end;
+  if (i != 0 || end == i) return false;  // anything unusual before the keyword: refused
+  const std::string keyword = ascii_lower(value.substr(i, end - i));
+  for (std::string_view safe : kSafeSshKeywords)
+    if (keyword == safe) return true;
+  std::string_view rest = value.substr(end);
+  while (!rest.empty() && (rest.front() == ' ' || rest.front() == '\t' || rest.front() == '='))
+    rest.remove_prefix(1);
+  for (const auto& [name, only] : kSshKeywordValues)
+    if (keyword == name) return ascii_lower(rest) == only;
+  return false;
+}
 
 struct SshInvocation {
   std::optional<std::string> host;  // unset: not known before run time
   std::size_t remote_from = 0;      // index of the first remote-command word
-  std::string redirect;             // an option that could change the destination, as written
+  std::string refused_option;       // an option that could change the destination, as written
   bool unknown = false;             // a word known only at run time among the options
 };
 
-SshInvocation read_ssh(WordSpan cmd) {
+// ssh's own reading of its arguments (OpenSSH): options, the destination, then options again
+// until the first other word, which starts the remote command.
+SshInvocation read_ssh(WordSpan cmd, const SshRules& rules) {
   SshInvocation out;
+  std::optional<std::string> destination;
   std::size_t i = 1;
+  bool dashdash = false;
   for (; i < cmd.size(); ++i) {
     const ShellWord& w = cmd[i];
     if (!w.literal()) {
+      // An option or the destination known only at run time: nothing can be vouched for.
       out.unknown = true;
       out.remote_from = cmd.size();
       return out;
     }
     const std::string& t = w.text;
-    if (t == "--") {
-      ++i;
-      break;
+    if (!dashdash && t == "--") {
+      dashdash = true;
+      continue;
     }
-    if (t.size() < 2 || t[0] != '-') break;
-    for (std::size_t k = 1; k < t.size(); ++k) {
-      if (kSshValueOptions.find(t[k]) == std::string_view::npos) continue;
-      const bool attached = k + 1 < t.size();
-      std::string value = attached ? t.substr(k + 1) : (i + 1 < cmd.size() ? cmd[i + 1].text : "");
-      if (!attached && i + 1 < cmd.size() && !cmd[i + 1].literal()) out.unknown = true;
-      if (!attached) ++i;
-      if (kSshRedirectingOptions.find(t[k]) != std::string_view::npos) {
-        // -o with an option that does not touch the destination is fine.
-        std::string lower;
-        for (char c : value) lower += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-        const bool harmless_o =
-            t[k] == 'o' && !lower.starts_with("hostname") && !lower.starts_with("proxy") &&
-            !lower.starts_with("localcommand") && !lower.starts_with("permitlocalcommand") &&
-            !lower.starts_with("include") && !lower.starts_with("match") &&
-            !lower.starts_with("remotecommand") && !lower.starts_with("knownhostscommand");
-        if (!harmless_o && out.redirect.empty())
-          out.redirect = "-" + std::string(1, t[k]) + " " + value;
+    if (!dashdash && t.size() >= 2 && t[0] == '-') {
+      for (std::size_t k = 1; k < t.size(); ++k) {
+        const char opt = t[k];
+        if (kSshValueOptions.find(opt) == std::string_view::npos) continue;
+        const bool attached = k + 1 < t.size();
+        if (!attached && i + 1 < cmd.size() && !cmd[i + 1].literal()) {
+          out.unknown = true;
+          out.remote_from = cmd.size();
+          return out;
+        }
+        const std::string value =
+            attached ? t.substr(k + 1) : (i + 1 < cmd.size() ? cmd[i + 1].text : "");
+        if (!attached) ++i;
+        // -J jump host, -W forward stdio to a host, -F another config file, -P tag (Match
+        // blocks), -S a control socket (an existing session elsewhere), -O control commands.
+        const bool refused = (opt == 'o' && !safe_ssh_option(value, rules)) ||
+                             std::string_view("JWFPO").find(opt) != std::string_view::npos ||
+                             (opt == 'S' && ascii_lower(value) != "none");
+        if (refused && out.refused_option.empty())
+          out.refused_option = "-" + std::string(1, opt) + " " + value;
+        break;
       }
-      break;
+      continue;
     }
+    if (!destination) {
+      destination = t;
+      if (dashdash) {
+        ++i;
+        break;
+      }
+      continue;
+    }
+    break;  // the remote command
   }
-  if (out.unknown || i >= cmd.size()) {
-    out.remote_from = cmd.size();
-    return out;
-  }
-  const ShellWord& dest = cmd[i];
-  out.remote_from = i + 1;
-  if (!dest.literal()) return out;
-  std::string host = dest.text;
+  out.remote_from = i;
+  if (!destination) return out;
+  std::string host = *destination;
   const bool url = host.starts_with("ssh://");
   if (url) host = host.substr(6);
   if (const std::size_t at = host.rfind('@'); at != std::string::npos) host = host.substr(at + 1);
@@ -337,6 +453,8 @@ SshInvocation read_ssh(WordSpan cmd) {
     if (const std::size_t colon = host.find(':'); colon != std::string::npos) host.resize(colon);
   }
   if (url && !host.empty() && host.back() == '/') host.pop_back();
+  // A fully qualified name's final dot names the same host.
+  if (host.size() > 1 && host.back() == '.') host.pop_back();
   out.host = host;
   return out;
 }
@@ -364,9 +482,11 @@ Verdict ssh_refused(const std::string& rule, WordSpan cmd, const std::string& re
 std::optional<Verdict> CommandPolicy::check_ssh(WordSpan cmd, int depth, Budget& budget) const {
   if (!ssh_.active() || !cmd.front().literal() || base_name(cmd.front().text) != "ssh")
     return std::nullopt;
-  const SshInvocation ssh = read_ssh(cmd);
-  if (!ssh.redirect.empty())
-    return ssh_refused("ssh", cmd, "option " + ssh.redirect + " could change the destination",
+  const SshInvocation ssh = read_ssh(cmd, ssh_);
+  if (ssh.unknown)
+    return ssh_refused("ssh", cmd, "ssh options or destination known only at run time", false);
+  if (!ssh.refused_option.empty())
+    return ssh_refused("ssh", cmd, "option " + ssh.refused_option + " could change the destination",
                        true);
   if (!ssh.host) return ssh_refused("ssh", cmd, "ssh destination known only at run time", false);
   std::string pattern;

@@ -97,6 +97,8 @@ struct SshRules {
   std::vector<std::string> allowed_hosts, denied_hosts, allowed_commands, denied_commands;
   bool allow_all_commands = false;
   bool inherit_deny = false;
+  // ProxyCommand values fence itself set (GIT_SSH_COMMAND through its own SOCKS proxy).
+  std::vector<std::string> trusted_proxy_commands;
   bool active() const { return !allowed_hosts.empty() || !denied_hosts.empty(); }
 };
 

@@ -16,19 +16,25 @@ namespace fence::supervisor {
 // Always read-only, in the working directory AND in home, whatever the policy says: these are
 // the usual persistence vectors (code that runs the next time a shell, editor, agent or git
 // starts). SECURITY-RULES 7.
-inline constexpr std::array<std::string_view, 18> kAlwaysProtectedNames = {
-    ".gitconfig",   ".gitmodules",      ".bashrc",       ".bash_profile", ".bash_login",
-    ".bash_logout", ".zshrc",           ".zshenv",       ".zprofile",     ".zlogin",
-    ".zlogout",     ".profile",         ".ripgreprc",    ".mcp.json",     ".vscode",
-    ".idea",        ".claude/commands", ".claude/agents"};
+inline constexpr std::array<std::string_view, 20> kAlwaysProtectedNames = {
+    ".gitconfig", ".gitmodules", ".bashrc", ".bash_profile", ".bash_login", ".bash_logout",
+    ".zshrc", ".zshenv", ".zprofile", ".zlogin", ".zlogout", ".profile", ".ripgreprc", ".mcp.json",
+    ".vscode", ".idea", ".claude/commands", ".claude/agents",
+    // fence's project configs: found by discovery in the working directory or a parent, so a
+    // sandbox planting one (or a symlink to another project's trusted one) would choose, or
+    // block, the next run's policy.
+    "fence.json", "fence.jsonc"};
 
 // Always read-only in home only: git's second global config file, fence's own user config
 // (protected even when it does not exist, so a sandboxed run cannot plant one for the next
 // run), what ssh and sshd run or trust, what a desktop session or systemd starts, and the
 // startup files of the other shells `--shell user` accepts (fish reads all of ~/.config/fish).
-inline constexpr std::array<std::string_view, 9> kAlwaysProtectedHomeNames = {
-    ".config/git/config", ".fence.json",          ".ssh/authorized_keys", ".ssh/config", ".ssh/rc",
-    ".config/autostart",  ".config/systemd/user", ".config/fish",         ".kshrc"};
+inline constexpr std::array<std::string_view, 12> kAlwaysProtectedHomeNames = {
+    ".config/git/config", ".fence.json", ".ssh/authorized_keys", ".ssh/config", ".ssh/rc",
+    ".config/autostart", ".config/systemd/user", ".config/fish", ".kshrc",
+    // Where fence reads its own user config and trust store from (config_loader.cpp,
+    // trust_store.hpp): a sandbox writing there would choose the next run's policy.
+    ".fence.jsonc", ".config/fence", ".local/state/fence"};
 
 // Protected at any depth of a writable tree, whether they exist or not (name patterns for
 // launcher/notify/protected_names.hpp): kAlwaysProtectedNames, and the parts of every git directory

@@ -245,7 +245,7 @@ def test_project_config_is_used_only_when_trusted(fence, work, home):
     assert cp.returncode == 122, fmt(cp)
     assert f"{project}/fence.json: project config found in the working directory or a parent " \
         "is not trusted" in cp.stderr, fmt(cp)
-    assert f'fence trust "{project}/fence.json"' in cp.stderr and "fence -s" in cp.stderr
+    assert f"fence trust '{project}/fence.json'" in cp.stderr and "fence -s" in cp.stderr
     assert not (project / "src/made").exists()
     trust = run(["trust"], raw_args=True)
     assert trust.returncode == 0, fmt(trust)
@@ -460,3 +460,68 @@ def test_a_config_shaped_like_upstreams_loads_and_means_it(fence, work):
     assert cp.returncode == 0 and cp.stdout == "ok\n", fmt(cp)
     assert fence.run(["git", "push"], config=cfg).returncode == 120
     assert fence.run(["ssh", "build.internal.example.com", "rm -rf /"], config=cfg).returncode == 120
+
+
+def test_sandbox_cannot_plant_the_next_runs_config(fence, work, home, tmp_path):
+    """Every place fence reads a user config or trust store from, and project config names
+    anywhere in writable trees, stay read-only even under allowWrite of all of HOME; and a
+    project config that is a symlink to another project's trusted file is not trusted."""
+    xdg_config, xdg_state = tmp_path / "xdgc", tmp_path / "xdgs"
+    other = home / "other"
+    other.mkdir()
+    (other / "fence.json").write_text('{"filesystem": {"allowWrite": ["~"]}}')
+    assert fence.run(["trust", str(other / "fence.json")], raw_args=True).returncode == 0
+    cfg = {"filesystem": {"allowWrite": ["~", "."]}}
+    targets = [home / ".config/fence/fence.jsonc", home / ".config/fence/fence.json",
+               home / ".fence.jsonc", home / ".local/state/fence/trust.json",
+               xdg_config / "fence/fence.json", xdg_state / "fence/trust.json",
+               work / "fence.json", work / "sub/fence.jsonc"]
+    code = "import os\n" + "".join(
+        f"os.makedirs(os.path.dirname({str(t)!r}), exist_ok=True) if os.access("
+        f"os.path.dirname(os.path.dirname({str(t)!r})), os.W_OK) else None\n"
+        f"attempt({str(t)!r}, write, {str(t)!r}, '{{}}')\n" for t in targets[:-1])
+    code += "os.makedirs('sub', exist_ok=True)\nattempt('sub', write, 'sub/fence.jsonc', '{}')\n"
+    code += f"attempt('link', os.symlink, {str(other / 'fence.json')!r}, 'fence.jsonc')\n"
+    cp = fence.py(code, config=cfg,
+                  env={"XDG_CONFIG_HOME": str(xdg_config), "XDG_STATE_HOME": str(xdg_state)})
+    assert cp.returncode == 0, fmt(cp)
+    for t in targets[:-1]:
+        assert f"{t}: ERR" in cp.stdout, str(t) + fmt(cp)
+        assert not t.exists() or t.read_text() != "{}", t
+    assert err(cp, "sub") and err(cp, "link"), fmt(cp)
+    # A link placed by someone else all the same is not trusted for this project.
+    (work / "fence.jsonc").symlink_to(other / "fence.json")
+    cp = fence.run(["true"])
+    assert cp.returncode == 122 and "reached through a symlink" in cp.stderr, fmt(cp)
+    assert "'" in cp.stderr.split("fence -s ", 1)[1], fmt(cp)  # a shell-quoted path
+
+
+def test_upstream_proxy_never_gets_loopback_or_private_literals(fence, net, tmp_path):
+    """What fence can tell before the proxy resolves anything it still refuses."""
+    import socket as s
+    seen = []
+    server = s.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+
+    def serve():
+        for _ in range(20):
+            try:
+                c, _ = server.accept()
+                seen.append(c.recv(200))
+                c.close()
+            except OSError:
+                pass
+
+    import threading
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    cfg = {"network": {"defaultAction": "proxy",
+                       "upstreamProxy": f"http://127.0.0.1:{server.getsockname()[1]}"}}
+    for url in ("http://127.0.0.1:9/", "http://[::ffff:127.0.0.1]:9/", "http://localhost:9/",
+                "http://10.0.0.5/", "http://169.254.169.254/", "http://x.localhost/"):
+        cp = fence.run(["curl", "-sS", "--max-time", "5", "-o", "/dev/null", "-w", "%{http_code}",
+                        "--noproxy", "", "-x", "http://127.0.0.1:3128", url], config=cfg)
+        assert cp.stdout in ("403", "502"), url + fmt(cp)
+    t.join(timeout=5)
+    server.close()
+    assert seen == []

@@ -159,16 +159,16 @@ def test_entry_inside_a_read_only_or_hidden_path_is_not_creatable(fence, home):
 
 
 def test_entry_whose_nearest_directory_is_private_inside_is_skipped(fence, tmp_path):
-    """The nearest existing directory is the test's tmp directory, which the sandbox shows
-    inside its private /tmp: creating there would not reach the host, so it is said and
-    nothing is held; a mkdir inside lands in the private /tmp only."""
+    """The entry lies in the sandbox's private /tmp (no readable path of the policy binds the
+    host's there): creating it would not reach the host, so it is said and nothing is held;
+    a mkdir inside lands in the private /tmp only."""
     later = tmp_path / "later"
     config = {"filesystem": {"allowWrite": [str(later)]}}
     cp = fence.sh(f"mkdir -p {later} && echo inside > {later}/f && cat {later}/f",
                   config=config, flags=["-d"])
     assert cp.returncode == 0 and cp.stdout == "inside\n", fmt(cp)
-    assert f"allowWrite {later}: {tmp_path} is not the host's inside the sandbox; skipped" \
-        in cp.stderr, fmt(cp)
+    assert f"filesystem.allowWrite: {later} does not exist; it lies in the sandbox's own /tmp " \
+        "(not the host's): ignored" in cp.stderr, fmt(cp)
     assert not later.exists()
 
 
@@ -201,3 +201,36 @@ print(sorted(results))
     assert cp.returncode == 0, fmt(cp)
     assert cp.stdout.splitlines()[-1] == str(sorted(["made"] + ["EEXIST"] * 15)), fmt(cp)
     assert len(list((home / ".npm").iterdir())) == 16
+
+
+def test_made_entries_are_never_group_or_world_writable(fence, home):
+    """The command chooses the mode of what it makes, but not so that another local user could
+    plant files in the host's ~/.config or ~/.local (nor lock the user out of them)."""
+    config = {"filesystem": {"allowWrite": ["~/.config/tool", "~/.local/x", "~/.f"]}}
+    cp = fence.py('import os\n'
+                  'os.umask(0)\n'
+                  'H = os.environ["HOME"]\n'
+                  'os.mkdir(H + "/.config", 0o777)\n'
+                  'os.mkdir(H + "/.config/tool", 0o7777)\n'
+                  'os.mkdir(H + "/.local", 0)\n'
+                  'os.mkdir(H + "/.local/x", 0)\n'
+                  'os.close(os.open(H + "/.f", os.O_CREAT | os.O_WRONLY, 0o6777))\n', config=config)
+    assert cp.returncode == 0, fmt(cp)
+    modes = {p: (home / p).stat().st_mode & 0o7777
+             for p in (".config", ".config/tool", ".local", ".local/x", ".f")}
+    assert modes == {".config": 0o755, ".config/tool": 0o755, ".local": 0o755,
+                     ".local/x": 0o700, ".f": 0o644}, modes
+
+
+def test_something_in_the_way_skips_the_entry_not_the_run(fence, home):
+    """A host path fence cannot walk (a symlink in the way) makes the entry read-only for this
+    run, said with -d; the command still runs."""
+    (home / "target").mkdir()
+    (home / "link").symlink_to(home / "target")
+    config = {"filesystem": {"allowWrite": ["/root/fence-nonexistent/x" if os.getuid() != 0
+                                            else str(home / "link") + "/new"]}}
+    cp = fence.run(["true"], config=config, flags=["-d"])
+    assert cp.returncode == 0, fmt(cp)
+    if os.getuid() != 0:  # /root cannot be walked by this user: said, and the run goes on
+        assert "allowWrite /root/fence-nonexistent/x:" in cp.stderr and "skipped" in cp.stderr, \
+            fmt(cp)

@@ -1171,6 +1171,46 @@ TEST_CASE("ssh rules: upstream's order of evaluation", "[command_policy]") {
   CHECK_FALSE(blocked({"sshd", "evil.test"}));
   CHECK_FALSE(blocked({"scp", "x", "evil.test:"}));
 
+  // OpenSSH reads options after the destination too; ssh's own spellings of a keyword.
+  for (const auto& argv : std::vector<std::vector<std::string>>{
+           {"ssh", "dev.example.com", "-o", "Hostname=evil.test"},
+           {"ssh", "-G", "dev.example.com", "-oProxyCommand=nc evil 22"},
+           {"ssh", "-o", " Hostname=evil.test", "dev.example.com"},
+           {"ssh", "-o", "\tHostname evil.test", "dev.example.com"},
+           {"ssh", "-o", "=Hostname=evil.test", "dev.example.com"},
+           {"ssh", "-o", "\"Hostname\" evil.test", "dev.example.com"},
+           {"ssh", "-o", "HOSTNAME=evil.test", "dev.example.com"},
+           {"ssh", "-o", "CanonicalDomains=evil.test", "dev.example.com"},
+           {"ssh", "-o", "ControlPath=/tmp/master", "dev.example.com"},
+           {"ssh", "-S", "/tmp/master", "dev.example.com"},
+           {"ssh", "-P", "tag", "dev.example.com"},
+           {"ssh", "-O", "forward", "dev.example.com"},
+           {"ssh", "dev.example.com", "-oRemoteCommand=rm -rf /"},
+           {"ssh", "-o", "RemoteCommand=uptime", "dev.example.com", "ls"},
+       })
+    CHECK(blocked(argv));
+  // Harmless options, where ssh puts them.
+  CHECK_FALSE(blocked({"ssh", "-vp22", "dev.example.com", "-o", "ServerAliveInterval=5", "ls"}));
+  CHECK_FALSE(blocked({"ssh", "-x", "-oPermitLocalCommand=no", "-oClearAllForwardings=yes",
+                       "-oRemoteCommand=none", "-oRequestTTY=no", "-oControlMaster=no", "--",
+                       "dev.example.com", "ls"}));
+  // A final dot names the same host.
+  CHECK(blocked({"ssh", "prod.example.com."}));
+  CHECK(blocked({"ssh", "evil.test."}));
+  // The ProxyCommand fence itself sets in GIT_SSH_COMMAND, and no other.
+  CommandRules with_proxy = rules;
+  with_proxy.ssh.trusted_proxy_commands = {"/usr/bin/nc.openbsd -X 5 -x 127.0.0.1:1080 %h %p"};
+  const CommandPolicy git_ssh(with_proxy);
+  CHECK_FALSE(
+      git_ssh
+          .check_argv({"ssh", "-o", "ProxyCommand=/usr/bin/nc.openbsd -X 5 -x 127.0.0.1:1080 %h %p",
+                       "dev.example.com", "ls"})
+          .blocked);
+  CHECK(git_ssh
+            .check_argv({"ssh", "-o", "ProxyCommand=/usr/bin/nc.openbsd -X 5 -x 127.0.0.1:9 %h %p",
+                         "dev.example.com", "ls"})
+            .blocked);
+
   // 5. inheritDeny, 6. allowAllCommands.
   rules.ssh.allow_all_commands = true;
   CHECK_FALSE(CommandPolicy(rules).check_argv({"ssh", "dev.example.com", "uptime"}).blocked);

@@ -225,14 +225,15 @@ TEST_CASE("config: syntax errors are reported with line:col", "[config]") {
   CHECK(parse_config(R"({"network": {"allowedDomains": ["a.com",],},})", "t.json")
             .network.allowed_domains == std::vector<std::string>{"a.com"});
   CHECK(parse_config("{\"allowPty\": true, // c\n /* d */ }", "t.json").allow_pty);
-  CHECK(parse_config(R"({"command": {"deny": ["a,]"],}})", "t.json")
-            .command.deny == std::vector<std::string>{"a,]"});
+  CHECK(parse_config(R"({"command": {"deny": ["a,]"],}})", "t.json").command.deny ==
+        std::vector<std::string>{"a,]"});
   CHECK_THAT(error_for(R"({"network": {"allowedDomains": [,]}})"),
              Catch::StartsWith("t.json:1:33: network.allowedDomains[0]: syntax error"));
   CHECK_THAT(error_for(R"({"network": {"allowedDomains": ["a.com",,]}})"),
              Catch::StartsWith("t.json:1:41: network.allowedDomains[1]: syntax error"));
   CHECK_THAT(error_for(R"({,})"), Catch::StartsWith("t.json:1:2: top level: syntax error"));
-  CHECK_THAT(error_for(R"({"allowPty":,})"), Catch::StartsWith("t.json:1:13: allowPty: syntax error"));
+  CHECK_THAT(error_for(R"({"allowPty":,})"),
+             Catch::StartsWith("t.json:1:13: allowPty: syntax error"));
   CHECK_THAT(error_for("{\n  \"allowPty\": tru\n}"),
              Catch::StartsWith("t.json:2:15: allowPty: syntax error"));
   CHECK_THAT(error_for(std::string("{\"allowPty\"\0: true}", 18)),

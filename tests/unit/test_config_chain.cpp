@@ -221,7 +221,8 @@ TEST_CASE("chain: settings that cannot be honoured as written are refused", "[co
   }
   // Contradictions across files of a chain.
   write_file(d + "/base.json", R"({"network": {"allowLocalOutboundPorts": [5432]}})");
-  write_file(d + "/top.json", R"({"extends": "./base.json", "network": {"allowLocalOutbound": false}})");
+  write_file(d + "/top.json",
+             R"({"extends": "./base.json", "network": {"allowLocalOutbound": false}})");
   CHECK_THAT(load_error(h.with_file(d + "/top.json")),
              Catch::Contains("allowLocalOutbound is false, but allowLocalOutboundPorts"));
   // Accepted: what means nothing here, or what we always do.

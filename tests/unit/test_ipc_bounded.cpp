@@ -233,7 +233,7 @@ TEST_CASE("the encoder refuses values over their bounds", "[ipc][bounded]") {
 TEST_CASE("encode_payload refuses payloads over its limit", "[ipc][bounded]") {
   LaunchSpec m;
   m.cwd = "/";
-  m.argv.assign(8, std::string(16 * 1024, 'a'));  // each within bounds, 128 KiB in total
+  m.argv.assign(8, std::string(16 * 1024, 'a'));    // each within bounds, 128 KiB in total
   CHECK_THROWS_AS(encode_payload(m), EncodeError);  // over kMaxPayload
   CHECK_NOTHROW(encode_payload(m, kMaxLargePayload));
   m.argv.assign(130, std::string(kMaxArgLen, 'a'));  // over kMaxLargePayload

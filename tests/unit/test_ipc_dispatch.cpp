@@ -15,7 +15,7 @@ TEST_CASE("Hello must come first, and only once", "[ipc][dispatch]") {
   CHECK(s.phase() == Phase::Handshake);                    // rejection changed nothing
   CHECK_FALSE(s.admit(MessageType::Hello, 0).has_value());
   CHECK(s.phase() == Phase::Running);
-  CHECK(s.admit(MessageType::Hello, 0).has_value());  // second Hello
+  CHECK(s.admit(MessageType::Hello, 0).has_value());       // second Hello
   CHECK(s.admit(MessageType::LaunchSpec, 0).has_value());  // without the command's stdio
   CHECK_FALSE(s.admit(MessageType::LaunchSpec, 3).has_value());
 }

@@ -1,5 +1,5 @@
-// The kernel facts the connect mediation (launcher/notify/unix_connect.hpp) stands on: unix_diag tells
-// which socket files are bound in this network namespace, and pidfd_getfd hands over another
+// The kernel facts the connect mediation (launcher/notify/unix_connect.hpp) stands on: unix_diag
+// tells which socket files are bound in this network namespace, and pidfd_getfd hands over another
 // process's socket. The mediation itself is tested end to end in
 // tests/integration/test_localhost.py.
 #include <fcntl.h>
