@@ -181,7 +181,7 @@ std::string fish_script() {
       "complete -c fence -f\n"
       "complete -c fence -n '__fish_use_subcommand' -a '" +
       subcommand_words() +
-      "' -d 'Print a shell completion script'\n"
+      "' -d 'fence subcommand'\n"
       "complete -c fence -n '__fish_seen_subcommand_from completion' -x -a 'bash zsh fish'\n"
       "complete -c fence -n '__fish_use_subcommand' -a '(__fish_complete_command)'\n";
   for (const FlagSpec& flag : kFlags) {

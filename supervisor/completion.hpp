@@ -10,7 +10,7 @@ namespace fence::supervisor {
 
 // The subcommands: words that, as fence's first argument, are not a command to run
 // (`fence -- completion` runs a program named completion).
-inline constexpr std::string_view kSubcommands[] = {"completion"};
+inline constexpr std::string_view kSubcommands[] = {"completion", "config", "trust", "untrust"};
 
 // The script for `shell` ("bash", "zsh" or "fish"); nullopt for any other shell.
 std::optional<std::string> completion_script(std::string_view shell);
