@@ -169,30 +169,38 @@ void via_upstream_proxy(ConnectOutcome& out, const NetworkPolicy& policy, const 
                         std::uint16_t port, const ConnectOptions& options) {
   const std::string proxy =
       options.upstream_proxy_host + ":" + std::to_string(options.upstream_proxy_port);
-  // SECURITY: the proxy resolves names, but what fence can tell before that it still refuses:
-  // an address literal outside the public class (the host's loopback, private networks,
-  // metadata, fence's own listeners, mapped or not), and the names that are always loopback.
-  if (const std::optional<IpAddress> literal = out.decision.literal) {
-    const IpAddress a = literal->embedded_v4().value_or(*literal);
-    const AddressClass c = classify(a, options.host_own);
-    if (c != AddressClass::Public) {
-      out.decision.reason = "no rule allows " + host + ", a " + std::string(class_name(c)) +
-                            " address (not sent to the upstream proxy)";
-      finish(out, ipc::DenyReason::NonPublicAddress,
-             "blocked by network policy: " + out.decision.reason);
-      return;
-    }
+  // SECURITY-RULES 2 on this route too: fence resolves the name itself (a denied name never
+  // comes here, so nothing denied is resolved), checks every answer like a connection it makes
+  // (no loopback, private, metadata or host-own address unless the policy opens it; never one
+  // of fence's own listeners), and asks the proxy for exactly the address it checked.
+  std::vector<IpAddress> targets;
+  if (out.decision.literal) {
+    targets.push_back(*out.decision.literal);
   } else {
-    std::string name = host;
-    for (char& ch : name) ch = (ch >= 'A' && ch <= 'Z') ? static_cast<char>(ch - 'A' + 'a') : ch;
-    while (!name.empty() && name.back() == '.') name.pop_back();
-    if (name == "localhost" || name.ends_with(".localhost")) {
-      out.decision.reason =
-          "no rule allows " + host + " (loopback; not sent to the upstream proxy)";
-      finish(out, ipc::DenyReason::Policy, "blocked by network policy: " + out.decision.reason);
+    const ResolveResult rr = options.resolver ? options.resolver(host, options.resolve_timeout_ms)
+                                              : resolve_name(host, options.resolve_timeout_ms);
+    if (rr.overloaded || rr.timed_out || rr.error != 0 || rr.addresses.empty()) {
+      finish(out,
+             rr.overloaded  ? ipc::DenyReason::Overloaded
+             : rr.timed_out ? ipc::DenyReason::Timeout
+                            : ipc::DenyReason::ResolveFailed,
+             "resolution failed: " + host + ": " +
+                 (rr.addresses.empty() && rr.error == 0 ? "no addresses" : rr.error_text));
       return;
     }
+    targets = rr.addresses;
   }
+  out.resolved = join(targets);
+  Decision grey{true, "defaultAction proxy", "no rule decided; through the upstream proxy"};
+  grey.literal = out.decision.literal;
+  Decision checked = evaluate_answer(policy, grey, port, targets, options.host_own);
+  if (checked.allowed) checked = evaluate_endpoints(policy, std::move(checked), port, targets);
+  if (!checked.allowed || !checked.chosen) {
+    out.decision = checked;
+    finish(out, checked.deny_reason, "blocked by network policy: " + host + " " + checked.reason);
+    return;
+  }
+  const IpAddress chosen = *checked.chosen;
   out.route = "upstream_proxy";
   out.decision.rule = "defaultAction proxy";
   std::vector<IpAddress> addresses;
@@ -233,9 +241,7 @@ void via_upstream_proxy(ConnectOutcome& out, const NetworkPolicy& policy, const 
            "upstream proxy " + proxy + ": " + std::strerror(error));
     return;
   }
-  const std::string target = host.find(':') != std::string::npos
-                                 ? "[" + host + "]:" + std::to_string(port)
-                                 : host + ":" + std::to_string(port);
+  const std::string target = format_endpoint(chosen, port);
   if (!send_all(fd.get(), "CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n\r\n")) {
     finish(out, ipc::DenyReason::ConnectFailed, "upstream proxy " + proxy + ": send failed");
     return;
@@ -254,8 +260,8 @@ void via_upstream_proxy(ConnectOutcome& out, const NetworkPolicy& policy, const 
     return;
   }
   out.decision.allowed = true;
-  out.decision.reason = "no rule decided; through the upstream proxy " + proxy;
-  out.resolved = "";  // resolved by the upstream proxy
+  out.decision.chosen = chosen;
+  out.decision.reason = "no rule decided; through the upstream proxy " + proxy + " to " + target;
   out.fd = std::move(fd);
 }
 

@@ -11,12 +11,12 @@
 //   connect: non-blocking socket, poll with the remaining connect_timeout_ms, SO_ERROR; the
 //            checked addresses are tried in order (all of them passed the policy), never a
 //            re-resolved one; the returned fd is connected, blocking, close-on-exec.
-//   no rule decided, and an upstream proxy configured (defaultAction "proxy") -> connect to the
-//            proxy (never one of fence's own listeners), CONNECT host:port, a 2xx answer within
-//            the connect deadline; the fd is then the tunnel. Only the status line is read (the
-//            header block at most kMaxProxyAnswer bytes, peeked, so no byte of the tunnel is
-//            taken). The name is resolved by the proxy: fence's SSRF guard does not see where it
-//            leads (docs/configuration.md says so).
+//   no rule decided, and an upstream proxy configured (defaultAction "proxy") -> resolved and
+//            checked as above (evaluate_answer, evaluate_endpoints), then connect to the proxy
+//            (never one of fence's own listeners) and CONNECT the checked address:port; a 2xx
+//            answer within the connect deadline makes the fd the tunnel. Only the status line
+//            is read (the header block, at most kMaxProxyAnswer bytes, peeked, so no byte of
+//            the tunnel is taken).
 #pragma once
 
 #include <cstdint>

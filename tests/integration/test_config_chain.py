@@ -497,7 +497,8 @@ def test_sandbox_cannot_plant_the_next_runs_config(fence, work, home, tmp_path):
 
 
 def test_upstream_proxy_never_gets_loopback_or_private_literals(fence, net, tmp_path):
-    """What fence can tell before the proxy resolves anything it still refuses."""
+    """The SSRF guard applies on this route too: literals and names whose answers are not
+    public never reach the proxy."""
     import socket as s
     seen = []
     server = s.create_server(("127.0.0.1", 0))
@@ -518,7 +519,9 @@ def test_upstream_proxy_never_gets_loopback_or_private_literals(fence, net, tmp_
     cfg = {"network": {"defaultAction": "proxy",
                        "upstreamProxy": f"http://127.0.0.1:{server.getsockname()[1]}"}}
     for url in ("http://127.0.0.1:9/", "http://[::ffff:127.0.0.1]:9/", "http://localhost:9/",
-                "http://10.0.0.5/", "http://169.254.169.254/", "http://x.localhost/"):
+                "http://10.0.0.5/", "http://169.254.169.254/", "http://x.localhost/",
+                "http://private.example/", "http://loopback.example/",
+                "http://linklocal.example/", "http://mixed.example/"):
         cp = fence.run(["curl", "-sS", "--max-time", "5", "-o", "/dev/null", "-w", "%{http_code}",
                         "--noproxy", "", "-x", "http://127.0.0.1:3128", url], config=cfg)
         assert cp.stdout in ("403", "502"), url + fmt(cp)

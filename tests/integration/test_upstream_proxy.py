@@ -1,7 +1,8 @@
 """network.defaultAction "proxy" with network.upstreamProxy: connections that no rule decides go
 through the configured HTTP proxy (CONNECT), as for mitmproxy-style inspection; allowed names
-still go direct, denied ones are still refused by fence (the proxy never sees them), and the
-audit record says which route was taken. The upstream proxy here is a small CONNECT proxy on
+still go direct, denied ones are still refused by fence (the proxy never sees them), names are
+resolved and checked by fence (the SSRF guard applies) and the proxy is asked for exactly the
+address checked, and the audit record says which route was taken. The upstream proxy here is a small CONNECT proxy on
 the test namespace's loopback that records what passed; it stops with the test."""
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ class ConnectProxy:
 
 @pytest.fixture
 def upstream_proxy():
-    proxy = ConnectProxy(refuse={"alt.example"})
+    proxy = ConnectProxy(refuse={"198.51.100.11"})  # alt.example
     yield proxy
     proxy.stop()
 
@@ -119,12 +120,14 @@ def test_undecided_connections_go_through_the_upstream_proxy(fence, net, upstrea
     assert out[1] == "403", fmt(cp)                     # denied by fence: the proxy never saw it
     assert out[2] + "\n" == net.hello, fmt(cp)          # allowed: direct
     assert out[3] in ("403", "502"), fmt(cp)            # the upstream proxy refused it
-    assert upstream_proxy.seen == ["other.example:80", "alt.example:80"], upstream_proxy.seen
+    # fence resolved and checked the names, and asked for exactly the addresses it checked.
+    assert upstream_proxy.seen == ["198.51.100.10:80", "198.51.100.11:80"], upstream_proxy.seen
     records = [json.loads(line) for line in audit.read_text().splitlines()]
     net_records = {r["host"]: r for r in records if r.get("event") == "network"}
     assert net_records["other.example"]["route"] == "upstream_proxy"
     assert net_records["other.example"]["rule"] == "defaultAction proxy"
     assert net_records["other.example"]["verdict"] == "allow"
+    assert net_records["other.example"]["resolved"] == "198.51.100.10"
     assert "route" not in net_records["allowed.example"]
     assert net_records["denied.example"]["verdict"] == "deny"
     assert net_records["alt.example"]["verdict"] == "deny"
@@ -136,7 +139,7 @@ def test_https_through_the_upstream_proxy(fence, net, upstream_proxy, work):
                    config={"network": {"defaultAction": "proxy",
                                        "upstreamProxy": f"http://127.0.0.1:{upstream_proxy.port}"}})
     assert cp.returncode == 0 and cp.stdout == net.hello, fmt(cp)
-    assert upstream_proxy.seen == ["www.allowed.example:443"]
+    assert upstream_proxy.seen == ["198.51.100.10:443"]
 
 
 def test_without_default_action_proxy_nothing_goes_there(fence, net, upstream_proxy):
