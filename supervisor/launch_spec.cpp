@@ -3,6 +3,7 @@
 #include <fnmatch.h>
 
 #include <dirent.h>
+#include <pwd.h>
 #include "supervisor/trust_store.hpp"
 
 #include <sys/stat.h>
@@ -71,6 +72,26 @@ FilesystemPlan plan_filesystem(const Config& config, const RunPlaces& at,
     if (const char* dir = std::getenv(variable); dir && dir[0] == '/')
       own_files.push_back(std::string(dir) + "/fence");
   own_files.push_back(trust_store_path(at.home));
+  // The user config's chain, even when this run uses another policy (-s, -t, a project
+  // config): a file it extends, rewritten now, would be the next plain run's policy.
+  try {
+    ConfigRequest user;
+    user.home = at.home;
+    if (const char* xdg = std::getenv("XDG_CONFIG_HOME"); xdg && xdg[0] == '/')
+      user.xdg_config_home = xdg;
+    for (const std::string& file : load_config(user).source_files) own_files.push_back(file);
+  } catch (const ConfigError&) {
+    // A broken user config stops the runs that use it, with its own message.
+  }
+  // The invoking user's home from the password database, when HOME says otherwise: its fence
+  // files are the next run's as much as those under this run's HOME.
+  if (const passwd* pw = ::getpwuid(::getuid());
+      pw && pw->pw_dir && pw->pw_dir[0] == '/' && std::string(pw->pw_dir) != at.home) {
+    const std::string real_home = pw->pw_dir;
+    for (const char* rel :
+         {"/.fence.json", "/.fence.jsonc", "/.config/fence", "/.local/state/fence"})
+      own_files.push_back(real_home + rel);
+  }
   try {
     // The log file is writable inside like an allowWrite entry (and as protected as one: a
     // protected path stays read-only), so fence runs inside can append to it. SECURITY: an

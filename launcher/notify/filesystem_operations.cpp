@@ -47,6 +47,13 @@ bool is_plain_entry(int dir, const std::string& name) {
          !S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode);
 }
 
+// SECURITY: a file the sandbox makes set-user-ID (or set-group-ID, but on a directory, where
+// it only means group inheritance) would run with its owner's rights for whoever executes it on
+// the host: with fence run as root, root's. Mounts are nosuid inside, not on the host.
+bool privileged_bits(mode_t mode, bool directory) {
+  return (mode & S_ISUID) != 0 || (!directory && (mode & S_ISGID) != 0);
+}
+
 void clear_nonblock(int fd) {
   const int fl = ::fcntl(fd, F_GETFL);
   if (fl >= 0) ::fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
@@ -58,7 +65,8 @@ void FilesystemRequest::open_file(int nr) {
   const bool at = nr == SCMP_SYS(openat);
   const bool creat = nr == SCMP_SYS(creat);
   const int flags = creat ? (O_CREAT | O_WRONLY | O_TRUNC) : static_cast<int>(args_[at ? 2 : 1]);
-  const mode_t mode = static_cast<mode_t>(args_[creat ? 1 : (at ? 3 : 2)]);
+  // New files never get set-user-ID or set-group-ID (see privileged_bits).
+  const mode_t mode = static_cast<mode_t>(args_[creat ? 1 : (at ? 3 : 2)]) & ~(S_ISUID | S_ISGID);
   // Like the kernel: a final symlink is followed unless O_NOFOLLOW, or O_CREAT|O_EXCL.
   const bool excl = (flags & O_CREAT) && (flags & O_EXCL);
   const bool follow = !excl && !(flags & O_NOFOLLOW);
@@ -133,7 +141,9 @@ void FilesystemRequest::make_node(bool at, bool directory) {
   if (!locate_target(at ? args_[0] : kCwd, args_[at ? 1 : 0], false)) return;
   const Location& loc = *target_;
   operation_ = directory ? "mkdir" : "mknod";
-  const mode_t mode = static_cast<mode_t>(args_[at ? 2 : 1]);
+  // Set-group-ID is a directory's ordinary group inheritance; set-user-ID never.
+  const mode_t mode =
+      static_cast<mode_t>(args_[at ? 2 : 1]) & ~(directory ? S_ISUID : (S_ISUID | S_ISGID));
   const dev_t dev = static_cast<dev_t>(args_[at ? 3 : 2]);
   // mkdir of a missing parent of a guarded name is fine (an empty directory); nothing else.
   if (guarded(loc, !directory)) return refuse(EACCES);
@@ -286,6 +296,7 @@ void FilesystemRequest::change_mode(std::uint64_t dir, std::uint64_t path_addr,
   struct stat st {};
   if (::fstat(file.get(), &st) == 0 && S_ISLNK(st.st_mode)) return refuse(EOPNOTSUPP);
   const auto mode = static_cast<mode_t>(mode_arg);
+  if (privileged_bits(mode, S_ISDIR(st.st_mode))) return refuse(EPERM);
   perform([&]() -> std::int64_t { return ::chmod(self_fd(file.get()).c_str(), mode); });
 }
 
@@ -298,6 +309,9 @@ void FilesystemRequest::change_fd_mode() {
   operation_ = "chmod";
   if (verdict(*target_).refuses_file()) return refuse(EACCES);
   const auto mode = static_cast<mode_t>(args_[1]);
+  struct stat st {};
+  if (::fstat(file.get(), &st) != 0 || privileged_bits(mode, S_ISDIR(st.st_mode)))
+    return refuse(EPERM);
   perform([&]() -> std::int64_t { return ::fchmod(file.get(), mode); });
 }
 

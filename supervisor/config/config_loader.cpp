@@ -205,9 +205,12 @@ std::optional<std::string> find_project_config(const std::string& cwd) {
   for (;;) {
     for (const char* name : {"/fence.jsonc", "/fence.json"}) {
       const std::string path = (dir == "/" ? "" : dir) + name;
-      struct stat st {};
       // Only the user's own files (or root's): one another user left in a shared directory
-      // such as /tmp is not this user's project.
+      // such as /tmp is not this user's project, nor a symlink another user left there.
+      struct stat link {};
+      struct stat st {};
+      if (::lstat(path.c_str(), &link) != 0) continue;
+      if (link.st_uid != ::getuid() && link.st_uid != 0) continue;
       if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
           (st.st_uid == ::getuid() || st.st_uid == 0))
         return path;

@@ -287,7 +287,6 @@ constexpr std::string_view kSafeSshKeywords[] = {"addkeystoagent",
                                                  "compression",
                                                  "connectionattempts",
                                                  "connecttimeout",
-                                                 "dynamicforward",
                                                  "escapechar",
                                                  "exitonforwardfailure",
                                                  "fingerprinthash",
@@ -309,7 +308,6 @@ constexpr std::string_view kSafeSshKeywords[] = {"addkeystoagent",
                                                  "ipqos",
                                                  "kbdinteractiveauthentication",
                                                  "kexalgorithms",
-                                                 "localforward",
                                                  "loglevel",
                                                  "logverbose",
                                                  "macs",
@@ -323,7 +321,6 @@ constexpr std::string_view kSafeSshKeywords[] = {"addkeystoagent",
                                                  "pubkeyacceptedkeytypes",
                                                  "pubkeyauthentication",
                                                  "rekeylimit",
-                                                 "remoteforward",
                                                  "requesttty",
                                                  "sendenv",
                                                  "serveralivecountmax",
@@ -419,10 +416,11 @@ SshInvocation read_ssh(WordSpan cmd, const SshRules& rules) {
         const std::string value =
             attached ? t.substr(k + 1) : (i + 1 < cmd.size() ? cmd[i + 1].text : "");
         if (!attached) ++i;
-        // -J jump host, -W forward stdio to a host, -F another config file, -P tag (Match
-        // blocks), -S a control socket (an existing session elsewhere), -O control commands.
+        // -J jump host, -W forward stdio to a host, -L/-R/-D port forwarding (other hosts
+        // reached through the one checked), -F another config file, -P tag (Match blocks),
+        // -S a control socket (an existing session elsewhere), -O control commands.
         const bool refused = (opt == 'o' && !safe_ssh_option(value, rules)) ||
-                             std::string_view("JWFPO").find(opt) != std::string_view::npos ||
+                             std::string_view("JWLRDFPO").find(opt) != std::string_view::npos ||
                              (opt == 'S' && ascii_lower(value) != "none");
         if (refused && out.refused_option.empty())
           out.refused_option = "-" + std::string(1, opt) + " " + value;
@@ -455,6 +453,11 @@ SshInvocation read_ssh(WordSpan cmd, const SshRules& rules) {
   if (url && !host.empty() && host.back() == '/') host.pop_back();
   // A fully qualified name's final dot names the same host.
   if (host.size() > 1 && host.back() == '.') host.pop_back();
+  // No host name has a '/' (fnmatch's '*' would match across it).
+  if (host.empty() || host.find('/') != std::string::npos) {
+    out.refused_option = "destination " + *destination;
+    return out;
+  }
   out.host = host;
   return out;
 }
@@ -480,7 +483,9 @@ Verdict ssh_refused(const std::string& rule, WordSpan cmd, const std::string& re
 }  // namespace
 
 std::optional<Verdict> CommandPolicy::check_ssh(WordSpan cmd, int depth, Budget& budget) const {
-  if (!ssh_.active() || !cmd.front().literal() || base_name(cmd.front().text) != "ssh")
+  // slogin is ssh under its historical name (Debian installs the link).
+  if (!ssh_.active() || !cmd.front().literal() ||
+      (base_name(cmd.front().text) != "ssh" && base_name(cmd.front().text) != "slogin"))
     return std::nullopt;
   const SshInvocation ssh = read_ssh(cmd, ssh_);
   if (ssh.unknown)
@@ -501,24 +506,30 @@ std::optional<Verdict> CommandPolicy::check_ssh(WordSpan cmd, int depth, Budget&
       return ssh_refused("ssh", cmd, "remote command known only at run time", false);
     text += (text.empty() ? "" : " ") + cmd[i].text;
   }
+  // SECURITY: from here on the text is known: it is what the REMOTE shell will run, and no
+  // check of fence's will see it again (the runtime check only sees local execs). So every
+  // refusal below is certain, also those that rest on the remote shell's own expansions or on
+  // text fence cannot parse (bash runs a script's first lines before it finds a later error).
   if (text.size() > budget.left)
-    return ssh_refused(std::string(kUnparsableRule), cmd, "shell text re-read too often", false);
+    return ssh_refused(std::string(kUnparsableRule), cmd, "shell text re-read too often", true);
   budget.left -= text.size();
   // The remote shell reads the words joined by spaces.
   const ShellParse parse = parse_shell(text);
   if (!parse.ok())
-    return ssh_refused(std::string(kUnparsableRule), cmd, "cannot parse the remote command", false);
+    return ssh_refused(std::string(kUnparsableRule), cmd, "cannot parse the remote command", true);
   for (const SimpleCommand& remote : parse.commands) {
     if (remote.empty()) continue;
     if (std::optional<Verdict> v = check_layer(ssh_denied_, {}, remote)) {
       v->rule = "ssh.deniedCommands " + v->rule;
       v->reason = "denied remote command";
+      v->certain = true;
       return v;
     }
     if (ssh_.inherit_deny) {
       Verdict v = check_command(remote, depth + 1, 0, budget);
       if (v.blocked) {
         v.reason = "remote command: " + v.reason;
+        v.certain = true;
         return v;
       }
     }

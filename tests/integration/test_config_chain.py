@@ -356,7 +356,9 @@ def test_ssh_rules_before_the_run_and_at_every_exec(fence, work):
     bindir.mkdir()
     (bindir / "ssh").write_text('#!/bin/sh\necho "fake-ssh $*"\n')
     (bindir / "ssh").chmod(0o755)
-    (work / "script.sh").write_text("ssh evil.test uptime\necho after=$?\n")
+    (work / "script.sh").write_text("ssh evil.test uptime\necho after=$?\n"
+                                    "ssh dev.example.com \"$(printf 'ls\\nrm -rf x\\n((')\"\n"
+                                    "echo after2=$?\n")
     cfg = {"ssh": {"allowedHosts": ["*.example.com"], "deniedHosts": ["prod.example.com"],
                    "allowedCommands": ["ls", "git status"], "deniedCommands": ["rm -rf"]}}
     env = {"PATH": f"{bindir}:/usr/bin:/bin"}
@@ -378,6 +380,9 @@ def test_ssh_rules_before_the_run_and_at_every_exec(fence, work):
     # At run time: a script fence cannot read before the run.
     cp = fence.run(["sh", "script.sh"], config=cfg, env=env, flags=["-m"])
     assert "fake-ssh" not in cp.stdout and "after=126" in cp.stdout, fmt(cp)
+    # The remote text fence cannot parse is refused at run time too (bash would run its
+    # first lines before the syntax error).
+    assert "after2=126" in cp.stdout, fmt(cp)
     assert "ssh.allowedHosts" in cp.stderr, fmt(cp)
 
 
@@ -528,3 +533,37 @@ def test_upstream_proxy_never_gets_loopback_or_private_literals(fence, net, tmp_
     t.join(timeout=5)
     server.close()
     assert seen == []
+
+
+def test_user_config_chain_is_read_only_whatever_this_run_uses(fence, home):
+    """The user config extends a file elsewhere in HOME; a run under another policy (-s) that
+    may write all of HOME still cannot rewrite it (the next plain run's policy)."""
+    (home / "dot").mkdir()
+    (home / "dot/base.json").write_text('{"filesystem": {"denyRead": ["~/secret"]}}')
+    (home / ".config/fence").mkdir(parents=True)
+    (home / ".config/fence/fence.json").write_text('{"extends": "~/dot/base.json"}')
+    cp = fence.py(f"attempt('base', write, {str(home / 'dot/base.json')!r}, '{{}}')\n"
+                  f"attempt('other', write, {str(home / 'dot/other.json')!r}, '{{}}')\n",
+                  config={"filesystem": {"allowWrite": ["~"]}})
+    assert_started(cp)
+    assert err(cp, "base") and ok(cp, "other"), fmt(cp)
+    assert "denyRead" in (home / "dot/base.json").read_text()
+
+
+def test_no_set_user_id_files_from_inside(fence, work):
+    """With fence run as root, a set-user-ID file the sandbox leaves on the host would run as
+    root for whoever executes it there (mounts are nosuid only inside)."""
+    cp = fence.py("import stat\n"
+                  "write('f', 'x'); write('g', 'x'); os.mkdir('d')\n"
+                  "attempt('chmod-suid', os.chmod, 'f', 0o4755)\n"
+                  "attempt('chmod-sgid-file', os.chmod, 'g', 0o2755)\n"
+                  "attempt('chmod-sgid-dir', os.chmod, 'd', 0o2775)\n"
+                  "fd = os.open('h', os.O_CREAT | os.O_WRONLY, 0o6755); os.close(fd)\n"
+                  "print('h-mode', oct(os.stat('h').st_mode & 0o7777))\n",
+                  config={"filesystem": {"allowWrite": ["."]}})
+    assert_started(cp)
+    assert "chmod-suid: ERR EPERM" in cp.stdout and "chmod-sgid-file: ERR EPERM" in cp.stdout, \
+        fmt(cp)
+    assert ok(cp, "chmod-sgid-dir"), fmt(cp)
+    assert not (work / "f").stat().st_mode & 0o6000
+    assert not (work / "h").stat().st_mode & 0o6000

@@ -1194,6 +1194,17 @@ TEST_CASE("ssh rules: upstream's order of evaluation", "[command_policy]") {
   CHECK_FALSE(blocked({"ssh", "-x", "-oPermitLocalCommand=no", "-oClearAllForwardings=yes",
                        "-oRemoteCommand=none", "-oRequestTTY=no", "-oControlMaster=no", "--",
                        "dev.example.com", "ls"}));
+  // Port forwarding reaches other hosts through the one checked; slogin is ssh; hosts have
+  // no '/'.
+  CHECK(blocked({"ssh", "-L", "2222:evil.test:22", "dev.example.com"}));
+  CHECK(blocked({"ssh", "-D1080", "dev.example.com"}));
+  CHECK(blocked({"ssh", "-o", "LocalForward=2222 evil.test:22", "dev.example.com"}));
+  CHECK(blocked({"slogin", "evil.test", "ls"}));
+  CHECK(blocked({"ssh", "x/y.example.com", "ls"}));
+  // At run time, what the remote shell would run is judged for certain: text fence cannot
+  // parse, and the remote shell's own expansions.
+  CHECK(p.check_exec("/usr/bin/ssh", {"ssh", "dev.example.com", "rm -rf x\n(("}).blocked);
+  CHECK(p.check_exec("/usr/bin/ssh", {"ssh", "dev.example.com", "l$(echo s)"}).blocked);
   // A final dot names the same host.
   CHECK(blocked({"ssh", "prod.example.com."}));
   CHECK(blocked({"ssh", "evil.test."}));
