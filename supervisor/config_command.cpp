@@ -226,10 +226,7 @@ int trust_command(int argc, const char* const* argv) {
           kExitConfigError,
           "no fence.jsonc or fence.json in the working directory or a parent (" + usage + ")");
     // The file and every file it extends, loaded (and so checked) as a run would load them.
-    ConfigRequest request;
-    request.home = home;
-    if (const char* xdg = std::getenv("XDG_CONFIG_HOME"); xdg && xdg[0] == '/')
-      request.xdg_config_home = xdg;
+    ConfigRequest request = user_config_request(home);
     request.project = *file;
     std::vector<std::string> trusted;
     request.check_trust = [&](const std::string& path, std::string_view text) {

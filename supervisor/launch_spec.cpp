@@ -75,11 +75,8 @@ FilesystemPlan plan_filesystem(const Config& config, const RunPlaces& at,
   // The user config's chain, even when this run uses another policy (-s, -t, a project
   // config): a file it extends, rewritten now, would be the next plain run's policy.
   try {
-    ConfigRequest user;
-    user.home = at.home;
-    if (const char* xdg = std::getenv("XDG_CONFIG_HOME"); xdg && xdg[0] == '/')
-      user.xdg_config_home = xdg;
-    for (const std::string& file : load_config(user).source_files) own_files.push_back(file);
+    for (const std::string& file : load_config(user_config_request(at.home)).source_files)
+      own_files.push_back(file);
   } catch (const ConfigError&) {
     // A broken user config stops the runs that use it, with its own message.
   }

@@ -276,12 +276,9 @@ std::string home_directory() {
 }
 
 ConfigRequest config_request(const CliOptions& cli, const std::string& home) {
-  ConfigRequest request;
+  ConfigRequest request = user_config_request(home);
   request.settings = cli.settings;
   request.template_name = cli.template_name;
-  request.home = home;
-  if (const char* xdg = std::getenv("XDG_CONFIG_HOME"); xdg && xdg[0] == '/')
-    request.xdg_config_home = xdg;
   // A project config found by discovery is used only when trusted (trust_store.hpp).
   request.cwd = current_directory();
   request.check_trust = [store = std::optional<TrustStore>(), home](const std::string& path,

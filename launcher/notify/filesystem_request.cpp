@@ -129,10 +129,9 @@ bool FilesystemRequest::locate_target(std::uint64_t dir, std::uint64_t path_addr
 // other than an empty directory where a guarded name's missing parent belongs).
 bool FilesystemRequest::guarded(const Location& loc, bool ancestors_too) const {
   if (names_.names.empty() || loc.object || !loc.parent) return false;
-  const std::string dir = fd_path(loc.parent.get());
+  const std::string full = place(loc);
   // SECURITY: a directory whose path cannot be told (over PATH_MAX) fails closed.
-  if (dir.empty()) return true;
-  const std::string full = (dir == "/" ? "" : dir) + "/" + bare(loc.name);
+  if (full.empty()) return true;
   return names_.names.count(full) > 0 || (ancestors_too && names_.ancestors.count(full) > 0);
 }
 

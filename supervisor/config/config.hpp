@@ -176,6 +176,8 @@ struct ConfigRequest {
 // The nearest fence.jsonc / fence.json in `cwd` or one of its parents (regular files only).
 std::optional<std::string> find_project_config(const std::string& cwd);
 Config load_config(const ConfigRequest& request);
+// A request for the user config alone: `home`, and $XDG_CONFIG_HOME when it is absolute.
+ConfigRequest user_config_request(const std::string& home);
 Config load_config(const std::optional<std::string>& settings_path, const std::string& home);
 
 // `child` over `base`: lists appended and de-duplicated (base first); plain booleans OR-ed (a

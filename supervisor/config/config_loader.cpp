@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <unordered_set>
@@ -333,6 +334,14 @@ Config load_config(const ConfigRequest& request) {
     throw ConfigError(source + ": " + *what);
   }
   return config;
+}
+
+ConfigRequest user_config_request(const std::string& home) {
+  ConfigRequest request;
+  request.home = home;
+  if (const char* xdg = std::getenv("XDG_CONFIG_HOME"); xdg && xdg[0] == '/')
+    request.xdg_config_home = xdg;
+  return request;
 }
 
 Config load_config(const std::optional<std::string>& settings_path, const std::string& home) {

@@ -106,6 +106,12 @@ std::string connect_error_text(int error, const IpAddress& a, std::uint16_t port
   }
 }
 
+// One lookup, through the injected resolver when there is one.
+ResolveResult lookup(const std::string& host, const ConnectOptions& options) {
+  return options.resolver ? options.resolver(host, options.resolve_timeout_ms)
+                          : resolve_name(host, options.resolve_timeout_ms);
+}
+
 // The proxy's answer to CONNECT: its header block, at most this long.
 constexpr std::size_t kMaxProxyAnswer = 8192;
 
@@ -177,8 +183,7 @@ void via_upstream_proxy(ConnectOutcome& out, const NetworkPolicy& policy, const 
   if (out.decision.literal) {
     targets.push_back(*out.decision.literal);
   } else {
-    const ResolveResult rr = options.resolver ? options.resolver(host, options.resolve_timeout_ms)
-                                              : resolve_name(host, options.resolve_timeout_ms);
+    const ResolveResult rr = lookup(host, options);
     if (rr.overloaded || rr.timed_out || rr.error != 0 || rr.addresses.empty()) {
       finish(out,
              rr.overloaded  ? ipc::DenyReason::Overloaded
@@ -207,9 +212,7 @@ void via_upstream_proxy(ConnectOutcome& out, const NetworkPolicy& policy, const 
   if (const auto literal = parse_ip_literal(options.upstream_proxy_host)) {
     addresses.push_back(*literal);
   } else {
-    const ResolveResult rr =
-        options.resolver ? options.resolver(options.upstream_proxy_host, options.resolve_timeout_ms)
-                         : resolve_name(options.upstream_proxy_host, options.resolve_timeout_ms);
+    const ResolveResult rr = lookup(options.upstream_proxy_host, options);
     if (rr.error != 0 || rr.timed_out || rr.overloaded || rr.addresses.empty()) {
       finish(out, ipc::DenyReason::ResolveFailed,
              "upstream proxy " + proxy + ": " +
@@ -285,8 +288,7 @@ ConnectOutcome establish(const NetworkPolicy& policy, const std::string& host, s
   if (out.decision.literal) {
     addresses.push_back(*out.decision.literal);
   } else {
-    const ResolveResult rr = options.resolver ? options.resolver(host, options.resolve_timeout_ms)
-                                              : resolve_name(host, options.resolve_timeout_ms);
+    const ResolveResult rr = lookup(host, options);
     if (rr.overloaded) {
       finish(out, ipc::DenyReason::Overloaded,
              "resolution of " + host + " refused: " + rr.error_text);
