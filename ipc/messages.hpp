@@ -43,7 +43,8 @@ void serialize(Archive& ar, LaunchSpec& m) {
      bounded(m.local_outbound_ports, kMaxPortCount),
      bounded(m.unix_sockets, kMaxSocketCount, kMaxPathLen), checked(m.allow_pty),
      bounded(m.devices, kMaxPathCount, kMaxPathLen), checked(m.new_session),
-     checked(m.report_violations), checked(m.check_exec));
+     checked(m.report_violations), checked(m.check_exec), checked(m.nested),
+     bounded(m.exec_rules, kMaxExecRulesLen));
 }
 
 template <typename Archive>

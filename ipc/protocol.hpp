@@ -26,8 +26,8 @@ namespace fence::ipc {
 
 // --- framing ---------------------------------------------------------------------------------
 
-inline constexpr std::uint32_t kMagic = 0x46454e43;   // "FENC"
-inline constexpr std::uint16_t kProtocolVersion = 9;  // bump on any change
+inline constexpr std::uint32_t kMagic = 0x46454e43;    // "FENC"
+inline constexpr std::uint16_t kProtocolVersion = 10;  // bump on any change
 // A payload travels in its datagram up to kMaxPayload bytes. Messages whose rule says `large`
 // (an argv and environment as large as the kernel accepts for execve) may be bigger: their
 // payload then travels in a sealed memfd attached as the last fd (frame.hpp), up to
@@ -53,6 +53,13 @@ inline constexpr std::uint16_t kDefaultSocksProxyPort = 1080;
 inline std::string private_runtime_dir(unsigned uid) {
   return "/run/user/" + std::to_string(uid);
 }
+
+// Where the sandbox's init leaves LaunchSpec::exec_rules, on a read-only bind in the private
+// /run: what a fence run inside reads to learn which command rules are checked at every exec
+// already (supervisor/nested_run.hpp).
+inline constexpr const char* kExecRulesFile = "/run/fence/exec-rules.json";
+// Where the sandbox's init listens for fence runs inside (launcher/notify/nest_registry.hpp).
+inline constexpr const char* kNestSocket = "/run/fence/nest.sock";
 
 // --- bounds of the message schemas, checked before any allocation while decoding -----------
 
@@ -82,6 +89,7 @@ inline constexpr std::int32_t kMaxExitCode = 255;
 // turns negative as pid_t would address a whole process group.
 inline constexpr std::uint32_t kMaxPid = 4 * 1024 * 1024;
 // Network messages: a DNS name (RFC 1035) and the text shown to a refused client.
+inline constexpr std::size_t kMaxExecRulesLen = 64 * 1024;  // LaunchSpec::exec_rules
 inline constexpr std::size_t kMaxHostLen = 253;
 inline constexpr std::size_t kMaxReasonLen = 256;
 // ConnectRequests the worker may have pending at once; one more is a protocol violation.
@@ -181,6 +189,13 @@ struct LaunchSpec {
   // Observability (docs/monitoring.md).
   bool report_violations = false;  // denied syscalls and writes reported as Violation
   bool check_exec = false;         // every execve inside is asked about with ExecCheck
+  // Inside another fence sandbox (platform::nested_sandbox_evidence): no namespaces, mounts or
+  // listeners; the launcher runs the command under this spec's Landlock and seccomp rules,
+  // stacked on the outer sandbox's (launcher/nested.hpp).
+  bool nested = false;
+  // The command rules this sandbox checks at every exec, as a JSON document (empty: none is
+  // written), for fence runs inside: init writes it to kExecRulesFile.
+  std::string exec_rules;
 };
 
 // SandboxReady — launcher -> supervisor, once, after the sandbox is complete and just before

@@ -129,7 +129,11 @@ void exec_command(const CommandSetup& setup, int report_fd) {
   // In this order: capabilities first (nothing later needs them); no_new_privs before Landlock
   // and seccomp (both require it when unprivileged); seccomp last so every earlier step may
   // still use the syscalls it forbids.
-  run_child_step(report_fd, CommandStep::DropCapabilities, platform::drop_all_capabilities);
+  // Nested (inside another fence sandbox): the outer one emptied the bounding set and locked
+  // the securebits, and left no capability to do either again.
+  run_child_step(
+      report_fd, CommandStep::DropCapabilities,
+      spec.nested ? platform::drop_remaining_capabilities : platform::drop_all_capabilities);
   run_child_step(report_fd, CommandStep::NoNewPrivs, platform::set_no_new_privs);
   run_child_step(report_fd, CommandStep::Landlock,
                  [&] { platform::apply_landlock(setup.landlock); });

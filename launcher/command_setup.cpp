@@ -75,6 +75,14 @@ ProtectedNames protected_names_for(const ipc::LaunchSpec& spec) {
                         spec.creatable_protected, spec.protect_bare_repositories);
 }
 
+std::vector<std::string> filter_plan_lines(const CommandSetup& setup, int abi) {
+  std::vector<std::string> lines;
+  for (auto& line : platform::describe_landlock(setup.landlock, abi))
+    lines.push_back("[fence:landlock] " + line);
+  for (auto& line : describe_seccomp(setup.seccomp)) lines.push_back("[fence:seccomp] " + line);
+  return lines;
+}
+
 GuardedNames find_guarded_names(const ipc::LaunchSpec& spec, const ProtectedNames& names) {
   GuardedNames guarded;
   for (const auto& path : spec.read_only) {

@@ -23,6 +23,9 @@ struct CommandPreparation {
 // Pure but for lstat(2) of the missing protected paths (after pivot_root).
 CommandPreparation prepare_command_setup(const ipc::LaunchSpec& spec);
 
+// The -d lines that describe the command's Landlock policy (at `abi`) and seccomp profile.
+std::vector<std::string> filter_plan_lines(const CommandSetup& setup, int abi);
+
 // The names protected at any depth of the writable trees of `spec`.
 ProtectedNames protected_names_for(const ipc::LaunchSpec& spec);
 

@@ -3,6 +3,7 @@
 //   2. create_listeners              lo up, the proxy and transparent listeners handed to fence
 //   3. prepare_command_setup         the command's Landlock policy and seccomp options, the
 //                                    names the notifier guards (command_setup.cpp)
+//      prepare_nest                  /run/fence for fence runs inside (nest_registry.hpp)
 //   4. prepare_notifier              its restricted thread, the socket the notify fd comes on
 //   5. require_landlock              fail closed without it
 //   6. prepare_fork                  signals queued, the report pipe
@@ -31,6 +32,7 @@
 #include "launcher/command_setup.hpp"
 #include "launcher/inbound_client.hpp"
 #include "launcher/notify/filesystem_guard.hpp"
+#include "launcher/notify/nest_registry.hpp"
 #include "launcher/notify/notifier.hpp"
 #include "launcher/notify/restricted_thread.hpp"
 #include "launcher/notify/unix_connect.hpp"
@@ -64,14 +66,6 @@ std::vector<std::string> network_plan_lines(const ipc::LaunchSpec& spec) {
   for (std::uint16_t port : spec.inbound_ports)
     lines.push_back("[fence:net] inbound: host connections for -p " + std::to_string(port) +
                     " arrive from init at 127.0.0.1:" + std::to_string(port));
-  return lines;
-}
-
-std::vector<std::string> filter_plan_lines(const CommandSetup& setup, int abi) {
-  std::vector<std::string> lines;
-  for (auto& line : platform::describe_landlock(setup.landlock, abi))
-    lines.push_back("[fence:landlock] " + line);
-  for (auto& line : describe_seccomp(setup.seccomp)) lines.push_back("[fence:seccomp] " + line);
   return lines;
 }
 
@@ -135,9 +129,10 @@ class Init {
   [[noreturn]] void run() {
     platform::set_parent_death_signal(SIGKILL, 0);
     const int stdio[] = {stdio_.fds[0].get(), stdio_.fds[1].get(), stdio_.fds[2].get()};
-    plan_lines_ = build_root_filesystem(spec_, stdio, creatable_roots_);
+    plan_lines_ = build_root_filesystem(spec_, stdio, creatable_roots_, nest_listener_);
     create_listeners();
     prepare_command_setup();
+    prepare_nest();
     prepare_notifier();
     require_landlock();
     prepare_fork();
@@ -186,6 +181,12 @@ class Init {
     prep_ = launcher::prepare_command_setup(spec_);
     for (int i = 0; i < 3; ++i) prep_.setup.stdio[i] = stdio_.fds[i].get();
     append(plan_lines_, std::move(prep_.plan_lines));
+  }
+
+  // Fence runs inside register here (nest_registry.hpp); the listener was made with the root.
+  void prepare_nest() {
+    if (nest_listener_)
+      nests_ = std::make_unique<NestRegistry>(std::move(nest_listener_), prep_.setup.landlock);
   }
 
   // One notify fd for every notifying rule, answered by init; none at all when nothing needs
@@ -255,10 +256,12 @@ class Init {
       policy.held_files.clear();
       creatable_ = std::make_unique<CreatableRoots>(std::move(creatable_roots_), std::move(policy));
     }
-    if (restricted_)
+    if (restricted_) {
       filesystem_ = std::make_unique<FilesystemGuard>(std::move(prep_.guarded),
                                                       std::move(prep_.names), *restricted_,
                                                       creatable_.get(), spec_.report_violations);
+      filesystem_->set_nests(nests_.get());
+    }
     if (seccomp.mediates_connect())
       connect_guard_ = std::make_unique<ConnectGuard>(spec_.unix_sockets, spec_.report_violations);
     // Connect threads start later, when init no longer holds the command's stdio: their fd
@@ -293,12 +296,15 @@ class Init {
   // inbound requests, and ends the sandbox when the command ends (the kernel then kills
   // whatever is left in the namespace). Returns init's exit code.
   int serve() {
-    link_.serve_command(inbound_, notifier_.get());
+    link_.serve_command(&inbound_, notifier_.get());
     int notify_fd = notifier_ ? notifier_->notify_fd() : -1;
     for (;;) {
       std::vector<pollfd> fds = {
           {signal_fd_.get(), POLLIN, 0}, {link_.fd(), POLLIN, 0}, {notify_fd, POLLIN, 0}};
       inbound_.add_poll_fds(fds);
+      const std::size_t nest_from = fds.size();
+      if (nests_)
+        for (int fd : nests_->poll_fds()) fds.push_back({fd, POLLIN, 0});
       const int timeout = earliest_timeout(inbound_.next_timeout_ms(),
                                            notifier_ ? notifier_->next_timeout_ms() : -1);
       if (::poll(fds.data(), fds.size(), timeout) < 0) {
@@ -307,8 +313,10 @@ class Init {
       }
       if (notifier_) serve_notifier(fds[2].revents, notify_fd);
       try {
-        for (std::size_t i = 3; i < fds.size(); ++i)
+        for (std::size_t i = 3; i < nest_from; ++i)
           if (fds[i].revents) inbound_.on_ready(fds[i].fd);
+        for (std::size_t i = nest_from; i < fds.size(); ++i)
+          if (fds[i].revents) nests_->on_ready(fds[i].fd);
         inbound_.expire();
         // SECURITY: when the supervisor is gone (or breaks the protocol) nothing in the
         // sandbox may outlive it. Exiting as init kills every process of the pid namespace.
@@ -366,6 +374,8 @@ class Init {
   pid_t command_pid_ = -1;
   std::vector<CreatableRoot> creatable_roots_;  // held by the root build, until the notifier
   std::unique_ptr<CreatableRoots> creatable_;
+  platform::UniqueFd nest_listener_;     // from the root build, until prepare_nest
+  std::unique_ptr<NestRegistry> nests_;  // before filesystem_, which points to it
   std::unique_ptr<FilesystemGuard> filesystem_;
   std::unique_ptr<ConnectGuard> connect_guard_;
   std::unique_ptr<Notifier> notifier_;

@@ -10,6 +10,7 @@
 //   3. mount/pid/net/ipc/uts/cgroup ns      — owned by the new user namespace.
 //   4. fork init                            — the pid namespace applies to the next child.
 //   5. wait for init, forward signals       — the supervisor's only handle on the sandbox.
+//  nested (LaunchSpec::nested, inside another fence sandbox): none of 2-5; nested.hpp.
 //  init (pid 1 of the sandbox): its own steps are listed at the top of init.cpp.
 #include <fcntl.h>
 #include <signal.h>
@@ -25,6 +26,7 @@
 
 #include "ipc/channel.hpp"
 #include "launcher/init.hpp"
+#include "launcher/nested.hpp"
 #include "launcher/signals.hpp"
 #include "launcher/step_error.hpp"
 #include "launcher/supervisor_link.hpp"
@@ -101,6 +103,14 @@ int run_launcher(SupervisorLink& link) {
   std::optional<ReceivedLaunchSpec> launch = link.receive_launch_spec();
   if (!launch) return 1;
   CommandStdio stdio = take_stdio(launch->stdio);
+  if (launch->spec.nested) {
+    try {
+      return run_nested(link, launch->spec, std::move(stdio));
+    } catch (const StepError& e) {
+      link.send_setup_failed(e);
+      return 1;
+    }
+  }
   try {
     enter_namespaces();
   } catch (const StepError& e) {

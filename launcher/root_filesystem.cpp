@@ -3,11 +3,15 @@
 #include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <set>
 
 #include "launcher/step_error.hpp"
@@ -65,8 +69,8 @@ std::vector<std::string> parents_first(std::vector<std::string> paths) {
 class RootBuilder {
  public:
   RootBuilder(const ipc::LaunchSpec& spec, std::span<const int> stdio,
-              std::vector<CreatableRoot>& creatable)
-      : spec_(spec), stdio_(stdio), creatable_(creatable) {}
+              std::vector<CreatableRoot>& creatable, UniqueFd& nest_listener)
+      : spec_(spec), stdio_(stdio), creatable_(creatable), nest_listener_(nest_listener) {}
 
   std::vector<std::string> build() {
     // Why first: nothing we mount may propagate back to the host's mount namespace.
@@ -335,6 +339,49 @@ class RootBuilder {
     });
     plan_lines_.push_back("[fence:fs] tmpfs /run (private), with " +
                           ipc::private_runtime_dir(::getuid()) + " (mode 0700, writable)");
+    make_nest_dir();
+  }
+
+  // /run/fence, for fence runs inside this sandbox (notify/nest_registry.hpp): the command rules
+  // checked at every exec (ipc::kExecRulesFile) and the socket nested runs register on.
+  // SECURITY: only on the private /run's fresh tmpfs (never the host's), and a read-only bind
+  // made before the command exists: nothing inside can change what a nested run relies on.
+  void make_nest_dir() {
+    if (!exists_beneath(new_root_.get(), "/run")) return;
+    const std::string dir = "/run/fence";
+    run_step(Stage::Filesystem, "mount: " + dir, [&] {
+      make_dir(in_new_root(dir), 0755);
+      if (!spec_.exec_rules.empty()) write_file(in_new_root(ipc::kExecRulesFile), spec_.exec_rules);
+      UniqueFd listener(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+      if (!listener) throw platform::SysError("socket");
+      sockaddr_un addr{};
+      addr.sun_family = AF_UNIX;
+      const std::string path = in_new_root(ipc::kNestSocket);
+      if (path.size() >= sizeof addr.sun_path)
+        throw platform::SysError("socket path " + path, ENAMETOOLONG);
+      std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+      if (::bind(listener.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 ||
+          ::listen(listener.get(), 16) != 0)
+        throw platform::SysError("listen on " + path);
+      UniqueFd target = platform::open_beneath(new_root_.get(), dir, O_PATH | O_CLOEXEC);
+      UniqueFd tree = platform::clone_mount(target.get(), false);
+      platform::set_mount_attributes(tree.get(), false, kReadOnly | platform::kMountAttrNoexec, 0);
+      platform::attach_mount(tree.get(), target.get());
+      nest_listener_ = std::move(listener);
+    });
+    plan_lines_.push_back("[fence:nested] " + dir +
+                          " (read-only): the command rules checked at every exec, and the socket "
+                          "fence runs inside register their Landlock rulesets on");
+  }
+
+  static void write_file(const std::string& path, const std::string& text) {
+    UniqueFd fd(::open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0444));
+    if (!fd) throw platform::SysError("create " + path);
+    for (std::size_t done = 0; done < text.size();) {
+      const ssize_t n = ::write(fd.get(), text.data() + done, text.size() - done);
+      if (n <= 0) throw platform::SysError("write " + path, n < 0 ? errno : EIO);
+      done += static_cast<std::size_t>(n);
+    }
   }
 
   // Binds the host's `path` (with its submounts) at the same place in the new root, read-write
@@ -601,6 +648,7 @@ class RootBuilder {
   const ipc::LaunchSpec& spec_;
   std::span<const int> stdio_;
   std::vector<CreatableRoot>& creatable_;
+  UniqueFd& nest_listener_;
   UniqueFd old_root_;
   UniqueFd new_root_dir_;
   UniqueFd new_root_;
@@ -612,8 +660,9 @@ class RootBuilder {
 
 std::vector<std::string> build_root_filesystem(const ipc::LaunchSpec& spec,
                                                std::span<const int> stdio,
-                                               std::vector<CreatableRoot>& creatable) {
-  return RootBuilder(spec, stdio, creatable).build();
+                                               std::vector<CreatableRoot>& creatable,
+                                               UniqueFd& nest_listener) {
+  return RootBuilder(spec, stdio, creatable, nest_listener).build();
 }
 
 }  // namespace fence::launcher

@@ -51,8 +51,8 @@ void SupervisorLink::await_start_command() {
   });
 }
 
-void SupervisorLink::serve_command(InboundClient& inbound, Notifier* notifier) {
-  inbound_ = &inbound;
+void SupervisorLink::serve_command(InboundClient* inbound, Notifier* notifier) {
+  inbound_ = inbound;
   notifier_ = notifier;
   phase_ = Phase::Serving;
 }
@@ -91,6 +91,9 @@ void SupervisorLink::on_exec_verdict(const ipc::ExecVerdict& verdict) {
 
 void SupervisorLink::on_inbound_open(const ipc::InboundOpen& request) {
   if (phase_ != Phase::Serving) out_of_order(ipc::MessageType::InboundOpen);
+  if (!inbound_)
+    throw ipc::ProtocolError("InboundOpen for port " + std::to_string(request.port) +
+                             ", which this run does not serve");
   inbound_->open(request);
 }
 

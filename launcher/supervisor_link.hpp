@@ -60,8 +60,8 @@ class SupervisorLink final : public NotifierSink {
   void await_start_command();
 
   // Init, once the command runs: InboundOpen goes to `inbound`, ExecVerdict to `notifier` (none:
-  // nothing is ever asked, and a verdict is a violation).
-  void serve_command(InboundClient& inbound, Notifier* notifier);
+  // nothing is ever asked or served, and such a message is a violation).
+  void serve_command(InboundClient* inbound, Notifier* notifier);
 
   // Init, while serving: handles the one message that is ready. False when the supervisor is
   // gone; throws on a protocol violation.

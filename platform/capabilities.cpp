@@ -74,6 +74,18 @@ void drop_all_capabilities() {
   clear_capability_sets();
 }
 
+void drop_remaining_capabilities() {
+  clear_ambient();
+  clear_capability_sets();
+  const int last = last_capability();
+  for (int cap = 0; cap <= last; ++cap) {
+    const int held = ::prctl(PR_CAPBSET_READ, cap, 0, 0, 0);
+    if (held < 0 && errno == EINVAL) break;  // past the kernel's last capability
+    if (held != 0)
+      throw SysError("caps: bounding capability " + std::to_string(cap) + " held", EPERM);
+  }
+}
+
 void set_no_new_privs() {
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) throw SysError("prctl(PR_SET_NO_NEW_PRIVS)");
 }

@@ -10,6 +10,11 @@ namespace fence::platform {
 //   namespace). Throws SysError on any failure (fail closed).
 void drop_all_capabilities();
 
+// Inside another sandbox, which has dropped the bounding set and locked the securebits already
+// (and left no CAP_SETPCAP to do either again): clears the ambient, effective, permitted and
+// inheritable sets, and fails (EPERM) unless the bounding set is empty. Throws SysError.
+void drop_remaining_capabilities();
+
 // PR_SET_NO_NEW_PRIVS: execve can never grant privileges again (setuid bits, file caps).
 // Also required before an unprivileged seccomp or Landlock restriction.
 void set_no_new_privs();

@@ -15,6 +15,7 @@
 #include <optional>
 #include <sstream>
 #include <string_view>
+#include <vector>
 
 #include "platform/landlock.hpp"
 #include "platform/sys_error.hpp"
@@ -105,6 +106,35 @@ bool inside_fence_sandbox() {
          read_sysctl("/proc/sys/user/max_user_namespaces") == 0;
 }
 
+// The value of "KEY:" in /proc/self/status, without its whitespace; empty if absent.
+std::string own_status_field(std::string_view key) {
+  std::istringstream in(read_text("/proc/self/status"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.size() <= key.size() || line.compare(0, key.size(), key) != 0 ||
+        line[key.size()] != ':')
+      continue;
+    const std::size_t start = line.find_first_not_of(" \t", key.size() + 1);
+    return start == std::string::npos ? std::string() : line.substr(start);
+  }
+  return {};
+}
+
+// The interfaces of this process's network namespace (/proc/self/net/dev: two header lines,
+// then "NAME: counters" per interface).
+std::vector<std::string> own_interfaces() {
+  std::istringstream in(read_text("/proc/self/net/dev"));
+  std::vector<std::string> names;
+  std::string line;
+  for (int n = 0; std::getline(in, line); ++n) {
+    const std::size_t colon = line.find(':');
+    if (n < 2 || colon == std::string::npos) continue;
+    const std::size_t start = line.find_first_not_of(' ');
+    names.push_back(line.substr(start, colon - start));
+  }
+  return names;
+}
+
 // Names the host setting that explains a failed user namespace, if any.
 std::string explain_userns_failure() {
   if (inside_fence_sandbox()) return "inside a fence sandbox, which allows no new namespaces";
@@ -138,6 +168,19 @@ const char* stage_name(ProbeStage stage) {
 }
 
 }  // namespace
+
+std::string nested_sandbox_evidence() {
+  const char* in_fence = std::getenv("FENCE_SANDBOX");
+  if (!in_fence || std::string_view(in_fence) != "1") return "FENCE_SANDBOX is not 1";
+  if (read_sysctl("/proc/sys/user/max_user_namespaces") != 0)
+    return "user namespaces can still be created here";
+  if (own_status_field("NoNewPrivs") != "1") return "no_new_privs is not set";
+  if (own_status_field("Seccomp") != "2") return "no seccomp filter is in force";
+  const std::vector<std::string> interfaces = own_interfaces();
+  if (interfaces != std::vector<std::string>{"lo"})
+    return "the network namespace has interfaces other than lo";
+  return {};
+}
 
 KernelFeatures probe_kernel_features() {
   KernelFeatures features;
@@ -174,9 +217,12 @@ std::string fix_hint_for_user_namespaces(const KernelFeatures& features) {
   if (features.user_namespaces) return {};
   // Inside a fence sandbox no sysctl of the host helps.
   if (inside_fence_sandbox()) {
-    return "this fence runs inside another fence sandbox, which allows no new namespaces; "
-           "fence inside fence is not supported yet (the outer sandbox's policy still applies "
-           "to this command: run it without the inner fence)";
+    return "this fence runs inside another sandbox that allows no new namespaces, and a nested "
+           "run (a further restriction of the outer sandbox) needs proof that it confines this "
+           "process: " +
+           nested_sandbox_evidence() +
+           " (the outer sandbox's policy still applies: run the command without the inner "
+           "fence)";
   }
   if (read_sysctl("/proc/sys/user/max_user_namespaces") == 0) {
     return "sudo sysctl -w user.max_user_namespaces=15000  (persist: echo "

@@ -21,6 +21,15 @@ struct KernelFeatures {
 // (its /proc files belong to root), which would read as "no user namespaces".
 KernelFeatures probe_kernel_features();
 
+// Empty when this process is provably inside a sandbox that confines it the way a fence sandbox
+// does, so that a fence run here can add restrictions without namespaces of its own (nested
+// mode): FENCE_SANDBOX=1, no user namespace can be created (user.max_user_namespaces is 0 in
+// this namespace), no_new_privs is set, a seccomp filter is in force, and this network
+// namespace has no interface but lo. Otherwise the first of these that does not hold.
+// FENCE_SANDBOX alone proves nothing: each of the others is checked here. Whoever could fake
+// all of them has confined the process's network to a loopback of its own already.
+std::string nested_sandbox_evidence();
+
 // A concrete command that enables unprivileged user namespaces; empty when they work.
 std::string fix_hint_for_user_namespaces(const KernelFeatures& features);
 

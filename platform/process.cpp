@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -76,8 +77,15 @@ std::vector<pid_t> child_processes() {
   if (!tasks) return children;
   while (const dirent* e = ::readdir(tasks)) {
     if (e->d_name[0] == '.') continue;
+    // Raw reads: a thread that exits meanwhile makes read(2) fail with ESRCH, which
+    // std::ifstream would turn into an exception.
     const std::string file = std::string("/proc/self/task/") + e->d_name + "/children";
-    std::ifstream in(file);
+    UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+    std::string text;
+    char buf[4096];
+    for (ssize_t n; fd && (n = retry_eintr([&] { return ::read(fd.get(), buf, sizeof buf); })) > 0;)
+      text.append(buf, static_cast<std::size_t>(n));
+    std::istringstream in(text);
     for (pid_t pid; in >> pid;) children.push_back(pid);
   }
   ::closedir(tasks);

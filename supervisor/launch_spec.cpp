@@ -229,10 +229,12 @@ std::vector<std::string> plan_devices(const DevicesConfig& devices,
 }  // namespace
 
 LaunchPlan build_launch_spec(const CliOptions& cli, const Config& config, const RunPlaces& at,
-                             const OutputFiles& outputs) {
+                             const OutputFiles& outputs, bool nested) {
   FilesystemPlan fs = plan_filesystem(config, at, outputs);
   LaunchPlan plan;
   plan.fs_warnings = std::move(fs.warnings);
+  plan.denied_write_paths = std::move(fs.denied_write_paths);
+  plan.denied_write_names = std::move(fs.denied_write_names);
   ipc::LaunchSpec& spec = plan.spec;
   spec.argv = cli.shell_command
                   ? shell_command_argv(cli, *cli.shell_command, environment_value("SHELL"))
@@ -265,7 +267,14 @@ LaunchPlan build_launch_spec(const CliOptions& cli, const Config& config, const 
   if (spec.http_proxy_port == spec.socks_proxy_port)
     throw ConfigError("network.httpProxyPort and network.socksProxyPort are equal");
   add_local_network(spec, config, cli, at, plan.net_warnings);
-  add_proxy_environment(spec.env, spec.http_proxy_port, spec.socks_proxy_port);
+  if (!nested) add_proxy_environment(spec.env, spec.http_proxy_port, spec.socks_proxy_port);
+  // Nested: the launcher makes the command's TMPDIR in the caller's (launcher/nested.cpp), the
+  // one place a run inside a nested run may write.
+  if (nested && caller_tmpdir && !caller_tmpdir->empty() && (*caller_tmpdir)[0] == '/') {
+    std::erase_if(spec.env, [](const std::string& e) { return e.starts_with("TMPDIR="); });
+    spec.env.push_back("TMPDIR=" + *caller_tmpdir);
+  }
+  spec.nested = nested;
   return plan;
 }
 

@@ -25,10 +25,12 @@ struct RunPlaces {
 // Throws ConfigError for a policy that cannot be planned or ports that collide.
 struct LaunchPlan {
   ipc::LaunchSpec spec;
-  std::vector<std::string> fs_warnings;   // entries ignored and why, for -d / -m
-  std::vector<std::string> net_warnings;  // the same for network entries
-  std::vector<std::string> removed_env;   // environment variables not passed on
-  std::vector<std::string> env_changes;   // variables changed to work inside, and why
+  std::vector<std::string> fs_warnings;         // entries ignored and why, for -d / -m
+  std::vector<std::string> net_warnings;        // the same for network entries
+  std::vector<std::string> removed_env;         // environment variables not passed on
+  std::vector<std::string> env_changes;         // variables changed to work inside, and why
+  std::vector<std::string> denied_write_paths;  // FilesystemPlan's: the policy's own denyWrite
+  std::vector<std::string> denied_write_names;
 };
 // Files fence writes on the host during the run, as resolved ("" for none, or for a descriptor
 // fence inherited). The audit file is protected from the sandbox; the log file is writable
@@ -38,7 +40,9 @@ struct OutputFiles {
   std::string audit_file;
   std::string log_file;
 };
+// `nested`: inside another fence sandbox (supervisor/nested_run.hpp), whose proxy variables the
+// command keeps: this run has no proxies of its own.
 LaunchPlan build_launch_spec(const CliOptions& cli, const Config& config, const RunPlaces& at,
-                             const OutputFiles& outputs);
+                             const OutputFiles& outputs, bool nested = false);
 
 }  // namespace fence::supervisor

@@ -27,6 +27,7 @@
 #include "supervisor/features_report.hpp"
 #include "supervisor/launch_spec.hpp"
 #include "supervisor/launcher_host.hpp"
+#include "supervisor/nested_run.hpp"
 #include "supervisor/network/inbound_forwarder.hpp"
 #include "supervisor/network/worker_host.hpp"
 #include "supervisor/policy/command_policy.hpp"
@@ -117,11 +118,15 @@ AuditSinks open_audit(const CliOptions& cli, const Config& config, const RunPlac
 
 // What session_start records about the sandbox that was asked for.
 nlohmann::json features(const ipc::LaunchSpec& spec) {
-  return {{"landlock_abi", platform::landlock_abi()},
-          {"namespaces", {"user", "mount", "pid", "net", "ipc", "uts", "cgroup"}},
-          {"seccomp", true},
-          {"violation_reports", spec.report_violations},
-          {"exec_checks", spec.check_exec}};
+  nlohmann::json namespaces = nlohmann::json::array();
+  if (!spec.nested) namespaces = {"user", "mount", "pid", "net", "ipc", "uts", "cgroup"};
+  nlohmann::json out = {{"landlock_abi", platform::landlock_abi()},
+                        {"namespaces", namespaces},
+                        {"seccomp", true},
+                        {"violation_reports", spec.report_violations},
+                        {"exec_checks", spec.check_exec}};
+  if (spec.nested) out["nested"] = true;
+  return out;
 }
 
 // The command policy: fence's own argv (or -c text) is checked before anything starts; every
@@ -137,6 +142,8 @@ CommandPolicy preflight_command(const CliOptions& cli, const Config& config, ipc
     throw RunError(kExitConfigError, std::string("command: ") + e.what());
   }
   spec.check_exec = !commands->empty();
+  // For fence runs inside this sandbox (nested_run.hpp): the rules it checks at every exec.
+  spec.exec_rules = exec_rules_document(command_rules_from(config), spec.check_exec);
   const CommandPolicy::Verdict v = cli.shell_command ? commands->check_shell(*cli.shell_command)
                                                      : commands->check_argv(cli.command);
   if (v.blocked) {
@@ -231,8 +238,10 @@ RunOutcome run_session(const std::string& launcher, const ipc::LaunchSpec& spec,
                     [debug](const std::string& line) { print_line(debug, line); });
   RunOutcome outcome = host.run(launcher);
   // Connections still open died with the sandbox; their close reports are on the way.
-  network.worker->drain(std::chrono::milliseconds(250));
-  network.worker->stop();
+  if (network.worker) {
+    network.worker->drain(std::chrono::milliseconds(250));
+    network.worker->stop();
+  }
   return outcome;
 }
 
@@ -298,7 +307,9 @@ int run(const CliOptions& cli) {
     for (const std::string& line : config.chain) print_line(cli.debug, "[fence:config] " + line);
     for (const std::string& note : config_notes(config))
       print_line(cli.debug, "[fence:config] " + note);
-    LaunchPlan plan = build_launch_spec(cli, config, at, sinks.files);
+    // Inside another fence sandbox: a further restriction of it (nested_run.hpp).
+    const bool nested = inside_outer_sandbox();
+    LaunchPlan plan = build_launch_spec(cli, config, at, sinks.files, nested);
     Reporter reporter(cli.debug, cli.monitor, std::move(sinks.log), std::move(sinks.syslog));
     for (const auto& warning : plan.fs_warnings)
       print_line(cli.debug || cli.monitor, "[fence:fs] " + warning);
@@ -309,10 +320,16 @@ int run(const CliOptions& cli) {
     // that machinery is installed.
     spec.report_violations = cli.monitor || cli.debug || reporter.recording();
     const CommandPolicy commands = preflight_command(cli, config, spec, reporter);
+    if (nested) {
+      for (const std::string& line : adapt_to_outer_sandbox(plan, cli, command_rules_from(config)))
+        print_line(cli.debug || cli.monitor, line);
+      print_line(true, nested_run_summary());
+    }
     print_command(cli, plan);
     const std::string launcher = find_launcher();
     const auto started = Clock::now();
-    Network network = start_network(cli, config, spec, reporter);
+    Network network;
+    if (!nested) network = start_network(cli, config, spec, reporter);
     if (reporter.recording())
       reporter.record(session_start(spec.argv, at.cwd, ::getuid(), canonical_config_json(config),
                                     features(spec)));

@@ -28,7 +28,13 @@ FilesystemGuard::FilesystemGuard(GuardedNames names, ProtectedNames protected_na
       report_(report) {}
 
 FilesystemOutcome FilesystemGuard::handle(const seccomp_notif& req, const ProcessMemory& mem) {
-  FilesystemRequest request(req, mem, names_, protected_, restricted_, creatable_);
+  // SECURITY: a nested run's command gets its own ruleset on top of the command's, and never
+  // the writer threads of the creatable entries (they hold rights its ruleset does not).
+  const std::optional<RestrictedThread*> nested =
+      nests_ ? nests_->thread_for(static_cast<pid_t>(req.pid)) : std::nullopt;
+  if (nested && !*nested) return FilesystemOutcome{error_answer(EPERM), std::nullopt, std::nullopt};
+  FilesystemRequest request(req, mem, names_, protected_, nested ? **nested : restricted_,
+                            nested ? nullptr : creatable_);
   FilesystemOutcome outcome = request.decide();
   const int error = outcome.answer.error;
   if (report_ && !outcome.parked && *request.operation() && is_refusal(error, request.removal())) {
@@ -47,7 +53,11 @@ FilesystemOutcome FilesystemGuard::handle(const seccomp_notif& req, const Proces
 std::optional<NotifyAnswer> FilesystemGuard::retry(const ParkedOpen& open) {
   std::int64_t fd = -1;
   int error = 0;
-  RestrictedThread* writer = creatable_ && creatable_->any_made()
+  const std::optional<RestrictedThread*> nested =
+      nests_ ? nests_->thread_for(open.pid) : std::nullopt;
+  if (nested && !*nested) return error_answer(EPERM);
+  RestrictedThread* writer = nested ? *nested
+                             : creatable_ && creatable_->any_made()
                                  ? creatable_->writer_for(fd_path(open.target.get()))
                                  : nullptr;
   (writer ? *writer : restricted_).run([&] {

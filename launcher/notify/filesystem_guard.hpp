@@ -43,6 +43,7 @@
 
 #include "ipc/protocol.hpp"
 #include "launcher/notify/creatable_roots.hpp"
+#include "launcher/notify/nest_registry.hpp"
 #include "launcher/notify/process_memory.hpp"
 #include "launcher/notify/protected_names.hpp"
 #include "launcher/notify/restricted_thread.hpp"
@@ -70,6 +71,7 @@ struct NotifyAnswer {
 struct ParkedOpen {
   platform::UniqueFd target;  // the FIFO, O_PATH
   int flags = 0;
+  pid_t pid = 0;  // the caller
 };
 
 struct FilesystemOutcome {
@@ -93,12 +95,17 @@ class FilesystemGuard {
   // One more non-blocking attempt at a parked open; nullopt while there is still no reader.
   std::optional<NotifyAnswer> retry(const ParkedOpen& open);
 
+  // Fence runs inside (nest_registry.hpp): their commands' syscalls are performed on threads
+  // restricted by their rulesets too.
+  void set_nests(NestRegistry* nests) { nests_ = nests; }
+
  private:
   GuardedNames names_;
   ProtectedNames protected_;
   RestrictedThread& restricted_;
   CreatableRoots* creatable_;
   bool report_;
+  NestRegistry* nests_ = nullptr;
 };
 
 }  // namespace fence::launcher

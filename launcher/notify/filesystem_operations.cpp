@@ -134,7 +134,7 @@ void FilesystemRequest::park(const Location& loc, int flags) {
       loc.object ? ::fcntl(loc.object.get(), F_DUPFD_CLOEXEC, 0)
                  : ::openat(loc.parent.get(), loc.name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
   if (!target) return;  // answer ENXIO: the FIFO went away
-  outcome_.parked = ParkedOpen{std::move(target), flags};
+  outcome_.parked = ParkedOpen{std::move(target), flags, pid_};
 }
 
 void FilesystemRequest::make_node(bool at, bool directory) {

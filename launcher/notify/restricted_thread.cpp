@@ -23,8 +23,11 @@ void follow_current_cpu(pid_t tid, int& last_cpu) {
   if (::sched_setaffinity(tid, sizeof set, &set) == 0) last_cpu = cpu;
 }
 
-RestrictedThread::RestrictedThread(const platform::LandlockPolicy& policy) {
-  thread_ = std::thread([this, policy] { loop(policy); });
+RestrictedThread::RestrictedThread(const platform::LandlockPolicy& policy)
+    : RestrictedThread(std::vector<platform::LandlockPolicy>{policy}) {}
+
+RestrictedThread::RestrictedThread(std::vector<platform::LandlockPolicy> layers) {
+  thread_ = std::thread([this, layers = std::move(layers)] { loop(layers); });
   std::unique_lock lock(mutex_);
   cv_.wait(lock, [&] { return ready_; });
   if (setup_error_ != 0) {
@@ -43,12 +46,19 @@ RestrictedThread::~RestrictedThread() {
   if (thread_.joinable()) thread_.join();
 }
 
-void RestrictedThread::loop(const platform::LandlockPolicy& policy) {
+void RestrictedThread::loop(const std::vector<platform::LandlockPolicy>& layers) {
   int error = 0;
   try {
     // Own cwd/umask (CLONE_FS), then the command's restrictions.
     if (::unshare(CLONE_FS) != 0) throw platform::SysError("unshare(CLONE_FS)");
-    restrict_this_thread(policy);
+    bool first = true;
+    for (const platform::LandlockPolicy& policy : layers) {
+      if (first)
+        restrict_this_thread(policy);
+      else
+        platform::apply_landlock(policy);
+      first = false;
+    }
   } catch (const platform::SysError& e) {
     error = e.error_code() ? e.error_code() : EPERM;
   } catch (const std::exception&) {

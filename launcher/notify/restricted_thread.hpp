@@ -11,6 +11,7 @@
 #include <functional>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include <sys/types.h>
 
@@ -32,6 +33,9 @@ class RestrictedThread {
  public:
   // Starts the thread and waits until it is restricted; throws SysError when it cannot be.
   explicit RestrictedThread(const platform::LandlockPolicy& policy);
+  // The same, restricted by each policy in turn: the kernel stacks the Landlock domains, so the
+  // thread may do only what every one of them allows (nest_registry.hpp).
+  explicit RestrictedThread(std::vector<platform::LandlockPolicy> layers);
   ~RestrictedThread();
   RestrictedThread(const RestrictedThread&) = delete;
   RestrictedThread& operator=(const RestrictedThread&) = delete;
@@ -40,7 +44,7 @@ class RestrictedThread {
   void run(const std::function<void()>& work);
 
  private:
-  void loop(const platform::LandlockPolicy& policy);
+  void loop(const std::vector<platform::LandlockPolicy>& layers);
 
   std::mutex mutex_;
   std::condition_variable cv_;

@@ -57,9 +57,13 @@ class PlanBuilder {
       // of a walk of the whole tree at every start. Outside writable trees nothing is writable.
       if (const std::optional<std::string> name = any_depth_name(raw)) {
         plan_.protected_names.push_back(*name);
+        plan_.denied_write_names.push_back(*name);
         continue;
       }
-      for (Entry& e : expand("filesystem.denyWrite", raw, false)) plan_.read_only.push_back(e.path);
+      for (Entry& e : expand("filesystem.denyWrite", raw, false)) {
+        plan_.denied_write_paths.push_back(e.path);
+        plan_.read_only.push_back(std::move(e.path));
+      }
     }
     add_protected(cwd_);
     if (has_home() && home_ != cwd_) add_protected(home_);

@@ -61,6 +61,10 @@ struct FilesystemPlan : PathTiers {
   std::vector<std::string> creatable_protected;
   bool protect_bare_repositories = false;  // without allowGitConfig
   std::vector<std::string> warnings;       // entries ignored and why, for -d / -m output
+  // The policy's own denyWrite entries (also in read_only and protected_names above), apart
+  // from the always-protected set: what a nested run must find protected already.
+  std::vector<std::string> denied_write_paths;
+  std::vector<std::string> denied_write_names;
 };
 
 // Builds the plan. cwd and home must be absolute; own_config_files are fence's settings files

@@ -55,6 +55,8 @@ LaunchSpec sample<LaunchSpec>() {
   m.allow_pty = true;
   m.report_violations = true;
   m.check_exec = true;
+  m.nested = true;
+  m.exec_rules = R"({"deny":["git push"]})";
   return m;
 }
 template <>
@@ -160,7 +162,8 @@ auto fields(const LaunchSpec& m) {
                   m.protected_names, m.protected_files, m.creatable_protected,
                   m.protect_bare_repositories, m.allow_all_unix_sockets, m.debug, m.http_proxy_port,
                   m.socks_proxy_port, m.inbound_ports, m.local_outbound_ports, m.unix_sockets,
-                  m.allow_pty, m.report_violations, m.check_exec);
+                  m.allow_pty, m.report_violations, m.check_exec, m.nested, m.exec_rules,
+                  m.new_session, m.devices, m.creatable);
 }
 auto fields(const LocalListenerReady& m) {
   return std::tie(m.port);

@@ -129,7 +129,7 @@ TEST_CASE(
   ends.supervisor->send(ipc::StartCommand{});
   link.await_start_command();
   launcher::InboundClient inbound({8080}, link);
-  link.serve_command(inbound, nullptr);
+  link.serve_command(&inbound, nullptr);
   // SECURITY: a port that is not a -p port.
   ends.supervisor->send(ipc::InboundOpen{1, 22});
   CHECK_THROWS_AS(link.receive(), ipc::ProtocolError);

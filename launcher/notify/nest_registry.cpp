@@ -1,0 +1,222 @@
+#include "launcher/notify/nest_registry.hpp"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <sstream>
+
+#include "platform/process.hpp"
+#include "platform/sys_error.hpp"
+
+namespace fence::launcher {
+namespace {
+
+constexpr std::string_view kMagic = "fence-nest 1 ";
+constexpr std::size_t kMaxHeldFiles = 3;
+
+char letter_for(platform::PathAccess access) {
+  switch (access) {
+    case platform::PathAccess::Read:
+      return 'R';
+    case platform::PathAccess::Execute:
+      return 'X';
+    case platform::PathAccess::Write:
+      return 'W';
+    case platform::PathAccess::Device:
+      return 'D';
+  }
+  return '?';
+}
+
+std::optional<platform::PathAccess> access_for(char letter) {
+  switch (letter) {
+    case 'R':
+      return platform::PathAccess::Read;
+    case 'X':
+      return platform::PathAccess::Execute;
+    case 'W':
+      return platform::PathAccess::Write;
+    case 'D':
+      return platform::PathAccess::Device;
+    default:
+      return std::nullopt;
+  }
+}
+
+// The parent of `pid` from /proc/PID/stat (after the last ')': state, then ppid); 0 if unknown
+// (the process may be gone already).
+pid_t parent_of(pid_t pid) {
+  const std::optional<std::string> stat = platform::read_proc_text(pid, "stat");
+  if (!stat) return 0;
+  const std::size_t close = stat->rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(stat->substr(close + 1));
+  std::string state;
+  long parent = 0;
+  if (!(rest >> state >> parent)) return 0;
+  return static_cast<pid_t>(parent);
+}
+
+void answer(int fd, std::string_view text) {
+  (void)!::send(fd, text.data(), text.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+}  // namespace
+
+std::string encode_nest_registration(const NestRegistration& registration) {
+  std::string text(kMagic);
+  text += std::to_string(registration.launcher) + "\n";
+  for (const auto& [path, access] : registration.policy.paths) {
+    text += letter_for(access);
+    text += ' ';
+    text += path;
+    text += '\n';
+  }
+  return text;
+}
+
+std::optional<NestRegistration> decode_nest_registration(std::string_view text) {
+  if (text.size() > kMaxNestRegistration || !text.starts_with(kMagic) || text.back() != '\n' ||
+      text.find('\0') != std::string_view::npos)
+    return std::nullopt;
+  text.remove_prefix(kMagic.size());
+  NestRegistration out;
+  const std::size_t end = text.find('\n');
+  const std::string_view pid = text.substr(0, end);
+  const auto [ptr, ec] = std::from_chars(pid.data(), pid.data() + pid.size(), out.launcher);
+  if (ec != std::errc() || ptr != pid.data() + pid.size() || out.launcher <= 1) return std::nullopt;
+  text.remove_prefix(end + 1);
+  while (!text.empty()) {
+    const std::size_t eol = text.find('\n');
+    const std::string_view line = text.substr(0, eol);
+    text.remove_prefix(eol + 1);
+    const std::optional<platform::PathAccess> access =
+        line.size() >= 3 ? access_for(line[0]) : std::nullopt;
+    if (!access || line[1] != ' ' || line[2] != '/' || out.policy.paths.size() >= kMaxNestPaths)
+      return std::nullopt;
+    out.policy.paths.emplace_back(std::string(line.substr(2)), *access);
+  }
+  return out;
+}
+
+NestRegistry::NestRegistry(platform::UniqueFd listener, platform::LandlockPolicy base)
+    : listener_(std::move(listener)), base_(std::move(base)) {
+  base_.held_files.clear();
+}
+
+NestRegistry::~NestRegistry() = default;
+
+std::vector<int> NestRegistry::poll_fds() const {
+  std::vector<int> fds = {listener_.get()};
+  for (const auto& [fd, connection] : connections_) fds.push_back(fd);
+  return fds;
+}
+
+void NestRegistry::on_ready(int fd) {
+  if (fd == listener_.get()) return accept_one();
+  auto it = connections_.find(fd);
+  if (it == connections_.end()) return;
+  // A registered connection says nothing more: anything that arrives on it, or its end,
+  // ends the registration.
+  if (it->second.registration) return end(fd);
+  read_registration(it->second);
+}
+
+void NestRegistry::accept_one() {
+  platform::UniqueFd fd(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+  if (!fd) return;
+  if (connections_.size() >= kMaxNestRegistrations) return answer(fd.get(), "too many nested runs");
+  const int key = fd.get();
+  connections_.emplace(key, Connection{std::move(fd), std::nullopt});
+}
+
+void NestRegistry::read_registration(Connection& connection) {
+  const int fd = connection.fd.get();
+  std::string buffer(kMaxNestRegistration, '\0');
+  iovec iov{buffer.data(), buffer.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxHeldFiles)] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  const ssize_t n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+  std::vector<platform::UniqueFd> held;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (std::size_t i = 0; i < count; ++i) {
+      int received = -1;
+      std::memcpy(&received, CMSG_DATA(c) + i * sizeof(int), sizeof received);
+      held.emplace_back(received);
+    }
+  }
+  if (n <= 0) return end(fd);
+  std::optional<NestRegistration> registration;
+  if (!(msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) && held.size() <= kMaxHeldFiles)
+    registration =
+        decode_nest_registration(std::string_view(buffer.data(), static_cast<std::size_t>(n)));
+  if (!registration) {
+    answer(fd, "malformed registration");
+    return end(fd);
+  }
+  if (registrations_.count(registration->launcher)) {
+    answer(fd, "that launcher is registered already");
+    return end(fd);
+  }
+  Registration reg{registration->launcher, std::move(registration->policy), std::move(held)};
+  for (const auto& h : reg.held) reg.policy.held_files.push_back(h.get());
+  // Checks now that the layers can be applied: the registering run starts only if they can.
+  try {
+    RestrictedThread probe(std::vector<platform::LandlockPolicy>{base_, reg.policy});
+  } catch (const std::exception& e) {
+    answer(fd, std::string("ruleset refused: ") + e.what());
+    return end(fd);
+  }
+  connection.registration = std::move(reg);
+  registrations_[connection.registration->launcher] = &*connection.registration;
+  answer(fd, "ok");
+}
+
+void NestRegistry::end(int fd) {
+  auto it = connections_.find(fd);
+  if (it == connections_.end()) return;
+  if (it->second.registration) {
+    const pid_t launcher = it->second.registration->launcher;
+    registrations_.erase(launcher);
+    std::erase_if(threads_, [&](const auto& entry) {
+      return std::find(entry.first.begin(), entry.first.end(), launcher) != entry.first.end();
+    });
+  }
+  connections_.erase(it);
+}
+
+std::optional<RestrictedThread*> NestRegistry::thread_for(pid_t pid) {
+  if (registrations_.empty()) return std::nullopt;
+  // The registered launchers above `pid` (not `pid` itself: a launcher acts with the rights of
+  // the sandbox it runs in), innermost first.
+  std::vector<pid_t> chain;
+  for (pid_t p = parent_of(pid); p > 1; p = parent_of(p))
+    if (registrations_.count(p)) chain.push_back(p);
+  if (chain.empty()) return std::nullopt;
+  std::reverse(chain.begin(), chain.end());
+  auto found = threads_.find(chain);
+  if (found != threads_.end()) return found->second.get();
+  std::vector<platform::LandlockPolicy> layers = {base_};
+  for (pid_t p : chain) layers.push_back(registrations_.at(p)->policy);
+  try {
+    auto thread = std::make_unique<RestrictedThread>(layers);
+    RestrictedThread* raw = thread.get();
+    threads_.emplace(chain, std::move(thread));
+    return raw;
+  } catch (const std::exception&) {
+    return nullptr;
+  }
+}
+
+}  // namespace fence::launcher
