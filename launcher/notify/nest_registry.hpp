@@ -30,27 +30,12 @@
 #include <string_view>
 #include <vector>
 
+#include "launcher/notify/nest_registration.hpp"
 #include "launcher/notify/restricted_thread.hpp"
 #include "platform/landlock.hpp"
 #include "platform/unique_fd.hpp"
 
 namespace fence::launcher {
-
-inline constexpr std::size_t kMaxNestRegistration = 64 * 1024;
-inline constexpr std::size_t kMaxNestPaths = 512;
-inline constexpr std::size_t kMaxNestRegistrations = 16;
-
-struct NestRegistration {
-  pid_t launcher = 0;  // the registering nested launcher, in this sandbox's pid namespace
-  platform::LandlockPolicy policy;
-};
-
-// "fence-nest 1 PID\n" then one "R|X|W|D PATH\n" line per path (PathAccess Read, Execute,
-// Write, Device), paths absolute, without NUL or newline.
-std::string encode_nest_registration(const NestRegistration& registration);
-// Strict: nullopt for anything else (unknown letters, relative or empty paths, too many
-// lines, a size over kMaxNestRegistration).
-std::optional<NestRegistration> decode_nest_registration(std::string_view text);
 
 class NestRegistry {
  public:
