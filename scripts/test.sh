@@ -10,6 +10,7 @@ bash scripts/build.sh
 # Fuzz targets: their own clang build; 10 s per target (FENCE_FUZZ_SECONDS to change).
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DFENCE_FUZZ=ON -DFENCE_BUILD_TESTS=OFF >/dev/null
 ninja -C build-fuzz fuzz_http_request fuzz_socks5 fuzz_ipc_frame fuzz_shell_words \
-    fuzz_command_policy fuzz_config fuzz_git_hooks_path fuzz_nest_registration | tail -n 5
+    fuzz_command_policy fuzz_config fuzz_git_hooks_path fuzz_nest_registration \
+    fuzz_dns_message | tail -n 5
 ctest --test-dir build-fuzz/fuzz --output-on-failure --timeout 300
 ctest --test-dir build --output-on-failure --timeout 1200
