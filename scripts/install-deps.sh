@@ -6,6 +6,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libboost-dev libboost-filesystem-dev libboost-system-dev
   libcereal-dev libcxxopts-dev libspdlog-dev nlohmann-json3-dev libseccomp-dev catch2
+  libnftnl-dev libmnl-dev
   python3 python3-pytest python3-jsonschema iproute2 curl util-linux passwd
   clang clang-tidy libclang-rt-14-dev bubblewrap hyperfine zsh fish
 )
