@@ -96,8 +96,14 @@ const std::vector<DenyGroup>& deny_groups() {
 
 // Argument-dependent refusals, all EPERM. Together with the EPERM groups of deny_groups() they
 // are what report_violations turns into notifications.
-constexpr const char* kArgumentRefusals[] = {"ioctl",       "clone",  "unshare",
-                                             "personality", "socket", "socketpair"};
+constexpr const char* kArgumentRefusals[] = {"ioctl",  "clone",      "unshare",  "personality",
+                                             "socket", "socketpair", "prlimit64"};
+
+// Nested runs: every change of mode, owner, path-named times and extended attributes.
+constexpr const char* kNestedMetadataSyscalls[] = {
+    "chmod",     "fchmod",    "fchmodat",    "fchmodat2",    "chown",       "fchown",
+    "lchown",    "fchownat",  "utime",       "utimes",       "futimesat",   "setxattr",
+    "lsetxattr", "fsetxattr", "removexattr", "lremovexattr", "fremovexattr"};
 
 // The filter under construction and the options it is built for.
 class Builder {
@@ -116,6 +122,13 @@ class Builder {
                 platform::require_syscall_number(name), name, cmp...);
   }
 
+  // Always answered in the kernel, never reported (rules of the nested profile, which has no
+  // listener; their numbers stay out of refused_numbers()).
+  template <typename... Cmp>
+  void deny_quietly(const char* name, int error, Cmp... cmp) {
+    filter_.add(SCMP_ACT_ERRNO(error), platform::require_syscall_number(name), name, cmp...);
+  }
+
   template <typename... Cmp>
   void notify(const char* name, Cmp... cmp) {
     filter_.add(SCMP_ACT_NOTIFY, platform::require_syscall_number(name), name, cmp...);
@@ -128,6 +141,22 @@ class Builder {
   const SeccompOptions& options_;
   SeccompFilter filter_;
 };
+
+// SECURITY: another process's resource limits are a lever on it: a limit of open files on init
+// makes its poll() fail (the sandbox ends), a CPU limit kills a nested run's launcher. A
+// process may still set its own (glibc's prlimit/setrlimit pass pid 0).
+void add_limit_rules(Builder& b) {
+  b.deny("prlimit64", EPERM, SCMP_A0(SCMP_CMP_NE, std::uint64_t{0}));
+}
+
+// SECURITY: Landlock does not cover metadata, and a nested run has no read-only mounts of its
+// own: mode, owner, times (by path) and extended attributes may not change anywhere. futimens
+// (utimensat without a path) acts on a descriptor the process opened, so it stays.
+void add_nested_metadata_rules(Builder& b) {
+  for (const char* name : kNestedMetadataSyscalls) b.deny_quietly(name, EPERM);
+  for (const char* name : {"setxattrat", "removexattrat"}) b.deny_quietly(name, ENOSYS);
+  b.deny_quietly("utimensat", EPERM, SCMP_A1(SCMP_CMP_NE, std::uint64_t{0}));
+}
 
 void add_terminal_rules(Builder& b) {
   // SECURITY: TIOCSTI/TIOCLINUX push keystrokes into the terminal the user's shell reads
@@ -193,7 +222,8 @@ void add_socket_rules(Builder& b) {
   for (const int type : {SOCK_DGRAM, SOCK_RAW}) {
     const auto t = static_cast<std::uint64_t>(type);
     b.deny("socketpair", EPERM, SCMP_A1(SCMP_CMP_MASKED_EQ, kSockTypeMask, t));
-    if (options.unix_sockets == UnixSockets::Listed)
+    if (options.unix_sockets == UnixSockets::Listed ||
+        options.unix_sockets == UnixSockets::StreamsOuterMediated)
       b.deny("socket", EPERM, SCMP_A0(SCMP_CMP_MASKED_EQ, kLow32, AF_UNIX),
              SCMP_A1(SCMP_CMP_MASKED_EQ, kSockTypeMask, t));
   }
@@ -266,6 +296,22 @@ const std::vector<RuleGroup>& rule_groups() {
                             "32 bits)" +
                             reported(o);
                    }});
+    out.push_back({always, add_limit_rules, [](const SeccompOptions& o) {
+                     return "prlimit64 on another process denied (its own limits stay "
+                            "settable)" +
+                            reported(o);
+                   }});
+    out.push_back({[](const SeccompOptions& o) { return o.nested_metadata; },
+                   add_nested_metadata_rules,
+                   [](const SeccompOptions&) -> std::string {
+                     std::string line =
+                         "nested run: mode, owner, times by path and extended attributes may "
+                         "not change (Landlock does not cover them; no read-only mounts of its "
+                         "own) [EPERM]:";
+                     for (const char* name : kNestedMetadataSyscalls)
+                       line += std::string(" ") + name;
+                     return line + " utimensat(with a path)";
+                   }});
     out.push_back({always, add_namespace_rules, [](const SeccompOptions& o) {
                      return "clone/unshare with any CLONE_NEW* flag denied (no nested "
                             "namespaces)" +
@@ -336,6 +382,10 @@ const std::vector<RuleGroup>& rule_groups() {
                                 "; notify: connect: performed by init from its own copy of the "
                                 "address; a unix socket file only if listed or bound inside the "
                                 "sandbox";
+                       case UnixSockets::StreamsOuterMediated:
+                         return "socket(AF_UNIX) for stream/seqpacket allowed; datagram unix "
+                                "sockets and socketpairs denied; every connect is mediated by "
+                                "the outer sandbox's init (nested run)";
                        case UnixSockets::PairsOnly:
                          break;
                      }

@@ -34,6 +34,10 @@ enum class UnixSockets {
   Listed,
   // allowAllUnixSockets: any AF_UNIX socket, connect() unmediated.
   All,
+  // A nested run (launcher/nested.hpp): stream and seqpacket sockets as with Listed, but no
+  // listener of its own: the outer sandbox's init mediates every connect (and lets a process a
+  // nested run restricted reach its own registration socket only).
+  StreamsOuterMediated,
 };
 
 struct SeccompOptions {
@@ -55,6 +59,8 @@ struct SeccompOptions {
   bool report_violations = false;
   // execve and execveat go to the listener (the runtime command policy).
   bool check_exec = false;
+  // A nested run (launcher/nested.hpp): chmod, chown, utimes and xattr changes refused.
+  bool nested_metadata = false;
 
   bool mediates_connect() const { return unix_sockets == UnixSockets::Listed; }
   bool needs_listener() const { return notifies_filesystem() || check_exec || mediates_connect(); }

@@ -269,6 +269,7 @@ class Init {
     prep_.setup.landlock.held_files.clear();
     notifier_ = std::make_unique<Notifier>(std::move(notify_fd), seccomp, filesystem_.get(), link_,
                                            connect_guard_.get(), &prep_.setup.landlock);
+    notifier_->set_nests(nests_.get());
   }
 
   // The command's exec outcome on the report pipe: EOF means execve succeeded.
@@ -305,8 +306,10 @@ class Init {
       const std::size_t nest_from = fds.size();
       if (nests_)
         for (int fd : nests_->poll_fds()) fds.push_back({fd, POLLIN, 0});
-      const int timeout = earliest_timeout(inbound_.next_timeout_ms(),
-                                           notifier_ ? notifier_->next_timeout_ms() : -1);
+      const int timeout =
+          earliest_timeout(earliest_timeout(inbound_.next_timeout_ms(),
+                                            notifier_ ? notifier_->next_timeout_ms() : -1),
+                           nests_ ? nests_->next_timeout_ms() : -1);
       if (::poll(fds.data(), fds.size(), timeout) < 0) {
         if (errno == EINTR) continue;
         return 1;
@@ -317,6 +320,7 @@ class Init {
           if (fds[i].revents) inbound_.on_ready(fds[i].fd);
         for (std::size_t i = nest_from; i < fds.size(); ++i)
           if (fds[i].revents) nests_->on_ready(fds[i].fd);
+        if (nests_) nests_->expire();
         inbound_.expire();
         // SECURITY: when the supervisor is gone (or breaks the protocol) nothing in the
         // sandbox may outlive it. Exiting as init kills every process of the pid namespace.

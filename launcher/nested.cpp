@@ -7,6 +7,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,10 +15,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <optional>
 #include <span>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -40,44 +39,16 @@ constexpr int kNestReplyMs = 10000;
 
 // The outer sandbox decides every unix socket connect and every exec: this profile has no
 // listener (the kernel allows one per filter chain, and the outer sandbox's holds it).
+//
+// SECURITY: the connects of its unix sockets are performed by the outer init, outside this
+// run's Landlock scoping: the outer init lets a process restricted by a nested run reach
+// nothing but the registration socket (notify/nest_registry.hpp). Metadata: see
+// add_nested_metadata_rules.
 SeccompOptions nested_seccomp_options() {
   SeccompOptions options;
-  options.unix_sockets = UnixSockets::All;
+  options.unix_sockets = UnixSockets::StreamsOuterMediated;
+  options.nested_metadata = true;
   return options;
-}
-
-// The mount points of this view (/proc/self/mountinfo, field 5, octal escapes decoded).
-std::vector<std::string> mount_points() {
-  std::ifstream in("/proc/self/mountinfo");
-  std::vector<std::string> points;
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    std::string id, parent, device, root, point;
-    if (!(fields >> id >> parent >> device >> root >> point)) continue;
-    // The kernel writes space, tab, newline and backslash as \ooo.
-    std::string decoded;
-    for (std::size_t i = 0; i < point.size(); ++i) {
-      const bool escape = point[i] == '\\' && i + 3 < point.size() &&
-                          std::all_of(point.begin() + static_cast<long>(i) + 1,
-                                      point.begin() + static_cast<long>(i) + 4,
-                                      [](char c) { return c >= '0' && c <= '7'; });
-      if (escape) {
-        decoded += static_cast<char>((point[i + 1] - '0') * 64 + (point[i + 2] - '0') * 8 +
-                                     (point[i + 3] - '0'));
-        i += 3;
-      } else {
-        decoded += point[i];
-      }
-    }
-    points.push_back(std::move(decoded));
-  }
-  return points;
-}
-
-bool mount_beneath(const std::vector<std::string>& points, const std::string& dir) {
-  return std::any_of(points.begin(), points.end(),
-                     [&](const std::string& p) { return p != dir && ipc::is_within(p, dir); });
 }
 
 // Removes `dir` and everything in it, never following a symlink nor crossing a mount.
@@ -154,25 +125,26 @@ class NestedRun {
   }
 
  private:
-  // The outer sandbox's /tmp may hold its allowWrite binds (Landlock cannot grant /tmp without
-  // them), so the command gets a private directory in it as TMPDIR instead, removed at the end.
-  // /dev/shm and the runtime directory are granted only when no mount lies beneath them.
+  // SECURITY: the outer sandbox's /tmp, /dev/shm and runtime directory are the outer run's
+  // (its files, its allowWrite binds): none is granted unless the policy lists it. The command
+  // gets a private directory instead, as TMPDIR, with XDG_RUNTIME_DIR inside it, removed at the
+  // end. It is made in /dev/shm first: a fence sandbox's own tmpfs, never the host's, so even a
+  // launcher killed before its end leaves nothing on the host.
   void prepare_setup() {
     spec_copy_ = spec_;
     platform::LandlockPolicy policy = landlock_policy_for(spec_);
-    const std::vector<std::string> points = mount_points();
     const std::vector<std::string> roots = writable_roots(spec_);
-    const bool tmp_listed = std::find(roots.begin(), roots.end(), "/tmp") != roots.end();
+    auto listed = [&](const std::string& path) {
+      return std::find(roots.begin(), roots.end(), path) != roots.end();
+    };
     std::erase_if(policy.paths, [&](const auto& entry) {
       const auto& [path, access] = entry;
       if (access != platform::PathAccess::Write) return false;
-      if (path == "/tmp") return !tmp_listed;
-      if (path == "/dev/shm" || path == ipc::private_runtime_dir(::getuid()))
-        return mount_beneath(points, path);
-      return false;
+      return (path == "/tmp" || path == "/dev/shm" ||
+              path == ipc::private_runtime_dir(::getuid())) &&
+             !listed(path);
     });
-    // In the caller's TMPDIR first: inside a nested run that is the only place it may write.
-    std::vector<std::string> places;
+    std::vector<std::string> places = {"/dev/shm"};
     for (const std::string& e : spec_.env)
       if (e.starts_with("TMPDIR=/") && e.size() > 8) places.push_back(e.substr(7));
     places.emplace_back("/tmp");
@@ -182,6 +154,8 @@ class NestedRun {
       private_tmp_ = tmp_template;
       policy.paths.emplace_back(private_tmp_, platform::PathAccess::Write);
       set_tmpdir(roots);
+      const std::string runtime = private_tmp_ + "/run";
+      if (::mkdir(runtime.c_str(), 0700) == 0) set_env("XDG_RUNTIME_DIR", runtime);
       break;
     }
     setup_.spec = &spec_copy_;
@@ -195,6 +169,15 @@ class NestedRun {
       throw StepError(Stage::Landlock, "landlock: not available in this kernel", ENOSYS);
   }
 
+  void set_env(const std::string& name, const std::string& value) {
+    auto& env = spec_copy_.env;
+    std::erase_if(env, [&](const std::string& e) {
+      return e.size() > name.size() && e.compare(0, name.size(), name) == 0 &&
+             e[name.size()] == '=';
+    });
+    env.push_back(name + "=" + value);
+  }
+
   // SECURITY: the outer sandbox's init performs some filesystem syscalls for the processes in
   // it; it must apply this run's ruleset to those of the command's (nest_registry.hpp). No run
   // without that: the registration stays open until every descendant has ended.
@@ -203,6 +186,10 @@ class NestedRun {
         std::string("nested: register with the outer sandbox at ") + ipc::kNestSocket;
     nest_.reset(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
     if (!nest_) throw StepError(Stage::Launcher, step, errno);
+    // Our credentials travel with the registration: init checks that it names this process.
+    const int one = 1;
+    if (::setsockopt(nest_.get(), SOL_SOCKET, SO_PASSCRED, &one, sizeof one) != 0)
+      throw StepError(Stage::Launcher, step, errno);
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     std::strncpy(addr.sun_path, ipc::kNestSocket, sizeof addr.sun_path - 1);
@@ -212,7 +199,14 @@ class NestedRun {
     NestRegistration registration{::getpid(), setup_.landlock};
     registration.policy.held_files.clear();
     const std::string text = encode_nest_registration(registration);
-    const int stdio[] = {stdio_.fds[0].get(), stdio_.fds[1].get(), stdio_.fds[2].get()};
+    // The standard streams that are files or terminals: the ruleset grants them by descriptor
+    // (pipes and sockets need no grant).
+    std::vector<int> stdio;
+    for (const auto& fd : stdio_.fds) {
+      struct stat st {};
+      if (::fstat(fd.get(), &st) == 0 && (S_ISREG(st.st_mode) || S_ISCHR(st.st_mode)))
+        stdio.push_back(fd.get());
+    }
     if (platform::send_with_fds(nest_.get(), std::as_bytes(std::span(text)), stdio) !=
         static_cast<ssize_t>(text.size()))
       throw StepError(Stage::Launcher, step, errno ? errno : EIO);

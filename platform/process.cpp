@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -97,6 +98,9 @@ void reap_children_except(const std::vector<pid_t>& keep) {
     bool waited = false;
     for (pid_t pid : child_processes()) {
       if (std::find(keep.begin(), keep.end(), pid) != keep.end()) continue;
+      // SECURITY: whatever is left is what the run left: a sandbox's init on its way out, or
+      // the processes of a nested run whose launcher was killed. None may outlive fence.
+      ::kill(pid, SIGKILL);
       int status = 0;
       if (retry_eintr([&] { return ::waitpid(pid, &status, 0); }) == pid) waited = true;
     }

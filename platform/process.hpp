@@ -30,8 +30,8 @@ void become_child_subreaper();
 // The caller's child processes now, from /proc/self/task/*/children (every thread's).
 std::vector<pid_t> child_processes();
 
-// Waits for every child of the caller except those in `keep` (children it had before it
-// started any, e.g. inherited from a shell that exec'd it), until none is left.
+// Kills (SIGKILL) and waits for every child of the caller except those in `keep` (children it
+// had before it started any, e.g. inherited from a shell that exec'd it), until none is left.
 void reap_children_except(const std::vector<pid_t>& keep);
 
 // Marks every fd >= lowest close-on-exec (close_range CLOEXEC, Linux 5.11): for a child

@@ -16,6 +16,7 @@ namespace fence::launcher {
 inline constexpr std::size_t kMaxNestRegistration = 64 * 1024;
 inline constexpr std::size_t kMaxNestPaths = 512;
 inline constexpr std::size_t kMaxNestRegistrations = 16;
+inline constexpr int kNestRegisterMs = 5000;
 
 struct NestRegistration {
   pid_t launcher = 0;  // the registering nested launcher, in this sandbox's pid namespace

@@ -14,15 +14,20 @@
 // connection open for as long as its run lasts; init answers "ok" or a one-line refusal.
 //
 // Trust: anything inside the sandbox may connect (HOSTILE bytes: bounded, parsed strictly). A
-// registration can only ADD restrictions, and only to the descendants of the pid it names, so
-// a false one costs nothing that a process inside could not do already (it can signal the
-// same processes). A registration ends with its connection: the named launcher's descendants
-// then act with the outer sandbox's rights, no more (the launcher ends them before it exits;
-// only a process outside the nested run can end the launcher earlier).
+// registration can only ADD restrictions, only to the descendants of the pid it names, and that
+// pid must be the sender's own (SCM_CREDENTIALS, checked by the kernel). Passed descriptors must
+// be regular files or character devices. A connection that has not registered within
+// kNestRegisterMs is closed; at most kMaxNestRegistrations connections are open.
+//
+// SECURITY, fail closed: once any registration was made, a process with more seccomp filters
+// than the sandbox's command (so one that a nested run restricted further) gets no syscall
+// performed unless a registered launcher is its ancestor: if that launcher is gone, or its
+// ancestry cannot be read, the syscall is refused (EPERM).
 #pragma once
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <optional>
@@ -49,10 +54,22 @@ class NestRegistry {
   // Accepts, reads or ends what `fd` (one of poll_fds) has.
   void on_ready(int fd);
 
-  // For a syscall of `pid`: nullopt when no registered launcher is its ancestor; else the thread
+  // For a syscall of `pid`: nullopt when it acts with the command's rights (no registered
+  // launcher above it, and no more seccomp filters than the command); else the thread
   // restricted by the command's policy and the ruleset of each registered ancestor, outermost
-  // first, or nullptr when that thread cannot be made (the caller refuses the syscall).
+  // first, or nullptr when there is none to act for it (the caller refuses the syscall).
   std::optional<RestrictedThread*> thread_for(pid_t pid);
+
+  // Whether `pid` has been restricted further than the command (a nested run's process), or
+  // cannot be told (fail closed); false until the first registration.
+  bool restricted_further(pid_t pid) const;
+  // Whether the socket file `fd` (O_PATH) is the registration socket.
+  bool is_registration_socket(int fd) const;
+
+  // Closes connections that did not register in time; the poll timeout until the next one
+  // (-1: none).
+  void expire();
+  int next_timeout_ms() const;
 
   bool empty() const { return registrations_.empty(); }
 
@@ -64,7 +81,8 @@ class NestRegistry {
   };
   struct Connection {
     platform::UniqueFd fd;
-    std::optional<Registration> registration;  // set once registered
+    std::optional<Registration> registration;        // set once registered
+    std::chrono::steady_clock::time_point deadline;  // to register by
   };
 
   void accept_one();
@@ -73,6 +91,10 @@ class NestRegistry {
 
   platform::UniqueFd listener_;
   platform::LandlockPolicy base_;
+  int command_filters_ = 0;  // seccomp filters of the sandbox's command (init's + 1)
+  dev_t socket_dev_ = 0;  // the registration socket's file (ipc::kNestSocket)
+  ino_t socket_ino_ = 0;
+  bool ever_registered_ = false;
   std::map<int, Connection> connections_;                                    // by socket fd
   std::map<pid_t, const Registration*> registrations_;                       // by launcher pid
   std::map<std::vector<pid_t>, std::unique_ptr<RestrictedThread>> threads_;  // by chain

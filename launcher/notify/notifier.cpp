@@ -132,6 +132,12 @@ void Notifier::mediate_connect(const seccomp_notif& req) {
   // SECURITY: the socket and the address taken must be the caller's, not those of a later
   // process with its pid.
   if (!id_valid(req.id)) return;
+  // SECURITY: a nested run's process reaches only the registration socket among unix sockets.
+  if (decision.job && decision.job->address.ss_family == AF_UNIX && nests_ &&
+      nests_->restricted_further(static_cast<pid_t>(req.pid)) &&
+      !(decision.job->checked_file &&
+        nests_->is_registration_socket(decision.job->checked_file.get())))
+    return respond_error(req.id, EACCES);
   if (decision.violation) sink_.send_violation(*decision.violation);
   if (decision.reached) sink_.send_unix_connect(*decision.reached);
   if (decision.job) return connect_pool_->submit(std::move(*decision.job));

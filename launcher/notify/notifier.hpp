@@ -92,6 +92,11 @@ class Notifier {
 
   std::size_t pending_execs() const { return pending_.size(); }
 
+  // Fence runs inside (nest_registry.hpp): a process one of them restricted reaches no unix
+  // socket but the registration socket (its own ruleset's scoping cannot hold for a connect
+  // performed here).
+  void set_nests(const NestRegistry* nests) { nests_ = nests; }
+
  private:
   void refuse_syscall(const seccomp_notif& req);
   void perform_filesystem(const seccomp_notif& req);
@@ -119,6 +124,7 @@ class Notifier {
   const ConnectGuard* connect_;
   // Declared after notify_fd_: the threads answering on it stop before it is closed.
   std::unique_ptr<ConnectPool> connect_pool_;
+  const NestRegistry* nests_ = nullptr;
 };
 
 // Bound on execs waiting for a verdict at once; beyond it an exec fails with EAGAIN.

@@ -96,11 +96,12 @@ def test_three_levels_stack(fence, own_binaries, work):
 def test_private_tmpdir_and_no_leftovers(fence, own_binaries, work):
     cp = nested(fence, own_binaries, work,
                 'echo x > /tmp/shared; echo tmp=$?; echo y > "$TMPDIR/own" && cat "$TMPDIR/own"; '
-                'echo "dir=$TMPDIR"', after="ls -a /tmp")
+                'echo "dir=$TMPDIR"', after="ls -a /tmp /dev/shm")
     assert inner_exit(cp) == 0, fmt(cp)
-    # The outer sandbox's /tmp stays read-only: a private TMPDIR in it, removed at the end.
+    # The outer sandbox's /tmp stays read-only: a private TMPDIR (in the outer sandbox's own
+    # /dev/shm), removed at the end.
     assert "tmp=2" in cp.stdout and "y\n" in cp.stdout, fmt(cp)
-    assert "dir=/tmp/fence-nested." in cp.stdout, fmt(cp)
+    assert "dir=/dev/shm/fence-nested." in cp.stdout, fmt(cp)
     listing = cp.stdout.split("inner-exit=0", 1)[1]
     assert "fence-nested." not in listing and "shared" not in listing, fmt(cp)
 
@@ -216,3 +217,88 @@ def test_nothing_is_left_in_the_host_run(fence, own_binaries, work):
     cp = fence.run(["true"], config={"filesystem": {"allowWrite": ["/"]}})
     assert cp.returncode == 0, fmt(cp)
     assert os.path.exists("/run/fence") == before
+
+
+def test_nested_command_cannot_touch_other_processes_limits(fence, own_binaries, work):
+    cp = nested(fence, own_binaries, work,
+                "prlimit --pid 1 --nofile=3:3 && echo init-limited; "
+                "prlimit --pid $PPID --cpu=1:1 && echo launcher-limited; "
+                "prlimit --nofile=64:64 && echo own-limit",
+                after="prlimit --pid 1 --nofile=3:3 && echo outer-limited-init")
+    assert inner_exit(cp) == 0, fmt(cp)
+    assert "own-limit" in cp.stdout, fmt(cp)
+    for line in ("init-limited", "launcher-limited", "outer-limited-init"):
+        assert line not in cp.stdout, fmt(cp)
+
+
+def test_nested_metadata_and_shared_directories(fence, own_binaries, work):
+    victim = work / "victim"
+    victim.write_text("v\n")
+    victim.chmod(0o644)
+    cp = nested(fence, own_binaries, work,
+                f"chmod 0777 {victim}; echo chmod=$?; touch -d 2000-01-01 {victim}; "
+                "echo touch=$?; echo evil > /dev/shm/outer-shm; echo shm=$?; "
+                'rm -f "/run/user/$(id -u)/outer-cfg"; echo rm=$?; '
+                'echo ok > "$TMPDIR/t" && touch "$TMPDIR/t" && echo own-tmp=ok',
+                after='echo secret > /dev/shm/outer-shm-after')
+    assert inner_exit(cp) == 0, fmt(cp)
+    assert "chmod=1" in cp.stdout and "touch=1" in cp.stdout, fmt(cp)
+    assert "shm=2" in cp.stdout and "own-tmp=ok" in cp.stdout, fmt(cp)
+    assert (victim.stat().st_mode & 0o777) == 0o644 and victim.stat().st_mtime > 1e9
+    # rm of a missing file succeeds quietly; the point is that nothing else is writable there.
+
+
+ABSTRACT = r'''
+import socket, os, subprocess, sys
+server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+server.bind("\0fence-outer-abstract")
+server.listen(4)
+path_server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+path_server.bind("/tmp/outer.sock")
+path_server.listen(4)
+probe = """
+import socket, sys
+for address in ["\\0fence-outer-abstract", sys.argv[1]]:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(address)
+        print("reached", repr(address[:8]), flush=True)
+    except OSError as e:
+        print("refused", e.errno, flush=True)
+"""
+r = subprocess.run([sys.argv[1] + "/fence", "--", sys.executable, "-c", probe,
+                    "/tmp/outer.sock"], capture_output=True, text=True)
+print(r.stdout, r.stderr, flush=True)
+server.setblocking(False)
+path_server.setblocking(False)
+for s in (server, path_server):
+    try:
+        s.accept()
+        print("accepted", flush=True)
+    except BlockingIOError:
+        pass
+'''
+
+
+def test_nested_command_reaches_no_unix_socket_of_the_outer_sandbox(fence, own_binaries, work):
+    script = work / "abstract.py"
+    script.write_text(ABSTRACT)
+    cp = fence.run([PY, str(script), str(own_binaries)],
+                   config=outer_config(fence, own_binaries, work), flags=["-m"])
+    assert cp.returncode == 0, fmt(cp)
+    assert cp.stdout.count("refused") == 2 and "reached" not in cp.stdout, fmt(cp)
+    assert "accepted" not in cp.stdout, fmt(cp)
+
+
+def test_orphans_of_a_killed_nested_launcher_gain_nothing(fence, own_binaries, work):
+    """Killing the nested launcher from outside the nested run (the outer shell may) leaves its
+    command's processes with nothing but refusals for what the nested ruleset forbade."""
+    escaped = work / "escaped"
+    inner = (f"(while :; do (echo x > {escaped}) 2>/dev/null && break; sleep 0.05; done) & "
+             "sleep 30")
+    script = (f"{own_binaries}/fence -- /bin/sh -c {shlex.quote(inner)} & "
+              f"sleep 1; pkill -KILL -f {own_binaries}/fence-launche[r]; sleep 1.5; "
+              "echo outer-done")
+    cp = fence.sh(script, config=outer_config(fence, own_binaries, work), timeout=60)
+    assert "outer-done" in cp.stdout, fmt(cp)
+    assert not escaped.exists(), fmt(cp)
