@@ -218,8 +218,9 @@ std::vector<std::string> adapt_to_outer_sandbox(LaunchPlan& plan, const CliOptio
 
 std::string nested_run_summary() {
   return "[fence] inside another fence sandbox: this run adds its filesystem and environment "
-         "rules to the outer sandbox's; the outer sandbox's network, /tmp and devices apply "
-         "(no namespaces or proxies of its own)";
+         "rules to the outer sandbox's; the outer sandbox's network and devices apply (no "
+         "namespaces or proxies of its own), TMPDIR is private, modes, owners and times "
+         "cannot change";
 }
 
 }  // namespace fence::supervisor

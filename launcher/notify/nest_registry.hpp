@@ -92,7 +92,7 @@ class NestRegistry {
   platform::UniqueFd listener_;
   platform::LandlockPolicy base_;
   int command_filters_ = 0;  // seccomp filters of the sandbox's command (init's + 1)
-  dev_t socket_dev_ = 0;  // the registration socket's file (ipc::kNestSocket)
+  dev_t socket_dev_ = 0;     // the registration socket's file (ipc::kNestSocket)
   ino_t socket_ino_ = 0;
   bool ever_registered_ = false;
   std::map<int, Connection> connections_;                                    // by socket fd
