@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -33,6 +34,22 @@ namespace {
 
 constexpr const char* kTable = "fence";
 constexpr int kAckTimeoutMs = 2000;
+
+// The netlink errors in `n` bytes of answers (NLMSG_OK / NLMSG_NEXT without their comparison
+// of a signed length to an unsigned one): each acknowledgement's error (0 for success).
+std::vector<int> netlink_errors(const char* data, std::size_t n) {
+  std::vector<int> errors;
+  std::size_t left = n;
+  for (const auto* h = reinterpret_cast<const nlmsghdr*>(data);
+       left >= sizeof(nlmsghdr) && h->nlmsg_len >= sizeof(nlmsghdr) && h->nlmsg_len <= left;
+       left -= std::min<std::size_t>(left, NLMSG_ALIGN(h->nlmsg_len)),
+                   h = reinterpret_cast<const nlmsghdr*>(reinterpret_cast<const char*>(h) +
+                                                         NLMSG_ALIGN(h->nlmsg_len))) {
+    if (h->nlmsg_type == NLMSG_ERROR && h->nlmsg_len >= NLMSG_LENGTH(sizeof(nlmsgerr)))
+      errors.push_back(-static_cast<const nlmsgerr*>(NLMSG_DATA(h))->error);
+  }
+  return errors;
+}
 
 // --- rule expressions --------------------------------------------------------------------------
 
@@ -194,12 +211,8 @@ class Batch {
         throw SysError("nftables: no answer from the kernel", ready < 0 ? errno : ETIMEDOUT);
       const ssize_t n = ::recv(sock.get(), reply.data(), reply.size(), 0);
       if (n < 0) throw SysError("nftables: receive");
-      int len = static_cast<int>(n);
-      for (auto* nlh = reinterpret_cast<nlmsghdr*>(reply.data()); NLMSG_OK(nlh, len);
-           nlh = NLMSG_NEXT(nlh, len)) {
-        if (nlh->nlmsg_type != NLMSG_ERROR) continue;
-        const auto* err = static_cast<const nlmsgerr*>(NLMSG_DATA(nlh));
-        if (err->error != 0) throw SysError("nftables: install rules", -err->error);
+      for (const int error : netlink_errors(reply.data(), static_cast<std::size_t>(n))) {
+        if (error != 0) throw SysError("nftables: install rules", error);
         ++acked;
       }
     }
@@ -289,16 +302,11 @@ void add_default_routes_over_loopback() {
       throw SysError("routes: send");
     const ssize_t n = ::recv(sock.get(), buf.data(), buf.size(), 0);
     if (n < 0) throw SysError("routes: receive");
-    int len = static_cast<int>(n);
-    for (auto* reply = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(reply, len);
-         reply = NLMSG_NEXT(reply, len)) {
-      if (reply->nlmsg_type != NLMSG_ERROR) continue;
-      const int error = -static_cast<const nlmsgerr*>(NLMSG_DATA(reply))->error;
+    for (const int error : netlink_errors(buf.data(), static_cast<std::size_t>(n)))
       if (error != 0 && error != EEXIST)
         throw SysError(
             family == AF_INET ? "default route over lo (IPv4)" : "default route over lo (IPv6)",
             error);
-    }
   };
   const in_addr v4 = {htonl(INADDR_LOOPBACK)};
   add(AF_INET, &v4, sizeof v4);
@@ -311,19 +319,6 @@ void install_transparent_rules(std::uint16_t tcp_port, std::uint16_t dns_port) {
   add_family(batch, NFPROTO_IPV4, tcp_port, dns_port);
   add_family(batch, NFPROTO_IPV6, tcp_port, dns_port);
   batch.commit();
-}
-
-std::optional<sockaddr_storage> original_destination(int fd) {
-  sockaddr_storage local{};
-  socklen_t len = sizeof local;
-  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0) return std::nullopt;
-  sockaddr_storage out{};
-  len = sizeof out;
-  const bool v6 = local.ss_family == AF_INET6;
-  if (::getsockopt(fd, v6 ? SOL_IPV6 : SOL_IP, v6 ? IP6T_SO_ORIGINAL_DST : SO_ORIGINAL_DST, &out,
-                   &len) != 0)
-    return std::nullopt;
-  return out;
 }
 
 }  // namespace fence::platform
