@@ -1,6 +1,7 @@
 #include "launcher/command_seccomp.hpp"
 
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <linux/sched.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -101,9 +102,9 @@ constexpr const char* kArgumentRefusals[] = {"ioctl",  "clone",      "unshare", 
 
 // Nested runs: every change of mode, owner, path-named times and extended attributes.
 constexpr const char* kNestedMetadataSyscalls[] = {
-    "chmod",     "fchmod",    "fchmodat",    "fchmodat2",    "chown",       "fchown",
-    "lchown",    "fchownat",  "utime",       "utimes",       "futimesat",   "setxattr",
-    "lsetxattr", "fsetxattr", "removexattr", "lremovexattr", "fremovexattr"};
+    "chmod",     "fchmod",    "fchmodat",    "fchmodat2",    "chown",        "fchown",
+    "lchown",    "fchownat",  "utime",       "utimes",       "futimesat",    "setxattr",
+    "lsetxattr", "fsetxattr", "removexattr", "lremovexattr", "fremovexattr", "utimensat"};
 
 // The filter under construction and the options it is built for.
 class Builder {
@@ -155,7 +156,12 @@ void add_limit_rules(Builder& b) {
 void add_nested_metadata_rules(Builder& b) {
   for (const char* name : kNestedMetadataSyscalls) b.deny_quietly(name, EPERM);
   for (const char* name : {"setxattrat", "removexattrat"}) b.deny_quietly(name, ENOSYS);
-  b.deny_quietly("utimensat", EPERM, SCMP_A1(SCMP_CMP_NE, std::uint64_t{0}));
+  // Inode flags and project attributes set through a descriptor (any open, even read-only).
+  for (const unsigned long cmd : {FS_IOC_SETFLAGS, FS_IOC32_SETFLAGS, FS_IOC_FSSETXATTR,
+                                  FS_IOC_SETVERSION, FS_IOC32_SETVERSION})
+    b.deny_quietly(
+        "ioctl", EPERM,
+        SCMP_A1(SCMP_CMP_MASKED_EQ, kLow32, static_cast<std::uint64_t>(cmd & 0xffffffffUL)));
 }
 
 void add_terminal_rules(Builder& b) {

@@ -137,6 +137,12 @@ class NestedRun {
     auto listed = [&](const std::string& path) {
       return std::find(roots.begin(), roots.end(), path) != roots.end();
     };
+    // SECURITY: the outer /dev holds the outer /dev/shm (and other nested runs' directories):
+    // only the device nodes a command needs, not the tree.
+    std::erase_if(policy.paths, [](const auto& entry) { return entry.first == "/dev"; });
+    for (const char* node : {"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom",
+                             "/dev/tty", "/dev/ptmx", "/dev/pts"})
+      policy.paths.emplace_back(node, platform::PathAccess::Device);
     std::erase_if(policy.paths, [&](const auto& entry) {
       const auto& [path, access] = entry;
       if (access != platform::PathAccess::Write) return false;

@@ -48,12 +48,13 @@ bool read_only_here(std::string path) {
   }
 }
 
-// Whether the outer sandbox shows nothing at `path`: it is missing, or opening it for reading is
-// refused (the outer sandbox masks a denyRead path with mode 000, launcher/root_filesystem.cpp).
+// Whether the outer sandbox shows nothing at `path`: it is missing, or it is the outer
+// sandbox's mask (launcher/root_filesystem.cpp: mode 000 on a read-only mount, which no one
+// without capabilities can open). A path that merely refuses to be listed is not hidden.
 bool hidden_here(const std::string& path) {
-  platform::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
-  if (fd) return false;
-  return errno == ENOENT || errno == ENOTDIR || errno == EACCES || errno == EPERM;
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return errno == ENOENT || errno == ENOTDIR;
+  return (st.st_mode & 07777) == 0 && read_only_here(path);
 }
 
 nlohmann::json ssh_json(const SshRules& ssh) {

@@ -157,6 +157,9 @@ void NestRegistry::read_registration(Connection& connection) {
     return ::fstat(h.get(), &st) != 0 || !(S_ISREG(st.st_mode) || S_ISCHR(st.st_mode));
   });
   Registration reg{registration->launcher, std::move(registration->policy), std::move(held)};
+  // TCP is not the ruleset's to restrict (the network namespace is the outer run's).
+  reg.policy.restrict_bind = false;
+  reg.policy.restrict_connect = false;
   for (const auto& h : reg.held) reg.policy.held_files.push_back(h.get());
   // Checks now that the layers can be applied: the registering run starts only if they can.
   try {

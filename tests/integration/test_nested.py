@@ -25,10 +25,10 @@ def outer_config(fence, own_binaries: Path, work: Path, **extra) -> Path:
 
 
 def nested(fence, own_binaries, work, inner_script: str, inner_args: str = "", outer=None,
-           outer_flags=(), after: str = ""):
+           outer_flags=(), after: str = "", before: str = ""):
     """Runs `sh -c inner_script` under an inner fence (inner_args) inside an outer fence."""
     inner = f"{own_binaries}/fence {inner_args} -- /bin/sh -c {shlex.quote(inner_script)}"
-    script = f"{inner}; echo inner-exit=$?; {after}"
+    script = f"{before}{inner}; echo inner-exit=$?; {after}"
     return fence.sh(script, config=outer or outer_config(fence, own_binaries, work),
                     flags=list(outer_flags))
 
@@ -141,6 +141,16 @@ def test_policies_a_nested_run_cannot_honour_are_refused(fence, own_binaries, wo
         assert len(errors) == 1 and reason in errors[0], name + "\n" + fmt(cp)
     cp = nested(fence, own_binaries, work, "echo ran", inner_args="-p 8080")
     assert inner_exit(cp) == EXIT_CONFIG and "-p" in cp.stderr, fmt(cp)
+    # A directory that only refuses to be listed is not hidden: its files can still be read.
+    unlistable = home / "unlistable"
+    unlistable.mkdir()
+    (unlistable / "key").write_text("TOPSECRET\n")
+    unlistable.chmod(0o311)
+    policy = work / "unlistable.json"
+    policy.write_text(json.dumps({"filesystem": {"denyRead": [str(unlistable)]}}))
+    cp = nested(fence, own_binaries, work, f"cat {unlistable}/key", inner_args=f"-s {policy}")
+    unlistable.chmod(0o755)
+    assert inner_exit(cp) == EXIT_CONFIG and "TOPSECRET" not in cp.stdout, fmt(cp)
 
 
 def test_what_the_outer_sandbox_enforces_is_accepted(fence, own_binaries, work, home):
@@ -239,11 +249,17 @@ def test_nested_metadata_and_shared_directories(fence, own_binaries, work):
                 f"chmod 0777 {victim}; echo chmod=$?; touch -d 2000-01-01 {victim}; "
                 "echo touch=$?; echo evil > /dev/shm/outer-shm; echo shm=$?; "
                 'rm -f "/run/user/$(id -u)/outer-cfg"; echo rm=$?; '
-                'echo ok > "$TMPDIR/t" && touch "$TMPDIR/t" && echo own-tmp=ok',
-                after='echo secret > /dev/shm/outer-shm-after')
+                'echo ok > "$TMPDIR/t" && echo own-tmp=ok; cat /dev/shm/outer-file; '
+                'echo cat=$?; echo x 1<>/dev/shm/outer-file; echo rw=$?; '
+                f"python3 -c 'import os; fd = os.open(\"{victim}\", os.O_RDONLY); "
+                "os.utime(fd, (1e9, 1e9))' 2>/dev/null; echo futimens=$?",
+                before="echo secret > /dev/shm/outer-file; ")
     assert inner_exit(cp) == 0, fmt(cp)
     assert "chmod=1" in cp.stdout and "touch=1" in cp.stdout, fmt(cp)
     assert "shm=2" in cp.stdout and "own-tmp=ok" in cp.stdout, fmt(cp)
+    # The outer /dev/shm is neither read nor written; times do not change through an fd.
+    assert "cat=1" in cp.stdout and "rw=2" in cp.stdout and "futimens=1" in cp.stdout, fmt(cp)
+    assert "secret" not in cp.stdout, fmt(cp)
     assert (victim.stat().st_mode & 0o777) == 0o644 and victim.stat().st_mtime > 1e9
     # rm of a missing file succeeds quietly; the point is that nothing else is writable there.
 
