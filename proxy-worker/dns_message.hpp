@@ -1,9 +1,9 @@
-// DNS queries from the sandbox (RFC 1035), for the transparent network path: the worker reads
-// each query sent to its DNS listener, asks the supervisor about the one name it holds, and
-// answers from the supervisor's decision. No query is ever forwarded anywhere. Pure: no I/O.
+// DNS queries from the sandbox (RFC 1035), a building block of the transparent network path
+// (docs/architecture.md; not joined into a run yet): reads one query, and writes the answer to
+// it from a decision about the one name it holds. No query is ever forwarded. Pure: no I/O.
 //
 // Trust: every byte is hostile (any program in the sandbox sends them). Only a query that is
-// exactly what a stub resolver sends is accepted: QR 0, opcode QUERY, one question, no answer
+// exactly what a resolver library (glibc's, musl's) sends is accepted: QR 0, opcode QUERY, one question, no answer
 // or authority records, at most one additional record, which must be an EDNS(0) OPT record with
 // the root name; the question name uncompressed, labels of 1..63 bytes of letters, digits, '-'
 // and '_', the whole name at most 253 characters as text; class IN. Anything else is refused

@@ -1,4 +1,4 @@
-// The worker's DNS query reader (proxy-worker/dns_message.hpp): what a stub resolver sends is
+// The worker's DNS query reader (proxy-worker/dns_message.hpp): what a resolver library sends is
 // read exactly, everything else is refused with the right code or not answered at all.
 #include <catch2/catch.hpp>
 
@@ -61,7 +61,7 @@ DnsRcode rcode_of(const Bytes& answer) {
 
 }  // namespace
 
-TEST_CASE("dns: a stub resolver's query is read exactly", "[worker][dns]") {
+TEST_CASE("dns: a resolver library's query is read exactly", "[worker][dns]") {
   for (bool edns : {false, true}) {
     const DnsParse p = parse_dns_query(query("Allowed.Example", kDnsTypeA, edns));
     REQUIRE(p.query);
