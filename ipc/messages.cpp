@@ -139,6 +139,15 @@ std::optional<std::string> validate(const LaunchSpec& m) {
       if (port == b)
         return "LaunchSpec: port " + std::to_string(port) + " both inbound and forwarded";
   }
+  // The transparent path's two ports are init's, apart from every other listener port.
+  if (m.transparent) {
+    std::set<std::uint16_t> taken = {m.http_proxy_port, m.socks_proxy_port};
+    taken.insert(m.inbound_ports.begin(), m.inbound_ports.end());
+    taken.insert(m.local_outbound_ports.begin(), m.local_outbound_ports.end());
+    if (m.transparent_port == 0 || m.dns_port == 0 || m.transparent_port == m.dns_port ||
+        taken.count(m.transparent_port) || taken.count(m.dns_port))
+      return "LaunchSpec: transparent ports must be distinct, non-zero and not another port";
+  }
   if (m.unix_sockets.size() > kMaxSocketCount) return "LaunchSpec: too many unix sockets";
   if (auto e = check_paths("unix_sockets", m.unix_sockets)) return "LaunchSpec: " + *e;
   if (auto e = check_paths("devices", m.devices)) return "LaunchSpec: " + *e;
@@ -218,6 +227,31 @@ std::optional<std::string> validate(const ConnectDenied& m) {
 }
 
 std::optional<std::string> validate(const TunnelClosed&) {
+  return std::nullopt;
+}
+
+std::optional<std::string> validate(const TransparentReady& m) {
+  if (m.tcp_port == 0 || m.dns_port == 0 || m.tcp_port == m.dns_port)
+    return "TransparentReady: ports must be distinct and non-zero";
+  return std::nullopt;
+}
+
+std::optional<std::string> validate(const TransparentStart& m) {
+  if (m.tcp_port == 0 || m.dns_port == 0 || m.tcp_port == m.dns_port)
+    return "TransparentStart: ports must be distinct and non-zero";
+  return std::nullopt;
+}
+
+std::optional<std::string> validate(const DnsQuery& m) {
+  if (m.name.size() > kMaxHostLen || (!m.name.empty() && !is_valid_target_host(m.name)))
+    return "DnsQuery: invalid name";
+  return std::nullopt;
+}
+
+std::optional<std::string> validate(const DnsAnswer& m) {
+  if (m.rcode != 0 && m.rcode != 2 && m.rcode != 3 && m.rcode != 5)
+    return "DnsAnswer: rcode " + std::to_string(m.rcode);
+  if (m.rcode != 0 && m.address != 0) return "DnsAnswer: an address with an error";
   return std::nullopt;
 }
 

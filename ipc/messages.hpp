@@ -44,7 +44,28 @@ void serialize(Archive& ar, LaunchSpec& m) {
      bounded(m.unix_sockets, kMaxSocketCount, kMaxPathLen), checked(m.allow_pty),
      bounded(m.devices, kMaxPathCount, kMaxPathLen), checked(m.new_session),
      checked(m.report_violations), checked(m.check_exec), checked(m.nested),
-     bounded(m.exec_rules, kMaxExecRulesLen));
+     bounded(m.exec_rules, kMaxExecRulesLen), checked(m.transparent), m.transparent_port,
+     m.dns_port);
+}
+
+template <typename Archive>
+void serialize(Archive& ar, TransparentReady& m) {
+  ar(m.tcp_port, m.dns_port);
+}
+
+template <typename Archive>
+void serialize(Archive& ar, TransparentStart& m) {
+  ar(m.tcp_port, m.dns_port);
+}
+
+template <typename Archive>
+void serialize(Archive& ar, DnsQuery& m) {
+  ar(m.id, bounded(m.name, kMaxHostLen), m.type);
+}
+
+template <typename Archive>
+void serialize(Archive& ar, DnsAnswer& m) {
+  ar(m.id, m.rcode, m.address);
 }
 
 template <typename Archive>
@@ -191,6 +212,13 @@ std::optional<std::string> validate(const ConnectAllowed& m);
 std::optional<std::string> validate(const ConnectDenied& m);
 std::optional<std::string> validate(const TunnelClosed& m);
 // Ports non-zero.
+// Ports non-zero and distinct.
+std::optional<std::string> validate(const TransparentReady& m);
+std::optional<std::string> validate(const TransparentStart& m);
+// name empty or is_valid_target_host, at most kMaxHostLen.
+std::optional<std::string> validate(const DnsQuery& m);
+// rcode NOERROR, SERVFAIL, NXDOMAIN or REFUSED; addresses only with NOERROR.
+std::optional<std::string> validate(const DnsAnswer& m);
 std::optional<std::string> validate(const LocalListenerReady& m);
 std::optional<std::string> validate(const LocalListener& m);
 std::optional<std::string> validate(const InboundOpen& m);

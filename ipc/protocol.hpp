@@ -27,7 +27,7 @@ namespace fence::ipc {
 // --- framing ---------------------------------------------------------------------------------
 
 inline constexpr std::uint32_t kMagic = 0x46454e43;    // "FENC"
-inline constexpr std::uint16_t kProtocolVersion = 10;  // bump on any change
+inline constexpr std::uint16_t kProtocolVersion = 11;  // bump on any change
 // A payload travels in its datagram up to kMaxPayload bytes. Messages whose rule says `large`
 // (an argv and environment as large as the kernel accepts for execve) may be bigger: their
 // payload then travels in a sealed memfd attached as the last fd (frame.hpp), up to
@@ -46,6 +46,9 @@ inline constexpr int kForwardedSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SI
 // The proxy listeners inside the sandbox, unless the configuration names other ports.
 inline constexpr std::uint16_t kDefaultHttpProxyPort = 3128;
 inline constexpr std::uint16_t kDefaultSocksProxyPort = 1080;
+// The transparent path's own sockets inside the sandbox (init's: taken before the command).
+inline constexpr std::uint16_t kDefaultTransparentPort = 41080;
+inline constexpr std::uint16_t kDefaultDnsPort = 41053;
 
 // The command's own runtime directory (XDG_RUNTIME_DIR), created by init in the private /run
 // with mode 0700 and writable; the supervisor points XDG_RUNTIME_DIR there when the caller's
@@ -117,6 +120,7 @@ enum class MessageType : std::uint16_t {
   ExecVerdict = 113,
   Violation = 114,
   UnixConnect = 115,
+  TransparentReady = 116,
   // supervisor <-> proxy worker
   ProxyStart = 201,
   LocalListener = 202,
@@ -127,6 +131,9 @@ enum class MessageType : std::uint16_t {
   RelayStart = 207,
   RelayClosed = 208,
   WorkerLog = 209,
+  TransparentStart = 210,
+  DnsQuery = 211,
+  DnsAnswer = 212,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -196,6 +203,12 @@ struct LaunchSpec {
   // The command rules this sandbox checks at every exec, as a JSON document (empty: none is
   // written), for fence runs inside: init writes it to kExecRulesFile.
   std::string exec_rules;
+  // The transparent path (network.transparent): init redirects TCP leaving loopback to
+  // 127.0.0.1:transparent_port and DNS to 127.0.0.1:dns_port, both its own sockets
+  // (TransparentReady). Ports distinct from every other listener port of the spec.
+  bool transparent = false;
+  std::uint16_t transparent_port = kDefaultTransparentPort;
+  std::uint16_t dns_port = kDefaultDnsPort;
 };
 
 // SandboxReady — launcher -> supervisor, once, after the sandbox is complete and just before
@@ -284,6 +297,7 @@ enum class ProxyProtocol : std::uint8_t {
   HttpForward = 2,
   Socks5 = 3,
   LocalForward = 4,
+  Transparent = 5,  // a connection the transparent path redirected (no proxy protocol)
 };
 
 // ConnectRequest — proxy worker -> supervisor, any number, after Hello. The worker asks for a
@@ -343,6 +357,50 @@ struct TunnelClosed {
 
 // ---------------------------------------------------------------------------------------------
 // Localhost and inbound.
+
+// TransparentReady — launcher -> supervisor, at most once, after ListenersReady, when the
+// transparent path's routes and nftables rules are in place. Carries 2 fds: the listening TCP
+// socket at 127.0.0.1:transparent_port and the UDP socket at 127.0.0.1:dns_port. Receiver
+// checks: LaunchSpec::transparent, not reported before; a listening AF_INET stream socket and
+// an AF_INET datagram socket.
+struct TransparentReady {
+  static constexpr MessageType kType = MessageType::TransparentReady;
+
+  std::uint16_t tcp_port = 0;  // equal to the LaunchSpec's transparent_port
+  std::uint16_t dns_port = 0;  // equal to the LaunchSpec's dns_port
+};
+
+// TransparentStart — supervisor -> proxy worker, at most once, after ProxyStart. Carries the 2
+// fds of TransparentReady. The worker asks ConnectRequest{original destination, Transparent}
+// for each connection and DnsQuery for each query. Receiver checks: not given before.
+struct TransparentStart {
+  static constexpr MessageType kType = MessageType::TransparentStart;
+
+  std::uint16_t tcp_port = 0;  // as in TransparentReady (for the worker's diagnostics)
+  std::uint16_t dns_port = 0;
+};
+
+// DnsQuery — proxy worker -> supervisor, one per query read from the DNS socket. Receiver
+// checks: id not pending; name is_valid_target_host or empty (the root), at most
+// kMaxHostLen; the number pending is capped like ConnectRequest's.
+struct DnsQuery {
+  static constexpr MessageType kType = MessageType::DnsQuery;
+
+  std::uint64_t id = 0;
+  std::string name;  // lower case, no trailing dot
+  std::uint16_t type = 0;
+};
+
+// DnsAnswer — supervisor -> proxy worker, answers one DnsQuery: NOERROR with at most one
+// synthetic IPv4 address (type A), or NOERROR with none, or NXDOMAIN/REFUSED/SERVFAIL.
+// Receiver checks: id pending; rcode one of those; no address unless NOERROR.
+struct DnsAnswer {
+  static constexpr MessageType kType = MessageType::DnsAnswer;
+
+  std::uint64_t id = 0;
+  std::uint8_t rcode = 0;
+  std::uint32_t address = 0;  // host byte order; 0: no address
+};
 
 // LocalListenerReady — launcher -> supervisor, once per LaunchSpec::local_outbound_ports entry,
 // after ListenersReady. Carries 1 fd: a listening socket on 127.0.0.1:port inside the sandbox.
@@ -537,6 +595,7 @@ inline constexpr MessageRule kMessageRules[] = {
     {MessageType::ExecVerdict,         rules::kS, rules::kL, rules::kRun, rules::kMany, 0, rules::kSmall, "ExecVerdict"},
     {MessageType::Violation,           rules::kL, rules::kS, rules::kRun, rules::kMany, 0, rules::kSmall, "Violation"},
     {MessageType::UnixConnect,         rules::kL, rules::kS, rules::kRun, rules::kMany, 0, rules::kSmall, "UnixConnect"},
+    {MessageType::TransparentReady,    rules::kL, rules::kS, rules::kRun, rules::kOnce, 2, rules::kSmall, "TransparentReady"},
     // supervisor <-> proxy worker
     {MessageType::ProxyStart,          rules::kS, rules::kW, rules::kRun, rules::kOnce, 2, rules::kSmall, "ProxyStart"},
     {MessageType::LocalListener,       rules::kS, rules::kW, rules::kRun, rules::kMany, 1, rules::kSmall, "LocalListener"},
@@ -547,6 +606,9 @@ inline constexpr MessageRule kMessageRules[] = {
     {MessageType::RelayStart,          rules::kS, rules::kW, rules::kRun, rules::kMany, 2, rules::kSmall, "RelayStart"},
     {MessageType::RelayClosed,         rules::kW, rules::kS, rules::kRun, rules::kMany, 0, rules::kSmall, "RelayClosed"},
     {MessageType::WorkerLog,           rules::kW, rules::kS, rules::kRun, rules::kMany, 0, rules::kSmall, "WorkerLog"},
+    {MessageType::TransparentStart,    rules::kS, rules::kW, rules::kRun, rules::kOnce, 2, rules::kSmall, "TransparentStart"},
+    {MessageType::DnsQuery,            rules::kW, rules::kS, rules::kRun, rules::kMany, 0, rules::kSmall, "DnsQuery"},
+    {MessageType::DnsAnswer,           rules::kS, rules::kW, rules::kRun, rules::kMany, 0, rules::kSmall, "DnsAnswer"},
 };
 // clang-format on
 

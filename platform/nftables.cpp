@@ -321,17 +321,4 @@ void install_transparent_rules(std::uint16_t tcp_port, std::uint16_t dns_port) {
   batch.commit();
 }
 
-std::optional<sockaddr_storage> original_destination(int fd) {
-  sockaddr_storage local{};
-  socklen_t len = sizeof local;
-  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0) return std::nullopt;
-  sockaddr_storage out{};
-  len = sizeof out;
-  const bool v6 = local.ss_family == AF_INET6;
-  if (::getsockopt(fd, v6 ? SOL_IPV6 : SOL_IP, v6 ? IP6T_SO_ORIGINAL_DST : SO_ORIGINAL_DST, &out,
-                   &len) != 0)
-    return std::nullopt;
-  return out;
-}
-
 }  // namespace fence::platform

@@ -11,16 +11,14 @@
 //       UDP to any other port outside loopback          reject (port unreachable: ECONNREFUSED)
 //       anything but TCP and UDP outside loopback       reject (administratively prohibited)
 //
-// A redirected connection's original destination is SO_ORIGINAL_DST (IP6T_SO_ORIGINAL_DST) on
-// the accepted socket; a redirected datagram's answer, sent from the socket it arrived on,
+// A redirected connection's original destination is platform::original_destination
+// (tcp_listener.hpp) on the accepted socket; a redirected datagram's answer, sent from the socket it arrived on,
 // reaches the program as if from the address it asked.
 #pragma once
 
 #include <cstdint>
-#include <optional>
 #include <string>
 
-#include <netinet/in.h>
 
 namespace fence::platform {
 
@@ -31,9 +29,5 @@ void add_default_routes_over_loopback();
 // Installs the tables above in this network namespace. Throws SysError (EPERM without
 // CAP_NET_ADMIN here, EOPNOTSUPP or ENOENT without nf_tables or its nat support).
 void install_transparent_rules(std::uint16_t tcp_port, std::uint16_t dns_port);
-
-// The destination a redirected TCP connection was made to (SO_ORIGINAL_DST, or
-// IP6T_SO_ORIGINAL_DST for an IPv6 socket); nullopt when `fd` was not redirected.
-std::optional<sockaddr_storage> original_destination(int fd);
 
 }  // namespace fence::platform

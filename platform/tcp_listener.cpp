@@ -1,6 +1,8 @@
 #include "platform/tcp_listener.hpp"
 
 #include <arpa/inet.h>
+#include <linux/netfilter_ipv4.h>
+#include <linux/netfilter_ipv6/ip6_tables.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -160,6 +162,27 @@ bool is_listening_tcp_socket(int fd) {
   if (::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &value, &len) != 0 || value != AF_INET) return false;
   len = sizeof value;
   return ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &value, &len) == 0 && value == SOCK_STREAM;
+}
+
+bool is_udp_socket(int fd) {
+  int value = 0;
+  socklen_t len = sizeof value;
+  if (::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &value, &len) != 0 || value != AF_INET) return false;
+  len = sizeof value;
+  return ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &value, &len) == 0 && value == SOCK_DGRAM;
+}
+
+std::optional<sockaddr_storage> original_destination(int fd) {
+  sockaddr_storage local{};
+  socklen_t len = sizeof local;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0) return std::nullopt;
+  sockaddr_storage out{};
+  len = sizeof out;
+  const bool v6 = local.ss_family == AF_INET6;
+  if (::getsockopt(fd, v6 ? SOL_IPV6 : SOL_IP, v6 ? IP6T_SO_ORIGINAL_DST : SO_ORIGINAL_DST, &out,
+                   &len) != 0)
+    return std::nullopt;
+  return out;
 }
 
 }  // namespace fence::platform

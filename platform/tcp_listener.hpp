@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "platform/unique_fd.hpp"
@@ -44,6 +45,12 @@ bool use_unpaced_congestion_control_if_local(int fd);
 
 // True when `fd` is a listening AF_INET stream socket.
 bool is_listening_tcp_socket(int fd);
+// An AF_INET datagram socket (the transparent path's DNS socket).
+bool is_udp_socket(int fd);
+// The destination a redirected TCP connection was made to (SO_ORIGINAL_DST, or
+// IP6T_SO_ORIGINAL_DST for an IPv6 socket), as netfilter's connection tracking recorded it;
+// nullopt when `fd` has none.
+std::optional<sockaddr_storage> original_destination(int fd);
 // True when `fd` is a connected AF_INET/AF_INET6 stream socket.
 bool is_connected_tcp_socket(int fd);
 

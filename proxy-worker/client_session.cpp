@@ -41,13 +41,14 @@ std::uint8_t socks_reply_for(ipc::DenyReason reason) {
 }
 
 ClientSession::ClientSession(ProxyServer& server, UniqueFd client, ClientKind kind,
-                             std::uint16_t local_port)
+                             std::uint16_t local_port, std::string target_host)
     : server_(server),
       supervisor_(server.supervisor()),
       client_(server.io(), client.release()),
       deadline_(server.io()),
       kind_(kind),
-      local_port_(local_port) {
+      local_port_(local_port),
+      target_host_(std::move(target_host)) {
   server_.session_opened();
   if (kind_ == ClientKind::Http) {
     http_ = std::make_unique<HttpRequestParser>(server_.limits().max_header_bytes);
@@ -66,6 +67,8 @@ void ClientSession::start() {
   // A transparent connection has nothing to parse: its target is the listener's port.
   if (kind_ == ClientKind::Local)
     return ask("127.0.0.1", local_port_, ipc::ProxyProtocol::LocalForward);
+  if (kind_ == ClientKind::Transparent)
+    return ask(target_host_, local_port_, ipc::ProxyProtocol::Transparent);
   start_request();
 }
 
@@ -185,7 +188,7 @@ void ClientSession::ask(const std::string& host, std::uint16_t port, ipc::ProxyP
 }
 
 std::string ClientSession::client_leftover() const {
-  if (kind_ == ClientKind::Local) return {};
+  if (kind_ == ClientKind::Local || kind_ == ClientKind::Transparent) return {};
   const std::size_t used = kind_ == ClientKind::Http ? http_->head_bytes() : socks_->consumed();
   return used < received_.size() ? received_.substr(used) : std::string();
 }
@@ -194,6 +197,12 @@ void ClientSession::denied(const ipc::ConnectDenied& answer) {
   if (state_ != State::Asking) return;
   state_ = State::Answering;
   if (kind_ == ClientKind::Local) return close();  // the program sees the connection reset
+  if (kind_ == ClientKind::Transparent) {
+    // A reset: the program's connect/read fails at once (no half-open wait).
+    const linger abort{1, 0};
+    ::setsockopt(client_.native_handle(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+    return close();
+  }
   if (kind_ == ClientKind::Socks5)
     return reply_and_close(socks5_reply(socks_reply_for(answer.reason)));
   if (answer.reason == ipc::DenyReason::Policy) {

@@ -35,7 +35,7 @@ class SupervisorClient;
 
 // Local: a connection accepted on a transparent listener (allowLocalOutboundPorts); no
 // protocol of its own, the target is the listener's port on the host's loopback.
-enum class ClientKind { Http, Socks5, Local };
+enum class ClientKind { Http, Socks5, Local, Transparent };
 
 // Body of the 403 for a denied target: fence's wording, which users and scripts match on.
 inline constexpr std::string_view kBlockedBody = "Connection blocked by network allowlist";
@@ -48,8 +48,10 @@ std::uint8_t socks_reply_for(ipc::DenyReason reason);
 class ClientSession : public std::enable_shared_from_this<ClientSession> {
  public:
   // The server counts live sessions: the constructor and destructor report to it.
+  // `local_port`: Local, the host port; Transparent, the original destination's port, with
+  // `target_host` its address.
   ClientSession(ProxyServer& server, platform::UniqueFd client, ClientKind kind,
-                std::uint16_t local_port = 0);
+                std::uint16_t local_port = 0, std::string target_host = {});
   ~ClientSession();
   ClientSession(const ClientSession&) = delete;
   ClientSession& operator=(const ClientSession&) = delete;
@@ -86,7 +88,8 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   boost::asio::posix::stream_descriptor client_;
   boost::asio::steady_timer deadline_;
   ClientKind kind_;
-  std::uint16_t local_port_ = 0;  // ClientKind::Local
+  std::uint16_t local_port_ = 0;  // ClientKind::Local and Transparent
+  std::string target_host_;       // ClientKind::Transparent
   State state_ = State::Reading;
   std::unique_ptr<HttpRequestParser> http_;
   std::unique_ptr<Socks5Parser> socks_;

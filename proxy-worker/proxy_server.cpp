@@ -1,12 +1,16 @@
 #include "proxy-worker/proxy_server.hpp"
 
+#include <arpa/inet.h>
+
 #include <fcntl.h>
 #include <sys/socket.h>
 
 #include <cerrno>
 #include <chrono>
 
+#include "ipc/errors.hpp"
 #include "platform/sys_error.hpp"
+#include "platform/tcp_listener.hpp"
 
 namespace fence::proxy_worker {
 
@@ -77,13 +81,23 @@ void ProxyServer::accept_ready(Listener& listener) {
       reject(std::move(client), listener.kind);
       continue;
     }
+    if (listener.kind == ClientKind::Transparent) {
+      start_transparent_session(std::move(client));
+      continue;
+    }
     std::make_shared<ClientSession>(*this, std::move(client), listener.kind, listener.port)
         ->start();
   }
   wait_accept(listener);
 }
 
+void ProxyServer::reset(UniqueFd client) {
+  const linger abort{1, 0};
+  ::setsockopt(client.get(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+}
+
 void ProxyServer::reject(UniqueFd client, ClientKind kind) {
+  if (kind == ClientKind::Transparent) return reset(std::move(client));
   if (kind == ClientKind::Http) {
     const std::string reply =
         http_response(503, http_reason(503), "too many connections through the proxy");
@@ -101,6 +115,41 @@ void ProxyServer::add_local_listener(std::uint16_t port, UniqueFd fd) {
   locals_.push_back(Listener{asio::posix::stream_descriptor(io_, fd.release()),
                              asio::steady_timer(io_), ClientKind::Local, port});
   wait_accept(locals_.back());
+}
+
+void ProxyServer::start_transparent(UniqueFd listener, UniqueFd dns) {
+  ::fcntl(listener.get(), F_SETFL, ::fcntl(listener.get(), F_GETFL) | O_NONBLOCK);
+  ::fcntl(dns.get(), F_SETFL, ::fcntl(dns.get(), F_GETFL) | O_NONBLOCK);
+  transparent_.emplace(Listener{asio::posix::stream_descriptor(io_, listener.release()),
+                                asio::steady_timer(io_), ClientKind::Transparent, 0});
+  wait_accept(*transparent_);
+  dns_ = std::make_unique<DnsServer>(io_, supervisor_, std::move(dns));
+  dns_->start();
+}
+
+void ProxyServer::dns_answer(const ipc::DnsAnswer& answer) {
+  if (!dns_) throw ipc::ProtocolError("DnsAnswer without the transparent path");
+  dns_->answer(answer);
+}
+
+// A redirected connection: its target is where the program connected (the kernel's record of
+// the original destination). One that has none was not redirected: it is reset.
+void ProxyServer::start_transparent_session(UniqueFd client) {
+  const std::optional<sockaddr_storage> original = platform::original_destination(client.get());
+  char host[INET6_ADDRSTRLEN] = {};
+  std::uint16_t port = 0;
+  if (original && original->ss_family == AF_INET) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&*original);
+    ::inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+    port = ntohs(a->sin_port);
+  } else if (original && original->ss_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&*original);
+    ::inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+    port = ntohs(a->sin6_port);
+  }
+  if (port == 0 || host[0] == '\0') return reset(std::move(client));
+  std::make_shared<ClientSession>(*this, std::move(client), ClientKind::Transparent, port, host)
+      ->start();
 }
 
 void ProxyServer::start_inbound_relay(std::uint64_t id, UniqueFd outer, UniqueFd inner) {

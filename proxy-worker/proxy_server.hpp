@@ -17,6 +17,7 @@
 #include "ipc/protocol.hpp"
 #include "platform/unique_fd.hpp"
 #include "proxy-worker/client_session.hpp"
+#include "proxy-worker/dns_server.hpp"
 #include "proxy-worker/supervisor_client.hpp"
 
 namespace fence::proxy_worker {
@@ -34,6 +35,10 @@ class ProxyServer {
   // --- for SupervisorClient ---
   // A transparent listener (allowLocalOutboundPorts) for the host's `port`.
   void add_local_listener(std::uint16_t port, platform::UniqueFd fd);
+  // The transparent path (TransparentStart): the redirect listener and the DNS socket.
+  void start_transparent(platform::UniqueFd listener, platform::UniqueFd dns);
+  // The supervisor's answer to a DnsQuery (throws ipc::ProtocolError without one pending).
+  void dns_answer(const ipc::DnsAnswer& answer);
   // Relays the bytes of an inbound (-p) connection as they are; RelayClosed at its end.
   void start_inbound_relay(std::uint64_t id, platform::UniqueFd outer, platform::UniqueFd inner);
 
@@ -55,6 +60,9 @@ class ProxyServer {
   void wait_accept(Listener& listener);
   void accept_ready(Listener& listener);
   void reject(platform::UniqueFd client, ClientKind kind);
+  void start_transparent_session(platform::UniqueFd client);
+  // Closes `client` with a reset (SO_LINGER 0): a refused redirected connection fails at once.
+  static void reset(platform::UniqueFd client);
 
   boost::asio::io_context& io_;
   SupervisorClient& supervisor_;
@@ -62,6 +70,8 @@ class ProxyServer {
   Listener http_;
   Listener socks_;
   std::list<Listener> locals_;  // transparent listeners (stable addresses)
+  std::optional<Listener> transparent_;  // the transparent path's redirect listener
+  std::unique_ptr<DnsServer> dns_;       // the transparent path's DNS socket
   std::size_t live_sessions_ = 0;
 };
 

@@ -112,6 +112,27 @@ void SupervisorClient::on_proxy_start(const ipc::ProxyStart& limits, std::vector
   start_.emplace(WorkerStart{std::move(fds.at(0)), std::move(fds.at(1)), limits});
 }
 
+void SupervisorClient::on_transparent_start(const ipc::TransparentStart&,
+                                            std::vector<UniqueFd> sockets) {
+  if (transparent_started_) throw ipc::ProtocolError("TransparentStart given twice");
+  transparent_started_ = true;
+  check_listener(sockets.at(0).get(), "transparent listener");
+  int type = 0;
+  socklen_t len = sizeof type;
+  if (::getsockopt(sockets.at(1).get(), SOL_SOCKET, SO_TYPE, &type, &len) != 0 ||
+      type != SOCK_DGRAM)
+    throw ipc::ProtocolError("TransparentStart: the DNS socket is not a datagram socket");
+  server_->start_transparent(std::move(sockets.at(0)), std::move(sockets.at(1)));
+}
+
+void SupervisorClient::on_dns_answer(const ipc::DnsAnswer& answer) {
+  server_->dns_answer(answer);
+}
+
+void SupervisorClient::ask_dns(const ipc::DnsQuery& query) {
+  send(query);
+}
+
 void SupervisorClient::on_local_listener(const ipc::LocalListener& listener,
                                          std::vector<UniqueFd> fd) {
   if (!local_ports_.insert(listener.port).second) {

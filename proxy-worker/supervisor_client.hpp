@@ -84,6 +84,8 @@ class SupervisorClient {
   void ask_connect(std::shared_ptr<ClientSession> session, const std::string& host,
                    std::uint16_t port, ipc::ProxyProtocol protocol);
   void send_tunnel_closed(const ipc::TunnelClosed& closed);
+  // One DNS query of the transparent path (dns_server.hpp bounds how many are pending).
+  void ask_dns(const ipc::DnsQuery& query);
   // The inbound relay `closed.id` has ended: its id is free again.
   void send_relay_closed(const ipc::RelayClosed& closed);
   // One diagnostic line (cut to ipc::kMaxTextLen bytes, NULs replaced), sent at once, ahead of
@@ -100,6 +102,9 @@ class SupervisorClient {
                           std::vector<platform::UniqueFd> upstream);
   void on_connect_denied(const ipc::ConnectDenied& answer);
   void on_relay_start(const ipc::RelayStart& relay, std::vector<platform::UniqueFd> ends);
+  void on_transparent_start(const ipc::TransparentStart& start,
+                            std::vector<platform::UniqueFd> sockets);
+  void on_dns_answer(const ipc::DnsAnswer& answer);
 
   static constexpr ipc::Route<SupervisorClient> kRoutes[] = {
       ipc::route<&SupervisorClient::on_proxy_start>(),
@@ -107,10 +112,13 @@ class SupervisorClient {
       ipc::route<&SupervisorClient::on_connect_allowed>(),
       ipc::route<&SupervisorClient::on_connect_denied>(),
       ipc::route<&SupervisorClient::on_relay_start>(),
+      ipc::route<&SupervisorClient::on_transparent_start>(),
+      ipc::route<&SupervisorClient::on_dns_answer>(),
   };
 
  private:
-  using Outgoing = std::variant<ipc::ConnectRequest, ipc::TunnelClosed, ipc::RelayClosed>;
+  using Outgoing =
+      std::variant<ipc::ConnectRequest, ipc::TunnelClosed, ipc::RelayClosed, ipc::DnsQuery>;
   struct Waiting {
     std::shared_ptr<ClientSession> session;
     ipc::ConnectRequest request;
@@ -135,6 +143,7 @@ class SupervisorClient {
   std::deque<Outgoing> outgoing_;
   std::set<std::uint16_t> local_ports_;  // LocalListener ports given so far
   std::set<std::uint64_t> relays_;       // inbound relays running (the supervisor's ids)
+  bool transparent_started_ = false;
 };
 
 static_assert(ipc::routes_complete(SupervisorClient::kRoutes, ipc::Role::Supervisor,

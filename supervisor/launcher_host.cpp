@@ -32,6 +32,7 @@ constexpr ipc::Route<LauncherHost> kRoutes[] = {
     ipc::route<&LauncherHost::on_exec_check>(),
     ipc::route<&LauncherHost::on_violation>(),
     ipc::route<&LauncherHost::on_unix_connect>(),
+    ipc::route<&LauncherHost::on_transparent_ready>(),
 };
 static_assert(ipc::routes_complete(kRoutes, ipc::Role::Launcher, ipc::Role::Supervisor));
 
@@ -214,6 +215,15 @@ void LauncherHost::on_local_listener_ready(const ipc::LocalListenerReady& msg,
     throw ipc::ProtocolError("LocalListenerReady: port " + std::to_string(msg.port) +
                              " not asked for, or reported twice");
   if (parts_.worker) parts_.worker->send_local_listener(msg.port, std::move(fds.at(0)));
+}
+
+void LauncherHost::on_transparent_ready(const ipc::TransparentReady& msg,
+                                        std::vector<platform::UniqueFd> fds) {
+  if (!spec_.transparent || msg.tcp_port != spec_.transparent_port ||
+      msg.dns_port != spec_.dns_port)
+    throw ipc::ProtocolError("TransparentReady: not asked for, or other ports than the spec's");
+  // Without a worker the sockets close here: nothing answers inside the sandbox.
+  if (parts_.worker) parts_.worker->send_transparent_start(msg.tcp_port, msg.dns_port, std::move(fds));
 }
 
 void LauncherHost::on_sandbox_ready(const ipc::SandboxReady& msg) {

@@ -69,6 +69,7 @@ class LauncherHost final : public InboundOpener {
 
   // --- launcher -> supervisor (routed by kRoutes; ipc::ProtocolError ends the run)
   void on_listeners_ready(const ipc::ListenersReady& msg, std::vector<platform::UniqueFd> fds);
+  void on_transparent_ready(const ipc::TransparentReady& msg, std::vector<platform::UniqueFd> fds);
   void on_local_listener_ready(const ipc::LocalListenerReady& msg,
                                std::vector<platform::UniqueFd> fds);
   void on_sandbox_ready(const ipc::SandboxReady& msg);

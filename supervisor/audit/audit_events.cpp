@@ -18,6 +18,10 @@ std::string_view protocol_name(ConnectionKind kind) {
       return "local-forward";
     case ConnectionKind::Inbound:
       return "inbound";
+    case ConnectionKind::Transparent:
+      return "transparent";
+    case ConnectionKind::Dns:
+      return "dns";
   }
   return "unknown";
 }

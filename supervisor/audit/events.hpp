@@ -14,7 +14,15 @@ namespace fence::supervisor {
 
 // What a network event is about: a request of the worker (its protocol), or a -p connection
 // carried in from the host (the supervisor's own; never on the wire).
-enum class ConnectionKind { HttpConnect, HttpForward, Socks5, LocalForward, Inbound };
+enum class ConnectionKind {
+  HttpConnect,
+  HttpForward,
+  Socks5,
+  LocalForward,
+  Inbound,
+  Transparent,  // a connection the transparent path redirected (host: the name it stands for)
+  Dns,          // a DNS query answered by fence (port 53; connected: the synthetic address)
+};
 
 constexpr ConnectionKind kind_of(ipc::ProxyProtocol protocol) {
   switch (protocol) {
@@ -26,6 +34,8 @@ constexpr ConnectionKind kind_of(ipc::ProxyProtocol protocol) {
       return ConnectionKind::Socks5;
     case ipc::ProxyProtocol::LocalForward:
       return ConnectionKind::LocalForward;
+    case ipc::ProxyProtocol::Transparent:
+      return ConnectionKind::Transparent;
   }
   return ConnectionKind::HttpConnect;
 }

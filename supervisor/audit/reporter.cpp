@@ -21,6 +21,17 @@ std::string describe_network_event(const NetworkEvent& e) {
     if (e.allowed) return "[fence:inbound] ✓ " + e.host + " -> " + inner + " (" + e.rule + ")";
     return "[fence:inbound] ✗ " + e.host + " -> " + inner + " (" + e.reason + ")";
   }
+  if (e.kind == P::Dns) {
+    if (e.allowed) return "[fence:dns] ✓ " + e.host + " -> " + e.connected + " (" + e.rule + ")";
+    return "[fence:dns] ✗ " + e.host + " (" + (e.reason.empty() ? e.rule : e.reason) + ")";
+  }
+  if (e.kind == P::Transparent) {
+    if (e.closed) return "[fence:transparent] ✓ closed " + target + counts;
+    if (e.allowed)
+      return "[fence:transparent] ✓ " + target + " -> " + e.connected + " (" + e.rule + ")";
+    return "[fence:transparent] ✗ " + target + " (" + (e.reason.empty() ? e.rule : e.reason) +
+           ")";
+  }
   if (e.kind == P::LocalForward) {
     if (e.closed) return "[fence:local] ✓ closed " + target + counts;
     if (e.allowed)

@@ -19,6 +19,7 @@ constexpr ipc::Route<WorkerHost> kRoutes[] = {
     ipc::route<&WorkerHost::on_tunnel_closed>(),
     ipc::route<&WorkerHost::on_relay_closed>(),
     ipc::route<&WorkerHost::on_worker_log>(),
+    ipc::route<&WorkerHost::on_dns_query>(),
 };
 static_assert(ipc::routes_complete(kRoutes, ipc::Role::ProxyWorker, ipc::Role::Supervisor));
 
@@ -35,6 +36,7 @@ ConnectOptions connect_options(const WorkerHostOptions& host_options) {
 WorkerHost::WorkerHost(NetworkPolicy policy, WorkerHostOptions options, EventSink& events)
     : options_(options),
       events_(events),
+      policy_(policy),
       pool_(std::move(policy), connect_options(options), options.connect_threads) {}
 
 WorkerHost::~WorkerHost() {
@@ -102,6 +104,21 @@ void WorkerHost::send_local_listener(std::uint16_t port, platform::UniqueFd list
   r.kind = WorkerReply::Kind::LocalListener;
   r.id = port;
   r.fd = std::move(listener);
+  reply(std::move(r));
+}
+
+void WorkerHost::send_transparent_start(std::uint16_t tcp_port, std::uint16_t dns_port,
+                                        std::vector<platform::UniqueFd> sockets) {
+  if (transparent_started_) throw ipc::ProtocolError("TransparentReady: sent twice");
+  if (sockets.size() != 2 || !platform::is_listening_tcp_socket(sockets[0].get()) ||
+      !platform::is_udp_socket(sockets[1].get()))
+    throw ipc::ProtocolError("TransparentReady: expected a listening TCP and a UDP socket");
+  transparent_started_ = true;
+  WorkerReply r;
+  r.kind = WorkerReply::Kind::TransparentStart;
+  r.transparent = ipc::TransparentStart{tcp_port, dns_port};
+  r.fd = std::move(sockets[0]);
+  r.second = std::move(sockets[1]);
   reply(std::move(r));
 }
 
@@ -175,8 +192,65 @@ void WorkerHost::on_connect_request(const ipc::ConnectRequest& request) {
   if (pending_.size() >= options_.max_in_flight)
     return fault("more than " + std::to_string(options_.max_in_flight) +
                  " ConnectRequests in flight");
+  if (request.protocol == ipc::ProxyProtocol::Transparent && !transparent_started_)
+    return fault("a transparent ConnectRequest without the transparent path");
+  ipc::ConnectRequest decided = request;
+  // A synthetic address stands for exactly the name it was given for: the connection is
+  // decided as one to that name (resolved and checked now). An unbound one names nothing.
+  if (request.protocol == ipc::ProxyProtocol::Transparent) {
+    if (const auto literal = parse_ip_literal(request.host);
+        literal && literal->is_v4() && SyntheticAddresses::in_range(literal->v4_host_order())) {
+      const std::optional<std::string> name = synthetic_.name_for(literal->v4_host_order());
+      if (!name) {
+        NetworkEvent event;
+        event.kind = ConnectionKind::Transparent;
+        event.host = request.host;
+        event.port = request.port;
+        event.rule = "default deny";
+        event.reason = "a synthetic address no name was given";
+        events_.network(event);
+        return send_connect_denied(request.id, ipc::DenyReason::Policy, event.reason);
+      }
+      decided.host = *name;
+    }
+  }
   pending_.insert(request.id);
-  pool_.submit(request);
+  pool_.submit(decided);
+}
+
+void WorkerHost::on_dns_query(const ipc::DnsQuery& query) {
+  // SECURITY: ids are the worker's; a reused one is a violation (and bounds the set).
+  if (!transparent_started_) return fault("a DnsQuery without the transparent path");
+  if (!dns_seen_.insert(query.id).second)
+    return fault("DnsQuery reuses id " + std::to_string(query.id));
+  NetworkEvent event;
+  event.kind = ConnectionKind::Dns;
+  event.host = query.name.empty() ? "." : query.name;
+  event.port = 53;
+  ipc::DnsAnswer answer;
+  answer.id = query.id;
+  const Decision decision = evaluate_lookup(policy_, query.name);
+  event.rule = decision.rule;
+  if (!decision.allowed) {
+    // SECURITY: denied and unknown names are never resolved: no query leaves the sandbox.
+    answer.rcode = 3;  // NXDOMAIN
+    event.reason = decision.reason + " (NXDOMAIN)";
+  } else if (const std::optional<std::uint32_t> address = synthetic_.assign(query.name)) {
+    event.allowed = true;
+    char text[16];
+    std::snprintf(text, sizeof text, "%u.%u.%u.%u", *address >> 24, (*address >> 16) & 255,
+                  (*address >> 8) & 255, *address & 255);
+    event.connected = text;
+    if (query.type == 1) answer.address = *address;  // A; other types: NOERROR, no record
+  } else {
+    answer.rcode = 2;  // SERVFAIL: the synthetic range is used up
+    event.reason = "no synthetic address left";
+  }
+  events_.network(event);
+  WorkerReply r;
+  r.kind = WorkerReply::Kind::Dns;
+  r.dns = answer;
+  reply(std::move(r));
 }
 
 void WorkerHost::on_tunnel_closed(const ipc::TunnelClosed& closed) {
@@ -259,6 +333,11 @@ bool WorkerHost::try_send(WorkerReply& r) {
       const int fd = r.fd.get();
       channel_->send(ipc::LocalListener{static_cast<std::uint16_t>(r.id)},
                      std::span<const int>(&fd, 1));
+    } else if (r.kind == WorkerReply::Kind::TransparentStart) {
+      const int fds[] = {r.fd.get(), r.second.get()};
+      channel_->send(r.transparent, fds);
+    } else if (r.kind == WorkerReply::Kind::Dns) {
+      channel_->send(r.dns);
     } else if (r.kind == WorkerReply::Kind::Relay) {
       const int fds[] = {r.fd.get(), r.second.get()};
       channel_->send(ipc::RelayStart{r.id}, fds);

@@ -31,6 +31,7 @@
 #include "platform/unique_fd.hpp"
 #include "supervisor/audit/events.hpp"
 #include "supervisor/network/connect_pool.hpp"
+#include "supervisor/network/synthetic_addresses.hpp"
 #include "supervisor/policy/network_policy.hpp"
 
 namespace fence::supervisor {
@@ -72,6 +73,10 @@ class WorkerHost {
   // A transparent listener (LocalListenerReady). Throws ipc::ProtocolError if it is not a
   // listening TCP socket.
   void send_local_listener(std::uint16_t port, platform::UniqueFd listener);
+  // The transparent path's sockets (TransparentReady): the TCP listener and the DNS socket.
+  // Throws ipc::ProtocolError if they are not a listening TCP socket and a UDP socket.
+  void send_transparent_start(std::uint16_t tcp_port, std::uint16_t dns_port,
+                              std::vector<platform::UniqueFd> sockets);
   // An inbound (-p) connection whose inner end the launcher opened: the worker relays it. The
   // event is reported now (allowed) and again when the relay ends (closed, with byte counts).
   // Returns false (and closes both) when the worker is gone.
@@ -86,6 +91,7 @@ class WorkerHost {
   void on_tunnel_closed(const ipc::TunnelClosed& closed);
   void on_relay_closed(const ipc::RelayClosed& closed);
   void on_worker_log(const ipc::WorkerLog& log);
+  void on_dns_query(const ipc::DnsQuery& query);
 
   // --- the event loop
   // Descriptors to poll for readability (the pool's eventfd, the worker's channel), and the
@@ -110,13 +116,15 @@ class WorkerHost {
   // One reply to the worker. SECURITY: the worker's channel is non-blocking, so a worker that
   // stops reading cannot stall the supervisor; it gets a bounded queue, then a fault.
   struct WorkerReply {
-    enum class Kind { Connect, LocalListener, Relay } kind = Kind::Connect;
+    enum class Kind { Connect, LocalListener, Relay, TransparentStart, Dns } kind = Kind::Connect;
     std::uint64_t id = 0;       // Relay: the relay id; LocalListener: the port
     platform::UniqueFd fd;      // ConnectAllowed's socket, the listener, the outer end (Relay)
     platform::UniqueFd second;  // Relay: the inner end
     // Connect, when denied:
     ipc::DenyReason reason = ipc::DenyReason::Policy;
     std::string text;
+    ipc::DnsAnswer dns;                    // Dns
+    ipc::TransparentStart transparent;     // TransparentStart
   };
 
   void receive_from_worker();
@@ -132,7 +140,12 @@ class WorkerHost {
 
   WorkerHostOptions options_;
   EventSink& events_;
+  NetworkPolicy policy_;  // the DNS queries' decisions (the pool holds its own copy)
   ConnectPool pool_;
+  // The transparent path: one synthetic address per allowed name, for the session.
+  SyntheticAddresses synthetic_;
+  std::set<std::uint64_t> dns_seen_;  // DnsQuery ids answered (a reused id is a violation)
+  bool transparent_started_ = false;
   std::size_t log_lines_ = 0;
   pid_t worker_pid_ = -1;
   bool hello_pending_ = false;  // our Hello sent, the worker's not received yet

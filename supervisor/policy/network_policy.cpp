@@ -340,6 +340,32 @@ Decision evaluate_name(const NetworkPolicy& policy, std::string_view host, std::
   return d;
 }
 
+Decision evaluate_lookup(const NetworkPolicy& policy, std::string_view host) {
+  const std::string name = lower_no_trailing_dot(host);
+  if (name.empty() || name == "." || !ipc::is_valid_target_host(host) || parse_ip_literal(host) ||
+      looks_numeric(name))
+    return deny("default deny", "not a name that can be allowed");
+  for (const NetworkRule& r : policy.denied)
+    if (!r.port && r.kind != NetworkRule::Kind::Cidr && r.matches_name(name))
+      return deny(r.text, "denied by rule " + r.text);
+  for (const NetworkRule& r : policy.allowed)
+    if (r.kind != NetworkRule::Kind::Cidr && r.matches_name(name))
+      return Decision{true, r.text, "allowed by rule " + r.text};
+  if (policy.allow_local_outbound && is_local_name(name))
+    return Decision{true, "allowLocalOutbound", "localhost allowed by allowLocalOutbound"};
+  const bool any_address_rule =
+      std::any_of(policy.allowed.begin(), policy.allowed.end(),
+                  [](const NetworkRule& r) { return r.kind == NetworkRule::Kind::Cidr; });
+  if (any_address_rule) {
+    Decision d{true, "", "no name rule; decided by the IP rules at connect time"};
+    d.needs_address_rule = true;
+    return d;
+  }
+  Decision d = deny("default deny", "no rule allows " + name);
+  d.no_rule = true;
+  return d;
+}
+
 Decision evaluate_answer(const NetworkPolicy& policy, const Decision& by_name, std::uint16_t port,
                          const std::vector<IpAddress>& resolved,
                          const std::vector<IpAddress>& host_own) {

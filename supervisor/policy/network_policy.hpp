@@ -133,6 +133,12 @@ Decision evaluate_local_forward(const NetworkPolicy& policy, std::uint16_t port)
 // listeners.
 std::vector<IpAddress> local_forward_addresses(const NetworkPolicy& policy, std::uint16_t port);
 
+// A DNS query of the transparent path, before any port is known: allowed when the name could
+// be allowed for some port (an allow rule names it, allowLocalOutbound for a local name, or IP
+// rules exist that its addresses may match at connect time), unless a deny rule without a port
+// names it. The connection's own check (evaluate_name with its port) still follows.
+Decision evaluate_lookup(const NetworkPolicy& policy, std::string_view name);
+
 // A request's first step: decides on the name alone (no resolution). A denied result is final.
 Decision evaluate_name(const NetworkPolicy& policy, std::string_view host, std::uint16_t port);
 

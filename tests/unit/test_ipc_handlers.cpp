@@ -35,10 +35,17 @@ struct WorkerSide {
     fds += f.size();
   }
 
+  void on_transparent_start(const TransparentStart&, std::vector<platform::UniqueFd> f) {
+    calls.push_back("transparent_start");
+    fds += f.size();
+  }
+  void on_dns_answer(const DnsAnswer& m) { calls.push_back("dns_answer " + std::to_string(m.id)); }
+
   static constexpr Route<WorkerSide> kRoutes[] = {
-      route<&WorkerSide::on_proxy_start>(),     route<&WorkerSide::on_local_listener>(),
-      route<&WorkerSide::on_connect_allowed>(), route<&WorkerSide::on_connect_denied>(),
-      route<&WorkerSide::on_relay_start>(),
+      route<&WorkerSide::on_proxy_start>(),       route<&WorkerSide::on_local_listener>(),
+      route<&WorkerSide::on_connect_allowed>(),   route<&WorkerSide::on_connect_denied>(),
+      route<&WorkerSide::on_relay_start>(),       route<&WorkerSide::on_transparent_start>(),
+      route<&WorkerSide::on_dns_answer>(),
   };
 };
 static_assert(routes_complete(WorkerSide::kRoutes, Role::Supervisor, Role::ProxyWorker));

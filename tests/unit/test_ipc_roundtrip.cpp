@@ -150,6 +150,22 @@ UnixConnect sample<UnixConnect>() {
   return UnixConnect{12, "ssh", "/run/user/1000/ssh-agent.sock"};
 }
 template <>
+TransparentReady sample<TransparentReady>() {
+  return TransparentReady{41080, 41053};
+}
+template <>
+TransparentStart sample<TransparentStart>() {
+  return TransparentStart{41080, 41053};
+}
+template <>
+DnsQuery sample<DnsQuery>() {
+  return DnsQuery{1ULL << 40, "allowed.example", 28};
+}
+template <>
+DnsAnswer sample<DnsAnswer>() {
+  return DnsAnswer{99, 0, (198u << 24) | (18u << 16) | 7};
+}
+template <>
 WorkerLog sample<WorkerLog>() {
   return WorkerLog{"sandbox: seccomp: allowlist installed"};
 }
@@ -203,6 +219,18 @@ auto fields(const UnixConnect& m) {
 }
 auto fields(const WorkerLog& m) {
   return std::tie(m.text);
+}
+auto fields(const TransparentReady& m) {
+  return std::tie(m.tcp_port, m.dns_port);
+}
+auto fields(const TransparentStart& m) {
+  return std::tie(m.tcp_port, m.dns_port);
+}
+auto fields(const DnsQuery& m) {
+  return std::tie(m.id, m.name, m.type);
+}
+auto fields(const DnsAnswer& m) {
+  return std::tie(m.id, m.rcode, m.address);
 }
 auto fields(const SandboxReady& m) {
   return std::tie(m.command_pid, m.landlock_abi, m.seccomp, m.plan);
@@ -304,6 +332,14 @@ bool decode_and_validate(MessageType type, std::span<const std::byte> payload) {
       return attempt(UnixConnect{});
     case MessageType::WorkerLog:
       return attempt(WorkerLog{});
+    case MessageType::TransparentReady:
+      return attempt(TransparentReady{});
+    case MessageType::TransparentStart:
+      return attempt(TransparentStart{});
+    case MessageType::DnsQuery:
+      return attempt(DnsQuery{});
+    case MessageType::DnsAnswer:
+      return attempt(DnsAnswer{});
   }
   FAIL("decode_frame returned an unknown type");
   return false;
@@ -355,7 +391,8 @@ struct FdBag {
   Hello, LaunchSpec, SandboxReady, SetupFailed, ExecFailed, CommandExited, ListenersReady,         \
       ProxyStart, ConnectRequest, ConnectAllowed, ConnectDenied, TunnelClosed, LocalListenerReady, \
       LocalListener, InboundOpen, InboundReady, InboundFailed, RelayStart, RelayClosed, Violation, \
-      ExecCheck, ExecVerdict, StartCommand, UnixConnect, WorkerLog
+      ExecCheck, ExecVerdict, StartCommand, UnixConnect, WorkerLog, TransparentReady,            \
+      TransparentStart, DnsQuery, DnsAnswer
 
 TEMPLATE_TEST_CASE("payload round trip", "[ipc][roundtrip]", FENCE_ALL_MESSAGES) {
   const TestType original = sample<TestType>();
@@ -506,8 +543,12 @@ TEMPLATE_TEST_CASE("all-zero and all-0xff payloads", "[ipc][corrupt]", FENCE_ALL
                        std::is_same_v<TestType, RelayClosed>) {
     // Only integers whose range the receiver checks against its own state (ids, ports).
     CHECK_NOTHROW(decode_payload<TestType>(ones));
-  } else if constexpr (std::is_same_v<TestType, ListenersReady>) {
+  } else if constexpr (std::is_same_v<TestType, ListenersReady> ||
+                       std::is_same_v<TestType, TransparentReady> ||
+                       std::is_same_v<TestType, TransparentStart>) {
     CHECK(validate(decode_payload<TestType>(ones)).has_value());  // both ports 65535: equal
+  } else if constexpr (std::is_same_v<TestType, DnsAnswer>) {
+    CHECK(validate(decode_payload<TestType>(ones)).has_value());  // rcode 255
   } else if constexpr (std::is_same_v<TestType, ConnectAllowed> ||
                        std::is_same_v<TestType, TunnelClosed>) {
     // Only integers without a range of their own: decodes to the all-ones values.

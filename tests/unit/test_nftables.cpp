@@ -19,6 +19,7 @@
 #include "child_process.hpp"
 #include "platform/namespaces.hpp"
 #include "platform/nftables.hpp"
+#include "platform/tcp_listener.hpp"
 #include "platform/unique_fd.hpp"
 
 using fence::platform::UniqueFd;
