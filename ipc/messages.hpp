@@ -147,7 +147,7 @@ void serialize(Archive& ar, ProxyStart& m) {
 template <typename Archive>
 void serialize(Archive& ar, ConnectRequest& m) {
   ar(m.id, bounded(m.host, kMaxHostLen), m.port,
-     checked(m.protocol, ProxyProtocol::HttpConnect, ProxyProtocol::LocalForward));
+     checked(m.protocol, ProxyProtocol::HttpConnect, ProxyProtocol::Transparent));
 }
 
 template <typename Archive>

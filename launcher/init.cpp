@@ -16,6 +16,7 @@
 #include "launcher/init.hpp"
 
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -43,6 +44,7 @@
 #include "platform/fd_passing.hpp"
 #include "platform/landlock.hpp"
 #include "platform/namespaces.hpp"
+#include "platform/nftables.hpp"
 #include "platform/process.hpp"
 #include "platform/sys_error.hpp"
 #include "platform/tcp_listener.hpp"
@@ -175,6 +177,35 @@ class Init {
       });
     }
     append(plan_lines_, network_plan_lines(spec_));
+    if (spec_.transparent) set_up_transparent_path();
+  }
+
+  // Why here: with the proxy listeners, before the command exists, so its first connection or
+  // query already meets the redirects. The rules go in before the routes: a route without its
+  // redirect would let a connection hang instead of failing. Where the kernel refuses (no
+  // nf_tables, no nat), nothing is installed and the sandbox keeps no route out, as without
+  // the transparent path; -d says so.
+  void set_up_transparent_path() {
+    try {
+      platform::install_transparent_rules(spec_.transparent_port, spec_.dns_port);
+      platform::add_default_routes_over_loopback();
+      platform::UniqueFd tcp = platform::listen_on_loopback(spec_.transparent_port);
+      platform::UniqueFd dns(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_port = htons(spec_.dns_port);
+      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      if (!dns || ::bind(dns.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0)
+        throw platform::SysError("DNS socket 127.0.0.1:" + std::to_string(spec_.dns_port));
+      link_.send_transparent_ready(spec_.transparent_port, tcp.get(), spec_.dns_port, dns.get());
+      plan_lines_.push_back(
+          "[fence:net] transparent path: TCP leaving loopback redirected to 127.0.0.1:" +
+          std::to_string(spec_.transparent_port) + ", DNS (UDP 53, any address) to 127.0.0.1:" +
+          std::to_string(spec_.dns_port) + ", other UDP and protocols refused at once");
+    } catch (const platform::SysError& e) {
+      plan_lines_.push_back(std::string("[fence:net] transparent path unavailable (") + e.what() +
+                            "): programs that ignore the proxy variables get no network");
+    }
   }
 
   void prepare_command_setup() {

@@ -124,6 +124,12 @@ void SupervisorLink::send_local_listener_ready(std::uint16_t port, int listener_
   channel_.send(ipc::LocalListenerReady{port}, std::span<const int>(&listener_fd, 1));
 }
 
+void SupervisorLink::send_transparent_ready(std::uint16_t tcp_port, int tcp_fd,
+                                            std::uint16_t dns_port, int dns_fd) {
+  const int fds[] = {tcp_fd, dns_fd};
+  channel_.send(ipc::TransparentReady{tcp_port, dns_port}, fds);
+}
+
 void SupervisorLink::send_sandbox_ready(pid_t command_pid, int landlock_abi,
                                         std::vector<std::string> plan_lines) {
   ipc::SandboxReady ready;

@@ -267,6 +267,9 @@ LaunchPlan build_launch_spec(const CliOptions& cli, const Config& config, const 
   if (spec.http_proxy_port == spec.socks_proxy_port)
     throw ConfigError("network.httpProxyPort and network.socksProxyPort are equal");
   add_local_network(spec, config, cli, at, plan.net_warnings);
+  // The transparent path (network.transparent, default on): init sets it up where the kernel
+  // allows nftables in the sandbox's namespaces. A nested run has no namespace to set it in.
+  spec.transparent = !nested && config.network.transparent.value_or(true);
   if (!nested) add_proxy_environment(spec.env, spec.http_proxy_port, spec.socks_proxy_port);
   // Nested: the launcher makes the command's TMPDIR in the caller's (launcher/nested.cpp), the
   // one place a run inside a nested run may write.

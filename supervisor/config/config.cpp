@@ -366,6 +366,7 @@ void read_network(const SchemaReader& r, const JsonValue& v, const std::string& 
                     r.ports("allowLocalOutboundPorts", out.allow_local_outbound_ports),
                     r.text("upstreamProxy", out.upstream_proxy, validate_proxy_url),
                     r.choice("defaultAction", out.default_action, {"deny", "proxy"}),
+                    r.optional_flag("transparent", out.transparent),
                 });
 }
 
@@ -599,6 +600,8 @@ std::string canonical_config_json(const Config& c) {
   // loopback rule, check_host_loopback) and equal meanings keep one form.
   if (c.network.effective_allow_local_outbound() != c.network.allow_local_binding)
     j["network"]["allowLocalOutbound"] = c.network.effective_allow_local_outbound();
+  // Written only when switched off: the default (on) keeps a policy's digest.
+  if (!c.network.transparent.value_or(true)) j["network"]["transparent"] = false;
   j["filesystem"] = {{"denyRead", c.filesystem.deny_read},
                      {"allowRead", c.filesystem.allow_read},
                      {"allowExecute", c.filesystem.allow_execute},
@@ -639,6 +642,7 @@ std::string config_json(const Config& c) {
   if (c.network.socks_proxy_port) net["socksProxyPort"] = *c.network.socks_proxy_port;
   if (c.network.upstream_proxy) net["upstreamProxy"] = *c.network.upstream_proxy;
   if (c.network.default_action) net["defaultAction"] = *c.network.default_action;
+  if (c.network.transparent) net["transparent"] = *c.network.transparent;
   if (!net.empty()) j["network"] = net;
   ordered_json fs = ordered_json::object();
   if (c.filesystem.default_deny_read) fs["defaultDenyRead"] = true;

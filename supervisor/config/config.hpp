@@ -44,6 +44,9 @@ struct NetworkConfig {
   // this build: connections no rule allows are refused, never forwarded).
   std::optional<std::string> upstream_proxy;  // upstreamProxy: http://host[:port]
   std::optional<std::string> default_action;  // defaultAction: "deny" | "proxy"
+  // transparent (extension): programs that ignore the proxy variables get the same decisions
+  // through nftables redirects in the sandbox (default on where the kernel allows it).
+  std::optional<bool> transparent;
 
   // fence: "defaults to allowLocalBinding if not set".
   bool effective_allow_local_outbound() const {
