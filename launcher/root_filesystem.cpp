@@ -31,6 +31,13 @@ constexpr const char* kStaging = "/tmp";
 constexpr const char* kNewRoot = "/newroot";
 constexpr const char* kOldRoot = "/oldroot";
 constexpr const char* kMaskFile = "/mask-file";
+// The transparent path's name service: every name goes to DNS (fence answers it), none to the
+// host's hosts file, and the resolver asks a loopback address (any :53 is redirected anyway).
+constexpr const char* kHostsFile = "/hosts";
+constexpr const char* kResolvFile = "/resolv.conf";
+constexpr std::string_view kHostsText =
+    "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+constexpr std::string_view kResolvText = "nameserver 127.0.0.53\noptions edns0\n";
 
 constexpr std::uint64_t kReadOnly =
     platform::kMountAttrRdonly | platform::kMountAttrNosuid | platform::kMountAttrNodev;
@@ -43,6 +50,12 @@ void make_dir(const std::string& path, mode_t mode) {
 void make_file(const std::string& path, mode_t mode) {
   UniqueFd fd(::open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, mode));
   if (!fd) throw platform::SysError("create " + path);
+}
+
+void write_staged(const std::string& path, std::string_view text) {
+  UniqueFd fd(::open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644));
+  if (!fd || ::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+    throw platform::SysError("create " + path);
 }
 
 void make_symlink(const std::string& target, const std::string& link) {
@@ -82,6 +95,8 @@ class RootBuilder {
       make_dir(std::string(kStaging) + kNewRoot, 0755);
       make_dir(std::string(kStaging) + kOldRoot, 0755);
       make_file(std::string(kStaging) + kMaskFile, 0000);
+      write_staged(std::string(kStaging) + kHostsFile, kHostsText);
+      write_staged(std::string(kStaging) + kResolvFile, kResolvText);
       if (::chdir(kStaging) != 0) throw platform::SysError("chdir staging");
       platform::pivot_root(".", std::string(".") + kOldRoot);
       if (::chdir("/") != 0) throw platform::SysError("chdir /");
@@ -97,6 +112,7 @@ class RootBuilder {
     bind_unix_sockets();
     pin_protected_parents();
     bind_read_only();
+    if (spec_.transparent) replace_name_service();
     mask_hidden();
     // Why after the masks: a creatable entry's nearest directory must be the host's as the
     // command will see it (not under a mask or a private tmpfs).
@@ -617,6 +633,33 @@ class RootBuilder {
       plan_lines_.push_back("[fence:fs] allowWrite " + path +
                             ": missing; the command may create it (through init, beneath " +
                             ancestor + ")");
+    }
+  }
+
+  // The transparent path: /etc/hosts and /etc/resolv.conf replaced (read-only binds of staged
+  // files) so that every name lookup is a DNS query fence decides. A symlinked resolv.conf
+  // (systemd-resolved) is left: it dangles inside, and glibc then asks 127.0.0.1:53, which is
+  // redirected the same way.
+  void replace_name_service() {
+    for (const auto& [target, staged] : {std::pair{"/etc/hosts", kHostsFile},
+                                         std::pair{"/etc/resolv.conf", kResolvFile}}) {
+      UniqueFd fd;
+      try {
+        fd = platform::open_beneath(new_root_.get(), target, O_PATH | O_CLOEXEC);
+      } catch (const platform::SysError&) {
+        continue;  // missing, or a symlink
+      }
+      struct stat st {};
+      if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+      run_step(Stage::Filesystem, std::string("mount: ") + target + " (transparent path)", [&] {
+        UniqueFd source(::open(staged, O_PATH | O_CLOEXEC));
+        if (!source) throw platform::SysError(std::string("open ") + staged);
+        UniqueFd tree = platform::clone_mount(source.get(), false);
+        platform::set_mount_attributes(tree.get(), false, kReadOnly, 0);
+        platform::attach_mount(tree.get(), fd.get());
+      });
+      plan_lines_.push_back(std::string("[fence:net] ") + target +
+                            " replaced: every name is asked of fence's DNS");
     }
   }
 

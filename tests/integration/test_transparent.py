@@ -43,7 +43,7 @@ def test_proxy_unaware_python_reaches_an_allowed_name(fence, net):
     m = marker()
     cp = unproxied(fence, f"print('STATUS', get('allowed.example', '/t-{m}'))", net)
     assert_started(cp)
-    assert "STATUS HTTP/1.0 200" in cp.stdout or "STATUS HTTP/1.1 200" in cp.stdout, fmt(cp)
+    assert "STATUS HTTP/1." in cp.stdout, fmt(cp)  # the fixture server answered
     assert [e for e in net.access_entries() if m in (e.get("line") or "")], net.access_entries()
 
 
@@ -78,7 +78,8 @@ except OSError as e:
     assert __import__("time").monotonic() - t0 < 10, "a refusal must not wait for a timeout"
     assert not [e for e in net.access_entries() if m in (e.get("line") or "")]
     cp = unproxied(fence, code, net, allowed=[net.upstream])
-    assert "STATUS HTTP/1." in cp.stdout and " 200" in cp.stdout, fmt(cp)
+    assert "STATUS HTTP/1." in cp.stdout, fmt(cp)
+    assert [e for e in net.access_entries() if m in (e.get("line") or "")], net.access_entries()
 
 
 def test_bash_dev_tcp_and_nc_are_decided_too(fence, net):
@@ -88,7 +89,8 @@ def test_bash_dev_tcp_and_nc_are_decided_too(fence, net):
     script = (f"exec 3<>/dev/tcp/allowed.example/80 && printf 'GET /bash-{m} HTTP/1.0\\r\\n"
               f"Host: allowed.example\\r\\n\\r\\n' >&3 && head -1 <&3")
     cp = fence.run(["/bin/bash", "-c", script], config=net.config(["allowed.example"]))
-    assert " 200" in cp.stdout, fmt(cp)
+    assert cp.stdout.startswith("HTTP/1."), fmt(cp)
+    assert [e for e in net.access_entries() if m in (e.get("line") or "")], net.access_entries()
     cp = fence.run(["/bin/bash", "-c", "exec 3<>/dev/tcp/other.example/80 && echo open"],
                    config=net.config(["allowed.example"]))
     assert "open" not in cp.stdout, fmt(cp)
