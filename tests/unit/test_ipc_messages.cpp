@@ -212,12 +212,13 @@ TEST_CASE("ConnectRequest hosts", "[ipc][validate]") {
 TEST_CASE("ConnectRequest and ConnectDenied enums are checked while decoding", "[ipc][validate]") {
   SECTION("protocol") {
     auto payload = encode_payload(ConnectRequest{9, "example.com", 80, ProxyProtocol::HttpForward});
-    // The protocol is the last byte of the payload; Inbound (5) is never asked for by a worker.
-    for (int bad : {0, 5, 0xff}) {
+    // The protocol is the last byte of the payload; 1..5 are the worker's protocols, Transparent
+    // (5) the last of them.
+    for (int bad : {0, 6, 0xff}) {
       payload.back() = static_cast<std::byte>(bad);
       CHECK_THROWS_AS(decode_payload<ConnectRequest>(payload), DecodeError);
     }
-    for (int good : {1, 2, 3, 4}) {
+    for (int good : {1, 2, 3, 4, 5}) {
       payload.back() = static_cast<std::byte>(good);
       CHECK(static_cast<int>(decode_payload<ConnectRequest>(payload).protocol) == good);
     }
