@@ -27,7 +27,7 @@ namespace fence::ipc {
 // --- framing ---------------------------------------------------------------------------------
 
 inline constexpr std::uint32_t kMagic = 0x46454e43;    // "FENC"
-inline constexpr std::uint16_t kProtocolVersion = 11;  // bump on any change
+inline constexpr std::uint16_t kProtocolVersion = 12;  // bump on any change
 // A payload travels in its datagram up to kMaxPayload bytes. Messages whose rule says `large`
 // (an argv and environment as large as the kernel accepts for execve) may be bigger: their
 // payload then travels in a sealed memfd attached as the last fd (frame.hpp), up to
@@ -359,10 +359,10 @@ struct TunnelClosed {
 // Localhost and inbound.
 
 // TransparentReady — launcher -> supervisor, at most once, after ListenersReady, when the
-// transparent path's routes and nftables rules are in place. Carries 2 fds: the listening TCP
-// socket at 127.0.0.1:transparent_port and the UDP socket at 127.0.0.1:dns_port. Receiver
-// checks: LaunchSpec::transparent, not reported before; a listening AF_INET stream socket and
-// an AF_INET datagram socket.
+// transparent path's routes and nftables rules are in place. Carries 3 fds: the listening TCP
+// socket at 127.0.0.1:transparent_port, the UDP socket at 127.0.0.1:dns_port and the listening
+// TCP socket at 127.0.0.1:dns_port (DNS over TCP). Receiver checks: LaunchSpec::transparent,
+// not reported before; a listening stream socket, a datagram socket, a listening stream socket.
 struct TransparentReady {
   static constexpr MessageType kType = MessageType::TransparentReady;
 
@@ -370,7 +370,7 @@ struct TransparentReady {
   std::uint16_t dns_port = 0;  // equal to the LaunchSpec's dns_port
 };
 
-// TransparentStart — supervisor -> proxy worker, at most once, after ProxyStart. Carries the 2
+// TransparentStart — supervisor -> proxy worker, at most once, after ProxyStart. Carries the 3
 // fds of TransparentReady. The worker asks ConnectRequest{original destination, Transparent}
 // for each connection and DnsQuery for each query. Receiver checks: not given before.
 struct TransparentStart {
@@ -380,7 +380,8 @@ struct TransparentStart {
   std::uint16_t dns_port = 0;
 };
 
-// DnsQuery — proxy worker -> supervisor, one per query read from the DNS socket. Receiver
+// DnsQuery — proxy worker -> supervisor, one per query read from the DNS socket or a DNS
+// connection. Receiver
 // checks: id not pending; name is_valid_target_host or empty (the root), at most
 // kMaxHostLen; the number pending is capped like ConnectRequest's.
 struct DnsQuery {
@@ -595,7 +596,7 @@ inline constexpr MessageRule kMessageRules[] = {
     {MessageType::ExecVerdict,         rules::kS, rules::kL, rules::kRun, rules::kMany, 0, rules::kSmall, "ExecVerdict"},
     {MessageType::Violation,           rules::kL, rules::kS, rules::kRun, rules::kMany, 0, rules::kSmall, "Violation"},
     {MessageType::UnixConnect,         rules::kL, rules::kS, rules::kRun, rules::kMany, 0, rules::kSmall, "UnixConnect"},
-    {MessageType::TransparentReady,    rules::kL, rules::kS, rules::kRun, rules::kOnce, 2, rules::kSmall, "TransparentReady"},
+    {MessageType::TransparentReady,    rules::kL, rules::kS, rules::kRun, rules::kOnce, 3, rules::kSmall, "TransparentReady"},
     // supervisor <-> proxy worker
     {MessageType::ProxyStart,          rules::kS, rules::kW, rules::kRun, rules::kOnce, 2, rules::kSmall, "ProxyStart"},
     {MessageType::LocalListener,       rules::kS, rules::kW, rules::kRun, rules::kMany, 1, rules::kSmall, "LocalListener"},
@@ -606,7 +607,7 @@ inline constexpr MessageRule kMessageRules[] = {
     {MessageType::RelayStart,          rules::kS, rules::kW, rules::kRun, rules::kMany, 2, rules::kSmall, "RelayStart"},
     {MessageType::RelayClosed,         rules::kW, rules::kS, rules::kRun, rules::kMany, 0, rules::kSmall, "RelayClosed"},
     {MessageType::WorkerLog,           rules::kW, rules::kS, rules::kRun, rules::kMany, 0, rules::kSmall, "WorkerLog"},
-    {MessageType::TransparentStart,    rules::kS, rules::kW, rules::kRun, rules::kOnce, 2, rules::kSmall, "TransparentStart"},
+    {MessageType::TransparentStart,    rules::kS, rules::kW, rules::kRun, rules::kOnce, 3, rules::kSmall, "TransparentStart"},
     {MessageType::DnsQuery,            rules::kW, rules::kS, rules::kRun, rules::kMany, 0, rules::kSmall, "DnsQuery"},
     {MessageType::DnsAnswer,           rules::kS, rules::kW, rules::kRun, rules::kMany, 0, rules::kSmall, "DnsAnswer"},
 };

@@ -197,10 +197,13 @@ class Init {
       addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
       if (!dns || ::bind(dns.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0)
         throw platform::SysError("DNS socket 127.0.0.1:" + std::to_string(spec_.dns_port));
-      link_.send_transparent_ready(spec_.transparent_port, tcp.get(), spec_.dns_port, dns.get());
+      platform::UniqueFd dns_streams = platform::listen_on_loopback(spec_.dns_port);
+      link_.send_transparent_ready(spec_.transparent_port, tcp.get(), spec_.dns_port, dns.get(),
+                                   dns_streams.get());
       plan_lines_.push_back(
           "[fence:net] transparent path: TCP leaving loopback redirected to 127.0.0.1:" +
-          std::to_string(spec_.transparent_port) + ", DNS (UDP 53, any address) to 127.0.0.1:" +
+          std::to_string(spec_.transparent_port) +
+          ", DNS (UDP and TCP port 53, any address) to 127.0.0.1:" +
           std::to_string(spec_.dns_port) + ", other UDP and protocols refused at once");
     } catch (const platform::SysError& e) {
       plan_lines_.push_back(std::string("[fence:net] transparent path unavailable (") + e.what() +

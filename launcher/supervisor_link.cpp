@@ -125,8 +125,8 @@ void SupervisorLink::send_local_listener_ready(std::uint16_t port, int listener_
 }
 
 void SupervisorLink::send_transparent_ready(std::uint16_t tcp_port, int tcp_fd,
-                                            std::uint16_t dns_port, int dns_fd) {
-  const int fds[] = {tcp_fd, dns_fd};
+                                            std::uint16_t dns_port, int dns_fd, int dns_stream_fd) {
+  const int fds[] = {tcp_fd, dns_fd, dns_stream_fd};
   channel_.send(ipc::TransparentReady{tcp_port, dns_port}, fds);
 }
 

@@ -73,7 +73,7 @@ class SupervisorLink final : public NotifierSink {
                             int socks_fd);
   void send_local_listener_ready(std::uint16_t port, int listener_fd);
   void send_transparent_ready(std::uint16_t tcp_port, int tcp_fd, std::uint16_t dns_port,
-                              int dns_fd);
+                              int dns_fd, int dns_stream_fd);
   // `plan_lines`: the sandbox plan for -d (empty unless LaunchSpec::debug); clipped to the
   // protocol's bounds.
   void send_sandbox_ready(pid_t command_pid, int landlock_abi, std::vector<std::string> plan_lines);

@@ -239,6 +239,14 @@ void add_family(Batch& batch, int family, std::uint16_t tcp_port, std::uint16_t 
   batch.table(family);
   batch.chain(family, "nat_out", "nat", -100);
   batch.chain(family, "filter_out", "filter", 0);
+  if (family == NFPROTO_IPV4) {
+    // DNS over TCP to any address, loopback included, before the rule for all TCP.
+    Rule r = batch.rule(family, "nat_out");
+    protocol_is(r.get(), IPPROTO_TCP);
+    destination_port(r.get(), NFT_CMP_EQ, 53);
+    redirect_to(r.get(), dns_port);
+    batch.add(r, family);
+  }
   {
     Rule r = batch.rule(family, "nat_out");
     outside_loopback(r.get(), family);

@@ -5,6 +5,7 @@
 //
 //   table ip fence / table ip6 fence
 //     chain nat_out   (nat, output, priority -100)
+//       TCP to port 53, any address (IPv4)              redirect to :dns_port
 //       TCP to any address outside 127.0.0.0/8 (::1)   redirect to :tcp_port
 //       UDP to port 53, any address (IPv4)              redirect to :dns_port
 //     chain filter_out (filter, output, priority 0: after the redirects)
@@ -12,13 +13,12 @@
 //       anything but TCP and UDP outside loopback       reject (administratively prohibited)
 //
 // A redirected connection's original destination is platform::original_destination
-// (tcp_listener.hpp) on the accepted socket; a redirected datagram's answer, sent from the socket it arrived on,
-// reaches the program as if from the address it asked.
+// (tcp_listener.hpp) on the accepted socket; a redirected datagram's answer, sent from the socket
+// it arrived on, reaches the program as if from the address it asked.
 #pragma once
 
 #include <cstdint>
 #include <string>
-
 
 namespace fence::platform {
 

@@ -7,12 +7,13 @@
 
 #include "ipc/errors.hpp"
 #include "platform/sys_error.hpp"
+#include "proxy-worker/dns_stream.hpp"
 #include "proxy-worker/supervisor_client.hpp"
 
 namespace fence::proxy_worker {
 namespace {
 
-// Datagrams read per wake-up before the loop serves others.
+// Datagrams read (connections accepted) per wake-up before the loop serves others.
 constexpr int kReadBurst = 64;
 // The synthetic addresses stay bound for the session; a short TTL still keeps caches honest.
 constexpr std::uint32_t kAnswerTtl = 60;
@@ -20,27 +21,70 @@ constexpr std::uint32_t kAnswerTtl = 60;
 }  // namespace
 
 DnsServer::DnsServer(boost::asio::io_context& io, SupervisorClient& supervisor,
-                     platform::UniqueFd socket)
-    : supervisor_(supervisor), socket_(io, socket.release()) {}
+                     platform::UniqueFd datagrams, platform::UniqueFd streams)
+    : io_(io),
+      supervisor_(supervisor),
+      datagrams_(io, datagrams.release()),
+      streams_(io, streams.release()) {}
 
 void DnsServer::start() {
-  wait();
+  wait_datagram();
+  wait_stream();
 }
 
-void DnsServer::wait() {
-  socket_.async_wait(boost::asio::posix::descriptor_base::wait_read,
-                     [this](const boost::system::error_code& ec) {
-                       if (ec) throw platform::SysError("DNS socket wait", ec.value());
-                       read_ready();
-                     });
+void DnsServer::wait_datagram() {
+  datagrams_.async_wait(boost::asio::posix::descriptor_base::wait_read,
+                        [this](const boost::system::error_code& ec) {
+                          if (ec) throw platform::SysError("DNS socket wait", ec.value());
+                          datagrams_ready();
+                        });
 }
 
-void DnsServer::read_ready() {
+void DnsServer::wait_stream() {
+  streams_.async_wait(boost::asio::posix::descriptor_base::wait_read,
+                      [this](const boost::system::error_code& ec) {
+                        if (ec) throw platform::SysError("DNS listener wait", ec.value());
+                        streams_ready();
+                      });
+}
+
+void DnsServer::streams_ready() {
+  for (int i = 0; i < kReadBurst; ++i) {
+    platform::UniqueFd client(
+        ::accept4(streams_.native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    if (!client) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      continue;  // a connection that went away, or out of fds: the next one may do
+    }
+    // SECURITY: a bounded number of connections; one more is reset at once.
+    if (live_streams_ >= kMaxDnsStreams) {
+      const linger abort{1, 0};
+      ::setsockopt(client.get(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+      continue;
+    }
+    ++live_streams_;
+    std::make_shared<DnsStream>(*this, std::move(client))->start();
+  }
+  wait_stream();
+}
+
+bool DnsServer::ask_for_stream(DnsQuery query, std::weak_ptr<DnsStream> stream) {
+  if (pending_.size() >= kMaxPendingDns) return false;
+  const std::uint64_t id = next_id_++;
+  supervisor_.ask_dns(ipc::DnsQuery{id, query.name, query.type});
+  Pending p;
+  p.stream = std::move(stream);
+  p.query = std::move(query);
+  pending_.emplace(id, std::move(p));
+  return true;
+}
+
+void DnsServer::datagrams_ready() {
   std::array<std::uint8_t, kMaxDnsQuerySize + 1> buf{};
   for (int i = 0; i < kReadBurst; ++i) {
     Pending p;
     p.client_len = sizeof p.client;
-    const ssize_t n = ::recvfrom(socket_.native_handle(), buf.data(), buf.size(), MSG_DONTWAIT,
+    const ssize_t n = ::recvfrom(datagrams_.native_handle(), buf.data(), buf.size(), MSG_DONTWAIT,
                                  reinterpret_cast<sockaddr*>(&p.client), &p.client_len);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
@@ -61,7 +105,7 @@ void DnsServer::read_ready() {
     supervisor_.ask_dns(ipc::DnsQuery{id, p.query.name, p.query.type});
     pending_.emplace(id, std::move(p));
   }
-  wait();
+  wait_datagram();
 }
 
 void DnsServer::answer(const ipc::DnsAnswer& answer) {
@@ -75,8 +119,13 @@ void DnsServer::answer(const ipc::DnsAnswer& answer) {
                          static_cast<std::uint8_t>(answer.address >> 16),
                          static_cast<std::uint8_t>(answer.address >> 8),
                          static_cast<std::uint8_t>(answer.address)});
-  send_to(dns_answer(p.query, static_cast<DnsRcode>(answer.rcode), addresses, kAnswerTtl),
-          p.client, p.client_len);
+  const std::vector<std::uint8_t> bytes =
+      dns_answer(p.query, static_cast<DnsRcode>(answer.rcode), addresses, kAnswerTtl);
+  if (p.client_len != 0) {
+    send_to(bytes, p.client, p.client_len);
+  } else if (const std::shared_ptr<DnsStream> stream = p.stream.lock()) {
+    stream->send(bytes, true);
+  }
   pending_.erase(it);
 }
 
@@ -84,7 +133,7 @@ void DnsServer::send_to(const std::vector<std::uint8_t>& bytes, const sockaddr_s
                         socklen_t len) {
   // Best effort, never waits: a program that does not read its answers loses them.
   [[maybe_unused]] const auto n =
-      ::sendto(socket_.native_handle(), bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL,
+      ::sendto(datagrams_.native_handle(), bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL,
                reinterpret_cast<const sockaddr*>(&to), len);
 }
 

@@ -1,18 +1,23 @@
-// The transparent path's DNS socket in the worker: reads each query a program in the sandbox
-// sends to port 53 (redirected here by the sandbox's nftables rules), answers malformed ones
-// itself (dns_message.hpp), and asks the supervisor about the one name of each well-formed
-// query (DnsQuery); the supervisor's DnsAnswer becomes the answer. Nothing is ever forwarded.
+// The transparent path's DNS in the worker: every query a program in the sandbox sends to port
+// 53 (redirected here by the sandbox's nftables rules), over UDP (one socket) or TCP (a
+// listener; RFC 7766 framing, DnsStream). Malformed queries are answered here
+// (dns_message.hpp); for the one name of each well-formed query the supervisor is asked
+// (DnsQuery) and its DnsAnswer becomes the answer. Nothing is ever forwarded.
 //
-// Trust: every datagram is hostile. At most kMaxPendingDns queries wait for the supervisor;
-// more are answered SERVFAIL at once. Answers go back from the socket the query arrived on, to
-// the address it came from (the kernel's connection tracking makes it come from the address
-// the program asked).
+// Trust: every byte is hostile. At most kMaxPendingDns queries wait for the supervisor; more
+// are answered SERVFAIL at once. At most kMaxDnsStreams TCP connections are open (more are
+// reset), each with kMaxStreamPending queries waiting (then it is not read until answers go
+// out) and an idle deadline. UDP answers go back from the socket the query arrived on, to the
+// address it came from (the kernel's connection tracking makes them come from the address the
+// program asked).
 #pragma once
 
 #include <sys/socket.h>
 
+#include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -24,12 +29,18 @@
 namespace fence::proxy_worker {
 
 class SupervisorClient;
+class DnsStream;
 
 inline constexpr std::size_t kMaxPendingDns = 256;
+inline constexpr std::size_t kMaxDnsStreams = 64;
+inline constexpr std::size_t kMaxStreamPending = 8;
+inline constexpr std::chrono::seconds kDnsStreamIdle{10};
 
 class DnsServer {
  public:
-  DnsServer(boost::asio::io_context& io, SupervisorClient& supervisor, platform::UniqueFd socket);
+  // `datagrams`: the UDP socket; `streams`: the listening TCP socket on the same port.
+  DnsServer(boost::asio::io_context& io, SupervisorClient& supervisor, platform::UniqueFd datagrams,
+            platform::UniqueFd streams);
   DnsServer(const DnsServer&) = delete;
   DnsServer& operator=(const DnsServer&) = delete;
 
@@ -38,21 +49,34 @@ class DnsServer {
   // that is not pending.
   void answer(const ipc::DnsAnswer& answer);
 
+  // --- for DnsStream ---
+  boost::asio::io_context& io() { return io_; }
+  // Asks the supervisor about `query` for `stream`; false when too many are pending (the
+  // stream answers SERVFAIL itself).
+  bool ask_for_stream(DnsQuery query, std::weak_ptr<DnsStream> stream);
+  void stream_closed() { --live_streams_; }
+
  private:
   struct Pending {
-    sockaddr_storage client{};
+    sockaddr_storage client{};  // UDP: where the query came from
     socklen_t client_len = 0;
+    std::weak_ptr<DnsStream> stream;  // TCP: the connection it came on
     DnsQuery query;
   };
 
-  void wait();
-  void read_ready();
+  void wait_datagram();
+  void datagrams_ready();
+  void wait_stream();
+  void streams_ready();
   void send_to(const std::vector<std::uint8_t>& bytes, const sockaddr_storage& to, socklen_t len);
 
+  boost::asio::io_context& io_;
   SupervisorClient& supervisor_;
-  boost::asio::posix::stream_descriptor socket_;
+  boost::asio::posix::stream_descriptor datagrams_;
+  boost::asio::posix::stream_descriptor streams_;
   std::uint64_t next_id_ = 1;
   std::map<std::uint64_t, Pending> pending_;
+  std::size_t live_streams_ = 0;
 };
 
 }  // namespace fence::proxy_worker

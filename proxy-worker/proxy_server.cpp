@@ -117,13 +117,13 @@ void ProxyServer::add_local_listener(std::uint16_t port, UniqueFd fd) {
   wait_accept(locals_.back());
 }
 
-void ProxyServer::start_transparent(UniqueFd listener, UniqueFd dns) {
-  ::fcntl(listener.get(), F_SETFL, ::fcntl(listener.get(), F_GETFL) | O_NONBLOCK);
-  ::fcntl(dns.get(), F_SETFL, ::fcntl(dns.get(), F_GETFL) | O_NONBLOCK);
+void ProxyServer::start_transparent(UniqueFd listener, UniqueFd dns, UniqueFd dns_streams) {
+  for (const int fd : {listener.get(), dns.get(), dns_streams.get()})
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
   transparent_.emplace(Listener{asio::posix::stream_descriptor(io_, listener.release()),
                                 asio::steady_timer(io_), ClientKind::Transparent, 0});
   wait_accept(*transparent_);
-  dns_ = std::make_unique<DnsServer>(io_, supervisor_, std::move(dns));
+  dns_ = std::make_unique<DnsServer>(io_, supervisor_, std::move(dns), std::move(dns_streams));
   dns_->start();
 }
 

@@ -35,8 +35,10 @@ class ProxyServer {
   // --- for SupervisorClient ---
   // A transparent listener (allowLocalOutboundPorts) for the host's `port`.
   void add_local_listener(std::uint16_t port, platform::UniqueFd fd);
-  // The transparent path (TransparentStart): the redirect listener and the DNS socket.
-  void start_transparent(platform::UniqueFd listener, platform::UniqueFd dns);
+  // The transparent path (TransparentStart): the redirect listener, the DNS socket and the DNS
+  // listener (TCP).
+  void start_transparent(platform::UniqueFd listener, platform::UniqueFd dns,
+                         platform::UniqueFd dns_streams);
   // The supervisor's answer to a DnsQuery (throws ipc::ProtocolError without one pending).
   void dns_answer(const ipc::DnsAnswer& answer);
   // Relays the bytes of an inbound (-p) connection as they are; RelayClosed at its end.
@@ -69,7 +71,7 @@ class ProxyServer {
   ipc::ProxyStart limits_;
   Listener http_;
   Listener socks_;
-  std::list<Listener> locals_;  // transparent listeners (stable addresses)
+  std::list<Listener> locals_;           // transparent listeners (stable addresses)
   std::optional<Listener> transparent_;  // the transparent path's redirect listener
   std::unique_ptr<DnsServer> dns_;       // the transparent path's DNS socket
   std::size_t live_sessions_ = 0;

@@ -122,7 +122,9 @@ void SupervisorClient::on_transparent_start(const ipc::TransparentStart&,
   if (::getsockopt(sockets.at(1).get(), SOL_SOCKET, SO_TYPE, &type, &len) != 0 ||
       type != SOCK_DGRAM)
     throw ipc::ProtocolError("TransparentStart: the DNS socket is not a datagram socket");
-  server_->start_transparent(std::move(sockets.at(0)), std::move(sockets.at(1)));
+  check_listener(sockets.at(2).get(), "DNS listener");
+  server_->start_transparent(std::move(sockets.at(0)), std::move(sockets.at(1)),
+                             std::move(sockets.at(2)));
 }
 
 void SupervisorClient::on_dns_answer(const ipc::DnsAnswer& answer) {

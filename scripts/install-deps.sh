@@ -9,6 +9,7 @@ packages=(
   libnftnl-dev libmnl-dev
   python3 python3-pytest python3-jsonschema iproute2 curl util-linux passwd
   clang clang-tidy libclang-rt-14-dev bubblewrap hyperfine zsh fish
+  nodejs netcat-openbsd bind9-dnsutils
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -15,10 +15,8 @@ namespace fence::supervisor {
 namespace {
 
 constexpr ipc::Route<WorkerHost> kRoutes[] = {
-    ipc::route<&WorkerHost::on_connect_request>(),
-    ipc::route<&WorkerHost::on_tunnel_closed>(),
-    ipc::route<&WorkerHost::on_relay_closed>(),
-    ipc::route<&WorkerHost::on_worker_log>(),
+    ipc::route<&WorkerHost::on_connect_request>(), ipc::route<&WorkerHost::on_tunnel_closed>(),
+    ipc::route<&WorkerHost::on_relay_closed>(),    ipc::route<&WorkerHost::on_worker_log>(),
     ipc::route<&WorkerHost::on_dns_query>(),
 };
 static_assert(ipc::routes_complete(kRoutes, ipc::Role::ProxyWorker, ipc::Role::Supervisor));
@@ -110,15 +108,19 @@ void WorkerHost::send_local_listener(std::uint16_t port, platform::UniqueFd list
 void WorkerHost::send_transparent_start(std::uint16_t tcp_port, std::uint16_t dns_port,
                                         std::vector<platform::UniqueFd> sockets) {
   if (transparent_started_) throw ipc::ProtocolError("TransparentReady: sent twice");
-  if (sockets.size() != 2 || !platform::is_listening_tcp_socket(sockets[0].get()) ||
-      !platform::is_udp_socket(sockets[1].get()))
-    throw ipc::ProtocolError("TransparentReady: expected a listening TCP and a UDP socket");
+  if (sockets.size() != 3 || !platform::is_listening_tcp_socket(sockets[0].get()) ||
+      !platform::is_udp_socket(sockets[1].get()) ||
+      !platform::is_listening_tcp_socket(sockets[2].get()))
+    throw ipc::ProtocolError(
+        "TransparentReady: expected a listening TCP socket, a UDP socket and a listening TCP "
+        "socket");
   transparent_started_ = true;
   WorkerReply r;
   r.kind = WorkerReply::Kind::TransparentStart;
   r.transparent = ipc::TransparentStart{tcp_port, dns_port};
   r.fd = std::move(sockets[0]);
   r.second = std::move(sockets[1]);
+  r.third = std::move(sockets[2]);
   reply(std::move(r));
 }
 
@@ -334,7 +336,7 @@ bool WorkerHost::try_send(WorkerReply& r) {
       channel_->send(ipc::LocalListener{static_cast<std::uint16_t>(r.id)},
                      std::span<const int>(&fd, 1));
     } else if (r.kind == WorkerReply::Kind::TransparentStart) {
-      const int fds[] = {r.fd.get(), r.second.get()};
+      const int fds[] = {r.fd.get(), r.second.get(), r.third.get()};
       channel_->send(r.transparent, fds);
     } else if (r.kind == WorkerReply::Kind::Dns) {
       channel_->send(r.dns);

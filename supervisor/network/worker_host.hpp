@@ -119,12 +119,13 @@ class WorkerHost {
     enum class Kind { Connect, LocalListener, Relay, TransparentStart, Dns } kind = Kind::Connect;
     std::uint64_t id = 0;       // Relay: the relay id; LocalListener: the port
     platform::UniqueFd fd;      // ConnectAllowed's socket, the listener, the outer end (Relay)
-    platform::UniqueFd second;  // Relay: the inner end
+    platform::UniqueFd second;  // Relay: the inner end; TransparentStart: the DNS socket
+    platform::UniqueFd third;   // TransparentStart: the DNS listener
     // Connect, when denied:
     ipc::DenyReason reason = ipc::DenyReason::Policy;
     std::string text;
-    ipc::DnsAnswer dns;                    // Dns
-    ipc::TransparentStart transparent;     // TransparentStart
+    ipc::DnsAnswer dns;                 // Dns
+    ipc::TransparentStart transparent;  // TransparentStart
   };
 
   void receive_from_worker();

@@ -5,12 +5,16 @@ last test checks directly."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
 import uuid
 
 import pytest
 
-from conftest import assert_started, fmt
+from conftest import PRELUDE, PY, assert_started, fmt
+from test_network import _workers_of
 
 NO_PROXY_ENV = {k: None for k in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy",
                                   "https_proxy", "all_proxy")}
@@ -146,3 +150,190 @@ except OSError as e:
 """, net, transparent=False)
     assert_started(cp)
     assert "STATUS" not in cp.stdout and "ERR" in cp.stdout, fmt(cp)
+
+
+# --- programs of every kind, each failing with "transparent": false -----------------------
+
+def _tool(name):
+    if not shutil.which(name):
+        pytest.skip(f"{name} not installed (scripts/install-deps.sh installs it)")
+
+
+@pytest.mark.parametrize("transparent", [True, False])
+def test_node_native_http_reaches_an_allowed_name(fence, net, transparent):
+    _tool("node")
+    m = marker()
+    js = (f"require('http').get('http://allowed.example/node-{m}', r => {{"
+          "console.log('STATUS', r.statusCode); r.resume(); })"
+          ".on('error', e => console.log('ERR', e.code))")
+    cp = fence.run(["node", "-e", js],
+                   config=net.config(["allowed.example"], transparent=transparent))
+    assert "STATUS" in cp.stdout or "ERR" in cp.stdout, fmt(cp)  # node ran
+    hits = [e for e in net.access_entries() if m in (e.get("line") or "")]
+    if transparent:
+        assert "STATUS 404" in cp.stdout or "STATUS 200" in cp.stdout, fmt(cp)
+        assert hits, net.access_entries()
+    else:
+        assert "ERR" in cp.stdout and not hits, fmt(cp)
+
+
+@pytest.mark.parametrize("transparent", [True, False])
+def test_nc_reaches_an_allowed_name_and_not_a_denied_one(fence, net, transparent, tmp_path):
+    _tool("nc")
+    m = marker()
+    audit = tmp_path / "audit.jsonl"
+    script = (f"printf 'GET /nc-{m} HTTP/1.0\\r\\nHost: allowed.example\\r\\n\\r\\n' | "
+              "nc -N -w 5 allowed.example 80 | head -1; "
+              "printf 'x' | nc -N -w 5 denied.example 80; echo denied-rc $?")
+    cp = fence.run(["/bin/sh", "-c", script], flags=["--audit-log", str(audit)],
+                   config=net.config(["allowed.example"], ["denied.example"],
+                                     transparent=transparent))
+    assert "denied-rc" in cp.stdout, fmt(cp)  # the script ran to its end
+    hits = [e for e in net.access_entries() if m in (e.get("line") or "")]
+    assert "denied-rc 0" not in cp.stdout, fmt(cp)
+    if transparent:
+        assert cp.stdout.startswith("HTTP/1."), fmt(cp)
+        assert hits, net.access_entries()
+        records = [json.loads(l) for l in audit.read_text().splitlines()]
+        refused = [r for r in records if r.get("event") == "network" and
+                   r.get("host") == "denied.example" and not r.get("allowed")]
+        assert refused and refused[0]["protocol"] == "dns", records
+    else:
+        assert not cp.stdout.startswith("HTTP/1.") and not hits, fmt(cp)
+
+
+@pytest.mark.parametrize("transparent", [True, False])
+def test_getent_resolves_allowed_names_only_and_asks_no_real_server(fence, net, transparent):
+    m = marker()
+    cp = fence.sh(f"getent hosts allowed.example; echo allowed-rc $?; "
+                  f"getent hosts denied-{m}.example; echo denied-rc $?",
+                  config=net.config(["allowed.example"], transparent=transparent))
+    assert "denied-rc" in cp.stdout, fmt(cp)  # the script ran to its end
+    assert "denied-rc 0" not in cp.stdout, fmt(cp)
+    if transparent:
+        # A synthetic address from 198.18.0.0/15, bound to the name for the session.
+        assert "allowed-rc 0" in cp.stdout and "198.1" in cp.stdout, fmt(cp)
+        assert cp.stdout.split()[0].startswith(("198.18.", "198.19.")), fmt(cp)
+    else:
+        # The host's hosts file is then what the sandbox sees: no DNS, no synthetic address.
+        assert "198.18." not in cp.stdout and "198.19." not in cp.stdout, fmt(cp)
+    assert not [q for q in net.dns_queries() if m in q.get("data", "") + q.get("qname", "")], \
+        net.dns_queries()
+
+
+def test_dig_to_any_server_over_udp_and_tcp_is_answered_by_fence(fence, net):
+    _tool("dig")
+    m = marker()
+    before = len(net.dns_queries())
+    script = "; ".join([
+        "dig +short +time=3 +tries=1 @8.8.8.8 allowed.example",
+        f"dig +time=3 +tries=1 @{net.upstream} denied-{m}.example | grep -o 'status: [A-Z]*'",
+        "dig +tcp +short +time=3 +tries=1 @8.8.8.8 allowed.example",
+        f"dig +tcp +time=3 +tries=1 @{net.upstream} denied-{m}.example | grep -o 'status: [A-Z]*'",
+        "dig +short +time=3 +tries=1 @8.8.8.8 allowed.example AAAA; echo aaaa-done",
+    ])
+    cp = fence.sh(script, config=net.config(["allowed.example"]))
+    lines = cp.stdout.split()
+    synthetic = [l for l in lines if l.startswith(("198.18.", "198.19."))]
+    assert len(synthetic) == 2 and synthetic[0] == synthetic[1], fmt(cp)  # UDP and TCP agree
+    assert lines.count("NXDOMAIN") == 2, fmt(cp)
+    assert "aaaa-done" in cp.stdout and "::" not in cp.stdout, fmt(cp)  # AAAA: no record
+    # The fixture's real resolver (which dig named for two of the queries) heard nothing.
+    assert net.dns_queries()[before:] == [], net.dns_queries()[before:]
+
+
+@pytest.mark.parametrize("name", ["loopback.example", "private.example", "linklocal.example",
+                                  "selfhost.example"])
+def test_names_resolving_to_non_public_addresses_are_refused(fence, net, tmp_path, name):
+    audit = tmp_path / "audit.jsonl"
+    cp = fence.py(GET + f"""
+import time
+t = time.monotonic()
+try:
+    print("STATUS", get({name!r}, '/ssrf'))
+except OSError as e:
+    print("REFUSED %.1f" % (time.monotonic() - t))
+""", config=net.config([name]), flags=["--audit-log", str(audit)])
+    assert_started(cp)
+    assert "REFUSED" in cp.stdout and "STATUS" not in cp.stdout, fmt(cp)
+    assert float(cp.stdout.split("REFUSED")[1].split()[0]) < 5, fmt(cp)
+    records = [json.loads(l) for l in audit.read_text().splitlines()]
+    refused = [r for r in records if r.get("event") == "network" and
+               r.get("protocol") == "transparent" and not r.get("allowed")]
+    assert refused and refused[0]["host"] == name, records
+    assert refused[0]["deny_reason"] == "non-public-address", refused
+
+
+def test_star_gives_every_public_name_but_denied_names_and_the_guard_still_apply(fence, net):
+    m = marker()
+    cp = fence.py(GET + f"""
+for name in ("allowed.example", "other.example", "denied.example", "loopback.example"):
+    try:
+        print(name, "STATUS", get(name, '/star-{m}'))
+    except OSError as e:
+        print(name, "REFUSED")
+""", config=net.config(["*"], ["denied.example"]))
+    assert_started(cp)
+    out = cp.stdout
+    assert "allowed.example STATUS HTTP/1." in out and "other.example STATUS HTTP/1." in out, \
+        fmt(cp)
+    assert "denied.example REFUSED" in out and "loopback.example REFUSED" in out, fmt(cp)
+
+
+@pytest.mark.parametrize("ports", [[9, 53, 123, 443, 4433, 51820]])
+def test_udp_to_any_port_and_address_fails_at_once(fence, net, ports):
+    cp = fence.py(f"""
+import time
+for port in {ports!r}:
+    for host in ({net.upstream!r}, "203.0.113.7", "198.18.0.9"):
+        if port == 53:
+            continue  # DNS is answered by fence (other tests)
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(3)
+        t = time.monotonic()
+        try:
+            s.connect((host, port)); s.send(b"x"); s.recv(10); print("UDP OK", host, port)
+        except OSError:
+            if time.monotonic() - t > 1:
+                print("UDP SLOW", host, port)
+""", config=net.config(["*"]))
+    assert_started(cp)
+    assert "UDP OK" not in cp.stdout and "UDP SLOW" not in cp.stdout, fmt(cp)
+
+
+def test_worker_killed_leaves_no_network(fence, net, work):
+    flag = work / "worker-killed"
+    code = GET + f"""
+import os, time
+print("first", get('allowed.example', '/before'), flush=True)
+while not os.path.exists({str(flag)!r}):
+    time.sleep(0.05)
+t = time.monotonic()
+try:
+    print("second", get('allowed.example', '/after'))
+except OSError as e:
+    print("second refused %.1f" % (time.monotonic() - t))
+try:
+    socket.getaddrinfo('other-name.example', 80)
+    print("dns answered")
+except OSError:
+    print("dns refused %.1f" % (time.monotonic() - t))
+"""
+    proc = fence.popen([PY, "-c", PRELUDE + "\n" + code], config=net.config(["*"]),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stdout.readline()
+        if first.startswith("FENCE-ITEST-STARTED"):
+            first = proc.stdout.readline()
+        assert first.startswith("first HTTP/1."), first
+        for pid in _workers_of(proc.pid):
+            os.kill(pid, 9)
+        flag.write_text("")
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    assert "second refused" in out and "dns refused" in out, (out, err)
+    assert "dns answered" not in out, (out, err)
+    assert "worker fault" in err, err
