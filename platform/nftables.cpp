@@ -14,8 +14,10 @@
 #include <linux/netfilter_ipv6/ip6_tables.h>
 #include <linux/rtnetlink.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -327,6 +329,31 @@ void install_transparent_rules(std::uint16_t tcp_port, std::uint16_t dns_port) {
   add_family(batch, NFPROTO_IPV4, tcp_port, dns_port);
   add_family(batch, NFPROTO_IPV6, tcp_port, dns_port);
   batch.commit();
+}
+
+std::string probe_transparent_rules() {
+  const pid_t child = ::fork();
+  if (child < 0) return std::string("fork: ") + std::strerror(errno);
+  if (child == 0) {
+    // Only async-signal-safe work matters here in principle; the child is a fresh copy of a
+    // single-threaded caller and ends with _exit.
+    if (::unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0) ::_exit(100);
+    try {
+      install_transparent_rules(41080, 41053);
+    } catch (const SysError& e) {
+      ::_exit(e.error_code() > 0 && e.error_code() < 99 ? e.error_code() : 99);
+    }
+    ::_exit(0);
+  }
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status)) return "the probe process died";
+  const int code = WEXITSTATUS(status);
+  if (code == 0) return {};
+  if (code == 100) return "no user and network namespaces to try it in";
+  if (code == 99) return "the rules could not be installed";
+  return std::string("nftables refused: ") + std::strerror(code);
 }
 
 }  // namespace fence::platform

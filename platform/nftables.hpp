@@ -30,4 +30,9 @@ void add_default_routes_over_loopback();
 // CAP_NET_ADMIN here, EOPNOTSUPP or ENOENT without nf_tables or its nat support).
 void install_transparent_rules(std::uint16_t tcp_port, std::uint16_t dns_port);
 
+// Whether this kernel lets a sandbox install those rules: tried in a child process in fresh
+// user and network namespaces (nothing of the caller's changes). Empty when it does, else why
+// not (for --linux-features).
+std::string probe_transparent_rules();
+
 }  // namespace fence::platform

@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "platform/kernel_features.hpp"
+#include "platform/nftables.hpp"
 
 namespace fence::supervisor {
 
@@ -17,6 +18,10 @@ std::string linux_features_report() {
       << "landlock ABI: " << f.landlock_abi << "\n"
       << "seccomp filter: " << yes_no(f.seccomp_filter) << "\n"
       << "seccomp user notification: " << yes_no(f.seccomp_user_notif) << "\n";
+  const std::string transparent =
+      f.user_namespaces ? platform::probe_transparent_rules() : "no user namespaces";
+  out << "transparent network path (nftables in the sandbox): "
+      << (transparent.empty() ? "yes" : "no (" + transparent + ")") << "\n";
   const bool runnable =
       f.user_namespaces && f.network_namespaces && f.landlock_abi > 0 && f.seccomp_filter;
   out << "fence enforces here: ";
@@ -31,7 +36,12 @@ std::string linux_features_report() {
       << f.landlock_abi << " filesystem rules" << (f.landlock_abi >= 3 ? " incl. truncate" : "")
       << (f.landlock_abi >= 4 ? ", TCP bind/connect" : "")
       << (f.landlock_abi >= 6 ? ", abstract-socket and signal scoping" : "")
-      << "; seccomp filter; no capabilities; no_new_privs\n";
+      << "; seccomp filter; no capabilities; no_new_privs"
+      << (transparent.empty()
+              ? "; transparent network path (TCP and DNS of programs that ignore the proxy "
+                "variables decided by the policy)"
+              : "; proxy-aware programs only have network (no transparent path)")
+      << "\n";
   return out.str();
 }
 

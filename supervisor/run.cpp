@@ -124,7 +124,8 @@ nlohmann::json features(const ipc::LaunchSpec& spec) {
                         {"namespaces", namespaces},
                         {"seccomp", true},
                         {"violation_reports", spec.report_violations},
-                        {"exec_checks", spec.check_exec}};
+                        {"exec_checks", spec.check_exec},
+                        {"transparent", spec.transparent}};
   if (spec.nested) out["nested"] = true;
   return out;
 }

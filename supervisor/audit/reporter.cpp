@@ -29,8 +29,7 @@ std::string describe_network_event(const NetworkEvent& e) {
     if (e.closed) return "[fence:transparent] ✓ closed " + target + counts;
     if (e.allowed)
       return "[fence:transparent] ✓ " + target + " -> " + e.connected + " (" + e.rule + ")";
-    return "[fence:transparent] ✗ " + target + " (" + (e.reason.empty() ? e.rule : e.reason) +
-           ")";
+    return "[fence:transparent] ✗ " + target + " (" + (e.reason.empty() ? e.rule : e.reason) + ")";
   }
   if (e.kind == P::LocalForward) {
     if (e.closed) return "[fence:local] ✓ closed " + target + counts;
@@ -72,12 +71,16 @@ void Reporter::network(const NetworkEvent& event) {
   if (debug_ || (monitor_ && !event.allowed)) print(describe_network_event(event));
   if (!event.closed) {
     if (event.kind == ConnectionKind::Inbound && event.allowed) ++inbound_;
+    if (event.kind == ConnectionKind::Transparent) ++transparent_;
+    if (event.kind == ConnectionKind::Dns) ++dns_;
     (event.allowed ? network_allowed_ : network_denied_)++;
   }
   if (!recording()) return;
   // One record per decision: refusals when they happen, allowed connections when they end
-  // (with their byte counts and duration).
-  if (event.closed || !event.allowed) record(network_record(event));
+  // (with their byte counts and duration), DNS answers when they are given (no connection
+  // follows them).
+  if (event.closed || !event.allowed || event.kind == ConnectionKind::Dns)
+    record(network_record(event));
 }
 
 void Reporter::worker_fault(const WorkerFault& fault) {
@@ -145,6 +148,8 @@ nlohmann::json Reporter::counts() const {
   return {{"network_allowed", network_allowed_},
           {"network_denied", network_denied_},
           {"inbound", inbound_},
+          {"transparent", transparent_},
+          {"dns", dns_},
           {"worker_faults", worker_faults_},
           {"violations", violations_},
           {"commands_checked", commands_checked_},

@@ -63,8 +63,8 @@ class Reporter final : public EventSink {
   std::optional<AuditLog> audit_;
   std::optional<AuditSyslog> syslog_;
   std::string last_command_line_;  // pid, rule and argv of the last command line printed
-  std::uint64_t network_allowed_ = 0, network_denied_ = 0, inbound_ = 0, worker_faults_ = 0,
-                violations_ = 0, commands_blocked_ = 0, commands_checked_ = 0;
+  std::uint64_t network_allowed_ = 0, network_denied_ = 0, inbound_ = 0, transparent_ = 0, dns_ = 0,
+                worker_faults_ = 0, violations_ = 0, commands_blocked_ = 0, commands_checked_ = 0;
 };
 
 // The stderr line for a network event (without the trailing newline).

@@ -44,8 +44,8 @@ def check_record(r: dict) -> None:
         assert isinstance(r.get(key), kind), (r["event"], key, r)
     if r["event"] == "session_end":
         assert ("exit_code" in r) != ("signal" in r), r
-        for key in ("network_allowed", "network_denied", "inbound", "worker_faults",
-                    "violations", "commands_checked", "commands_blocked"):
+        for key in ("network_allowed", "network_denied", "inbound", "transparent", "dns",
+                    "worker_faults", "violations", "commands_checked", "commands_blocked"):
             assert isinstance(r["counts"].get(key), int), (key, r)
     if "verdict" in r:
         assert r["verdict"] in ("allow", "deny"), r

@@ -297,3 +297,5 @@ def test_output_into_a_memfd(fence):
         assert os.read(fd, 100) == b"hi\n"
     finally:
         os.close(fd)
+        # This suite's transparent-path tests run here too: the probe must say so.
+        assert "transparent network path (nftables in the sandbox): yes" in out, fmt(cp)

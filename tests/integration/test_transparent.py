@@ -114,8 +114,21 @@ except OSError:
 """, config=net.config(["allowed.example"]), flags=["-m", "--audit-log", str(audit)])
     assert_started(cp)
     assert "[fence:dns] ✗ nope.example" in cp.stderr, fmt(cp)
-    text = audit.read_text()
-    assert '"protocol":"transparent"' in text and '"protocol":"dns"' in text, text
+    records = [json.loads(l) for l in audit.read_text().splitlines()]
+    network = [r for r in records if r["event"] == "network"]
+    # The allowed name's answer (its synthetic address), the refused name, the connection.
+    dns = {(r["host"], r["verdict"] == "allow"): r for r in network if r["protocol"] == "dns"}
+    assert ("allowed.example", True) in dns and ("nope.example", False) in dns, network
+    assert dns[("allowed.example", True)]["connected"].startswith("198.1"), network
+    conn = [r for r in network if r["protocol"] == "transparent"]
+    assert conn and conn[0]["host"] == "allowed.example" and conn[0]["verdict"] == "allow", \
+        network
+    assert conn[0]["bytes_down"] > 0, network
+    start = records[0]
+    assert start["event"] == "session_start" and start["features"]["transparent"] is True, start
+    end = records[-1]
+    assert end["event"] == "session_end", records
+    assert end["counts"]["transparent"] == 1 and end["counts"]["dns"] >= 2, end
 
 
 def test_other_udp_fails_at_once_and_dns_to_any_server_is_answered_by_fence(fence, net):
@@ -196,7 +209,7 @@ def test_nc_reaches_an_allowed_name_and_not_a_denied_one(fence, net, transparent
         assert hits, net.access_entries()
         records = [json.loads(l) for l in audit.read_text().splitlines()]
         refused = [r for r in records if r.get("event") == "network" and
-                   r.get("host") == "denied.example" and not r.get("allowed")]
+                   r.get("host") == "denied.example" and r.get("verdict") == "deny"]
         assert refused and refused[0]["protocol"] == "dns", records
     else:
         assert not cp.stdout.startswith("HTTP/1.") and not hits, fmt(cp)
@@ -259,7 +272,7 @@ except OSError as e:
     assert float(cp.stdout.split("REFUSED")[1].split()[0]) < 5, fmt(cp)
     records = [json.loads(l) for l in audit.read_text().splitlines()]
     refused = [r for r in records if r.get("event") == "network" and
-               r.get("protocol") == "transparent" and not r.get("allowed")]
+               r.get("protocol") == "transparent" and r.get("verdict") == "deny"]
     assert refused and refused[0]["host"] == name, records
     assert refused[0]["deny_reason"] == "non-public-address", refused
 
@@ -337,3 +350,16 @@ except OSError:
     assert "second refused" in out and "dns refused" in out, (out, err)
     assert "dns answered" not in out, (out, err)
     assert "worker fault" in err, err
+
+
+def test_debug_shows_the_transparent_plan_and_decisions(fence, net):
+    cp = fence.py(GET + "get('allowed.example', '/plan')", flags=["-d"],
+                  config=net.config(["allowed.example"]))
+    assert_started(cp)
+    assert "transparent path: TCP leaving loopback redirected" in cp.stderr, fmt(cp)
+    assert "/etc/resolv.conf replaced" in cp.stderr, fmt(cp)
+    assert "[fence:dns] ✓ allowed.example -> 198.1" in cp.stderr, fmt(cp)
+    assert "[fence:transparent] ✓ allowed.example:80" in cp.stderr, fmt(cp)
+    cp = fence.py("pass", flags=["-d"], config=net.config(["allowed.example"], transparent=False))
+    assert_started(cp)
+    assert "transparent path" not in cp.stderr and "resolv.conf" not in cp.stderr, fmt(cp)
