@@ -22,7 +22,9 @@ std::string describe_network_event(const NetworkEvent& e) {
     return "[fence:inbound] ✗ " + e.host + " -> " + inner + " (" + e.reason + ")";
   }
   if (e.kind == P::Dns) {
-    if (e.allowed) return "[fence:dns] ✓ " + e.host + " -> " + e.connected + " (" + e.rule + ")";
+    if (e.allowed)
+      return "[fence:dns] ✓ " + e.host + (e.connected.empty() ? "" : " -> " + e.connected) + " (" +
+             e.rule + ")";
     return "[fence:dns] ✗ " + e.host + " (" + (e.reason.empty() ? e.rule : e.reason) + ")";
   }
   if (e.kind == P::Transparent) {

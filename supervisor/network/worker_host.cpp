@@ -14,6 +14,8 @@
 namespace fence::supervisor {
 namespace {
 
+constexpr std::uint16_t kDnsTypeA = 1;
+
 constexpr ipc::Route<WorkerHost> kRoutes[] = {
     ipc::route<&WorkerHost::on_connect_request>(), ipc::route<&WorkerHost::on_tunnel_closed>(),
     ipc::route<&WorkerHost::on_relay_closed>(),    ipc::route<&WorkerHost::on_worker_log>(),
@@ -237,13 +239,17 @@ void WorkerHost::on_dns_query(const ipc::DnsQuery& query) {
     // SECURITY: denied and unknown names are never resolved: no query leaves the sandbox.
     answer.rcode = 3;  // NXDOMAIN
     event.reason = decision.reason + " (NXDOMAIN)";
+  } else if (query.type != kDnsTypeA) {
+    // AAAA, HTTPS, PTR, ...: NOERROR without a record (the program falls back to A); no
+    // synthetic address is spent on a question that cannot carry one.
+    event.allowed = true;
   } else if (const std::optional<std::uint32_t> address = synthetic_.assign(query.name)) {
     event.allowed = true;
     char text[16];
     std::snprintf(text, sizeof text, "%u.%u.%u.%u", *address >> 24, (*address >> 16) & 255,
                   (*address >> 8) & 255, *address & 255);
     event.connected = text;
-    if (query.type == 1) answer.address = *address;  // A; other types: NOERROR, no record
+    answer.address = *address;
   } else {
     answer.rcode = 2;  // SERVFAIL: the synthetic range is used up
     event.reason = "no synthetic address left";
