@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Proxy benchmark (issue 3, "Proof" -> bench/proxy): bulk throughput through a CONNECT tunnel,
-# new-tunnel rate and latency, and the RSS of supervisor + proxy worker, each against a
-# baseline measured in the same run. Loopback only; every client operation has a timeout.
+# Proxy benchmark: bulk throughput through a CONNECT tunnel and through the transparent path,
+# new-connection rate and latency on both, DNS answers of the transparent path, and the RSS of
+# supervisor + proxy worker, each against a baseline measured in the same run. Loopback only;
+# every client operation has a timeout.
 #
 # Usage: FENCE_BIN_DIR=/path/to/bin bench/proxy.sh [options]
 #   --bytes N         bulk transfer size (default 1073741824 = 1 GiB)
@@ -13,10 +14,14 @@
 #   --hold N          tunnels held open for the memory measurement (default 1000)
 #   --audit-runs N    concurrent runs per side, alternating without/with --audit-log, for the
 #                     audit log's cost; medians compared (default 3)
+#   --dns N           sequential DNS queries (default 5000)
 #
 # Upstream: bench/upstream.py on the host's 127.0.0.1. Client: bench/proxy_client.py, run
 # directly on the host for the baseline and inside `fence -s CFG --` through the sandbox's HTTP
-# proxy (127.0.0.1:3128, CONNECT) for the measurement. Builds nothing; makes no assertions,
+# proxy (127.0.0.1:3128, CONNECT) for the measurement; for the transparent path, inside fence
+# with no proxy: it looks up "localhost" by DNS (fence answers with a synthetic address, which
+# the policy's allowLocalOutbound allows) and connects to that address, which the sandbox's
+# nftables rules redirect to the worker; the supervisor connects to the host's 127.0.0.1. Builds nothing; makes no assertions,
 # it only prints whether each goal is met. Run as root or as a user fence works for.
 set -euo pipefail
 
@@ -26,7 +31,7 @@ bin_dir="${FENCE_BIN_DIR:-$repo/build/bin}"
 fence="$bin_dir/fence"
 
 bytes=$((1 << 30)); bulk_runs=9; seq_n=2000; conc_n=20000; concurrency=64; hold_n=1000
-audit_runs=3
+audit_runs=3; dns_n=5000
 while (($#)); do
     case "$1" in
         --bytes) bytes="$2"; shift 2 ;;
@@ -36,7 +41,8 @@ while (($#)); do
         --concurrency) concurrency="$2"; shift 2 ;;
         --hold) hold_n="$2"; shift 2 ;;
         --audit-runs) audit_runs="$2"; shift 2 ;;
-        -h|--help) sed -n '2,20p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        --dns) dns_n="$2"; shift 2 ;;
+        -h|--help) sed -n '2,24p' "${BASH_SOURCE[0]}"; exit 0 ;;
         *) echo "proxy.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -72,7 +78,7 @@ python3 "$here/upstream.py" --lifetime 1800 <"$work/up.in" >"$work/up.out" 2>"$w
 up_pid=$!
 exec {up_in}>"$work/up.in"      # upstream exits at end of file, i.e. when this script exits
 for _ in $(seq 100); do [[ -s "$work/up.out" ]] && break; sleep 0.05; done
-read -r bulk_port rate_port <"$work/up.out" || { echo "proxy.sh: upstream did not start" >&2; cat "$work/up.err" >&2; exit 2; }
+read -r bulk_port rate_port dns_port <"$work/up.out" || { echo "proxy.sh: upstream did not start" >&2; cat "$work/up.err" >&2; exit 2; }
 
 if ! "$fence" -s "$cfg" -- true; then
     echo "proxy.sh: '$fence -s $cfg -- true' fails; nothing to measure" >&2
@@ -119,6 +125,8 @@ run_client() {
         [[ "$how" == fence-audit ]] && audit=(--audit-log "$work/$name.audit.jsonl")
         "$fence" -s "$cfg" "${audit[@]}" -- python3 "$client" "$@" --proxy "$proxy" --control \
             <"$ctl" >"$out" 2>"$out.err" &
+    elif [[ "$how" == transparent ]]; then
+        "$fence" -s "$cfg" -- python3 "$client" "$@" --control <"$ctl" >"$out" 2>"$out.err" &
     else
         python3 "$client" "$@" --control <"$ctl" >"$out" 2>"$out.err" &
     fi
@@ -152,9 +160,11 @@ echo "proxy.sh: fence $("$fence" --version 2>/dev/null | head -1), $(nproc) CPUs
 
 # --- 1. bulk -------------------------------------------------------------------------------------
 for i in $(seq "$bulk_runs"); do
-    echo "bulk run $i/$bulk_runs: direct, then through the proxy ($bytes bytes each)"
+    echo "bulk run $i/$bulk_runs: direct, through the proxy, transparent ($bytes bytes each)"
     run_client "bulk-direct-$i" direct bulk --target "127.0.0.1:$bulk_port" --bytes "$bytes"
     run_client "bulk-proxy-$i" fence bulk --target "127.0.0.1:$bulk_port" --bytes "$bytes"
+    run_client "bulk-transp-$i" transparent bulk --target "localhost:$bulk_port" --bytes "$bytes" \
+        --transparent
 done
 
 # --- 2. new connections ----------------------------------------------------------------------
@@ -163,6 +173,12 @@ run_client rate-seq-direct direct rate --target "127.0.0.1:$rate_port" --count "
 run_client rate-seq-proxy fence rate --target "127.0.0.1:$rate_port" --count "$seq_n" --concurrency 1
 run_client rate-conc-direct direct rate --target "127.0.0.1:$rate_port" --count "$conc_n" --concurrency "$concurrency"
 run_client rate-conc-proxy fence rate --target "127.0.0.1:$rate_port" --count "$conc_n" --concurrency "$concurrency"
+run_client rate-conc-proxyname fence rate --target "localhost:$rate_port" --count "$conc_n" --concurrency "$concurrency"
+run_client rate-seq-transp transparent rate --target "localhost:$rate_port" --count "$seq_n" --concurrency 1 --transparent
+run_client rate-conc-transp transparent rate --target "localhost:$rate_port" --count "$conc_n" --concurrency "$concurrency" --transparent
+echo "DNS: $dns_n sequential A queries, to a loopback responder directly, then to fence inside the sandbox"
+run_client dns-direct direct dns --name localhost --count "$dns_n" --dns-server "127.0.0.1:$dns_port"
+run_client dns-transp transparent dns --name localhost --count "$dns_n"
 # The audit log's cost: one run is within the noise of a shared machine, so several pairs.
 for i in $(seq "$audit_runs"); do
     run_client "rate-audit-off-$i" fence rate --target "127.0.0.1:$rate_port" --count "$conc_n" --concurrency "$concurrency"
@@ -226,6 +242,16 @@ ratio = statistics.median(r["MBps"] for r in p) / statistics.median(r["MBps"] fo
 pairs = statistics.median(b["MBps"] / a["MBps"] for a, b in zip(d, p) if a["MBps"] > 0)
 print(f"  ratio proxy/direct: {ratio:.2f}x   goal >= 0.8x: {ok(ratio >= 0.8)}"
       f"   (median of the {runs} pairs' own ratios: {pairs:.2f}x)")
+t = [load(f"bulk-transp-{i}") for i in range(1, runs + 1)]
+short = [r for r in t if r["bytes"] != r["expected"]]
+print(f"  transparent {statistics.median(r['MBps'] for r in t):8.1f} MB/s   runs: "
+      + ", ".join(f"{r['MBps']:.0f}" for r in t)
+      + (f"   INCOMPLETE transfers: {len(short)}" if short else ""))
+tr = statistics.median(r["MBps"] for r in t) / statistics.median(r["MBps"] for r in p)
+tpairs = statistics.median(b["MBps"] / a["MBps"] for a, b in zip(p, t) if a["MBps"] > 0)
+print(f"  ratio transparent/CONNECT: {tr:.2f}x   goal >= 0.9x: {ok(tr >= 0.9)}"
+      f"   (median of the {runs} pairs' own ratios: {tpairs:.2f}x;"
+      f" transparent/direct {statistics.median(r['MBps'] for r in t) / statistics.median(r['MBps'] for r in d):.2f}x)")
 
 print()
 print("== 2. new tunnels: CONNECT + one small request/response each ==")
@@ -249,6 +275,19 @@ for kind in ("seq", "conc"):
               + (f"  -> at most ~{ncpu / per:.0f} tunnels/s if the proxy had all {ncpu} CPUs" if per else ""))
     best = max(best, p["per_s"])
 print(f"  best proxy rate: {best:.0f} tunnels/s on {ncpu} CPUs   goal >= 3000/s: {ok(best >= 3000)}")
+for kind in ("seq", "conc"):
+    r = load(f"rate-{kind}-transp")
+    errs = (", errors: " + json.dumps(r["errors"])) if r["errors"] else ""
+    print(f"  transparent {'sequential' if kind == 'seq' else 'concurrent'} ({r['count']}, "
+          f"{r['concurrency']} in flight): {r['per_s']:8.0f} /s  ok {r['ok']}/{r['count']}  "
+          f"p50 {r['p50_ms']:.3f} ms  p99 {r['p99_ms']:.3f} ms{errs}")
+tc = load("rate-conc-transp")
+pn = load("rate-conc-proxyname")
+print(f"  CONNECT localhost:PORT (a name the supervisor resolves, as the transparent path's synthetic"
+      f" address stands for one): {pn['per_s']:.0f} /s  ok {pn['ok']}/{pn['count']}")
+print(f"  transparent rate with {tc['concurrency']} in flight: {tc['per_s']:.0f} /s"
+      f" (CONNECT 127.0.0.1: {load('rate-conc-proxy')['per_s']:.0f} /s, CONNECT localhost:"
+      f" {pn['per_s']:.0f} /s)   goal >= 3000/s: {ok(tc['per_s'] >= 3000)}")
 audit_runs = int(sys.argv[5])
 on = [load(f"rate-audit-on-{i}")["per_s"] for i in range(1, audit_runs + 1)]
 off = [load(f"rate-audit-off-{i}")["per_s"] for i in range(1, audit_runs + 1)]
@@ -259,6 +298,13 @@ print(f"  with --audit-log: {statistics.median(on):.0f} /s vs {statistics.median
       f" without {', '.join(f'{x:.0f}' for x in off)}) = {cost * 100:+.1f}% cost"
       f" ({records} records per run)   goal <= 10%: {ok(cost <= 0.10)}")
 
+print()
+print("== 2b. DNS answers (transparent path): sequential A queries ==")
+for name, label in (("dns-direct", "loopback responder, direct"), ("dns-transp", "fence, in the sandbox")):
+    r = load(name)
+    errs = (", errors: " + json.dumps(r["errors"])) if r["errors"] else ""
+    print(f"  {label:<27} ok {r['ok']}/{r['count']}  p50 {r['p50_ms']:.3f} ms  p99 {r['p99_ms']:.3f} ms"
+          f"  max {r['max_ms']:.3f} ms  {r['per_s']:.0f} /s{errs}")
 print()
 print("== 3. memory: VmRSS of fence (supervisor) + fence-proxy-worker ==")
 h = json.load(open(f"{work}/hold.json"))

@@ -6,6 +6,12 @@ ignored, so NO_PROXY inside the sandbox does not matter).
   proxy_client.py bulk --target 127.0.0.1:PORT --bytes N [--proxy 127.0.0.1:3128]
   proxy_client.py rate --target 127.0.0.1:PORT --count N --concurrency C [--proxy ...]
   proxy_client.py hold --target 127.0.0.1:PORT --count N [--proxy ...]
+  proxy_client.py dns --name NAME --count N [--dns-server 127.0.0.53:53]
+
+--transparent (bulk, rate): no proxy; the target's host is a name that is looked up first with
+one DNS query to --dns-server (inside fence: the transparent path's DNS), and the connections go
+to the address it answers (a synthetic address: the transparent path redirects them).
+dns: N sequential A queries for NAME, each waiting for its answer; prints their latencies.
 
 bulk and rate print "RESULT {json}" on stdout (with --control they first print "START" and
 wait for a line on stdin, and wait for one more line after the result, so that the caller can
@@ -320,10 +326,57 @@ def do_hold(args):
     return 0
 
 
+def dns_query(name, qid):
+    labels = b"".join(bytes([len(l)]) + l.encode() for l in name.split("."))
+    return qid.to_bytes(2, "big") + b"\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00" + labels + \
+        b"\x00\x00\x01\x00\x01"
+
+
+def dns_lookup(sock, server, name, qid):
+    """One A query; returns the first address of the answer (or None)."""
+    sock.sendto(dns_query(name, qid), server)
+    while True:
+        reply = sock.recv(4096)
+        if reply[:2] == qid.to_bytes(2, "big"):
+            break
+    if reply[3] & 15 or len(reply) < 16 or reply[7] == 0:
+        return None
+    return socket.inet_ntoa(reply[-4:])
+
+
+def do_dns(args):
+    server = addr(args.dns_server)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(TIMEOUT)
+    lat, errors = [], {}
+    t_begin = time.perf_counter()
+    for i in range(args.count):
+        t0 = time.perf_counter()
+        try:
+            if dns_lookup(s, server, args.name, i & 0xffff) is None:
+                errors["no address"] = errors.get("no address", 0) + 1
+                continue
+        except OSError as exc:
+            errors[error_key(exc)] = errors.get(error_key(exc), 0) + 1
+            continue
+        lat.append(time.perf_counter() - t0)
+    wall = time.perf_counter() - t_begin
+    lat.sort()
+    ms = lambda v: None if v is None else v * 1e3  # noqa: E731
+    return {"mode": "dns", "count": args.count, "ok": len(lat), "errors": errors,
+            "seconds": wall, "per_s": len(lat) / wall if wall > 0 else 0.0,
+            "p50_ms": ms(pct(lat, 0.50)), "p90_ms": ms(pct(lat, 0.90)),
+            "p99_ms": ms(pct(lat, 0.99)), "max_ms": ms(lat[-1] if lat else None)}
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("mode", choices=("bulk", "rate", "hold"))
-    p.add_argument("--target", required=True, help="upstream host:port")
+    p.add_argument("mode", choices=("bulk", "rate", "hold", "dns"))
+    p.add_argument("--target", help="upstream host:port")
+    p.add_argument("--transparent", action="store_true",
+                   help="look the target's host up by DNS (--dns-server) and connect directly")
+    p.add_argument("--dns-server", default="127.0.0.53:53")
+    p.add_argument("--name", help="dns: the name to ask for")
     p.add_argument("--proxy", help="HTTP proxy host:port (CONNECT); default: direct")
     p.add_argument("--bytes", type=int, default=1 << 30)
     p.add_argument("--count", type=int, default=1000)
@@ -332,13 +385,22 @@ def main():
                    help="bulk/rate: print START and wait for a line on stdin before measuring, "
                         "and wait for another line after printing the result")
     args = p.parse_args()
+    if args.transparent:
+        host, port = addr(args.target)
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(TIMEOUT)
+        found = dns_lookup(s, addr(args.dns_server), host, 1)
+        if found is None:
+            print("no address for %s from %s" % (host, args.dns_server), file=sys.stderr)
+            return 1
+        args.target = "%s:%d" % (found, port)
     if args.mode == "hold":
         return do_hold(args)
     if args.control:
         print("START", flush=True)
         sys.stdin.readline()
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
-    result = {"bulk": do_bulk, "rate": do_rate}[args.mode](args)
+    result = {"bulk": do_bulk, "rate": do_rate, "dns": do_dns}[args.mode](args)
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
     result["client_cpu_s"] = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     print("RESULT", json.dumps(result), flush=True)

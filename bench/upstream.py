@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Loopback upstream server for bench/proxy.sh.
 
-Listens on 127.0.0.1 (ephemeral ports) and prints one line "BULK_PORT RATE_PORT" on stdout
-once both are listening. It exits by itself after --lifetime seconds (default 1800), or when
+Listens on 127.0.0.1 (ephemeral ports) and prints one line "BULK_PORT RATE_PORT DNS_PORT" on
+stdout once all are listening. It exits by itself after --lifetime seconds (default 1800), or when
 stdin reaches end of file (the script that started it holds the other end).
 
 Bulk port (one thread per connection, blocking sockets): the client sends one line
@@ -12,6 +12,10 @@ Rate port (one epoll loop on raw descriptors): per connection, the server reads 
 request headers ("\r\n\r\n") and answers a small HTTP/1.1 response with "Connection: close",
 then closes. A connection that sends "HOLD\n" instead is kept open, silently, until the client
 closes it (used to hold open tunnels for the memory measurement).
+
+DNS port (UDP, one thread): answers every query with its question and one A record,
+127.0.0.1 (the baseline for the transparent path's DNS answers: a round trip on loopback to a
+responder that decides nothing).
 """
 import argparse
 import os
@@ -130,6 +134,20 @@ def rate_loop(lsock, lifetime):
                     bufs[fd] = buf
 
 
+def dns_server(usock):
+    while True:
+        q, peer = usock.recvfrom(4096)
+        if len(q) < 17:
+            continue
+        end = 12
+        while end < len(q) and q[end] != 0:
+            end += q[end] + 1
+        question = q[12:end + 5]
+        answer = (q[:2] + b"\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00" + question +
+                  b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\x7f\x00\x00\x01")
+        usock.sendto(answer, peer)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--bulk-port", type=int, default=0)
@@ -148,7 +166,10 @@ def main():
     rlsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     rlsock.bind(("127.0.0.1", args.rate_port))
     rlsock.listen(4096)
-    print(blsock.getsockname()[1], rlsock.getsockname()[1], flush=True)
+    usock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    usock.bind(("127.0.0.1", 0))
+    threading.Thread(target=dns_server, args=(usock,), daemon=True).start()
+    print(blsock.getsockname()[1], rlsock.getsockname()[1], usock.getsockname()[1], flush=True)
     rate_loop(rlsock, args.lifetime)
 
 
