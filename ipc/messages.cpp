@@ -214,6 +214,9 @@ std::optional<std::string> validate(const ProxyStart& m) {
 std::optional<std::string> validate(const ConnectRequest& m) {
   if (!is_valid_target_host(m.host)) return "ConnectRequest: invalid host";
   if (m.port == 0) return "ConnectRequest: port 0";
+  if (!m.claimed_host.empty() &&
+      (m.protocol != ProxyProtocol::Transparent || !is_valid_target_host(m.claimed_host)))
+    return "ConnectRequest: invalid claimed host";
   return std::nullopt;
 }
 

@@ -55,7 +55,7 @@ void serialize(Archive& ar, TransparentReady& m) {
 
 template <typename Archive>
 void serialize(Archive& ar, TransparentStart& m) {
-  ar(m.tcp_port, m.dns_port);
+  ar(m.tcp_port, m.dns_port, checked(m.verify_names));
 }
 
 template <typename Archive>
@@ -146,7 +146,7 @@ void serialize(Archive& ar, ProxyStart& m) {
 
 template <typename Archive>
 void serialize(Archive& ar, ConnectRequest& m) {
-  ar(m.id, bounded(m.host, kMaxHostLen), m.port,
+  ar(m.id, bounded(m.host, kMaxHostLen), m.port, bounded(m.claimed_host, kMaxHostLen),
      checked(m.protocol, ProxyProtocol::HttpConnect, ProxyProtocol::Transparent));
 }
 

@@ -27,7 +27,7 @@ namespace fence::ipc {
 // --- framing ---------------------------------------------------------------------------------
 
 inline constexpr std::uint32_t kMagic = 0x46454e43;    // "FENC"
-inline constexpr std::uint16_t kProtocolVersion = 12;  // bump on any change
+inline constexpr std::uint16_t kProtocolVersion = 13;  // bump on any change
 // A payload travels in its datagram up to kMaxPayload bytes. Messages whose rule says `large`
 // (an argv and environment as large as the kernel accepts for execve) may be bigger: their
 // payload then travels in a sealed memfd attached as the last fd (frame.hpp), up to
@@ -49,6 +49,10 @@ inline constexpr std::uint16_t kDefaultSocksProxyPort = 1080;
 // The transparent path's own sockets inside the sandbox (init's: taken before the command).
 inline constexpr std::uint16_t kDefaultTransparentPort = 41080;
 inline constexpr std::uint16_t kDefaultDnsPort = 41053;
+// The transparent path's synthetic addresses, 198.18.0.0/15 (host byte order): the supervisor
+// gives them out, the worker recognizes them (network.verifyTls reads only those connections).
+inline constexpr std::uint32_t kSyntheticBase = (198u << 24) | (18u << 16);
+inline constexpr std::uint32_t kSyntheticSize = 1u << 17;
 
 // The command's own runtime directory (XDG_RUNTIME_DIR), created by init in the private /run
 // with mode 0700 and writable; the supervisor points XDG_RUNTIME_DIR there when the caller's
@@ -313,6 +317,10 @@ struct ConnectRequest {
   std::string host;
   std::uint16_t port = 0;
   ProxyProtocol protocol = ProxyProtocol::HttpConnect;
+  // Transparent with TransparentStart::verify_names, to a synthetic address only: the name the
+  // connection's first bytes claim (TLS server name, HTTP Host), "" when they claim none. On
+  // the wire before `protocol`.
+  std::string claimed_host;
 };
 
 // ConnectAllowed — supervisor -> proxy worker, answers one ConnectRequest. Carries 1 fd: a TCP
@@ -378,6 +386,9 @@ struct TransparentStart {
 
   std::uint16_t tcp_port = 0;  // as in TransparentReady (for the worker's diagnostics)
   std::uint16_t dns_port = 0;
+  // network.verifyTls: read a connection to a synthetic address until it claims a name (or
+  // cannot), and send the claim with its ConnectRequest.
+  bool verify_names = false;
 };
 
 // DnsQuery — proxy worker -> supervisor, one per query read from the DNS socket or a DNS

@@ -1,11 +1,14 @@
 #include "proxy-worker/client_session.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <algorithm>
 #include <boost/asio/write.hpp>
 #include <chrono>
 
+#include "proxy-worker/claimed_name.hpp"
 #include "proxy-worker/proxy_server.hpp"
 #include "proxy-worker/supervisor_client.hpp"
 
@@ -67,8 +70,12 @@ void ClientSession::start() {
   // A transparent connection has nothing to parse: its target is the listener's port.
   if (kind_ == ClientKind::Local)
     return ask("127.0.0.1", local_port_, ipc::ProxyProtocol::LocalForward);
-  if (kind_ == ClientKind::Transparent)
-    return ask(target_host_, local_port_, ipc::ProxyProtocol::Transparent);
+  if (kind_ == ClientKind::Transparent) {
+    in_addr a{};
+    read_claim_ = server_.verify_names() && ::inet_pton(AF_INET, target_host_.c_str(), &a) == 1 &&
+                  (ntohl(a.s_addr) & ~(ipc::kSyntheticSize - 1)) == ipc::kSyntheticBase;
+    if (!read_claim_) return ask(target_host_, local_port_, ipc::ProxyProtocol::Transparent);
+  }
   start_request();
 }
 
@@ -108,6 +115,10 @@ void ClientSession::read_more() {
 
 void ClientSession::on_read(std::size_t n) {
   got_request_bytes_ = true;
+  if (kind_ == ClientKind::Transparent) {
+    claim_bytes_ = received_.size();
+    return claim_progress();
+  }
   const std::string_view fresh(received_.data() + received_.size() - n, n);
   if (kind_ == ClientKind::Http) {
     http_progress(fresh);
@@ -164,8 +175,25 @@ void ClientSession::socks_progress(std::string_view fresh) {
   }
 }
 
+// network.verifyTls: the first bytes of a transparent connection, until they claim a name or
+// cannot (claimed_name.hpp bounds them at kMaxClaimBytes). Either way the supervisor decides;
+// an empty claim is refused there.
+void ClientSession::claim_progress() {
+  const Claim claim = find_claimed_name(
+      std::span(reinterpret_cast<const std::uint8_t*>(received_.data()), claim_bytes_));
+  if (claim.status == ClaimStatus::NeedMore) return read_more();
+  ask(target_host_, local_port_, ipc::ProxyProtocol::Transparent,
+      claim.status == ClaimStatus::Found ? claim.name : std::string());
+}
+
 void ClientSession::on_deadline() {
   if (state_ != State::Reading) return;
+  if (kind_ == ClientKind::Transparent) {
+    // No claim in time (a protocol whose server speaks first): asked with none, refused.
+    boost::system::error_code ignored;
+    client_.cancel(ignored);
+    return ask(target_host_, local_port_, ipc::ProxyProtocol::Transparent, std::string());
+  }
   state_ = State::Closing;
   boost::system::error_code ignored;
   client_.cancel(ignored);  // the pending read must not run into the reply's drain
@@ -180,15 +208,18 @@ void ClientSession::on_deadline() {
 
 // --- asking, and the answer -------------------------------------------------------------------
 
-void ClientSession::ask(const std::string& host, std::uint16_t port, ipc::ProxyProtocol protocol) {
+void ClientSession::ask(const std::string& host, std::uint16_t port, ipc::ProxyProtocol protocol,
+                        std::string claimed_host) {
   state_ = State::Asking;
   deadline_.cancel();  // the supervisor bounds its own resolve/connect time
   protocol_ = protocol;
-  supervisor_.ask_connect(shared_from_this(), host, port, protocol);
+  supervisor_.ask_connect(shared_from_this(), host, port, protocol, std::move(claimed_host));
 }
 
 std::string ClientSession::client_leftover() const {
-  if (kind_ == ClientKind::Local || kind_ == ClientKind::Transparent) return {};
+  if (kind_ == ClientKind::Local) return {};
+  // The bytes read for the claim go upstream first (none unless network.verifyTls).
+  if (kind_ == ClientKind::Transparent) return received_.substr(0, claim_bytes_);
   const std::size_t used = kind_ == ClientKind::Http ? http_->head_bytes() : socks_->consumed();
   return used < received_.size() ? received_.substr(used) : std::string();
 }

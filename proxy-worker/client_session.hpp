@@ -70,8 +70,10 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   void on_read(std::size_t n);
   void http_progress(std::string_view fresh);
   void socks_progress(std::string_view fresh);
+  void claim_progress();
   void on_deadline();
-  void ask(const std::string& host, std::uint16_t port, ipc::ProxyProtocol protocol);
+  void ask(const std::string& host, std::uint16_t port, ipc::ProxyProtocol protocol,
+           std::string claimed_host = {});
   std::string client_leftover() const;
   void start_tunnel(std::uint64_t id, platform::UniqueFd upstream);
   void start_forward(std::uint64_t id, platform::UniqueFd upstream);
@@ -90,6 +92,10 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   ClientKind kind_;
   std::uint16_t local_port_ = 0;  // ClientKind::Local and Transparent
   std::string target_host_;       // ClientKind::Transparent
+  // ClientKind::Transparent with network.verifyTls, to a synthetic address: the first bytes are
+  // read (into received_, up to claim_bytes_) for the name they claim before asking.
+  bool read_claim_ = false;
+  std::size_t claim_bytes_ = 0;
   State state_ = State::Reading;
   std::unique_ptr<HttpRequestParser> http_;
   std::unique_ptr<Socks5Parser> socks_;

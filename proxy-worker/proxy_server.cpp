@@ -117,7 +117,9 @@ void ProxyServer::add_local_listener(std::uint16_t port, UniqueFd fd) {
   wait_accept(locals_.back());
 }
 
-void ProxyServer::start_transparent(UniqueFd listener, UniqueFd dns, UniqueFd dns_streams) {
+void ProxyServer::start_transparent(UniqueFd listener, UniqueFd dns, UniqueFd dns_streams,
+                                    bool verify_names) {
+  verify_names_ = verify_names;
   for (const int fd : {listener.get(), dns.get(), dns_streams.get()})
     ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
   transparent_.emplace(Listener{asio::posix::stream_descriptor(io_, listener.release()),

@@ -37,8 +37,9 @@ class ProxyServer {
   void add_local_listener(std::uint16_t port, platform::UniqueFd fd);
   // The transparent path (TransparentStart): the redirect listener, the DNS socket and the DNS
   // listener (TCP).
+  // `verify_names`: network.verifyTls (ClientSession reads a connection's claimed name).
   void start_transparent(platform::UniqueFd listener, platform::UniqueFd dns,
-                         platform::UniqueFd dns_streams);
+                         platform::UniqueFd dns_streams, bool verify_names);
   // The supervisor's answer to a DnsQuery (throws ipc::ProtocolError without one pending).
   void dns_answer(const ipc::DnsAnswer& answer);
   // Relays the bytes of an inbound (-p) connection as they are; RelayClosed at its end.
@@ -48,6 +49,7 @@ class ProxyServer {
   boost::asio::io_context& io() { return io_; }
   SupervisorClient& supervisor() { return supervisor_; }
   const ipc::ProxyStart& limits() const { return limits_; }
+  bool verify_names() const { return verify_names_; }
   void session_opened() { ++live_sessions_; }
   void session_closed() { --live_sessions_; }
 
@@ -75,6 +77,7 @@ class ProxyServer {
   std::optional<Listener> transparent_;  // the transparent path's redirect listener
   std::unique_ptr<DnsServer> dns_;       // the transparent path's DNS socket
   std::size_t live_sessions_ = 0;
+  bool verify_names_ = false;
 };
 
 }  // namespace fence::proxy_worker

@@ -112,7 +112,7 @@ void SupervisorClient::on_proxy_start(const ipc::ProxyStart& limits, std::vector
   start_.emplace(WorkerStart{std::move(fds.at(0)), std::move(fds.at(1)), limits});
 }
 
-void SupervisorClient::on_transparent_start(const ipc::TransparentStart&,
+void SupervisorClient::on_transparent_start(const ipc::TransparentStart& start,
                                             std::vector<UniqueFd> sockets) {
   if (transparent_started_) throw ipc::ProtocolError("TransparentStart given twice");
   transparent_started_ = true;
@@ -124,7 +124,7 @@ void SupervisorClient::on_transparent_start(const ipc::TransparentStart&,
     throw ipc::ProtocolError("TransparentStart: the DNS socket is not a datagram socket");
   check_listener(sockets.at(2).get(), "DNS listener");
   server_->start_transparent(std::move(sockets.at(0)), std::move(sockets.at(1)),
-                             std::move(sockets.at(2)));
+                             std::move(sockets.at(2)), start.verify_names);
 }
 
 void SupervisorClient::on_dns_answer(const ipc::DnsAnswer& answer) {
@@ -175,9 +175,11 @@ std::shared_ptr<ClientSession> SupervisorClient::take_pending(std::uint64_t id) 
 // --- sending ----------------------------------------------------------------------------------
 
 void SupervisorClient::ask_connect(std::shared_ptr<ClientSession> session, const std::string& host,
-                                   std::uint16_t port, ipc::ProxyProtocol protocol) {
-  waiting_.push_back(
-      Waiting{std::move(session), ipc::ConnectRequest{next_id_++, host, port, protocol}});
+                                   std::uint16_t port, ipc::ProxyProtocol protocol,
+                                   std::string claimed_host) {
+  waiting_.push_back(Waiting{std::move(session), ipc::ConnectRequest{next_id_++, host, port,
+                                                                     protocol,
+                                                                     std::move(claimed_host)}});
   admit_waiting();
 }
 

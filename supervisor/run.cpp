@@ -218,6 +218,7 @@ Network start_network(const CliOptions& cli, const Config& config, const ipc::La
   }
   WorkerHostOptions options;
   options.debug = cli.debug;
+  options.verify_names = spec.transparent && config.network.verify_tls.value_or(false);
   if (config.network.default_action == "proxy" && config.network.upstream_proxy) {
     const UpstreamProxyUrl url = parse_upstream_proxy(*config.network.upstream_proxy);
     options.upstream_proxy_host = url.host;

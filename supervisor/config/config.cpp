@@ -367,6 +367,7 @@ void read_network(const SchemaReader& r, const JsonValue& v, const std::string& 
                     r.text("upstreamProxy", out.upstream_proxy, validate_proxy_url),
                     r.choice("defaultAction", out.default_action, {"deny", "proxy"}),
                     r.optional_flag("transparent", out.transparent),
+                    r.optional_flag("verifyTls", out.verify_tls),
                 });
 }
 
@@ -602,6 +603,7 @@ std::string canonical_config_json(const Config& c) {
     j["network"]["allowLocalOutbound"] = c.network.effective_allow_local_outbound();
   // Written only when switched off: the default (on) keeps a policy's digest.
   if (!c.network.transparent.value_or(true)) j["network"]["transparent"] = false;
+  if (c.network.verify_tls.value_or(false)) j["network"]["verifyTls"] = true;
   j["filesystem"] = {{"denyRead", c.filesystem.deny_read},
                      {"allowRead", c.filesystem.allow_read},
                      {"allowExecute", c.filesystem.allow_execute},
@@ -643,6 +645,7 @@ std::string config_json(const Config& c) {
   if (c.network.upstream_proxy) net["upstreamProxy"] = *c.network.upstream_proxy;
   if (c.network.default_action) net["defaultAction"] = *c.network.default_action;
   if (c.network.transparent) net["transparent"] = *c.network.transparent;
+  if (c.network.verify_tls) net["verifyTls"] = *c.network.verify_tls;
   if (!net.empty()) j["network"] = net;
   ordered_json fs = ordered_json::object();
   if (c.filesystem.default_deny_read) fs["defaultDenyRead"] = true;

@@ -47,6 +47,9 @@ struct NetworkConfig {
   // transparent (extension): programs that ignore the proxy variables get the same decisions
   // through nftables redirects in the sandbox (default on where the kernel allows it).
   std::optional<bool> transparent;
+  // verifyTls (extension): on the transparent path, a connection to a synthetic address must
+  // name its host in its TLS server name or HTTP Host header (default off).
+  std::optional<bool> verify_tls;
 
   // fence: "defaults to allowLocalBinding if not set".
   bool effective_allow_local_outbound() const {

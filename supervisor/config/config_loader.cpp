@@ -240,6 +240,7 @@ Config merge_configs(const Config& base, const Config& child) {
   n.upstream_proxy = child_or_base(base.network.upstream_proxy, child.network.upstream_proxy);
   n.default_action = child_or_base(base.network.default_action, child.network.default_action);
   n.transparent = child_or_base(base.network.transparent, child.network.transparent);
+  n.verify_tls = child_or_base(base.network.verify_tls, child.network.verify_tls);
 
   auto& f = out.filesystem;
   append_unique(f.deny_read, base.filesystem.deny_read, child.filesystem.deny_read);

@@ -13,13 +13,15 @@
 #include <unordered_map>
 #include <vector>
 
+#include "ipc/protocol.hpp"
+
 namespace fence::supervisor {
 
 class SyntheticAddresses {
  public:
   // 198.18.0.0/15 without its first and last address: 131,070 names per session.
-  static constexpr std::uint32_t kBase = (198u << 24) | (18u << 16);
-  static constexpr std::uint32_t kSize = 1u << 17;
+  static constexpr std::uint32_t kBase = ipc::kSyntheticBase;
+  static constexpr std::uint32_t kSize = ipc::kSyntheticSize;
   static constexpr std::size_t kCapacity = kSize - 2;
 
   // The address bound to `name` (lower case, as the DNS reader gives it), bound now if it has

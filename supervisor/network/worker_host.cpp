@@ -6,6 +6,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
+
 #include "ipc/handlers.hpp"
 #include "platform/sys_error.hpp"
 #include "platform/tcp_listener.hpp"
@@ -15,6 +18,23 @@ namespace fence::supervisor {
 namespace {
 
 constexpr std::uint16_t kDnsTypeA = 1;
+
+// network.verifyTls: why a transparent connection to `name` (the name its synthetic address
+// stands for) is refused, or nothing when the name its first bytes claim is that name.
+// SECURITY: the claim is the worker's reading of hostile bytes; it can only narrow what the
+// address already allows.
+std::optional<std::string> claim_mismatch(const std::string& claimed, const std::string& name) {
+  std::string normalized = claimed;
+  std::transform(normalized.begin(), normalized.end(), normalized.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  while (!normalized.empty() && normalized.back() == '.') normalized.pop_back();
+  if (normalized == name) return std::nullopt;
+  if (normalized.empty())
+    return "verifyTls: the connection to " + name +
+           " names no host (no TLS server name or HTTP Host header)";
+  return "verifyTls: the connection names " + normalized + " but its address stands for " +
+         name + " (domain fronting)";
+}
 
 constexpr ipc::Route<WorkerHost> kRoutes[] = {
     ipc::route<&WorkerHost::on_connect_request>(), ipc::route<&WorkerHost::on_tunnel_closed>(),
@@ -119,7 +139,7 @@ void WorkerHost::send_transparent_start(std::uint16_t tcp_port, std::uint16_t dn
   transparent_started_ = true;
   WorkerReply r;
   r.kind = WorkerReply::Kind::TransparentStart;
-  r.transparent = ipc::TransparentStart{tcp_port, dns_port};
+  r.transparent = ipc::TransparentStart{tcp_port, dns_port, options_.verify_names};
   r.fd = std::move(sockets[0]);
   r.second = std::move(sockets[1]);
   r.third = std::move(sockets[2]);
@@ -198,6 +218,8 @@ void WorkerHost::on_connect_request(const ipc::ConnectRequest& request) {
                  " ConnectRequests in flight");
   if (request.protocol == ipc::ProxyProtocol::Transparent && !transparent_started_)
     return fault("a transparent ConnectRequest without the transparent path");
+  if (!request.claimed_host.empty() && !options_.verify_names)
+    return fault("a claimed host without verifyTls");
   ipc::ConnectRequest decided = request;
   // A synthetic address stands for exactly the name it was given for: the connection is
   // decided as one to that name (resolved and checked now). An unbound one names nothing.
@@ -216,6 +238,18 @@ void WorkerHost::on_connect_request(const ipc::ConnectRequest& request) {
         return send_connect_denied(request.id, ipc::DenyReason::Policy, event.reason);
       }
       decided.host = *name;
+      if (options_.verify_names) {
+        if (auto mismatch = claim_mismatch(request.claimed_host, *name)) {
+          NetworkEvent event;
+          event.kind = ConnectionKind::Transparent;
+          event.host = *name;
+          event.port = request.port;
+          event.rule = "verifyTls";
+          event.reason = std::move(*mismatch);
+          events_.network(event);
+          return send_connect_denied(request.id, ipc::DenyReason::Policy, event.reason);
+        }
+      }
     }
   }
   pending_.insert(request.id);

@@ -44,6 +44,8 @@ struct WorkerHostOptions {
   // network.defaultAction "proxy" (ConnectOptions): the upstream proxy; port 0: none.
   std::string upstream_proxy_host;
   std::uint16_t upstream_proxy_port = 0;
+  // network.verifyTls: a transparent connection to a synthetic address must claim its name.
+  bool verify_names = false;
 };
 
 class WorkerHost {
