@@ -11,6 +11,6 @@ bash scripts/build.sh
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DFENCE_FUZZ=ON -DFENCE_BUILD_TESTS=OFF >/dev/null
 ninja -C build-fuzz fuzz_http_request fuzz_socks5 fuzz_ipc_frame fuzz_shell_words \
     fuzz_command_policy fuzz_config fuzz_git_hooks_path fuzz_nest_registration \
-    fuzz_dns_message | tail -n 5
+    fuzz_dns_message fuzz_claimed_name | tail -n 5
 ctest --test-dir build-fuzz/fuzz --output-on-failure --timeout 300
 ctest --test-dir build --output-on-failure --timeout 1200
