@@ -641,8 +641,8 @@ class RootBuilder {
   // (systemd-resolved) is left: it dangles inside, and glibc then asks 127.0.0.1:53, which is
   // redirected the same way.
   void replace_name_service() {
-    for (const auto& [target, staged] : {std::pair{"/etc/hosts", kHostsFile},
-                                         std::pair{"/etc/resolv.conf", kResolvFile}}) {
+    for (const auto& [target, staged] :
+         {std::pair{"/etc/hosts", kHostsFile}, std::pair{"/etc/resolv.conf", kResolvFile}}) {
       UniqueFd fd;
       try {
         fd = platform::open_beneath(new_root_.get(), target, O_PATH | O_CLOEXEC);
@@ -651,9 +651,11 @@ class RootBuilder {
       }
       struct stat st {};
       if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+      // A named copy: clang before 16 cannot capture a structured binding.
+      const char* staged_file = staged;
       run_step(Stage::Filesystem, std::string("mount: ") + target + " (transparent path)", [&] {
-        UniqueFd source(::open(staged, O_PATH | O_CLOEXEC));
-        if (!source) throw platform::SysError(std::string("open ") + staged);
+        UniqueFd source(::open(staged_file, O_PATH | O_CLOEXEC));
+        if (!source) throw platform::SysError(std::string("open ") + staged_file);
         UniqueFd tree = platform::clone_mount(source.get(), false);
         platform::set_mount_attributes(tree.get(), false, kReadOnly, 0);
         platform::attach_mount(tree.get(), fd.get());

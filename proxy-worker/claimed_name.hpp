@@ -1,8 +1,8 @@
 // The host name a program claims on a new TCP connection, read from the first bytes it sends:
 // the server_name of a TLS ClientHello (RFC 8446 §4.1.2, RFC 6066 §3) or the Host header of an
-// HTTP/1.x request. A building block of the transparent network path (docs/architecture.md; not
-// joined into a session yet): the supervisor compares the claim with the name the connection's
-// address stands for, so that a program cannot connect to an allowed name's address and then ask
+// HTTP/1.x request. Used by the transparent network path with network.verifyTls
+// (docs/architecture.md; ClientSession::claim_progress): the supervisor compares the claim with
+// the name the connection's address stands for, so that a program cannot connect to an allowed name's address and then ask
 // the server behind it for another name (domain fronting). Pure: no I/O, no state between calls.
 //
 // Trust: every byte is hostile (any program in the sandbox sends them). Only a claim that is

@@ -1,5 +1,5 @@
-// DNS queries from the sandbox (RFC 1035), a building block of the transparent network path
-// (docs/architecture.md; not joined into a run yet): reads one query, and writes the answer to
+// DNS queries from the sandbox (RFC 1035), for the transparent network path's DNS
+// (docs/architecture.md; dns_server.hpp, dns_stream.hpp): reads one query, and writes the answer to
 // it from a decision about the one name it holds. No query is ever forwarded. Pure: no I/O.
 //
 // Trust: every byte is hostile (any program in the sandbox sends them). Only a query that is

@@ -177,9 +177,9 @@ std::shared_ptr<ClientSession> SupervisorClient::take_pending(std::uint64_t id) 
 void SupervisorClient::ask_connect(std::shared_ptr<ClientSession> session, const std::string& host,
                                    std::uint16_t port, ipc::ProxyProtocol protocol,
                                    std::string claimed_host) {
-  waiting_.push_back(Waiting{std::move(session), ipc::ConnectRequest{next_id_++, host, port,
-                                                                     protocol,
-                                                                     std::move(claimed_host)}});
+  waiting_.push_back(
+      Waiting{std::move(session),
+              ipc::ConnectRequest{next_id_++, host, port, protocol, std::move(claimed_host)}});
   admit_waiting();
 }
 

@@ -83,8 +83,7 @@ class SupervisorClient {
   // the channel's own check of the message accepts.
   // `claimed_host`: Transparent with verify_names only (ConnectRequest::claimed_host).
   void ask_connect(std::shared_ptr<ClientSession> session, const std::string& host,
-                   std::uint16_t port, ipc::ProxyProtocol protocol,
-                   std::string claimed_host = {});
+                   std::uint16_t port, ipc::ProxyProtocol protocol, std::string claimed_host = {});
   void send_tunnel_closed(const ipc::TunnelClosed& closed);
   // One DNS query of the transparent path (dns_server.hpp bounds how many are pending).
   void ask_dns(const ipc::DnsQuery& query);

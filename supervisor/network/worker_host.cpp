@@ -32,8 +32,8 @@ std::optional<std::string> claim_mismatch(const std::string& claimed, const std:
   if (normalized.empty())
     return "verifyTls: the connection to " + name +
            " names no host (no TLS server name or HTTP Host header)";
-  return "verifyTls: the connection names " + normalized + " but its address stands for " +
-         name + " (domain fronting)";
+  return "verifyTls: the connection names " + normalized + " but its address stands for " + name +
+         " (domain fronting)";
 }
 
 constexpr ipc::Route<WorkerHost> kRoutes[] = {

@@ -365,3 +365,68 @@ def test_debug_shows_the_transparent_plan_and_decisions(fence, net):
     cp = fence.py("pass", flags=["-d"], config=net.config(["allowed.example"], transparent=False))
     assert_started(cp)
     assert "transparent path" not in cp.stderr and "resolv.conf" not in cp.stderr, fmt(cp)
+
+
+# --- network.verifyTls ----------------------------------------------------------------------
+
+FRONTING = GET + r'''
+import ssl
+def claim_http(host_header):
+    s = socket.create_connection(("allowed.example", 80), timeout=5)
+    s.sendall(("GET /front HTTP/1.0\r\nHost: " + host_header + "\r\n\r\n").encode())
+    try:
+        return s.recv(100).split(b"\r\n", 1)[0].decode() or "EOF"
+    except OSError as e:
+        return "ERR"
+def claim_tls(server_name, cafile):
+    ctx = ssl.create_default_context(cafile=cafile)
+    ctx.check_hostname = False
+    s = socket.create_connection(("allowed.example", 443), timeout=5)
+    try:
+        t = ctx.wrap_socket(s, server_hostname=server_name)
+        t.sendall(b"GET /hello.txt HTTP/1.0\r\nHost: allowed.example\r\n\r\n")
+        return t.recv(100).split(b"\r\n", 1)[0].decode()
+    except OSError as e:
+        return "ERR"
+def claim_none():
+    s = socket.create_connection(("allowed.example", 80), timeout=5)
+    s.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
+    try:
+        return s.recv(100).decode(errors="replace") or "EOF"
+    except OSError:
+        return "ERR"
+'''
+
+
+@pytest.mark.parametrize("verify", [True, False])
+def test_verify_tls_refuses_a_connection_that_names_another_host(fence, net, tmp_path, verify):
+    cert = net.cert_in(fence.work)
+    audit = tmp_path / "audit.jsonl"
+    cp = fence.py(FRONTING + f"""
+print("http-same", claim_http("allowed.example"))
+print("http-other", claim_http("other.example"))
+print("tls-same", claim_tls("allowed.example", {str(cert)!r}))
+print("tls-other", claim_tls("other.example", {str(cert)!r}))
+print("none", claim_none())
+""", config=net.config(["allowed.example", "other.example"], verifyTls=verify),
+        flags=["--audit-log", str(audit)])
+    assert_started(cp)
+    out = dict(line.split(" ", 1) for line in cp.stdout.splitlines() if " " in line)
+    assert out["http-same"].startswith("HTTP/1."), fmt(cp)
+    assert out["tls-same"].startswith("HTTP/1."), fmt(cp)
+    records = [json.loads(l) for l in audit.read_text().splitlines()]
+    fronting = [r for r in records if r.get("event") == "network" and r.get("rule") == "verifyTls"]
+    if verify:
+        assert out["http-other"] in ("ERR", "EOF"), fmt(cp)
+        assert out["tls-other"] == "ERR", fmt(cp)
+        assert out["none"] in ("ERR", "EOF"), fmt(cp)
+        reasons = sorted(r["reason"] for r in fronting)
+        assert len(fronting) == 3 and all(r["verdict"] == "deny" for r in fronting), records
+        assert sum("names other.example but its address stands for allowed.example" in r
+                   for r in reasons) == 2, reasons
+        assert any("names no host" in r for r in reasons), reasons
+    else:
+        # Without the check the address decides: the other names reach the same server.
+        assert out["http-other"].startswith("HTTP/1."), fmt(cp)
+        assert out["tls-other"].startswith("HTTP/1."), fmt(cp)
+        assert not fronting, records

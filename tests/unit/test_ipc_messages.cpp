@@ -209,6 +209,21 @@ TEST_CASE("ConnectRequest hosts", "[ipc][validate]") {
   }
 }
 
+TEST_CASE("ConnectRequest claimed host: transparent requests only, a valid name",
+          "[ipc][validate]") {
+  ConnectRequest r{1, "198.18.0.7", 443, ProxyProtocol::Transparent, "allowed.example"};
+  CHECK_FALSE(validate(r));
+  r.claimed_host = "";
+  CHECK_FALSE(validate(r));  // no claim: the supervisor refuses it, the message is fine
+  r.claimed_host = "bad name";
+  CHECK(validate(r));
+  r.claimed_host = std::string(300, 'a');
+  CHECK(validate(r));
+  r.claimed_host = "allowed.example";
+  r.protocol = ProxyProtocol::HttpConnect;
+  CHECK(validate(r));  // a proxy request names its target itself
+}
+
 TEST_CASE("ConnectRequest and ConnectDenied enums are checked while decoding", "[ipc][validate]") {
   SECTION("protocol") {
     auto payload = encode_payload(ConnectRequest{9, "example.com", 80, ProxyProtocol::HttpForward});

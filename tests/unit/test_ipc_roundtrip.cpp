@@ -85,7 +85,8 @@ ProxyStart sample<ProxyStart>() {
 }
 template <>
 ConnectRequest sample<ConnectRequest>() {
-  return ConnectRequest{0x0123456789abcdefULL, "registry.npmjs.org", 443, ProxyProtocol::Socks5};
+  return ConnectRequest{0x0123456789abcdefULL, "198.18.0.7", 443, ProxyProtocol::Transparent,
+                        "registry.npmjs.org"};
 }
 template <>
 ConnectAllowed sample<ConnectAllowed>() {
@@ -155,7 +156,7 @@ TransparentReady sample<TransparentReady>() {
 }
 template <>
 TransparentStart sample<TransparentStart>() {
-  return TransparentStart{41080, 41053};
+  return TransparentStart{41080, 41053, true};
 }
 template <>
 DnsQuery sample<DnsQuery>() {
@@ -224,7 +225,7 @@ auto fields(const TransparentReady& m) {
   return std::tie(m.tcp_port, m.dns_port);
 }
 auto fields(const TransparentStart& m) {
-  return std::tie(m.tcp_port, m.dns_port);
+  return std::tie(m.tcp_port, m.dns_port, m.verify_names);
 }
 auto fields(const DnsQuery& m) {
   return std::tie(m.id, m.name, m.type);
@@ -252,7 +253,7 @@ auto fields(const ProxyStart& m) {
                   m.debug);
 }
 auto fields(const ConnectRequest& m) {
-  return std::tie(m.id, m.host, m.port, m.protocol);
+  return std::tie(m.id, m.host, m.port, m.protocol, m.claimed_host);
 }
 auto fields(const ConnectAllowed& m) {
   return std::tie(m.id);
@@ -391,7 +392,7 @@ struct FdBag {
   Hello, LaunchSpec, SandboxReady, SetupFailed, ExecFailed, CommandExited, ListenersReady,         \
       ProxyStart, ConnectRequest, ConnectAllowed, ConnectDenied, TunnelClosed, LocalListenerReady, \
       LocalListener, InboundOpen, InboundReady, InboundFailed, RelayStart, RelayClosed, Violation, \
-      ExecCheck, ExecVerdict, StartCommand, UnixConnect, WorkerLog, TransparentReady,            \
+      ExecCheck, ExecVerdict, StartCommand, UnixConnect, WorkerLog, TransparentReady,              \
       TransparentStart, DnsQuery, DnsAnswer
 
 TEMPLATE_TEST_CASE("payload round trip", "[ipc][roundtrip]", FENCE_ALL_MESSAGES) {
@@ -544,8 +545,7 @@ TEMPLATE_TEST_CASE("all-zero and all-0xff payloads", "[ipc][corrupt]", FENCE_ALL
     // Only integers whose range the receiver checks against its own state (ids, ports).
     CHECK_NOTHROW(decode_payload<TestType>(ones));
   } else if constexpr (std::is_same_v<TestType, ListenersReady> ||
-                       std::is_same_v<TestType, TransparentReady> ||
-                       std::is_same_v<TestType, TransparentStart>) {
+                       std::is_same_v<TestType, TransparentReady>) {
     CHECK(validate(decode_payload<TestType>(ones)).has_value());  // both ports 65535: equal
   } else if constexpr (std::is_same_v<TestType, DnsAnswer>) {
     CHECK(validate(decode_payload<TestType>(ones)).has_value());  // rcode 255
@@ -558,6 +558,8 @@ TEMPLATE_TEST_CASE("all-zero and all-0xff payloads", "[ipc][corrupt]", FENCE_ALL
     CHECK(ones.empty());  // no fields: nothing to corrupt (trailing bytes: see below)
   } else if constexpr (std::is_same_v<TestType, SandboxReady>) {
     CHECK_THROWS_AS(decode_payload<TestType>(ones), DecodeError);  // seccomp byte 0xff
+  } else if constexpr (std::is_same_v<TestType, TransparentStart>) {
+    CHECK_THROWS_AS(decode_payload<TestType>(ones), DecodeError);  // verify_names byte 0xff
   } else {
     CHECK_THROWS_AS(decode_payload<TestType>(ones), DecodeError);
   }
