@@ -147,7 +147,9 @@ class WorkerHost {
   ConnectPool pool_;
   // The transparent path: one synthetic address per allowed name, for the session.
   SyntheticAddresses synthetic_;
-  std::set<std::uint64_t> dns_seen_;  // DnsQuery ids answered (a reused id is a violation)
+  // The last DnsQuery id answered: the worker numbers its queries upwards, so a smaller or
+  // equal one is a reused id (a violation); one integer, however many queries come.
+  std::uint64_t last_dns_id_ = 0;
   bool transparent_started_ = false;
   std::size_t log_lines_ = 0;
   pid_t worker_pid_ = -1;

@@ -226,6 +226,8 @@ def test_linux_features(fence):
     if probe.returncode == 0:
         assert "user namespaces: yes" in low and "network namespaces: yes" in low, fmt(cp)
         assert "refuses to run" not in low, fmt(cp)
+        # This suite's transparent-path tests run here too: the probe must say so.
+        assert "transparent network path (nftables in the sandbox): yes" in out, fmt(cp)
 
 
 def test_version_names_commit_and_build_date(fence):
@@ -297,5 +299,3 @@ def test_output_into_a_memfd(fence):
         assert os.read(fd, 100) == b"hi\n"
     finally:
         os.close(fd)
-        # This suite's transparent-path tests run here too: the probe must say so.
-        assert "transparent network path (nftables in the sandbox): yes" in out, fmt(cp)

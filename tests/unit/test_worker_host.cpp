@@ -149,6 +149,8 @@ struct Answer {
   ipc::MessageType type{};
   std::uint64_t id = 0;
   ipc::DenyReason reason{};
+  std::uint8_t rcode = 0;     // DnsAnswer
+  std::uint32_t address = 0;  // DnsAnswer
   std::string text;
   std::vector<UniqueFd> fds;
 };
@@ -187,6 +189,7 @@ class FakeWorker {
 
   void send(const ipc::ConnectRequest& r) { worker_->send(r); }
   void send(const ipc::TunnelClosed& t) { worker_->send(t); }
+  void send(const ipc::DnsQuery& q) { worker_->send(q); }
   void send_raw(std::span<const std::byte> bytes, std::span<const int> fds = {}) {
     REQUIRE(send_datagram(sock(), bytes, fds) == static_cast<ssize_t>(bytes.size()));
   }
@@ -233,6 +236,13 @@ class FakeWorker {
         a.text = d.text;
       } else if (a.type == ipc::MessageType::ConnectAllowed) {
         a.id = r.message->decode<ipc::ConnectAllowed>().id;
+        a.fds = std::move(r.message->fds);
+      } else if (a.type == ipc::MessageType::DnsAnswer) {
+        const auto d = r.message->decode<ipc::DnsAnswer>();
+        a.id = d.id;
+        a.rcode = d.rcode;
+        a.address = d.address;
+      } else if (a.type == ipc::MessageType::TransparentStart) {
         a.fds = std::move(r.message->fds);
       }
       answers.push_back(std::move(a));
@@ -821,6 +831,123 @@ TEST_CASE("broker: reusing the id of an open tunnel is a fault; stop reports it 
     CHECK(w.events[1].bytes_up == 0);
   }
   CHECK(fd_count_settled(before) == before);
+}
+
+// --- cases: the transparent path ----------------------------------------------------------------
+
+UniqueFd loopback_socket(int type) {
+  UniqueFd fd(::socket(AF_INET, type | SOCK_CLOEXEC, 0));
+  REQUIRE(fd);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  if (type == SOCK_STREAM) REQUIRE(::listen(fd.get(), 4) == 0);
+  return fd;
+}
+
+// Starts the transparent path on `w` and reads the TransparentStart it forwards.
+void start_transparent(FakeWorker& w) {
+  std::vector<UniqueFd> sockets;
+  sockets.push_back(loopback_socket(SOCK_STREAM));
+  sockets.push_back(loopback_socket(SOCK_DGRAM));
+  sockets.push_back(loopback_socket(SOCK_STREAM));
+  w.broker().send_transparent_start(41080, 41053, std::move(sockets));
+  w.await_answers(1);
+  REQUIRE(w.answers[0].type == ipc::MessageType::TransparentStart);
+  CHECK(w.answers[0].fds.size() == 3);
+  w.answers.clear();
+}
+
+std::string dotted(std::uint32_t a) {
+  return std::to_string(a >> 24) + "." + std::to_string((a >> 16) & 255) + "." +
+         std::to_string((a >> 8) & 255) + "." + std::to_string(a & 255);
+}
+
+TEST_CASE("broker: DNS is answered from the policy alone; a reused id is a fault", "[broker]") {
+  FakeWorker w(test_policy());
+  start_transparent(w);
+  const auto resolved = resolver_call_count();
+  w.send(ipc::DnsQuery{1, "allowed.test", 1});
+  w.send(ipc::DnsQuery{2, "denied.test", 1});
+  w.send(ipc::DnsQuery{3, "unlisted.test", 1});
+  w.send(ipc::DnsQuery{4, "www.allowed.test", 28});  // AAAA: no record, no address spent
+  w.send(ipc::DnsQuery{5, "allowed.test", 1});
+  w.await_answers(5);
+  CHECK(w.answers[0].rcode == 0);
+  CHECK((w.answers[0].address >> 17) == ((198u << 24 | 18u << 16) >> 17));  // 198.18.0.0/15
+  CHECK(w.answers[1].rcode == 3);
+  CHECK(w.answers[2].rcode == 3);
+  CHECK(w.answers[1].address == 0);
+  CHECK(w.answers[3].rcode == 0);
+  CHECK(w.answers[3].address == 0);
+  CHECK(w.answers[4].address == w.answers[0].address);  // one address per name, for the run
+  // SECURITY: nothing was resolved for any of them.
+  CHECK(resolver_call_count() == resolved);
+  CHECK(w.faults.empty());
+  w.send(ipc::DnsQuery{5, "allowed.test", 1});
+  w.deliver();
+  REQUIRE(w.faults.size() == 1);
+  CHECK(w.faults[0].what.find("DnsQuery id 5") != std::string::npos);
+}
+
+TEST_CASE("broker: DNS and transparent requests before TransparentStart are faults", "[broker]") {
+  SECTION("a query") {
+    FakeWorker w(test_policy());
+    w.send(ipc::DnsQuery{1, "allowed.test", 1});
+    w.deliver();
+    REQUIRE(w.faults.size() == 1);
+    require_cut_off(w);
+  }
+  SECTION("a connection") {
+    FakeWorker w(test_policy());
+    w.send(ipc::ConnectRequest{1, "198.18.0.1", 443, ipc::ProxyProtocol::Transparent});
+    w.deliver();
+    REQUIRE(w.faults.size() == 1);
+    require_cut_off(w);
+  }
+}
+
+TEST_CASE("broker: a synthetic address stands for its name only; verifyTls compares the claim",
+          "[broker]") {
+  WorkerHostOptions options = FakeWorker::default_options();
+  options.verify_names = true;
+  FakeWorker w(test_policy(), options);
+  start_transparent(w);
+  w.send(ipc::DnsQuery{1, "allowed.test", 1});
+  w.await_answers(1);
+  const std::string address = dotted(w.answers[0].address);
+  w.answers.clear();
+  const auto resolved = resolver_call_count();
+  // Another name's claim on allowed.test's address: domain fronting.
+  w.send(ipc::ConnectRequest{10, address, 443, ipc::ProxyProtocol::Transparent, "denied.test"});
+  // No claim at all.
+  w.send(ipc::ConnectRequest{11, address, 443, ipc::ProxyProtocol::Transparent, ""});
+  // An address of the range no name was given.
+  w.send(ipc::ConnectRequest{12, "198.19.255.1", 443, ipc::ProxyProtocol::Transparent, ""});
+  w.await_answers(3);
+  for (const Answer& a : w.answers) {
+    CHECK(a.type == ipc::MessageType::ConnectDenied);
+    CHECK(a.reason == ipc::DenyReason::Policy);
+  }
+  REQUIRE(w.events.size() >= 4);  // the DNS answer, then the three refusals
+  CHECK(w.events[1].rule == "verifyTls");
+  CHECK(w.events[1].host == "allowed.test");
+  CHECK(w.events[1].reason.find("names denied.test") != std::string::npos);
+  CHECK(w.events[2].reason.find("names no host") != std::string::npos);
+  CHECK(w.events[3].reason.find("no name was given") != std::string::npos);
+  CHECK(resolver_call_count() == resolved);
+  CHECK(w.faults.empty());
+}
+
+TEST_CASE("broker: a claimed host without verifyTls is a fault", "[broker]") {
+  FakeWorker w(test_policy());
+  start_transparent(w);
+  w.send(ipc::ConnectRequest{1, "198.18.0.1", 443, ipc::ProxyProtocol::Transparent, "a.test"});
+  w.deliver();
+  REQUIRE(w.faults.size() == 1);
+  CHECK(w.faults[0].what.find("claimed host") != std::string::npos);
+  require_cut_off(w);
 }
 
 }  // namespace
