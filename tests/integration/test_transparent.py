@@ -430,3 +430,50 @@ print("none", claim_none())
         assert out["http-other"].startswith("HTTP/1."), fmt(cp)
         assert out["tls-other"].startswith("HTTP/1."), fmt(cp)
         assert not fronting, records
+
+
+def test_hostile_dns_traffic_leaves_the_dns_working(fence, net):
+    # Garbage datagrams, a zero and an oversized TCP length, more connections than the worker
+    # keeps, a connection that never reads its answers: afterwards a plain lookup still works.
+    cp = fence.py(r"""
+import os, struct
+q = lambda i, name: struct.pack(">HHHHHH", i, 0x0100, 1, 0, 0, 0) + b"".join(
+    bytes([len(l)]) + l.encode() for l in name.split(".")) + b"\0\0\1\0\1"
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for n in range(200):
+    u.sendto(os.urandom(n % 40), ("127.0.0.53", 53))
+def tcp():
+    return socket.create_connection(("127.0.0.53", 53), timeout=5)
+for bad in (b"\0\0", b"\xff\xff" + b"x" * 100, b"\0\x05hello"):
+    s = tcp(); s.sendall(bad)
+    try:
+        print("bad", bad[:2].hex(), s.recv(10) or b"closed")
+    except OSError as e:
+        print("bad", bad[:2].hex(), "reset")
+held = []
+for i in range(100):
+    try:
+        held.append(tcp())
+    except OSError:
+        pass
+for s in held:
+    s.close()
+time.sleep(0.2)
+greedy = tcp()
+try:
+    greedy.sendall(b"".join(struct.pack(">H", len(q(i, "allowed.example"))) +
+                            q(i, "allowed.example") for i in range(500)))
+except OSError:
+    pass  # the worker stopped reading it: its buffer filled
+time.sleep(0.2)
+print("lookup", socket.gethostbyname("allowed.example"))
+s = tcp()
+m = q(7, "allowed.example")
+s.sendall(struct.pack(">H", len(m)) + m)
+n = struct.unpack(">H", s.recv(2))[0]
+print("tcp answer id", struct.unpack(">H", s.recv(n)[:2])[0])
+""", config=net.config(["allowed.example"]))
+    assert_started(cp)
+    assert "lookup 198.1" in cp.stdout, fmt(cp)
+    assert "tcp answer id 7" in cp.stdout, fmt(cp)
+    assert "worker fault" not in cp.stderr, fmt(cp)
