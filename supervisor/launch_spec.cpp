@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
+#include <set>
 
 #include "ipc/grammar.hpp"
 #include "supervisor/command_shell.hpp"
@@ -103,6 +104,35 @@ FilesystemPlan plan_filesystem(const Config& config, const RunPlaces& at,
   } catch (const std::invalid_argument& e) {
     throw ConfigError(e.what());
   }
+}
+
+// The transparent path's own ports inside: the defaults unless another listener of the spec
+// has one (then the next free ones). Port 53 is its DNS, for TCP and UDP to any address, so no
+// other listener inside may be reached there.
+void place_transparent_ports(ipc::LaunchSpec& spec) {
+  std::set<std::uint16_t> taken = {spec.http_proxy_port, spec.socks_proxy_port, 53};
+  taken.insert(spec.inbound_ports.begin(), spec.inbound_ports.end());
+  taken.insert(spec.local_outbound_ports.begin(), spec.local_outbound_ports.end());
+  const char* why = nullptr;
+  if (spec.http_proxy_port == 53 || spec.socks_proxy_port == 53)
+    why = "network.httpProxyPort/socksProxyPort 53";
+  else if (std::find(spec.inbound_ports.begin(), spec.inbound_ports.end(), 53) !=
+           spec.inbound_ports.end())
+    why = "-p 53";
+  else if (std::find(spec.local_outbound_ports.begin(), spec.local_outbound_ports.end(), 53) !=
+           spec.local_outbound_ports.end())
+    why = "network.allowLocalOutboundPorts 53";
+  if (why)
+    throw ConfigError(std::string(why) +
+                      ": port 53 inside the sandbox is fence's DNS on the transparent path "
+                      "(set network.transparent to false to use it otherwise)");
+  auto next_free = [&](std::uint16_t port) {
+    while (taken.count(port)) port = port == 65535 ? 1024 : static_cast<std::uint16_t>(port + 1);
+    taken.insert(port);
+    return port;
+  };
+  spec.transparent_port = next_free(ipc::kDefaultTransparentPort);
+  spec.dns_port = next_free(ipc::kDefaultDnsPort);
 }
 
 // Localhost and inbound fields (docs/configuration.md, "network").
@@ -270,6 +300,7 @@ LaunchPlan build_launch_spec(const CliOptions& cli, const Config& config, const 
   // The transparent path (network.transparent, default on): init sets it up where the kernel
   // allows nftables in the sandbox's namespaces. A nested run has no namespace to set it in.
   spec.transparent = !nested && config.network.transparent.value_or(true);
+  if (spec.transparent) place_transparent_ports(spec);
   if (!nested) add_proxy_environment(spec.env, spec.http_proxy_port, spec.socks_proxy_port);
   // Nested: the launcher makes the command's TMPDIR in the caller's (launcher/nested.cpp), the
   // one place a run inside a nested run may write.

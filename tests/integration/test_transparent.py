@@ -477,3 +477,21 @@ print("tcp answer id", struct.unpack(">H", s.recv(n)[:2])[0])
     assert "lookup 198.1" in cp.stdout, fmt(cp)
     assert "tcp answer id 7" in cp.stdout, fmt(cp)
     assert "worker fault" not in cp.stderr, fmt(cp)
+
+
+def test_ports_of_the_transparent_path_give_way_and_port_53_is_its_own(fence, net):
+    # The path's internal ports move aside for the user's; a proxy answers on 41080.
+    cp = fence.py(GET + "print('STATUS', get('allowed.example', '/ports'))", flags=["-d"],
+                  config=net.config(["allowed.example"], httpProxyPort=41080))
+    assert_started(cp)
+    assert "STATUS HTTP/1." in cp.stdout, fmt(cp)
+    assert "redirected to 127.0.0.1:41081" in cp.stderr, fmt(cp)
+    for cfg, flags in ((net.config(["allowed.example"], allowLocalOutboundPorts=[53]), []),
+                       (net.config(["allowed.example"]), ["-p", "53"])):
+        cp = fence.py("pass", config=cfg, flags=flags)
+        assert cp.returncode == 122, fmt(cp)
+        assert "port 53 inside the sandbox is fence's DNS" in cp.stderr, fmt(cp)
+        assert len(cp.stderr.strip().splitlines()) == 1, fmt(cp)
+    cp = fence.py("pass", config=net.config(["allowed.example"], allowLocalOutboundPorts=[53],
+                                            transparent=False))
+    assert_started(cp)
