@@ -21,6 +21,9 @@ constexpr std::size_t kTlsHandshakeHeader = 4;
 // does, but a peer may send it and the limit below still caps what is read.
 constexpr std::size_t kMaxTlsRecord = 16384 + 256;
 constexpr std::uint16_t kExtServerName = 0;
+// Encrypted Client Hello (draft-ietf-tls-esni): the outer server_name is the ECH provider's
+// public name; the name the connection is for is encrypted, so nothing can be claimed.
+constexpr std::uint16_t kExtEncryptedClientHello = 0xfe0d;
 constexpr std::uint8_t kHostNameType = 0;
 constexpr std::size_t kMaxSessionId = 32;
 constexpr std::size_t kMaxMethod = 20;
@@ -186,6 +189,8 @@ Claim read_client_hello(std::span<const std::uint8_t> body) {
   if (std::adjacent_find(types.begin(), types.end()) != types.end()) {
     return none("duplicate TLS extension");
   }
+  if (std::binary_search(types.begin(), types.end(), kExtEncryptedClientHello))
+    return none("Encrypted Client Hello: the server name is hidden");
   if (!server_name) return none("TLS ClientHello without server_name");
   return read_server_name(*server_name);
 }

@@ -7,12 +7,47 @@
 #include <algorithm>
 #include <boost/asio/write.hpp>
 #include <chrono>
+#include <cstring>
 
 #include "proxy-worker/claimed_name.hpp"
 #include "proxy-worker/proxy_server.hpp"
 #include "proxy-worker/supervisor_client.hpp"
 
 namespace fence::proxy_worker {
+namespace {
+
+// An address of the transparent path's synthetic range, IPv4 or IPv4-mapped IPv6.
+bool is_synthetic(const std::string& host) {
+  std::uint32_t v4 = 0;
+  in_addr a{};
+  in6_addr a6{};
+  if (::inet_pton(AF_INET, host.c_str(), &a) == 1) {
+    v4 = ntohl(a.s_addr);
+  } else if (::inet_pton(AF_INET6, host.c_str(), &a6) == 1 && IN6_IS_ADDR_V4MAPPED(&a6)) {
+    std::memcpy(&v4, a6.s6_addr + 12, 4);
+    v4 = ntohl(v4);
+  } else {
+    return false;
+  }
+  return (v4 & ~(ipc::kSyntheticSize - 1)) == ipc::kSyntheticBase;
+}
+
+// network.verifyTls, plain HTTP: the request line with its origin-form target made
+// absolute-form for `host` (the name the request's Host header claims) and the connection's
+// port, so that HttpRequestParser reads it as a proxy request to that name. Empty when the
+// line is not METHOD SP /target SP version.
+std::string absolute_request_line(std::string_view line, const std::string& host,
+                                  std::uint16_t port) {
+  const std::size_t sp1 = line.find(' ');
+  if (sp1 == std::string_view::npos || sp1 + 1 >= line.size() || line[sp1 + 1] != '/') return {};
+  const std::size_t sp2 = line.find(' ', sp1 + 1);
+  if (sp2 == std::string_view::npos) return {};
+  const bool v6 = host.find(':') != std::string::npos;
+  return std::string(line.substr(0, sp1 + 1)) + "http://" + (v6 ? "[" + host + "]" : host) + ":" +
+         std::to_string(port) + std::string(line.substr(sp1 + 1));
+}
+
+}  // namespace
 
 namespace {
 
@@ -71,9 +106,7 @@ void ClientSession::start() {
   if (kind_ == ClientKind::Local)
     return ask("127.0.0.1", local_port_, ipc::ProxyProtocol::LocalForward);
   if (kind_ == ClientKind::Transparent) {
-    in_addr a{};
-    read_claim_ = server_.verify_names() && ::inet_pton(AF_INET, target_host_.c_str(), &a) == 1 &&
-                  (ntohl(a.s_addr) & ~(ipc::kSyntheticSize - 1)) == ipc::kSyntheticBase;
+    read_claim_ = server_.verify_names() && is_synthetic(target_host_);
     if (!read_claim_) return ask(target_host_, local_port_, ipc::ProxyProtocol::Transparent);
   }
   start_request();
@@ -84,7 +117,7 @@ void ClientSession::start() {
 void ClientSession::start_request() {
   state_ = State::Reading;
   got_request_bytes_ = !received_.empty();
-  if (kind_ == ClientKind::Http) {
+  if (kind_ == ClientKind::Http || kind_ == ClientKind::Transparent) {
     http_ = std::make_unique<HttpRequestParser>(server_.limits().max_header_bytes);
   }
   // SECURITY: one deadline for the whole request (slowloris): it is not reset by progress.
@@ -94,6 +127,10 @@ void ClientSession::start_request() {
         if (!ec && gen == self->requests_served_) self->on_deadline();
       });
   if (received_.empty()) return read_more();
+  if (kind_ == ClientKind::Transparent) {
+    claim_bytes_ = received_.size();
+    return claim_progress();
+  }
   // A fresh parser over the bytes already buffered: the same path as freshly read bytes.
   const std::string_view buffered(received_);
   http_progress(buffered);
@@ -176,19 +213,49 @@ void ClientSession::socks_progress(std::string_view fresh) {
 }
 
 // network.verifyTls: the first bytes of a transparent connection, until they claim a name or
-// cannot (claimed_name.hpp bounds them at kMaxClaimBytes). Either way the supervisor decides;
-// an empty claim is refused there.
+// cannot (claimed_name.hpp bounds them at kMaxClaimBytes). TLS, or no claim: asked once, then
+// relayed as they are (an empty claim is refused by the supervisor). Plain HTTP: every request
+// on the connection is read and asked about on its own, its Host the claim, and forwarded as
+// the HTTP proxy forwards one (HttpForwarder), so that a second request on a kept-alive
+// connection cannot name another host.
 void ClientSession::claim_progress() {
   const Claim claim = find_claimed_name(
       std::span(reinterpret_cast<const std::uint8_t*>(received_.data()), claim_bytes_));
   if (claim.status == ClaimStatus::NeedMore) return read_more();
-  ask(target_host_, local_port_, ipc::ProxyProtocol::Transparent,
-      claim.status == ClaimStatus::Found ? claim.name : std::string());
+  const bool http = claim_bytes_ > 0 && static_cast<unsigned char>(received_[0]) != 0x16;
+  if (!http || claim.status != ClaimStatus::Found) {
+    if (forward_http_)  // a later request that is not a well-formed one
+      return reply_and_close(http_response(400, http_reason(400), "bad request: " + claim.why));
+    return ask(target_host_, local_port_, ipc::ProxyProtocol::Transparent,
+               claim.status == ClaimStatus::Found ? claim.name : std::string());
+  }
+  forward_http_ = true;
+  const std::size_t eol = received_.find("\r\n");
+  const std::string line = absolute_request_line(
+      std::string_view(received_).substr(0, eol == std::string::npos ? 0 : eol), claim.name,
+      local_port_);
+  if (line.empty())
+    return reply_and_close(
+        http_response(400, http_reason(400), "only origin-form requests reach a server directly"));
+  received_.replace(0, eol, line);
+  claim_bytes_ = received_.size();
+  switch (http_->feed(received_)) {
+    case ParseStatus::Done:
+      break;
+    case ParseStatus::NeedMore:  // a head the claim reader accepted but over the proxy's limit
+      return reply_and_close(http_response(431, http_reason(431), "request head too large"));
+    case ParseStatus::Bad:
+      return reply_and_close(http_response(
+          http_->error_status(), http_reason(http_->error_status()), http_->error_text()));
+  }
+  if (http_->target().is_connect)
+    return reply_and_close(http_response(400, http_reason(400), "CONNECT to a server"));
+  ask(target_host_, local_port_, ipc::ProxyProtocol::Transparent, claim.name);
 }
 
 void ClientSession::on_deadline() {
   if (state_ != State::Reading) return;
-  if (kind_ == ClientKind::Transparent) {
+  if (kind_ == ClientKind::Transparent && !forward_http_) {
     // No claim in time (a protocol whose server speaks first): asked with none, refused.
     boost::system::error_code ignored;
     client_.cancel(ignored);
@@ -219,8 +286,8 @@ void ClientSession::ask(const std::string& host, std::uint16_t port, ipc::ProxyP
 std::string ClientSession::client_leftover() const {
   if (kind_ == ClientKind::Local) return {};
   // The bytes read for the claim go upstream first (none unless network.verifyTls).
-  if (kind_ == ClientKind::Transparent) return received_.substr(0, claim_bytes_);
-  const std::size_t used = kind_ == ClientKind::Http ? http_->head_bytes() : socks_->consumed();
+  if (kind_ == ClientKind::Transparent && !forward_http_) return received_.substr(0, claim_bytes_);
+  const std::size_t used = kind_ != ClientKind::Socks5 ? http_->head_bytes() : socks_->consumed();
   return used < received_.size() ? received_.substr(used) : std::string();
 }
 
@@ -228,7 +295,7 @@ void ClientSession::denied(const ipc::ConnectDenied& answer) {
   if (state_ != State::Asking) return;
   state_ = State::Answering;
   if (kind_ == ClientKind::Local) return close();  // the program sees the connection reset
-  if (kind_ == ClientKind::Transparent) {
+  if (kind_ == ClientKind::Transparent && !forward_http_) {
     // A reset: the program's connect/read fails at once (no half-open wait).
     const linger abort{1, 0};
     ::setsockopt(client_.native_handle(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
@@ -250,7 +317,8 @@ void ClientSession::allowed(std::uint64_t id, UniqueFd upstream) {
     return;
   }
   state_ = State::Answering;
-  if (protocol_ == ipc::ProxyProtocol::HttpForward) return start_forward(id, std::move(upstream));
+  if (protocol_ == ipc::ProxyProtocol::HttpForward || forward_http_)
+    return start_forward(id, std::move(upstream));
   start_tunnel(id, std::move(upstream));
 }
 

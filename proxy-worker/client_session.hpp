@@ -96,6 +96,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // read (into received_, up to claim_bytes_) for the name they claim before asking.
   bool read_claim_ = false;
   std::size_t claim_bytes_ = 0;
+  // Plain HTTP under network.verifyTls: each request is parsed, asked about and forwarded on
+  // its own (as the HTTP proxy forwards absolute-form requests).
+  bool forward_http_ = false;
   State state_ = State::Reading;
   std::unique_ptr<HttpRequestParser> http_;
   std::unique_ptr<Socks5Parser> socks_;

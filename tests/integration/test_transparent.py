@@ -388,6 +388,22 @@ def claim_tls(server_name, cafile):
         return t.recv(100).split(b"\r\n", 1)[0].decode()
     except OSError as e:
         return "ERR"
+def claim_keepalive(first, second, marker):
+    s = socket.create_connection(("allowed.example", 80), timeout=5)
+    s.sendall(("GET /echo?ka1-" + marker + " HTTP/1.1\r\nHost: " + first + "\r\n\r\n"
+               "GET /echo?ka2-" + marker + " HTTP/1.1\r\nHost: " + second +
+               "\r\nConnection: close\r\n\r\n").encode())
+    data = b""
+    try:
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            data += b
+    except OSError:
+        pass
+    import re
+    return [l.decode() for l in re.findall(rb"HTTP/1\.[01] \d{3}", data)]
 def claim_none():
     s = socket.create_connection(("allowed.example", 80), timeout=5)
     s.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
@@ -402,12 +418,15 @@ def claim_none():
 def test_verify_tls_refuses_a_connection_that_names_another_host(fence, net, tmp_path, verify):
     cert = net.cert_in(fence.work)
     audit = tmp_path / "audit.jsonl"
+    m = marker()
     cp = fence.py(FRONTING + f"""
 print("http-same", claim_http("allowed.example"))
 print("http-other", claim_http("other.example"))
 print("tls-same", claim_tls("allowed.example", {str(cert)!r}))
 print("tls-other", claim_tls("other.example", {str(cert)!r}))
 print("none", claim_none())
+print("keepalive-same", claim_keepalive("allowed.example", "allowed.example", {m + "s"!r}))
+print("keepalive-other", claim_keepalive("allowed.example", "other.example", {m + "o"!r}))
 """, config=net.config(["allowed.example", "other.example"], verifyTls=verify),
         flags=["--audit-log", str(audit)])
     assert_started(cp)
@@ -416,19 +435,27 @@ print("none", claim_none())
     assert out["tls-same"].startswith("HTTP/1."), fmt(cp)
     records = [json.loads(l) for l in audit.read_text().splitlines()]
     fronting = [r for r in records if r.get("event") == "network" and r.get("rule") == "verifyTls"]
+    served = [e.get("host") for e in net.access_entries() if m in (e.get("line") or "")]
+    # Two requests on one plain-HTTP connection: both served when they name the same host.
+    assert served.count("allowed.example") >= 3, (served, fmt(cp))
     if verify:
-        assert out["http-other"] in ("ERR", "EOF"), fmt(cp)
+        # The second request names another host: refused by fence (403), never sent upstream.
+        assert out["keepalive-same"].count("HTTP/1.") == 2, fmt(cp)
+        assert out["keepalive-other"].count("HTTP/1.1 403") == 1, fmt(cp)
+        assert "other.example" not in served, served
+        assert out["http-other"].startswith("HTTP/1.1 403"), fmt(cp)
         assert out["tls-other"] == "ERR", fmt(cp)
         assert out["none"] in ("ERR", "EOF"), fmt(cp)
         reasons = sorted(r["reason"] for r in fronting)
-        assert len(fronting) == 3 and all(r["verdict"] == "deny" for r in fronting), records
+        assert len(fronting) == 4 and all(r["verdict"] == "deny" for r in fronting), records
         assert sum("names other.example but its address stands for allowed.example" in r
-                   for r in reasons) == 2, reasons
+                   for r in reasons) == 3, reasons
         assert any("names no host" in r for r in reasons), reasons
     else:
         # Without the check the address decides: the other names reach the same server.
         assert out["http-other"].startswith("HTTP/1."), fmt(cp)
         assert out["tls-other"].startswith("HTTP/1."), fmt(cp)
+        assert "other.example" in served, served  # the second request reached the server
         assert not fronting, records
 
 

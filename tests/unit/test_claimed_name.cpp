@@ -260,6 +260,12 @@ TEST_CASE("claim: a ClientHello without one clear server_name is None", "[worker
   CHECK(found(claim(client_hello(hello_with_sni(server_name_data(long_name)))), long_name));
 }
 
+TEST_CASE("claim: an Encrypted Client Hello is None (its real name is hidden)", "[worker][claim]") {
+  Hello ech = {};
+  ech.extensions.push_back({0xfe0d, std::vector<std::uint8_t>{0, 1, 2, 3}});
+  CHECK(none(claim(client_hello(ech)), "Encrypted Client Hello: the server name is hidden"));
+}
+
 TEST_CASE("claim: an IP address in server_name is None (RFC 6066)", "[worker][claim]") {
   for (const char* address : {"192.0.2.1", "192.0.2.1.", "2001:db8::1", "::1", "::ffff:1.2.3.4"}) {
     INFO(address);
