@@ -222,34 +222,32 @@ void WorkerHost::on_connect_request(const ipc::ConnectRequest& request) {
     return fault("a claimed host without verifyTls");
   ipc::ConnectRequest decided = request;
   // A synthetic address stands for exactly the name it was given for: the connection is
-  // decided as one to that name (resolved and checked now). An unbound one names nothing.
-  if (request.protocol == ipc::ProxyProtocol::Transparent) {
+  // decided as one to that name (resolved and checked now), whichever way it was asked for (a
+  // SOCKS5 client that resolved the name itself asks for the address). An unbound one names
+  // nothing.
+  if (transparent_started_) {
     if (const auto literal = parse_ip_literal(request.host);
         literal && literal->is_v4() && SyntheticAddresses::in_range(literal->v4_host_order())) {
       const std::optional<std::string> name = synthetic_.name_for(literal->v4_host_order());
+      std::optional<std::string> refusal;
+      std::string rule = "default deny";
       if (!name) {
+        refusal = "a synthetic address no name was given";
+      } else if (options_.verify_names && request.protocol == ipc::ProxyProtocol::Transparent) {
+        refusal = claim_mismatch(request.claimed_host, *name);
+        rule = "verifyTls";
+      }
+      if (refusal) {
         NetworkEvent event;
-        event.kind = ConnectionKind::Transparent;
-        event.host = request.host;
+        event.kind = kind_of(request.protocol);
+        event.host = name.value_or(request.host);
         event.port = request.port;
-        event.rule = "default deny";
-        event.reason = "a synthetic address no name was given";
+        event.rule = rule;
+        event.reason = std::move(*refusal);
         events_.network(event);
         return send_connect_denied(request.id, ipc::DenyReason::Policy, event.reason);
       }
       decided.host = *name;
-      if (options_.verify_names) {
-        if (auto mismatch = claim_mismatch(request.claimed_host, *name)) {
-          NetworkEvent event;
-          event.kind = ConnectionKind::Transparent;
-          event.host = *name;
-          event.port = request.port;
-          event.rule = "verifyTls";
-          event.reason = std::move(*mismatch);
-          events_.network(event);
-          return send_connect_denied(request.id, ipc::DenyReason::Policy, event.reason);
-        }
-      }
     }
   }
   pending_.insert(request.id);

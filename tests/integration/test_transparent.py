@@ -522,3 +522,17 @@ def test_ports_of_the_transparent_path_give_way_and_port_53_is_its_own(fence, ne
     cp = fence.py("pass", config=net.config(["allowed.example"], allowLocalOutboundPorts=[53],
                                             transparent=False))
     assert_started(cp)
+
+
+def test_proxy_clients_that_resolve_names_themselves_reach_the_name(fence, net):
+    # socks5:// (not socks5h://): curl looks the name up itself, gets the synthetic address,
+    # and asks the SOCKS5 proxy for it; the supervisor decides it as the name.
+    cp = fence.sh("curl -sS --max-time 10 --socks5 127.0.0.1:1080 http://allowed.example/hello.txt;"
+                  " curl -sS --max-time 10 --socks5 127.0.0.1:1080 http://other.example/hello.txt;"
+                  " echo rc=$?", flags=["-m"], config=net.config(["allowed.example"]))
+    assert cp.stdout.startswith(net.hello), fmt(cp)
+    assert "rc=0" not in cp.stdout, fmt(cp)  # other.example: NXDOMAIN inside, nothing asked
+    cp = fence.sh("curl -sS --max-time 10 --socks5 127.0.0.1:1080 http://198.18.0.77/; echo rc=$?",
+                  flags=["-m"], config=net.config(["allowed.example"]))
+    assert "rc=0" not in cp.stdout, fmt(cp)
+    assert "a synthetic address no name was given" in cp.stderr, fmt(cp)
