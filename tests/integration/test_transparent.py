@@ -86,15 +86,21 @@ except OSError as e:
     assert [e for e in net.access_entries() if m in (e.get("line") or "")], net.access_entries()
 
 
-def test_bash_dev_tcp_and_nc_are_decided_too(fence, net):
+@pytest.mark.parametrize("transparent", [True, False])
+def test_bash_dev_tcp_is_decided_too(fence, net, transparent):
     if not shutil.which("bash"):
         pytest.skip("bash not installed")
     m = marker()
     script = (f"exec 3<>/dev/tcp/allowed.example/80 && printf 'GET /bash-{m} HTTP/1.0\\r\\n"
               f"Host: allowed.example\\r\\n\\r\\n' >&3 && head -1 <&3")
-    cp = fence.run(["/bin/bash", "-c", script], config=net.config(["allowed.example"]))
+    cp = fence.run(["/bin/bash", "-c", script],
+                   config=net.config(["allowed.example"], transparent=transparent))
+    hits = [e for e in net.access_entries() if m in (e.get("line") or "")]
+    if not transparent:
+        assert not cp.stdout.startswith("HTTP/1.") and not hits, fmt(cp)
+        return
     assert cp.stdout.startswith("HTTP/1."), fmt(cp)
-    assert [e for e in net.access_entries() if m in (e.get("line") or "")], net.access_entries()
+    assert hits, net.access_entries()
     cp = fence.run(["/bin/bash", "-c", "exec 3<>/dev/tcp/other.example/80 && echo open"],
                    config=net.config(["allowed.example"]))
     assert "open" not in cp.stdout, fmt(cp)
