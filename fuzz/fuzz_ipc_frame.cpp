@@ -127,6 +127,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case ipc::MessageType::WorkerLog:
       decode_as<ipc::WorkerLog>(frame.payload);
       break;
+    case ipc::MessageType::TransparentReady:
+      decode_as<ipc::TransparentReady>(frame.payload);
+      break;
+    case ipc::MessageType::TransparentStart:
+      decode_as<ipc::TransparentStart>(frame.payload);
+      break;
+    case ipc::MessageType::DnsQuery:
+      decode_as<ipc::DnsQuery>(frame.payload);
+      break;
+    case ipc::MessageType::DnsAnswer:
+      decode_as<ipc::DnsAnswer>(frame.payload);
+      break;
   }
   return 0;
 }

@@ -189,7 +189,11 @@ Claim read_client_hello(std::span<const std::uint8_t> body) {
   if (std::adjacent_find(types.begin(), types.end()) != types.end()) {
     return none("duplicate TLS extension");
   }
-  if (std::binary_search(types.begin(), types.end(), kExtEncryptedClientHello))
+  // The published codepoint and the drafts' (0xfe00-0xfeff), and the older encrypted SNI
+  // (0xffce).
+  if (std::any_of(types.begin(), types.end(), [](std::size_t t) {
+        return t == kExtEncryptedClientHello || (t >= 0xfe00 && t <= 0xfeff) || t == 0xffce;
+      }))
     return none("Encrypted Client Hello: the server name is hidden");
   if (!server_name) return none("TLS ClientHello without server_name");
   return read_server_name(*server_name);

@@ -377,6 +377,10 @@ std::optional<Refusal> read_request(const Request& req, std::size_t head_size, H
   RequestHeaders headers;
   if (auto refused = read_headers(req, headers)) return refused;
   if (auto refused = check_framing(headers)) return refused;
+  // SECURITY: HTTP/1.0 has no chunked framing (RFC 9112 §6.1): an origin may read the body
+  // otherwise than this parser does, and a request hidden in it would never be decided.
+  if (req.version() == 10 && headers.transfer_encoding_count > 0)
+    return Refusal{400, "Transfer-Encoding in an HTTP/1.0 request"};
   if (method == "CONNECT") return read_connect_target(target, headers, out);
   std::string path;
   if (auto refused = read_absolute_target(method, target, headers, out, path)) return refused;

@@ -1,6 +1,7 @@
 #include "supervisor/network/worker_host.hpp"
 
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -226,13 +227,21 @@ void WorkerHost::on_connect_request(const ipc::ConnectRequest& request) {
   // SOCKS5 client that resolved the name itself asks for the address). An unbound one names
   // nothing.
   if (transparent_started_) {
-    if (const auto literal = parse_ip_literal(request.host);
-        literal && literal->is_v4() && SyntheticAddresses::in_range(literal->v4_host_order())) {
+    std::optional<IpAddress> literal = parse_ip_literal(request.host);
+    // An IPv4-mapped spelling (::ffff:198.18.0.1) reaches the same address.
+    if (literal && !literal->is_v4()) {
+      const in6_addr v6 = literal->to_in6_addr();
+      if (IN6_IS_ADDR_V4MAPPED(&v6)) literal = literal->embedded_v4();
+    }
+    if (literal && literal->is_v4() && SyntheticAddresses::in_range(literal->v4_host_order())) {
       const std::optional<std::string> name = synthetic_.name_for(literal->v4_host_order());
       std::optional<std::string> refusal;
       std::string rule = "default deny";
       if (!name) {
         refusal = "a synthetic address no name was given";
+      } else if (request.protocol == ipc::ProxyProtocol::HttpForward) {
+        // The request's Host would be the address, which no server knows: name the host.
+        refusal = "an HTTP proxy request for a synthetic address: ask for " + *name;
       } else if (options_.verify_names && request.protocol == ipc::ProxyProtocol::Transparent) {
         refusal = claim_mismatch(request.claimed_host, *name);
         rule = "verifyTls";

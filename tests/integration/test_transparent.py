@@ -542,3 +542,12 @@ def test_proxy_clients_that_resolve_names_themselves_reach_the_name(fence, net):
                   flags=["-m"], config=net.config(["allowed.example"]))
     assert "rc=0" not in cp.stdout, fmt(cp)
     assert "a synthetic address no name was given" in cp.stderr, fmt(cp)
+
+
+def test_http_proxy_requests_for_a_synthetic_address_are_refused_naming_the_host(fence, net):
+    cp = fence.sh("a=$(getent hosts allowed.example | cut -d' ' -f1); "
+                  "curl -sS -o /dev/null -w '%{http_code}\\n' --max-time 10 "
+                  "-x http://127.0.0.1:3128 http://$a/hello.txt", flags=["-m"],
+                  config=net.config(["allowed.example"]))
+    assert cp.stdout.strip() == "403", fmt(cp)
+    assert "ask for allowed.example" in cp.stderr, fmt(cp)

@@ -264,6 +264,11 @@ TEST_CASE("claim: an Encrypted Client Hello is None (its real name is hidden)", 
   Hello ech = {};
   ech.extensions.push_back({0xfe0d, std::vector<std::uint8_t>{0, 1, 2, 3}});
   CHECK(none(claim(client_hello(ech)), "Encrypted Client Hello: the server name is hidden"));
+  for (const std::uint16_t codepoint : {0xfe02, 0xffce}) {  // a draft's, encrypted SNI's
+    Hello older = {};
+    older.extensions.push_back({codepoint, std::vector<std::uint8_t>{0, 1}});
+    CHECK(none(claim(client_hello(older)), "Encrypted Client Hello: the server name is hidden"));
+  }
 }
 
 TEST_CASE("claim: an IP address in server_name is None (RFC 6066)", "[worker][claim]") {

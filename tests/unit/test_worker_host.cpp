@@ -936,6 +936,28 @@ TEST_CASE("broker: a synthetic address stands for its name only; verifyTls compa
   CHECK(w.faults.empty());
 }
 
+TEST_CASE("broker: synthetic addresses through the proxies: mapped spellings, HTTP refused",
+          "[broker]") {
+  FakeWorker w(test_policy());
+  start_transparent(w);
+  w.send(ipc::DnsQuery{1, "allowed.test", 1});
+  w.await_answers(1);
+  const std::string address = dotted(w.answers[0].address);
+  w.answers.clear();
+  const auto resolved = resolver_call_count();
+  // An absolute-form HTTP request would carry the address as its Host: refused, naming the host.
+  w.send(ipc::ConnectRequest{10, address, 80, ipc::ProxyProtocol::HttpForward});
+  // The IPv4-mapped spelling of an address no name was given is that address.
+  w.send(ipc::ConnectRequest{11, "::ffff:198.19.255.1", 443, ipc::ProxyProtocol::Socks5});
+  w.await_answers(2);
+  for (const Answer& a : w.answers) CHECK(a.type == ipc::MessageType::ConnectDenied);
+  REQUIRE(w.events.size() >= 3);
+  CHECK(w.events[1].reason.find("ask for allowed.test") != std::string::npos);
+  CHECK(w.events[2].reason.find("no name was given") != std::string::npos);
+  CHECK(resolver_call_count() == resolved);
+  CHECK(w.faults.empty());
+}
+
 TEST_CASE("broker: a claimed host without verifyTls is a fault", "[broker]") {
   FakeWorker w(test_policy());
   start_transparent(w);

@@ -288,6 +288,8 @@ TEST_CASE("ambiguous framing is 400", "[worker][http_request]") {
   CHECK(bad_status(pre + "Content-Length: \r\n\r\n") == 400);
   CHECK(bad_status(pre + "Content-Length: 18446744073709551616\r\n\r\n") == 400);
   CHECK(bad_status(pre + "Transfer-Encoding: gzip, chunked\r\n\r\n") == 400);
+  // HTTP/1.0 knows no chunked framing (RFC 9112 §6.1).
+  CHECK(bad_status("POST http://a.example/ HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n") == 400);
   CHECK(bad_status(pre + "Transfer-Encoding: identity\r\n\r\n") == 400);
   CHECK(bad_status(pre + "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n") ==
         400);
