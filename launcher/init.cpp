@@ -16,7 +16,6 @@
 #include "launcher/init.hpp"
 
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -190,13 +189,7 @@ class Init {
       platform::install_transparent_rules(spec_.transparent_port, spec_.dns_port);
       platform::add_default_routes_over_loopback();
       platform::UniqueFd tcp = platform::listen_on_loopback(spec_.transparent_port);
-      platform::UniqueFd dns(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-      sockaddr_in addr{};
-      addr.sin_family = AF_INET;
-      addr.sin_port = htons(spec_.dns_port);
-      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      if (!dns || ::bind(dns.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0)
-        throw platform::SysError("DNS socket 127.0.0.1:" + std::to_string(spec_.dns_port));
+      platform::UniqueFd dns = platform::bind_udp_on_loopback(spec_.dns_port);
       platform::UniqueFd dns_streams = platform::listen_on_loopback(spec_.dns_port);
       link_.send_transparent_ready(spec_.transparent_port, tcp.get(), spec_.dns_port, dns.get(),
                                    dns_streams.get());

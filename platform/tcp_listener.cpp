@@ -30,6 +30,23 @@ UniqueFd listen_on_loopback(std::uint16_t port, int backlog) {
   return fd;
 }
 
+UniqueFd bind_udp_on_loopback(std::uint16_t port) {
+  UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!fd) throw SysError("socket(SOCK_DGRAM)");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+    throw SysError("bind udp 127.0.0.1:" + std::to_string(port));
+  return fd;
+}
+
+void reset_on_close(int fd) {
+  const linger abort{1, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+}
+
 UniqueFd reserve_ipv6_loopback_port(std::uint16_t port) {
   UniqueFd fd(::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd) {

@@ -43,6 +43,12 @@ bool is_same_host_connection(const sockaddr_storage& local, const sockaddr_stora
 // it was switched.
 bool use_unpaced_congestion_control_if_local(int fd);
 
+// A UDP socket bound to 127.0.0.1:port (the transparent path's DNS socket). Throws SysError.
+UniqueFd bind_udp_on_loopback(std::uint16_t port);
+// Makes the close of a TCP socket a reset (SO_LINGER 0): the peer's connect or read fails at
+// once instead of seeing an orderly end. Best effort.
+void reset_on_close(int fd);
+
 // True when `fd` is a listening AF_INET stream socket.
 bool is_listening_tcp_socket(int fd);
 // An AF_INET datagram socket (the transparent path's DNS socket).

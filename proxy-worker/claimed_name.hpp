@@ -2,8 +2,9 @@
 // the server_name of a TLS ClientHello (RFC 8446 §4.1.2, RFC 6066 §3) or the Host header of an
 // HTTP/1.x request. Used by the transparent network path with network.verifyTls
 // (docs/architecture.md; ClientSession::claim_progress): the supervisor compares the claim with
-// the name the connection's address stands for, so that a program cannot connect to an allowed name's address and then ask
-// the server behind it for another name (domain fronting). Pure: no I/O, no state between calls.
+// the name the connection's address stands for, so that a program cannot connect to an allowed
+// name's address and then ask the server behind it for another name (domain fronting). Pure: no
+// I/O, no state between calls.
 //
 // Trust: every byte is hostile (any program in the sandbox sends them). Only a claim that is
 // exactly what a TLS library or an HTTP client sends is Found; anything malformed, ambiguous

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "platform/tcp_listener.hpp"
 #include "proxy-worker/claimed_name.hpp"
 #include "proxy-worker/proxy_server.hpp"
 #include "proxy-worker/supervisor_client.hpp"
@@ -297,8 +298,7 @@ void ClientSession::denied(const ipc::ConnectDenied& answer) {
   if (kind_ == ClientKind::Local) return close();  // the program sees the connection reset
   if (kind_ == ClientKind::Transparent && !forward_http_) {
     // A reset: the program's connect/read fails at once (no half-open wait).
-    const linger abort{1, 0};
-    ::setsockopt(client_.native_handle(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+    platform::reset_on_close(client_.native_handle());
     return close();
   }
   if (kind_ == ClientKind::Socks5)

@@ -35,7 +35,8 @@ class SupervisorClient;
 
 // Local: a connection accepted on a transparent listener (allowLocalOutboundPorts); no
 // protocol of its own, the target is the listener's port on the host's loopback.
-enum class ClientKind { Http, Socks5, Local, Transparent };
+// DnsStream: a TCP connection to the transparent path's DNS (DnsStream, not a ClientSession).
+enum class ClientKind { Http, Socks5, Local, Transparent, DnsStream };
 
 // Body of the 403 for a denied target: fence's wording, which users and scripts match on.
 inline constexpr std::string_view kBlockedBody = "Connection blocked by network allowlist";

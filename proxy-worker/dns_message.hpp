@@ -3,11 +3,11 @@
 // it from a decision about the one name it holds. No query is ever forwarded. Pure: no I/O.
 //
 // Trust: every byte is hostile (any program in the sandbox sends them). Only a query that is
-// exactly what a resolver library (glibc's, musl's) sends is accepted: QR 0, opcode QUERY, one question, no answer
-// or authority records, at most one additional record, which must be an EDNS(0) OPT record with
-// the root name; the question name uncompressed, labels of 1..63 bytes of letters, digits, '-'
-// and '_', the whole name at most 253 characters as text; class IN. Anything else is refused
-// (FORMERR, REFUSED or NOTIMP with the query's id when the header could be read, else no
+// exactly what a resolver library (glibc's, musl's) sends is accepted: QR 0, opcode QUERY, one
+// question, no answer or authority records, at most one additional record, which must be an EDNS(0)
+// OPT record with the root name; the question name uncompressed, labels of 1..63 bytes of letters,
+// digits, '-' and '_', the whole name at most 253 characters as text; class IN. Anything else is
+// refused (FORMERR, REFUSED or NOTIMP with the query's id when the header could be read, else no
 // answer at all).
 #pragma once
 

@@ -7,13 +7,14 @@
 
 #include "ipc/errors.hpp"
 #include "platform/sys_error.hpp"
+#include "platform/tcp_listener.hpp"
 #include "proxy-worker/dns_stream.hpp"
 #include "proxy-worker/supervisor_client.hpp"
 
 namespace fence::proxy_worker {
 namespace {
 
-// Datagrams read (connections accepted) per wake-up before the loop serves others.
+// Datagrams read per wake-up before the loop serves others.
 constexpr int kReadBurst = 64;
 // The synthetic addresses stay bound for the session; a short TTL still keeps caches honest.
 constexpr std::uint32_t kAnswerTtl = 60;
@@ -21,15 +22,11 @@ constexpr std::uint32_t kAnswerTtl = 60;
 }  // namespace
 
 DnsServer::DnsServer(boost::asio::io_context& io, SupervisorClient& supervisor,
-                     platform::UniqueFd datagrams, platform::UniqueFd streams)
-    : io_(io),
-      supervisor_(supervisor),
-      datagrams_(io, datagrams.release()),
-      streams_(io, streams.release()) {}
+                     platform::UniqueFd datagrams)
+    : io_(io), supervisor_(supervisor), datagrams_(io, datagrams.release()) {}
 
 void DnsServer::start() {
   wait_datagram();
-  wait_stream();
 }
 
 void DnsServer::wait_datagram() {
@@ -40,32 +37,14 @@ void DnsServer::wait_datagram() {
                         });
 }
 
-void DnsServer::wait_stream() {
-  streams_.async_wait(boost::asio::posix::descriptor_base::wait_read,
-                      [this](const boost::system::error_code& ec) {
-                        if (ec) throw platform::SysError("DNS listener wait", ec.value());
-                        streams_ready();
-                      });
-}
-
-void DnsServer::streams_ready() {
-  for (int i = 0; i < kReadBurst; ++i) {
-    platform::UniqueFd client(
-        ::accept4(streams_.native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
-    if (!client) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      continue;  // a connection that went away, or out of fds: the next one may do
-    }
-    // SECURITY: a bounded number of connections; one more is reset at once.
-    if (live_streams_ >= kMaxDnsStreams) {
-      const linger abort{1, 0};
-      ::setsockopt(client.get(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
-      continue;
-    }
-    ++live_streams_;
-    std::make_shared<DnsStream>(*this, std::move(client))->start();
+void DnsServer::add_stream(platform::UniqueFd client) {
+  // SECURITY: a bounded number of connections; one more is reset at once.
+  if (live_streams_ >= kMaxDnsStreams) {
+    platform::reset_on_close(client.get());
+    return;
   }
-  wait_stream();
+  ++live_streams_;
+  std::make_shared<DnsStream>(*this, std::move(client))->start();
 }
 
 bool DnsServer::ask_for_stream(DnsQuery query, std::weak_ptr<DnsStream> stream) {

@@ -38,13 +38,16 @@ inline constexpr std::chrono::seconds kDnsStreamIdle{10};
 
 class DnsServer {
  public:
-  // `datagrams`: the UDP socket; `streams`: the listening TCP socket on the same port.
-  DnsServer(boost::asio::io_context& io, SupervisorClient& supervisor, platform::UniqueFd datagrams,
-            platform::UniqueFd streams);
+  // `datagrams`: the UDP socket. TCP connections are accepted by the ProxyServer's listener
+  // loop (its pause after EMFILE included) and handed over with add_stream().
+  DnsServer(boost::asio::io_context& io, SupervisorClient& supervisor,
+            platform::UniqueFd datagrams);
   DnsServer(const DnsServer&) = delete;
   DnsServer& operator=(const DnsServer&) = delete;
 
   void start();
+  // A TCP connection to the DNS port; reset at once while kMaxDnsStreams are open.
+  void add_stream(platform::UniqueFd client);
   // The supervisor's answer to one of our DnsQuery ids; throws ipc::ProtocolError for an id
   // that is not pending.
   void answer(const ipc::DnsAnswer& answer);
@@ -66,14 +69,11 @@ class DnsServer {
 
   void wait_datagram();
   void datagrams_ready();
-  void wait_stream();
-  void streams_ready();
   void send_to(const std::vector<std::uint8_t>& bytes, const sockaddr_storage& to, socklen_t len);
 
   boost::asio::io_context& io_;
   SupervisorClient& supervisor_;
   boost::asio::posix::stream_descriptor datagrams_;
-  boost::asio::posix::stream_descriptor streams_;
   std::uint64_t next_id_ = 1;
   std::map<std::uint64_t, Pending> pending_;
   std::size_t live_streams_ = 0;

@@ -77,6 +77,11 @@ void ProxyServer::accept_ready(Listener& listener) {
       }
       throw platform::SysError("accept4", err);
     }
+    // A DNS connection is no tunnel: the DNS server bounds its own (kMaxDnsStreams).
+    if (listener.kind == ClientKind::DnsStream) {
+      dns_->add_stream(std::move(client));
+      continue;
+    }
     if (live_sessions_ >= limits_.max_tunnels) {
       reject(std::move(client), listener.kind);
       continue;
@@ -91,13 +96,8 @@ void ProxyServer::accept_ready(Listener& listener) {
   wait_accept(listener);
 }
 
-void ProxyServer::reset(UniqueFd client) {
-  const linger abort{1, 0};
-  ::setsockopt(client.get(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
-}
-
 void ProxyServer::reject(UniqueFd client, ClientKind kind) {
-  if (kind == ClientKind::Transparent) return reset(std::move(client));
+  if (kind == ClientKind::Transparent) return platform::reset_on_close(client.get());
   if (kind == ClientKind::Http) {
     const std::string reply =
         http_response(503, http_reason(503), "too many connections through the proxy");
@@ -124,8 +124,11 @@ void ProxyServer::start_transparent(UniqueFd listener, UniqueFd dns, UniqueFd dn
     ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
   transparent_.emplace(Listener{asio::posix::stream_descriptor(io_, listener.release()),
                                 asio::steady_timer(io_), ClientKind::Transparent, 0});
+  dns_ = std::make_unique<DnsServer>(io_, supervisor_, std::move(dns));
+  dns_streams_.emplace(Listener{asio::posix::stream_descriptor(io_, dns_streams.release()),
+                                asio::steady_timer(io_), ClientKind::DnsStream, 0});
   wait_accept(*transparent_);
-  dns_ = std::make_unique<DnsServer>(io_, supervisor_, std::move(dns), std::move(dns_streams));
+  wait_accept(*dns_streams_);
   dns_->start();
 }
 
@@ -149,7 +152,7 @@ void ProxyServer::start_transparent_session(UniqueFd client) {
     ::inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
     port = ntohs(a->sin6_port);
   }
-  if (port == 0 || host[0] == '\0') return reset(std::move(client));
+  if (port == 0 || host[0] == '\0') return platform::reset_on_close(client.get());
   std::make_shared<ClientSession>(*this, std::move(client), ClientKind::Transparent, port, host)
       ->start();
 }

@@ -65,8 +65,6 @@ class ProxyServer {
   void accept_ready(Listener& listener);
   void reject(platform::UniqueFd client, ClientKind kind);
   void start_transparent_session(platform::UniqueFd client);
-  // Closes `client` with a reset (SO_LINGER 0): a refused redirected connection fails at once.
-  static void reset(platform::UniqueFd client);
 
   boost::asio::io_context& io_;
   SupervisorClient& supervisor_;
@@ -76,6 +74,7 @@ class ProxyServer {
   std::list<Listener> locals_;           // transparent listeners (stable addresses)
   std::optional<Listener> transparent_;  // the transparent path's redirect listener
   std::unique_ptr<DnsServer> dns_;       // the transparent path's DNS socket
+  std::optional<Listener> dns_streams_;  // and its DNS listener (TCP)
   std::size_t live_sessions_ = 0;
   bool verify_names_ = false;
 };
