@@ -252,9 +252,11 @@ std::optional<std::string> validate(const DnsQuery& m) {
 }
 
 std::optional<std::string> validate(const DnsAnswer& m) {
-  if (m.rcode != 0 && m.rcode != 2 && m.rcode != 3 && m.rcode != 5)
+  const auto is = [&](DnsRcode r) { return m.rcode == static_cast<std::uint8_t>(r); };
+  if (!is(DnsRcode::NoError) && !is(DnsRcode::ServFail) && !is(DnsRcode::NxDomain) &&
+      !is(DnsRcode::Refused))
     return "DnsAnswer: rcode " + std::to_string(m.rcode);
-  if (m.rcode != 0 && m.address != 0) return "DnsAnswer: an address with an error";
+  if (!is(DnsRcode::NoError) && m.address != 0) return "DnsAnswer: an address with an error";
   return std::nullopt;
 }
 

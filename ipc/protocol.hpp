@@ -403,6 +403,17 @@ struct DnsQuery {
   std::uint16_t type = 0;
 };
 
+// DNS values that cross the channel (RFC 1035): the A question's type, and the answer codes.
+inline constexpr std::uint16_t kDnsTypeA = 1;
+enum class DnsRcode : std::uint8_t {
+  NoError = 0,
+  FormErr = 1,
+  ServFail = 2,
+  NxDomain = 3,
+  NotImp = 4,
+  Refused = 5,
+};
+
 // DnsAnswer — supervisor -> proxy worker, answers one DnsQuery: NOERROR with at most one
 // synthetic IPv4 address (type A), or NOERROR with none, or NXDOMAIN/REFUSED/SERVFAIL.
 // Receiver checks: id pending; rcode one of those; no address unless NOERROR.
@@ -410,7 +421,7 @@ struct DnsAnswer {
   static constexpr MessageType kType = MessageType::DnsAnswer;
 
   std::uint64_t id = 0;
-  std::uint8_t rcode = 0;
+  std::uint8_t rcode = 0;     // a DnsRcode
   std::uint32_t address = 0;  // host byte order; 0: no address
 };
 

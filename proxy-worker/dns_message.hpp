@@ -19,23 +19,17 @@
 #include <string>
 #include <vector>
 
+#include "ipc/protocol.hpp"
+
 namespace fence::proxy_worker {
 
 inline constexpr std::size_t kDnsHeaderSize = 12;
 inline constexpr std::size_t kMaxDnsQuerySize = 4096;  // a UDP datagram or a TCP message
-inline constexpr std::uint16_t kDnsTypeA = 1;
+using ipc::DnsRcode;
+using ipc::kDnsTypeA;
 inline constexpr std::uint16_t kDnsTypeAaaa = 28;
 inline constexpr std::uint16_t kDnsTypeOpt = 41;
 inline constexpr std::uint16_t kDnsClassIn = 1;
-
-enum class DnsRcode : std::uint8_t {
-  NoError = 0,
-  FormErr = 1,
-  ServFail = 2,
-  NxDomain = 3,
-  NotImp = 4,
-  Refused = 5,
-};
 
 struct DnsQuery {
   std::uint16_t id = 0;

@@ -38,6 +38,8 @@ class ConnectPool {
   void submit(ipc::ConnectRequest request);
   // Readable when completions are queued.
   int wakeup_fd() const { return shared_->wakeup.get(); }
+  // The policy the pool decides with (immutable, so also read outside its threads).
+  const NetworkPolicy& policy() const { return shared_->policy; }
   // Clears the eventfd and returns every completion queued so far.
   std::deque<Done> take_done();
   // Requests not started yet are dropped (the worker that asked was cut off).

@@ -7,9 +7,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <cctype>
-
 #include "ipc/handlers.hpp"
 #include "platform/sys_error.hpp"
 #include "platform/tcp_listener.hpp"
@@ -18,17 +15,12 @@
 namespace fence::supervisor {
 namespace {
 
-constexpr std::uint16_t kDnsTypeA = 1;
-
 // network.verifyTls: why a transparent connection to `name` (the name its synthetic address
 // stands for) is refused, or nothing when the name its first bytes claim is that name.
 // SECURITY: the claim is the worker's reading of hostile bytes; it can only narrow what the
 // address already allows.
 std::optional<std::string> claim_mismatch(const std::string& claimed, const std::string& name) {
-  std::string normalized = claimed;
-  std::transform(normalized.begin(), normalized.end(), normalized.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  while (!normalized.empty() && normalized.back() == '.') normalized.pop_back();
+  const std::string normalized = normalized_host_name(claimed);
   if (normalized == name) return std::nullopt;
   if (normalized.empty())
     return "verifyTls: the connection to " + name +
@@ -57,7 +49,6 @@ ConnectOptions connect_options(const WorkerHostOptions& host_options) {
 WorkerHost::WorkerHost(NetworkPolicy policy, WorkerHostOptions options, EventSink& events)
     : options_(options),
       events_(events),
-      policy_(policy),
       pool_(std::move(policy), connect_options(options), options.connect_threads) {}
 
 WorkerHost::~WorkerHost() {
@@ -275,25 +266,22 @@ void WorkerHost::on_dns_query(const ipc::DnsQuery& query) {
   event.port = 53;
   ipc::DnsAnswer answer;
   answer.id = query.id;
-  const Decision decision = evaluate_lookup(policy_, query.name);
+  const Decision decision = evaluate_lookup(pool_.policy(), query.name);
   event.rule = decision.rule;
   if (!decision.allowed) {
     // SECURITY: denied and unknown names are never resolved: no query leaves the sandbox.
-    answer.rcode = 3;  // NXDOMAIN
+    answer.rcode = static_cast<std::uint8_t>(ipc::DnsRcode::NxDomain);
     event.reason = decision.reason + " (NXDOMAIN)";
-  } else if (query.type != kDnsTypeA) {
+  } else if (query.type != ipc::kDnsTypeA) {
     // AAAA, HTTPS, PTR, ...: NOERROR without a record (the program falls back to A); no
     // synthetic address is spent on a question that cannot carry one.
     event.allowed = true;
   } else if (const std::optional<std::uint32_t> address = synthetic_.assign(query.name)) {
     event.allowed = true;
-    char text[16];
-    std::snprintf(text, sizeof text, "%u.%u.%u.%u", *address >> 24, (*address >> 16) & 255,
-                  (*address >> 8) & 255, *address & 255);
-    event.connected = text;
+    event.connected = IpAddress::v4(*address).to_string();
     answer.address = *address;
   } else {
-    answer.rcode = 2;  // SERVFAIL: the synthetic range is used up
+    answer.rcode = static_cast<std::uint8_t>(ipc::DnsRcode::ServFail);  // the range is used up
     event.reason = "no synthetic address left";
   }
   events_.network(event);

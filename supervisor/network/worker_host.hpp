@@ -143,7 +143,6 @@ class WorkerHost {
 
   WorkerHostOptions options_;
   EventSink& events_;
-  NetworkPolicy policy_;  // the DNS queries' decisions (the pool holds its own copy)
   ConnectPool pool_;
   // The transparent path: one synthetic address per allowed name, for the session.
   SyntheticAddresses synthetic_;

@@ -296,6 +296,42 @@ std::vector<IpAddress> local_forward_addresses(const NetworkPolicy& policy, std:
   return out;
 }
 
+namespace {
+
+// The rules for a valid, normalized `name`: deny rules, allow rules, allowLocalOutbound, then
+// the IP rules (decided on the addresses later) or default deny. `port`: a connection's; none
+// for a DNS question, which a rule for any port allows and only a rule for every port denies.
+Decision decide_name(const NetworkPolicy& policy, const std::string& name,
+                     std::optional<std::uint16_t> port) {
+  auto on_port = [&](const NetworkRule& r) { return port ? r.matches_port(*port) : true; };
+  for (const NetworkRule& r : policy.denied) {
+    if ((port ? r.matches_port(*port) : !r.port) && r.matches_name(name)) {
+      return deny(r.text, "denied by rule " + r.text);
+    }
+  }
+  for (const NetworkRule& r : policy.allowed) {
+    if (r.kind != NetworkRule::Kind::Cidr && on_port(r) && r.matches_name(name)) {
+      return Decision{true, r.text, "allowed by rule " + r.text};
+    }
+  }
+  if (policy.allow_local_outbound && is_local_name(name)) {
+    return Decision{true, "allowLocalOutbound", "localhost allowed by allowLocalOutbound"};
+  }
+  const bool any_address_rule = std::any_of(
+      policy.allowed.begin(), policy.allowed.end(),
+      [&](const NetworkRule& r) { return r.kind == NetworkRule::Kind::Cidr && on_port(r); });
+  if (any_address_rule) {
+    Decision d{true, "", "no name rule; allowed only if every address matches an IP rule"};
+    d.needs_address_rule = true;
+    return d;
+  }
+  Decision d = deny("default deny", "no rule allows " + name);
+  d.no_rule = true;
+  return d;
+}
+
+}  // namespace
+
 Decision evaluate_name(const NetworkPolicy& policy, std::string_view host, std::uint16_t port) {
   if (port == 0) return deny("default deny", "port 0");
   if (const auto literal = parse_ip_literal(host)) {
@@ -313,31 +349,11 @@ Decision evaluate_name(const NetworkPolicy& policy, std::string_view host, std::
   if (looks_numeric(name)) {
     return deny("default deny", "numeric host that is not a valid IP address");
   }
-  for (const NetworkRule& r : policy.denied) {
-    if (r.matches_port(port) && r.matches_name(name)) {
-      return deny(r.text, "denied by rule " + r.text);
-    }
-  }
-  for (const NetworkRule& r : policy.allowed) {
-    if (r.kind != NetworkRule::Kind::Cidr && r.matches_port(port) && r.matches_name(name)) {
-      return Decision{true, r.text, "allowed by rule " + r.text};
-    }
-  }
-  if (policy.allow_local_outbound && is_local_name(name)) {
-    return Decision{true, "allowLocalOutbound", "localhost allowed by allowLocalOutbound"};
-  }
-  const bool any_address_rule =
-      std::any_of(policy.allowed.begin(), policy.allowed.end(), [&](const NetworkRule& r) {
-        return r.kind == NetworkRule::Kind::Cidr && r.matches_port(port);
-      });
-  if (any_address_rule) {
-    Decision d{true, "", "no name rule; allowed only if every address matches an IP rule"};
-    d.needs_address_rule = true;
-    return d;
-  }
-  Decision d = deny("default deny", "no rule allows " + name);
-  d.no_rule = true;
-  return d;
+  return decide_name(policy, name, port);
+}
+
+std::string normalized_host_name(std::string_view host) {
+  return lower_no_trailing_dot(host);
 }
 
 Decision evaluate_lookup(const NetworkPolicy& policy, std::string_view host) {
@@ -345,25 +361,7 @@ Decision evaluate_lookup(const NetworkPolicy& policy, std::string_view host) {
   if (name.empty() || name == "." || !ipc::is_valid_target_host(host) || parse_ip_literal(host) ||
       looks_numeric(name))
     return deny("default deny", "not a name that can be allowed");
-  for (const NetworkRule& r : policy.denied)
-    if (!r.port && r.kind != NetworkRule::Kind::Cidr && r.matches_name(name))
-      return deny(r.text, "denied by rule " + r.text);
-  for (const NetworkRule& r : policy.allowed)
-    if (r.kind != NetworkRule::Kind::Cidr && r.matches_name(name))
-      return Decision{true, r.text, "allowed by rule " + r.text};
-  if (policy.allow_local_outbound && is_local_name(name))
-    return Decision{true, "allowLocalOutbound", "localhost allowed by allowLocalOutbound"};
-  const bool any_address_rule =
-      std::any_of(policy.allowed.begin(), policy.allowed.end(),
-                  [](const NetworkRule& r) { return r.kind == NetworkRule::Kind::Cidr; });
-  if (any_address_rule) {
-    Decision d{true, "", "no name rule; decided by the IP rules at connect time"};
-    d.needs_address_rule = true;
-    return d;
-  }
-  Decision d = deny("default deny", "no rule allows " + name);
-  d.no_rule = true;
-  return d;
+  return decide_name(policy, name, std::nullopt);
 }
 
 Decision evaluate_answer(const NetworkPolicy& policy, const Decision& by_name, std::uint16_t port,

@@ -133,6 +133,9 @@ Decision evaluate_local_forward(const NetworkPolicy& policy, std::uint16_t port)
 // listeners.
 std::vector<IpAddress> local_forward_addresses(const NetworkPolicy& policy, std::uint16_t port);
 
+// A host name as the rules compare it: lower case, without a trailing dot.
+std::string normalized_host_name(std::string_view host);
+
 // A DNS query of the transparent path, before any port is known: allowed when the name could
 // be allowed for some port (an allow rule names it, allowLocalOutbound for a local name, or IP
 // rules exist that its addresses may match at connect time), unless a deny rule without a port

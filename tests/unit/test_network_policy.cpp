@@ -402,5 +402,22 @@ TEST_CASE("the name is decided once: evaluate_answer takes the name's decision",
   CHECK_FALSE(evaluate_answer(names_only, no, 443, ips({"198.51.100.7"}), kNoOwn).allowed);
 }
 
+TEST_CASE("DNS lookups are decided from the name rules alone", "[network_policy][lookup]") {
+  const NetworkPolicy p = policy({"api.example:443", "*.cdn.example", "10.0.0.0/8"},
+                                 {"bad.cdn.example", "x.cdn.example:80"});
+  // An allow rule for some port answers the question; a deny rule for one port does not.
+  CHECK(evaluate_lookup(p, "api.example").allowed);
+  CHECK(evaluate_lookup(p, "API.example.").allowed);
+  CHECK(evaluate_lookup(p, "x.cdn.example").allowed);
+  CHECK_FALSE(evaluate_lookup(p, "bad.cdn.example").allowed);
+  // With an IP rule, an unknown name is left to the addresses it resolves to.
+  CHECK(evaluate_lookup(p, "other.example").needs_address_rule);
+  for (const char* never : {"", ".", "1.2.3.4", "0x7f.1", "a..b"})
+    CHECK_FALSE(evaluate_lookup(p, never).allowed);
+  const NetworkPolicy names_only = policy({"api.example"});
+  CHECK_FALSE(evaluate_lookup(names_only, "other.example").allowed);
+  CHECK(evaluate_lookup(names_only, "other.example").no_rule);
+}
+
 }  // namespace
 }  // namespace fence::supervisor
