@@ -855,9 +855,13 @@ void start_transparent(FakeWorker& w) {
   w.answers.clear();
 }
 
-std::string dotted(std::uint32_t a) {
-  return std::to_string(a >> 24) + "." + std::to_string((a >> 16) & 255) + "." +
-         std::to_string((a >> 8) & 255) + "." + std::to_string(a & 255);
+// The synthetic address the broker gives `name` (DnsQuery id 1), as text.
+std::string synthetic_address_of(FakeWorker& w, const std::string& name) {
+  w.send(ipc::DnsQuery{1, name, ipc::kDnsTypeA});
+  w.await_answers(1);
+  const std::uint32_t address = w.answers[0].address;
+  w.answers.clear();
+  return IpAddress::v4(address).to_string();
 }
 
 TEST_CASE("broker: DNS is answered from the policy alone; a reused id is a fault", "[broker]") {
@@ -910,10 +914,7 @@ TEST_CASE("broker: a synthetic address stands for its name only; verifyTls compa
   options.verify_names = true;
   FakeWorker w(test_policy(), options);
   start_transparent(w);
-  w.send(ipc::DnsQuery{1, "allowed.test", 1});
-  w.await_answers(1);
-  const std::string address = dotted(w.answers[0].address);
-  w.answers.clear();
+  const std::string address = synthetic_address_of(w, "allowed.test");
   const auto resolved = resolver_call_count();
   // Another name's claim on allowed.test's address: domain fronting.
   w.send(ipc::ConnectRequest{10, address, 443, ipc::ProxyProtocol::Transparent, "denied.test"});
@@ -940,10 +941,7 @@ TEST_CASE("broker: synthetic addresses through the proxies: mapped spellings, HT
           "[broker]") {
   FakeWorker w(test_policy());
   start_transparent(w);
-  w.send(ipc::DnsQuery{1, "allowed.test", 1});
-  w.await_answers(1);
-  const std::string address = dotted(w.answers[0].address);
-  w.answers.clear();
+  const std::string address = synthetic_address_of(w, "allowed.test");
   const auto resolved = resolver_call_count();
   // An absolute-form HTTP request would carry the address as its Host: refused, naming the host.
   w.send(ipc::ConnectRequest{10, address, 80, ipc::ProxyProtocol::HttpForward});
